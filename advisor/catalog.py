@@ -1,0 +1,509 @@
+"""The catalog: GPUs, efficiency factors, model architectures, quantizations, prices, APIs.
+
+The catalog is a folder of YAML files. Each file is a mapping from a section name to a list
+of entries (``defaults`` is a single mapping)::
+
+    gpus:           GPU datasheets (dense TFLOP/s per dtype, HBM, bandwidth, interconnect)
+    efficiency:     MBU/MFU and overheads per GPU family (calibrated; see ``advisor validate``)
+    models:         LLM architectures (layers, heads, KV heads, parameters; MoE experts)
+    quantizations:  bytes per weight and per KV element, the dtype they compute at
+    offers:         procurement tiers per GPU (on-demand, reserved, spot, owned) with prices
+    apis:           API offers per model ($/M input and output tokens)
+    defaults:       fixed monthly self-hosting overhead, overhead multiplier
+
+Every entry carries ``source`` and ``as_of``. A user catalog (``--catalog DIR``) has the same
+shape; its entries are merged over the shipped ones by key (a GPU, model or quantization by
+``name``, an offer by ``gpu`` and ``tier``, an API by ``model``, efficiency by ``family``), so
+a file holding only ``{gpu: H100-SXM, tier: reserved_1y, usd_per_hour: 2.1, source: ...,
+as_of: ...}`` changes one price and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from advisor.errors import CatalogError, did_you_mean
+from advisor.units import PARAMS_PER_B
+
+Tier = Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"]
+TIERS: tuple[str, ...] = ("on_demand", "reserved_1y", "reserved_3y", "spot", "owned")
+#: Tiers paid every hour of the horizon whether used or not: they form the reserved pool.
+POOL_TIERS: tuple[str, ...] = ("reserved_1y", "reserved_3y", "owned")
+#: Tiers rented hour by hour.
+HOURLY_TIERS: tuple[str, ...] = ("on_demand", "spot")
+DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
+
+
+class Sourced(BaseModel):
+    """Fields every catalog entry has: where its numbers come from and when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(min_length=1, description="URL or document the numbers come from")
+    as_of: dt.date = Field(description="date the numbers were read or published")
+    notes: str = ""
+
+
+class GPU(Sourced):
+    """One accelerator's datasheet (dense figures, per GPU)."""
+
+    name: str
+    vendor: str
+    family: str = Field(description="efficiency family key, e.g. hopper")
+    hbm_gb: float = Field(gt=0, description="device memory [GB = 1e9 bytes]")
+    hbm_tb_per_s: float = Field(gt=0, description="memory bandwidth [TB/s]")
+    peak_tflops: dict[str, float] = Field(description="dense peak [TFLOP/s or TOP/s] per dtype")
+    interconnect: str
+    interconnect_gb_per_s: float = Field(
+        gt=0, description="per-GPU bandwidth for tensor-parallel all-reduce [GB/s]"
+    )
+    max_tp: int = Field(ge=1, le=64, description="largest tensor-parallel group (GPUs per node)")
+    tdp_w: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _check_dtypes(self) -> GPU:
+        for dtype, value in self.peak_tflops.items():
+            if dtype not in DTYPES:
+                raise ValueError(
+                    f"peak_tflops has unknown dtype '{dtype}';"
+                    f"{did_you_mean(dtype, DTYPES)} Valid dtypes: {', '.join(DTYPES)}."
+                )
+            if not value > 0:
+                raise ValueError(f"peak_tflops.{dtype} must be > 0, got {value}")
+        if "bf16" not in self.peak_tflops:
+            raise ValueError("peak_tflops must include bf16")
+        return self
+
+
+class Efficiency(Sourced):
+    """Realism factors for one GPU family (one set per family, no per-row constants)."""
+
+    family: str
+    mbu: float = Field(gt=0, le=1, description="model bandwidth utilization in decode")
+    mfu: float = Field(gt=0, le=1, description="model FLOP utilization in prefill and decode")
+    step_overhead_ms: float = Field(ge=0, description="scheduler/framework time per decode step")
+    usable_hbm_fraction: float = Field(gt=0, le=1, description="HBM usable for weights + KV")
+    max_batch: int = Field(ge=1, description="largest number of sequences a replica batches")
+    allreduce_latency_us: float = Field(ge=0, description="fixed cost of one TP all-reduce")
+
+
+class ModelArch(Sourced):
+    """A transformer's shape. MoE models give total and active parameters and expert counts."""
+
+    name: str
+    layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    q_heads: int = Field(ge=1)
+    kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+    params_b: float = Field(gt=0, description="total parameters [billions]")
+    active_params_b: float | None = Field(
+        default=None, gt=0, description="parameters used per token [billions]; MoE only"
+    )
+    experts: int = Field(default=1, ge=1)
+    experts_per_token: int = Field(default=1, ge=1)
+    max_context_tokens: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check_moe(self) -> ModelArch:
+        if self.experts_per_token > self.experts:
+            raise ValueError("experts_per_token cannot exceed experts")
+        if self.active_params_b is not None and self.active_params_b > self.params_b:
+            raise ValueError("active_params_b cannot exceed params_b")
+        if self.experts > 1 and self.active_params_b is None:
+            raise ValueError("an MoE model (experts > 1) needs active_params_b")
+        return self
+
+    @property
+    def params(self) -> float:
+        """Total parameters [count]."""
+        return self.params_b * PARAMS_PER_B
+
+    @property
+    def active_params(self) -> float:
+        """Parameters touched per token [count]."""
+        return (self.active_params_b or self.params_b) * PARAMS_PER_B
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 1
+
+
+class Quantization(Sourced):
+    """A numeric format for weights and KV cache, and the dtype its matmuls run at."""
+
+    name: str
+    weight_bytes_per_param: float = Field(gt=0)
+    kv_bytes_per_element: float = Field(gt=0)
+    compute_dtype: str = Field(description="which peak_tflops entry the math runs at")
+    quality_note: str
+
+    @model_validator(mode="after")
+    def _check_dtype(self) -> Quantization:
+        if self.compute_dtype not in DTYPES:
+            raise ValueError(
+                f"compute_dtype '{self.compute_dtype}' is unknown;"
+                f"{did_you_mean(self.compute_dtype, DTYPES)}"
+            )
+        return self
+
+
+class Offer(Sourced):
+    """A way to get one GPU for an hour: a tier and its price.
+
+    ``owned`` offers give the purchase price, amortization and hourly power/operations
+    instead of an hourly price; the hourly price is derived.
+    """
+
+    gpu: str
+    tier: Tier
+    usd_per_hour: float | None = Field(default=None, gt=0)
+    purchase_usd: float | None = Field(default=None, gt=0)
+    amortization_years: float | None = Field(default=None, gt=0)
+    power_ops_usd_per_hour: float | None = Field(default=None, ge=0)
+    interruption_rate_per_hour: float = Field(
+        default=0.0, ge=0, lt=1, description="spot: expected fraction of capacity lost per hour"
+    )
+    max_gpus: int | None = Field(default=None, ge=0, description="availability cap")
+
+    @model_validator(mode="after")
+    def _check_price(self) -> Offer:
+        if self.tier == "owned":
+            if self.usd_per_hour is None and None in (
+                self.purchase_usd,
+                self.amortization_years,
+                self.power_ops_usd_per_hour,
+            ):
+                raise ValueError(
+                    "an owned offer needs usd_per_hour, or purchase_usd, amortization_years "
+                    "and power_ops_usd_per_hour"
+                )
+        elif self.usd_per_hour is None:
+            raise ValueError(f"a {self.tier} offer needs usd_per_hour")
+        if self.tier != "spot" and self.interruption_rate_per_hour:
+            raise ValueError("interruption_rate_per_hour applies to spot offers only")
+        return self
+
+    @property
+    def effective_usd_per_hour(self) -> float:
+        """Hourly price [USD/GPU-hour]; for owned hardware, amortized purchase + power/ops."""
+        if self.usd_per_hour is not None:
+            return self.usd_per_hour
+        assert self.purchase_usd and self.amortization_years is not None
+        hours = self.amortization_years * 365.0 * 24.0
+        return self.purchase_usd / hours + (self.power_ops_usd_per_hour or 0.0)
+
+
+class ApiOffer(Sourced):
+    """A hosted API serving one catalog model."""
+
+    model: str
+    provider: str
+    usd_per_m_input_tokens: float = Field(ge=0)
+    usd_per_m_output_tokens: float = Field(ge=0)
+    max_tokens_per_minute: float | None = Field(default=None, gt=0, description="rate limit")
+
+
+class Defaults(Sourced):
+    """Catalog-wide defaults from the seeds."""
+
+    self_host_monthly_overhead_usd: float = Field(
+        ge=0, description="fixed cost of running any self-hosted fleet [USD/month]"
+    )
+    overhead_multiplier: float = Field(ge=1, description="egress, logging, engineering time")
+
+
+_SECTIONS: dict[str, tuple[type[Sourced], tuple[str, ...]]] = {
+    "gpus": (GPU, ("name",)),
+    "efficiency": (Efficiency, ("family",)),
+    "models": (ModelArch, ("name",)),
+    "quantizations": (Quantization, ("name",)),
+    "offers": (Offer, ("gpu", "tier")),
+    "apis": (ApiOffer, ("model",)),
+}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The validated, merged catalog. Look-ups raise ``CatalogError`` with suggestions."""
+
+    gpus: dict[str, GPU]
+    efficiency: dict[str, Efficiency]
+    models: dict[str, ModelArch]
+    quantizations: dict[str, Quantization]
+    offers: dict[tuple[str, str], Offer]
+    apis: dict[str, ApiOffer]
+    defaults: Defaults
+    sources: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def gpu(self, name: str) -> GPU:
+        return _lookup(self.gpus, name, "GPU")
+
+    def model(self, name: str) -> ModelArch:
+        return _lookup(self.models, name, "model")
+
+    def quant(self, name: str) -> Quantization:
+        return _lookup(self.quantizations, name, "quantization")
+
+    def efficiency_for(self, gpu: GPU) -> Efficiency:
+        return _lookup(self.efficiency, gpu.family, "efficiency family")
+
+    def offers_for(self, gpu: str) -> dict[str, Offer]:
+        """The offers for one GPU, keyed by tier."""
+        return {tier: o for (g, tier), o in self.offers.items() if g == gpu}
+
+    def supports(self, gpu: GPU, quant: Quantization) -> bool:
+        """Whether ``gpu`` has a peak for the dtype ``quant`` computes at."""
+        return quant.compute_dtype in gpu.peak_tflops
+
+    def scaled(self, tier_multipliers: Mapping[str, float]) -> Catalog:
+        """Return a copy with prices multiplied per tier (keys: tiers and ``api``)."""
+        offers = {}
+        for key, offer in self.offers.items():
+            k = tier_multipliers.get(offer.tier, 1.0)
+            offers[key] = offer.model_copy(
+                update={"usd_per_hour": offer.effective_usd_per_hour * k}
+            )
+        k_api = tier_multipliers.get("api", 1.0)
+        apis = {
+            m: a.model_copy(
+                update={
+                    "usd_per_m_input_tokens": a.usd_per_m_input_tokens * k_api,
+                    "usd_per_m_output_tokens": a.usd_per_m_output_tokens * k_api,
+                }
+            )
+            for m, a in self.apis.items()
+        }
+        k_over = tier_multipliers.get("overhead", 1.0)
+        defaults = self.defaults.model_copy(
+            update={
+                "self_host_monthly_overhead_usd": self.defaults.self_host_monthly_overhead_usd
+                * k_over
+            }
+        )
+        return Catalog(
+            gpus=self.gpus,
+            efficiency=self.efficiency,
+            models=self.models,
+            quantizations=self.quantizations,
+            offers=offers,
+            apis=apis,
+            defaults=defaults,
+            sources=self.sources,
+            warnings=self.warnings,
+        )
+
+
+def _lookup(table: Mapping[str, Any], name: str, what: str) -> Any:
+    try:
+        return table[name]
+    except KeyError:
+        raise CatalogError(
+            f"Unknown {what} '{name}'.{did_you_mean(name, table)} "
+            f"Add it to a catalog folder passed with --catalog, or use a listed name."
+        ) from None
+
+
+def shipped_catalog_dir() -> Path:
+    """The folder of the catalog that ships with the package."""
+    return Path(str(resources.files("advisor.catalogs")))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CatalogError(
+            f"{path}: the file is not UTF-8 text. Save it as UTF-8 and try again."
+        ) from None
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot be read ({exc.strerror}).") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CatalogError(
+            f"{path}: YAML syntax error{where}: {problem}. Fix the YAML (indentation, "
+            f"colons, quotes) and try again."
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CatalogError(
+            f"{path}: expected a mapping of sections ({', '.join([*_SECTIONS, 'defaults'])}) "
+            f"at the top level, got {type(data).__name__}."
+        )
+    return data
+
+
+def _entry_label(section: str, entry: Mapping[str, Any], index: int) -> str:
+    keys = _SECTIONS[section][1]
+    if all(k in entry for k in keys):
+        return f"{section}[{'/'.join(str(entry[k]) for k in keys)}]"
+    return f"{section}[#{index + 1}]"
+
+
+def _format_validation(path: Path, label: str, exc: ValidationError, model: type) -> str:
+    problems = []
+    fields = list(model.model_fields)
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown field.{did_you_mean(str(err['loc'][0]), fields)}"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        problems.append(f"field '{loc}': {msg}")
+    return f"{path}: {label}: " + "; ".join(problems) + "."
+
+
+def load_catalog(extra_dirs: Iterable[Path | str] = (), *, base: Path | None = None) -> Catalog:
+    """Load the shipped catalog, then merge each folder in ``extra_dirs`` over it.
+
+    Parameters
+    ----------
+    extra_dirs
+        User catalog folders (``--catalog DIR``); later ones win.
+    base
+        The base folder; the shipped catalog when omitted.
+    """
+    dirs = [base or shipped_catalog_dir(), *[Path(d) for d in extra_dirs]]
+    raw: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], Path]]] = {s: {} for s in _SECTIONS}
+    defaults_raw: dict[str, Any] = {}
+    defaults_path: Path | None = None
+    sources: list[str] = []
+    for i, d in enumerate(dirs):
+        if not d.exists():
+            raise CatalogError(f"Catalog folder '{d}' does not exist. Check the --catalog path.")
+        if not d.is_dir():
+            raise CatalogError(f"--catalog expects a folder of YAML files; '{d}' is a file.")
+        files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+        if i > 0 and not files:
+            raise CatalogError(f"Catalog folder '{d}' holds no .yaml files.")
+        sources.append(str(d))
+        for path in files:
+            data = _read_yaml(path)
+            for section, entries in data.items():
+                if section == "defaults":
+                    if not isinstance(entries, dict):
+                        raise CatalogError(f"{path}: 'defaults' must be a mapping.")
+                    defaults_raw.update(entries)
+                    defaults_path = path
+                    continue
+                if section == "workloads":
+                    continue  # read by advisor.workloads
+                if section not in _SECTIONS:
+                    raise CatalogError(
+                        f"{path}: unknown section '{section}'."
+                        f"{did_you_mean(str(section), [*_SECTIONS, 'defaults'])}"
+                    )
+                if not isinstance(entries, list):
+                    raise CatalogError(f"{path}: section '{section}' must be a list of entries.")
+                keys = _SECTIONS[section][1]
+                seen_here: set[tuple[Any, ...]] = set()
+                for j, entry in enumerate(entries):
+                    if not isinstance(entry, dict):
+                        raise CatalogError(
+                            f"{path}: {section}[#{j + 1}] must be a mapping of fields."
+                        )
+                    label = _entry_label(section, entry, j)
+                    missing = [k for k in keys if k not in entry]
+                    if missing:
+                        raise CatalogError(
+                            f"{path}: {label}: field '{missing[0]}' is missing; every "
+                            f"{section} entry is identified by {', '.join(keys)}."
+                        )
+                    key = tuple(entry[k] for k in keys)
+                    if key in seen_here:
+                        raise CatalogError(
+                            f"{path}: {label} appears twice in this file. Remove one entry "
+                            f"or give it another {'/'.join(keys)}."
+                        )
+                    seen_here.add(key)
+                    if key in raw[section] and i > 0:
+                        merged = {**raw[section][key][0], **entry}
+                    else:
+                        merged = dict(entry)
+                    raw[section][key] = (merged, path)
+    return _validate(raw, defaults_raw, defaults_path, tuple(sources))
+
+
+def _validate(
+    raw: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], Path]]],
+    defaults_raw: dict[str, Any],
+    defaults_path: Path | None,
+    sources: tuple[str, ...],
+) -> Catalog:
+    tables: dict[str, dict[Any, Any]] = {}
+    where: dict[tuple[str, Any], Path] = {}
+    for section, (model, keys) in _SECTIONS.items():
+        table: dict[Any, Any] = {}
+        for key, (entry, path) in raw[section].items():
+            label = _entry_label(section, entry, 0)
+            try:
+                obj = model.model_validate(entry)
+            except ValidationError as exc:
+                raise CatalogError(_format_validation(path, label, exc, model)) from None
+            k = key[0] if len(keys) == 1 else key
+            table[k] = obj
+            where[(section, k)] = path
+        tables[section] = table
+    if defaults_path is None:
+        raise CatalogError("The catalog has no 'defaults' section (monthly overhead, multiplier).")
+    try:
+        defaults = Defaults.model_validate(defaults_raw)
+    except ValidationError as exc:
+        raise CatalogError(_format_validation(defaults_path, "defaults", exc, Defaults)) from None
+
+    gpus, models = tables["gpus"], tables["models"]
+    for g in gpus.values():
+        if g.family not in tables["efficiency"]:
+            raise CatalogError(
+                f"{where[('gpus', g.name)]}: gpus[{g.name}]: field 'family': no efficiency "
+                f"entry for family '{g.family}'.{did_you_mean(g.family, tables['efficiency'])}"
+            )
+    warn: list[str] = []
+    for gname, tier in tables["offers"]:
+        if gname not in gpus:
+            raise CatalogError(
+                f"{where[('offers', (gname, tier))]}: offers[{gname}/{tier}]: field 'gpu': "
+                f"unknown GPU '{gname}'.{did_you_mean(gname, gpus)}"
+            )
+    for gname in gpus:
+        od = tables["offers"].get((gname, "on_demand"))
+        for tier in ("reserved_1y", "reserved_3y", "spot"):
+            other = tables["offers"].get((gname, tier))
+            if od and other and other.effective_usd_per_hour > od.effective_usd_per_hour:
+                warn.append(
+                    f"offers[{gname}/{tier}]: ${other.effective_usd_per_hour:.2f}/h is above "
+                    f"on-demand ${od.effective_usd_per_hour:.2f}/h; check the price "
+                    f"({where[('offers', (gname, tier))]})."
+                )
+    for mname in tables["apis"]:
+        if mname not in models:
+            raise CatalogError(
+                f"{where[('apis', mname)]}: apis[{mname}]: field 'model': unknown model "
+                f"'{mname}'.{did_you_mean(mname, models)}"
+            )
+    return Catalog(
+        gpus=gpus,
+        efficiency=tables["efficiency"],
+        models=models,
+        quantizations=tables["quantizations"],
+        offers=tables["offers"],
+        apis=tables["apis"],
+        defaults=defaults,
+        sources=sources,
+        warnings=tuple(warn),
+    )

@@ -1,0 +1,142 @@
+"""Existing commitments: GPUs already reserved or owned, read from ``fleet.yaml``.
+
+::
+
+    commitments:
+      - gpu: H100-SXM
+        count: 16
+        tier: reserved_1y          # reserved_1y | reserved_3y | owned
+        usd_per_hour: 2.90         # per GPU, as contracted
+        start: 2025-06-01T00:00:00Z   # optional; active from the start of the horizon if omitted
+        end: 2026-01-08T00:00:00Z     # optional; active to the end of the horizon if omitted
+        note: "contract #123"
+
+A commitment is capacity the plan must use while it lasts (it joins the reserved pool hour by
+hour) and cost it cannot avoid (paid for every hour of the horizon it is active). The plan
+recommends only what to add.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from advisor.catalog import Catalog, _read_yaml
+from advisor.errors import CatalogError, DemandError, did_you_mean
+
+
+class Commitment(BaseModel):
+    """GPUs already paid for: count, tier, contracted price, and when they are active."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gpu: str
+    count: int = Field(ge=1)
+    tier: Literal["reserved_1y", "reserved_3y", "owned"]
+    usd_per_hour: float = Field(ge=0, description="per GPU [USD/GPU-hour]")
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Commitment:
+        for name in ("start", "end"):
+            v = getattr(self, name)
+            if v is not None and v.tzinfo is None:
+                raise ValueError(f"{name} needs a time zone, e.g. 2026-01-08T00:00:00Z")
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+    def active(self, hours: pd.DatetimeIndex) -> np.ndarray:
+        """Whether the commitment is active at each hour start."""
+        on = np.ones(len(hours), dtype=bool)
+        if self.start is not None:
+            on &= hours >= pd.Timestamp(self.start)
+        if self.end is not None:
+            on &= hours < pd.Timestamp(self.end)
+        return on
+
+
+def load_fleet(path: Path | str, catalog: Catalog) -> list[Commitment]:
+    """Read and check a fleet file; errors name the file, the entry and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise DemandError(f"Fleet file '{path}' does not exist. Check the --fleet path.")
+    try:
+        data = _read_yaml(path)
+    except CatalogError as exc:
+        raise DemandError(str(exc)) from None
+    entries = data.get("commitments")
+    unknown = [k for k in data if k != "commitments"]
+    if unknown:
+        raise DemandError(
+            f"{path}: unknown section '{unknown[0]}'; a fleet file has one section, 'commitments'."
+        )
+    if not isinstance(entries, list) or not entries:
+        raise DemandError(f"{path}: 'commitments' must be a non-empty list of entries.")
+    out = []
+    for i, e in enumerate(entries):
+        label = f"commitments[#{i + 1}]"
+        if not isinstance(e, dict):
+            raise DemandError(f"{path}: {label} must be a mapping of fields.")
+        try:
+            c = Commitment.model_validate(e)
+        except ValidationError as exc:
+            fields = list(Commitment.model_fields)
+            parts = []
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
+                msg = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    msg = f"unknown field.{did_you_mean(str(err['loc'][0]), fields)}"
+                parts.append(f"field '{loc}': {msg}")
+            raise DemandError(f"{path}: {label}: " + "; ".join(parts) + ".") from None
+        if c.gpu not in catalog.gpus:
+            raise DemandError(
+                f"{path}: {label}: field 'gpu': unknown GPU '{c.gpu}'."
+                f"{did_you_mean(c.gpu, catalog.gpus)}"
+            )
+        out.append(c)
+    return out
+
+
+def existing_gpus(
+    commitments: Sequence[Commitment], hours: pd.DatetimeIndex
+) -> dict[str, np.ndarray]:
+    """GPUs committed per type at each hour."""
+    out: dict[str, np.ndarray] = {}
+    for c in commitments:
+        arr = out.setdefault(c.gpu, np.zeros(len(hours)))
+        arr += c.count * c.active(hours)
+    return dict(sorted(out.items()))
+
+
+def existing_rows(
+    commitments: Sequence[Commitment], hours: pd.DatetimeIndex
+) -> list[dict[str, Any]]:
+    """One row per commitment: active hours in the horizon, GPU-hours and committed spend."""
+    rows = []
+    for c in commitments:
+        active = int(c.active(hours).sum())
+        rows.append(
+            {
+                "gpu": c.gpu,
+                "tier": c.tier,
+                "count": c.count,
+                "usd_per_hour": c.usd_per_hour,
+                "start": c.start.isoformat() if c.start else None,
+                "end": c.end.isoformat() if c.end else None,
+                "active_hours": active,
+                "gpu_hours": float(c.count * active),
+                "cost_usd": c.count * c.usd_per_hour * active,
+                "note": c.note,
+            }
+        )
+    return rows

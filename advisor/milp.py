@@ -1,0 +1,338 @@
+r"""Build the fleet MILP with PuLP. Building only: solving lives in ``advisor.solve``.
+
+Notation
+--------
+``t``        time points (real hours, or representative hours), weight ``n_t`` [hours]
+``w``        workloads; demand ``D[w,t]`` [requests/hour], headroom ``h_w``
+``k``        deployments (model, GPU ``g_k``, quantization, TP ``tp_k``); ``cap[w,k]``
+             requests/hour one replica serves for ``w`` within its SLOs
+``g``        GPU types; pool tiers ``τ ∈ {reserved_1y, reserved_3y, owned}`` priced
+             ``P[g,τ]`` [USD/GPU-hour]; hourly tiers ``{on_demand, spot}`` priced ``P[g,·]``
+``H``        horizon ``Σ_t n_t`` [hours]
+
+Variables
+---------
+``R[g,τ] ∈ ℤ≥0``     GPUs of type ``g`` committed on pool tier ``τ`` for the whole horizon
+``x[k,s,t] ∈ ℤ≥0``   replicas of ``k`` on source ``s ∈ {pool, on_demand, spot}`` in hour ``t``
+``y[w,k,s,t] ≥ 0``   replica-equivalents of ``x[k,s,t]`` used by ``w`` (only where several
+                     workloads of one model can use ``k``; otherwise ``y = x``)
+``f[w,t] ∈ [0,1]``   fraction of ``w``'s demand in hour ``t`` sent to the API
+``z ∈ {0,1}``        any self-hosted fleet at all (pays the fixed monthly overhead)
+
+Objective (USD)
+---------------
+``Σ_{g,τ} H·P[g,τ]·R[g,τ] + Σ_t n_t (Σ_{k,s∈hourly} P[g_k,s]·tp_k·x[k,s,t]
++ Σ_w A[w,t]·f[w,t]) + H·O·z``, with ``A[w,t]`` the API price of hour ``t``'s tokens and
+``O`` the monthly overhead per hour. Pool replicas carry a tiny cost (``POOL_EPSILON``) so
+idle pool capacity is not reported as running replicas.
+
+Constraints
+-----------
+``cover[w,t]``    ``Σ_{k,s} cap[w,k]/((1+h_w)·D[w,t])·y[w,k,s,t] + f[w,t] ≥ 1``
+``share[k,s,t]``  ``Σ_w y[w,k,s,t] ≤ x[k,s,t]``  (same-model workloads share replicas)
+``pool[g,t]``     ``Σ_{k: g_k=g} tp_k·x[k,pool,t] ≤ Σ_τ R[g,τ] + E[g,t]`` (``E``: existing fleet)
+``avail[g,s,t]``  ``Σ_{k: g_k=g} tp_k·x[k,s,t] ≤ cap_gpus[g,s]`` and ``Σ_τ R[g,τ] ≤ cap``
+``apilimit[m,t]`` ``Σ_{w of m} f[w,t]·(tokens of w in t) ≤ rate limit of m's API``
+``fixed[t]``      ``Σ_{k,s∈hourly} tp_k·x[k,s,t] ≤ M_t·z`` and ``R[g,τ] ≤ M·z``
+
+Spot variables exist only for workloads that allow preemption, API variables only for
+workloads that allow an API with an offer, options only within the workload's SLOs.
+Demand is normalized per row (each cover row divided by ``D[w,t]``), so coefficients stay
+near 1 whatever the volume.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pulp
+
+from advisor.options import OptionSet, api_usd_per_hour
+from advisor.units import HOURS_PER_MONTH
+
+POOL = "pool"
+#: Cost [USD/GPU-hour] on pool replicas: breaks ties toward not running idle replicas.
+POOL_EPSILON = 1e-4
+
+
+@dataclass
+class ModelInput:
+    """The demand side of one MILP: time points, their weights and per-workload demand."""
+
+    workloads: tuple[str, ...]
+    requests: np.ndarray  # (T, W) [requests/hour]
+    input_tokens: np.ndarray  # (T, W) [tokens/hour]
+    output_tokens: np.ndarray  # (T, W) [tokens/hour]
+    weights: np.ndarray  # (T,) [hours]
+    #: GPUs already committed per type and time point (existing fleet), (T,) each
+    existing_gpus: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: pool GPUs fixed per (gpu, tier) (recovery given a reserved fleet), or None to optimize
+    fixed_reserved: Mapping[tuple[str, str], int] | None = None
+
+    @property
+    def n_points(self) -> int:
+        return int(self.requests.shape[0])
+
+
+@dataclass
+class FleetModel:
+    """A built PuLP problem and the variables needed to read a solution back."""
+
+    prob: pulp.LpProblem
+    inp: ModelInput
+    R: dict[tuple[str, str], pulp.LpVariable]
+    x: dict[tuple[str, str, int], pulp.LpVariable]
+    y: dict[tuple[str, str, str, int], pulp.LpVariable]
+    #: workloads able to use each (deployment, source); a single one uses ``x`` directly
+    eligible: dict[tuple[str, str], list[str]]
+    f: dict[tuple[str, int], pulp.LpVariable]
+    z: pulp.LpVariable | None
+    sources: dict[str, list[str]]
+    n_integer: int
+    n_variables: int
+    n_constraints: int
+
+
+def deployment_sources(opts: OptionSet, inp: ModelInput) -> dict[str, list[str]]:
+    """Where each deployment's replicas can come from: pool, on_demand, spot."""
+    users: dict[str, list[str]] = {}
+    for w, k in opts.options:
+        users.setdefault(k, []).append(w)
+    out: dict[str, list[str]] = {}
+    for k, dep in opts.deployments.items():
+        srcs = []
+        has_pool = bool(opts.pool_tiers(dep.gpu)) or dep.gpu in inp.existing_gpus
+        if inp.fixed_reserved is not None:
+            has_pool = (
+                any(n > 0 for (g, _), n in inp.fixed_reserved.items() if g == dep.gpu)
+                or dep.gpu in inp.existing_gpus
+            )
+        if has_pool:
+            srcs.append(POOL)
+        for s in opts.hourly_tiers(dep.gpu):
+            if s == "spot" and not any(opts.workloads[w].allow_spot for w in users.get(k, [])):
+                continue
+            srcs.append(s)
+        out[k] = srcs
+    return out
+
+
+def build_model(opts: OptionSet, inp: ModelInput, *, relax: bool = False) -> FleetModel:
+    """Build the MILP (or its LP relaxation with ``relax=True``) for ``inp``."""
+    cat = pulp.LpContinuous if relax else pulp.LpInteger
+    T = inp.n_points
+    W = {w: i for i, w in enumerate(inp.workloads)}
+    weights = np.asarray(inp.weights, dtype=float)
+    horizon = float(weights.sum())
+    prob = pulp.LpProblem("fleet", pulp.LpMinimize)
+    sources = deployment_sources(opts, inp)
+    deps = opts.deployments
+    users: dict[str, list[str]] = {k: [] for k in deps}
+    for w, k in opts.options:
+        if w in W:
+            users[k].append(w)
+
+    # --- variables -----------------------------------------------------------------------
+    R: dict[tuple[str, str], pulp.LpVariable] = {}
+    pool_gpus = sorted({d.gpu for k, d in deps.items() if POOL in sources[k] and users[k]})
+    for g in pool_gpus:
+        for tier in opts.pool_tiers(g):
+            fixed = None if inp.fixed_reserved is None else inp.fixed_reserved.get((g, tier), 0)
+            ub = opts.max_gpus.get((g, tier))
+            if fixed is not None:
+                R[(g, tier)] = pulp.LpVariable(
+                    f"R_{_n(g)}_{tier}", lowBound=fixed, upBound=fixed, cat=cat
+                )
+            else:
+                R[(g, tier)] = pulp.LpVariable(f"R_{_n(g)}_{tier}", lowBound=0, upBound=ub, cat=cat)
+    x: dict[tuple[str, str, int], pulp.LpVariable] = {}
+    y: dict[tuple[str, str, str, int], pulp.LpVariable] = {}
+    eligible: dict[tuple[str, str], list[str]] = {}
+    f: dict[tuple[str, int], pulp.LpVariable] = {}
+    k_index = {k: i for i, k in enumerate(deps)}
+    for k in deps:
+        if not users[k]:
+            continue
+        for s in sources[k]:
+            el = [w for w in users[k] if s != "spot" or opts.workloads[w].allow_spot]
+            if not el:
+                continue
+            eligible[(k, s)] = el
+            for t in range(T):
+                x[(k, s, t)] = pulp.LpVariable(f"x_{k_index[k]}_{s}_{t}", lowBound=0, cat=cat)
+                if len(el) > 1:
+                    for w in el:
+                        y[(w, k, s, t)] = pulp.LpVariable(
+                            f"y_{W[w]}_{k_index[k]}_{s}_{t}", lowBound=0
+                        )
+    for w in inp.workloads:
+        if w in opts.api_usd_per_m:
+            for t in range(T):
+                if inp.requests[t, W[w]] > 0:
+                    f[(w, t)] = pulp.LpVariable(f"f_{W[w]}_{t}", lowBound=0, upBound=1)
+    overhead_per_hour = opts.monthly_overhead_usd / HOURS_PER_MONTH
+    z = None
+    if overhead_per_hour > 0 and not inp.existing_gpus:
+        z = pulp.LpVariable("z", cat=pulp.LpContinuous if relax else pulp.LpBinary)
+        if relax:
+            z.upBound, z.lowBound = 1, 0
+
+    def use(w: str, k: str, s: str, t: int) -> pulp.LpVariable | None:
+        el = eligible.get((k, s))
+        if not el or w not in el:
+            return None
+        return x[(k, s, t)] if len(el) == 1 else y[(w, k, s, t)]
+
+    # --- objective -----------------------------------------------------------------------
+    terms: list[tuple[pulp.LpVariable, float]] = []
+    for (g, tier), var in R.items():
+        terms.append((var, horizon * opts.gpu_usd_per_hour[(g, tier)]))
+    for (k, s, t), var in x.items():
+        tp = deps[k].tp
+        price = POOL_EPSILON if s == POOL else opts.gpu_usd_per_hour[(deps[k].gpu, s)]
+        terms.append((var, weights[t] * price * tp))
+    for (w, t), var in f.items():
+        a = api_usd_per_hour(
+            opts.api_usd_per_m[w], inp.input_tokens[t, W[w]], inp.output_tokens[t, W[w]]
+        )
+        terms.append((var, weights[t] * float(a)))
+    if z is not None:
+        terms.append((z, horizon * overhead_per_hour))
+    prob += pulp.LpAffineExpression(terms)
+
+    # --- constraints ---------------------------------------------------------------------
+    n_cons = 0
+    for w in inp.workloads:
+        wl = opts.workloads[w]
+        opts_w = [(k, o.requests_per_hour) for (ww, k), o in opts.options.items() if ww == w]
+        for t in range(T):
+            d = float(inp.requests[t, W[w]])
+            if d <= 0:
+                continue
+            row = []
+            for k, cap in opts_w:
+                for s in sources[k]:
+                    v = use(w, k, s, t)
+                    if v is not None:
+                        row.append((v, cap / ((1.0 + wl.headroom) * d)))
+            if (w, t) in f:
+                row.append((f[(w, t)], 1.0))
+            prob += pulp.LpConstraint(
+                pulp.LpAffineExpression(row), pulp.LpConstraintGE, f"cover_{W[w]}_{t}", 1.0
+            )
+            n_cons += 1
+    for (k, s, t), var in x.items():
+        ys = [y[(w, k, s, t)] for w in users[k] if (w, k, s, t) in y]
+        if ys:
+            prob += pulp.LpConstraint(
+                pulp.LpAffineExpression([(v, 1.0) for v in ys] + [(var, -1.0)]),
+                pulp.LpConstraintLE,
+                f"share_{k_index[k]}_{s}_{t}",
+                0.0,
+            )
+            n_cons += 1
+    by_gpu_src: dict[tuple[str, str, int], list[tuple[pulp.LpVariable, float]]] = {}
+    for (k, s, t), var in x.items():
+        by_gpu_src.setdefault((deps[k].gpu, s, t), []).append((var, float(deps[k].tp)))
+    for (g, s, t), row in sorted(by_gpu_src.items()):
+        if s == POOL:
+            committed = [(R[(g, tier)], -1.0) for tier in opts.pool_tiers(g) if (g, tier) in R]
+            existing = float(inp.existing_gpus[g][t]) if g in inp.existing_gpus else 0.0
+            prob += pulp.LpConstraint(
+                pulp.LpAffineExpression(row + committed),
+                pulp.LpConstraintLE,
+                f"pool_{_n(g)}_{t}",
+                existing,
+            )
+            n_cons += 1
+        elif (g, s) in opts.max_gpus:
+            prob += pulp.LpConstraint(
+                pulp.LpAffineExpression(row),
+                pulp.LpConstraintLE,
+                f"avail_{_n(g)}_{s}_{t}",
+                float(opts.max_gpus[(g, s)]),
+            )
+            n_cons += 1
+    for model, limit in sorted(opts.api_max_tokens_per_hour.items()):
+        for t in range(T):
+            row = []
+            for w in inp.workloads:
+                if opts.workloads[w].model == model and (w, t) in f:
+                    tokens = float(inp.input_tokens[t, W[w]] + inp.output_tokens[t, W[w]])
+                    row.append((f[(w, t)], tokens / limit))
+            if row:
+                prob += pulp.LpConstraint(
+                    pulp.LpAffineExpression(row),
+                    pulp.LpConstraintLE,
+                    f"apilimit_{_n(model)}_{t}",
+                    1.0,
+                )
+                n_cons += 1
+    if z is not None:
+        big_t = _big_m(opts, inp, users)
+        hourly_rows: dict[int, list[tuple[pulp.LpVariable, float]]] = {}
+        for (k, s, t), var in x.items():
+            if s != POOL:
+                hourly_rows.setdefault(t, []).append((var, float(deps[k].tp) / big_t[t]))
+        for t, row in sorted(hourly_rows.items()):
+            prob += pulp.LpConstraint(
+                pulp.LpAffineExpression([*row, (z, -1.0)]), pulp.LpConstraintLE, f"fixed_{t}", 0.0
+            )
+            n_cons += 1
+        big_r = float(max(big_t.max(), 1.0))
+        for (g, tier), var in R.items():
+            prob += pulp.LpConstraint(
+                pulp.LpAffineExpression([(var, 1.0 / big_r), (z, -1.0)]),
+                pulp.LpConstraintLE,
+                f"fixedR_{_n(g)}_{tier}",
+                0.0,
+            )
+            n_cons += 1
+    n_int = 0 if relax else len(x) + len(R) + (1 if z is not None else 0)
+    return FleetModel(
+        prob=prob,
+        inp=inp,
+        R=R,
+        x=x,
+        y=y,
+        eligible=eligible,
+        f=f,
+        z=z,
+        sources=sources,
+        n_integer=n_int,
+        n_variables=len(R) + len(x) + len(y) + len(f) + (1 if z is not None else 0),
+        n_constraints=n_cons,
+    )
+
+
+def _big_m(opts: OptionSet, inp: ModelInput, users: dict[str, list[str]]) -> np.ndarray:
+    """A safe bound on GPUs used in each hour: covering every workload with its most
+    GPU-hungry option alone, twice, plus one replica of every deployment for rounding."""
+    total = np.zeros(inp.n_points)
+    for i, w in enumerate(inp.workloads):
+        wl = opts.workloads[w]
+        worst = np.zeros(inp.n_points)
+        for (ww, k), o in opts.options.items():
+            if ww != w:
+                continue
+            need = np.ceil(inp.requests[:, i] * (1 + wl.headroom) / o.requests_per_hour)
+            worst = np.maximum(worst, need * opts.deployments[k].tp)
+        total += worst
+    rounding = sum(opts.deployments[k].tp for k in users if users[k])
+    return 2.0 * total + rounding + 1.0
+
+
+def _n(name: str) -> str:
+    """A name made safe for LP files."""
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
+def value(var: pulp.LpVariable | None) -> float:
+    """A variable's value, 0 when unset."""
+    if var is None:
+        return 0.0
+    v = var.varValue
+    return 0.0 if v is None or math.isnan(v) else float(v)

@@ -1,0 +1,233 @@
+"""The library's front door: load inputs, solve, assemble, verify — what ``advisor solve`` does.
+
+>>> from advisor.pipeline import solve_plan
+>>> plan = solve_plan("demand/spiky_diurnal.csv")          # doctest: +SKIP
+>>> plan.total_cost_usd, plan.cost_by_tier_usd             # doctest: +SKIP
+>>> plan.save("out/spiky")                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from advisor import __version__
+from advisor.baselines import compute_baselines
+from advisor.catalog import Catalog, load_catalog
+from advisor.demand import Demand, load_demand
+from advisor.errors import DemandError, PlanError
+from advisor.fleet import Commitment, existing_gpus, existing_rows, load_fleet
+from advisor.options import MeasuredCapacity, OptionSet, build_options, load_measured_capacity
+from advisor.plan import Plan, assemble_plan
+from advisor.solve import Progress, SolverSettings, solve_fleet
+from advisor.verify import VerifyReport, verify_plan
+from advisor.workloads import Workload, load_workloads
+
+
+@dataclass
+class Inputs:
+    """Everything a solve reads, loaded and validated."""
+
+    catalog: Catalog
+    workloads: dict[str, Workload]
+    demand: Demand
+    measured: list[MeasuredCapacity] = field(default_factory=list)
+    commitments: list[Commitment] = field(default_factory=list)
+    files: dict[str, Any] = field(default_factory=dict)
+
+    def with_workloads(self, workloads: Mapping[str, Workload]) -> Inputs:
+        return replace(self, workloads=dict(workloads))
+
+
+def load_inputs(
+    demand_path: Path | str,
+    *,
+    workloads_files: Sequence[Path | str] = (),
+    catalog_dirs: Sequence[Path | str] = (),
+    capacity_file: Path | str | None = None,
+    fleet_file: Path | str | None = None,
+) -> Inputs:
+    """Load and validate the catalog, workloads, demand, measured capacity and fleet."""
+    cdirs = [Path(d) for d in catalog_dirs]
+    catalog = load_catalog(cdirs)
+    workloads = load_workloads(catalog, [Path(p) for p in workloads_files], catalog_dirs=cdirs)
+    demand = load_demand(Path(demand_path), workloads)
+    measured = load_measured_capacity(capacity_file, catalog) if capacity_file else []
+    commitments = load_fleet(fleet_file, catalog) if fleet_file else []
+    files = {
+        "demand": str(demand_path),
+        "catalog_dirs": [str(d) for d in cdirs],
+        "workloads_files": [str(p) for p in workloads_files],
+        "capacity_file": str(capacity_file) if capacity_file else None,
+        "fleet_file": str(fleet_file) if fleet_file else None,
+    }
+    return Inputs(catalog, workloads, demand, measured, commitments, files)
+
+
+def option_set(inputs: Inputs) -> OptionSet:
+    """Deployment options for the workloads that appear in the demand."""
+    used = {w: inputs.workloads[w] for w in inputs.demand.workloads}
+    return build_options(inputs.catalog, used, inputs.measured)
+
+
+def solve_inputs(
+    inputs: Inputs,
+    settings: SolverSettings = SolverSettings(),
+    *,
+    aggregate: str | int = "auto",
+    progress: Progress | None = None,
+) -> Plan:
+    """Solve, cost the baselines, assemble the plan and verify it independently."""
+    d = inputs.demand
+    opts = option_set(inputs)
+    existing = existing_gpus(inputs.commitments, d.hours)
+    ex_rows = existing_rows(inputs.commitments, d.hours)
+    ex_usd = float(sum(r["cost_usd"] for r in ex_rows))
+    sol = solve_fleet(
+        opts,
+        d.workloads,
+        np.asarray(d.requests),
+        np.asarray(d.input_tokens),
+        np.asarray(d.output_tokens),
+        settings,
+        existing_gpus=existing,
+        aggregate=aggregate,
+        progress=progress,
+    )
+    baselines = compute_baselines(opts, d.workloads, d.requests, d.input_tokens, d.output_tokens)
+    if ex_usd:
+        baselines = {
+            k: replace(
+                b,
+                total_cost_usd=None if b.total_cost_usd is None else b.total_cost_usd + ex_usd,
+                note=b.note + " (+ committed spend)",
+            )
+            for k, b in baselines.items()
+        }
+    meta = {
+        "advisor_version": __version__,
+        "demand": {
+            "source": d.source,
+            "hours": d.n_hours,
+            "start": d.hours[0].isoformat(),
+            "end": d.hours[-1].isoformat(),
+            "workloads": list(d.workloads),
+        },
+        "inputs": inputs.files,
+        "settings": {
+            "solver": settings.name,
+            "time_limit_s": settings.time_limit_s,
+            "gap": settings.gap,
+            "threads": settings.threads,
+            "aggregate": aggregate,
+        },
+        "options": {
+            "considered": len(opts.options) + len(opts.rejected) + len(opts.dominated),
+            "kept": len(opts.options),
+            "dominated_deployments": len(opts.dominated),
+        },
+    }
+    plan = assemble_plan(
+        sol,
+        opts,
+        d.hours,
+        d.workloads,
+        d.requests,
+        d.input_tokens,
+        d.output_tokens,
+        baselines,
+        meta,
+        existing=ex_rows,
+        existing_usd=ex_usd,
+    )
+    report = verify_plan(
+        plan.data,
+        plan.schedule,
+        d.hours,
+        d.workloads,
+        d.requests,
+        d.input_tokens,
+        d.output_tokens,
+        inputs.catalog,
+        {w: inputs.workloads[w] for w in d.workloads},
+        inputs.measured,
+        existing,
+    )
+    plan.data["verified"] = report.ok
+    plan.data["verification"] = report.as_dict()
+    return plan
+
+
+def solve_plan(
+    demand_path: Path | str,
+    *,
+    workloads_files: Sequence[Path | str] = (),
+    catalog_dirs: Sequence[Path | str] = (),
+    capacity_file: Path | str | None = None,
+    fleet_file: Path | str | None = None,
+    solver: str = "cbc",
+    time_limit_s: float | None = None,
+    gap: float = 1e-4,
+    threads: int = 1,
+    aggregate: str | int = "auto",
+    progress: Progress | None = None,
+) -> Plan:
+    """Load the inputs and solve: the library form of ``advisor solve``."""
+    inputs = load_inputs(
+        demand_path,
+        workloads_files=workloads_files,
+        catalog_dirs=catalog_dirs,
+        capacity_file=capacity_file,
+        fleet_file=fleet_file,
+    )
+    settings = SolverSettings(solver, time_limit_s, gap, threads)
+    return solve_inputs(inputs, settings, aggregate=aggregate, progress=progress)
+
+
+def verify_files(
+    plan_path: Path | str,
+    demand_path: Path | str,
+    *,
+    catalog_dirs: Sequence[Path | str] | None = None,
+) -> VerifyReport:
+    """Verify a saved plan against a demand CSV, re-reading the inputs the plan names."""
+    plan = Plan.load(plan_path)
+    files = plan.data.get("inputs", {})
+    cdirs = [
+        Path(p)
+        for p in (catalog_dirs if catalog_dirs is not None else files.get("catalog_dirs", []))
+    ]
+    catalog = load_catalog(cdirs)
+    defs = {w: d["definition"] for w, d in plan.data.get("workloads", {}).items()}
+    if not defs:
+        raise PlanError(f"{plan_path}: the plan lists no workloads.")
+    workloads = {w: Workload.model_validate(d) for w, d in defs.items()}
+    demand = load_demand(Path(demand_path), workloads)
+    if list(demand.workloads) != sorted(defs):
+        raise DemandError(
+            f"{demand_path}: workloads {list(demand.workloads)} differ from the plan's "
+            f"{sorted(defs)}; verify a plan against the demand it was solved for."
+        )
+    measured = (
+        load_measured_capacity(files["capacity_file"], catalog)
+        if files.get("capacity_file")
+        else []
+    )
+    commitments = load_fleet(files["fleet_file"], catalog) if files.get("fleet_file") else []
+    return verify_plan(
+        plan.data,
+        plan.schedule,
+        demand.hours,
+        demand.workloads,
+        demand.requests,
+        demand.input_tokens,
+        demand.output_tokens,
+        catalog,
+        workloads,
+        measured,
+        existing_gpus(commitments, demand.hours),
+    )

@@ -1,0 +1,625 @@
+"""The ``Plan``: fleet, hourly schedule, costs, baselines; saved and loaded as files.
+
+A plan on disk is a folder::
+
+    plan.json      fleet, costs by tier and workload, $/M tokens, utilization, solver, baselines
+    schedule.csv   hour × workload × deployment × source → replicas, GPUs, requests, tokens
+    summary.md     a readable summary
+
+Files are staged and then moved into place one by one with ``plan.json`` last; ``plan.json``
+records the SHA-256 of ``schedule.csv`` so a reader never pairs a plan with another run's
+schedule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from advisor.baselines import Baseline
+from advisor.catalog import POOL_TIERS
+from advisor.errors import OutputError, PlanError
+from advisor.milp import POOL
+from advisor.options import OptionSet, api_usd_per_hour
+from advisor.solve import FleetSolution
+from advisor.units import HOURS_PER_MONTH, TOKENS_PER_M
+
+SCHEDULE_COLUMNS = [
+    "hour",
+    "workload",
+    "model",
+    "deployment",
+    "gpu",
+    "quant",
+    "tp",
+    "source",
+    "replicas",
+    "gpus",
+    "replica_share",
+    "capacity_requests",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+]
+PLAN_FILES = ("plan.json", "schedule.csv", "summary.md")
+
+
+@dataclass
+class Plan:
+    """A solved (or loaded) plan: ``data`` is ``plan.json``, ``schedule`` its hourly table."""
+
+    data: dict[str, Any]
+    schedule: pd.DataFrame
+    path: Path | None = None
+
+    # -- convenient views -------------------------------------------------------------------
+    @property
+    def total_cost_usd(self) -> float:
+        return float(self.data["total_cost_usd"])
+
+    @property
+    def cost_by_tier_usd(self) -> dict[str, float]:
+        return dict(self.data["cost_by_tier_usd"])
+
+    @property
+    def baselines(self) -> dict[str, float | None]:
+        return {k: v["total_cost_usd"] for k, v in self.data["baselines"].items()}
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.data.get("verified"))
+
+    def reserved_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.data["reserved"], columns=["gpu", "tier", "count", "usd_per_hour"])
+
+    def workload_frame(self) -> pd.DataFrame:
+        return pd.DataFrame.from_dict(self.data["workloads"], orient="index")
+
+    def capacity_by_source(self) -> pd.DataFrame:
+        """Requests served per hour by source (pool, on_demand, spot, api), for plots."""
+        s = self.schedule.groupby(["hour", "source"])["requests"].sum().unstack(fill_value=0.0)
+        return s.sort_index()
+
+    # -- files ------------------------------------------------------------------------------
+    def save(self, out_dir: Path | str, summary_md: str | None = None) -> Path:
+        """Write ``plan.json``, ``schedule.csv`` and ``summary.md`` into ``out_dir``."""
+        out = Path(out_dir)
+        csv_text = self.schedule.to_csv(index=False, float_format="%.6g")
+        data = dict(self.data)
+        data["schedule_sha256"] = hashlib.sha256(csv_text.encode()).hexdigest()
+        files = {
+            "schedule.csv": csv_text,
+            "summary.md": summary_md if summary_md is not None else plan_summary_md(data),
+            "plan.json": json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n",
+        }
+        write_files_atomically(out, files)
+        self.data = data
+        self.path = out
+        return out
+
+    @classmethod
+    def load(cls, path: Path | str) -> Plan:
+        """Load a plan from its folder or its ``plan.json``."""
+        p = Path(path)
+        plan_json = p / "plan.json" if p.is_dir() else p
+        if not plan_json.is_file():
+            raise PlanError(
+                f"'{path}' is not a plan: no plan.json there. Pass the folder written by "
+                f"`advisor solve --out DIR` or its plan.json."
+            )
+        try:
+            data = json.loads(plan_json.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PlanError(f"{plan_json}: not a valid plan.json ({exc}).") from None
+        if not isinstance(data, dict) or "total_cost_usd" not in data:
+            raise PlanError(f"{plan_json}: not a plan written by advisor (no total_cost_usd).")
+        sched_path = plan_json.parent / "schedule.csv"
+        if not sched_path.is_file():
+            raise PlanError(
+                f"{sched_path}: missing; a plan folder holds plan.json and schedule.csv."
+            )
+        text = sched_path.read_text(encoding="utf-8")
+        want = data.get("schedule_sha256")
+        if want and hashlib.sha256(text.encode()).hexdigest() != want:
+            raise PlanError(
+                f"{sched_path} does not belong to {plan_json} (checksum differs); the folder "
+                f"mixes two runs. Solve again into a fresh folder."
+            )
+        schedule = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
+        if len(schedule):
+            schedule["hour"] = pd.to_datetime(schedule["hour"], utc=True, format="ISO8601")
+        return cls(data=data, schedule=schedule, path=plan_json.parent)
+
+
+def write_files_atomically(out: Path, files: Mapping[str, str]) -> None:
+    """Stage ``files`` beside ``out`` then move them in, the last one last.
+
+    A new folder appears whole (one rename); in an existing folder each file is replaced by
+    an atomic rename, so a reader sees old or new files, never half a file.
+    """
+    parent = out.parent if str(out.parent) else Path(".")
+    try:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"--out '{out}' is a file; give a folder path.")
+        parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    except PermissionError:
+        raise OutputError(
+            f"Cannot write to '{out}': permission denied. Choose a writable --out folder."
+        ) from None
+    except OSError as exc:
+        raise OutputError(f"Cannot write to '{out}': {exc.strerror}.") from None
+    try:
+        for name, text in files.items():
+            with open(stage / name, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        if not out.exists():
+            os.rename(stage, out)
+            return
+        for name in files:
+            os.replace(stage / name, out / name)
+    except OSError as exc:
+        raise OutputError(f"Cannot write to '{out}': {exc.strerror}.") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        f = float(obj)
+        return None if not math.isfinite(f) else f
+    return obj
+
+
+# --- building a plan from a solution ---------------------------------------------------------
+
+
+def build_schedule(
+    solution: FleetSolution,
+    opts: OptionSet,
+    hours: pd.DatetimeIndex,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> pd.DataFrame:
+    """The hourly table: one row per hour × workload × deployment × source (and API)."""
+    rows: list[tuple[Any, ...]] = []
+    widx = {w: i for i, w in enumerate(workloads)}
+    iso = [h.isoformat() for h in hours]
+    for t, hs in enumerate(solution.hours):
+        for w in workloads:
+            i = widx[w]
+            d = float(requests[t, i])
+            if d <= 0:
+                continue
+            wl = opts.workloads[w]
+            f = hs.api_fraction.get(w, 0.0)
+            lanes = [(k, s, v) for (ww, k, s), v in hs.shares.items() if ww == w]
+            caps = [
+                v * opts.options[(w, k)].requests_per_hour / (1 + wl.headroom) for k, s, v in lanes
+            ]
+            total_cap = sum(caps)
+            self_req = d * (1.0 - f)
+            for (k, s, v), cap in zip(lanes, caps, strict=True):
+                dep = opts.deployments[k]
+                req = self_req * cap / total_cap if total_cap > 0 else 0.0
+                n = hs.replicas.get((k, s), 0)
+                rows.append(
+                    (
+                        iso[t],
+                        w,
+                        dep.model,
+                        k,
+                        dep.gpu,
+                        dep.quant,
+                        dep.tp,
+                        s,
+                        n,
+                        n * dep.tp,
+                        v,
+                        cap,
+                        req,
+                        input_tokens[t, i] * req / d,
+                        output_tokens[t, i] * req / d,
+                    )
+                )
+            if f > 0:
+                rows.append(
+                    (
+                        iso[t],
+                        w,
+                        wl.model,
+                        "api",
+                        "",
+                        "",
+                        0,
+                        "api",
+                        0,
+                        0,
+                        0.0,
+                        0.0,
+                        d * f,
+                        input_tokens[t, i] * f,
+                        output_tokens[t, i] * f,
+                    )
+                )
+    df = pd.DataFrame(rows, columns=SCHEDULE_COLUMNS)
+    return df
+
+
+def cost_breakdown(
+    schedule: pd.DataFrame,
+    reserved: Mapping[tuple[str, str], int],
+    gpu_usd_per_hour: Mapping[tuple[str, str], float],
+    api_usd_per_m: Mapping[str, tuple[float, float]],
+    horizon_hours: float,
+    monthly_overhead_usd: float,
+    existing_usd: float = 0.0,
+    has_existing: bool = False,
+) -> dict[str, float]:
+    """Cost by tier [USD] from the schedule and prices (shared by the plan and its verifier)."""
+    by_tier = {"reserved": 0.0, "owned": 0.0, "on_demand": 0.0, "spot": 0.0, "api": 0.0}
+    for (g, tier), n in reserved.items():
+        key = "owned" if tier == "owned" else "reserved"
+        by_tier[key] += n * gpu_usd_per_hour[(g, tier)] * horizon_hours
+    if len(schedule):
+        hourly = schedule[schedule["source"].isin(["on_demand", "spot"])]
+        per_rep = hourly.drop_duplicates(["hour", "deployment", "source"])
+        for (g, s), grp in per_rep.groupby(["gpu", "source"]):
+            by_tier[str(s)] += float(grp["gpus"].sum()) * gpu_usd_per_hour[(str(g), str(s))]
+        api = schedule[schedule["source"] == "api"]
+        for w, grp in api.groupby("workload"):
+            pin, pout = api_usd_per_m[str(w)]
+            by_tier["api"] += float(
+                api_usd_per_hour((pin, pout), grp["input_tokens"].sum(), grp["output_tokens"].sum())
+            )
+    self_hosted = (
+        sum(reserved.values()) > 0
+        or has_existing
+        or (len(schedule) > 0 and bool((schedule["source"] != "api").any()))
+    )
+    by_tier["overhead"] = (
+        monthly_overhead_usd / HOURS_PER_MONTH * horizon_hours if self_hosted else 0.0
+    )
+    by_tier["existing"] = existing_usd
+    return by_tier
+
+
+def _per_workload(
+    schedule: pd.DataFrame,
+    by_tier: Mapping[str, float],
+    gpu_usd_per_hour: Mapping[tuple[str, str], float],
+    api_usd_per_m: Mapping[str, tuple[float, float]],
+    workloads: tuple[str, ...],
+) -> dict[str, float]:
+    """Attribute cost to workloads: hourly GPUs and API directly; the reserved pool and the
+    overhead in proportion to each workload's share of pool GPU-hours (or of self-hosted cost)."""
+    cost = dict.fromkeys(workloads, 0.0)
+    pool_use = dict.fromkeys(workloads, 0.0)
+    if len(schedule):
+        for r in schedule.itertuples(index=False):
+            if r.source in ("on_demand", "spot"):
+                cost[r.workload] += r.replica_share * r.tp * gpu_usd_per_hour[(r.gpu, r.source)]
+            elif r.source == POOL:
+                pool_use[r.workload] += r.replica_share * r.tp
+            elif r.source == "api":
+                pin, pout = api_usd_per_m[r.workload]
+                cost[r.workload] += (r.input_tokens * pin + r.output_tokens * pout) / TOKENS_PER_M
+        # partly used hourly replicas: spread the unused part over their users
+        hourly = schedule[schedule["source"].isin(["on_demand", "spot"])]
+        for _, grp in hourly.groupby(["hour", "deployment", "source"]):
+            used = float(grp["replica_share"].sum())
+            n = float(grp["replicas"].iloc[0])
+            if n > used + 1e-12 and used > 0:
+                price = gpu_usd_per_hour[(grp["gpu"].iloc[0], grp["source"].iloc[0])]
+                idle = (n - used) * float(grp["tp"].iloc[0]) * price
+                for r in grp.itertuples(index=False):
+                    cost[r.workload] += idle * r.replica_share / used
+    pool_cost = by_tier["reserved"] + by_tier["owned"] + by_tier.get("existing", 0.0)
+    total_pool = sum(pool_use.values())
+    spread = [pool_cost, by_tier["overhead"]]
+    self_cost = {w: cost[w] for w in workloads}
+    for w in workloads:
+        if total_pool > 0:
+            cost[w] += pool_cost * pool_use[w] / total_pool
+    if total_pool == 0 and pool_cost > 0:
+        for w in workloads:
+            cost[w] += pool_cost / len(workloads)
+    total_self = sum(cost.values()) or 1.0
+    for w in workloads:
+        cost[w] += spread[1] * (
+            cost[w] / total_self if sum(self_cost.values()) or total_pool else 1 / len(workloads)
+        )
+    return cost
+
+
+def plan_summary_md(data: Mapping[str, Any]) -> str:
+    """A short, readable Markdown summary of ``plan.json``."""
+    lines = [
+        "# Fleet plan",
+        "",
+        f"Demand: `{data['demand']['source']}` — {data['horizon_hours']:.0f} hours, "
+        f"{len(data['workloads'])} workload(s). Verified: **{data.get('verified')}**.",
+        "",
+        f"**Total cost: ${data['total_cost_usd']:,.2f}** "
+        f"(${data['usd_per_m_output_tokens']:.3f} per M output tokens, "
+        f"${data['usd_per_m_tokens']:.3f} per M tokens in + out).",
+        "",
+        "## Reserved / committed GPUs",
+        "",
+    ]
+    if data["reserved"]:
+        lines += ["| GPU | tier | count | USD/GPU-hour |", "|---|---|---:|---:|"]
+        for r in data["reserved"]:
+            lines.append(f"| {r['gpu']} | {r['tier']} | {r['count']} | {r['usd_per_hour']:.3f} |")
+    else:
+        lines.append("None.")
+    lines += ["", "## Cost by tier (USD)", "", "| tier | cost (USD) |", "|---|---:|"]
+    for k, v in data["cost_by_tier_usd"].items():
+        lines.append(f"| {k} | {v:,.2f} |")
+    lines += [
+        "",
+        "## Workloads",
+        "",
+        "| workload | requests | output tokens | cost (USD) | USD/M output | API USD/M output |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for w, d in data["workloads"].items():
+        api = d.get("api_usd_per_m_output_tokens")
+        lines.append(
+            f"| {w} | {d['requests']:,.0f} | {d['output_tokens']:,.0f} | {d['cost_usd']:,.2f} | "
+            f"{d['usd_per_m_output_tokens']:.3f} | {'-' if api is None else f'{api:.3f}'} |"
+        )
+    lines += ["", "## Against the simple policies", "", "| policy | cost (USD) | note |"]
+    lines.append("|---|---:|---|")
+    for name, b in data["baselines"].items():
+        c = b["total_cost_usd"]
+        lines.append(f"| {name} | {'n/a' if c is None else f'{c:,.2f}'} | {b['note']} |")
+    sv = data.get("savings_vs_best_baseline_usd")
+    if sv is not None:
+        lines += [
+            "",
+            f"Saving against the best simple policy ({data['best_baseline']}): "
+            f"${sv:,.2f} ({data['savings_vs_best_baseline_fraction']:.1%}).",
+        ]
+    s = data["solver"]
+    gap = data.get("gap")
+    lb = data.get("lower_bound_usd")
+    lb_text = "n/a" if lb is None else f"${lb:,.2f}"
+    lines += [
+        "",
+        "## Solver",
+        "",
+        f"{s['name']} — {s['status']} in {s['seconds']:.2f} s; aggregation "
+        f"{data['aggregation']['mode']} ({data['aggregation']['points']} points); lower bound "
+        f"{lb_text}; "
+        f"gap {'n/a' if gap is None else f'{gap:.3%}'} (plan cost against a valid bound for "
+        f"the full hourly problem).",
+    ]
+    if data.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in data["warnings"]]
+    return "\n".join(lines) + "\n"
+
+
+def assemble_plan(
+    solution: FleetSolution,
+    opts: OptionSet,
+    hours: pd.DatetimeIndex,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    baselines: Mapping[str, Baseline],
+    meta: Mapping[str, Any],
+    *,
+    existing: list[dict[str, Any]] | None = None,
+    existing_usd: float = 0.0,
+) -> Plan:
+    """Put a solution into the plan format: schedule, costs, $/M, utilization, baselines."""
+    schedule = build_schedule(
+        solution, opts, hours, workloads, requests, input_tokens, output_tokens
+    )
+    H = float(len(hours))
+    by_tier = cost_breakdown(
+        schedule,
+        solution.reserved,
+        opts.gpu_usd_per_hour,
+        opts.api_usd_per_m,
+        H,
+        opts.monthly_overhead_usd,
+        existing_usd,
+        has_existing=bool(existing),
+    )
+    total = float(sum(by_tier.values()))
+    per_w = _per_workload(schedule, by_tier, opts.gpu_usd_per_hour, opts.api_usd_per_m, workloads)
+    out_tokens = float(output_tokens.sum())
+    in_tokens = float(input_tokens.sum())
+    wl_data: dict[str, Any] = {}
+    for i, w in enumerate(workloads):
+        wl = opts.workloads[w]
+        api = opts.api_usd_per_m.get(w)
+        used = schedule[(schedule["workload"] == w) & (schedule["source"] != "api")]
+        margins = []
+        for k in sorted(used["deployment"].unique()) if len(used) else []:
+            o = opts.options[(w, k)]
+            if o.perf is not None:
+                margins.append(
+                    {
+                        "deployment": k,
+                        "capacity_source": o.capacity_source,
+                        "batch": o.perf.batch,
+                        "tpot_ms": o.perf.tpot_ms,
+                        "ttft_ms": o.perf.ttft_ms,
+                        "tpot_margin": 1.0 - o.perf.tpot_ms / wl.tpot_ms,
+                        "ttft_margin": 1.0 - o.perf.ttft_ms / wl.ttft_ms,
+                        "requests_per_hour_per_replica": o.requests_per_hour,
+                    }
+                )
+            else:
+                margins.append(
+                    {
+                        "deployment": k,
+                        "capacity_source": o.capacity_source,
+                        "requests_per_hour_per_replica": o.requests_per_hour,
+                    }
+                )
+        wo = float(output_tokens[:, i].sum())
+        wl_data[w] = {
+            "model": wl.model,
+            "requests": float(requests[:, i].sum()),
+            "input_tokens": float(input_tokens[:, i].sum()),
+            "output_tokens": wo,
+            "cost_usd": per_w[w],
+            "usd_per_m_output_tokens": per_w[w] / wo * TOKENS_PER_M if wo > 0 else None,
+            "api_usd_per_m_output_tokens": None if api is None else api[1],
+            "api_usd_per_m_input_tokens": None if api is None else api[0],
+            "api_share_of_requests": float(
+                schedule.loc[
+                    (schedule["workload"] == w) & (schedule["source"] == "api"), "requests"
+                ].sum()
+                / max(requests[:, i].sum(), 1e-12)
+            ),
+            "slo": {"tpot_ms": wl.tpot_ms, "ttft_ms": wl.ttft_ms, "headroom": wl.headroom},
+            "deployments": margins,
+            "definition": wl.model_dump(),
+        }
+    pool_capacity = sum(solution.reserved.values()) * H + sum(
+        e["gpu_hours"] for e in (existing or [])
+    )
+    pool_load = (
+        float(
+            (
+                schedule.loc[schedule["source"] == POOL, "replica_share"]
+                * schedule.loc[schedule["source"] == POOL, "tp"]
+            ).sum()
+        )
+        if len(schedule)
+        else 0.0
+    )
+    reserved_rows = [
+        {
+            "gpu": g,
+            "tier": tier,
+            "count": n,
+            "usd_per_hour": opts.gpu_usd_per_hour[(g, tier)],
+            "cost_usd": n * opts.gpu_usd_per_hour[(g, tier)] * H,
+        }
+        for (g, tier), n in sorted(solution.reserved.items())
+    ]
+    base = {k: b.as_dict() for k, b in baselines.items()}
+    costs = {k: b.total_cost_usd for k, b in baselines.items() if b.total_cost_usd is not None}
+    best = min(costs, key=lambda k: costs[k]) if costs else None
+    warnings = list(solution.warnings)
+    if best is not None and costs[best] < total * (1 - 1e-9):
+        warnings.append(
+            f"The plan costs more than the simple policy '{best}' (${costs[best]:,.2f}); the "
+            f"solver stopped early or aggregation lost precision. Try --aggregate exact or a "
+            f"longer --time-limit."
+        )
+    lower = solution.lower_bound
+    gap = None
+    if lower is not None and total > 0:
+        gap = max(0.0, (total - lower) / total)
+    fleet = _fleet_summary(schedule, solution.reserved, H)
+    data: dict[str, Any] = {
+        **meta,
+        "horizon_hours": H,
+        "total_cost_usd": total,
+        "cost_by_tier_usd": by_tier,
+        "cost_by_workload_usd": per_w,
+        "reserved": reserved_rows,
+        "existing": existing or [],
+        "fleet": fleet,
+        "usd_per_m_output_tokens": total / out_tokens * TOKENS_PER_M if out_tokens else None,
+        "usd_per_m_tokens": total / (in_tokens + out_tokens) * TOKENS_PER_M
+        if in_tokens + out_tokens
+        else None,
+        "tokens": {"input": in_tokens, "output": out_tokens},
+        "reserved_utilization": pool_load / pool_capacity if pool_capacity > 0 else None,
+        "workloads": wl_data,
+        "solver": {
+            **solution.solver.as_dict(),
+            "bound": lower,
+            "gap": gap,
+            "model_objective": solution.solver.objective,
+            "build_seconds": round(solution.build_seconds, 3),
+        },
+        "bound_solver": solution.bound_solver.as_dict() if solution.bound_solver else None,
+        "aggregation": solution.aggregation,
+        "lower_bound_usd": lower,
+        "gap": gap,
+        "baselines": base,
+        "best_baseline": best,
+        "savings_vs_best_baseline_usd": costs[best] - total if best else None,
+        "savings_vs_best_baseline_fraction": (costs[best] - total) / costs[best]
+        if best and costs[best] > 0
+        else None,
+        "warnings": warnings,
+        "verified": False,
+    }
+    return Plan(data=data, schedule=schedule)
+
+
+def _fleet_summary(
+    schedule: pd.DataFrame, reserved: Mapping[tuple[str, str], int], horizon: float
+) -> list[dict[str, Any]]:
+    rows = []
+    for (g, tier), n in sorted(reserved.items()):
+        rows.append(
+            {
+                "gpu": g,
+                "tier": tier,
+                "peak_gpus": n,
+                "mean_gpus": float(n),
+                "gpu_hours": n * horizon,
+            }
+        )
+    if len(schedule):
+        hourly = schedule[schedule["source"].isin(["on_demand", "spot", POOL])]
+        per = hourly.drop_duplicates(["hour", "deployment", "source"])
+        for (g, s), grp in per.groupby(["gpu", "source"]):
+            by_hour = grp.groupby("hour")["gpus"].sum()
+            label = "pool (in use)" if s == POOL else str(s)
+            rows.append(
+                {
+                    "gpu": str(g),
+                    "tier": label,
+                    "peak_gpus": int(by_hour.max()),
+                    "mean_gpus": float(by_hour.sum() / horizon),
+                    "gpu_hours": float(by_hour.sum()),
+                }
+            )
+    return rows
+
+
+__all__ = [
+    "PLAN_FILES",
+    "POOL_TIERS",
+    "Plan",
+    "assemble_plan",
+    "build_schedule",
+    "cost_breakdown",
+    "plan_summary_md",
+    "write_files_atomically",
+]

@@ -1,0 +1,732 @@
+"""Solve the fleet problem: run CBC or HiGHS, aggregate time, recover every hour, bound the gap.
+
+Pipeline (``solve_fleet``):
+
+1. **Aggregate.** Hours are exchangeable except through the reserved pool. Identical hours
+   (same demand and existing fleet) are merged exactly, with weights. When that still leaves
+   more time points than ``AUTO_EXACT_LIMIT``, hours are clustered into representative
+   hours; each workload's peak hour stays a cluster of its own.
+2. **Solve the upper model.** Each cluster carries the component-wise *maximum* demand of its
+   hours, so its schedule is feasible for every hour in it. This fixes the reserved fleet.
+3. **Recover every real hour.** Given the reserved fleet, each real hour keeps its cluster's
+   replicas and trims what its own, lower demand does not need (API first, then the most
+   expensive hourly replicas), in bulk, without another solve.
+4. **Bound.** The same clusters with component-wise *minimum* demand give a problem whose
+   optimum is at most the full hourly optimum (cost never falls when demand rises), so the
+   solver's bound on it is a valid lower bound for the full problem. ``gap = (plan cost −
+   lower bound) / plan cost`` is reported; the aggregate model's own gap never is.
+
+With exact aggregation the upper and lower models coincide and are solved once; the gap is
+then the solver's own gap on the full hourly problem.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pulp
+
+from advisor.errors import InfeasibleError, SolverError
+from advisor.milp import POOL, FleetModel, ModelInput, build_model, value
+from advisor.options import OptionSet, api_usd_per_hour
+
+#: With at most this many distinct hours, solve the hourly problem exactly.
+AUTO_EXACT_LIMIT = 400
+#: Representative hours used by ``aggregate="auto"`` beyond that.
+AUTO_CLUSTERS = 160
+SOLVERS = ("cbc", "highs")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """How to run the MILP solver."""
+
+    name: str = "cbc"
+    time_limit_s: float | None = None
+    gap: float = 1e-4
+    threads: int = 1
+    seed: int = 7
+
+
+@dataclass
+class SolverResult:
+    """What one solver run reported."""
+
+    name: str
+    status: str  # optimal | feasible | infeasible | unbounded | not_solved
+    seconds: float
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    time_limited: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "time_limited": self.time_limited,
+        }
+
+
+def available_solvers() -> list[str]:
+    """Solver back-ends usable here."""
+    out = []
+    if pulp.PULP_CBC_CMD().available():
+        out.append("cbc")
+    if pulp.HiGHS().available():
+        out.append("highs")
+    return out
+
+
+def _check_solver(name: str) -> None:
+    if name not in SOLVERS:
+        raise SolverError(f"Unknown solver '{name}'. Use --solver cbc or --solver highs.")
+    if name not in available_solvers():
+        if name == "highs":
+            raise SolverError(
+                "The HiGHS back-end is not installed. Install it with "
+                "`pip install highspy` (or `pip install 'advisor[highs]'`), or use --solver cbc."
+            )
+        raise SolverError(
+            "The CBC solver binary was not found. PuLP ships CBC for common platforms; "
+            "reinstall PuLP (`pip install --force-reinstall pulp`) or install coinor-cbc "
+            "(`apt-get install coinor-cbc`), or use --solver highs."
+        )
+
+
+_CBC_PROGRESS = re.compile(
+    r"Cbc0010I After (\d+) nodes, \d+ on tree, ([-\d.e+]+) best solution, "
+    r"best possible ([-\d.e+]+) \(([\d.]+) seconds\)"
+)
+
+
+def run_solver(
+    fm: FleetModel, settings: SolverSettings, progress: Progress | None = None, phase: str = ""
+) -> SolverResult:
+    """Solve a built model; never raises on a non-optimal status (the caller decides)."""
+    _check_solver(settings.name)
+    start = time.perf_counter()
+    if settings.name == "cbc":
+        return _run_cbc(fm, settings, progress, phase, start)
+    return _run_highs(fm, settings, start)
+
+
+def _run_cbc(
+    fm: FleetModel, settings: SolverSettings, progress: Progress | None, phase: str, start: float
+) -> SolverResult:
+    tmp = tempfile.mkdtemp(prefix="advisor-cbc-")
+    log_path = os.path.join(tmp, "cbc.log")
+    solver = pulp.PULP_CBC_CMD(
+        msg=False,
+        timeLimit=settings.time_limit_s,
+        gapRel=settings.gap,
+        threads=settings.threads,
+        logPath=log_path,
+        options=[f"randomCbcSeed {settings.seed}", f"randomSeed {settings.seed}"],
+        keepFiles=False,
+    )
+    stop = threading.Event()
+    watcher = None
+    if progress is not None:
+        watcher = threading.Thread(
+            target=_watch_cbc, args=(log_path, stop, progress, phase), daemon=True
+        )
+        watcher.start()
+    try:
+        fm.prob.solve(solver)
+    except pulp.PulpSolverError as exc:
+        raise SolverError(f"CBC failed: {exc}. Try --solver highs.") from None
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=1)
+    seconds = time.perf_counter() - start
+    log = Path(log_path).read_text(errors="replace") if os.path.exists(log_path) else ""
+    shutil.rmtree(tmp, ignore_errors=True)
+    return _cbc_result(fm, log, seconds)
+
+
+def _watch_cbc(log_path: str, stop: threading.Event, progress: Progress, phase: str) -> None:
+    last = ""
+    while not stop.wait(2.0):
+        try:
+            text = Path(log_path).read_text(errors="replace")
+        except OSError:
+            continue
+        found = _CBC_PROGRESS.findall(text)
+        if found and found[-1] != last:
+            last = found[-1]
+            nodes, best, bound, secs = last
+            progress(
+                f"{phase}: {float(secs):.0f} s, {nodes} nodes, incumbent {float(best):,.0f}, "
+                f"bound {float(bound):,.0f}"
+            )
+
+
+def _num(pattern: str, text: str) -> float | None:
+    m = re.findall(pattern, text)
+    if not m:
+        return None
+    try:
+        return float(m[-1])
+    except ValueError:
+        return None
+
+
+def _cbc_result(fm: FleetModel, log: str, seconds: float) -> SolverResult:
+    status = pulp.LpStatus[fm.prob.status]
+    sol = fm.prob.sol_status
+    objective = pulp.value(fm.prob.objective) if sol in (1, 2) else None
+    time_limited = "Stopped on time" in log or "stopped on time" in log.lower()
+    if "infeasible" in log.lower() and sol not in (1, 2):
+        return SolverResult("cbc", "infeasible", seconds, None, None, None)
+    if sol == pulp.LpSolutionOptimal and not time_limited:
+        bound = _num(r"Lower bound:\s+([-\d.e+]+)", log)
+        if bound is None:
+            bound = objective
+        return SolverResult("cbc", "optimal", seconds, objective, bound, _gap(objective, bound))
+    if sol in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
+        bound = _num(r"Lower bound:\s+([-\d.e+]+)", log)
+        if bound is None:
+            found = _CBC_PROGRESS.findall(log)
+            bound = float(found[-1][2]) if found else None
+        return SolverResult(
+            "cbc", "feasible", seconds, objective, bound, _gap(objective, bound), time_limited
+        )
+    if status == "Infeasible":
+        return SolverResult("cbc", "infeasible", seconds, None, None, None)
+    if status == "Unbounded":
+        return SolverResult("cbc", "unbounded", seconds, None, None, None)
+    return SolverResult("cbc", "not_solved", seconds, None, None, None, time_limited)
+
+
+def _run_highs(fm: FleetModel, settings: SolverSettings, start: float) -> SolverResult:
+    solver = pulp.HiGHS(
+        msg=False,
+        timeLimit=settings.time_limit_s,
+        gapRel=settings.gap,
+        threads=settings.threads,
+        random_seed=settings.seed,
+    )
+    try:
+        fm.prob.solve(solver)
+    except Exception as exc:  # highspy raises plain exceptions
+        raise SolverError(f"HiGHS failed: {exc}. Try --solver cbc.") from None
+    seconds = time.perf_counter() - start
+    h = fm.prob.solverModel
+    info = h.getInfo()
+    model_status = h.modelStatusToString(h.getModelStatus())
+    sol = fm.prob.sol_status
+    objective = pulp.value(fm.prob.objective) if sol in (1, 2) else None
+    bound = None
+    if fm.n_integer > 0:
+        bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+    elif objective is not None:
+        bound = objective
+    limited = "limit" in model_status.lower()
+    if sol in (1, 2) and objective is not None:
+        status = "optimal" if (sol == 1 and not limited) else "feasible"
+        return SolverResult(
+            "highs", status, seconds, objective, bound, _gap(objective, bound), limited
+        )
+    if "infeasible" in model_status.lower():
+        return SolverResult("highs", "infeasible", seconds, None, None, None)
+    if "unbounded" in model_status.lower():
+        return SolverResult("highs", "unbounded", seconds, None, None, None)
+    return SolverResult("highs", "not_solved", seconds, None, None, None, limited)
+
+
+def _gap(objective: float | None, bound: float | None) -> float | None:
+    if objective is None or bound is None:
+        return None
+    if abs(objective) < 1e-9:
+        return 0.0
+    return max(0.0, (objective - bound) / abs(objective))
+
+
+# --- time aggregation -----------------------------------------------------------------------
+
+
+@dataclass
+class Aggregation:
+    """How real hours map to model time points."""
+
+    mode: str  # exact | clustered
+    labels: np.ndarray  # (H,) time point of each real hour
+    weights: np.ndarray  # (T,) hours per time point
+    upper: np.ndarray  # (T, W) requests
+    lower: np.ndarray  # (T, W)
+    upper_in: np.ndarray
+    upper_out: np.ndarray
+    lower_in: np.ndarray
+    lower_out: np.ndarray
+
+    @property
+    def n_points(self) -> int:
+        return int(self.weights.shape[0])
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode, "points": self.n_points, "hours": int(self.labels.shape[0])}
+
+
+def aggregate_hours(
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    existing: np.ndarray | None,
+    mode: str | int = "auto",
+) -> Aggregation:
+    """Merge identical hours; cluster into representative hours when asked or when large.
+
+    ``mode``: ``"exact"`` merges identical hours only; an integer clusters into that many
+    points; ``"auto"`` is exact up to ``AUTO_EXACT_LIMIT`` distinct hours, else clusters.
+    """
+    key = np.concatenate(
+        [requests, input_tokens, output_tokens] + ([existing] if existing is not None else []),
+        axis=1,
+    )
+    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    n_distinct = uniq.shape[0]
+    if mode == "exact" or (mode == "auto" and n_distinct <= AUTO_EXACT_LIMIT):
+        return _exact(requests, input_tokens, output_tokens, inverse, n_distinct)
+    n_clusters = AUTO_CLUSTERS if mode == "auto" else int(mode)
+    if n_clusters >= n_distinct:
+        return _exact(requests, input_tokens, output_tokens, inverse, n_distinct)
+    labels = _cluster(requests, existing, n_clusters)
+    return _from_labels(requests, input_tokens, output_tokens, labels, "clustered")
+
+
+def _exact(req, inp, out, inverse, n) -> Aggregation:
+    # Order points by first occurrence so the model reads in time order.
+    first = np.full(n, req.shape[0], dtype=int)
+    np.minimum.at(first, inverse, np.arange(req.shape[0]))
+    order = np.argsort(first, kind="stable")
+    remap = np.empty(n, dtype=int)
+    remap[order] = np.arange(n)
+    labels = remap[inverse]
+    return _from_labels(req, inp, out, labels, "exact")
+
+
+def _from_labels(req, inp, out, labels, mode) -> Aggregation:
+    n = int(labels.max()) + 1
+    W = req.shape[1]
+    weights = np.bincount(labels, minlength=n).astype(float)
+    up = np.zeros((n, W))
+    lo = np.full((n, W), np.inf)
+    up_i, up_o = np.zeros((n, W)), np.zeros((n, W))
+    lo_i, lo_o = np.full((n, W), np.inf), np.full((n, W), np.inf)
+    np.maximum.at(up, labels, req)
+    np.minimum.at(lo, labels, req)
+    np.maximum.at(up_i, labels, inp)
+    np.maximum.at(up_o, labels, out)
+    np.minimum.at(lo_i, labels, inp)
+    np.minimum.at(lo_o, labels, out)
+    return Aggregation(mode, labels, weights, up, lo, up_i, up_o, lo_i, lo_o)
+
+
+def _cluster(requests: np.ndarray, existing: np.ndarray | None, k: int) -> np.ndarray:
+    """Deterministic clustering of hours by demand shape (and existing-fleet signature).
+
+    Each workload's peak hour is its own cluster; the rest are split by k-means on demand
+    scaled per workload, seeded at quantiles of total demand, 20 Lloyd iterations.
+    """
+    H, W = requests.shape
+    scale = requests.max(axis=0)
+    scale[scale <= 0] = 1.0
+    feats = requests / scale
+    labels = np.full(H, -1, dtype=int)
+    singles = sorted({int(np.argmax(requests[:, j])) for j in range(W)})
+    for i, h in enumerate(singles):
+        labels[h] = i
+    rest = np.flatnonzero(labels < 0)
+    groups: list[np.ndarray] = [rest]
+    if existing is not None and existing.size:
+        sig, inv = np.unique(existing[rest], axis=0, return_inverse=True)
+        groups = [rest[inv.reshape(-1) == i] for i in range(sig.shape[0])]
+    next_label = len(singles)
+    budget = max(k - len(singles), len(groups))
+    for grp in groups:
+        if grp.size == 0:
+            continue
+        kk = max(1, min(grp.size, round(budget * grp.size / max(rest.size, 1))))
+        sub = _kmeans(feats[grp], kk)
+        labels[grp] = sub + next_label
+        next_label += int(sub.max()) + 1
+    # compact labels
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels.reshape(-1)
+
+
+def _kmeans(x: np.ndarray, k: int, iters: int = 20) -> np.ndarray:
+    n = x.shape[0]
+    if k >= n:
+        return np.arange(n)
+    total = x.sum(axis=1)
+    order = np.argsort(total, kind="stable")
+    centers = x[order[np.linspace(0, n - 1, k).round().astype(int)]].copy()
+    labels = np.zeros(n, dtype=int)
+    for _ in range(iters):
+        d = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        new = d.argmin(axis=1)
+        if np.array_equal(new, labels) and _ > 0:
+            break
+        labels = new
+        for c in range(k):
+            members = x[labels == c]
+            if members.size:
+                centers[c] = members.mean(axis=0)
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels.reshape(-1)
+
+
+# --- the schedule -----------------------------------------------------------------------
+
+
+@dataclass
+class HourSchedule:
+    """One hour's decisions: integer replicas, per-workload shares, API fraction."""
+
+    replicas: dict[tuple[str, str], int] = field(default_factory=dict)  # (k, source)
+    shares: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (w, k, source)
+    api_fraction: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class FleetSolution:
+    """The solved fleet: reserved GPUs, a schedule for every real hour, solver reports."""
+
+    reserved: dict[tuple[str, str], int]
+    hours: list[HourSchedule]
+    solver: SolverResult
+    bound_solver: SolverResult | None
+    lower_bound: float | None
+    aggregation: dict[str, Any]
+    build_seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_points(fm: FleetModel, opts: OptionSet) -> list[HourSchedule]:
+    T = fm.inp.n_points
+    out = [HourSchedule() for _ in range(T)]
+    for (k, s, t), var in fm.x.items():
+        v = value(var)
+        if v > 1e-6:
+            out[t].replicas[(k, s)] = round(v)
+    for (k, s), users in fm.eligible.items():
+        for t in range(T):
+            if len(users) == 1:
+                v = value(fm.x[(k, s, t)])
+                if v > 1e-6:
+                    out[t].shares[(users[0], k, s)] = float(round(v))
+            else:
+                for w in users:
+                    v = value(fm.y[(w, k, s, t)])
+                    if v > 1e-9:
+                        out[t].shares[(w, k, s)] = v
+    for (w, t), var in fm.f.items():
+        v = value(var)
+        if v > 1e-9:
+            out[t].api_fraction[w] = min(1.0, v)
+    return out
+
+
+def trim_hour(
+    sched: HourSchedule,
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> HourSchedule:
+    """Fit a schedule sized for a higher demand to one hour's own demand.
+
+    Keeps every replica the schedule had (so the reserved pool is respected) but gives back
+    what this hour does not need: surplus API share first, then hourly replicas from the most
+    expensive per unit of capacity; a last, partly used hourly replica is swapped for the API
+    where that is cheaper.
+    """
+    shares = dict(sched.shares)
+    api: dict[str, float] = {}
+    for i, w in enumerate(workloads):
+        d = float(requests[i])
+        wl = opts.workloads[w]
+        lanes = [key for key in shares if key[0] == w]
+        if d <= 0:
+            for key in lanes:
+                del shares[key]
+            continue
+        cover = {
+            key: shares[key] * opts.options[(w, key[1])].requests_per_hour / (1 + wl.headroom)
+            for key in lanes
+        }
+        surplus = sum(cover.values()) - d
+
+        # drop surplus from the most expensive lanes (pool last: it is already paid for)
+        def lane_cost(key: tuple[str, str, str]) -> float:
+            w, k, s = key
+            if s == POOL:
+                return -1.0
+            dep = opts.deployments[k]
+            cap = opts.options[(w, k)].requests_per_hour
+            return opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp / cap
+
+        for key in sorted(lanes, key=lane_cost, reverse=True):
+            if surplus <= 1e-9:
+                break
+            cut = min(cover[key], surplus)
+            frac = cut / cover[key] if cover[key] > 0 else 1.0
+            shares[key] *= 1.0 - frac
+            surplus -= cut
+            if shares[key] <= 1e-12:
+                del shares[key]
+        if surplus < -1e-9:
+            api[w] = min(1.0, -surplus / d)
+    replicas = _replicas_from_shares(shares)
+    # swap a last, partly used hourly replica for the API where cheaper
+    for (k, s), n in sorted(replicas.items()):
+        if s == POOL:
+            continue
+        users = [key for key in shares if key[1] == k and key[2] == s]
+        used = sum(shares[key] for key in users)
+        spare = n - used
+        if spare <= 1e-9 or n == 0:
+            continue
+        last = 1.0 - spare  # replica-equivalents on the last replica
+        if not all(key[0] in opts.api_usd_per_m for key in users):
+            continue
+        dep = opts.deployments[k]
+        replica_cost = opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp
+        moved: dict[str, float] = {}
+        api_cost = 0.0
+        remaining = last
+        for key in sorted(users, key=lambda key: shares[key]):
+            take = min(shares[key], remaining)
+            if take <= 0:
+                continue
+            w = key[0]
+            i = workloads.index(w)
+            wl = opts.workloads[w]
+            req = take * opts.options[(w, k)].requests_per_hour / (1 + wl.headroom)
+            frac = req / requests[i]
+            api_cost += (
+                float(api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[i], output_tokens[i]))
+                * frac
+            )
+            moved[w] = moved.get(w, 0.0) + frac
+            remaining -= take
+        if api_cost < replica_cost and remaining <= 1e-9:
+            left = last
+            for key in sorted(users, key=lambda key: shares[key]):
+                take = min(shares[key], left)
+                shares[key] -= take
+                left -= take
+                if shares[key] <= 1e-12:
+                    del shares[key]
+            for w, frac in moved.items():
+                api[w] = min(1.0, api.get(w, 0.0) + frac)
+            replicas[(k, s)] = n - 1
+            if replicas[(k, s)] == 0:
+                del replicas[(k, s)]
+    # pool replicas keep their count only where used
+    return HourSchedule(
+        replicas={key: n for key, n in replicas.items() if n > 0}, shares=shares, api_fraction=api
+    )
+
+
+def _replicas_from_shares(
+    shares: Mapping[tuple[str, str, str], float],
+) -> dict[tuple[str, str], int]:
+    total: dict[tuple[str, str], float] = {}
+    for (_, k, s), v in shares.items():
+        total[(k, s)] = total.get((k, s), 0.0) + v
+    return {key: math.ceil(v - 1e-6) for key, v in total.items() if v > 1e-9}
+
+
+# --- infeasibility ----------------------------------------------------------------------
+
+
+def diagnose_infeasible(opts: OptionSet, workloads: tuple[str, ...], requests: np.ndarray) -> str:
+    """Explain why no plan exists: which workload, which hours, which limit, what would fix it."""
+    lines = []
+    for i, w in enumerate(workloads):
+        wl = opts.workloads[w]
+        own = opts.options_for(w)
+        has_api = w in opts.api_usd_per_m
+        if not own and not has_api:
+            rej = [r for r in opts.rejected if r.workload == w]
+            reasons = sorted({r.reason for r in rej})[:3]
+            why = "; ".join(reasons) if reasons else "no GPU option was evaluated"
+            api_why = (
+                "the workload does not allow an API (allow_api: false)"
+                if not wl.allow_api
+                else f"the catalog has no API offer for {wl.model}"
+            )
+            lines.append(
+                f"workload '{w}' (all {int((requests[:, i] > 0).sum())} hours with demand): "
+                f"no GPU option meets TPOT ≤ {wl.tpot_ms:g} ms and TTFT ≤ {wl.ttft_ms:g} ms "
+                f"within memory ({why}), and {api_why}. Fix: relax tpot_ms/ttft_ms, allow "
+                f"more quantizations or GPUs, or set allow_api: true."
+            )
+            continue
+        if has_api and w not in opts.api_usd_per_m:
+            continue
+        if not has_api:
+            # capacity limited by availability caps?
+            cap = 0.0
+            for o in own:
+                dep = o.deployment
+                limits = []
+                for tier in [*opts.pool_tiers(dep.gpu), *opts.hourly_tiers(dep.gpu)]:
+                    if tier == "spot" and not wl.allow_spot:
+                        continue
+                    limits.append(opts.max_gpus.get((dep.gpu, tier), math.inf))
+                gpus = sum(limits)
+                cap = max(cap, math.floor(gpus / dep.tp) * o.requests_per_hour / (1 + wl.headroom))
+            short = np.flatnonzero(requests[:, i] > cap)
+            if short.size:
+                lines.append(
+                    f"workload '{w}': in {short.size} hours (first: hour index {short[0]}) demand "
+                    f"{requests[short[0], i]:,.0f} requests/h exceeds the most the availability "
+                    f"caps (max_gpus) allow, about {cap:,.0f} requests/h, and the API is not "
+                    f"allowed. Fix: raise max_gpus in the catalog offers, or allow_api: true."
+                )
+    if not lines:
+        lines.append(
+            "the combination of availability caps, API rate limits and SLOs admits no plan. "
+            "Fix: raise max_gpus or max_tokens_per_minute in the catalog, or allow the API."
+        )
+    return "No feasible plan: " + " ".join(lines)
+
+
+# --- the pipeline -----------------------------------------------------------------------
+
+
+def solve_fleet(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    settings: SolverSettings = SolverSettings(),
+    *,
+    existing_gpus: Mapping[str, np.ndarray] | None = None,
+    aggregate: str | int = "auto",
+    progress: Progress | None = None,
+) -> FleetSolution:
+    """Find the minimum-cost fleet for the hourly demand arrays (``(H, W)`` each)."""
+    say = progress or (lambda _m: None)
+    diag = diagnose_infeasible(opts, workloads, requests)
+    if "no GPU option" in diag or "availability caps (max_gpus)" in diag:
+        raise InfeasibleError(diag)
+    existing_gpus = dict(existing_gpus or {})
+    ex_names = sorted(existing_gpus)
+    ex = np.stack([existing_gpus[g] for g in ex_names], axis=1) if ex_names else None
+    agg = aggregate_hours(requests, input_tokens, output_tokens, ex, aggregate)
+    say(f"aggregate: {agg.mode}, {agg.n_points} model points for {requests.shape[0]} hours")
+
+    def point_existing(points_from: np.ndarray) -> dict[str, np.ndarray]:
+        if ex is None:
+            return {}
+        rep = np.zeros((agg.n_points, len(ex_names)))
+        rep[agg.labels] = ex  # identical within a point by construction
+        return {g: rep[:, j] for j, g in enumerate(ex_names)}
+
+    t0 = time.perf_counter()
+    upper_inp = ModelInput(
+        workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, point_existing(agg.upper)
+    )
+    fm = build_model(opts, upper_inp)
+    build_s = time.perf_counter() - t0
+    say(
+        f"build: {fm.n_variables:,} variables ({fm.n_integer:,} integer), "
+        f"{fm.n_constraints:,} constraints in {build_s:.1f} s"
+    )
+    share = settings
+    clustered = agg.mode == "clustered"
+    if clustered and settings.time_limit_s:
+        share = SolverSettings(
+            settings.name,
+            settings.time_limit_s * 0.6,
+            settings.gap,
+            settings.threads,
+            settings.seed,
+        )
+    res = run_solver(fm, share, progress, "solve")
+    say(f"solve: {res.status} in {res.seconds:.1f} s")
+    if res.status == "infeasible":
+        raise InfeasibleError(diagnose_infeasible(opts, workloads, requests))
+    if res.status not in ("optimal", "feasible"):
+        raise SolverError(
+            f"The solver found no plan ({res.status}) within "
+            f"{settings.time_limit_s or 'no'} s. Raise --time-limit, loosen --gap, or try "
+            f"--solver highs."
+        )
+    warnings = []
+    if res.time_limited:
+        warnings.append(
+            f"The solver stopped at the time limit ({settings.time_limit_s} s); the plan is the "
+            f"best found, with the gap reported."
+        )
+    points = _read_points(fm, opts)
+    reserved = {key: round(value(var)) for key, var in fm.R.items() if round(value(var)) > 0}
+    hours: list[HourSchedule] = []
+    for h in range(requests.shape[0]):
+        p = points[int(agg.labels[h])]
+        if clustered:
+            hours.append(
+                trim_hour(p, opts, workloads, requests[h], input_tokens[h], output_tokens[h])
+            )
+        else:
+            hours.append(p)
+    bound_res = None
+    lower = res.bound
+    if clustered:
+        lower_inp = ModelInput(
+            workloads,
+            agg.lower,
+            agg.lower_in,
+            agg.lower_out,
+            agg.weights,
+            point_existing(agg.lower),
+        )
+        lfm = build_model(opts, lower_inp)
+        lset = settings
+        if settings.time_limit_s:
+            lset = SolverSettings(
+                settings.name,
+                max(settings.time_limit_s * 0.4, 1.0),
+                settings.gap,
+                settings.threads,
+                settings.seed,
+            )
+        bound_res = run_solver(lfm, lset, progress, "bound")
+        say(f"bound: {bound_res.status} in {bound_res.seconds:.1f} s")
+        lower = bound_res.bound
+    return FleetSolution(
+        reserved=reserved,
+        hours=hours,
+        solver=res,
+        bound_solver=bound_res,
+        lower_bound=lower,
+        aggregation=agg.describe(),
+        build_seconds=build_s,
+        warnings=warnings,
+    )

@@ -1,0 +1,1 @@
+"""The shipped catalog (YAML data files), installed as ``advisor.catalogs``."""

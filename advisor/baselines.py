@@ -39,6 +39,15 @@ def _replicas(demand: np.ndarray, opt: Option, headroom: float) -> np.ndarray:
     return np.ceil(demand * (1.0 + headroom) / opt.requests_per_hour - 1e-9)
 
 
+def _level_replicas(level: float, opt: Option, headroom: float, level_of: str) -> int:
+    """Replicas reserved for a demand level: enough for the peak; for the trough, the nearest
+    whole number of replicas, at least one (a baseline that is busy nearly all the time)."""
+    n = level * (1.0 + headroom) / opt.requests_per_hour
+    if level_of == "peak":
+        return math.ceil(n - 1e-9)
+    return max(1, round(n))
+
+
 def compute_baselines(
     opts: OptionSet,
     workloads: tuple[str, ...],
@@ -106,8 +115,7 @@ def compute_baselines(
                 price = pool_price(o.deployment.gpu)
                 if price is None:
                     continue
-                n = level * (1 + wl.headroom) / o.requests_per_hour
-                n = math.ceil(n - 1e-9) if level_of == "peak" else math.floor(n + 1e-9)
+                n = _level_replicas(level, o, wl.headroom, level_of)
                 c = n * o.deployment.tp * price * H
                 served = min(level, n * o.requests_per_hour / (1 + wl.headroom))
                 rank = c / max(served, 1e-9) if level_of != "peak" else c
@@ -123,7 +131,7 @@ def compute_baselines(
             used_gpus = used_gpus or c > 0
             if level_of == "peak":
                 continue
-            n_res = math.floor(level * (1 + wl.headroom) / o.requests_per_hour + 1e-9)
+            n_res = _level_replicas(level, o, wl.headroom, level_of)
             covered = n_res * o.requests_per_hour / (1 + wl.headroom)
             rest = np.maximum(d - covered, 0.0)
             if api_cost[w] is not None:

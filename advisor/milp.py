@@ -17,13 +17,16 @@ Variables
 ``y[w,k,s,t] ≥ 0``   replica-equivalents of ``x[k,s,t]`` used by ``w`` (only where several
                      workloads of one model can use ``k``; otherwise ``y = x``)
 ``f[w,t] ∈ [0,1]``   fraction of ``w``'s demand in hour ``t`` sent to the API
-``z ∈ {0,1}``        any self-hosted fleet at all (pays the fixed monthly overhead)
 
 Objective (USD)
 ---------------
 ``Σ_{g,τ} H·P[g,τ]·R[g,τ] + Σ_t n_t (Σ_{k,s∈hourly} P[g_k,s]·tp_k·x[k,s,t]
-+ Σ_w A[w,t]·f[w,t]) + H·O·z``, with ``A[w,t]`` the API price of hour ``t``'s tokens and
-``O`` the monthly overhead per hour. Pool replicas carry a tiny cost (``POOL_EPSILON``) so
++ Σ_w A[w,t]·f[w,t]) + H·O``, with ``A[w,t]`` the API price of hour ``t``'s tokens and
+``O`` the monthly self-hosting overhead per hour, a constant here. Whether to self-host at
+all (the binary that makes low volume an API win) is decided outside the model: the
+all-API plan is costed in closed form and compared with this model's optimum, which is
+exact and keeps the fixed charge out of the LP relaxation (a big-M binary there leaves a
+bound too weak to prove anything). Pool replicas carry a tiny cost (``POOL_EPSILON``) so
 idle pool capacity is not reported as running replicas.
 
 Constraints
@@ -33,7 +36,6 @@ Constraints
 ``pool[g,t]``     ``Σ_{k: g_k=g} tp_k·x[k,pool,t] ≤ Σ_τ R[g,τ] + E[g,t]`` (``E``: existing fleet)
 ``avail[g,s,t]``  ``Σ_{k: g_k=g} tp_k·x[k,s,t] ≤ cap_gpus[g,s]`` and ``Σ_τ R[g,τ] ≤ cap``
 ``apilimit[m,t]`` ``Σ_{w of m} f[w,t]·(tokens of w in t) ≤ rate limit of m's API``
-``fixed[t]``      ``Σ_{k,s∈hourly} tp_k·x[k,s,t] ≤ M_t·z`` and ``R[g,τ] ≤ M·z``
 
 Spot variables exist only for workloads that allow preemption, API variables only for
 workloads that allow an API with an offer, options only within the workload's SLOs.
@@ -89,7 +91,8 @@ class FleetModel:
     #: workloads able to use each (deployment, source); a single one uses ``x`` directly
     eligible: dict[tuple[str, str], list[str]]
     f: dict[tuple[str, int], pulp.LpVariable]
-    z: pulp.LpVariable | None
+    #: cost outside the model's objective [USD]: the self-hosting overhead over the horizon
+    constant_usd: float
     sources: dict[str, list[str]]
     n_integer: int
     n_variables: int
@@ -110,12 +113,13 @@ def deployment_sources(opts: OptionSet, inp: ModelInput) -> dict[str, list[str]]
                 any(n > 0 for (g, _), n in inp.fixed_reserved.items() if g == dep.gpu)
                 or dep.gpu in inp.existing_gpus
             )
-        if has_pool:
+        if has_pool and (k, POOL) not in opts.dominated_lanes:
             srcs.append(POOL)
         for s in opts.hourly_tiers(dep.gpu):
             if s == "spot" and not any(opts.workloads[w].allow_spot for w in users.get(k, [])):
                 continue
-            srcs.append(s)
+            if (k, s) not in opts.dominated_lanes:
+                srcs.append(s)
         out[k] = srcs
     return out
 
@@ -174,11 +178,6 @@ def build_model(opts: OptionSet, inp: ModelInput, *, relax: bool = False) -> Fle
                 if inp.requests[t, W[w]] > 0:
                     f[(w, t)] = pulp.LpVariable(f"f_{W[w]}_{t}", lowBound=0, upBound=1)
     overhead_per_hour = opts.monthly_overhead_usd / HOURS_PER_MONTH
-    z = None
-    if overhead_per_hour > 0 and not inp.existing_gpus:
-        z = pulp.LpVariable("z", cat=pulp.LpContinuous if relax else pulp.LpBinary)
-        if relax:
-            z.upBound, z.lowBound = 1, 0
 
     def use(w: str, k: str, s: str, t: int) -> pulp.LpVariable | None:
         el = eligible.get((k, s))
@@ -199,8 +198,6 @@ def build_model(opts: OptionSet, inp: ModelInput, *, relax: bool = False) -> Fle
             opts.api_usd_per_m[w], inp.input_tokens[t, W[w]], inp.output_tokens[t, W[w]]
         )
         terms.append((var, weights[t] * float(a)))
-    if z is not None:
-        terms.append((z, horizon * overhead_per_hour))
     prob += pulp.LpAffineExpression(terms)
 
     # --- constraints ---------------------------------------------------------------------
@@ -271,27 +268,7 @@ def build_model(opts: OptionSet, inp: ModelInput, *, relax: bool = False) -> Fle
                     1.0,
                 )
                 n_cons += 1
-    if z is not None:
-        big_t = _big_m(opts, inp, users)
-        hourly_rows: dict[int, list[tuple[pulp.LpVariable, float]]] = {}
-        for (k, s, t), var in x.items():
-            if s != POOL:
-                hourly_rows.setdefault(t, []).append((var, float(deps[k].tp) / big_t[t]))
-        for t, row in sorted(hourly_rows.items()):
-            prob += pulp.LpConstraint(
-                pulp.LpAffineExpression([*row, (z, -1.0)]), pulp.LpConstraintLE, f"fixed_{t}", 0.0
-            )
-            n_cons += 1
-        big_r = float(max(big_t.max(), 1.0))
-        for (g, tier), var in R.items():
-            prob += pulp.LpConstraint(
-                pulp.LpAffineExpression([(var, 1.0 / big_r), (z, -1.0)]),
-                pulp.LpConstraintLE,
-                f"fixedR_{_n(g)}_{tier}",
-                0.0,
-            )
-            n_cons += 1
-    n_int = 0 if relax else len(x) + len(R) + (1 if z is not None else 0)
+    n_int = 0 if relax else len(x) + len(R)
     return FleetModel(
         prob=prob,
         inp=inp,
@@ -300,29 +277,12 @@ def build_model(opts: OptionSet, inp: ModelInput, *, relax: bool = False) -> Fle
         y=y,
         eligible=eligible,
         f=f,
-        z=z,
+        constant_usd=horizon * overhead_per_hour,
         sources=sources,
         n_integer=n_int,
-        n_variables=len(R) + len(x) + len(y) + len(f) + (1 if z is not None else 0),
+        n_variables=len(R) + len(x) + len(y) + len(f),
         n_constraints=n_cons,
     )
-
-
-def _big_m(opts: OptionSet, inp: ModelInput, users: dict[str, list[str]]) -> np.ndarray:
-    """A safe bound on GPUs used in each hour: covering every workload with its most
-    GPU-hungry option alone, twice, plus one replica of every deployment for rounding."""
-    total = np.zeros(inp.n_points)
-    for i, w in enumerate(inp.workloads):
-        wl = opts.workloads[w]
-        worst = np.zeros(inp.n_points)
-        for (ww, k), o in opts.options.items():
-            if ww != w:
-                continue
-            need = np.ceil(inp.requests[:, i] * (1 + wl.headroom) / o.requests_per_hour)
-            worst = np.maximum(worst, need * opts.deployments[k].tp)
-        total += worst
-    rounding = sum(opts.deployments[k].tp for k in users if users[k])
-    return 2.0 * total + rounding + 1.0
 
 
 def _n(name: str) -> str:

@@ -102,6 +102,8 @@ class OptionSet:
     monthly_overhead_usd: float
     rejected: list[Rejected] = field(default_factory=list)
     dominated: list[str] = field(default_factory=list)
+    #: (deployment, source) lanes never needed: another lane does the job for no more money
+    dominated_lanes: set[tuple[str, str]] = field(default_factory=set)
 
     def options_for(self, workload: str) -> list[Option]:
         return [o for (w, _), o in self.options.items() if w == workload]
@@ -210,7 +212,7 @@ def build_options(
     max_gpus = {
         (g, t): o.max_gpus for (g, t), o in catalog.offers.items() if o.max_gpus is not None
     }
-    return OptionSet(
+    result = OptionSet(
         workloads=dict(workloads),
         deployments=dict(sorted(deployments.items())),
         options=dict(sorted(options.items())),
@@ -226,6 +228,69 @@ def build_options(
         rejected=rejected,
         dominated=dominated,
     )
+    result.dominated_lanes = dominated_lanes(result)
+    return result
+
+
+def dominated_lanes(opts: OptionSet) -> set[tuple[str, str]]:
+    """Lanes (deployment, source) that ``n`` replicas of another lane always replace.
+
+    An hourly lane ``(a, s)`` is dominated by ``(b, s')`` when every workload that may use
+    ``(a, s)`` may use ``(b, s')``, ``n`` replicas of ``b`` serve each of them at least as
+    fast as one of ``a``, cost no more per hour, and ``(b, s')`` has no availability cap.
+    A pool lane is dominated by a pool lane on the same GPU type when ``n`` replicas of ``b``
+    use no more GPUs and serve at least as much. Both replacements keep every constraint and
+    never raise the cost, so pruning is exact. Ties keep the first lane in sorted order.
+    """
+    users: dict[str, list[str]] = {}
+    for w, k in opts.options:
+        users.setdefault(k, []).append(w)
+    lanes: list[tuple[str, str, frozenset[str]]] = []
+    for k, dep in opts.deployments.items():
+        if opts.pool_tiers(dep.gpu):
+            lanes.append((k, "pool", frozenset(users.get(k, []))))
+        for s in opts.hourly_tiers(dep.gpu):
+            el = [w for w in users.get(k, []) if s != "spot" or opts.workloads[w].allow_spot]
+            if el:
+                lanes.append((k, s, frozenset(el)))
+
+    def cap(k: str, w: str) -> float:
+        o = opts.options.get((w, k))
+        return o.requests_per_hour if o else 0.0
+
+    def cost(k: str, s: str) -> float:
+        dep = opts.deployments[k]
+        if s == "pool":
+            return float(dep.tp)
+        return opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp
+
+    out: set[tuple[str, str]] = set()
+    for a, sa, ea in lanes:
+        if not ea:
+            out.add((a, sa))
+            continue
+        da = opts.deployments[a]
+        for b, sb, eb in lanes:
+            if (b, sb) == (a, sa) or (b, sb) in out or not ea <= eb:
+                continue
+            db = opts.deployments[b]
+            if db.model != da.model or (sa == "pool") != (sb == "pool"):
+                continue
+            if sa == "pool" and db.gpu != da.gpu:
+                continue
+            if sb != "pool" and (db.gpu, sb) in opts.max_gpus:
+                continue
+            if any(cap(b, w) <= 0 for w in ea):
+                continue
+            n = max(math.ceil(cap(a, w) / cap(b, w) - 1e-9) for w in ea)
+            ca, cb = cost(a, sa), n * cost(b, sb)
+            if cb > ca * (1 + 1e-12):
+                continue
+            better = cb < ca * (1 - 1e-12) or any(n * cap(b, w) > cap(a, w) for w in ea)
+            if better or (b, sb) < (a, sa):
+                out.add((a, sa))
+                break
+    return out
 
 
 def _apply_measured(

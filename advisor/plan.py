@@ -96,7 +96,7 @@ class Plan:
     def save(self, out_dir: Path | str, summary_md: str | None = None) -> Path:
         """Write ``plan.json``, ``schedule.csv`` and ``summary.md`` into ``out_dir``."""
         out = Path(out_dir)
-        csv_text = self.schedule.to_csv(index=False, float_format="%.6g")
+        csv_text = self.schedule.to_csv(index=False, float_format="%.12g")
         data = dict(self.data)
         data["schedule_sha256"] = hashlib.sha256(csv_text.encode()).hexdigest()
         files = {

@@ -124,8 +124,16 @@ def run_solver(
     _check_solver(settings.name)
     start = time.perf_counter()
     if settings.name == "cbc":
-        return _run_cbc(fm, settings, progress, phase, start)
-    return _run_highs(fm, settings, start)
+        res = _run_cbc(fm, settings, progress, phase, start)
+    else:
+        res = _run_highs(fm, settings, start)
+    # the model's objective leaves out a constant (the self-hosting overhead): add it back
+    if res.objective is not None:
+        res.objective += fm.constant_usd
+    if res.bound is not None:
+        res.bound += fm.constant_usd
+    res.gap = _gap(res.objective, res.bound)
+    return res
 
 
 def _run_cbc(
@@ -421,6 +429,7 @@ class FleetSolution:
     aggregation: dict[str, Any]
     build_seconds: float
     warnings: list[str] = field(default_factory=list)
+    api_only: bool = False
 
 
 def _read_points(fm: FleetModel, opts: OptionSet) -> list[HourSchedule]:
@@ -616,6 +625,62 @@ def diagnose_infeasible(opts: OptionSet, workloads: tuple[str, ...], requests: n
     return "No feasible plan: " + " ".join(lines)
 
 
+# --- the all-API alternative and the lower bound ----------------------------------------
+
+
+def api_only_cost(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> float | None:
+    """Cost of sending everything to the APIs, or None where that is not allowed."""
+    total = 0.0
+    per_model: dict[str, np.ndarray] = {}
+    for i, w in enumerate(workloads):
+        if w not in opts.api_usd_per_m:
+            return None
+        total += float(
+            np.sum(api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[:, i], output_tokens[:, i]))
+        )
+        m = opts.workloads[w].model
+        per_model[m] = per_model.get(m, 0.0) + input_tokens[:, i] + output_tokens[:, i]
+    for m, tokens in per_model.items():
+        limit = opts.api_max_tokens_per_hour.get(m)
+        if limit is not None and np.any(tokens > limit):
+            return None
+    return total
+
+
+def _lower_solve(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    agg: Aggregation,
+    point_existing: Callable[[np.ndarray], dict[str, np.ndarray]],
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+) -> SolverResult:
+    """Solve the clusters at their minimum demand: its bound bounds the full problem."""
+    lower_inp = ModelInput(
+        workloads, agg.lower, agg.lower_in, agg.lower_out, agg.weights, point_existing(agg.lower)
+    )
+    lfm = build_model(opts, lower_inp)
+    lset = settings
+    if settings.time_limit_s:
+        lset = SolverSettings(
+            settings.name,
+            max(settings.time_limit_s * 0.4, 1.0),
+            settings.gap,
+            settings.threads,
+            settings.seed,
+        )
+    res = run_solver(lfm, lset, progress, "bound")
+    say(f"bound: {res.status} in {res.seconds:.1f} s")
+    return res
+
+
 # --- the pipeline -----------------------------------------------------------------------
 
 
@@ -679,6 +744,31 @@ def solve_fleet(
             f"{settings.time_limit_s or 'no'} s. Raise --time-limit, loosen --gap, or try "
             f"--solver highs."
         )
+    api_only = api_only_cost(opts, workloads, requests, input_tokens, output_tokens)
+    if existing_gpus:
+        api_only = None  # committed GPUs already carry the overhead
+    if api_only is not None and res.objective is not None and api_only <= res.objective:
+        say(f"all-API plan (${api_only:,.2f}) is cheaper than any self-hosted fleet")
+        hours = [
+            HourSchedule(
+                api_fraction={w: 1.0 for i, w in enumerate(workloads) if requests[h, i] > 0}
+            )
+            for h in range(requests.shape[0])
+        ]
+        bound = api_only if res.bound is None else min(api_only, res.bound)
+        if clustered:
+            lb = _lower_solve(opts, workloads, agg, point_existing, settings, progress, say).bound
+            bound = api_only if lb is None else min(api_only, lb)
+        return FleetSolution(
+            reserved={},
+            hours=hours,
+            solver=res,
+            bound_solver=None,
+            lower_bound=bound,
+            aggregation=agg.describe(),
+            build_seconds=build_s,
+            api_only=True,
+        )
     warnings = []
     if res.time_limited:
         warnings.append(
@@ -699,27 +789,10 @@ def solve_fleet(
     bound_res = None
     lower = res.bound
     if clustered:
-        lower_inp = ModelInput(
-            workloads,
-            agg.lower,
-            agg.lower_in,
-            agg.lower_out,
-            agg.weights,
-            point_existing(agg.lower),
-        )
-        lfm = build_model(opts, lower_inp)
-        lset = settings
-        if settings.time_limit_s:
-            lset = SolverSettings(
-                settings.name,
-                max(settings.time_limit_s * 0.4, 1.0),
-                settings.gap,
-                settings.threads,
-                settings.seed,
-            )
-        bound_res = run_solver(lfm, lset, progress, "bound")
-        say(f"bound: {bound_res.status} in {bound_res.seconds:.1f} s")
+        bound_res = _lower_solve(opts, workloads, agg, point_existing, settings, progress, say)
         lower = bound_res.bound
+    if lower is not None and api_only is not None:
+        lower = min(lower, api_only)
     return FleetSolution(
         reserved=reserved,
         hours=hours,

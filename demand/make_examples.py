@@ -25,18 +25,18 @@ START = "2026-01-05T00:00:00Z"  # a Monday
 HOURS = 168
 INTERACTIVE_70B = "llama-3.1-70b-interactive"
 
-HIGH_STEADY_MEAN = 30_000  # flat day, no weekend dip
+HIGH_STEADY_MEAN = 80_000  # flat day, no weekend dip
 HIGH_STEADY_NOISE = 0.05  # log-std of multiplicative noise (about ±5 %)
 
-SPIKY_PEAK = 40_000  # daily peak before noise
+SPIKY_PEAK = 100_000  # daily peak before noise
 SPIKY_PEAK_TO_TROUGH = 5.0
 SPIKY_NOISE = 0.05
 
 BUSINESS_HOURS = (9, 18)  # [start, end) UTC, Monday to Friday
-BUSINESS_INTERACTIVE_ON = 6_000
-BUSINESS_INTERACTIVE_OFF = 300
+BUSINESS_INTERACTIVE_ON = 12_000
+BUSINESS_INTERACTIVE_OFF = 600
 NIGHTLY_HOURS = (1, 5)  # [start, end) UTC, every day
-NIGHTLY_BATCH_ON = 8_000
+NIGHTLY_BATCH_ON = 40_000
 BATCH_70B = "llama-3.1-70b-batch"
 BUSINESS_NOISE = 0.05
 
@@ -45,9 +45,9 @@ LOW_VOLUME_PEAK_TO_TROUGH = 3.0
 LOW_VOLUME_NOISE = 0.3
 
 MIXED = {  # workload: (mean, peak_to_trough, weekly_dip)
-    "llama-3.1-8b-interactive": (50_000, 3.0, 0.3),
-    "llama-3.1-70b-interactive": (15_000, 4.0, 0.3),
-    "mixtral-8x7b-batch": (5_000, 1.0, 0.0),
+    "llama-3.1-8b-interactive": (100_000, 3.0, 0.3),
+    "llama-3.1-70b-interactive": (30_000, 4.0, 0.3),
+    "mixtral-8x7b-batch": (15_000, 1.0, 0.0),
 }
 MIXED_NOISE = 0.05
 # ---------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def test_shipped_example_shapes(shipped: dict[str, Workload]) -> None:
 
     chat = "llama-3.1-70b-interactive"
     steady = load("high_steady").requests[:, 0]
-    assert 25_000 < steady.mean() < 35_000 and steady.max() / steady.min() < 1.5
+    assert 70_000 < steady.mean() < 90_000 and steady.max() / steady.min() < 1.5
     spiky = load("spiky_diurnal").requests[:, 0]
     assert spiky.max() / spiky.min() > 4
     bhb = load("business_hours_batch")

@@ -1,0 +1,517 @@
+"""The ``advisor`` command line: a thin layer over the library.
+
+Every command takes ``--json`` (one JSON object on stdout) and ``--catalog DIR`` where a
+catalog is read. User errors (``AdvisorError``) print one paragraph to stderr and exit 2;
+a plan that fails its independent verification exits 1 and is not written.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from advisor.catalog import Catalog, load_catalog
+from advisor.errors import AdvisorError, CatalogError
+from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Minimum-cost GPU fleets for LLM serving: roofline capacity, MILP planning, $/token.",
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CatalogOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--catalog", help="Folder of catalog YAML merged over the shipped one."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into one clear message and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AdvisorError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n")
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "item"):
+        return _clean(obj.item())
+    return obj
+
+
+def _catalog(dirs: list[Path] | None) -> Catalog:
+    cat = load_catalog(dirs or [])
+    for w in cat.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    return cat
+
+
+# --- the seeds' arithmetic ---------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def cost(
+    usd_per_hour: Annotated[float, typer.Option(help="Hardware price [USD/h].")],
+    tokens_per_s: Annotated[float, typer.Option(help="Throughput at full load [tokens/s].")],
+    utilization: Annotated[float, typer.Option(help="Fraction of throughput used, (0, 1].")] = 1.0,
+    overhead: Annotated[float, typer.Option(help="Overhead multiplier, e.g. 1.4.")] = 1.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Cost per million tokens: hourly price / (M tokens per hour × utilization) × overhead."""
+    from advisor.costmath import usd_per_m_tokens
+
+    v = usd_per_m_tokens(usd_per_hour, tokens_per_s, utilization, overhead)
+    res = {
+        "usd_per_hour": usd_per_hour,
+        "tokens_per_s": tokens_per_s,
+        "utilization": utilization,
+        "overhead": overhead,
+        "m_tokens_per_hour": tokens_per_s * SECONDS_PER_HOUR * utilization / TOKENS_PER_M,
+        "usd_per_m_tokens": v,
+    }
+    if json_out:
+        _emit_json(res)
+    else:
+        out.print(f"${v:.4f} per million tokens ({res['m_tokens_per_hour']:.3f} M tokens/hour)")
+
+
+@app.command()
+@handle_errors
+def breakeven(
+    api_usd_per_m: Annotated[float, typer.Option(help="API price [USD/M tokens].")],
+    self_usd_per_m: Annotated[float, typer.Option(help="Self-hosted price [USD/M tokens].")],
+    monthly_overhead_usd: Annotated[float, typer.Option(help="Fixed self-hosting [USD/month].")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Monthly volume above which self-hosting beats the API."""
+    from advisor.costmath import breakeven_m_tokens_per_month
+
+    v = breakeven_m_tokens_per_month(api_usd_per_m, self_usd_per_m, monthly_overhead_usd)
+    if json_out:
+        _emit_json(
+            {
+                "api_usd_per_m": api_usd_per_m,
+                "self_usd_per_m": self_usd_per_m,
+                "monthly_overhead_usd": monthly_overhead_usd,
+                "breakeven_m_tokens_per_month": v if math.isfinite(v) else None,
+                "never": not math.isfinite(v),
+            }
+        )
+    elif math.isfinite(v):
+        out.print(
+            f"Self-hosting wins above {v:,.1f} M tokens/month ({v / 1000:,.2f} B tokens/month)."
+        )
+    else:
+        out.print("Self-hosting never wins: it is not cheaper per token than the API.")
+
+
+@app.command()
+@handle_errors
+def capacity(
+    users: Annotated[float, typer.Option(help="Users.")],
+    sessions_per_user: Annotated[float, typer.Option(help="Sessions per user per day.")],
+    tokens_per_session: Annotated[float, typer.Option(help="Output tokens per session.")],
+    peak_factor: Annotated[float, typer.Option(help="Peak over average.")] = 3.0,
+    headroom: Annotated[float, typer.Option(help="Spare capacity fraction, e.g. 0.3.")] = 0.3,
+    usd_per_gpu_hour: Annotated[float, typer.Option(help="Price per GPU [USD/h].")] = 2.0,
+    tokens_per_s_per_gpu: Annotated[
+        float | None, typer.Option(help="Per-GPU throughput [tokens/s]; or give --model/--gpu.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Derive throughput from the roofline.")] = None,
+    gpu: Annotated[str | None, typer.Option()] = None,
+    quant: Annotated[str, typer.Option()] = "bf16",
+    tp: Annotated[
+        int | None, typer.Option(help="TP degree; smallest that fits if omitted.")
+    ] = None,
+    input_tokens: Annotated[float, typer.Option(help="Mean prompt length [tokens].")] = 1000,
+    output_tokens: Annotated[float, typer.Option(help="Mean completion length.")] = 500,
+    tpot_ms: Annotated[float | None, typer.Option(help="TPOT SLO [ms].")] = None,
+    ttft_ms: Annotated[float | None, typer.Option(help="TTFT SLO [ms].")] = None,
+    catalog: CatalogOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Size a fleet: users → tokens/day → peak tokens/s → GPUs (+headroom) → $/month, $/M."""
+    from advisor.costmath import capacity_plan
+
+    source = "given"
+    if tokens_per_s_per_gpu is None:
+        if not (model and gpu):
+            raise AdvisorError(
+                "Give --tokens-per-s-per-gpu, or --model and --gpu to derive it from the roofline."
+            )
+        tokens_per_s_per_gpu, source = _roofline_rate(
+            _catalog(catalog), model, gpu, quant, tp, input_tokens, output_tokens, tpot_ms, ttft_ms
+        )
+    plan = capacity_plan(
+        users,
+        sessions_per_user,
+        tokens_per_session,
+        peak_factor,
+        tokens_per_s_per_gpu,
+        headroom,
+        usd_per_gpu_hour,
+    )
+    res = {**plan.as_dict(), "tokens_per_s_per_gpu": tokens_per_s_per_gpu, "throughput": source}
+    if json_out:
+        _emit_json(res)
+        return
+    t = Table(title="Capacity plan (30-day month)")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("tokens/day", f"{plan.tokens_per_day:,.0f}")
+    t.add_row("average tokens/s", f"{plan.avg_tokens_per_s:,.0f}")
+    t.add_row("peak tokens/s", f"{plan.peak_tokens_per_s:,.0f}")
+    t.add_row(f"per-GPU tokens/s ({source})", f"{tokens_per_s_per_gpu:,.0f}")
+    t.add_row("GPUs at peak", f"{plan.gpus_at_peak:,.1f}")
+    t.add_row(f"GPUs with {headroom:.0%} headroom", f"{plan.gpus:,d}")
+    t.add_row("USD/month", f"{plan.usd_per_month:,.0f}")
+    t.add_row("USD/M tokens", f"{plan.usd_per_m_tokens:.3f}")
+    out.print(t)
+
+
+def _roofline_rate(
+    cat: Catalog,
+    model: str,
+    gpu: str,
+    quant: str,
+    tp: int | None,
+    input_tokens: float,
+    output_tokens: float,
+    tpot_ms: float | None,
+    ttft_ms: float | None,
+) -> tuple[float, str]:
+    from advisor.roofline import min_tp_to_fit, replica_performance
+
+    m, g, q = cat.model(model), cat.gpu(gpu), cat.quant(quant)
+    if not cat.supports(g, q):
+        raise CatalogError(
+            f"{gpu} cannot run {quant}: it has no {q.compute_dtype} peak. "
+            f"Choose a quantization among those its dtypes allow ({', '.join(g.peak_tflops)})."
+        )
+    eff = cat.efficiency_for(g)
+    tp = tp or min_tp_to_fit(m, g, q, eff)
+    if tp is None:
+        raise AdvisorError(f"{model} in {quant} does not fit {g.max_tp}× {gpu}.")
+    p = replica_performance(m, g, q, eff, tp, input_tokens, output_tokens, tpot_ms, ttft_ms)
+    if not p.feasible:
+        raise AdvisorError(f"{model} {quant} on {tp}× {gpu} cannot serve this: {p.reason}.")
+    return p.output_tokens_per_s / tp, f"roofline {model} {quant} tp{tp} {gpu}"
+
+
+# --- roofline ------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def roofline(
+    model: Annotated[str, typer.Option(help="Catalog model name.")],
+    gpu: Annotated[list[str] | None, typer.Option(help="GPU type(s); all when omitted.")] = None,
+    quant: Annotated[list[str] | None, typer.Option(help="Quantization(s).")] = None,
+    tp: Annotated[list[int] | None, typer.Option(help="Tensor-parallel degree(s).")] = None,
+    input_tokens: Annotated[float, typer.Option(help="Mean prompt length [tokens].")] = 1000,
+    output_tokens: Annotated[float, typer.Option(help="Mean completion length [tokens].")] = 300,
+    tpot_ms: Annotated[float | None, typer.Option(help="TPOT SLO [ms].")] = None,
+    ttft_ms: Annotated[float | None, typer.Option(help="TTFT SLO [ms].")] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also list options that do not fit.")
+    ] = False,
+    catalog: CatalogOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Throughput, latency and $/M output tokens of every GPU × quantization × TP option."""
+    from advisor.roofline import replica_performance
+
+    cat = _catalog(catalog)
+    m = cat.model(model)
+    for name, v in (("input-tokens", input_tokens), ("output-tokens", output_tokens)):
+        if not (v > 0 and math.isfinite(v)):
+            raise AdvisorError(f"--{name} must be a number > 0; got {v}.")
+    gpus = [cat.gpu(g) for g in (gpu or sorted(cat.gpus))]
+    quants = [cat.quant(q) for q in (quant or sorted(cat.quantizations))]
+    rows = []
+    for g in gpus:
+        eff = cat.efficiency_for(g)
+        for q in quants:
+            if not cat.supports(g, q):
+                if gpu and quant:
+                    raise CatalogError(
+                        f"{g.name} cannot run {q.name}: it has no {q.compute_dtype} peak "
+                        f"(it has {', '.join(g.peak_tflops)}). Choose another --quant or --gpu."
+                    )
+                continue
+            tps = tp or [t for t in (1, 2, 4, 8, 16) if t <= g.max_tp]
+            for t in tps:
+                if t < 1 or t > g.max_tp:
+                    raise AdvisorError(
+                        f"--tp {t} is not possible on {g.name} (1 to {g.max_tp} GPUs per group)."
+                    )
+                p = replica_performance(
+                    m, g, q, eff, t, input_tokens, output_tokens, tpot_ms, ttft_ms
+                )
+                prices = {}
+                for tier, offer in sorted(cat.offers_for(g.name).items()):
+                    rate = p.output_tokens_per_s
+                    prices[tier] = (
+                        offer.effective_usd_per_hour * t / (rate * SECONDS_PER_HOUR) * TOKENS_PER_M
+                        if rate > 0
+                        else None
+                    )
+                rows.append({**p.as_dict(), "usd_per_m_output_tokens": prices})
+    if json_out:
+        _emit_json(
+            {
+                "model": model,
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "tpot_ms": tpot_ms,
+                "ttft_ms": ttft_ms,
+                "options": rows,
+            }
+        )
+        return
+    named = bool(gpu or quant or tp)
+    t = Table(title=f"{model}: prompt {input_tokens:g}, completion {output_tokens:g} tokens")
+    for col, just in (
+        ("GPU", "left"),
+        ("quant", "left"),
+        ("TP", "right"),
+        ("fits", "left"),
+        ("batch", "right"),
+        ("decode tok/s", "right"),
+        ("prefill tok/s", "right"),
+        ("output tok/s", "right"),
+        ("TTFT ms", "right"),
+        ("TPOT ms", "right"),
+        ("$/M out (on-demand / reserved_3y / spot)", "right"),
+    ):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in rows:
+        if not r["fits"] and not (named or show_all):
+            continue
+        pr = r["usd_per_m_output_tokens"]
+        price = " / ".join(
+            "-" if pr.get(k) is None else f"{pr[k]:.3f}"
+            for k in ("on_demand", "reserved_3y", "spot")
+        )
+        fits = "yes" if r["fits"] else "no"
+        if r["fits"] and not r["meets_slo"]:
+            fits = "misses SLO"
+        t.add_row(
+            r["gpu"],
+            r["quant"],
+            str(r["tp"]),
+            fits,
+            str(r["batch"]) if r["fits"] else "-",
+            f"{r['decode_tokens_per_s']:,.0f}" if r["fits"] else "-",
+            f"{r['prefill_tokens_per_s']:,.0f}" if r["fits"] else "-",
+            f"{r['output_tokens_per_s']:,.0f}" if r["feasible"] else "-",
+            f"{r['ttft_ms']:,.0f}" if r["fits"] else "-",
+            f"{r['tpot_ms']:,.1f}" if r["fits"] else "-",
+            price if r["feasible"] else "-",
+        )
+    out.print(t)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def validate(catalog: CatalogOpt = None, json_out: JsonOpt = False) -> None:
+    """Compare the roofline with measured throughput from public runs."""
+    from advisor.validate import validate as run_validation
+
+    res = run_validation(_catalog(catalog))
+    if json_out:
+        _emit_json(res.as_dict())
+        return
+    t = Table(title="Roofline vs measured output tokens/s")
+    for col in (
+        "model",
+        "GPU",
+        "GPUs",
+        "TP",
+        "prec",
+        "scenario",
+        "in/out",
+        "predicted",
+        "measured",
+        "error",
+    ):
+        t.add_column(col)
+    for r in res.rows.to_dict("records"):
+        ok = r["status"] == "ok"
+        t.add_row(
+            str(r["model"]),
+            str(r["gpu"]),
+            str(r["num_gpus"]),
+            str(r["tp"]),
+            str(r["precision"]),
+            str(r["scenario"]),
+            f"{r['input_tokens']}/{r['output_tokens']}",
+            f"{r['predicted_output_tokens_per_s']:,.0f}" if ok else "-",
+            f"{r['measured_output_tokens_per_s']:,.0f}",
+            f"{r['error']:+.0%}" if ok else str(r["status"]),
+        )
+    out.print(t)
+    out.print(
+        f"median |error| {res.median_abs_error:.1%}, 90th percentile {res.p90_abs_error:.1%} "
+        f"over {res.n_used} rows"
+    )
+
+
+# --- solve and verify ------------------------------------------------------------------------
+
+
+def _parse_aggregate(value: str) -> str | int:
+    if value in ("auto", "exact"):
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        raise AdvisorError(
+            f"--aggregate must be auto, exact or a number of representative hours; got '{value}'."
+        ) from None
+    if n < 1:
+        raise AdvisorError(f"--aggregate N needs N ≥ 1; got {n}.")
+    return n
+
+
+@app.command()
+@handle_errors
+def solve(
+    demand: Annotated[Path, typer.Argument(help="Hourly demand CSV.")],
+    workloads: Annotated[
+        list[Path] | None, typer.Option("--workloads", help="Workloads YAML (repeatable).")
+    ] = None,
+    catalog: CatalogOpt = None,
+    capacity_file: Annotated[
+        Path | None, typer.Option("--capacity", help="Measured capacity CSV (overrides roofline).")
+    ] = None,
+    fleet: Annotated[
+        Path | None, typer.Option("--fleet", help="Existing commitments YAML.")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
+    solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
+    time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s].")] = None,
+    gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-4,
+    threads: Annotated[int, typer.Option(help="Solver threads.")] = 1,
+    aggregate: Annotated[
+        str, typer.Option(help="auto, exact, or N representative hours.")
+    ] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Solve for the minimum-cost blended fleet that serves the demand within its SLOs."""
+    from advisor.pipeline import solve_plan
+    from advisor.report import print_plan_summary
+
+    if time_limit is not None and not time_limit > 0:
+        raise AdvisorError(f"--time-limit must be > 0 seconds; got {time_limit}.")
+    if not 0 <= gap < 1:
+        raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")
+    if threads < 1:
+        raise AdvisorError(f"--threads must be ≥ 1; got {threads}.")
+    agg = _parse_aggregate(aggregate)
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise AdvisorError(f"--out '{out_dir}' is a file; give a folder path.")
+    progress = None if quiet else (lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    plan = solve_plan(
+        demand,
+        workloads_files=workloads or [],
+        catalog_dirs=catalog or [],
+        capacity_file=capacity_file,
+        fleet_file=fleet,
+        solver=solver,
+        time_limit_s=time_limit,
+        gap=gap,
+        threads=threads,
+        aggregate=agg,
+        progress=progress,
+    )
+    for w in plan.data.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if not plan.verified:
+        failures = [
+            f"{c['check']}: {c['detail']}"
+            for c in plan.data["verification"]["checks"]
+            if not c["ok"]
+        ]
+        err.print(
+            "[bold red]error:[/] the plan failed independent verification and was not written: "
+            + "; ".join(failures),
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    if out_dir is not None:
+        plan.save(out_dir)
+    if json_out:
+        _emit_json(plan.data)
+    else:
+        print_plan_summary(plan.data, out)
+        if out_dir is not None:
+            out.print(f"Plan written to {out_dir}/ (plan.json, schedule.csv, summary.md).")
+
+
+@app.command()
+@handle_errors
+def verify(
+    plan: Annotated[Path, typer.Argument(help="plan.json or its folder.")],
+    demand: Annotated[Path, typer.Argument(help="The demand CSV it was solved for.")],
+    catalog: CatalogOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Recompute a saved plan's capacity, SLOs, pool and cost without the solver."""
+    from advisor.pipeline import verify_files
+
+    rep = verify_files(plan, demand, catalog_dirs=catalog)
+    if json_out:
+        _emit_json(rep.as_dict())
+    else:
+        for c in rep.checks:
+            mark = "[green]ok[/]" if c["ok"] else "[red]FAIL[/]"
+            out.print(f"{mark} {c['check']}: {c['detail']}", highlight=False)
+        out.print("verified" if rep.ok else "NOT verified")
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,499 @@
+"""Check the roofline model against published throughput, and calibrate its efficiency factors.
+
+``catalogs/published_benchmarks.csv`` (a copy of ``shared/benchmarks/published.csv``) holds
+measured LLM serving throughput from public runs, one row a run, each with its ``source``.
+:func:`validate` predicts every row with :func:`advisor.roofline.replica_performance` and
+reports the error ``predicted / measured − 1`` per row and in summary. :func:`calibrate` grid-
+searches one set of efficiency factors per GPU family (MBU, MFU) and one global ``max_batch``
+that minimize the median absolute error; it never fits a per-row constant.
+
+Prediction of one row: ``replicas = num_gpus / tp`` replicas, each
+``replica_performance(model, gpu, quant, eff, tp, input, output, tpot_slo, ttft_slo)``; the
+row's predicted output tokens/s is ``replicas × output_tokens_per_s``. Offline rows have no
+SLO; MLPerf server and interactive rows use the scenario's latency limits.
+
+Run ``python -m advisor.validate`` for the report, ``--calibrate`` for the fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from advisor.catalog import Catalog, Efficiency, load_catalog, shipped_catalog_dir
+from advisor.errors import AdvisorError
+from advisor.roofline import replica_performance
+
+#: File name of the shipped benchmark table inside the catalog folder.
+PUBLISHED_FILE = "published_benchmarks.csv"
+
+#: Benchmark model names that map onto a catalog architecture.
+#: Llama 3.3 70B has the same architecture as Llama 3.1 70B (80 layers, hidden 8192, 64 query
+#: heads, 8 KV heads, same vocabulary): it is a post-training update of the same network, so the
+#: roofline (which sees only shapes and parameter counts) treats them as one model.
+MODEL_ALIASES: dict[str, str] = {"llama-3.3-70b": "llama-3.1-70b"}
+
+#: Latency limits per scenario [ms]: (TPOT, TTFT). Offline has none. Server and interactive are
+#: the MLPerf llama2-70b limits (p99) stated in shared/benchmarks/README.md: "Server limits TTFT
+#: p99 2 s and TPOT p99 200 ms; Interactive limits 450 ms and 40 ms".
+SCENARIO_SLOS: dict[str, tuple[float | None, float | None]] = {
+    "offline": (None, None),
+    "server": (200.0, 2000.0),
+    "interactive": (40.0, 450.0),
+}
+
+#: Mean input length of benchmark rows that do not state one, per (suite prefix, model).
+#: Empty: no sourced mean prompt length was found for the MLPerf llama2-70b task (OpenOrca,
+#: prompts capped at 1,024 tokens; the MLCommons reference README states only the output,
+#: "Tokens per sample: 294.45") or for the llama3.1-8b task (CNN/DailyMail). Those rows are
+#: skipped as "input length not stated" rather than predicted from a guessed length.
+MEAN_INPUT_TOKENS: dict[tuple[str, str], float] = {}
+
+#: Seed defaults (seed 2 §30.4/§30.6) kept by families without usable rows.
+SEED_MBU = 0.70
+SEED_MFU = 0.40
+
+#: The calibration grid: MBU and MFU in steps of 0.05, and the global max_batch.
+DEFAULT_GRID: dict[str, tuple[float, ...]] = {
+    "mbu": tuple(round(0.50 + 0.05 * i, 2) for i in range(9)),
+    "mfu": tuple(round(0.30 + 0.05 * i, 2) for i in range(9)),
+    "max_batch": (256, 512, 1024, 2048),
+}
+
+ROW_COLUMNS = [
+    "source",
+    "suite",
+    "model",
+    "gpu",
+    "family",
+    "num_gpus",
+    "tp",
+    "precision",
+    "scenario",
+    "input_tokens",
+    "output_tokens",
+    "predicted_output_tokens_per_s",
+    "measured_output_tokens_per_s",
+    "error",
+    "status",
+    "note",
+]
+
+
+def load_published(path: Path | None = None) -> pd.DataFrame:
+    """Read a benchmark table (default: the shipped ``published_benchmarks.csv``).
+
+    Raises ``AdvisorError`` when the file is missing or lacks a required column.
+    """
+    path = Path(path) if path is not None else shipped_catalog_dir() / PUBLISHED_FILE
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise AdvisorError(f"Benchmark file '{path}' does not exist.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise AdvisorError(f"{path}: cannot be read as CSV ({exc}).") from None
+    required = [
+        "source",
+        "suite",
+        "model",
+        "gpu",
+        "num_gpus",
+        "tp",
+        "precision",
+        "scenario",
+        "input_tokens",
+        "output_tokens",
+        "output_tokens_per_s",
+    ]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise AdvisorError(f"{path}: missing column(s) {', '.join(missing)}.")
+    return df
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One usable benchmark row, resolved against the catalog."""
+
+    index: int
+    family: str
+    model: str
+    gpu: str
+    quant: str
+    tp: int
+    replicas: int
+    prompt: float
+    completion: float
+    tpot: float | None
+    ttft: float | None
+    measured: float
+
+
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == ""
+
+
+def _resolve(catalog: Catalog, i: int, row: Mapping[str, Any]) -> _Case | str:
+    """Turn a row into a case, or return the reason it is skipped."""
+    if _blank(row.get("tp")):
+        return "tp not stated"
+    if _blank(row.get("precision")):
+        return "precision not stated"
+    model = MODEL_ALIASES.get(str(row["model"]), str(row["model"]))
+    if model not in catalog.models:
+        return f"model '{row['model']}' not in the catalog"
+    gpu_name = str(row["gpu"])
+    if gpu_name not in catalog.gpus:
+        return f"GPU '{gpu_name}' not in the catalog"
+    gpu = catalog.gpus[gpu_name]
+    precision = str(row["precision"])
+    if precision not in catalog.quantizations:
+        return f"precision '{precision}' not in the catalog"
+    quant = catalog.quantizations[precision]
+    if quant.compute_dtype not in gpu.peak_tflops:
+        return f"{gpu_name} has no {quant.compute_dtype} peak in the catalog"
+    scenario = str(row["scenario"]).strip().lower()
+    if scenario not in SCENARIO_SLOS:
+        return f"scenario '{row['scenario']}' has no latency limits defined"
+    tp = int(row["tp"])
+    num_gpus = int(row["num_gpus"])
+    if tp < 1 or num_gpus % tp:
+        return f"num_gpus {num_gpus} is not a multiple of tp {tp}"
+    if _blank(row.get("input_tokens")):
+        suite = str(row["suite"])
+        key = next((k for k in MEAN_INPUT_TOKENS if suite.startswith(k[0]) and k[1] == model), None)
+        if key is None:
+            return "input length not stated"
+        prompt = MEAN_INPUT_TOKENS[key]
+    else:
+        prompt = float(row["input_tokens"])
+    if _blank(row.get("output_tokens")):
+        return "output length not stated"
+    measured = float(row["output_tokens_per_s"])
+    if not measured > 0:
+        return "measured throughput is not positive"
+    tpot, ttft = SCENARIO_SLOS[scenario]
+    return _Case(
+        index=i,
+        family=gpu.family,
+        model=model,
+        gpu=gpu_name,
+        quant=precision,
+        tp=tp,
+        replicas=num_gpus // tp,
+        prompt=prompt,
+        completion=float(row["output_tokens"]),
+        tpot=tpot,
+        ttft=ttft,
+        measured=measured,
+    )
+
+
+def _predict(catalog: Catalog, case: _Case, eff: Efficiency) -> tuple[float, str]:
+    """Predicted output tokens/s of the row's whole system, and a note when infeasible."""
+    perf = replica_performance(
+        catalog.models[case.model],
+        catalog.gpus[case.gpu],
+        catalog.quantizations[case.quant],
+        eff,
+        case.tp,
+        case.prompt,
+        case.completion,
+        case.tpot,
+        case.ttft,
+    )
+    if not perf.feasible:
+        # A measured run the model calls impossible is a model error: predicted 0 (error −100%).
+        return 0.0, f"model predicts infeasible: {perf.reason}"
+    return case.replicas * perf.output_tokens_per_s, ""
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Per-row predictions against measurements, and the error summary of the used rows."""
+
+    rows: pd.DataFrame
+    median_abs_error: float
+    p90_abs_error: float
+    n_used: int
+    by_family: dict[str, float]
+
+    @property
+    def n_skipped(self) -> int:
+        return int(len(self.rows) - self.n_used)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able summary (NaN becomes None)."""
+        records = []
+        for rec in self.rows.to_dict(orient="records"):
+            records.append({k: _jsonable(v) for k, v in rec.items()})
+        return {
+            "rows": records,
+            "median_abs_error": _jsonable(self.median_abs_error),
+            "p90_abs_error": _jsonable(self.p90_abs_error),
+            "n_used": self.n_used,
+            "n_skipped": self.n_skipped,
+            "by_family": {k: _jsonable(v) for k, v in self.by_family.items()},
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating | float):
+        f = float(v)
+        return None if math.isnan(f) or math.isinf(f) else f
+    return v
+
+
+def _summary(abs_err: Sequence[float]) -> tuple[float, float]:
+    if len(abs_err) == 0:
+        return math.nan, math.nan
+    a = np.asarray(abs_err, dtype=float)
+    return float(np.median(a)), float(np.percentile(a, 90))
+
+
+def validate(catalog: Catalog, rows: pd.DataFrame | None = None) -> ValidationResult:
+    """Predict every benchmark row with the catalog's efficiency factors and compare.
+
+    Parameters
+    ----------
+    catalog
+        The catalog whose GPUs, models, quantizations and efficiency factors are used.
+    rows
+        A benchmark table (columns as in ``published_benchmarks.csv``); the shipped one when
+        omitted.
+    """
+    df = load_published() if rows is None else rows
+    out = []
+    for i, row in enumerate(df.to_dict(orient="records")):
+        rec = {
+            "source": row.get("source"),
+            "suite": row.get("suite"),
+            "model": row.get("model"),
+            "gpu": row.get("gpu"),
+            "family": catalog.gpus[row["gpu"]].family if row.get("gpu") in catalog.gpus else None,
+            "num_gpus": row.get("num_gpus"),
+            "tp": row.get("tp"),
+            "precision": row.get("precision"),
+            "scenario": row.get("scenario"),
+            "input_tokens": row.get("input_tokens"),
+            "output_tokens": row.get("output_tokens"),
+            "predicted_output_tokens_per_s": math.nan,
+            "measured_output_tokens_per_s": float(row.get("output_tokens_per_s", math.nan)),
+            "error": math.nan,
+            "status": "",
+            "note": "",
+        }
+        case = _resolve(catalog, i, row)
+        if isinstance(case, str):
+            rec["status"] = f"skipped: {case}"
+        else:
+            pred, note = _predict(catalog, case, catalog.efficiency[case.family])
+            rec["input_tokens"] = case.prompt
+            rec["predicted_output_tokens_per_s"] = pred
+            rec["error"] = pred / case.measured - 1.0
+            rec["status"] = "ok"
+            rec["note"] = note
+        out.append(rec)
+    table = pd.DataFrame(out, columns=ROW_COLUMNS)
+    used = table[table["status"] == "ok"]
+    med, p90 = _summary(used["error"].abs().tolist())
+    by_family = {
+        str(fam): float(np.median(g["error"].abs())) for fam, g in used.groupby("family", sort=True)
+    }
+    return ValidationResult(
+        rows=table, median_abs_error=med, p90_abs_error=p90, n_used=len(used), by_family=by_family
+    )
+
+
+def with_efficiency(catalog: Catalog, updates: Mapping[str, Mapping[str, Any]]) -> Catalog:
+    """A copy of ``catalog`` whose efficiency entries are updated per family."""
+    eff = dict(catalog.efficiency)
+    for family, fields in updates.items():
+        eff[family] = eff[family].model_copy(update=dict(fields))
+    return dataclasses.replace(catalog, efficiency=eff)
+
+
+def calibrate(
+    catalog: Catalog,
+    rows: pd.DataFrame | None = None,
+    grid: Mapping[str, Sequence[float]] = DEFAULT_GRID,
+) -> dict[str, dict[str, Any]]:
+    """Grid-search MBU and MFU per GPU family and one global ``max_batch``.
+
+    For each ``max_batch`` in the grid, each family gets the (MBU, MFU) pair minimizing the
+    median absolute error of its own rows; the ``max_batch`` whose fitted families give the
+    lowest overall median absolute error wins. Families without usable rows keep the seed
+    defaults (MBU 0.70, MFU 0.40); ``max_batch`` (an engine setting, not a hardware property) is
+    global and applies to every family.
+
+    Returns ``{family: {"mbu", "mfu", "max_batch", "calibrated", "n_rows",
+    "median_abs_error", "p90_abs_error"}}`` (errors NaN for families without rows).
+    """
+    df = load_published() if rows is None else rows
+    cases: dict[str, list[_Case]] = {}
+    for i, row in enumerate(df.to_dict(orient="records")):
+        case = _resolve(catalog, i, row)
+        if not isinstance(case, str):
+            cases.setdefault(case.family, []).append(case)
+
+    best_total: tuple[float, int, dict[str, tuple[float, float, np.ndarray]]] | None = None
+    for max_batch in grid["max_batch"]:
+        fits: dict[str, tuple[float, float, np.ndarray]] = {}
+        for family, fam_cases in cases.items():
+            base = catalog.efficiency[family]
+            best: tuple[float, float, float, np.ndarray] | None = None
+            for mbu in grid["mbu"]:
+                for mfu in grid["mfu"]:
+                    eff = base.model_copy(
+                        update={"mbu": float(mbu), "mfu": float(mfu), "max_batch": int(max_batch)}
+                    )
+                    err = np.array(
+                        [_predict(catalog, c, eff)[0] / c.measured - 1.0 for c in fam_cases]
+                    )
+                    med = float(np.median(np.abs(err)))
+                    # Ties: the factors closest to the seed defaults win (stable, explainable).
+                    key = (med, abs(mbu - SEED_MBU) + abs(mfu - SEED_MFU))
+                    if best is None or key < (
+                        best[0],
+                        abs(best[1] - SEED_MBU) + abs(best[2] - SEED_MFU),
+                    ):
+                        best = (med, float(mbu), float(mfu), err)
+            assert best is not None
+            fits[family] = (best[1], best[2], best[3])
+        all_err = np.concatenate([f[2] for f in fits.values()]) if fits else np.array([])
+        total = float(np.median(np.abs(all_err))) if len(all_err) else math.inf
+        if best_total is None or total < best_total[0]:
+            best_total = (total, int(max_batch), fits)
+
+    assert best_total is not None
+    _, max_batch, fits = best_total
+    result: dict[str, dict[str, Any]] = {}
+    for family in sorted(catalog.efficiency):
+        if family in fits:
+            mbu, mfu, err = fits[family]
+            med, p90 = _summary(np.abs(err).tolist())
+            result[family] = {
+                "mbu": mbu,
+                "mfu": mfu,
+                "max_batch": max_batch,
+                "calibrated": True,
+                "n_rows": len(err),
+                "median_abs_error": med,
+                "p90_abs_error": p90,
+            }
+        else:
+            result[family] = {
+                "mbu": SEED_MBU,
+                "mfu": SEED_MFU,
+                "max_batch": max_batch,
+                "calibrated": False,
+                "n_rows": 0,
+                "median_abs_error": math.nan,
+                "p90_abs_error": math.nan,
+            }
+    return result
+
+
+def apply_calibration(catalog: Catalog, values: Mapping[str, Mapping[str, Any]]) -> Catalog:
+    """A catalog whose efficiency table carries the calibrated MBU, MFU and max_batch."""
+    return with_efficiency(
+        catalog,
+        {
+            fam: {"mbu": v["mbu"], "mfu": v["mfu"], "max_batch": int(v["max_batch"])}
+            for fam, v in values.items()
+        },
+    )
+
+
+def _pct(v: float) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1%}"
+
+
+def _print_result(res: ValidationResult) -> None:
+    cols = ["model", "gpu", "num_gpus", "tp", "precision", "scenario", "input_tokens"]
+    cols += ["output_tokens", "predicted_output_tokens_per_s", "measured_output_tokens_per_s"]
+    cols += ["error", "status"]
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(res.rows[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    print()
+    print(f"rows used {res.n_used}, skipped {res.n_skipped}")
+    print(f"median |error| {_pct(res.median_abs_error)}, p90 |error| {_pct(res.p90_abs_error)}")
+    for fam, v in res.by_family.items():
+        print(f"  {fam}: median |error| {_pct(v)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m advisor.validate",
+        description="Compare the roofline model with published throughput; optionally calibrate.",
+    )
+    parser.add_argument("--catalog", action="append", default=[], help="extra catalog folder")
+    parser.add_argument("--benchmarks", type=Path, default=None, help="benchmark CSV")
+    parser.add_argument(
+        "--calibrate", action="store_true", help="grid-search MBU/MFU per family and max_batch"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    args = parser.parse_args(argv)
+    try:
+        catalog = load_catalog(args.catalog)
+        rows = load_published(args.benchmarks)
+        if args.calibrate:
+            before = validate(catalog, rows)
+            values = calibrate(catalog, rows)
+            after = validate(apply_calibration(catalog, values), rows)
+            if args.json:
+                print(
+                    json.dumps(
+                        {
+                            "values": {
+                                f: {k: _jsonable(x) for k, x in v.items()}
+                                for f, v in values.items()
+                            },
+                            "before": {k: v for k, v in before.as_dict().items() if k != "rows"},
+                            "after": after.as_dict(),
+                        },
+                        indent=2,
+                    )
+                )
+                return 0
+            print(
+                f"before: median |error| {_pct(before.median_abs_error)}, "
+                f"p90 {_pct(before.p90_abs_error)} over {before.n_used} rows"
+            )
+            print("chosen values (one set per GPU family):")
+            for fam, v in values.items():
+                tag = "fit" if v["calibrated"] else "no usable rows; seed defaults"
+                print(
+                    f"  {fam:10s} mbu {v['mbu']:.2f}  mfu {v['mfu']:.2f}  "
+                    f"max_batch {v['max_batch']:5d}  rows {v['n_rows']:3d}  "
+                    f"median |error| {_pct(v['median_abs_error'])}  "
+                    f"p90 {_pct(v['p90_abs_error'])}  ({tag})"
+                )
+            print()
+            _print_result(after)
+        else:
+            res = validate(catalog, rows)
+            if args.json:
+                print(json.dumps(res.as_dict(), indent=2))
+            else:
+                _print_result(res)
+    except AdvisorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

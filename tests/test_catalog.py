@@ -1,0 +1,181 @@
+"""Tests for advisor.catalog: the shipped catalog, user overrides and the errors a user causes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from advisor.catalog import Catalog, load_catalog
+from advisor.errors import CatalogError
+
+OFFER = """\
+offers:
+  - gpu: H100-SXM
+    tier: reserved_1y
+    usd_per_hour: {price}
+    source: my quote
+    as_of: 2026-11-01
+"""
+
+NEW_GPU = """\
+gpus:
+  - name: MI325X
+    vendor: amd
+    family: cdna3
+    hbm_gb: 256
+    hbm_tb_per_s: 6.0
+    peak_tflops: {bf16: 1307.4, fp8: 2614.9}
+    interconnect: Infinity Fabric
+    interconnect_gb_per_s: 896
+    max_tp: 8
+    source: my datasheet
+    as_of: 2026-11-01
+"""
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Catalog:
+    return load_catalog()
+
+
+def _write(folder: Path, name: str, text: str | bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_catalog_counts(shipped: Catalog) -> None:
+    assert len(shipped.gpus) == 8
+    assert len(shipped.models) == 6
+    assert len(shipped.quantizations) == 5
+    assert set(shipped.quantizations) == {"bf16", "fp8", "int8", "int4", "fp4"}
+    assert shipped.warnings == ()
+
+
+def test_every_entry_is_sourced(shipped: Catalog) -> None:
+    tables = [
+        shipped.gpus,
+        shipped.efficiency,
+        shipped.models,
+        shipped.quantizations,
+        shipped.offers,
+        shipped.apis,
+    ]
+    entries = [e for t in tables for e in t.values()] + [shipped.defaults]
+    assert len(entries) > 30
+    for e in entries:
+        assert e.source.strip(), e
+        assert isinstance(e.as_of, dt.date), e
+
+
+def test_every_gpu_family_has_efficiency(shipped: Catalog) -> None:
+    for g in shipped.gpus.values():
+        assert g.family in shipped.efficiency
+
+
+def test_dtype_support(shipped: Catalog) -> None:
+    assert "fp8" not in shipped.gpus["A100-80G"].peak_tflops
+    assert [n for n, g in shipped.gpus.items() if "fp4" in g.peak_tflops] == ["B200"]
+
+
+def test_user_catalog_overrides_one_price_and_adds_a_gpu(shipped: Catalog, tmp_path) -> None:
+    _write(tmp_path, "price.yaml", OFFER.format(price=2.1))
+    _write(tmp_path, "gpus.yml", NEW_GPU)
+    cat = load_catalog([tmp_path])
+    offer = cat.offers[("H100-SXM", "reserved_1y")]
+    assert offer.usd_per_hour == 2.1
+    assert offer.source == "my quote"
+    assert shipped.offers[("H100-SXM", "reserved_1y")].usd_per_hour != 2.1
+    # Nothing else changed.
+    assert cat.offers[("H100-SXM", "on_demand")] == shipped.offers[("H100-SXM", "on_demand")]
+    assert len(cat.offers) == len(shipped.offers)
+    assert len(cat.gpus) == 9 and cat.gpus["MI325X"].hbm_gb == 256
+    assert str(tmp_path) in cat.sources
+
+
+def test_user_catalog_merges_fields_over_a_shipped_entry(tmp_path) -> None:
+    _write(tmp_path, "gpu.yaml", "gpus:\n  - name: H100-SXM\n    hbm_gb: 94\n")
+    cat = load_catalog([tmp_path])
+    assert cat.gpus["H100-SXM"].hbm_gb == 94
+    assert cat.gpus["H100-SXM"].hbm_tb_per_s == 3.35
+
+
+def test_reserved_above_on_demand_warns(tmp_path) -> None:
+    _write(tmp_path, "price.yaml", OFFER.format(price=9.0))
+    cat = load_catalog([tmp_path])
+    assert len(cat.warnings) == 1
+    assert "H100-SXM/reserved_1y" in cat.warnings[0] and "above on-demand" in cat.warnings[0]
+
+
+def test_malformed_yaml_names_the_line(tmp_path) -> None:
+    _write(tmp_path, "bad.yaml", "offers:\n  - gpu: H100-SXM\n    tier: [spot\n")
+    with pytest.raises(CatalogError, match=r"bad\.yaml: YAML syntax error at line \d+"):
+        load_catalog([tmp_path])
+
+
+def test_unknown_field_suggests_the_right_one(tmp_path) -> None:
+    _write(tmp_path, "price.yaml", OFFER.format(price=2.1).replace("usd_per_hour", "usd_per_hr"))
+    with pytest.raises(CatalogError) as err:
+        load_catalog([tmp_path])
+    msg = str(err.value)
+    assert "usd_per_hr" in msg and "unknown field" in msg and "Did you mean 'usd_per_hour'" in msg
+
+
+def test_negative_price_names_file_entry_and_field(tmp_path) -> None:
+    _write(tmp_path, "price.yaml", OFFER.format(price=-1))
+    with pytest.raises(CatalogError) as err:
+        load_catalog([tmp_path])
+    msg = str(err.value)
+    assert "price.yaml" in msg
+    assert "offers[H100-SXM/reserved_1y]" in msg
+    assert "usd_per_hour" in msg and "greater than 0" in msg
+
+
+def test_unknown_gpu_in_offer_suggests_nearest(tmp_path) -> None:
+    _write(tmp_path, "price.yaml", OFFER.format(price=2.1).replace("H100-SXM", "H100-SMX"))
+    with pytest.raises(CatalogError, match=r"unknown GPU 'H100-SMX'\. Did you mean 'H100-SXM'"):
+        load_catalog([tmp_path])
+
+
+def test_unknown_section(tmp_path) -> None:
+    _write(tmp_path, "x.yaml", "ofers: []\n")
+    with pytest.raises(CatalogError, match=r"unknown section 'ofers'\. Did you mean 'offers'"):
+        load_catalog([tmp_path])
+
+
+def test_file_not_utf8(tmp_path) -> None:
+    _write(tmp_path, "latin.yaml", "offers: []\n# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CatalogError, match=r"latin\.yaml: the file is not UTF-8"):
+        load_catalog([tmp_path])
+
+
+def test_folder_does_not_exist(tmp_path) -> None:
+    with pytest.raises(CatalogError, match="does not exist"):
+        load_catalog([tmp_path / "nope"])
+
+
+def test_folder_is_a_file(tmp_path) -> None:
+    f = _write(tmp_path, "a.yaml", "offers: []\n")
+    with pytest.raises(CatalogError, match="expects a folder"):
+        load_catalog([f])
+
+
+def test_duplicate_entry_in_one_file(tmp_path) -> None:
+    text = OFFER.format(price=2.1) + OFFER.format(price=2.2).removeprefix("offers:\n")
+    _write(tmp_path, "dup.yaml", text)
+    with pytest.raises(
+        CatalogError, match=r"dup\.yaml: offers\[H100-SXM/reserved_1y\] appears twice"
+    ):
+        load_catalog([tmp_path])
+
+
+def test_missing_source_is_an_error(tmp_path) -> None:
+    _write(tmp_path, "gpu.yaml", NEW_GPU.replace("    source: my datasheet\n", ""))
+    with pytest.raises(CatalogError, match=r"gpus\[MI325X\]: field 'source': required"):
+        load_catalog([tmp_path])

@@ -1,0 +1,214 @@
+"""Tests for advisor.roofline: the seeds' figures recomputed, memory fit, MoE, monotonicity."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from advisor.catalog import GPU, Catalog, Efficiency, ModelArch, load_catalog
+from advisor.roofline import (
+    _weights_read_bytes,
+    decode_ceiling_tokens_per_s,
+    decode_step_parts_s,
+    decode_step_s,
+    kv_bytes_per_token,
+    max_batch_by_memory,
+    prefill_ceiling_tokens_per_s,
+    replica_performance,
+    weight_bytes,
+)
+
+AS_OF = dt.date(2026, 11, 24)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def ideal_gpu() -> GPU:
+    """The seed's idealized H100: 3 TB/s, 989 TFLOP/s bf16, memory large enough for anything."""
+    return GPU(
+        name="seed-H100",
+        vendor="nvidia",
+        family="hopper",
+        hbm_gb=100_000,
+        hbm_tb_per_s=3.0,
+        peak_tflops={"bf16": 989},
+        interconnect="NVLink",
+        interconnect_gb_per_s=900,
+        max_tp=8,
+        source="seed 2 §30.3",
+        as_of=AS_OF,
+    )
+
+
+@pytest.fixture(scope="module")
+def ideal_eff() -> Efficiency:
+    return Efficiency(
+        family="hopper",
+        mbu=1.0,
+        mfu=1.0,
+        step_overhead_ms=0.0,
+        usable_hbm_fraction=1.0,
+        max_batch=4096,
+        allreduce_latency_us=0.0,
+        source="test",
+        as_of=AS_OF,
+    )
+
+
+@pytest.fixture(scope="module")
+def model70() -> ModelArch:
+    """A dense 70B-parameter model (Llama-70B shape, exactly 70e9 parameters)."""
+    return ModelArch(
+        name="dense-70b",
+        layers=80,
+        hidden_size=8192,
+        q_heads=64,
+        kv_heads=8,
+        head_dim=128,
+        params_b=70.0,
+        max_context_tokens=131072,
+        source="test",
+        as_of=AS_OF,
+    )
+
+
+# --- the seeds' closed forms ---------------------------------------------------------------
+
+
+def test_decode_ceiling_seed_figures() -> None:
+    # Seed 2 §30.3: 3000 GB/s / 140 GB = 21.4 × batch.
+    assert decode_ceiling_tokens_per_s(3.0, 140, 1) == pytest.approx(21.43, abs=0.01)
+    assert decode_ceiling_tokens_per_s(3.0, 140, 100) == pytest.approx(2142.9, abs=0.1)
+    assert decode_ceiling_tokens_per_s(3.0, 140, 256) == pytest.approx(5485.7, abs=0.1)
+
+
+def test_prefill_ceiling_seed_figure() -> None:
+    # 989 TFLOP/s / (2 × 70 GFLOP/token) = 7,064 tokens/s ("≈ 7000").
+    assert prefill_ceiling_tokens_per_s(989, 70) == pytest.approx(7064.3, abs=0.1)
+    assert prefill_ceiling_tokens_per_s(989, 70) == pytest.approx(7000, rel=0.01)
+
+
+def test_full_model_reproduces_decode_ceiling(catalog, ideal_gpu, ideal_eff, model70) -> None:
+    bf16 = catalog.quantizations["bf16"]
+    assert weight_bytes(model70, bf16) == pytest.approx(140e9)
+    for batch, expected in ((1, 21.43), (100, 2142.9), (256, 5485.7)):
+        step = float(decode_step_s(model70, ideal_gpu, bf16, ideal_eff, 1, batch, 0.0))
+        assert batch / step == pytest.approx(expected, rel=1e-3)
+    t_mem, t_cmp, t_fixed = decode_step_parts_s(model70, ideal_gpu, bf16, ideal_eff, 1, 256, 0.0)
+    assert float(t_mem) > float(t_cmp)  # memory-bound at batch 256
+    assert float(t_fixed) == 0.0
+
+
+def test_full_model_turns_compute_bound_at_large_batch(
+    catalog, ideal_gpu, ideal_eff, model70
+) -> None:
+    # Compute equals memory at B = 989e12 × 140e9 / (3e12 × 2 × 70e9) ≈ 330.
+    bf16 = catalog.quantizations["bf16"]
+    t_mem, t_cmp, _ = decode_step_parts_s(model70, ideal_gpu, bf16, ideal_eff, 1, 400, 0.0)
+    assert float(t_cmp) > float(t_mem)
+
+
+# --- sizes and memory fit ------------------------------------------------------------------
+
+
+def test_kv_bytes_per_token_llama_70b(catalog) -> None:
+    m = catalog.models["llama-3.1-70b"]
+    assert kv_bytes_per_token(m, catalog.quantizations["bf16"]) == 2 * 80 * 8 * 128 * 2 == 327_680
+    assert kv_bytes_per_token(m, catalog.quantizations["fp8"]) == 163_840
+
+
+def test_70b_bf16_needs_two_h100(catalog) -> None:
+    m, g, q = (
+        catalog.models["llama-3.1-70b"],
+        catalog.gpus["H100-SXM"],
+        catalog.quantizations["bf16"],
+    )
+    eff = catalog.efficiency["hopper"]
+    one = replica_performance(m, g, q, eff, 1, 1000, 300)
+    assert not one.fits
+    assert "do not fit" in one.reason
+    two = replica_performance(m, g, q, eff, 2, 1000, 300)
+    assert two.fits and two.max_batch_memory >= 1
+
+
+def test_70b_fp8_fits_one_h100_at_70_gb(catalog) -> None:
+    m, g = catalog.models["llama-3.1-70b"], catalog.gpus["H100-SXM"]
+    fp8, int4 = catalog.quantizations["fp8"], catalog.quantizations["int4"]
+    # Seed 2 says "fits on a single H100 (35 GB)"; FP8 is 1 byte per parameter: ~70 GB.
+    assert weight_bytes(m, fp8) / 1e9 == pytest.approx(70.55, abs=0.01)
+    assert 35 <= weight_bytes(m, int4) / 1e9 <= 40
+    perf = replica_performance(m, g, fp8, catalog.efficiency["hopper"], 1, 1000, 300)
+    assert perf.fits
+
+
+def test_max_batch_by_memory_zero_when_weights_do_not_fit(catalog) -> None:
+    m, g = catalog.models["llama-3.1-405b"], catalog.gpus["H100-SXM"]
+    q, eff = catalog.quantizations["bf16"], catalog.efficiency["hopper"]
+    assert max_batch_by_memory(m, g, q, eff, 1, 1000) == 0
+
+
+# --- MoE -----------------------------------------------------------------------------------
+
+
+def test_moe_weights_read_grow_with_batch(catalog) -> None:
+    m, q = catalog.models["mixtral-8x7b"], catalog.quantizations["bf16"]
+    b1, b64 = _weights_read_bytes(m, q, np.array([1.0, 64.0]))
+    total = weight_bytes(m, q)
+    assert b1 < b64 < total
+    # Batch 1 touches 2 of 8 experts: the active parameters.
+    assert b1 == pytest.approx(m.active_params * q.weight_bytes_per_param, rel=1e-9)
+
+
+def test_moe_flops_use_active_params(catalog, ideal_gpu, ideal_eff) -> None:
+    m, q = catalog.models["mixtral-8x7b"], catalog.quantizations["bf16"]
+    batch = 64
+    _, t_cmp, _ = decode_step_parts_s(m, ideal_gpu, q, ideal_eff, 1, batch, 0.0)
+    expected = 2 * m.active_params * batch / 989e12
+    assert float(t_cmp) == pytest.approx(expected, rel=1e-9)
+    assert float(t_cmp) < 2 * m.params * batch / 989e12
+
+
+# --- monotonicity and SLOs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["llama-3.1-70b", "mixtral-8x7b"])
+def test_tpot_grows_and_throughput_never_falls_with_batch(catalog, model) -> None:
+    m, g = catalog.models[model], catalog.gpus["H100-SXM"]
+    q, eff = catalog.quantizations["fp8"], catalog.efficiency["hopper"]
+    batches = np.arange(1, 513, dtype=float)
+    step = decode_step_s(m, g, q, eff, 2, batches, 1150.0, 1000.0 / 300.0)
+    assert np.all(np.diff(step) > 0)
+    assert np.all(np.diff(batches / step) >= -1e-9)
+
+
+def test_throughput_rises_with_looser_tpot_slo(catalog) -> None:
+    m, g = catalog.models["llama-3.1-70b"], catalog.gpus["H100-SXM"]
+    q, eff = catalog.quantizations["fp8"], catalog.efficiency["hopper"]
+    tight = replica_performance(m, g, q, eff, 2, 1000, 300, tpot_slo_ms=40)
+    loose = replica_performance(m, g, q, eff, 2, 1000, 300, tpot_slo_ms=100)
+    assert tight.feasible and loose.feasible
+    assert tight.batch <= loose.batch
+    assert tight.output_tokens_per_s <= loose.output_tokens_per_s
+    assert tight.tpot_ms <= 40 and loose.tpot_ms <= 100
+
+
+def test_tpot_slo_below_batch_one_step_is_infeasible(catalog) -> None:
+    m, g = catalog.models["llama-3.1-70b"], catalog.gpus["H100-SXM"]
+    q, eff = catalog.quantizations["fp8"], catalog.efficiency["hopper"]
+    perf = replica_performance(m, g, q, eff, 2, 1000, 300, tpot_slo_ms=1.0)
+    assert perf.fits and not perf.meets_slo and not perf.feasible
+    assert "TPOT" in perf.reason and "1 ms" in perf.reason
+    assert perf.output_tokens_per_s == 0.0
+
+
+def test_context_longer_than_model_is_rejected(catalog) -> None:
+    m, g = catalog.models["llama-2-70b"], catalog.gpus["H200"]
+    q, eff = catalog.quantizations["fp8"], catalog.efficiency["hopper"]
+    perf = replica_performance(m, g, q, eff, 1, 4000, 500)
+    assert not perf.fits and "context" in perf.reason

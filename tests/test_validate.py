@@ -1,0 +1,179 @@
+"""Tests for advisor.validate: the roofline against published throughput, and its calibration."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from advisor.catalog import Catalog, load_catalog, shipped_catalog_dir
+from advisor.roofline import replica_performance
+from advisor.validate import (
+    DEFAULT_GRID,
+    ValidationResult,
+    apply_calibration,
+    calibrate,
+    load_published,
+    main,
+    validate,
+)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def result(catalog) -> ValidationResult:
+    return validate(catalog)
+
+
+def test_shipped_copy_is_the_published_table() -> None:
+    df = load_published()
+    assert (shipped_catalog_dir() / "published_benchmarks.csv").exists()
+    assert len(df) == 62
+    assert df["source"].notna().all()
+
+
+def test_shipped_data_validates_within_25_percent(result: ValidationResult) -> None:
+    assert result.n_used >= 40
+    assert result.median_abs_error <= 0.25
+    assert result.p90_abs_error >= result.median_abs_error
+    assert set(result.by_family) == {"hopper", "blackwell"}
+    for v in result.by_family.values():
+        assert v <= 0.25
+
+
+def test_used_rows_have_finite_predictions(result: ValidationResult) -> None:
+    used = result.rows[result.rows["status"] == "ok"]
+    assert len(used) == result.n_used
+    assert np.isfinite(used["predicted_output_tokens_per_s"]).all()
+    assert (used["predicted_output_tokens_per_s"] > 0).all()
+    ratio = used["predicted_output_tokens_per_s"] / used["measured_output_tokens_per_s"] - 1
+    assert np.allclose(ratio, used["error"])
+
+
+def test_skipped_rows_have_reasons(result: ValidationResult) -> None:
+    skipped = result.rows[result.rows["status"] != "ok"]
+    assert len(skipped) == result.n_skipped > 0
+    for status in skipped["status"]:
+        assert status.startswith("skipped: ") and len(status) > len("skipped: ")
+    assert skipped["predicted_output_tokens_per_s"].isna().all()
+    reasons = set(skipped["status"])
+    assert "skipped: tp not stated" in reasons
+    assert "skipped: input length not stated" in reasons
+
+
+def test_as_dict_is_json(result: ValidationResult) -> None:
+    d = json.loads(json.dumps(result.as_dict()))
+    assert d["n_used"] + d["n_skipped"] == len(d["rows"]) == 62
+    assert d["median_abs_error"] == pytest.approx(result.median_abs_error)
+    assert {"rows", "median_abs_error", "p90_abs_error", "n_used", "n_skipped"} <= set(d)
+
+
+def test_llama_33_uses_the_llama_31_architecture(catalog) -> None:
+    rows = pd.DataFrame(
+        [
+            {
+                "source": "test",
+                "suite": "trtllm-bench v1.0",
+                "model": name,
+                "gpu": "H200",
+                "num_gpus": 1,
+                "tp": 1,
+                "precision": "fp8",
+                "engine": "x",
+                "scenario": "offline",
+                "input_tokens": 1000,
+                "output_tokens": 1000,
+                "output_tokens_per_s": 3000.0,
+            }
+            for name in ("llama-3.3-70b", "llama-3.1-70b")
+        ]
+    )
+    res = validate(catalog, rows)
+    a, b = res.rows["predicted_output_tokens_per_s"]
+    assert a == b and a > 0
+
+
+def test_replicas_multiply_and_slos_bind(catalog) -> None:
+    base = {
+        "source": "test",
+        "suite": "MLPerf",
+        "model": "llama-3.1-70b",
+        "gpu": "H100-SXM",
+        "tp": 2,
+        "precision": "fp8",
+        "engine": "x",
+        "input_tokens": 1000,
+        "output_tokens": 300,
+        "output_tokens_per_s": 1000.0,
+    }
+    rows = pd.DataFrame(
+        [
+            {**base, "num_gpus": 2, "scenario": "offline"},
+            {**base, "num_gpus": 8, "scenario": "offline"},
+            {**base, "num_gpus": 2, "scenario": "interactive"},
+            {**base, "num_gpus": 3, "scenario": "offline"},
+        ]
+    )
+    pred = validate(catalog, rows).rows
+    one, four, interactive = pred["predicted_output_tokens_per_s"][:3]
+    assert four == pytest.approx(4 * one)
+    assert interactive < one  # TPOT ≤ 40 ms caps the batch
+    assert pred["status"][3].startswith("skipped: num_gpus 3")
+
+
+def test_calibration_reproduces_the_shipped_factors(catalog) -> None:
+    values = calibrate(catalog)
+    for family, v in values.items():
+        eff = catalog.efficiency[family]
+        assert eff.mbu == pytest.approx(v["mbu"]), family
+        assert eff.mfu == pytest.approx(v["mfu"]), family
+        assert eff.max_batch == v["max_batch"], family
+        assert v["mbu"] in DEFAULT_GRID["mbu"] and v["mfu"] in DEFAULT_GRID["mfu"]
+    for family in ("ampere", "ada", "cdna3"):
+        assert not values[family]["calibrated"]
+        assert (values[family]["mbu"], values[family]["mfu"]) == (0.70, 0.40)
+        assert math.isnan(values[family]["median_abs_error"])
+    assert values["hopper"]["calibrated"] and values["hopper"]["n_rows"] == 36
+    assert values["blackwell"]["calibrated"] and values["blackwell"]["n_rows"] == 11
+    # One global max_batch.
+    assert len({v["max_batch"] for v in values.values()}) == 1
+
+
+def test_calibration_beats_the_seed_defaults(catalog) -> None:
+    seed = apply_calibration(
+        catalog, {f: {"mbu": 0.70, "mfu": 0.40, "max_batch": 512} for f in catalog.efficiency}
+    )
+    before = validate(seed)
+    after = validate(apply_calibration(catalog, calibrate(catalog)))
+    assert after.median_abs_error < before.median_abs_error
+
+
+def test_default_interactive_workload_stays_servable(catalog) -> None:
+    perf = replica_performance(
+        catalog.models["llama-3.1-70b"],
+        catalog.gpus["H100-SXM"],
+        catalog.quantizations["fp8"],
+        catalog.efficiency["hopper"],
+        2,
+        1000,
+        300,
+        tpot_slo_ms=50,
+        ttft_slo_ms=2000,
+    )
+    assert perf.feasible, perf.reason
+    assert perf.tpot_ms <= 50 and perf.ttft_ms <= 2000
+
+
+def test_cli_entry_point(capsys) -> None:
+    assert main(["--calibrate"]) == 0
+    out = capsys.readouterr().out
+    assert "hopper" in out and "median |error|" in out
+    assert main(["--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_used"] > 0

@@ -288,7 +288,15 @@ def roofline(
                         if rate > 0
                         else None
                     )
-                rows.append({**p.as_dict(), "usd_per_m_output_tokens": prices})
+                rows.append(
+                    {
+                        **p.as_dict(),
+                        "feasible": p.feasible,
+                        # the largest batch memory and the SLOs allow: the operating point
+                        "max_batch": p.batch,
+                        "usd_per_m_output_tokens": prices,
+                    }
+                )
     if json_out:
         _emit_json(
             {
@@ -426,7 +434,7 @@ def solve(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
     solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s].")] = None,
-    gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-4,
+    gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-3,
     threads: Annotated[int, typer.Option(help="Solver threads.")] = 1,
     aggregate: Annotated[
         str, typer.Option(help="auto, exact, or N representative hours.")

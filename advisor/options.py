@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from advisor.catalog import HOURLY_TIERS, POOL_TIERS, Catalog
-from advisor.errors import DemandError, did_you_mean
+from advisor.errors import CatalogError, DemandError, did_you_mean
 from advisor.roofline import ReplicaPerformance, replica_performance
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
 from advisor.workloads import Workload
@@ -425,9 +425,12 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
         if len(row) != len(header):
             raise DemandError(f"{path}: line {lineno}: {len(row)} fields, expected {len(header)}.")
         rec = dict(zip(header, (c.strip() for c in row), strict=True))
-        catalog.model(rec["model"])
-        catalog.gpu(rec["gpu"])
-        catalog.quant(rec["quant"])
+        try:
+            catalog.model(rec["model"])
+            catalog.gpu(rec["gpu"])
+            catalog.quant(rec["quant"])
+        except CatalogError as exc:
+            raise DemandError(f"{path}: line {lineno}: {exc}") from None
         values: dict[str, float] = {}
         for col in _CAPACITY_COLUMNS[3:]:
             try:

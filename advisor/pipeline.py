@@ -171,7 +171,7 @@ def solve_plan(
     fleet_file: Path | str | None = None,
     solver: str = "cbc",
     time_limit_s: float | None = None,
-    gap: float = 1e-4,
+    gap: float = 1e-3,
     threads: int = 1,
     aggregate: str | int = "auto",
     progress: Progress | None = None,

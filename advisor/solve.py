@@ -56,7 +56,7 @@ class SolverSettings:
 
     name: str = "cbc"
     time_limit_s: float | None = None
-    gap: float = 1e-4
+    gap: float = 1e-3
     threads: int = 1
     seed: int = 7
 

@@ -1,0 +1,171 @@
+"""The seeds' arithmetic through the command line, with the exact JSON keys scripts rely on."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from advisor.cli import app
+
+runner = CliRunner()
+
+
+def run_json(*args: str) -> dict:
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+@pytest.mark.parametrize(
+    ("usd", "tps", "util", "over", "want"),
+    [
+        (3.0, 1000, 1.0, 1.0, 0.8333),
+        (2.0, 1000, 1.0, 1.0, 0.5556),
+        (2.0, 1000, 0.5, 1.0, 1.1111),
+        (4.5, 5000, 0.8, 1.0, 0.3125),
+        (4.5, 5000, 0.2, 1.0, 1.25),
+        (2.5, 50, 1.0, 1.0, 13.8889),  # seed 1's "$0.14" is 100× low at 50 tokens/s
+        (2.0, 5000, 1.0, 1.0, 0.1111),  # seed 2 practice 1: 8B on one H100
+        (16.0, 800, 1.0, 1.0, 5.5556),  # seed 2 practice 2: 405B on 8× H100
+    ],
+)
+def test_cost(usd: float, tps: float, util: float, over: float, want: float) -> None:
+    d = run_json(
+        "cost",
+        "--usd-per-hour",
+        str(usd),
+        "--tokens-per-s",
+        str(tps),
+        "--utilization",
+        str(util),
+        "--overhead",
+        str(over),
+    )
+    assert d["usd_per_m_tokens"] == pytest.approx(want, abs=1e-4)
+
+
+def test_breakeven_is_billions_not_millions() -> None:
+    d = run_json(
+        "breakeven",
+        "--api-usd-per-m",
+        "0.80",
+        "--self-usd-per-m",
+        "0.35",
+        "--monthly-overhead-usd",
+        "5000",
+    )
+    assert d["breakeven_m_tokens_per_month"] == pytest.approx(11111.11, abs=0.01)
+
+
+def test_breakeven_never() -> None:
+    d = run_json(
+        "breakeven",
+        "--api-usd-per-m",
+        "0.3",
+        "--self-usd-per-m",
+        "0.5",
+        "--monthly-overhead-usd",
+        "1",
+    )
+    assert d["breakeven_m_tokens_per_month"] is None and d["never"] is True
+
+
+def test_capacity_rubric() -> None:
+    d = run_json(
+        "capacity",
+        "--users",
+        "1000000",
+        "--sessions-per-user",
+        "10",
+        "--tokens-per-session",
+        "500",
+        "--peak-factor",
+        "3",
+        "--tokens-per-s-per-gpu",
+        "1000",
+        "--headroom",
+        "0.3",
+        "--usd-per-gpu-hour",
+        "2",
+    )
+    assert d["avg_tokens_per_s"] == pytest.approx(57870.4, abs=0.1)
+    assert d["peak_tokens_per_s"] == pytest.approx(173611.1, abs=0.1)
+    assert d["gpus"] == 226
+    assert d["usd_per_month"] == pytest.approx(325440)
+    assert d["usd_per_m_tokens"] == pytest.approx(2.16, abs=0.01)
+
+
+def test_capacity_from_the_roofline() -> None:
+    d = run_json(
+        "capacity",
+        "--users",
+        "1000",
+        "--sessions-per-user",
+        "10",
+        "--tokens-per-session",
+        "500",
+        "--model",
+        "llama-3.1-70b",
+        "--gpu",
+        "H100-SXM",
+        "--quant",
+        "fp8",
+    )
+    assert d["tokens_per_s_per_gpu"] > 100 and "roofline" in d["throughput"]
+
+
+def test_roofline_70b_bf16_needs_two_h100() -> None:
+    d = run_json("roofline", "--model", "llama-3.1-70b", "--gpu", "H100-SXM", "--quant", "bf16")
+    by_tp = {o["tp"]: o for o in d["options"]}
+    assert by_tp[1]["fits"] is False and by_tp[2]["fits"] is True
+    for o in d["options"]:
+        for key in (
+            "gpu",
+            "quant",
+            "tp",
+            "fits",
+            "max_batch",
+            "decode_tokens_per_s",
+            "prefill_tokens_per_s",
+            "ttft_ms",
+            "tpot_ms",
+            "output_tokens_per_s",
+            "usd_per_m_output_tokens",
+        ):
+            assert key in o
+    assert set(by_tp[2]["usd_per_m_output_tokens"]) >= {"on_demand", "reserved_1y", "spot"}
+
+
+def test_roofline_table_prints() -> None:
+    res = runner.invoke(app, ["roofline", "--model", "llama-3.1-8b", "--gpu", "L4"])
+    assert res.exit_code == 0 and "L4" in res.stdout
+
+
+def test_validate_json() -> None:
+    d = run_json("validate")
+    assert d["median_abs_error"] <= 0.25 and len(d["rows"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["roofline", "--model", "llama-70b"], "Did you mean"),
+        (["roofline", "--model", "llama-3.1-70b", "--gpu", "H100"], "Unknown GPU"),
+        (
+            ["roofline", "--model", "llama-3.1-8b", "--gpu", "A100-80G", "--quant", "fp8"],
+            "cannot run fp8",
+        ),
+        (["cost", "--usd-per-hour", "-1", "--tokens-per-s", "10"], "usd-per-hour"),
+        (
+            ["cost", "--usd-per-hour", "1", "--tokens-per-s", "10", "--utilization", "2"],
+            "utilization",
+        ),
+        (["roofline", "--model", "llama-3.1-8b", "--catalog", "/nonexistent"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_clear_error(args: list[str], needle: str) -> None:
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert needle in res.output and "Traceback" not in res.output

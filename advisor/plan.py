@@ -160,6 +160,12 @@ def write_files_atomically(out: Path, files: Mapping[str, str]) -> None:
             f"Cannot write to '{out}': permission denied. Choose a writable --out folder."
         ) from None
     except OSError as exc:
+        blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise OutputError(
+                f"Cannot write to '{out}': '{blocker}' is a file, not a folder. Give an --out "
+                "path whose parent folders are folders."
+            ) from None
         raise OutputError(f"Cannot write to '{out}': {exc.strerror}.") from None
     try:
         for name, text in files.items():
@@ -382,11 +388,12 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         "",
         "## Workloads",
         "",
-        "| workload | requests | output tokens | cost (USD) | USD/M output | API USD/M output |",
+        "| workload | requests | output tokens | cost (USD) | USD/M output "
+        "| API, all-in USD/M output |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for w, d in data["workloads"].items():
-        api = d.get("api_usd_per_m_output_tokens")
+        api = d.get("api_all_in_usd_per_m_output_tokens")
         lines.append(
             f"| {w} | {d['requests']:,.0f} | {d['output_tokens']:,.0f} | {d['cost_usd']:,.2f} | "
             f"{d['usd_per_m_output_tokens']:.3f} | {'-' if api is None else f'{api:.3f}'} |"
@@ -493,6 +500,13 @@ def assemble_plan(
             "cost_usd": per_w[w],
             "usd_per_m_output_tokens": per_w[w] / wo * TOKENS_PER_M if wo > 0 else None,
             "api_usd_per_m_output_tokens": None if api is None else api[1],
+            # what the API would charge for this workload's tokens (prompts included), per
+            # M output tokens: the like-for-like comparison with usd_per_m_output_tokens
+            "api_all_in_usd_per_m_output_tokens": None
+            if api is None or wo <= 0
+            else float(api_usd_per_hour(api, input_tokens[:, i].sum(), output_tokens[:, i].sum()))
+            / wo
+            * TOKENS_PER_M,
             "api_usd_per_m_input_tokens": None if api is None else api[0],
             "api_share_of_requests": float(
                 schedule.loc[

@@ -51,10 +51,10 @@ def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
             c.add_row(k, _usd(v))
     console.print(c)
     w = Table(title="Workloads")
-    for col in ("workload", "cost (USD)", "USD/M output", "API USD/M output", "to API"):
-        w.add_column(col, justify="left" if col == "workload" else "right")
+    for col in ("workload", "cost (USD)", "USD/M output", "API all-in USD/M output", "to API"):
+        w.add_column(col, justify="left" if col == "workload" else "right", overflow="fold")
     for name, d in data["workloads"].items():
-        api = d.get("api_usd_per_m_output_tokens")
+        api = d.get("api_all_in_usd_per_m_output_tokens")
         w.add_row(
             name,
             _usd(d["cost_usd"]),

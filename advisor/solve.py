@@ -118,13 +118,32 @@ _CBC_PROGRESS = re.compile(
 
 
 def run_solver(
-    fm: FleetModel, settings: SolverSettings, progress: Progress | None = None, phase: str = ""
+    fm: FleetModel,
+    settings: SolverSettings,
+    progress: Progress | None = None,
+    phase: str = "",
+    opts: OptionSet | None = None,
 ) -> SolverResult:
-    """Solve a built model; never raises on a non-optimal status (the caller decides)."""
+    """Solve a built model; never raises on a non-optimal status (the caller decides).
+
+    With ``opts`` and CBC, the LP relaxation rounded up gives CBC a feasible start (CBC
+    otherwise can spend minutes without an incumbent on these models), its optimum a valid
+    bound, and a fallback plan should CBC stop without anything better.
+    """
     _check_solver(settings.name)
     start = time.perf_counter()
+    warm = None
+    if settings.name == "cbc" and opts is not None and fm.n_integer > 0:
+        warm = lp_rounding_start(fm, opts)
+        if warm is not None:
+            warm.apply()
+            if progress is not None:
+                progress(
+                    f"{phase}: LP bound {warm.lp_objective:,.2f}, rounded start "
+                    f"{warm.objective:,.2f}"
+                )
     if settings.name == "cbc":
-        res = _run_cbc(fm, settings, progress, phase, start)
+        res = _run_cbc(fm, settings, progress, phase, start, warm is not None)
     else:
         res = _run_highs(fm, settings, start)
     # the model's objective leaves out a constant (the self-hosting overhead): add it back
@@ -132,12 +151,98 @@ def run_solver(
         res.objective += fm.constant_usd
     if res.bound is not None:
         res.bound += fm.constant_usd
+    if warm is not None:
+        better = res.objective is not None and res.objective <= warm.objective + 1e-9
+        if not better and res.status in ("optimal", "feasible", "not_solved"):
+            for var, v in warm.values.items():
+                var.varValue = v
+            res.objective = warm.objective
+            res.status = "feasible"
+        res.bound = warm.lp_objective if res.bound is None else max(res.bound, warm.lp_objective)
+        if res.bound > res.objective:
+            res.bound = res.objective
     res.gap = _gap(res.objective, res.bound)
     return res
 
 
+@dataclass
+class StartSolution:
+    """A feasible integer solution from rounding the LP relaxation up."""
+
+    lp_objective: float  # a valid lower bound [USD], the model's constant included
+    objective: float  # the start's cost [USD]
+    values: dict[pulp.LpVariable, float]
+
+    def apply(self) -> None:
+        for var, v in self.values.items():
+            var.setInitialValue(v)
+
+
+def lp_rounding_start(fm: FleetModel, opts: OptionSet) -> StartSolution | None:
+    """Solve the LP relaxation and round it up into a feasible integer solution.
+
+    Replicas are rounded up (shares and API fractions keep their LP values, so coverage
+    holds) and each GPU type's reserved pool is raised to its largest hourly pool use, on its
+    cheapest pool tier. Returns None where no start is found (an availability cap in the way,
+    or the LP not solved). The LP optimum is also a valid lower bound.
+    """
+    ints = [v for v in fm.prob.variables() if v.cat == pulp.LpInteger]
+    for v in ints:
+        v.cat = pulp.LpContinuous
+    try:
+        fm.prob.solve(pulp.PULP_CBC_CMD(msg=False))
+    finally:
+        for v in ints:
+            v.cat = pulp.LpInteger
+    if fm.prob.status != pulp.LpStatusOptimal:
+        return None
+    lp_obj = float(pulp.value(fm.prob.objective) or 0.0) + fm.constant_usd
+    start = {v: value(v) for v in fm.prob.variables()}
+    pool_use: dict[tuple[str, int], float] = {}
+    hourly_use: dict[tuple[str, str, int], float] = {}
+    for (k, s, t), var in fm.x.items():
+        n = float(math.ceil(value(var) - 1e-7))
+        start[var] = n
+        dep = opts.deployments[k]
+        if s == POOL:
+            pool_use[(dep.gpu, t)] = pool_use.get((dep.gpu, t), 0.0) + n * dep.tp
+        else:
+            hourly_use[(dep.gpu, s, t)] = hourly_use.get((dep.gpu, s, t), 0.0) + n * dep.tp
+    if any(u > opts.max_gpus.get((g, s), math.inf) for (g, s, _), u in hourly_use.items()):
+        return None
+    need: dict[str, float] = {}
+    for (g, t), used in pool_use.items():
+        ex = fm.inp.existing_gpus.get(g)
+        need[g] = max(need.get(g, 0.0), used - (float(ex[t]) if ex is not None else 0.0))
+    for g in {g for g, _ in fm.R}:
+        vars_g = {tier: v for (gg, tier), v in fm.R.items() if gg == g}
+        n = float(max(0.0, math.ceil(need.get(g, 0.0) - 1e-9)))
+        fixed = {t: v for t, v in vars_g.items() if v.lowBound == v.upBound}
+        if fixed:
+            for v in fixed.values():
+                start[v] = float(v.lowBound or 0.0)
+            if sum(start[v] for v in fixed.values()) < n:
+                return None
+            continue
+        for v in vars_g.values():
+            start[v] = 0.0
+        tier = min(vars_g, key=lambda t: opts.gpu_usd_per_hour[(g, t)])
+        if n > opts.max_gpus.get((g, tier), math.inf):
+            return None
+        start[vars_g[tier]] = n
+    if any(g not in {gg for gg, _ in fm.R} and n > 1e-9 for g, n in need.items()):
+        return None
+    cost = sum(c * start[v] for v, c in fm.prob.objective.items()) + fm.constant_usd
+    return StartSolution(lp_obj, float(cost), start)
+
+
 def _run_cbc(
-    fm: FleetModel, settings: SolverSettings, progress: Progress | None, phase: str, start: float
+    fm: FleetModel,
+    settings: SolverSettings,
+    progress: Progress | None,
+    phase: str,
+    start: float,
+    warm: bool = False,
 ) -> SolverResult:
     tmp = tempfile.mkdtemp(prefix="advisor-cbc-")
     log_path = os.path.join(tmp, "cbc.log")
@@ -149,6 +254,7 @@ def _run_cbc(
         logPath=log_path,
         options=[f"randomCbcSeed {settings.seed}", f"randomSeed {settings.seed}"],
         keepFiles=False,
+        warmStart=warm,
     )
     stop = threading.Event()
     watcher = None
@@ -676,7 +782,7 @@ def _lower_solve(
             settings.threads,
             settings.seed,
         )
-    res = run_solver(lfm, lset, progress, "bound")
+    res = run_solver(lfm, lset, progress, "bound", opts)
     say(f"bound: {res.status} in {res.seconds:.1f} s")
     return res
 
@@ -734,7 +840,7 @@ def solve_fleet(
             settings.threads,
             settings.seed,
         )
-    res = run_solver(fm, share, progress, "solve")
+    res = run_solver(fm, share, progress, "solve", opts)
     say(f"solve: {res.status} in {res.seconds:.1f} s")
     if res.status == "infeasible":
         raise InfeasibleError(diagnose_infeasible(opts, workloads, requests))

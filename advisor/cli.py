@@ -516,6 +516,82 @@ def verify(
         raise typer.Exit(1)
 
 
+# --- comparing and reporting saved plans -----------------------------------------------------
+
+_VERDICT_STYLE = {"better": "green", "worse": "red", "changed": "yellow"}
+
+
+@app.command()
+@handle_errors
+def compare(
+    plans: Annotated[
+        list[Path], typer.Argument(help="Two or more plan folders or plan.json files.")
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare saved plans side by side; differences against the first (green cheaper/better,
+    red dearer/worse)."""
+    from advisor.compare import compare_plans, format_delta, format_value
+    from advisor.plan import Plan
+
+    if len(plans) < 2:
+        raise AdvisorError(f"compare needs at least two plans; got {len(plans)}.")
+    res = compare_plans([Plan.load(p) for p in plans])
+    if json_out:
+        _emit_json(res)
+        return
+    names = res["names"]
+    t = Table(title=f"Plans compared with '{names[0]}'")
+    t.add_column("metric")
+    t.add_column(names[0], justify="right")
+    for n in names[1:]:
+        t.add_column(n, justify="right")
+        t.add_column(f"Δ vs {names[0]}", justify="right")
+    group = None
+    for r in res["rows"]:
+        if r["group"] != group:
+            if group is not None:
+                t.add_section()
+            group = r["group"]
+        cells = [r["label"], format_value(r["values"][0], r["unit"])]
+        for i in range(1, len(names)):
+            style = _VERDICT_STYLE.get(r["highlight"][i] or "")
+            value = format_value(r["values"][i], r["unit"])
+            delta = format_delta(r, i)
+            cells += [
+                f"[{style}]{value}[/]" if style else value,
+                f"[bold {style}]{delta}[/]" if style else f"[dim]{delta}[/]",
+            ]
+        t.add_row(*cells)
+    out.print(t)
+    for n in res["notes"]:
+        err.print(f"[yellow]note:[/] {n}", highlight=False)
+
+
+@app.command()
+@handle_errors
+def report(
+    plan: Annotated[Path, typer.Argument(help="plan.json or its folder.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the report (default: the plan's).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write report.md and a self-contained report.html with figures for a saved plan."""
+    from advisor.plan import Plan
+    from advisor.report import write_report
+
+    p = Plan.load(plan)
+    assert p.path is not None
+    paths = write_report(p, out_dir if out_dir is not None else p.path)
+    if json_out:
+        _emit_json({k: str(v) for k, v in paths.items()})
+        return
+    out.print(f"Report written: {paths['html']} and {paths['markdown']}", highlight=False)
+    figs = [v.name for k, v in paths.items() if k not in ("html", "markdown")]
+    out.print(f"Figures: {', '.join(figs)}", highlight=False)
+
+
 def main() -> None:
     """Console entry point."""
     app()

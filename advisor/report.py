@@ -1,15 +1,27 @@
-"""Presenting plans: the terminal summary (rich).
+"""Presenting plans: the terminal summary (rich) and the written report (Markdown + HTML).
 
-Reads plan data (``plan.json`` content) only, so it works on plans saved by earlier runs.
+Reads saved plans only (``plan.json`` and ``schedule.csv``), so it works on plans written by
+earlier runs.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import os
+import re
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
+
+from advisor.errors import OutputError
 
 
 def _usd(v: float | None) -> str:
@@ -81,3 +93,615 @@ def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
         f"{data['aggregation']['hours']} hours)",
         highlight=False,
     )
+
+
+# --- the written report (Markdown + self-contained HTML with figures) -------------------------
+
+#: Schedule sources in stacking order, with their display names and colours.
+SOURCE_ORDER = ("pool", "on_demand", "spot", "api")
+SOURCE_LABELS = {"pool": "reserved pool", "on_demand": "on-demand", "spot": "spot", "api": "API"}
+SOURCE_COLORS = {"pool": "#1b7837", "on_demand": "#2166ac", "spot": "#f4a582", "api": "#b2abd2"}
+TIER_ORDER = ("reserved", "owned", "existing", "on_demand", "spot", "api", "overhead")
+TIER_COLORS = {
+    "reserved": "#1b7837",
+    "owned": "#5aae61",
+    "existing": "#a6dba0",
+    "on_demand": "#2166ac",
+    "spot": "#f4a582",
+    "api": "#b2abd2",
+    "overhead": "#999999",
+}
+FIGURE_FILES = {
+    "capacity": "report_capacity.png",
+    "cost_by_tier": "report_cost_by_tier.png",
+    "usd_per_m": "report_usd_per_m.png",
+    "pool_utilization": "report_pool_utilization.png",
+    "savings": "report_savings.png",
+}
+_DPI = 110
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass
+class _Figure:
+    key: str
+    title: str
+    caption: str
+    png: bytes | None = None
+    note: str | None = None
+
+
+def _horizon_hours(plan: Any) -> pd.DatetimeIndex:
+    """Every hour of the plan's horizon (UTC), from plan.json's demand span or the schedule."""
+    dem = plan.data.get("demand") or {}
+    if dem.get("start") and dem.get("end"):
+        return pd.date_range(
+            pd.Timestamp(dem["start"]).tz_convert("UTC"),
+            pd.Timestamp(dem["end"]).tz_convert("UTC"),
+            freq="h",
+        )
+    if len(plan.schedule):
+        return pd.DatetimeIndex(sorted(plan.schedule["hour"].unique()))
+    return pd.DatetimeIndex([], tz="UTC")
+
+
+def _new_figure(width: float = 10.0, height: float = 4.8) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, facecolor="white")
+    return buf.getvalue()
+
+
+def _no_data(fig: Any, ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _fig_capacity(plan: Any, hours: pd.DatetimeIndex) -> bytes:
+    import matplotlib.dates as mdates
+
+    fig = _new_figure(11, 5)
+    ax = fig.add_subplot()
+    ax.set_title("Requests served by tier against demand (UTC)")
+    ax.set_xlabel("Hour (UTC)")
+    ax.set_ylabel("requests/hour")
+    if not len(plan.schedule) or not len(hours):
+        _no_data(fig, ax, "No demand in this plan.")
+        return _png(fig)
+    cap = plan.capacity_by_source().reindex(hours, fill_value=0.0)
+    x = hours.tz_convert("UTC").tz_localize(None).to_pydatetime()
+    sources = [s for s in SOURCE_ORDER if s in cap.columns and cap[s].to_numpy().any()]
+    sources += [s for s in cap.columns if s not in SOURCE_ORDER and cap[s].to_numpy().any()]
+    if sources:
+        ax.stackplot(
+            x,
+            *[cap[s].to_numpy(dtype=float) for s in sources],
+            labels=[SOURCE_LABELS.get(s, s) for s in sources],
+            colors=[SOURCE_COLORS.get(s, "#cccccc") for s in sources],
+            alpha=0.9,
+            step=None,
+        )
+    demand = cap.sum(axis=1).to_numpy(dtype=float)
+    ax.plot(x, demand, color="black", linewidth=1.3, label="demand")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(x[0], x[-1])
+    ax.yaxis.set_major_formatter(_thousands())
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", ncols=5, fontsize=9, framealpha=0.9)
+    return _png(fig)
+
+
+def _thousands() -> Any:
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _pos: f"{v:,.0f}")
+
+
+def _fig_cost_by_tier(data: Mapping[str, Any]) -> bytes:
+    fig = _new_figure(9, 4.8)
+    ax = fig.add_subplot()
+    tiers = _tiers(data)
+    ax.set_title(
+        f"Cost by tier over {data['horizon_hours']:,.0f} h (total ${data['total_cost_usd']:,.0f})"
+    )
+    ax.set_xlabel("Tier")
+    ax.set_ylabel("Cost (USD)")
+    if not tiers:
+        _no_data(fig, ax, "Nothing to pay: no demand.")
+        return _png(fig)
+    vals = [data["cost_by_tier_usd"][t] for t in tiers]
+    bars = ax.bar(
+        [t.replace("_", "-") for t in tiers],
+        vals,
+        color=[TIER_COLORS.get(t, "#cccccc") for t in tiers],
+        edgecolor="black",
+        linewidth=0.5,
+    )
+    ax.bar_label(bars, labels=[f"${v:,.0f}" for v in vals], padding=3, fontsize=9)
+    ax.set_ylim(0, max(vals) * 1.15 if max(vals) > 0 else 1)
+    ax.yaxis.set_major_formatter(_thousands())
+    ax.grid(True, axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def _tiers(data: Mapping[str, Any]) -> list[str]:
+    by = data["cost_by_tier_usd"]
+    order = [t for t in TIER_ORDER if t in by] + [t for t in by if t not in TIER_ORDER]
+    return [t for t in order if by[t]]
+
+
+def _fig_usd_per_m(data: Mapping[str, Any]) -> bytes:
+    names = list(data["workloads"])
+    fig = _new_figure(10, max(3.2, 1.6 + 0.9 * len(names)))
+    ax = fig.add_subplot()
+    ax.set_title("Cost per million output tokens: this plan against the API, by workload")
+    ax.set_xlabel("USD per M output tokens")
+    if not names:
+        _no_data(fig, ax, "No workloads.")
+        return _png(fig)
+    y = np.arange(len(names))
+    h = 0.38
+    plan_v = [data["workloads"][w].get("usd_per_m_output_tokens") for w in names]
+    api_v = [data["workloads"][w].get("api_usd_per_m_output_tokens") for w in names]
+    pb = ax.barh(y - h / 2, [v or 0.0 for v in plan_v], h, label="this plan", color="#1b7837")
+    ab = ax.barh(y + h / 2, [v or 0.0 for v in api_v], h, label="API price", color="#b2abd2")
+    ax.bar_label(pb, labels=["n/a" if v is None else f"${v:.3f}" for v in plan_v], padding=3)
+    ax.bar_label(ab, labels=["no API" if v is None else f"${v:.3f}" for v in api_v], padding=3)
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    top = max([v for v in plan_v + api_v if v is not None] or [1.0])
+    ax.set_xlim(0, top * 1.2)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    return _png(fig)
+
+
+def pool_utilization_by_hour_of_week(plan: Any) -> pd.Series | None:
+    """Mean over weeks of the reserved pool's load / pool GPUs, by hour of week (0 = Monday
+    00:00 UTC); ``None`` when the plan has no reserved, owned or existing GPUs."""
+    data = plan.data
+    hours = _horizon_hours(plan)
+    if not len(hours):
+        return None
+    capacity = np.zeros(len(hours))
+    capacity += sum(int(r["count"]) for r in data.get("reserved", []))
+    for e in data.get("existing", []):
+        on = np.ones(len(hours), dtype=bool)
+        if e.get("start"):
+            on &= hours >= pd.Timestamp(e["start"])
+        if e.get("end"):
+            on &= hours < pd.Timestamp(e["end"])
+        capacity += int(e["count"]) * on
+    if not capacity.any():
+        return None
+    sched = plan.schedule
+    load = pd.Series(0.0, index=hours)
+    if len(sched):
+        pool = sched[sched["source"] == "pool"]
+        if len(pool):
+            per_hour = (pool["replica_share"] * pool["tp"]).groupby(pool["hour"]).sum()
+            load = per_hour.reindex(hours, fill_value=0.0).astype(float)
+    util = pd.Series(
+        np.where(capacity > 0, load.to_numpy() / np.where(capacity > 0, capacity, 1), np.nan),
+        index=hours,
+    )
+    how = hours.day_of_week * 24 + hours.hour
+    return util.groupby(how).mean().reindex(range(168))
+
+
+def _fig_pool_utilization(plan: Any, util: pd.Series) -> bytes:
+    fig = _new_figure(11, 4.6)
+    ax = fig.add_subplot()
+    ax.set_title("Reserved-pool utilization by hour of week (mean over weeks, UTC)")
+    ax.set_xlabel("Hour of week (UTC)")
+    ax.set_ylabel("Utilization (% of pool GPUs)")
+    vals = util.to_numpy(dtype=float) * 100
+    ax.bar(np.arange(168), np.nan_to_num(vals), width=1.0, color="#1b7837", alpha=0.85)
+    overall = plan.data.get("reserved_utilization")
+    if overall is not None:
+        ax.axhline(
+            overall * 100,
+            color="black",
+            linestyle="--",
+            linewidth=1.2,
+            label=f"whole horizon: {overall:.0%}",
+        )
+        ax.legend(loc="lower right", fontsize=9)
+    ax.set_xticks(np.arange(0, 168, 24), [f"{d} 00:00" for d in _DAYS])
+    ax.set_xticks(np.arange(0, 168, 6), minor=True)
+    ax.set_xlim(-0.5, 167.5)
+    ax.set_ylim(0, 105)
+    ax.grid(True, axis="y", alpha=0.3)
+    for d in range(1, 7):
+        ax.axvline(d * 24 - 0.5, color="grey", linewidth=0.6, alpha=0.6)
+    return _png(fig)
+
+
+def _fig_savings(data: Mapping[str, Any]) -> bytes:
+    base = {k: v.get("total_cost_usd") for k, v in data.get("baselines", {}).items()}
+    names = ["this plan", *base]
+    costs = [data["total_cost_usd"], *base.values()]
+    fig = _new_figure(10, max(3.2, 1.6 + 0.6 * len(names)))
+    ax = fig.add_subplot()
+    ax.set_title("This plan against the simple policies (total cost over the horizon)")
+    ax.set_xlabel("Cost (USD)")
+    y = np.arange(len(names))
+    colors = ["#1b7837"] + ["#bababa"] * len(base)
+    bars = ax.barh(y, [c or 0.0 for c in costs], color=colors, edgecolor="black", linewidth=0.5)
+    labels = [f"${costs[0]:,.0f}"]
+    total = data["total_cost_usd"]
+    for c in costs[1:]:
+        if c is None:
+            labels.append("n/a (infeasible)")
+        elif c > 0:
+            labels.append(f"${c:,.0f} — plan saves {(c - total) / c:.1%}")
+        else:
+            labels.append(f"${c:,.0f}")
+    ax.bar_label(bars, labels=labels, padding=4, fontsize=9)
+    ax.set_yticks(y, [n.replace("_", " ") for n in names])
+    ax.invert_yaxis()
+    top = max([c for c in costs if c is not None] or [1.0])
+    ax.set_xlim(0, top * 1.45 if top > 0 else 1)
+    ax.axvline(total, color="#1b7837", linestyle="--", linewidth=1)
+    ax.xaxis.set_major_formatter(_thousands())
+    ax.grid(True, axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def _build_figures(plan: Any) -> list[_Figure]:
+    data = plan.data
+    hours = _horizon_hours(plan)
+    figs = [
+        _Figure(
+            "capacity",
+            "Capacity by tier against demand",
+            "Requests per hour served by the reserved pool, on-demand and spot GPUs and the "
+            "API, stacked; the black line is the demand.",
+            _fig_capacity(plan, hours),
+        ),
+        _Figure(
+            "cost_by_tier",
+            "Cost by tier",
+            "Total cost over the horizon by tier (USD).",
+            _fig_cost_by_tier(data),
+        ),
+        _Figure(
+            "usd_per_m",
+            "Cost per million output tokens by workload",
+            "What each workload costs per million output tokens in this plan (its share of "
+            "the fleet, the API and the overhead) against the API's list price.",
+            _fig_usd_per_m(data),
+        ),
+    ]
+    util = pool_utilization_by_hour_of_week(plan)
+    if util is None:
+        figs.append(
+            _Figure(
+                "pool_utilization",
+                "Reserved-pool utilization by hour of week",
+                "",
+                None,
+                "No reserved pool: this plan commits to no reserved, owned or existing GPUs, "
+                "so there is no utilization to show.",
+            )
+        )
+    else:
+        figs.append(
+            _Figure(
+                "pool_utilization",
+                "Reserved-pool utilization by hour of week",
+                "GPUs in use in the pool (replicas × TP) divided by the pool's reserved, owned "
+                "and existing GPUs, averaged over the weeks of the horizon, by hour of week "
+                "(UTC); the dashed line is the whole horizon's utilization.",
+                _fig_pool_utilization(plan, util),
+            )
+        )
+    if data.get("baselines"):
+        figs.append(
+            _Figure(
+                "savings",
+                "Savings against the simple policies",
+                "Total cost of this plan and of each simple policy over the same demand, with "
+                "the plan's saving against each.",
+                _fig_savings(data),
+            )
+        )
+    return figs
+
+
+def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[Any, ...]]:
+    """The report as blocks (heading, paragraph, list, table, figure) rendered to MD and HTML."""
+    gap = data.get("gap")
+    dem = data.get("demand") or {}
+    s = data.get("solver") or {}
+    per_m = data.get("usd_per_m_output_tokens")
+    summary = (
+        f"Demand {dem.get('source', '?')}: {data['horizon_hours']:,.0f} hours "
+        f"({_when(dem.get('start'))} to {_when(dem.get('end'))}), {len(data['workloads'])} "
+        f"workload(s). Total cost ${data['total_cost_usd']:,.2f}"
+        + ("" if per_m is None else f" (${per_m:.3f} per million output tokens)")
+        + f". Solver {s.get('name', '?')}: {s.get('status', '?')}, gap "
+        + ("n/a" if gap is None else f"{gap:.3%}")
+        + f". Verified: {data.get('verified')}."
+    )
+    blocks: list[tuple[Any, ...]] = [("h1", "Fleet plan report"), ("p", summary)]
+    best = data.get("best_baseline")
+    if best and data.get("savings_vs_best_baseline_usd") is not None:
+        frac = data.get("savings_vs_best_baseline_fraction")
+        blocks.append(
+            (
+                "p",
+                f"Against the best simple policy ({best}) the plan saves "
+                f"${data['savings_vs_best_baseline_usd']:,.2f}"
+                + ("" if frac is None else f" ({frac:.1%})")
+                + ".",
+            )
+        )
+    if data.get("warnings"):
+        blocks += [("h2", "Warnings"), ("ul", list(data["warnings"]))]
+    byk = {f.key: f for f in figs}
+
+    def fig(key: str) -> None:
+        f = byk.get(key)
+        if f is not None:
+            blocks.append(("fig", f))
+
+    blocks.append(("h2", "Capacity by tier against demand"))
+    fig("capacity")
+    blocks.append(("h2", "Cost by tier"))
+    fig("cost_by_tier")
+    blocks.append(
+        (
+            "table",
+            ["Tier", "Cost (USD)", "Share"],
+            [
+                [
+                    t,
+                    f"{data['cost_by_tier_usd'][t]:,.2f}",
+                    f"{data['cost_by_tier_usd'][t] / data['total_cost_usd']:.1%}"
+                    if data["total_cost_usd"]
+                    else "n/a",
+                ]
+                for t in _tiers(data)
+            ],
+        )
+    )
+    blocks.append(("h2", "Fleet"))
+    rows = [
+        [r["gpu"], f"existing {r['tier']}", str(r["count"]), "", f"{r['gpu_hours']:,.0f}"]
+        for r in data.get("existing", [])
+    ]
+    rows += [
+        [
+            r["gpu"],
+            r["tier"],
+            str(r["peak_gpus"]),
+            f"{r['mean_gpus']:.2f}",
+            f"{r['gpu_hours']:,.0f}",
+        ]
+        for r in data.get("fleet", [])
+        if r["gpu_hours"] or r["peak_gpus"]
+    ]
+    if rows:
+        blocks.append(("table", ["GPU", "Tier", "Peak GPUs", "Mean GPUs", "GPU-hours"], rows))
+    else:
+        blocks.append(("p", "No GPUs: every request goes to the API."))
+    util = data.get("reserved_utilization")
+    if util is not None:
+        blocks.append(("p", f"Reserved-pool utilization over the horizon: {util:.1%}."))
+    blocks.append(("h2", "Workloads"))
+    fig("usd_per_m")
+    wrows = []
+    for name, d in data["workloads"].items():
+        v, api = d.get("usd_per_m_output_tokens"), d.get("api_usd_per_m_output_tokens")
+        wrows.append(
+            [
+                name,
+                f"{d['requests']:,.0f}",
+                f"{d['cost_usd']:,.2f}",
+                "n/a" if v is None else f"{v:.3f}",
+                "-" if api is None else f"{api:.3f}",
+                f"{d['api_share_of_requests']:.1%}",
+            ]
+        )
+    blocks.append(
+        (
+            "table",
+            ["Workload", "Requests", "Cost (USD)", "USD/M output", "API USD/M output", "To API"],
+            wrows,
+        )
+    )
+    blocks.append(("h2", "Reserved-pool utilization by hour of week"))
+    f = byk.get("pool_utilization")
+    if f is not None and f.png is None:
+        blocks.append(("p", f.note or "No reserved pool."))
+    else:
+        fig("pool_utilization")
+    if data.get("baselines"):
+        blocks.append(("h2", "Savings against the simple policies"))
+        fig("savings")
+        brows = []
+        for name, b in data["baselines"].items():
+            c = b.get("total_cost_usd")
+            save = "n/a" if c is None or c <= 0 else f"{(c - data['total_cost_usd']) / c:.1%}"
+            brows.append([name, "n/a" if c is None else f"{c:,.2f}", save, str(b.get("note", ""))])
+        blocks.append(("table", ["Policy", "Cost (USD)", "Plan saves", "What it does"], brows))
+    agg = data.get("aggregation") or {}
+    blocks += [
+        ("h2", "Solver"),
+        (
+            "p",
+            f"{s.get('name', '?')}: {s.get('status', '?')} in {s.get('seconds', 0):.2f} s; "
+            f"lower bound ${data.get('lower_bound_usd') or 0:,.2f}; gap "
+            + ("n/a" if gap is None else f"{gap:.3%}")
+            + f"; aggregation {agg.get('mode', '?')} ({agg.get('points', '?')} points for "
+            f"{agg.get('hours', '?')} hours).",
+        ),
+    ]
+    return blocks
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "?"
+    return pd.Timestamp(iso).tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
+
+
+_NUMERIC = re.compile(r"^[-+]?\$?[-+]?[\d,]*\.?\d+%?$")
+
+
+def _numeric_columns(head: list[str], rows: list[list[str]]) -> list[bool]:
+    """Columns whose cells are all numbers (or n/a, -, empty) are right-aligned."""
+    out = []
+    for j in range(len(head)):
+        cells = [str(r[j]) for r in rows]
+        nums = [c for c in cells if c not in ("", "-", "n/a")]
+        out.append(bool(nums) and all(_NUMERIC.match(c) for c in nums))
+    return out
+
+
+def _md(blocks: list[tuple[Any, ...]]) -> str:
+    out: list[str] = []
+    for b in blocks:
+        kind = b[0]
+        if kind == "h1":
+            out += [f"# {b[1]}", ""]
+        elif kind == "h2":
+            out += [f"## {b[1]}", ""]
+        elif kind == "p":
+            out += [b[1], ""]
+        elif kind == "ul":
+            out += [f"- {x}" for x in b[1]] + [""]
+        elif kind == "table":
+            head, rows = b[1], b[2]
+            esc = [[str(c).replace("|", "\\|") for c in r] for r in [head, *rows]]
+            out.append("| " + " | ".join(esc[0]) + " |")
+            right = _numeric_columns(head, rows)
+            out.append("|" + "|".join("---:" if r else "---" for r in right) + "|")
+            out += ["| " + " | ".join(r) + " |" for r in esc[1:]]
+            out.append("")
+        elif kind == "fig":
+            f: _Figure = b[1]
+            out += [f"![{f.title}]({FIGURE_FILES[f.key]})", "", f"*{f.caption}*", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
+       background: #f6f6f3; color: #222; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 32px 48px; background: #fff; }
+h1 { font-size: 1.8em; margin-top: 0.2em; }
+h2 { font-size: 1.3em; border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 1.8em; }
+table { border-collapse: collapse; margin: 12px 0; font-size: 0.95em; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; }
+th { background: #eef2ee; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 12px 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #e3e3e3; }
+figcaption { color: #555; font-size: 0.9em; margin-top: 4px; }
+""".strip()
+
+
+def _html(blocks: list[tuple[Any, ...]], title: str) -> str:
+    from html import escape
+
+    body: list[str] = []
+    NUM = ' class="num"'
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{escape(b[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{escape(b[1])}</p>")
+        elif kind == "ul":
+            body.append("<ul>" + "".join(f"<li>{escape(x)}</li>" for x in b[1]) + "</ul>")
+        elif kind == "table":
+            head, rows = b[1], b[2]
+            right = _numeric_columns(head, rows)
+            h = "".join(f"<th>{escape(str(c))}</th>" for c in head)
+            r = "".join(
+                "<tr>"
+                + "".join(
+                    f"<td{NUM if right[i] else ''}>{escape(str(c))}</td>" for i, c in enumerate(row)
+                )
+                + "</tr>"
+                for row in rows
+            )
+            body.append(f"<table><thead><tr>{h}</tr></thead><tbody>{r}</tbody></table>")
+        elif kind == "fig":
+            f: _Figure = b[1]
+            assert f.png is not None
+            uri = "data:image/png;base64," + base64.b64encode(f.png).decode("ascii")
+            body.append(
+                f'<figure><img src="{uri}" alt="{escape(f.title)}">'
+                f"<figcaption>{escape(f.caption)}</figcaption></figure>"
+            )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="icon" href="data:,">\n'
+        f"<title>{escape(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(body)
+        + "\n</main>\n</body>\n</html>\n"
+    )
+
+
+def write_report(plan: Any, out_dir: Path | str) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` (figures embedded) and the figure PNGs.
+
+    Returns the written paths: ``markdown``, ``html`` and one per figure key. Every file is
+    written to a temporary name and renamed into place, so readers never see half a file.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from advisor.plan import write_files_atomically
+
+    out = Path(out_dir)
+    try:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"--out '{out}' is a file; give a folder path.")
+        out.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        raise OutputError(
+            f"Cannot write to '{out}': permission denied. Choose a writable --out folder."
+        ) from None
+    except OSError as exc:
+        raise OutputError(f"Cannot write to '{out}': {exc.strerror}.") from None
+    figs = _build_figures(plan)
+    written: dict[str, Path] = {}
+    for f in figs:
+        target = out / FIGURE_FILES[f.key]
+        if f.png is None:
+            target.unlink(missing_ok=True)  # a stale figure from an earlier report
+            continue
+        _write_bytes_atomically(target, f.png)
+        written[f.key] = target
+    blocks = _report_blocks(plan.data, figs)
+    write_files_atomically(
+        out, {"report.md": _md(blocks), "report.html": _html(blocks, "Fleet plan report")}
+    )
+    return {"markdown": out / "report.md", "html": out / "report.html", **written}
+
+
+def _write_bytes_atomically(target: Path, payload: bytes) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"Cannot write '{target}': {exc.strerror}.") from None

@@ -1,0 +1,212 @@
+"""`advisor compare` and `advisor report` on plans saved by an earlier run: the comparison
+object and table, clean errors, the written report and its figures, and the HTML page
+rendered in a real headless browser (skipped when no Chromium is installed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from advisor.cli import app
+from advisor.compare import compare_plans, compare_table_md
+from advisor.pipeline import solve_plan
+from advisor.plan import Plan
+from advisor.report import FIGURE_FILES, pool_utilization_by_hour_of_week
+from advisor.solve import available_solvers
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMAND = ROOT / "demand"
+SOLVER = "highs" if "highs" in available_solvers() else "cbc"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two small plans solved through the library and saved: the low-volume example (all
+    hourly/API, no pool) and the first two days of the spiky diurnal one (a reserved pool)."""
+    root = tmp_path_factory.mktemp("plans")
+    lines = (DEMAND / "spiky_diurnal.csv").read_text(encoding="utf-8").splitlines()
+    spiky = root / "spiky_48h.csv"
+    spiky.write_text("\n".join(lines[:49]) + "\n", encoding="utf-8")
+    out = {}
+    for name, demand in (("low", DEMAND / "low_volume.csv"), ("spiky", spiky)):
+        plan = solve_plan(demand, solver=SOLVER, time_limit_s=60, gap=1e-3)
+        assert plan.verified, plan.data["verification"]
+        out[name] = plan.save(root / name)
+    return out
+
+
+def test_compare_json(saved: dict[str, Path]) -> None:
+    a, b = saved["spiky"], saved["low"] / "plan.json"
+    res = runner.invoke(app, ["compare", str(a), str(b), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["names"] == ["spiky", "low"]
+    assert [p["name"] for p in data["plans"]] == ["spiky", "low"]
+    rows = {r["metric"]: r for r in data["rows"]}
+    pa, pb = Plan.load(a), Plan.load(b)
+    total = rows["total_cost_usd"]
+    assert total["values"] == pytest.approx([pa.total_cost_usd, pb.total_cost_usd])
+    assert total["deltas"][0] is None
+    assert total["deltas"][1] == pytest.approx(pb.total_cost_usd - pa.total_cost_usd)
+    assert total["relative"][1] == pytest.approx(
+        (pb.total_cost_usd - pa.total_cost_usd) / pa.total_cost_usd
+    )
+    # the low-volume plan is far cheaper than two busy days: highlighted as better
+    assert total["highlight"] == [None, "better"]
+    # per-tier cost, $/M per workload, fleet, utilization, SLO margins, solver all present
+    metrics = set(rows)
+    assert "cost_by_tier_usd.reserved" in metrics
+    assert any(m.startswith("fleet.reserved.") for m in metrics)
+    assert "reserved_utilization" in metrics
+    assert "solver.gap" in metrics and "solver.status" in metrics
+    for w in pa.data["workloads"]:
+        assert f"workloads.{w}.usd_per_m_output_tokens" in metrics
+        assert f"workloads.{w}.min_tpot_margin" in metrics
+        deps = pa.data["workloads"][w]["deployments"]
+        want = min(d["tpot_margin"] for d in deps)
+        assert rows[f"workloads.{w}.min_tpot_margin"]["values"][0] == pytest.approx(want)
+    assert data["notes"]  # different demand files and horizons are pointed out
+
+
+def test_compare_table_colours_and_markdown(saved: dict[str, Path]) -> None:
+    res = runner.invoke(app, ["compare", str(saved["spiky"]), str(saved["low"])])
+    assert res.exit_code == 0, res.output
+    assert "Total cost (USD)" in res.stdout and "Δ vs spiky" in res.stdout
+    plans = [Plan.load(saved["spiky"]), Plan.load(saved["low"])]
+    result = compare_plans(plans, names=["A", "B"])
+    md = compare_table_md(result)
+    assert md.startswith("# Plan comparison (differences against 'A')")
+    assert "| Total cost (USD) |" in md and "better" in md
+    # a plan against itself: nothing differs
+    same = compare_plans([plans[0], plans[0]])
+    assert same["names"] == ["spiky", "spiky (2)"]
+    assert all(r["highlight"][1] == "same" for r in same["rows"])
+
+
+@pytest.mark.parametrize("bad", ["missing_dir", "missing_dir/plan.json"])
+def test_compare_bad_path_is_a_clean_error(
+    saved: dict[str, Path], tmp_path: Path, bad: str
+) -> None:
+    missing = tmp_path / bad
+    res = runner.invoke(app, ["compare", str(saved["low"]), str(missing)])
+    assert res.exit_code == 2
+    assert str(missing) in res.stderr.replace("\n", "")
+    assert "Traceback" not in res.output
+    assert isinstance(res.exception, SystemExit)
+
+
+def test_compare_needs_two_plans(saved: dict[str, Path]) -> None:
+    res = runner.invoke(app, ["compare", str(saved["low"])])
+    assert res.exit_code == 2
+    assert "at least two" in res.stderr
+
+
+def _check_png(path: Path) -> None:
+    blob = path.read_bytes()
+    assert blob[:8] == PNG_SIGNATURE, path
+    assert len(blob) > 5_000, (path, len(blob))
+
+
+def test_report_writes_markdown_html_and_figures(saved: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    res = runner.invoke(
+        app, ["report", str(saved["spiky"] / "plan.json"), "--out", str(out), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    paths = {k: Path(v) for k, v in json.loads(res.stdout).items()}
+    assert paths["html"] == out / "report.html" and paths["markdown"] == out / "report.md"
+    assert set(FIGURE_FILES) <= set(paths)  # the spiky plan has a pool: all five figures
+    for key, name in FIGURE_FILES.items():
+        assert paths[key] == out / name
+        _check_png(paths[key])
+    md = paths["markdown"].read_text(encoding="utf-8")
+    for name in FIGURE_FILES.values():
+        assert f"]({name})" in md
+    html = paths["html"].read_text(encoding="utf-8")
+    assert html.count('src="data:image/png;base64,') == len(FIGURE_FILES)
+    assert "http://" not in html and "https://" not in html  # self-contained
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_report_default_folder_and_no_pool(saved: dict[str, Path]) -> None:
+    plan = Plan.load(saved["low"])
+    assert not plan.data["reserved"] and not plan.data["existing"]
+    assert pool_utilization_by_hour_of_week(plan) is None
+    res = runner.invoke(app, ["report", str(saved["low"])])
+    assert res.exit_code == 0, res.output
+    md = (saved["low"] / "report.md").read_text(encoding="utf-8")
+    assert "No reserved pool" in md
+    assert not (saved["low"] / FIGURE_FILES["pool_utilization"]).exists()
+    for key in ("capacity", "cost_by_tier", "usd_per_m", "savings"):
+        _check_png(saved["low"] / FIGURE_FILES[key])
+    # the plan itself still loads: report files do not disturb the plan folder
+    assert Plan.load(saved["low"]).total_cost_usd == pytest.approx(plan.total_cost_usd)
+
+
+def test_pool_utilization_matches_plan(saved: dict[str, Path]) -> None:
+    plan = Plan.load(saved["spiky"])
+    util = pool_utilization_by_hour_of_week(plan)
+    assert util is not None and len(util) == 168
+    seen = util.dropna()
+    assert len(seen) == 48  # two days of the week observed
+    assert ((seen >= 0) & (seen <= 1 + 1e-9)).all()
+    # one week or less: the mean of the hourly ratios is the whole-horizon utilization
+    assert seen.mean() == pytest.approx(plan.data["reserved_utilization"])
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def test_report_html_renders_in_headless_browser(saved: dict[str, Path], tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on PATH (apt-get install chromium) to render report.html")
+    out = tmp_path / "rep"
+    res = runner.invoke(app, ["report", str(saved["spiky"]), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    shot = tmp_path / "shot.png"
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1200,2000",
+        "--enable-logging=stderr",
+        "--v=0",
+        (out / "report.html").resolve().as_uri(),
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        pytest.skip(f"Chromium could not run here: {exc}")
+    if not shot.exists():
+        pytest.skip(f"Chromium wrote no screenshot (rc {proc.returncode}): {proc.stderr[-500:]}")
+    blob = shot.read_bytes()
+    assert blob[:8] == PNG_SIGNATURE
+    assert len(blob) > 20_000  # a rendered page with figures, not a blank canvas
+    page_errors = [
+        line
+        for line in proc.stderr.splitlines()
+        if "Uncaught" in line or "ERROR:CONSOLE" in line or ":CONSOLE(" in line
+    ]
+    assert not page_errors, page_errors

@@ -70,6 +70,7 @@ def _plan_view(plan: Plan, name: str) -> dict[str, Any]:
         workloads[w] = {
             "usd_per_m_output_tokens": wd.get("usd_per_m_output_tokens"),
             "api_usd_per_m_output_tokens": wd.get("api_usd_per_m_output_tokens"),
+            "api_all_in_usd_per_m_output_tokens": wd.get("api_all_in_usd_per_m_output_tokens"),
             "cost_usd": wd.get("cost_usd"),
             "min_tpot_margin": _min_or_none([x.get("tpot_margin") for x in deps]),
             "min_ttft_margin": _min_or_none([x.get("ttft_margin") for x in deps]),

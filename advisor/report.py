@@ -24,6 +24,13 @@ from rich.table import Table
 from advisor.errors import OutputError
 
 
+def _api_all_in(workload: Mapping[str, Any]) -> float | None:
+    """The API's price for a workload's tokens (prompts included) per M output tokens; plans
+    saved before that field existed fall back to the API's output list price."""
+    v = workload.get("api_all_in_usd_per_m_output_tokens")
+    return workload.get("api_usd_per_m_output_tokens") if v is None else v
+
+
 def _usd(v: float | None) -> str:
     return "n/a" if v is None else f"{v:,.2f}"
 
@@ -251,9 +258,11 @@ def _fig_usd_per_m(data: Mapping[str, Any]) -> bytes:
     y = np.arange(len(names))
     h = 0.38
     plan_v = [data["workloads"][w].get("usd_per_m_output_tokens") for w in names]
-    api_v = [data["workloads"][w].get("api_usd_per_m_output_tokens") for w in names]
+    api_v = [_api_all_in(data["workloads"][w]) for w in names]
     pb = ax.barh(y - h / 2, [v or 0.0 for v in plan_v], h, label="this plan", color="#1b7837")
-    ab = ax.barh(y + h / 2, [v or 0.0 for v in api_v], h, label="API price", color="#b2abd2")
+    ab = ax.barh(
+        y + h / 2, [v or 0.0 for v in api_v], h, label="API, prompts included", color="#b2abd2"
+    )
     ax.bar_label(pb, labels=["n/a" if v is None else f"${v:.3f}" for v in plan_v], padding=3)
     ax.bar_label(ab, labels=["no API" if v is None else f"${v:.3f}" for v in api_v], padding=3)
     ax.set_yticks(y, names)
@@ -378,7 +387,8 @@ def _build_figures(plan: Any) -> list[_Figure]:
             "usd_per_m",
             "Cost per million output tokens by workload",
             "What each workload costs per million output tokens in this plan (its share of "
-            "the fleet, the API and the overhead) against the API's list price.",
+            "the fleet, the API and the overhead) against what the API would charge for the same "
+            "tokens, prompts included, per million output tokens.",
             _fig_usd_per_m(data),
         ),
     ]
@@ -502,7 +512,7 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
     fig("usd_per_m")
     wrows = []
     for name, d in data["workloads"].items():
-        v, api = d.get("usd_per_m_output_tokens"), d.get("api_usd_per_m_output_tokens")
+        v, api = d.get("usd_per_m_output_tokens"), _api_all_in(d)
         wrows.append(
             [
                 name,
@@ -516,7 +526,14 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
     blocks.append(
         (
             "table",
-            ["Workload", "Requests", "Cost (USD)", "USD/M output", "API USD/M output", "To API"],
+            [
+                "Workload",
+                "Requests",
+                "Cost (USD)",
+                "USD/M output",
+                "API all-in USD/M output",
+                "To API",
+            ],
             wrows,
         )
     )

@@ -592,6 +592,9 @@ def report(
     out.print(f"Figures: {', '.join(figs)}", highlight=False)
 
 
+import advisor.cli_sweep  # noqa: E402, F401  (registers `advisor sweep`)
+
+
 def main() -> None:
     """Console entry point."""
     app()

@@ -1,0 +1,200 @@
+"""``advisor sweep``: solve one demand over a range of one parameter (see ``advisor.sweep``).
+
+Registered on the main ``app`` when ``advisor.cli`` imports this module.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from advisor.cli import (
+    CatalogOpt,
+    JsonOpt,
+    _emit_json,
+    _parse_aggregate,
+    app,
+    err,
+    handle_errors,
+    out,
+)
+from advisor.errors import AdvisorError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def parse_vary(text: str) -> tuple[str, list[float]]:
+    """Parse ``PARAM=v1,v2,...`` into the parameter and its values."""
+    from advisor.sweep import PARAMS, check_sweep
+
+    usage = (
+        f"--vary takes PARAM=v1,v2,... (e.g. price.spot=0.5,1,2); got '{text}'. "
+        f"PARAM is one of {', '.join(PARAMS)}."
+    )
+    param, sep, rest = text.partition("=")
+    param = param.strip()
+    if not sep or not param or not rest.strip():
+        raise AdvisorError(usage)
+    values: list[float] = []
+    for item in rest.split(","):
+        item = item.strip()
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise AdvisorError(f"{usage} '{item}' is not a number.") from None
+    return param, check_sweep(param, values)
+
+
+@app.command()
+@handle_errors
+def sweep(
+    demand: Annotated[Path, typer.Argument(help="Hourly demand CSV.")],
+    vary: Annotated[
+        str,
+        typer.Option(
+            "--vary",
+            help="PARAM=v1,v2,...: multipliers for price.on_demand, price.reserved, "
+            "price.spot, price.owned, price.api, demand or slo (<1 tightens).",
+        ),
+    ],
+    workloads: Annotated[
+        list[Path] | None, typer.Option("--workloads", help="Workloads YAML (repeatable).")
+    ] = None,
+    catalog: CatalogOpt = None,
+    capacity_file: Annotated[
+        Path | None, typer.Option("--capacity", help="Measured capacity CSV (overrides roofline).")
+    ] = None,
+    fleet: Annotated[
+        Path | None, typer.Option("--fleet", help="Existing commitments YAML.")
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for sweep.csv, sweep.png and one plan per value.")
+    ] = Path("out/sweep"),
+    solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
+    time_limit: Annotated[
+        float | None, typer.Option(help="Solver time limit per case [s].")
+    ] = None,
+    gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-4,
+    jobs: Annotated[
+        int | None, typer.Option(help="Cases solved in parallel (default: CPU count).")
+    ] = None,
+    aggregate: Annotated[
+        str, typer.Option(help="auto, exact, or N representative hours.")
+    ] = "auto",
+    json_out: JsonOpt = False,
+) -> None:
+    """Solve the demand once per value of one parameter, in parallel; tabulate and plot."""
+    from advisor.pipeline import load_inputs
+    from advisor.solve import SolverSettings
+    from advisor.sweep import CSV_NAME, PNG_NAME
+    from advisor.sweep import sweep as run_sweep
+
+    param, values = parse_vary(vary)
+    if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
+        raise AdvisorError(f"--time-limit must be > 0 seconds; got {time_limit}.")
+    if not 0 <= gap < 1:
+        raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")
+    if jobs is not None and jobs < 1:
+        raise AdvisorError(f"--jobs must be ≥ 1; got {jobs}.")
+    agg = _parse_aggregate(aggregate)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise AdvisorError(f"--out '{out_dir}' is a file; give a folder path.")
+    inputs = load_inputs(
+        demand,
+        workloads_files=workloads or [],
+        catalog_dirs=catalog or [],
+        capacity_file=capacity_file,
+        fleet_file=fleet,
+    )
+    for w in inputs.catalog.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    progress = None if json_out else (lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    table = run_sweep(
+        inputs,
+        param,
+        values,
+        SolverSettings(solver, time_limit, gap, 1),
+        out_dir=out_dir,
+        jobs=jobs or os.cpu_count() or 1,
+        aggregate=agg,
+        progress=progress,
+    )
+    unverified = table["status"].astype(str).str.startswith("unverified")
+    if json_out:
+        _emit_json(
+            {
+                "param": param,
+                "values": values,
+                "out_dir": str(out_dir),
+                "csv": str(out_dir / CSV_NAME),
+                "figure": str(out_dir / PNG_NAME),
+                "cases": table.astype(object).where(table.notna(), None).to_dict("records"),
+            }
+        )
+    else:
+        _print_table(table, param)
+        out.print(
+            f"Wrote {out_dir / CSV_NAME}, {out_dir / PNG_NAME} and one plan folder per "
+            f"solved value under {out_dir}/.",
+            highlight=False,
+        )
+    if unverified.any():
+        err.print(
+            "[bold red]error:[/] some plans failed independent verification and were not "
+            "written; see their status.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def _print_table(table: pd.DataFrame, param: str) -> None:
+    from advisor.sweep import COST_TIERS
+
+    tiers = [t for t in COST_TIERS if (table[f"cost_{t}_usd"].fillna(0) > 0).any()]
+    t = Table(
+        title=f"Sweep of {param}: cost [USD] by tier; GPUs reserved / peak on-demand / spot",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for col in (param, "total", *[_SHORT.get(k, k) for k in tiers], "GPUs", "API %"):
+        t.add_column(col, justify="right", no_wrap=True)
+    notes = []
+    for r in table.to_dict("records"):
+        label = f"{r['value']:g}"
+        status = str(r["status"])
+        if status not in ("optimal",):
+            notes.append(f"{param}={label}: {status}")
+        if r["total_cost_usd"] is None or _isnan(r["total_cost_usd"]):
+            t.add_row(label, status.split(":")[0], *["-"] * (len(tiers) + 2))
+            continue
+        gpus = "/".join(
+            str(int(r[c])) for c in ("reserved_gpus", "peak_on_demand_gpus", "peak_spot_gpus")
+        )
+        t.add_row(
+            label,
+            _usd(r["total_cost_usd"]),
+            *[_usd(r[f"cost_{k}_usd"]) for k in tiers],
+            gpus,
+            f"{r['api_share']:.0%}",
+        )
+    out.print(t)
+    for n in notes:
+        out.print(n, highlight=False)
+
+
+_SHORT = {"on_demand": "on-dem", "overhead": "overhd", "existing": "exist"}
+
+
+def _usd(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}"
+
+
+def _isnan(v: object) -> bool:
+    return isinstance(v, float) and math.isnan(v)

@@ -1,0 +1,173 @@
+"""Sensitivity sweeps: library (advisor.sweep) and CLI (advisor sweep)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import advisor.cli_sweep  # noqa: F401  registers `advisor sweep` on the app
+from advisor.cli import app
+from advisor.errors import AdvisorError
+from advisor.pipeline import load_inputs
+from advisor.solve import SolverSettings, available_solvers
+from advisor.sweep import apply_param, check_sweep, sweep
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SOLVER = "highs" if "highs" in available_solvers() else "cbc"
+SETTINGS = SolverSettings(SOLVER, time_limit_s=60, gap=1e-4)
+# 12 hours of a morning ramp; large enough that self-hosting (pool + on-demand) beats the API
+REQUESTS = [2, 1.5, 1, 0.8, 1, 3, 6, 9, 12, 10, 7, 4]
+
+
+def _demand(path: Path, scale: float = 100_000.0) -> Path:
+    hours = pd.date_range("2026-01-05", periods=len(REQUESTS), freq="h", tz="UTC")
+    req = [round(r * scale) for r in REQUESTS]
+    pd.DataFrame(
+        {
+            "hour": [h.strftime("%Y-%m-%dT%H:%M:%SZ") for h in hours],
+            "workload": "llama-3.1-8b-interactive",
+            "requests": req,
+            "input_tokens": [r * 1000 for r in req],
+            "output_tokens": [r * 300 for r in req],
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def demand_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _demand(tmp_path_factory.mktemp("sweep") / "demand.csv")
+
+
+@pytest.fixture(scope="module")
+def inputs(demand_csv: Path):  # type: ignore[no-untyped-def]
+    return load_inputs(demand_csv)
+
+
+@pytest.mark.parametrize("param", ["price.on_demand", "demand"])
+def test_sweep_writes_table_figure_and_plans(inputs, tmp_path: Path, param: str) -> None:
+    out = tmp_path / "out"
+    table = sweep(inputs, param, [2.0, 1.0], SETTINGS, out_dir=out, jobs=2)
+    assert list(table["value"]) == [1.0, 2.0]  # sorted by value
+    assert table["verified"].all() and (table["status"] == "optimal").all()
+    for col in ("total_cost_usd", "cost_on_demand_usd", "reserved_gpus", "api_share", "gap"):
+        assert col in table.columns
+    costs = list(table["total_cost_usd"])
+    assert costs[1] > costs[0] * (1 + 1e-6), f"cost should rise with {param}: {costs}"
+    # files: CSV round-trips, PNG is a real PNG, one saved plan per value
+    csv = pd.read_csv(out / "sweep.csv")
+    assert list(csv["value"]) == [1.0, 2.0]
+    assert csv["total_cost_usd"].tolist() == pytest.approx(costs)
+    assert (out / "sweep.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "sweep.png").stat().st_size > 10_000
+    dirs = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert dirs == [f"{param}=1", f"{param}=2"]
+    for d in dirs:
+        assert {"plan.json", "schedule.csv", "summary.md"} <= {p.name for p in (out / d).iterdir()}
+    saved = json.loads((out / f"{param}=2" / "plan.json").read_text())
+    assert saved["total_cost_usd"] == pytest.approx(costs[1])
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temp files left behind"
+
+
+def test_apply_param_scales_the_right_thing(inputs) -> None:
+    od = apply_param(inputs, "price.on_demand", 2.0)
+    res = apply_param(inputs, "price.reserved", 0.5)
+    for (g, tier), o in inputs.catalog.offers.items():
+        k_od = 2.0 if tier == "on_demand" else 1.0
+        k_res = 0.5 if tier in ("reserved_1y", "reserved_3y") else 1.0
+        assert od.catalog.offers[(g, tier)].effective_usd_per_hour == pytest.approx(
+            o.effective_usd_per_hour * k_od
+        )
+        assert res.catalog.offers[(g, tier)].effective_usd_per_hour == pytest.approx(
+            o.effective_usd_per_hour * k_res
+        )
+    slo = apply_param(inputs, "slo", 0.5)
+    for name, w in inputs.workloads.items():
+        assert slo.workloads[name].tpot_ms == pytest.approx(w.tpot_ms * 0.5)
+        assert slo.workloads[name].ttft_ms == pytest.approx(w.ttft_ms * 0.5)
+    dem = apply_param(inputs, "demand", 3.0)
+    assert dem.demand.requests.sum() == pytest.approx(inputs.demand.requests.sum() * 3)
+    api = apply_param(inputs, "price.api", 2.0)
+    for m, a in inputs.catalog.apis.items():
+        assert api.catalog.apis[m].usd_per_m_output_tokens == pytest.approx(
+            2 * a.usd_per_m_output_tokens
+        )
+
+
+@pytest.mark.parametrize(
+    ("param", "values", "match"),
+    [
+        ("price.gold", [1.0], "Valid parameters: price.on_demand"),
+        ("demand", [0.0], "> 0"),
+        ("slo", [-1.0], "> 0"),
+        ("demand", [float("inf")], "finite"),
+        ("demand", [], "at least one value"),
+        ("demand", [1.0, 1.0], "repeat"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(param: str, values: list[float], match: str) -> None:
+    with pytest.raises(AdvisorError, match=match):
+        check_sweep(param, values)
+
+
+def test_infeasible_cases_are_rows_not_failures(tmp_path: Path) -> None:
+    wl = tmp_path / "wl.yaml"
+    wl.write_text(
+        "workloads:\n"
+        "  - name: llama-3.1-8b-interactive\n"
+        "    model: llama-3.1-8b\n"
+        "    prompt_tokens: 1000\n"
+        "    completion_tokens: 300\n"
+        "    ttft_ms: 2000\n"
+        "    tpot_ms: 50\n"
+        "    allow_api: false\n"
+    )
+    inp = load_inputs(_demand(tmp_path / "d.csv", scale=1000), workloads_files=[wl])
+    out = tmp_path / "out"
+    table = sweep(inp, "slo", [0.01, 0.02], SETTINGS, out_dir=out, jobs=2)
+    assert table["status"].str.startswith("infeasible: ").all(), table["status"].tolist()
+    assert "tpot_ms" in table["status"][0]
+    assert not table["verified"].any()
+    assert table["total_cost_usd"].isna().all()
+    assert (out / "sweep.csv").is_file()
+    assert (out / "sweep.png").read_bytes()[:8] == PNG_MAGIC
+    assert not [p for p in out.iterdir() if p.is_dir()]
+
+
+# --- CLI -------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def test_cli_sweep_json(demand_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    args = ["sweep", str(demand_csv), "--vary", "price.spot=0.5,1", "--out", str(out)]
+    args += ["--solver", SOLVER, "--jobs", "2", "--gap", "1e-3", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["param"] == "price.spot" and data["values"] == [0.5, 1.0]
+    assert [c["value"] for c in data["cases"]] == [0.5, 1.0]
+    assert all(c["verified"] for c in data["cases"])
+    assert (out / "sweep.csv").is_file() and (out / "sweep.png").is_file()
+    assert (out / "price.spot=0.5" / "plan.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "vary",
+    ["demand", "demand=", "=1,2", "demand=1,x", "demand=1,,2", "price.gold=1", "demand=0,1"],
+)
+def test_cli_bad_vary_exits_2(demand_csv: Path, tmp_path: Path, vary: str) -> None:
+    res = runner.invoke(app, ["sweep", str(demand_csv), "--vary", vary, "--out", str(tmp_path)])
+    assert res.exit_code == 2, res.output
+    assert "error:" in res.output and "Traceback" not in res.output
+    assert not list(tmp_path.iterdir()), "nothing is written for a bad --vary"
+
+
+def test_cli_missing_vary_exits_2(demand_csv: Path) -> None:
+    res = runner.invoke(app, ["sweep", str(demand_csv)])
+    assert res.exit_code == 2

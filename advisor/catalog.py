@@ -45,7 +45,7 @@ DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
 class Sourced(BaseModel):
     """Fields every catalog entry has: where its numbers come from and when."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     source: str = Field(min_length=1, description="URL or document the numbers come from")
     as_of: dt.date = Field(description="date the numbers were read or published")
@@ -337,6 +337,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             f"{path}: YAML syntax error{where}: {problem}. Fix the YAML (indentation, "
             f"colons, quotes) and try again."
         ) from None
+    except ValueError as exc:  # a scalar read as a date/time that does not exist
+        line = _bad_timestamp_line(text)
+        where = f" at line {line}" if line else ""
+        raise CatalogError(
+            f"{path}: invalid date or time{where}: {exc}. Write a real date as YYYY-MM-DD "
+            "(e.g. 2026-11-01), or quote the value to keep it as text."
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -345,6 +352,31 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             f"at the top level, got {type(data).__name__}."
         )
     return data
+
+
+def _bad_timestamp_line(text: str) -> int | None:
+    """The line of the first date/time scalar YAML cannot construct (e.g. 2026-02-30)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    constructor = yaml.constructor.SafeConstructor()
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+        elif node.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                constructor.construct_yaml_timestamp(node)
+            except ValueError:
+                return node.start_mark.line + 1
+    return None
 
 
 def _entry_label(section: str, entry: Mapping[str, Any], index: int) -> str:
@@ -423,6 +455,14 @@ def load_catalog(extra_dirs: Iterable[Path | str] = (), *, base: Path | None = N
                         raise CatalogError(
                             f"{path}: {label}: field '{missing[0]}' is missing; every "
                             f"{section} entry is identified by {', '.join(keys)}."
+                        )
+                    not_text = [k for k in keys if not isinstance(entry[k], str)]
+                    if not_text:
+                        k = not_text[0]
+                        raise CatalogError(
+                            f"{path}: {section}[#{j + 1}]: field '{k}' must be a name (text), "
+                            f"got {type(entry[k]).__name__} {entry[k]!r}. Write it as plain "
+                            "text (quote it if YAML reads it as something else)."
                         )
                     key = tuple(entry[k] for k in keys)
                     if key in seen_here:

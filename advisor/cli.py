@@ -17,10 +17,12 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from advisor.catalog import Catalog, load_catalog
 from advisor.errors import AdvisorError, CatalogError
+from advisor.plan import check_writable
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
 
 app = typer.Typer(
@@ -48,7 +50,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except AdvisorError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -73,7 +75,7 @@ def _clean(obj: Any) -> Any:
 def _catalog(dirs: list[Path] | None) -> Catalog:
     cat = load_catalog(dirs or [])
     for w in cat.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
     return cat
 
 
@@ -453,9 +455,11 @@ def solve(
     if threads < 1:
         raise AdvisorError(f"--threads must be ≥ 1; got {threads}.")
     agg = _parse_aggregate(aggregate)
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise AdvisorError(f"--out '{out_dir}' is a file; give a folder path.")
-    progress = None if quiet else (lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    if out_dir is not None:
+        check_writable(out_dir)
+    progress = (
+        None if quiet else (lambda msg: err.print(f"[dim]{escape(str(msg))}[/]", highlight=False))
+    )
     plan = solve_plan(
         demand,
         workloads_files=workloads or [],
@@ -470,7 +474,7 @@ def solve(
         progress=progress,
     )
     for w in plan.data.get("warnings", []):
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
     if not plan.verified:
         failures = [
             f"{c['check']}: {c['detail']}"
@@ -479,7 +483,7 @@ def solve(
         ]
         err.print(
             "[bold red]error:[/] the plan failed independent verification and was not written: "
-            + "; ".join(failures),
+            + escape("; ".join(failures)),
             highlight=False,
         )
         raise typer.Exit(1)
@@ -510,7 +514,7 @@ def verify(
     else:
         for c in rep.checks:
             mark = "[green]ok[/]" if c["ok"] else "[red]FAIL[/]"
-            out.print(f"{mark} {c['check']}: {c['detail']}", highlight=False)
+            out.print(f"{mark} {escape(c['check'])}: {escape(c['detail'])}", highlight=False)
         out.print("verified" if rep.ok else "NOT verified")
     if not rep.ok:
         raise typer.Exit(1)
@@ -565,7 +569,7 @@ def compare(
         t.add_row(*cells)
     out.print(t)
     for n in res["notes"]:
-        err.print(f"[yellow]note:[/] {n}", highlight=False)
+        err.print(f"[yellow]note:[/] {escape(str(n))}", highlight=False)
 
 
 @app.command()

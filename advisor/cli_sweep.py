@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from advisor.cli import (
@@ -114,8 +115,12 @@ def sweep(
         fleet_file=fleet,
     )
     for w in inputs.catalog.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False)
-    progress = None if json_out else (lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
+    progress = (
+        None
+        if json_out
+        else (lambda msg: err.print(f"[dim]{escape(str(msg))}[/]", highlight=False))
+    )
     table = run_sweep(
         inputs,
         param,
@@ -186,7 +191,7 @@ def _print_table(table: pd.DataFrame, param: str) -> None:
         )
     out.print(t)
     for n in notes:
-        out.print(n, highlight=False)
+        out.print(escape(str(n)), highlight=False)
 
 
 _SHORT = {"on_demand": "on-dem", "overhead": "overhd", "existing": "exist"}

@@ -144,6 +144,8 @@ def solve_inputs(
         existing=ex_rows,
         existing_usd=ex_usd,
     )
+    # catalog warnings (e.g. a reserved price above on-demand) travel with the plan
+    plan.data["warnings"] = [*inputs.catalog.warnings, *plan.data["warnings"]]
     report = verify_plan(
         plan.data,
         plan.schedule,

@@ -143,6 +143,24 @@ class Plan:
         return cls(data=data, schedule=schedule, path=plan_json.parent)
 
 
+def check_writable(out: Path) -> None:
+    """Fail early, before any work, when ``out`` cannot become a folder of outputs."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out '{out}' is a file; give a folder path.")
+    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise OutputError(
+            f"Cannot write to '{out}': '{probe}' is a file, not a folder. Give an --out path "
+            "whose parent folders are folders."
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"Cannot write to '{out}': permission denied on '{probe}'. Choose a writable --out "
+            "folder."
+        )
+
+
 def write_files_atomically(out: Path, files: Mapping[str, str]) -> None:
     """Stage ``files`` beside ``out`` then move them in, the last one last.
 

@@ -197,7 +197,8 @@ def lp_rounding_start(fm: FleetModel, opts: OptionSet) -> StartSolution | None:
     if fm.prob.status != pulp.LpStatusOptimal:
         return None
     lp_obj = float(pulp.value(fm.prob.objective) or 0.0) + fm.constant_usd
-    start = {v: value(v) for v in fm.prob.variables()}
+    # the LP solution can sit a hair outside a bound (-1e-12); a start must be within them
+    start = {v: _within_bounds(v, value(v)) for v in fm.prob.variables()}
     pool_use: dict[tuple[str, int], float] = {}
     hourly_use: dict[tuple[str, str, int], float] = {}
     for (k, s, t), var in fm.x.items():
@@ -234,6 +235,14 @@ def lp_rounding_start(fm: FleetModel, opts: OptionSet) -> StartSolution | None:
         return None
     cost = sum(c * start[v] for v, c in fm.prob.objective.items()) + fm.constant_usd
     return StartSolution(lp_obj, float(cost), start)
+
+
+def _within_bounds(var: pulp.LpVariable, v: float) -> float:
+    if var.lowBound is not None:
+        v = max(v, float(var.lowBound))
+    if var.upBound is not None:
+        v = min(v, float(var.upBound))
+    return v
 
 
 def _run_cbc(
@@ -713,8 +722,9 @@ def diagnose_infeasible(opts: OptionSet, workloads: tuple[str, ...], requests: n
                     if tier == "spot" and not wl.allow_spot:
                         continue
                     limits.append(opts.max_gpus.get((dep.gpu, tier), math.inf))
-                gpus = sum(limits)
-                cap = max(cap, math.floor(gpus / dep.tp) * o.requests_per_hour / (1 + wl.headroom))
+                gpus = sum(limits)  # inf where a tier has no cap
+                replicas = math.floor(gpus / dep.tp) if math.isfinite(gpus) else math.inf
+                cap = max(cap, replicas * o.requests_per_hour / (1 + wl.headroom))
             short = np.flatnonzero(requests[:, i] > cap)
             if short.size:
                 lines.append(

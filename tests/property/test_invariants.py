@@ -1,0 +1,198 @@
+"""Invariants of the solved plan on small generated instances.
+
+Each example is 1–2 llama-3.1-8b workloads over 4–12 hours with random demand, a catalog cut
+down to 2–3 GPU types, solved exactly (``aggregate="exact"``, gap 0) with CBC through
+``advisor.pipeline.solve_inputs`` (options → MILP → plan → independent verification):
+
+(a) the plan covers the demand every hour, per the independent verifier;
+(b) the verifier's recomputed cost equals the reported cost;
+(c) more demand never lowers the cost;
+(d) adding an offer (a GPU type) never raises the cost;
+(e) scaling every price by k scales the cost by k;
+(f) solving the same input twice gives the same plan (timings aside).
+
+The MILP puts a tiny cost (``POOL_EPSILON`` per GPU-hour) on pool replicas to break ties; it is
+not part of the plan's cost, so comparisons between two optimal plans allow that much slack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from advisor.catalog import TIERS, Catalog, load_catalog
+from advisor.demand import Demand
+from advisor.milp import POOL_EPSILON
+from advisor.pipeline import Inputs, solve_inputs
+from advisor.plan import Plan
+from advisor.solve import SolverSettings
+from advisor.workloads import Workload, load_workloads
+
+THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+FEW = 100 if THOROUGH else 10
+SOME = 150 if THOROUGH else 15
+SETTINGS = SolverSettings("cbc", time_limit_s=20, gap=0.0)
+WORKLOADS = ("llama-3.1-8b-interactive", "llama-3.1-8b-batch")
+GPUS = ("H100-SXM", "A100-80G", "L4", "L40S", "H200")
+REL = 1e-6
+
+_CATALOG = load_catalog()
+_WORKLOADS = load_workloads(_CATALOG)
+
+
+def restrict(catalog: Catalog, gpus: tuple[str, ...]) -> Catalog:
+    """The catalog with only ``gpus`` (and their offers)."""
+    return dataclasses.replace(
+        catalog,
+        gpus={g: catalog.gpus[g] for g in gpus},
+        offers={k: o for k, o in catalog.offers.items() if k[0] in gpus},
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance:
+    gpus: tuple[str, ...]
+    requests: dict[str, tuple[int, ...]]
+
+    def inputs(self, catalog: Catalog | None = None, scale: float = 1.0) -> Inputs:
+        names = sorted(self.requests)
+        n = len(next(iter(self.requests.values())))
+        hours = pd.date_range("2026-01-05", periods=n, freq="h", tz="UTC")
+        wls = {w: _WORKLOADS[w] for w in names}
+        demand = Demand.from_requests(
+            hours,
+            {w: np.asarray(self.requests[w], dtype=float) * scale for w in names},
+            prompt_tokens={w: wls[w].prompt_tokens for w in names},
+            completion_tokens={w: wls[w].completion_tokens for w in names},
+        )
+        return Inputs(catalog or restrict(_CATALOG, self.gpus), wls, demand)
+
+
+@st.composite
+def instances(draw, min_gpus: int = 2, max_gpus: int = 3) -> Instance:
+    gpus = tuple(
+        draw(st.lists(st.sampled_from(GPUS), min_size=min_gpus, max_size=max_gpus, unique=True))
+    )
+    names = draw(st.lists(st.sampled_from(WORKLOADS), min_size=1, max_size=2, unique=True))
+    n_hours = draw(st.integers(4, 12))
+    requests = {}
+    for w in names:
+        # a peak, then each hour a fraction of it: mostly self-hosted fleets, some API-only
+        peak = draw(st.sampled_from([200_000, 120_000, 50_000, 10_000, 1_000]))
+        fractions = st.one_of(st.sampled_from([1.0, 0.7, 0.4, 0.0]), st.floats(0, 1))
+        requests[w] = tuple(
+            round(peak * f) for f in draw(st.lists(fractions, min_size=n_hours, max_size=n_hours))
+        )
+    return Instance(gpus, requests)
+
+
+def solve(inputs: Inputs) -> Plan:
+    plan = solve_inputs(inputs, SETTINGS, aggregate="exact")
+    check_plan(plan)
+    event(f"self-hosted: {plan.cost_by_tier_usd['overhead'] > 0}")
+    return plan
+
+
+def check_plan(plan: Plan) -> None:
+    """(a) and (b), on every plan solved here, plus optimality against the simple policies."""
+    checks = {c["check"]: c for c in plan.data["verification"]["checks"]}
+    assert checks["coverage"]["ok"], checks["coverage"]["detail"]
+    assert checks["cost"]["ok"], checks["cost"]["detail"]
+    assert plan.verified, plan.data["verification"]
+    assert plan.data["solver"]["status"] == "optimal"
+    assert math.isfinite(plan.total_cost_usd) and plan.total_cost_usd >= 0
+    assert math.isclose(
+        sum(plan.cost_by_tier_usd.values()), plan.total_cost_usd, rel_tol=1e-9, abs_tol=1e-9
+    )
+    # an optimal plan is never beaten by a simple policy (each is a feasible fleet)
+    for name, cost in plan.baselines.items():
+        if cost is not None:
+            assert plan.total_cost_usd <= cost * (1 + REL) + slack(plan), name
+
+
+def slack(*plans: Plan) -> float:
+    """What the pool tie-breaking cost can move an optimum by [USD]."""
+    pool = max(sum(r["count"] for r in p.data["reserved"]) for p in plans)
+    hours = max(p.data["horizon_hours"] for p in plans)
+    return POOL_EPSILON * hours * pool + 1e-9
+
+
+@settings(max_examples=SOME)
+@given(inst=instances())
+def test_plan_covers_demand_and_cost_recomputes(inst: Instance) -> None:
+    """(a), (b): checked inside ``solve`` on the verifier's report."""
+    plan = solve(inst.inputs())
+    served = plan.schedule.groupby("workload")["requests"].sum()
+    for w, req in inst.requests.items():
+        assert served.get(w, 0.0) >= sum(req) * (1 - REL) - 1e-6
+
+
+@settings(max_examples=FEW)
+@given(inst=instances(), factor=st.sampled_from([1.5]))
+def test_more_demand_never_costs_less(inst: Instance, factor: float) -> None:
+    """(c)"""
+    base = solve(inst.inputs())
+    more = solve(inst.inputs(scale=factor))
+    assert more.total_cost_usd >= base.total_cost_usd * (1 - REL) - slack(base, more)
+
+
+@settings(max_examples=FEW)
+@given(inst=instances(min_gpus=2, max_gpus=3), extra=st.sampled_from(GPUS))
+def test_adding_an_offer_never_costs_more(inst: Instance, extra: str) -> None:
+    """(d): the same instance with one more GPU type's offers."""
+    small = tuple(g for g in inst.gpus if g != extra)
+    if len(small) == len(inst.gpus):
+        small = inst.gpus[:-1]
+        extra = inst.gpus[-1]
+    fewer = solve(inst.inputs(restrict(_CATALOG, small)))
+    more = solve(inst.inputs(restrict(_CATALOG, (*small, extra))))
+    assert more.total_cost_usd <= fewer.total_cost_usd * (1 + REL) + slack(fewer, more)
+
+
+@settings(max_examples=FEW)
+@given(inst=instances(), k=st.sampled_from([0.5, 2.0, 3.7]))
+def test_scaling_every_price_scales_the_cost(inst: Instance, k: float) -> None:
+    """(e)"""
+    catalog = restrict(_CATALOG, inst.gpus)
+    base = solve(inst.inputs(catalog))
+    scaled_catalog = catalog.scaled({t: k for t in TIERS} | {"api": k, "overhead": k})
+    scaled = solve(inst.inputs(scaled_catalog))
+    assert scaled.total_cost_usd == pytest.approx(
+        k * base.total_cost_usd, rel=REL, abs=k * slack(base, scaled)
+    )
+
+
+def _without_timings(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {
+            k: _without_timings(v) for k, v in obj.items() if k not in ("seconds", "build_seconds")
+        }
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    return obj
+
+
+@settings(max_examples=FEW)
+@given(inst=instances())
+def test_solving_twice_gives_the_same_plan(inst: Instance) -> None:
+    """(f)"""
+    first = solve(inst.inputs())
+    second = solve(inst.inputs())
+    assert _without_timings(first.data) == _without_timings(second.data)
+    pd.testing.assert_frame_equal(first.schedule, second.schedule)
+
+
+def test_workloads_are_the_shipped_ones() -> None:
+    """The generator's workloads exist and are what the docstring says."""
+    for w in WORKLOADS:
+        assert isinstance(_WORKLOADS[w], Workload)
+        assert _WORKLOADS[w].model == "llama-3.1-8b"
+    assert set(GPUS) <= set(_CATALOG.gpus)

@@ -581,7 +581,7 @@ def assemble_plan(
         "cost_by_tier_usd": by_tier,
         "cost_by_workload_usd": per_w,
         "reserved": reserved_rows,
-        "existing": existing or [],
+        "existing": _commitment_use(existing or [], schedule, solution.reserved, hours),
         "fleet": fleet,
         "usd_per_m_output_tokens": total / out_tokens * TOKENS_PER_M if out_tokens else None,
         "usd_per_m_tokens": total / (in_tokens + out_tokens) * TOKENS_PER_M
@@ -611,6 +611,54 @@ def assemble_plan(
         "verified": False,
     }
     return Plan(data=data, schedule=schedule)
+
+
+def _commitment_use(
+    existing: list[dict[str, Any]],
+    schedule: pd.DataFrame,
+    reserved: Mapping[tuple[str, str], int],
+    hours: pd.DatetimeIndex,
+) -> list[dict[str, Any]]:
+    """Add to each commitment the load on its GPU type's pool while it is active, and flag it
+    under-used below 50% (the pool's GPUs are interchangeable, so the load is shared pro rata).
+    """
+    if not existing:
+        return []
+    utc = pd.DatetimeIndex(hours).tz_convert("UTC")
+    pool = schedule[schedule["source"] == POOL] if len(schedule) else schedule
+    load = (
+        (pool["replica_share"] * pool["tp"]).groupby([pool["gpu"], pool["hour"]]).sum()
+        if len(pool)
+        else pd.Series(dtype=float)
+    )
+    committed: dict[str, np.ndarray] = {}
+    for e in existing:
+        on = np.ones(len(utc), dtype=bool)
+        if e.get("start"):
+            on &= utc >= pd.Timestamp(e["start"])
+        if e.get("end"):
+            on &= utc < pd.Timestamp(e["end"])
+        committed.setdefault(e["gpu"], np.zeros(len(utc)))
+        committed[e["gpu"]] += e["count"] * on
+    out = []
+    for e in existing:
+        g = e["gpu"]
+        on = np.ones(len(utc), dtype=bool)
+        if e.get("start"):
+            on &= utc >= pd.Timestamp(e["start"])
+        if e.get("end"):
+            on &= utc < pd.Timestamp(e["end"])
+        per_hour = np.zeros(len(utc))
+        if len(load) and g in load.index.get_level_values(0):
+            lg = load.loc[g]
+            lg.index = pd.DatetimeIndex(lg.index).tz_convert("UTC")
+            per_hour = lg.reindex(utc, fill_value=0.0).to_numpy()
+        capacity = committed[g] + sum(n for (gg, _), n in reserved.items() if gg == g)
+        used = float(per_hour[on].sum())
+        avail = float(capacity[on].sum())
+        util = used / avail if avail > 0 else None
+        out.append({**e, "pool_utilization": util, "under_used": util is not None and util < 0.5})
+    return out
 
 
 def _fleet_summary(

@@ -129,6 +129,7 @@ def test_existing_commitment_is_used_then_replaced_after_it_ends(tmp_path: Path)
     ex = plan.data["existing"][0]
     assert ex["active_hours"] == 72 and ex["cost_usd"] == pytest.approx(count * 1.0 * 72)
     assert plan.cost_by_tier_usd["existing"] == pytest.approx(ex["cost_usd"])
+    assert ex["pool_utilization"] > 0.5 and ex["under_used"] is False
     sched = plan.schedule
     before = sched[sched["hour"] < "2026-01-08T00:00:00Z"]
     after = sched[sched["hour"] >= "2026-01-08T00:00:00Z"]
@@ -223,3 +224,16 @@ def test_infeasible_workload_is_explained(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "strict" in res.output and "TPOT" in res.output and "allow_api" in res.output
     assert "Traceback" not in res.output
+
+
+def test_an_oversized_commitment_is_flagged_under_used(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - gpu: H100-SXM\n    count: 64\n    tier: owned\n    usd_per_hour: 1.2\n"
+    )
+    plan = solve_inputs(load_inputs(DEMAND / "spiky_diurnal.csv", fleet_file=fleet), FAST)
+    assert plan.verified
+    ex = plan.data["existing"][0]
+    assert ex["under_used"] is True and ex["pool_utilization"] < 0.5
+    assert plan.data["reserved"] == []  # nothing bought beside a fleet that covers the demand
+    assert plan.cost_by_tier_usd["on_demand"] == 0 and plan.cost_by_tier_usd["api"] == 0

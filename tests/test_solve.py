@@ -237,3 +237,18 @@ def test_an_oversized_commitment_is_flagged_under_used(tmp_path: Path) -> None:
     assert ex["under_used"] is True and ex["pool_utilization"] < 0.5
     assert plan.data["reserved"] == []  # nothing bought beside a fleet that covers the demand
     assert plan.cost_by_tier_usd["on_demand"] == 0 and plan.cost_by_tier_usd["api"] == 0
+
+
+def test_clustered_plan_is_verified_and_its_bound_is_valid() -> None:
+    inputs = load_inputs(DEMAND / "spiky_diurnal.csv")
+    exact = solve_inputs(inputs, SolverSettings(FAST.name, 120, 1e-4), aggregate="exact")
+    clustered = solve_inputs(inputs, SolverSettings(FAST.name, 120, 1e-4), aggregate=24)
+    assert clustered.data["aggregation"] == {"mode": "clustered", "points": 24, "hours": 168}
+    assert clustered.verified, clustered.data["verification"]
+    # every real hour is served, so the plan costs at least the exact optimum (to its gap)...
+    assert clustered.total_cost_usd >= exact.total_cost_usd * (1 - 1e-4)
+    # ...and the bound it reports is a real lower bound on the full hourly problem
+    assert clustered.data["lower_bound_usd"] <= exact.total_cost_usd * (1 + 1e-9)
+    gap = clustered.data["gap"]
+    assert gap == pytest.approx(1 - clustered.data["lower_bound_usd"] / clustered.total_cost_usd)
+    assert clustered.data["solver"]["gap"] == gap  # the plan's gap, not the aggregate model's

@@ -124,9 +124,14 @@ def deployment_sources(opts: OptionSet, inp: ModelInput) -> dict[str, list[str]]
     return out
 
 
-def build_model(opts: OptionSet, inp: ModelInput, *, relax: bool = False) -> FleetModel:
-    """Build the MILP (or its LP relaxation with ``relax=True``) for ``inp``."""
+def build_model(
+    opts: OptionSet, inp: ModelInput, *, relax: bool = False, relax_replicas: bool = False
+) -> FleetModel:
+    """Build the MILP for ``inp``: its LP relaxation with ``relax=True``; with
+    ``relax_replicas=True`` only the reserved GPUs stay integer (hourly replicas continuous),
+    the representative-hour model of large horizons."""
     cat = pulp.LpContinuous if relax else pulp.LpInteger
+    x_cat = pulp.LpContinuous if relax or relax_replicas else pulp.LpInteger
     T = inp.n_points
     W = {w: i for i, w in enumerate(inp.workloads)}
     weights = np.asarray(inp.weights, dtype=float)
@@ -166,7 +171,7 @@ def build_model(opts: OptionSet, inp: ModelInput, *, relax: bool = False) -> Fle
                 continue
             eligible[(k, s)] = el
             for t in range(T):
-                x[(k, s, t)] = pulp.LpVariable(f"x_{k_index[k]}_{s}_{t}", lowBound=0, cat=cat)
+                x[(k, s, t)] = pulp.LpVariable(f"x_{k_index[k]}_{s}_{t}", lowBound=0, cat=x_cat)
                 if len(el) > 1:
                     for w in el:
                         y[(w, k, s, t)] = pulp.LpVariable(
@@ -268,7 +273,7 @@ def build_model(opts: OptionSet, inp: ModelInput, *, relax: bool = False) -> Fle
                     1.0,
                 )
                 n_cons += 1
-    n_int = 0 if relax else len(x) + len(R)
+    n_int = 0 if relax else len(R) + (0 if relax_replicas else len(x))
     return FleetModel(
         prob=prob,
         inp=inp,

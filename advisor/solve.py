@@ -567,13 +567,13 @@ def _read_points(fm: FleetModel, opts: OptionSet) -> list[HourSchedule]:
     for (k, s, t), var in fm.x.items():
         v = value(var)
         if v > 1e-6:
-            out[t].replicas[(k, s)] = round(v)
+            out[t].replicas[(k, s)] = math.ceil(round(v, 6))
     for (k, s), users in fm.eligible.items():
         for t in range(T):
             if len(users) == 1:
                 v = value(fm.x[(k, s, t)])
                 if v > 1e-6:
-                    out[t].shares[(users[0], k, s)] = float(round(v))
+                    out[t].shares[(users[0], k, s)] = round(v, 9)
             else:
                 for w in users:
                     v = value(fm.y[(w, k, s, t)])
@@ -593,6 +593,7 @@ def trim_hour(
     requests: np.ndarray,
     input_tokens: np.ndarray,
     output_tokens: np.ndarray,
+    pool_gpus: Mapping[str, float] | None = None,
 ) -> HourSchedule:
     """Fit a schedule sized for a higher demand to one hour's own demand.
 
@@ -638,6 +639,8 @@ def trim_hour(
         if surplus < -1e-9:
             api[w] = min(1.0, -surplus / d)
     replicas = _replicas_from_shares(shares)
+    if pool_gpus is not None:
+        _repair_pool(shares, replicas, api, opts, workloads, requests, pool_gpus)
     # swap a last, partly used hourly replica for the API where cheaper
     for (k, s), n in sorted(replicas.items()):
         if s == POOL:
@@ -687,6 +690,72 @@ def trim_hour(
     return HourSchedule(
         replicas={key: n for key, n in replicas.items() if n > 0}, shares=shares, api_fraction=api
     )
+
+
+def _repair_pool(
+    shares: dict[tuple[str, str, str], float],
+    replicas: dict[tuple[str, str], int],
+    api: dict[str, float],
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    pool_gpus: Mapping[str, float],
+) -> None:
+    """Fit rounded-up pool replicas back into the reserved GPUs.
+
+    Schedules from a model with fractional replicas round each pool lane up, which can ask
+    for more GPUs than are reserved. Take the pool replica that is least used, and move the
+    work on it to an on-demand replica of the same deployment (or to the API where the GPU
+    has no on-demand offer), until the pool fits.
+    """
+    gpus = sorted({opts.deployments[k].gpu for (k, s) in replicas if s == POOL})
+    for g in gpus:
+        lanes = [k for (k, s) in replicas if s == POOL and opts.deployments[k].gpu == g]
+
+        def used() -> float:
+            return sum(replicas.get((k, POOL), 0) * opts.deployments[k].tp for k in lanes)  # noqa: B023
+
+        while used() > pool_gpus.get(g, 0.0) + 1e-9:
+            live = [k for k in lanes if replicas.get((k, POOL), 0) > 0]
+            if not live:
+                break
+
+            def last_use(k: str) -> float:
+                tot = sum(v for (w, kk, s), v in shares.items() if kk == k and s == POOL)
+                return tot - (replicas[(k, POOL)] - 1)
+
+            k = min(live, key=lambda k: (last_use(k), k))
+            n = replicas[(k, POOL)]
+            users = sorted(key for key in shares if key[1] == k and key[2] == POOL)
+            tot = sum(shares[key] for key in users)
+            excess = max(0.0, tot - (n - 1))
+            has_od = (g, "on_demand") in opts.gpu_usd_per_hour
+            for key in users:
+                w = key[0]
+                part = shares[key] * excess / tot if tot > 0 else 0.0
+                if part <= 0:
+                    continue
+                if not has_od and w not in opts.api_usd_per_m:
+                    return  # nowhere to move it: the verifier will refuse the plan
+                shares[key] -= part
+                if shares[key] <= 1e-12:
+                    del shares[key]
+                if has_od:
+                    od = (w, k, "on_demand")
+                    shares[od] = shares.get(od, 0.0) + part
+                else:
+                    i = workloads.index(w)
+                    wl = opts.workloads[w]
+                    req = part * opts.options[(w, k)].requests_per_hour / (1 + wl.headroom)
+                    api[w] = min(1.0, api.get(w, 0.0) + req / requests[i])
+            replicas[(k, POOL)] = n - 1
+            if has_od:
+                od_total = sum(
+                    v for (w, kk, s), v in shares.items() if kk == k and s == "on_demand"
+                )
+                replicas[(k, "on_demand")] = math.ceil(od_total - 1e-6)
+    for key in [key for key, n in replicas.items() if n <= 0]:
+        del replicas[key]
 
 
 def _replicas_from_shares(
@@ -792,12 +861,14 @@ def _lower_solve(
     progress: Progress | None,
     say: Progress,
     upper_objective: float | None = None,
-) -> SolverResult:
-    """A valid lower bound on the full hourly problem from the clusters, two ways.
+) -> tuple[SolverResult, dict[tuple[str, str], int] | None]:
+    """A valid lower bound on the full hourly problem from the clusters, two ways; also the
+    reserved fleet the model at cluster means chooses (a candidate for the plan).
 
-    1. The LP relaxation at each cluster's *mean* demand (API priced at the cluster's lowest
-       price per request): an LP's optimal cost is convex in its demand, so by Jensen's
-       inequality this bounds the full problem's LP relaxation, hence its optimum.
+    1. Each cluster's *mean* demand (API priced at the cluster's lowest price per request)
+       with hourly replicas relaxed to continuous and the reserved fleet integer: for a fixed
+       fleet the hourly cost is then an LP, convex in the demand, so by Jensen's inequality
+       this bounds the full problem with relaxed replicas, hence the full problem.
     2. The MILP at each cluster's *minimum* demand (cost never falls as demand rises); run
        only when the first bound leaves more than 1% to the upper model's cost. Its solver
        bound counts even when it stops at its time limit.
@@ -805,8 +876,17 @@ def _lower_solve(
     mean_inp = ModelInput(
         workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, point_existing(agg.mean)
     )
-    lp = run_solver(build_model(opts, mean_inp, relax=True), settings, None, "bound (LP)")
-    say(f"bound (LP at cluster means): {lp.status}, {lp.bound or 0:,.2f} in {lp.seconds:.1f} s")
+    mfm = build_model(opts, mean_inp, relax_replicas=True)
+    lp = run_solver(mfm, settings, None, "bound (means)")
+    mean_fleet = (
+        {key: round(value(v)) for key, v in mfm.R.items()}
+        if lp.status in ("optimal", "feasible")
+        else None
+    )
+    say(
+        f"bound (cluster means, replicas relaxed): {lp.status}, {lp.bound or 0:,.2f} "
+        f"in {lp.seconds:.1f} s"
+    )
     best = lp
     gap = _gap(upper_objective, lp.bound)
     if gap is None or gap > 0.01:
@@ -818,7 +898,7 @@ def _lower_solve(
             agg.weights,
             point_existing(agg.lower),
         )
-        limit = max(settings.time_limit_s * 0.4, 1.0) if settings.time_limit_s else None
+        limit = min(max(settings.time_limit_s * 0.4, 1.0) if settings.time_limit_s else 30.0, 30.0)
         res = run_solver(
             build_model(opts, lower_inp),
             replace(settings, time_limit_s=limit),
@@ -829,10 +909,74 @@ def _lower_solve(
         say(f"bound (MILP at cluster minima): {res.status}, {res.bound or 0:,.2f}")
         if res.bound is not None and (best.bound is None or res.bound > best.bound):
             best = res
-    return best
+    return best, mean_fleet
 
 
 # --- the pipeline -----------------------------------------------------------------------
+
+
+def _hours_cost(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    reserved: Mapping[tuple[str, str], int],
+    hours: list[HourSchedule],
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> float:
+    """Cost of a recovered schedule (the overhead left out: it is the same for all)."""
+    cost = sum(n * opts.gpu_usd_per_hour[key] for key, n in reserved.items()) * len(hours)
+    for h, hs in enumerate(hours):
+        for (k, s), n in hs.replicas.items():
+            if s != POOL:
+                dep = opts.deployments[k]
+                cost += n * dep.tp * opts.gpu_usd_per_hour[(dep.gpu, s)]
+        for w, f in hs.api_fraction.items():
+            i = workloads.index(w)
+            a = api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[h, i], output_tokens[h, i])
+            cost += f * float(a)
+    return float(cost)
+
+
+def _recover_hours(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    agg: Aggregation,
+    upper_inp: ModelInput,
+    fleet: Mapping[tuple[str, str], int],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    existing_gpus: Mapping[str, np.ndarray],
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+    name: str,
+) -> tuple[float, list[HourSchedule]] | None:
+    """Whole replicas per representative hour (at its maximum demand) for a fixed reserved
+    fleet, then each real hour trimmed to its own demand; returns (cost, hours)."""
+    fixed = build_model(opts, replace(upper_inp, fixed_reserved=dict(fleet)))
+    limit = min(settings.time_limit_s or 60.0, 60.0)
+    res = run_solver(fixed, replace(settings, time_limit_s=limit), progress, "replicas", opts)
+    if res.status not in ("optimal", "feasible"):
+        say(f"replicas for the {name} fleet: {res.status}")
+        return None
+    points = _read_points(fixed, opts)
+    reserved = {key: n for key, n in fleet.items() if n > 0}
+    gpus = {g for g, _ in reserved} | set(existing_gpus)
+    hours = []
+    for h in range(requests.shape[0]):
+        pool = {
+            g: sum(n for (gg, _), n in reserved.items() if gg == g)
+            + (float(existing_gpus[g][h]) if g in existing_gpus else 0.0)
+            for g in gpus
+        }
+        p = points[int(agg.labels[h])]
+        hours.append(
+            trim_hour(p, opts, workloads, requests[h], input_tokens[h], output_tokens[h], pool)
+        )
+    cost = _hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
+    say(f"recovered every hour for the {name} fleet: ${cost:,.2f} before overhead")
+    return cost, hours
 
 
 def solve_fleet(
@@ -869,14 +1013,16 @@ def solve_fleet(
     upper_inp = ModelInput(
         workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, point_existing(agg.upper)
     )
-    fm = build_model(opts, upper_inp)
+    clustered = agg.mode == "clustered"
+    # representative hours stand for many real hours: their replica counts are rounded per
+    # real hour in recovery, so the model keeps only the reserved fleet integer
+    fm = build_model(opts, upper_inp, relax_replicas=clustered)
     build_s = time.perf_counter() - t0
     say(
         f"build: {fm.n_variables:,} variables ({fm.n_integer:,} integer), "
         f"{fm.n_constraints:,} constraints in {build_s:.1f} s"
     )
     share = settings
-    clustered = agg.mode == "clustered"
     if clustered and settings.time_limit_s:
         share = replace(settings, time_limit_s=settings.time_limit_s * 0.6)
     res = run_solver(fm, share, progress, "solve", opts)
@@ -904,7 +1050,7 @@ def solve_fleet(
         if clustered:
             lb = _lower_solve(
                 opts, workloads, agg, point_existing, settings, progress, say, res.objective
-            ).bound
+            )[0].bound
             bound = api_only if lb is None else min(api_only, lb)
         return FleetSolution(
             reserved={},
@@ -924,22 +1070,46 @@ def solve_fleet(
         )
     points = _read_points(fm, opts)
     reserved = {key: round(value(var)) for key, var in fm.R.items() if round(value(var)) > 0}
-    hours: list[HourSchedule] = []
-    for h in range(requests.shape[0]):
-        p = points[int(agg.labels[h])]
-        if clustered:
-            hours.append(
-                trim_hour(p, opts, workloads, requests[h], input_tokens[h], output_tokens[h])
-            )
-        else:
-            hours.append(p)
     bound_res = None
     lower = res.bound
-    if clustered:
-        bound_res = _lower_solve(
+    if not clustered:
+        # exact aggregation: identical hours share one model point
+        hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
+    else:
+        # a valid bound first; the model at cluster means also proposes a reserved fleet
+        bound_res, mean_fleet = _lower_solve(
             opts, workloads, agg, point_existing, settings, progress, say, res.objective
         )
         lower = bound_res.bound
+        upper_fleet = {key: round(value(v)) for key, v in fm.R.items()}
+        best: tuple[float, dict[tuple[str, str], int], list[HourSchedule]] | None = None
+        for name, fleet in (("upper", upper_fleet), ("mean", mean_fleet)):
+            if fleet is None or (best is not None and fleet == best[1]):
+                continue
+            got = _recover_hours(
+                opts,
+                workloads,
+                agg,
+                upper_inp,
+                fleet,
+                requests,
+                input_tokens,
+                output_tokens,
+                existing_gpus,
+                settings,
+                progress,
+                say,
+                name,
+            )
+            if got is not None and (best is None or got[0] < best[0]):
+                best = (got[0], fleet, got[1])
+        if best is None:
+            raise SolverError(
+                "No hour-by-hour schedule could be recovered from the representative hours. "
+                "Try --aggregate exact or a larger --time-limit."
+            )
+        reserved = {key: n for key, n in best[1].items() if n > 0}
+        hours = best[2]
     if lower is not None and api_only is not None:
         lower = min(lower, api_only)
     return FleetSolution(

@@ -252,3 +252,17 @@ def test_clustered_plan_is_verified_and_its_bound_is_valid() -> None:
     gap = clustered.data["gap"]
     assert gap == pytest.approx(1 - clustered.data["lower_bound_usd"] / clustered.total_cost_usd)
     assert clustered.data["solver"]["gap"] == gap  # the plan's gap, not the aggregate model's
+
+
+def test_identical_hours_merged_exactly_keep_their_schedule(tmp_path: Path) -> None:
+    """Regression: with identical hours merged, every real hour gets its point's schedule."""
+    csv = tmp_path / "d.csv"
+    rows = ["hour,workload,requests"]
+    for h, r in enumerate([200_000, 100_000, 200_000, 300_000, 100_000]):
+        rows.append(f"2026-01-05T{h:02d}:00:00Z,llama-3.1-8b-interactive,{r}")
+    csv.write_text("\n".join(rows) + "\n")
+    plan = solve_plan(csv)
+    assert plan.data["aggregation"] == {"mode": "exact", "points": 3, "hours": 5}
+    assert plan.verified, plan.data["verification"]
+    served = plan.schedule.groupby("hour")["requests"].sum().to_numpy()
+    assert served == pytest.approx([200_000, 100_000, 200_000, 300_000, 100_000])

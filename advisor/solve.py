@@ -861,6 +861,7 @@ def _lower_solve(
     progress: Progress | None,
     say: Progress,
     upper_objective: float | None = None,
+    run_min: bool = True,
 ) -> tuple[SolverResult, dict[tuple[str, str], int] | None]:
     """A valid lower bound on the full hourly problem from the clusters, two ways; also the
     reserved fleet the model at cluster means chooses (a candidate for the plan).
@@ -889,7 +890,7 @@ def _lower_solve(
     )
     best = lp
     gap = _gap(upper_objective, lp.bound)
-    if gap is None or gap > 0.01:
+    if run_min and (gap is None or gap > settings.gap):
         lower_inp = ModelInput(
             workloads,
             agg.lower,
@@ -1076,16 +1077,32 @@ def solve_fleet(
         # exact aggregation: identical hours share one model point
         hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
     else:
-        # a valid bound first; the model at cluster means also proposes a reserved fleet
+        # the model at cluster means gives a bound and proposes a reserved fleet
         bound_res, mean_fleet = _lower_solve(
-            opts, workloads, agg, point_existing, settings, progress, say, res.objective
+            opts, workloads, agg, point_existing, settings, progress, say, run_min=False
         )
         lower = bound_res.bound
-        upper_fleet = {key: round(value(v)) for key, v in fm.R.items()}
+        candidates = [("upper", {key: round(value(v)) for key, v in fm.R.items()})]
+        if mean_fleet is not None:
+            candidates.append(("mean", mean_fleet))
+        # where it solves quickly, the integer model of the representative hours proposes a
+        # third fleet (with few GPUs per workload, whole replicas change the best fleet)
+        ifm = build_model(opts, upper_inp)
+        ires = run_solver(
+            ifm,
+            replace(settings, time_limit_s=min(settings.time_limit_s or 20.0, 20.0)),
+            progress,
+            "integer points",
+            opts,
+        )
+        if ires.status in ("optimal", "feasible"):
+            candidates.append(("integer", {key: round(value(v)) for key, v in ifm.R.items()}))
         best: tuple[float, dict[tuple[str, str], int], list[HourSchedule]] | None = None
-        for name, fleet in (("upper", upper_fleet), ("mean", mean_fleet)):
-            if fleet is None or (best is not None and fleet == best[1]):
+        tried: list[dict[tuple[str, str], int]] = []
+        for name, fleet in candidates:
+            if fleet in tried:
                 continue
+            tried.append(fleet)
             got = _recover_hours(
                 opts,
                 workloads,
@@ -1108,6 +1125,13 @@ def solve_fleet(
                 "No hour-by-hour schedule could be recovered from the representative hours. "
                 "Try --aggregate exact or a larger --time-limit."
             )
+        plan_cost = best[0] + fm.constant_usd
+        if (_gap(plan_cost, lower) or 1.0) > settings.gap:
+            min_res, _ = _lower_solve(
+                opts, workloads, agg, point_existing, settings, progress, say, plan_cost
+            )
+            if min_res.bound is not None and (lower is None or min_res.bound > lower):
+                bound_res, lower = min_res, min_res.bound
         reserved = {key: n for key, n in best[1].items() if n > 0}
         hours = best[2]
     if lower is not None and api_only is not None:

@@ -631,23 +631,23 @@ def _commitment_use(
         if len(pool)
         else pd.Series(dtype=float)
     )
-    committed: dict[str, np.ndarray] = {}
-    for e in existing:
+
+    def active(e: Mapping[str, Any]) -> np.ndarray:
         on = np.ones(len(utc), dtype=bool)
         if e.get("start"):
             on &= utc >= pd.Timestamp(e["start"])
         if e.get("end"):
             on &= utc < pd.Timestamp(e["end"])
+        return on
+
+    committed: dict[str, np.ndarray] = {}
+    for e in existing:
         committed.setdefault(e["gpu"], np.zeros(len(utc)))
-        committed[e["gpu"]] += e["count"] * on
+        committed[e["gpu"]] += e["count"] * active(e)
     out = []
     for e in existing:
         g = e["gpu"]
-        on = np.ones(len(utc), dtype=bool)
-        if e.get("start"):
-            on &= utc >= pd.Timestamp(e["start"])
-        if e.get("end"):
-            on &= utc < pd.Timestamp(e["end"])
+        on = active(e)
         per_hour = np.zeros(len(utc))
         if len(load) and g in load.index.get_level_values(0):
             lg = load.loc[g]

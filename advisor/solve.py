@@ -955,13 +955,21 @@ def _recover_hours(
 ) -> tuple[float, list[HourSchedule]] | None:
     """Whole replicas per representative hour (at its maximum demand) for a fixed reserved
     fleet, then each real hour trimmed to its own demand; returns (cost, hours)."""
-    fixed = build_model(opts, replace(upper_inp, fixed_reserved=dict(fleet)))
+    fixed_inp = replace(upper_inp, fixed_reserved=dict(fleet))
+    fixed = build_model(opts, fixed_inp)
     limit = min(settings.time_limit_s or 60.0, 60.0)
     res = run_solver(fixed, replace(settings, time_limit_s=limit), progress, "replicas", opts)
-    if res.status not in ("optimal", "feasible"):
-        say(f"replicas for the {name} fleet: {res.status}")
-        return None
-    points = _read_points(fixed, opts)
+    if res.status in ("optimal", "feasible"):
+        points = _read_points(fixed, opts)
+    else:
+        # no whole-replica schedule in time: take the fractional one (an LP for a fixed
+        # fleet); recovery rounds each real hour up and moves pool overflow to on-demand
+        say(f"replicas for the {name} fleet: {res.status}; rounding the fractional schedule")
+        relaxed = build_model(opts, fixed_inp, relax_replicas=True)
+        rres = run_solver(relaxed, settings, None, "replicas (fractional)")
+        if rres.status not in ("optimal", "feasible"):
+            return None
+        points = _read_points(relaxed, opts)
     reserved = {key: n for key, n in fleet.items() if n > 0}
     gpus = {g for g, _ in reserved} | set(existing_gpus)
     hours = []

@@ -266,3 +266,34 @@ def test_identical_hours_merged_exactly_keep_their_schedule(tmp_path: Path) -> N
     assert plan.verified, plan.data["verification"]
     served = plan.schedule.groupby("hour")["requests"].sum().to_numpy()
     assert served == pytest.approx([200_000, 100_000, 200_000, 300_000, 100_000])
+
+
+def test_recovery_falls_back_to_rounding_when_whole_replicas_time_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: when the fixed-fleet integer model finds nothing in time, recovery rounds
+    the fractional schedule instead of failing (seen at 8,760 h × 10 workloads with CBC)."""
+    import advisor.solve as solve_mod
+    from advisor.catalog import load_catalog
+    from advisor.demand import synthetic_demand
+    from advisor.pipeline import Inputs
+    from advisor.workloads import load_workloads
+
+    cat = load_catalog()
+    wl = load_workloads(cat)
+    names = ["llama-3.1-8b-interactive", "mixtral-8x7b-batch"]
+    d = synthetic_demand(
+        {n: wl[n] for n in names}, 240, mean_requests_per_hour=[60_000, 40_000], seed=3
+    )
+    real = solve_mod.run_solver
+
+    def no_whole_replicas(fm, settings, progress=None, phase="", opts=None):  # type: ignore[no-untyped-def]
+        res = real(fm, settings, progress, phase, None if phase == "replicas" else opts)
+        if phase == "replicas":
+            res.status = "not_solved"
+        return res
+
+    monkeypatch.setattr(solve_mod, "run_solver", no_whole_replicas)
+    plan = solve_inputs(Inputs(cat, wl, d), SolverSettings(FAST.name, 60, 1e-3), aggregate=24)
+    assert plan.verified, plan.data["verification"]
+    assert plan.data["lower_bound_usd"] <= plan.total_cost_usd

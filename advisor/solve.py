@@ -604,10 +604,14 @@ def trim_hour(
     """
     shares = dict(sched.shares)
     api: dict[str, float] = {}
+    widx = {w: i for i, w in enumerate(workloads)}
+    by_workload: dict[str, list[tuple[str, str, str]]] = {}
+    for key in shares:
+        by_workload.setdefault(key[0], []).append(key)
     for i, w in enumerate(workloads):
         d = float(requests[i])
         wl = opts.workloads[w]
-        lanes = [key for key in shares if key[0] == w]
+        lanes = by_workload.get(w, [])
         if d <= 0:
             for key in lanes:
                 del shares[key]
@@ -642,10 +646,13 @@ def trim_hour(
     if pool_gpus is not None:
         _repair_pool(shares, replicas, api, opts, workloads, requests, pool_gpus)
     # swap a last, partly used hourly replica for the API where cheaper
+    by_lane: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for key in shares:
+        by_lane.setdefault((key[1], key[2]), []).append(key)
     for (k, s), n in sorted(replicas.items()):
         if s == POOL:
             continue
-        users = [key for key in shares if key[1] == k and key[2] == s]
+        users = [key for key in by_lane.get((k, s), []) if key in shares]
         used = sum(shares[key] for key in users)
         spare = n - used
         if spare <= 1e-9 or n == 0:
@@ -663,7 +670,7 @@ def trim_hour(
             if take <= 0:
                 continue
             w = key[0]
-            i = workloads.index(w)
+            i = widx[w]
             wl = opts.workloads[w]
             req = take * opts.options[(w, k)].requests_per_hour / (1 + wl.headroom)
             frac = req / requests[i]

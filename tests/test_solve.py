@@ -297,3 +297,39 @@ def test_recovery_falls_back_to_rounding_when_whole_replicas_time_out(
     plan = solve_inputs(Inputs(cat, wl, d), SolverSettings(FAST.name, 60, 1e-3), aggregate=24)
     assert plan.verified, plan.data["verification"]
     assert plan.data["lower_bound_usd"] <= plan.total_cost_usd
+
+
+def test_missing_solver_backend_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import advisor.solve as solve_mod
+
+    monkeypatch.setattr(solve_mod, "available_solvers", lambda: ["cbc"])
+    res = CliRunner().invoke(
+        app, ["solve", str(DEMAND / "spiky_diurnal.csv"), "--solver", "highs", "--quiet"]
+    )
+    assert res.exit_code == 2 and "pip install highspy" in res.output
+    res = CliRunner().invoke(
+        app, ["solve", str(DEMAND / "spiky_diurnal.csv"), "--solver", "gurobi", "--quiet"]
+    )
+    assert res.exit_code == 2 and "--solver cbc" in res.output and "Traceback" not in res.output
+
+
+def test_time_limit_returns_the_best_plan_with_its_gap_and_a_warning(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        app,
+        [
+            "solve",
+            str(DEMAND / "mixed_week.csv"),
+            "--time-limit",
+            "3",
+            "--gap",
+            "0",
+            "--json",
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["verified"] is True and data["gap"] is not None
+    if data["solver"]["status"] != "optimal":
+        assert any("time limit" in w for w in data["warnings"])
+        assert "time limit" in res.stderr

@@ -398,7 +398,22 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         for r in data["reserved"]:
             lines.append(f"| {r['gpu']} | {r['tier']} | {r['count']} | {r['usd_per_hour']:.3f} |")
     else:
-        lines.append("None.")
+        lines.append("None to add.")
+    if data.get("existing"):
+        lines += [
+            "",
+            "Existing commitments (paid whatever the plan does):",
+            "",
+            "| GPU | tier | count | active hours | cost (USD) | pool utilization | under-used |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
+        for e in data["existing"]:
+            util = e.get("pool_utilization")
+            lines.append(
+                f"| {e['gpu']} | {e['tier']} | {e['count']} | {e['active_hours']} | "
+                f"{e['cost_usd']:,.2f} | {'n/a' if util is None else f'{util:.0%}'} | "
+                f"{'yes' if e.get('under_used') else 'no'} |"
+            )
     lines += ["", "## Cost by tier (USD)", "", "| tier | cost (USD) |", "|---|---:|"]
     for k, v in data["cost_by_tier_usd"].items():
         lines.append(f"| {k} | {v:,.2f} |")

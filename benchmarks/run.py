@@ -461,7 +461,27 @@ def targets(rows: list[dict[str, Any]], solvers: list[str]) -> list[tuple[str, s
     return out
 
 
+def merge_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold a naive-only placeholder row into the auto row of the same case."""
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        same = find(out, r["hours"], r["n_workloads"], r["solver"])
+        if same is None:
+            out.append(r)
+            continue
+        placeholder, real = (
+            (same, r) if same["result"].get("error") == "auto case not run" else (r, same)
+        )
+        merged = dict(real)
+        for k in ("naive", "naive_same", "naive_note"):
+            if k in placeholder and k not in real:
+                merged[k] = placeholder[k]
+        out[out.index(same)] = merged
+    return out
+
+
 def write_results(path: Path, rows, meta, pending, solvers) -> None:
+    rows = merge_rows(rows)
     lines = [
         "# Benchmark results",
         "",
@@ -481,6 +501,7 @@ def write_results(path: Path, rows, meta, pending, solvers) -> None:
         f"- Demand: `synthetic_demand`, peak/trough {PEAK_TO_TROUGH:g}, weekend dip "
         f"{WEEKLY_DIP:g}, noise {NOISE:g}, seed {SEED} + hours + workloads; mean requests/hour: "
         + ", ".join(f"{k} {v:,.0f}" for k, v in MEAN_REQUESTS.items()),
+        *[x for note in meta.get("notes", []) for x in ("", note)],
         "",
         "## Targets",
         "",
@@ -503,12 +524,14 @@ def write_results(path: Path, rows, meta, pending, solvers) -> None:
                 tag = f"{r['hours']} h × {r['n_workloads']} {r['solver']}" + (
                     " naive" if k == "naive" else ""
                 )
-                codes.setdefault(x.get("advisor_code", "not recorded"), []).append(tag)
+                codes.setdefault(
+                    x.get("advisor_code", "not recorded (killed before reporting)"), []
+                ).append(tag)
     if len(codes) > 1:
         lines += [
             "",
             "Note: `advisor/` changed while this run went on; the cases ran on these versions "
-            '(hash of `advisor/*.py`, "not recorded": before the hash was recorded):',
+            "(hash of the `advisor/*.py` each case imported):",
             "",
         ]
         lines += [f"- `{c}`: " + ", ".join(tags) for c, tags in codes.items()]

@@ -40,6 +40,13 @@ CatalogOpt = Annotated[
     typer.Option("--catalog", help="Folder of catalog YAML merged over the shipped one."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+WorkloadsOpt = Annotated[
+    list[Path] | None, typer.Option("--workloads", help="Workloads YAML (repeatable).")
+]
+CapacityOpt = Annotated[
+    Path | None, typer.Option("--capacity", help="Measured capacity CSV (overrides roofline).")
+]
+FleetOpt = Annotated[Path | None, typer.Option("--fleet", help="Existing commitments YAML.")]
 
 
 def handle_errors(fn: F) -> F:
@@ -423,16 +430,10 @@ def _parse_aggregate(value: str) -> str | int:
 @handle_errors
 def solve(
     demand: Annotated[Path, typer.Argument(help="Hourly demand CSV.")],
-    workloads: Annotated[
-        list[Path] | None, typer.Option("--workloads", help="Workloads YAML (repeatable).")
-    ] = None,
+    workloads: WorkloadsOpt = None,
     catalog: CatalogOpt = None,
-    capacity_file: Annotated[
-        Path | None, typer.Option("--capacity", help="Measured capacity CSV (overrides roofline).")
-    ] = None,
-    fleet: Annotated[
-        Path | None, typer.Option("--fleet", help="Existing commitments YAML.")
-    ] = None,
+    capacity_file: CapacityOpt = None,
+    fleet: FleetOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
     solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s].")] = None,

@@ -16,8 +16,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from advisor.cli import (
+    CapacityOpt,
     CatalogOpt,
+    FleetOpt,
     JsonOpt,
+    WorkloadsOpt,
     _emit_json,
     _parse_aggregate,
     app,
@@ -65,16 +68,10 @@ def sweep(
             "price.spot, price.owned, price.api, demand or slo (<1 tightens).",
         ),
     ],
-    workloads: Annotated[
-        list[Path] | None, typer.Option("--workloads", help="Workloads YAML (repeatable).")
-    ] = None,
+    workloads: WorkloadsOpt = None,
     catalog: CatalogOpt = None,
-    capacity_file: Annotated[
-        Path | None, typer.Option("--capacity", help="Measured capacity CSV (overrides roofline).")
-    ] = None,
-    fleet: Annotated[
-        Path | None, typer.Option("--fleet", help="Existing commitments YAML.")
-    ] = None,
+    capacity_file: CapacityOpt = None,
+    fleet: FleetOpt = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for sweep.csv, sweep.png and one plan per value.")
     ] = Path("out/sweep"),

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from advisor.baselines import Baseline
-from advisor.catalog import POOL_TIERS
 from advisor.errors import OutputError, PlanError
 from advisor.milp import POOL
 from advisor.options import OptionSet, api_usd_per_hour
@@ -710,7 +709,6 @@ def _fleet_summary(
 
 __all__ = [
     "PLAN_FILES",
-    "POOL_TIERS",
     "Plan",
     "assemble_plan",
     "build_schedule",

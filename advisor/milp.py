@@ -153,10 +153,12 @@ def build_model(
             ub = opts.max_gpus.get((g, tier))
             if fixed is not None:
                 R[(g, tier)] = pulp.LpVariable(
-                    f"R_{_n(g)}_{tier}", lowBound=fixed, upBound=fixed, cat=cat
+                    f"R_{lp_name(g)}_{tier}", lowBound=fixed, upBound=fixed, cat=cat
                 )
             else:
-                R[(g, tier)] = pulp.LpVariable(f"R_{_n(g)}_{tier}", lowBound=0, upBound=ub, cat=cat)
+                R[(g, tier)] = pulp.LpVariable(
+                    f"R_{lp_name(g)}_{tier}", lowBound=0, upBound=ub, cat=cat
+                )
     x: dict[tuple[str, str, int], pulp.LpVariable] = {}
     y: dict[tuple[str, str, str, int], pulp.LpVariable] = {}
     eligible: dict[tuple[str, str], list[str]] = {}
@@ -246,7 +248,7 @@ def build_model(
             prob += pulp.LpConstraint(
                 pulp.LpAffineExpression(row + committed),
                 pulp.LpConstraintLE,
-                f"pool_{_n(g)}_{t}",
+                f"pool_{lp_name(g)}_{t}",
                 existing,
             )
             n_cons += 1
@@ -254,7 +256,7 @@ def build_model(
             prob += pulp.LpConstraint(
                 pulp.LpAffineExpression(row),
                 pulp.LpConstraintLE,
-                f"avail_{_n(g)}_{s}_{t}",
+                f"avail_{lp_name(g)}_{s}_{t}",
                 float(opts.max_gpus[(g, s)]),
             )
             n_cons += 1
@@ -269,7 +271,7 @@ def build_model(
                 prob += pulp.LpConstraint(
                     pulp.LpAffineExpression(row),
                     pulp.LpConstraintLE,
-                    f"apilimit_{_n(model)}_{t}",
+                    f"apilimit_{lp_name(model)}_{t}",
                     1.0,
                 )
                 n_cons += 1
@@ -290,7 +292,7 @@ def build_model(
     )
 
 
-def _n(name: str) -> str:
+def lp_name(name: str) -> str:
     """A name made safe for LP files."""
     return "".join(c if c.isalnum() else "_" for c in name)
 

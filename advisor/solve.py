@@ -38,7 +38,8 @@ import numpy as np
 import pulp
 
 from advisor.errors import InfeasibleError, SolverError
-from advisor.milp import POOL, FleetModel, ModelInput, build_model, value
+from advisor.lagrange import lagrangian_bound
+from advisor.milp import POOL, FleetModel, ModelInput, build_model, lp_name, value
 from advisor.options import OptionSet, api_usd_per_hour
 
 #: With at most this many distinct hours, solve the hourly problem exactly.
@@ -520,16 +521,19 @@ def _kmeans(x: np.ndarray, k: int, iters: int = 20) -> np.ndarray:
     order = np.argsort(total, kind="stable")
     centers = x[order[np.linspace(0, n - 1, k).round().astype(int)]].copy()
     labels = np.zeros(n, dtype=int)
-    for _ in range(iters):
-        d = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    x_sq = (x**2).sum(axis=1)
+    for it in range(iters):
+        # squared distances without the (n, k, W) intermediate
+        d = x_sq[:, None] - 2.0 * (x @ centers.T) + (centers**2).sum(axis=1)[None, :]
         new = d.argmin(axis=1)
-        if np.array_equal(new, labels) and _ > 0:
+        if it > 0 and np.array_equal(new, labels):
             break
         labels = new
-        for c in range(k):
-            members = x[labels == c]
-            if members.size:
-                centers[c] = members.mean(axis=0)
+        counts = np.bincount(labels, minlength=k)
+        sums = np.zeros_like(centers)
+        np.add.at(sums, labels, x)
+        filled = counts > 0
+        centers[filled] = sums[filled] / counts[filled, None]
     _, labels = np.unique(labels, return_inverse=True)
     return labels.reshape(-1)
 
@@ -945,54 +949,310 @@ def _hours_cost(
     return float(cost)
 
 
+#: Representative hours per fixed-fleet integer solve in recovery (the points are
+#: independent given the fleet, so small solves beat one large one).
+CHUNK_POINTS = 40
+#: Seconds (at most) to recover the chosen fleet's schedule from finer representative
+#: hours than the clusters that chose it (every distinct hour where that fits).
+RECOVERY_S = 45.0
+#: Seconds for the integer model of the representative hours (a candidate fleet).
+INTEGER_POINTS_S = 10.0
+#: Seconds for the local search over fleets when no time limit is set.
+LOCAL_SEARCH_S = 30.0
+#: Seconds for the Lagrangian bound when no time limit is set.
+LAGRANGE_S = 20.0
+
+Fleet = dict[tuple[str, str], int]
+
+
+def _solve_points(
+    opts: OptionSet,
+    inp: ModelInput,
+    fleet: Mapping[tuple[str, str], int],
+    settings: SolverSettings,
+    say: Progress,
+) -> list[HourSchedule] | None:
+    """Whole replicas for every point of ``inp`` given the reserved ``fleet``, solved in
+    chunks of ``CHUNK_POINTS``; a chunk with no integer solution in time takes its
+    fractional schedule (recovery rounds it up per real hour)."""
+    out: list[HourSchedule] = []
+    limit = min(settings.time_limit_s or 10.0, 10.0)
+    for lo in range(0, inp.n_points, CHUNK_POINTS):
+        idx = slice(lo, min(inp.n_points, lo + CHUNK_POINTS))
+        sub = ModelInput(
+            inp.workloads,
+            inp.requests[idx],
+            inp.input_tokens[idx],
+            inp.output_tokens[idx],
+            inp.weights[idx],
+            {g: v[idx] for g, v in inp.existing_gpus.items()},
+            fixed_reserved=dict(fleet),
+        )
+        fm = build_model(opts, sub)
+        res = run_solver(fm, replace(settings, time_limit_s=limit), None, "replicas", opts)
+        if res.status not in ("optimal", "feasible"):
+            say(f"replicas for points {lo}+: {res.status}; rounding the fractional schedule")
+            fm = build_model(opts, sub, relax_replicas=True)
+            res = run_solver(fm, settings, None, "replicas (fractional)")
+            if res.status not in ("optimal", "feasible"):
+                return None
+        out.extend(_read_points(fm, opts))
+    return out
+
+
 def _recover_hours(
     opts: OptionSet,
     workloads: tuple[str, ...],
-    agg: Aggregation,
-    upper_inp: ModelInput,
+    labels: np.ndarray,
+    points_inp: ModelInput,
     fleet: Mapping[tuple[str, str], int],
     requests: np.ndarray,
     input_tokens: np.ndarray,
     output_tokens: np.ndarray,
     existing_gpus: Mapping[str, np.ndarray],
     settings: SolverSettings,
-    progress: Progress | None,
     say: Progress,
-    name: str,
 ) -> tuple[float, list[HourSchedule]] | None:
     """Whole replicas per representative hour (at its maximum demand) for a fixed reserved
     fleet, then each real hour trimmed to its own demand; returns (cost, hours)."""
-    fixed_inp = replace(upper_inp, fixed_reserved=dict(fleet))
-    fixed = build_model(opts, fixed_inp)
-    limit = min(settings.time_limit_s or 60.0, 60.0)
-    res = run_solver(fixed, replace(settings, time_limit_s=limit), progress, "replicas", opts)
-    if res.status in ("optimal", "feasible"):
-        points = _read_points(fixed, opts)
-    else:
-        # no whole-replica schedule in time: take the fractional one (an LP for a fixed
-        # fleet); recovery rounds each real hour up and moves pool overflow to on-demand
-        say(f"replicas for the {name} fleet: {res.status}; rounding the fractional schedule")
-        relaxed = build_model(opts, fixed_inp, relax_replicas=True)
-        rres = run_solver(relaxed, settings, None, "replicas (fractional)")
-        if rres.status not in ("optimal", "feasible"):
-            return None
-        points = _read_points(relaxed, opts)
+    points = _solve_points(opts, points_inp, fleet, settings, say)
+    if points is None:
+        return None
     reserved = {key: n for key, n in fleet.items() if n > 0}
     gpus = {g for g, _ in reserved} | set(existing_gpus)
+    base = {g: float(sum(n for (gg, _), n in reserved.items() if gg == g)) for g in gpus}
     hours = []
     for h in range(requests.shape[0]):
         pool = {
-            g: sum(n for (gg, _), n in reserved.items() if gg == g)
-            + (float(existing_gpus[g][h]) if g in existing_gpus else 0.0)
-            for g in gpus
+            g: base[g] + (float(existing_gpus[g][h]) if g in existing_gpus else 0.0) for g in gpus
         }
-        p = points[int(agg.labels[h])]
+        p = points[int(labels[h])]
         hours.append(
             trim_hour(p, opts, workloads, requests[h], input_tokens[h], output_tokens[h], pool)
         )
     cost = _hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
-    say(f"recovered every hour for the {name} fleet: ${cost:,.2f} before overhead")
     return cost, hours
+
+
+def _neighbours(fleet: Fleet, opts: OptionSet, gpus: list[str]) -> list[Fleet]:
+    """Fleets one GPU away: one more or one fewer on a pool tier, or one moved between
+    tiers of the same GPU type."""
+    out: list[Fleet] = []
+    for g in gpus:
+        tiers = opts.pool_tiers(g)
+        for t in tiers:
+            n = fleet.get((g, t), 0)
+            if n > 0:
+                out.append({**fleet, (g, t): n - 1})
+            if n + 1 <= opts.max_gpus.get((g, t), math.inf):
+                out.append({**fleet, (g, t): n + 1})
+            for t2 in tiers:
+                if (
+                    t2 != t
+                    and n > 0
+                    and fleet.get((g, t2), 0) + 1 <= opts.max_gpus.get((g, t2), math.inf)
+                ):
+                    out.append({**fleet, (g, t): n - 1, (g, t2): fleet.get((g, t2), 0) + 1})
+    return [{k: v for k, v in f.items() if v > 0} for f in out]
+
+
+def _pool_prices(fm: FleetModel, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-hour prices of pool GPUs from the duals of a solved LP's pool rows [USD/GPU-hour]."""
+    out: dict[str, np.ndarray] = {}
+    for g in sorted({g for g, _ in fm.R} | set(fm.inp.existing_gpus)):
+        arr = np.zeros(fm.inp.n_points)
+        for t in range(fm.inp.n_points):
+            c = fm.prob.constraints.get(f"pool_{lp_name(g)}_{t}")
+            if c is not None and c.pi is not None and math.isfinite(c.pi):
+                arr[t] = max(0.0, -float(c.pi)) / weights[t]
+        out[g] = arr
+    return out
+
+
+def _existing_at_points(
+    agg: Aggregation, ex: np.ndarray | None, names: list[str]
+) -> dict[str, np.ndarray]:
+    """The existing fleet of each point (identical within a point by construction)."""
+    if ex is None:
+        return {}
+    rep = np.zeros((agg.n_points, len(names)))
+    rep[agg.labels] = ex
+    return {g: rep[:, j] for j, g in enumerate(names)}
+
+
+def _solve_clustered(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    agg: Aggregation,
+    fm: FleetModel,
+    upper_inp: ModelInput,
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    existing_gpus: Mapping[str, np.ndarray],
+    ex: np.ndarray | None,
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+    t0: float,
+) -> tuple[Fleet, list[HourSchedule], SolverResult, float | None, int]:
+    """Large horizons: choose the reserved fleet on the clusters, recover every real hour,
+    bound the full hourly problem. Returns (fleet, hours, bound report, bound, points the
+    schedule was recovered from)."""
+    ex_names = sorted(existing_gpus)
+    budget = settings.time_limit_s
+
+    def elapsed() -> float:
+        return time.perf_counter() - t0
+
+    def point_existing(_points_from: np.ndarray) -> dict[str, np.ndarray]:
+        return _existing_at_points(agg, ex, ex_names)
+
+    # 1. candidate fleets: the cluster-max model (relaxed replicas, solved already), the
+    #    cluster-mean model (whose optimum is also a valid bound), the integer model of the
+    #    representative hours within a short limit (whole replicas change the best fleet)
+    bound_res, mean_fleet = _lower_solve(
+        opts, workloads, agg, point_existing, settings, progress, say, run_min=False
+    )
+    lower = bound_res.bound
+    candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
+    if mean_fleet is not None:
+        candidates.append(mean_fleet)
+    int_limit = min(INTEGER_POINTS_S, 0.15 * budget) if budget else INTEGER_POINTS_S
+    ifm = build_model(opts, upper_inp)
+    ires = run_solver(
+        ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
+    )
+    if ires.status in ("optimal", "feasible"):
+        candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
+
+    # 2. each candidate costed on every real hour (whole replicas per cluster, trimmed per
+    #    hour); then a local search one GPU at a time from the cheapest
+    costed: dict[frozenset, tuple[float, list[HourSchedule]] | None] = {}
+    timing: list[float] = []  # seconds per representative hour recovered
+
+    def cost_of(fleet: Fleet) -> float:
+        key = frozenset((k, n) for k, n in fleet.items() if n > 0)
+        if key not in costed:
+            t_rec = time.perf_counter()
+            costed[key] = _recover_hours(
+                opts,
+                workloads,
+                agg.labels,
+                upper_inp,
+                fleet,
+                requests,
+                input_tokens,
+                output_tokens,
+                existing_gpus,
+                settings,
+                say,
+            )
+            timing.append((time.perf_counter() - t_rec) / agg.n_points)
+        got = costed[key]
+        return math.inf if got is None else got[0]
+
+    best = min(candidates, key=cost_of)
+    best_cost = cost_of(best)
+    if not math.isfinite(best_cost):
+        raise SolverError(
+            "No hour-by-hour schedule could be recovered from the representative hours. "
+            "Try --aggregate exact or a larger --time-limit."
+        )
+    say(f"fleet candidates: best ${best_cost:,.2f} before overhead")
+    search_until = 0.55 * budget if budget else LOCAL_SEARCH_S
+    gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
+    improved = True
+    while improved and elapsed() < search_until:
+        improved = False
+        for nb in _neighbours(best, opts, gpus):
+            if elapsed() >= search_until:
+                break
+            c = cost_of(nb)
+            if c < best_cost - 1e-6:
+                best, best_cost, improved = nb, c, True
+                say(f"fleet search: ${best_cost:,.2f} with {_fleet_text(best)}")
+                break
+    _, best_hours = costed[frozenset((k, n) for k, n in best.items() if n > 0)]  # type: ignore[misc]
+
+    # 3. the chosen fleet's schedule again from finer representative hours: every distinct
+    #    hour where the time allows (the points are independent given the fleet, so this
+    #    costs time in proportion to the points)
+    points = agg.n_points
+    room = RECOVERY_S if not budget else min(RECOVERY_S, 0.8 * budget - elapsed())
+    n_fine = int(room / max(float(np.mean(timing)), 1e-6)) if timing else 0
+    if n_fine > agg.n_points:
+        fine = aggregate_hours(requests, input_tokens, output_tokens, ex, n_fine)
+        if fine.n_points > agg.n_points:
+            fine_inp = ModelInput(
+                workloads,
+                fine.upper,
+                fine.upper_in,
+                fine.upper_out,
+                fine.weights,
+                _existing_at_points(fine, ex, ex_names),
+            )
+            got = _recover_hours(
+                opts,
+                workloads,
+                fine.labels,
+                fine_inp,
+                best,
+                requests,
+                input_tokens,
+                output_tokens,
+                existing_gpus,
+                settings,
+                say,
+            )
+            if got is not None and got[0] < best_cost:
+                best_cost, best_hours = got
+                points = fine.n_points
+            say(f"schedule from {fine.n_points} points: ${best_cost:,.2f} before overhead")
+
+    # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour
+    lam_limit = LAGRANGE_S if not budget else max(1.0, min(LAGRANGE_S, budget - elapsed()))
+    t_lag = time.perf_counter()
+    lp = build_model(
+        opts,
+        ModelInput(
+            workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, point_existing(agg.mean)
+        ),
+        relax=True,
+    )
+    lp_res = run_solver(lp, settings, None, "bound (LP prices)")
+    lam0 = _pool_prices(lp, agg.weights) if lp_res.status == "optimal" else {}
+    lag = lagrangian_bound(
+        opts,
+        workloads,
+        requests,
+        input_tokens,
+        output_tokens,
+        agg.labels,
+        lam0,
+        existing_gpus=existing_gpus,
+        target_usd=best_cost,
+        time_limit_s=lam_limit,
+        progress=progress,
+    )
+    lag_usd = lag.bound + fm.constant_usd
+    say(f"bound (hourly Lagrangian): {lag_usd:,.2f} after {lag.iterations} iterations")
+    if math.isfinite(lag_usd) and (lower is None or lag_usd > lower):
+        lower = lag_usd
+        bound_res = SolverResult(
+            "lagrangian",
+            "feasible",
+            time.perf_counter() - t_lag,
+            None,
+            lag_usd,
+            None,
+            time_limited=time.perf_counter() - t_lag >= lam_limit,
+        )
+    return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, points
+
+
+def _fleet_text(fleet: Mapping[tuple[str, str], int]) -> str:
+    return ", ".join(f"{n} {g} {t}" for (g, t), n in sorted(fleet.items()) if n > 0) or "none"
 
 
 def solve_fleet(
@@ -1018,12 +1278,8 @@ def solve_fleet(
     agg = aggregate_hours(requests, input_tokens, output_tokens, ex, aggregate)
     say(f"aggregate: {agg.mode}, {agg.n_points} model points for {requests.shape[0]} hours")
 
-    def point_existing(points_from: np.ndarray) -> dict[str, np.ndarray]:
-        if ex is None:
-            return {}
-        rep = np.zeros((agg.n_points, len(ex_names)))
-        rep[agg.labels] = ex  # identical within a point by construction
-        return {g: rep[:, j] for j, g in enumerate(ex_names)}
+    def point_existing(_points_from: np.ndarray) -> dict[str, np.ndarray]:
+        return _existing_at_points(agg, ex, ex_names)
 
     t0 = time.perf_counter()
     upper_inp = ModelInput(
@@ -1088,67 +1344,29 @@ def solve_fleet(
     reserved = {key: round(value(var)) for key, var in fm.R.items() if round(value(var)) > 0}
     bound_res = None
     lower = res.bound
+    agg_info = agg.describe()
     if not clustered:
         # exact aggregation: identical hours share one model point
         hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
     else:
-        # the model at cluster means gives a bound and proposes a reserved fleet
-        bound_res, mean_fleet = _lower_solve(
-            opts, workloads, agg, point_existing, settings, progress, say, run_min=False
-        )
-        lower = bound_res.bound
-        candidates = [("upper", {key: round(value(v)) for key, v in fm.R.items()})]
-        if mean_fleet is not None:
-            candidates.append(("mean", mean_fleet))
-        # where it solves quickly, the integer model of the representative hours proposes a
-        # third fleet (with few GPUs per workload, whole replicas change the best fleet)
-        ifm = build_model(opts, upper_inp)
-        ires = run_solver(
-            ifm,
-            replace(settings, time_limit_s=min(settings.time_limit_s or 20.0, 20.0)),
-            progress,
-            "integer points",
+        got = _solve_clustered(
             opts,
+            workloads,
+            agg,
+            fm,
+            upper_inp,
+            requests,
+            input_tokens,
+            output_tokens,
+            existing_gpus,
+            ex,
+            settings,
+            progress,
+            say,
+            t0,
         )
-        if ires.status in ("optimal", "feasible"):
-            candidates.append(("integer", {key: round(value(v)) for key, v in ifm.R.items()}))
-        best: tuple[float, dict[tuple[str, str], int], list[HourSchedule]] | None = None
-        tried: list[dict[tuple[str, str], int]] = []
-        for name, fleet in candidates:
-            if fleet in tried:
-                continue
-            tried.append(fleet)
-            got = _recover_hours(
-                opts,
-                workloads,
-                agg,
-                upper_inp,
-                fleet,
-                requests,
-                input_tokens,
-                output_tokens,
-                existing_gpus,
-                settings,
-                progress,
-                say,
-                name,
-            )
-            if got is not None and (best is None or got[0] < best[0]):
-                best = (got[0], fleet, got[1])
-        if best is None:
-            raise SolverError(
-                "No hour-by-hour schedule could be recovered from the representative hours. "
-                "Try --aggregate exact or a larger --time-limit."
-            )
-        plan_cost = best[0] + fm.constant_usd
-        if (_gap(plan_cost, lower) or 1.0) > settings.gap:
-            min_res, _ = _lower_solve(
-                opts, workloads, agg, point_existing, settings, progress, say, plan_cost
-            )
-            if min_res.bound is not None and (lower is None or min_res.bound > lower):
-                bound_res, lower = min_res, min_res.bound
-        reserved = {key: n for key, n in best[1].items() if n > 0}
-        hours = best[2]
+        reserved, hours, bound_res, lower, recovery_points = got
+        agg_info = {**agg_info, "recovery_points": recovery_points}
     if lower is not None and api_only is not None:
         lower = min(lower, api_only)
     return FleetSolution(
@@ -1157,7 +1375,7 @@ def solve_fleet(
         solver=res,
         bound_solver=bound_res,
         lower_bound=lower,
-        aggregation=agg.describe(),
+        aggregation=agg_info,
         build_seconds=build_s,
         warnings=warnings,
     )

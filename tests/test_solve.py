@@ -243,7 +243,9 @@ def test_clustered_plan_is_verified_and_its_bound_is_valid() -> None:
     inputs = load_inputs(DEMAND / "spiky_diurnal.csv")
     exact = solve_inputs(inputs, SolverSettings(FAST.name, 120, 1e-4), aggregate="exact")
     clustered = solve_inputs(inputs, SolverSettings(FAST.name, 120, 1e-4), aggregate=24)
-    assert clustered.data["aggregation"] == {"mode": "clustered", "points": 24, "hours": 168}
+    agg = clustered.data["aggregation"]
+    assert (agg["mode"], agg["points"], agg["hours"]) == ("clustered", 24, 168)
+    assert 24 <= agg["recovery_points"] <= 168  # the schedule comes from finer points
     assert clustered.verified, clustered.data["verification"]
     # every real hour is served, so the plan costs at least the exact optimum (to its gap)...
     assert clustered.total_cost_usd >= exact.total_cost_usd * (1 - 1e-4)

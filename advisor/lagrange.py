@@ -1,0 +1,446 @@
+r"""A Lagrangian lower bound on the full hourly problem, with whole replicas in every hour.
+
+Hours are coupled only by the reserved pool: ``Σ_k tp_k·x[k,pool,h] ≤ Σ_τ R[g,τ] + E[g,h]``
+for every GPU type ``g`` and hour ``h``. Moving those rows into the objective with prices
+``λ[g,h] ≥ 0`` [USD per GPU-hour] splits the problem into one small integer problem per
+hour and model, in which a pool GPU of type ``g`` simply costs ``λ[g,h]``:
+
+    L(λ) = Σ_h Σ_m φ_m,h(λ_h) − Σ_{g,h} λ[g,h]·E[g,h]
+           + Σ_{g,τ} min_{0 ≤ R ≤ U[g,τ]} R·(H·P[g,τ] − Σ_h λ[g,h])
+
+and ``L(λ)`` is at most the optimum for every ``λ ≥ 0`` (weak duality). Unlike the LP
+relaxation it keeps every hour's replicas whole, which is where the cost of small fleets
+lives. ``λ`` is kept constant within a cluster of hours (any ``λ`` gives a valid bound; the
+clusters only shrink the search), started from the LP duals of the pool rows and improved
+by projected supergradient ascent.
+
+Each hour's subproblem ``φ_m,h`` is solved exactly for a model with one workload. For a
+model whose workloads share replicas it is relaxed, still validly: with weights ``β_w > 0``
+a replica of lane ``ℓ`` is credited with ``κ_ℓ = max_w β_w·cap[w,ℓ]`` units, and the hour
+needs ``Σ_w β_w·(1+h_w)·D[w,h]·(1−f_w)`` units. Any feasible split of replicas meets that,
+so the relaxed optimum is no higher. Per lane the units are the same in every hour, so one
+Pareto frontier of (units, cost) per cluster and model serves all its hours: an hour's cost
+is the cheapest frontier point plus the API for what it leaves uncovered.
+
+Left out of the subproblems (dropping constraints keeps the bound valid): availability caps
+across models and API rate limits; each lane alone is capped at what its GPU type's cap
+allows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor.milp import POOL, ModelInput, deployment_sources
+from advisor.options import OptionSet, api_usd_per_hour
+
+_TOL = 1e-9
+#: Supergradient steps without a better bound before the step is halved.
+PATIENCE = 8
+#: A phase stops when its last STALL steps raised the bound by less than STALL_REL.
+STALL = 25
+STALL_REL = 2e-4
+
+
+@dataclass
+class _Lane:
+    key: tuple[str, str]  # (deployment, source)
+    gpu: int  # index into the pool GPU list, -1 for hourly sources
+    tp: int
+    usd_per_hour: float  # per replica, hourly sources (pool: λ·tp)
+    units: float  # κ: β-weighted capacity per replica
+    max_copies: float
+    #: β-weighted capacity per replica for each workload of the model (0: cannot serve it)
+    caps: np.ndarray | None = None
+
+
+@dataclass
+class _Block:
+    """One model's workloads in the hourly subproblems."""
+
+    model: str
+    cols: list[int]  # workload columns
+    lanes: list[_Lane]
+    need: np.ndarray  # (H, n_w) units each workload needs per hour: β·(1+h)·D
+    api_unit_usd: np.ndarray  # (H, n_w) API cost per unit (inf: no API)
+
+
+@dataclass
+class LagrangeResult:
+    bound: float  # USD, the overhead left out
+    iterations: int
+    seconds: float
+    history: list[float]
+
+
+def _blocks(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    pool_gpus: list[str],
+    existing_gpus: Mapping[str, np.ndarray],
+) -> list[_Block]:
+    H = requests.shape[0]
+    probe = ModelInput(
+        workloads,
+        requests[:1],
+        input_tokens[:1],
+        output_tokens[:1],
+        np.ones(1),
+        {g: v[:1] for g, v in existing_gpus.items()},
+    )
+    sources = deployment_sources(opts, probe)
+    gidx = {g: i for i, g in enumerate(pool_gpus)}
+    by_model: dict[str, list[int]] = {}
+    for i, w in enumerate(workloads):
+        by_model.setdefault(opts.workloads[w].model, []).append(i)
+    blocks = []
+    for model, cols in sorted(by_model.items()):
+        names = [workloads[i] for i in cols]
+        deps = sorted({k for (w, k) in opts.options if w in names})
+        beta = _weights(opts, names, deps)
+        lanes = []
+        for k in deps:
+            dep = opts.deployments[k]
+            for s in sources.get(k, []):
+                caps = np.array(
+                    [
+                        opts.options[(w, k)].requests_per_hour
+                        if (w, k) in opts.options and (s != "spot" or opts.workloads[w].allow_spot)
+                        else 0.0
+                        for w in names
+                    ]
+                )
+                units = float(np.max(beta * caps))
+                if units <= 0:
+                    continue
+                if s == POOL:
+                    gpu, price = gidx[dep.gpu], 0.0
+                    copies = _pool_cap(opts, dep.gpu, existing_gpus) / dep.tp
+                else:
+                    cap = opts.max_gpus.get((dep.gpu, s), math.inf)
+                    gpu, price = -1, opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp
+                    copies = math.floor(cap / dep.tp) if math.isfinite(cap) else math.inf
+                # a lane only some of the model's workloads can use is kept continuous and
+                # credited to those alone (a relaxation without the cross-credit)
+                partial = bool(np.any(caps <= 0))
+                lanes.append(
+                    _Lane(
+                        (k, s), gpu, dep.tp, price, units, copies, beta * caps if partial else None
+                    )
+                )
+        need = np.zeros((H, len(cols)))
+        unit = np.full((H, len(cols)), np.inf)
+        for j, i in enumerate(cols):
+            w = workloads[i]
+            head = 1.0 + opts.workloads[w].headroom
+            need[:, j] = beta[j] * head * requests[:, i]
+            if w in opts.api_usd_per_m:
+                a = api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[:, i], output_tokens[:, i])
+                ok = need[:, j] > 0
+                unit[ok, j] = np.asarray(a, dtype=float)[ok] / need[ok, j]
+        blocks.append(_Block(model, cols, lanes, need, unit))
+    return blocks
+
+
+def _weights(opts: OptionSet, names: list[str], deps: list[str]) -> np.ndarray:
+    """β per workload: one replica of the deployment cheapest per request for all of them
+    counts as one unit for each (exact for that deployment, a relaxation for others)."""
+    if len(names) == 1:
+        return np.ones(1)
+    best, best_k = math.inf, None
+    for k in deps:
+        if not all((w, k) in opts.options for w in names):
+            continue
+        dep = opts.deployments[k]
+        prices = [p for (g, _), p in opts.gpu_usd_per_hour.items() if g == dep.gpu]
+        per_req = (
+            min(prices) * dep.tp * sum(1.0 / opts.options[(w, k)].requests_per_hour for w in names)
+        )
+        if per_req < best:
+            best, best_k = per_req, k
+    if best_k is None:
+        caps = [
+            max(o.requests_per_hour for (ww, _), o in opts.options.items() if ww == w)
+            for w in names
+        ]
+        return 1.0 / np.array(caps)
+    return np.array([1.0 / opts.options[(w, best_k)].requests_per_hour for w in names])
+
+
+def _pool_cap(opts: OptionSet, gpu: str, existing_gpus: Mapping[str, np.ndarray]) -> float:
+    tiers = opts.pool_tiers(gpu)
+    caps = [opts.max_gpus.get((gpu, t), math.inf) for t in tiers]
+    cap = float(sum(caps)) if caps else 0.0
+    if gpu in existing_gpus:
+        cap += float(np.max(existing_gpus[gpu]))
+    return cap
+
+
+def _frontier(
+    lanes: list[tuple[float, float, int, int, float]], k_max: float, n_gpus: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pareto frontier of (units ≥, cost ≤) over whole replicas of ``lanes`` (units, cost,
+    gpu index or -1, tp, max copies), units counted up to ``k_max``. Returns units, cost and
+    pool GPUs used per type of every frontier point."""
+    K = np.zeros(1)
+    C = np.zeros(1)
+    U = np.zeros((1, n_gpus))
+    for units, cost, g, tp, max_copies in lanes:
+        n_max = min(math.ceil(k_max / units - 1e-12), max_copies)
+        if n_max <= 0:
+            continue
+        parts_k, parts_c, parts_u = [K], [C], [U]
+        ck, cc, cu = K, C, U
+        add_u = np.zeros(n_gpus)
+        if g >= 0:
+            add_u[g] = tp
+        for _ in range(int(n_max)):
+            m = ck < k_max * (1 - 1e-12)
+            if not m.any():
+                break
+            ck, cc, cu = ck[m] + units, cc[m] + cost, cu[m] + add_u
+            parts_k.append(ck)
+            parts_c.append(cc)
+            parts_u.append(cu)
+        K, C, U = _prune(
+            np.concatenate(parts_k), np.concatenate(parts_c), np.vstack(parts_u), k_max
+        )
+    return K, C, U
+
+
+def _prune(K: np.ndarray, C: np.ndarray, U: np.ndarray, k_max: float):
+    K = np.minimum(K, k_max)
+    order = np.lexsort((C, -K))  # units descending, then cost ascending
+    K, C, U = K[order], C[order], U[order]
+    prev_min = np.minimum.accumulate(np.concatenate([[np.inf], C[:-1]]))
+    keep = prev_min - 1e-12 > C
+    return K[keep], C[keep], U[keep]
+
+
+def _api_cost(
+    short: np.ndarray, need: np.ndarray, unit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cost of leaving ``short`` units (P, n) to the per-unit alternatives (the API, or a
+    continuous partial lane) in hours with per-workload ``need`` and ``unit`` price (n, w):
+    cheapest per unit first; inf where nothing can take it. Also the units each workload
+    hands over, (P, n, w)."""
+    order = np.argsort(unit, axis=1)
+    rem = short.copy()
+    cost = np.zeros_like(short)
+    taken = np.zeros((*short.shape, need.shape[1]))
+    for j in range(need.shape[1]):
+        idx = order[:, j]
+        a = np.take_along_axis(need, idx[:, None], axis=1)[:, 0]
+        u = np.take_along_axis(unit, idx[:, None], axis=1)[:, 0]
+        finite = np.isfinite(u)
+        take = np.where(finite[None, :], np.minimum(rem, a[None, :]), 0.0)
+        cost += take * np.where(finite, u, 0.0)[None, :]
+        rem = rem - take
+        np.put_along_axis(
+            taken, np.broadcast_to(idx[None, :, None], (*short.shape, 1)), take[:, :, None], axis=2
+        )
+    scale = np.maximum(need.sum(axis=1), 1.0)[None, :]
+    return np.where(rem > 1e-9 * scale, np.inf, cost), taken
+
+
+def _evaluate(
+    blocks: list[_Block],
+    lam: np.ndarray,  # (G, T) USD per GPU-hour per cluster
+    members: list[np.ndarray],  # hours of each cluster
+    n_gpus: int,
+) -> tuple[float, np.ndarray]:
+    """Σ over hours of the subproblem optima at ``lam``, and pool GPU-hours used per type and
+    cluster (the supergradient's first part)."""
+    total = 0.0
+    usage = np.zeros((n_gpus, len(members)))
+    for b in blocks:
+        for t, hours in enumerate(members):
+            if hours.size == 0:
+                continue
+            need = b.need[hours]
+            q = need.sum(axis=1)
+            k_max = float(q.max())
+            if k_max <= 0:
+                continue
+            lanes = []
+            n_w = need.shape[1]
+            alt_unit = np.full(n_w, np.inf)  # cheapest partial lane per unit, per workload
+            alt_gpu = np.full(n_w, -1)
+            alt_gpus_per_unit = np.zeros(n_w)
+            for ln in b.lanes:
+                cost = lam[ln.gpu, t] * ln.tp if ln.gpu >= 0 else ln.usd_per_hour
+                if ln.caps is None:
+                    lanes.append((ln.units, cost, ln.gpu, ln.tp, ln.max_copies))
+                    continue
+                for jw in np.flatnonzero(ln.caps > 0):
+                    if cost / ln.caps[jw] < alt_unit[jw]:
+                        alt_unit[jw] = cost / ln.caps[jw]
+                        alt_gpu[jw] = ln.gpu
+                        alt_gpus_per_unit[jw] = ln.tp / ln.caps[jw]
+            lanes = _undominated(lanes)
+            K, C, U = _frontier(lanes, k_max, n_gpus)
+            short = np.maximum(q[None, :] - K[:, None], 0.0)
+            unit = b.api_unit_usd[hours]
+            use_alt = alt_unit[None, :] < unit
+            unit = np.where(use_alt, alt_unit[None, :], unit)
+            api, taken = _api_cost(short, need, unit)
+            tot = C[:, None] + api
+            j = np.argmin(tot, axis=0)
+            cols = np.arange(hours.size)
+            best = tot[j, cols]
+            if not np.all(np.isfinite(best)):
+                return -math.inf, usage
+            total += float(best.sum())
+            usage[:, t] += U[j].sum(axis=0)
+            for jw in range(n_w):
+                if alt_gpu[jw] >= 0:
+                    used = taken[j, cols, jw] * use_alt[:, jw]
+                    usage[alt_gpu[jw], t] += float(used.sum()) * alt_gpus_per_unit[jw]
+    return total, usage
+
+
+def _undominated(lanes: list[tuple[float, float, int, int, float]]):
+    """Drop lanes another lane beats on units, cost and copies."""
+    out = []
+    for i, a in enumerate(lanes):
+        dominated = False
+        for j, b in enumerate(lanes):
+            if i == j:
+                continue
+            no_worse = b[0] >= a[0] and b[1] <= a[1] and b[4] >= a[4]
+            if no_worse and (b[0] > a[0] or b[1] < a[1] or b[4] > a[4] or j < i):
+                dominated = True
+                break
+        if not dominated:
+            out.append(a)
+    return out
+
+
+def lagrangian_bound(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    labels: np.ndarray,
+    lam0: Mapping[str, np.ndarray],
+    *,
+    existing_gpus: Mapping[str, np.ndarray] | None = None,
+    target_usd: float | None = None,
+    time_limit_s: float = 30.0,
+    max_iterations: int = 400,
+    progress: Callable[[str], None] | None = None,
+) -> LagrangeResult:
+    """The best ``L(λ)`` found [USD, overhead excluded] with ``λ`` constant per cluster
+    (``labels``), starting from ``lam0`` (per pool GPU type, one price per cluster)."""
+    t0 = time.perf_counter()
+    existing_gpus = dict(existing_gpus or {})
+    H = requests.shape[0]
+    pool_gpus = sorted(
+        {opts.deployments[k].gpu for (_, k) in opts.options}
+        & ({g for (g, _) in opts.gpu_usd_per_hour if opts.pool_tiers(g)} | set(existing_gpus))
+    )
+    G = len(pool_gpus)
+    blocks = _blocks(
+        opts, workloads, requests, input_tokens, output_tokens, pool_gpus, existing_gpus
+    )
+    # reserved tiers: H·price and cap per (gpu, tier)
+    tiers = [
+        [(H * opts.gpu_usd_per_hour[(g, t)], opts.max_gpus.get((g, t), math.inf)) for t in ts]
+        for g in pool_gpus
+        for ts in [opts.pool_tiers(g)]
+    ]
+    budget = np.array([min([c for c, u in tg if math.isinf(u)], default=math.inf) for tg in tiers])
+    history: list[float] = []
+    best = -math.inf
+    it = 0
+
+    def ascend(lab: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """Projected supergradient ascent with λ constant per cluster of ``lab``."""
+        nonlocal best, it
+        T = int(lab.max()) + 1
+        members = [np.flatnonzero(lab == t) for t in range(T)]
+        n_hours = np.array([m.size for m in members], dtype=float)
+        E = np.zeros((G, T))  # existing GPU-hours per type and cluster
+        for gi, g in enumerate(pool_gpus):
+            if g in existing_gpus:
+                np.add.at(E[gi], lab, np.asarray(existing_gpus[g], dtype=float))
+
+        def project(lam: np.ndarray) -> np.ndarray:
+            lam = np.maximum(lam, 0.0)
+            for gi in range(G):
+                b = budget[gi]
+                if not math.isfinite(b) or float(lam[gi] @ n_hours) <= b:
+                    continue
+                lo, hi = 0.0, float(lam[gi].max())
+                for _ in range(60):
+                    mid = 0.5 * (lo + hi)
+                    if float(np.maximum(lam[gi] - mid, 0.0) @ n_hours) > b:
+                        lo = mid
+                    else:
+                        hi = mid
+                lam[gi] = np.maximum(lam[gi] - hi, 0.0)
+            return lam
+
+        def dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
+            val, usage = _evaluate(blocks, lam, members, G)
+            grad = usage - E
+            val -= float((lam * E).sum())
+            spent = lam @ n_hours
+            for gi, tg in enumerate(tiers):
+                for cost, cap in tg:
+                    if spent[gi] > cost and math.isfinite(cap):
+                        val += cap * (cost - spent[gi])
+                        grad[gi] -= cap * n_hours
+            return val, grad
+
+        lam = project(lam)
+        val, grad = dual(lam)
+        history.append(val)
+        best_lam = lam
+        if val > best:
+            best = val
+        step_scale, since = 1.0, 0
+        bests = [best]
+        while it < max_iterations and time.perf_counter() - t0 < time_limit_s:
+            norm = float((grad**2).sum())
+            if norm <= 1e-12:
+                break
+            if len(bests) > STALL and best - bests[-STALL] <= STALL_REL * abs(best):
+                break
+            it += 1
+            target = target_usd if target_usd is not None and target_usd > best else best * 1.01 + 1
+            lam = project(lam + step_scale * (target - val) / norm * grad)
+            val, grad = dual(lam)
+            history.append(val)
+            if val > best + 1e-6 * abs(best):
+                best, best_lam, since = val, lam, 0
+            else:
+                if val > best:
+                    best, best_lam = val, lam
+                since += 1
+                if since >= PATIENCE:
+                    step_scale *= 0.5
+                    since = 0
+            bests.append(best)
+            if progress is not None and it % 25 == 0:
+                progress(f"bound (hourly Lagrangian): iteration {it}, {best:,.2f}")
+            if target_usd is not None and best >= target_usd * (1 - 1e-6):
+                break
+        return best_lam
+
+    T0 = int(labels.max()) + 1
+    lam = np.zeros((G, T0))
+    for gi, g in enumerate(pool_gpus):
+        if g in lam0:
+            lam[gi] = np.asarray(lam0[g], dtype=float)
+    ascend(labels, lam)
+    return LagrangeResult(best, it, time.perf_counter() - t0, history)

@@ -3,21 +3,25 @@
 Pipeline (``solve_fleet``):
 
 1. **Aggregate.** Hours are exchangeable except through the reserved pool. Identical hours
-   (same demand and existing fleet) are merged exactly, with weights. When that still leaves
-   more time points than ``AUTO_EXACT_LIMIT``, hours are clustered into representative
-   hours; each workload's peak hour stays a cluster of its own.
-2. **Solve the upper model.** Each cluster carries the component-wise *maximum* demand of its
-   hours, so its schedule is feasible for every hour in it. This fixes the reserved fleet.
-3. **Recover every real hour.** Given the reserved fleet, each real hour keeps its cluster's
-   replicas and trims what its own, lower demand does not need (API first, then the most
-   expensive hourly replicas), in bulk, without another solve.
-4. **Bound.** The same clusters with component-wise *minimum* demand give a problem whose
-   optimum is at most the full hourly optimum (cost never falls when demand rises), so the
-   solver's bound on it is a valid lower bound for the full problem. ``gap = (plan cost −
-   lower bound) / plan cost`` is reported; the aggregate model's own gap never is.
-
-With exact aggregation the upper and lower models coincide and are solved once; the gap is
-then the solver's own gap on the full hourly problem.
+   (same demand and existing fleet) are merged exactly, with weights; with at most
+   ``AUTO_EXACT_LIMIT`` distinct hours the MILP is solved on them and its own gap is the
+   plan's gap. Beyond that, hours are clustered into representative hours (each workload's
+   peak hour a cluster of its own) and steps 2-4 follow.
+2. **Choose the reserved fleet.** Candidate fleets come from the cluster-maximum model and
+   the cluster-mean model (hourly replicas relaxed) and the integer model of the clusters
+   (time-limited). Each is costed on every real hour (step 3 at the clusters), then a local
+   search moves one GPU at a time (one more, one fewer, one to another tier) while that
+   lowers the cost.
+3. **Recover every real hour.** Given a fleet the hours are independent: whole replicas are
+   solved per representative hour in small chunks (one hour at a time where workloads
+   share replicas), started from the rounded fractional schedule, and each real hour keeps
+   its point's replicas, trimmed to its own demand. The chosen fleet is recovered again from
+   every distinct hour where the time allows it.
+4. **Bound.** ``advisor.lagrange``: the pool rows priced per cluster, one exact integer
+   problem per hour and model; and the cluster-mean model with hourly replicas relaxed
+   (Jensen). The larger is a valid lower bound on the full hourly problem, and ``gap = (plan
+   cost − bound) / plan cost`` is what the plan reports; the aggregate model's own gap never
+   is.
 """
 
 from __future__ import annotations
@@ -124,17 +128,21 @@ def run_solver(
     progress: Progress | None = None,
     phase: str = "",
     opts: OptionSet | None = None,
+    warm: StartSolution | None = None,
 ) -> SolverResult:
     """Solve a built model; never raises on a non-optimal status (the caller decides).
 
     With ``opts`` and CBC, the LP relaxation rounded up gives CBC a feasible start (CBC
     otherwise can spend minutes without an incumbent on these models), its optimum a valid
-    bound, and a fallback plan should CBC stop without anything better.
+    bound, and a fallback plan should CBC stop without anything better. A ``warm`` start
+    given by the caller takes its place (and is the fallback with HiGHS too).
     """
     _check_solver(settings.name)
     start = time.perf_counter()
-    warm = None
-    if settings.name == "cbc" and opts is not None and fm.n_integer > 0:
+    if warm is not None:
+        if settings.name == "cbc":
+            warm.apply()
+    elif settings.name == "cbc" and opts is not None and fm.n_integer > 0:
         warm = lp_rounding_start(fm, opts)
         if warm is not None:
             warm.apply()
@@ -952,15 +960,26 @@ def _hours_cost(
 #: Representative hours per fixed-fleet integer solve in recovery (the points are
 #: independent given the fleet, so small solves beat one large one).
 CHUNK_POINTS = 40
+#: Seconds per chunk's integer solve.
+CHUNK_S = 5.0
+#: Points per fractional solve that starts the one-point-at-a-time integer solves.
+LP_BLOCK = 160
+#: Seconds per one-point integer solve.
+POINT_S = 1.0
+#: Seconds (at most) to cost one candidate fleet on the representative hours; points left
+#: when it runs out keep their rounded fractional schedule.
+EVAL_S = 30.0
 #: Seconds (at most) to recover the chosen fleet's schedule from finer representative
 #: hours than the clusters that chose it (every distinct hour where that fits).
-RECOVERY_S = 45.0
+RECOVERY_S = 60.0
 #: Seconds for the integer model of the representative hours (a candidate fleet).
 INTEGER_POINTS_S = 10.0
-#: Seconds for the local search over fleets when no time limit is set.
-LOCAL_SEARCH_S = 30.0
-#: Seconds for the Lagrangian bound when no time limit is set.
+#: Seconds for the Lagrangian bound (it stops earlier once it stalls).
 LAGRANGE_S = 20.0
+#: Time budget of a clustered solve without --time-limit [s]. Phases end when their work
+#: is done, so small problems take much less: the fleet search stops at 45% of it, the
+#: schedule recovery at 75%, the bound gets what is left (at least 5 s).
+DEFAULT_BUDGET_S = 240.0
 
 Fleet = dict[tuple[str, str], int]
 
@@ -971,33 +990,158 @@ def _solve_points(
     fleet: Mapping[tuple[str, str], int],
     settings: SolverSettings,
     say: Progress,
+    deadline: float = math.inf,
 ) -> list[HourSchedule] | None:
-    """Whole replicas for every point of ``inp`` given the reserved ``fleet``, solved in
-    chunks of ``CHUNK_POINTS``; a chunk with no integer solution in time takes its
-    fractional schedule (recovery rounds it up per real hour)."""
+    """Whole replicas for every point of ``inp`` given the reserved ``fleet``; past
+    ``deadline`` (``time.perf_counter()``), rounded fractional schedules only.
+
+    The points are independent given the fleet, so they are solved in chunks, one after
+    another. Where workloads share replicas each point is much harder (measured at 10
+    workloads: 40 points one by one in 14 s with CBC and 2 s with HiGHS, all 40 at once not
+    solved in 5 s): points are then solved one at a time, each started from the rounded
+    fractional schedule (``_rounded``). A chunk with no integer solution in time keeps the
+    rounded schedule.
+    """
+    shared = bool(build_model(opts, _points(inp, fleet, slice(0, 1)), relax_replicas=True).y)
+    chunk = 1 if shared else CHUNK_POINTS
+    block = LP_BLOCK if shared else chunk
+    limit = min(settings.time_limit_s or CHUNK_S, CHUNK_S if chunk > 1 else POINT_S)
     out: list[HourSchedule] = []
-    limit = min(settings.time_limit_s or 10.0, 10.0)
-    for lo in range(0, inp.n_points, CHUNK_POINTS):
-        idx = slice(lo, min(inp.n_points, lo + CHUNK_POINTS))
-        sub = ModelInput(
-            inp.workloads,
-            inp.requests[idx],
-            inp.input_tokens[idx],
-            inp.output_tokens[idx],
-            inp.weights[idx],
-            {g: v[idx] for g, v in inp.existing_gpus.items()},
-            fixed_reserved=dict(fleet),
-        )
-        fm = build_model(opts, sub)
-        res = run_solver(fm, replace(settings, time_limit_s=limit), None, "replicas", opts)
-        if res.status not in ("optimal", "feasible"):
-            say(f"replicas for points {lo}+: {res.status}; rounding the fractional schedule")
-            fm = build_model(opts, sub, relax_replicas=True)
-            res = run_solver(fm, settings, None, "replicas (fractional)")
-            if res.status not in ("optimal", "feasible"):
-                return None
-        out.extend(_read_points(fm, opts))
+    for lo in range(0, inp.n_points, block):
+        part = _points(inp, fleet, slice(lo, min(inp.n_points, lo + block)))
+        late = time.perf_counter() > deadline
+        rounded = _rounded(opts, part, fleet, settings) if shared or late else None
+        for c in range(0, part.n_points, chunk):
+            idx = slice(c, min(part.n_points, c + chunk))
+            if time.perf_counter() <= deadline:
+                sub = _points(part, fleet, idx)
+                fm = build_model(opts, sub)
+                warm = _start_from(fm, rounded[idx], -math.inf) if rounded else None
+                res = run_solver(
+                    fm, replace(settings, time_limit_s=limit), None, "replicas", opts, warm
+                )
+                if res.status in ("optimal", "feasible"):
+                    out.extend(_read_points(fm, opts))
+                    continue
+            if rounded is None:
+                rounded = _rounded(opts, part, fleet, settings)
+                if rounded is None:
+                    return None
+            out.extend(rounded[idx])
     return out
+
+
+def _points(inp: ModelInput, fleet: Mapping[tuple[str, str], int], idx: slice) -> ModelInput:
+    """Points ``idx`` of ``inp`` with the reserved fleet fixed."""
+    return ModelInput(
+        inp.workloads,
+        inp.requests[idx],
+        inp.input_tokens[idx],
+        inp.output_tokens[idx],
+        inp.weights[idx],
+        {g: v[idx] for g, v in inp.existing_gpus.items()},
+        fixed_reserved=dict(fleet),
+    )
+
+
+def _rounded(
+    opts: OptionSet,
+    inp: ModelInput,
+    fleet: Mapping[tuple[str, str], int],
+    settings: SolverSettings,
+) -> list[HourSchedule] | None:
+    """A schedule that fits the fleet at every point without an integer solve: the
+    fractional schedule, its pool replicas made whole (each rounded down, the GPUs left to
+    the largest remainders), the hourly lanes and the API re-solved around them, then each
+    point rounded up and trimmed (``trim_hour``)."""
+    relaxed = build_model(opts, inp, relax_replicas=True)
+    res = run_solver(relaxed, settings, None, "replicas (fractional)")
+    if res.status not in ("optimal", "feasible"):
+        return None
+    reserved: dict[str, float] = {}
+    for (g, _), n in fleet.items():
+        reserved[g] = reserved.get(g, 0.0) + n
+    pools = [
+        {
+            g: reserved.get(g, 0.0)
+            + (float(inp.existing_gpus[g][t]) if g in inp.existing_gpus else 0.0)
+            for g in set(reserved) | set(inp.existing_gpus)
+        }
+        for t in range(inp.n_points)
+    ]
+    if _round_pool(relaxed, opts, pools):
+        res = run_solver(relaxed, settings, None, "replicas (pool fixed)")
+        if res.status not in ("optimal", "feasible"):
+            return None
+    return [
+        trim_hour(
+            p,
+            opts,
+            inp.workloads,
+            inp.requests[t],
+            inp.input_tokens[t],
+            inp.output_tokens[t],
+            pools[t],
+        )
+        for t, p in enumerate(_read_points(relaxed, opts))
+    ]
+
+
+def _round_pool(fm: FleetModel, opts: OptionSet, pools: list[dict[str, float]]) -> bool:
+    """Bound every pool replica variable of a solved fractional model to a whole number that
+    fits the pool: each rounded down, then the GPUs left go to the largest remainders.
+    Returns whether any bound was set."""
+    by_point: dict[tuple[str, int], list[tuple[str, pulp.LpVariable]]] = {}
+    for (k, s, t), var in fm.x.items():
+        if s == POOL:
+            by_point.setdefault((opts.deployments[k].gpu, t), []).append((k, var))
+    changed = False
+    for (g, t), lanes in sorted(by_point.items()):
+        counts = {k: math.floor(value(v) + 1e-6) for k, v in lanes}
+        left = pools[t].get(g, 0.0) - sum(n * opts.deployments[k].tp for k, n in counts.items())
+        rema = sorted(lanes, key=lambda kv: (-(value(kv[1]) - counts[kv[0]]), kv[0]))
+        for k, v in rema:
+            tp = opts.deployments[k].tp
+            if value(v) - counts[k] > 1e-6 and tp <= left + 1e-9:
+                counts[k] += 1
+                left -= tp
+        for k, v in lanes:
+            v.upBound = counts[k]
+            changed = True
+    return changed
+
+
+def _start_from(
+    fm: FleetModel, schedules: list[HourSchedule], lp_objective: float
+) -> StartSolution | None:
+    """The model's variables set to ``schedules`` (one per point), or None where a schedule
+    uses a lane the model does not have."""
+    values: dict[pulp.LpVariable, float] = {}
+    for var in fm.R.values():
+        values[var] = float(var.lowBound or 0.0)
+    for var in fm.x.values():
+        values[var] = 0.0
+    for var in fm.y.values():
+        values[var] = 0.0
+    for var in fm.f.values():
+        values[var] = 0.0
+    for t, sched in enumerate(schedules):
+        for (k, s), n in sched.replicas.items():
+            var = fm.x.get((k, s, t))
+            if var is None:
+                return None
+            values[var] = float(n)
+        for (w, k, s), v in sched.shares.items():
+            if (w, k, s, t) in fm.y:
+                values[fm.y[(w, k, s, t)]] = v
+            elif (k, s, t) not in fm.x:
+                return None
+        for w, v in sched.api_fraction.items():
+            if (w, t) not in fm.f:
+                return None
+            values[fm.f[(w, t)]] = v
+    cost = sum(c * values.get(v, 0.0) for v, c in fm.prob.objective.items()) + fm.constant_usd
+    return StartSolution(lp_objective, float(cost), values)
 
 
 def _recover_hours(
@@ -1012,10 +1156,11 @@ def _recover_hours(
     existing_gpus: Mapping[str, np.ndarray],
     settings: SolverSettings,
     say: Progress,
+    deadline: float = math.inf,
 ) -> tuple[float, list[HourSchedule]] | None:
     """Whole replicas per representative hour (at its maximum demand) for a fixed reserved
     fleet, then each real hour trimmed to its own demand; returns (cost, hours)."""
-    points = _solve_points(opts, points_inp, fleet, settings, say)
+    points = _solve_points(opts, points_inp, fleet, settings, say, deadline)
     if points is None:
         return None
     reserved = {key: n for key, n in fleet.items() if n > 0}
@@ -1100,7 +1245,7 @@ def _solve_clustered(
     bound the full hourly problem. Returns (fleet, hours, bound report, bound, points the
     schedule was recovered from)."""
     ex_names = sorted(existing_gpus)
-    budget = settings.time_limit_s
+    budget = settings.time_limit_s or DEFAULT_BUDGET_S
 
     def elapsed() -> float:
         return time.perf_counter() - t0
@@ -1118,7 +1263,7 @@ def _solve_clustered(
     candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
     if mean_fleet is not None:
         candidates.append(mean_fleet)
-    int_limit = min(INTEGER_POINTS_S, 0.15 * budget) if budget else INTEGER_POINTS_S
+    int_limit = min(INTEGER_POINTS_S, 0.1 * budget)
     ifm = build_model(opts, upper_inp)
     ires = run_solver(
         ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
@@ -1131,23 +1276,29 @@ def _solve_clustered(
     costed: dict[frozenset, tuple[float, list[HourSchedule]] | None] = {}
     timing: list[float] = []  # seconds per representative hour recovered
 
+    def recover(
+        labels: np.ndarray, points_inp: ModelInput, fleet: Fleet, deadline: float
+    ) -> tuple[float, list[HourSchedule]] | None:
+        return _recover_hours(
+            opts,
+            workloads,
+            labels,
+            points_inp,
+            fleet,
+            requests,
+            input_tokens,
+            output_tokens,
+            existing_gpus,
+            settings,
+            say,
+            deadline,
+        )
+
     def cost_of(fleet: Fleet) -> float:
         key = frozenset((k, n) for k, n in fleet.items() if n > 0)
         if key not in costed:
             t_rec = time.perf_counter()
-            costed[key] = _recover_hours(
-                opts,
-                workloads,
-                agg.labels,
-                upper_inp,
-                fleet,
-                requests,
-                input_tokens,
-                output_tokens,
-                existing_gpus,
-                settings,
-                say,
-            )
+            costed[key] = recover(agg.labels, upper_inp, fleet, t_rec + EVAL_S)
             timing.append((time.perf_counter() - t_rec) / agg.n_points)
         got = costed[key]
         return math.inf if got is None else got[0]
@@ -1160,7 +1311,7 @@ def _solve_clustered(
             "Try --aggregate exact or a larger --time-limit."
         )
     say(f"fleet candidates: best ${best_cost:,.2f} before overhead")
-    search_until = 0.55 * budget if budget else LOCAL_SEARCH_S
+    search_until = 0.45 * budget
     gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
     improved = True
     while improved and elapsed() < search_until:
@@ -1179,8 +1330,8 @@ def _solve_clustered(
     #    hour where the time allows (the points are independent given the fleet, so this
     #    costs time in proportion to the points)
     points = agg.n_points
-    room = RECOVERY_S if not budget else min(RECOVERY_S, 0.8 * budget - elapsed())
-    n_fine = int(room / max(float(np.mean(timing)), 1e-6)) if timing else 0
+    room = min(RECOVERY_S, 0.75 * budget - elapsed())
+    n_fine = int(room / max(max(timing), 1e-6)) if timing else 0
     if n_fine > agg.n_points:
         fine = aggregate_hours(requests, input_tokens, output_tokens, ex, n_fine)
         if fine.n_points > agg.n_points:
@@ -1192,26 +1343,14 @@ def _solve_clustered(
                 fine.weights,
                 _existing_at_points(fine, ex, ex_names),
             )
-            got = _recover_hours(
-                opts,
-                workloads,
-                fine.labels,
-                fine_inp,
-                best,
-                requests,
-                input_tokens,
-                output_tokens,
-                existing_gpus,
-                settings,
-                say,
-            )
+            got = recover(fine.labels, fine_inp, best, time.perf_counter() + 1.2 * room)
             if got is not None and got[0] < best_cost:
                 best_cost, best_hours = got
                 points = fine.n_points
             say(f"schedule from {fine.n_points} points: ${best_cost:,.2f} before overhead")
 
     # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour
-    lam_limit = LAGRANGE_S if not budget else max(1.0, min(LAGRANGE_S, budget - elapsed()))
+    lam_limit = max(5.0, min(LAGRANGE_S, budget - elapsed()))
     t_lag = time.perf_counter()
     lp = build_model(
         opts,

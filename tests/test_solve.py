@@ -289,7 +289,7 @@ def test_recovery_falls_back_to_rounding_when_whole_replicas_time_out(
     )
     real = solve_mod.run_solver
 
-    def no_whole_replicas(fm, settings, progress=None, phase="", opts=None):  # type: ignore[no-untyped-def]
+    def no_whole_replicas(fm, settings, progress=None, phase="", opts=None, warm=None):  # type: ignore[no-untyped-def]
         res = real(fm, settings, progress, phase, None if phase == "replicas" else opts)
         if phase == "replicas":
             res.status = "not_solved"

@@ -76,6 +76,8 @@ class LagrangeResult:
     iterations: int
     seconds: float
     history: list[float]
+    #: stopped by its time limit (not by a stall, the target or its iteration cap)
+    time_limited: bool = False
 
 
 def _blocks(
@@ -443,4 +445,5 @@ def lagrangian_bound(
         if g in lam0:
             lam[gi] = np.asarray(lam0[g], dtype=float)
     ascend(labels, lam)
-    return LagrangeResult(best, it, time.perf_counter() - t0, history)
+    seconds = time.perf_counter() - t0
+    return LagrangeResult(best, it, seconds, history, seconds >= time_limit_s)

@@ -978,7 +978,7 @@ INTEGER_POINTS_S = 10.0
 LAGRANGE_S = 20.0
 #: Time budget of a clustered solve without --time-limit [s]. Phases end when their work
 #: is done, so small problems take much less: the fleet search stops at 45% of it, the
-#: schedule recovery at 75%, the bound gets what is left (at least 5 s).
+#: schedule recovery at 75%, the bound gets what is left (at least 0.5 s).
 DEFAULT_BUDGET_S = 240.0
 
 Fleet = dict[tuple[str, str], int]
@@ -1240,7 +1240,7 @@ def _solve_clustered(
     progress: Progress | None,
     say: Progress,
     t0: float,
-) -> tuple[Fleet, list[HourSchedule], SolverResult, float | None, int]:
+) -> tuple[Fleet, list[HourSchedule], SolverResult, float | None, int, list[str]]:
     """Large horizons: choose the reserved fleet on the clusters, recover every real hour,
     bound the full hourly problem. Returns (fleet, hours, bound report, bound, points the
     schedule was recovered from)."""
@@ -1313,11 +1313,16 @@ def _solve_clustered(
     say(f"fleet candidates: best ${best_cost:,.2f} before overhead")
     search_until = 0.45 * budget
     gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
+    cut: list[str] = []  # phases the time budget cut short
     improved = True
-    while improved and elapsed() < search_until:
+    while improved:
+        if elapsed() >= search_until:
+            cut.append("the fleet search")
+            break
         improved = False
         for nb in _neighbours(best, opts, gpus):
             if elapsed() >= search_until:
+                improved = True  # neighbours left untried
                 break
             c = cost_of(nb)
             if c < best_cost - 1e-6:
@@ -1332,6 +1337,9 @@ def _solve_clustered(
     points = agg.n_points
     room = min(RECOVERY_S, 0.75 * budget - elapsed())
     n_fine = int(room / max(max(timing), 1e-6)) if timing else 0
+    n_distinct = _n_distinct(requests, input_tokens, output_tokens, ex)
+    if n_fine < n_distinct:
+        cut.append(f"the schedule recovery ({max(n_fine, agg.n_points)} of {n_distinct} hours)")
     if n_fine > agg.n_points:
         fine = aggregate_hours(requests, input_tokens, output_tokens, ex, n_fine)
         if fine.n_points > agg.n_points:
@@ -1350,7 +1358,7 @@ def _solve_clustered(
             say(f"schedule from {fine.n_points} points: ${best_cost:,.2f} before overhead")
 
     # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour
-    lam_limit = max(5.0, min(LAGRANGE_S, budget - elapsed()))
+    lam_limit = max(0.5, min(LAGRANGE_S, budget - elapsed()))
     t_lag = time.perf_counter()
     lp = build_model(
         opts,
@@ -1385,9 +1393,20 @@ def _solve_clustered(
             None,
             lag_usd,
             None,
-            time_limited=time.perf_counter() - t_lag >= lam_limit,
+            time_limited=lag.time_limited,
         )
-    return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, points
+    if lag.time_limited:
+        cut.append("the bound")
+    return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, points, cut
+
+
+def _n_distinct(
+    requests: np.ndarray, input_tokens: np.ndarray, output_tokens: np.ndarray, ex: np.ndarray | None
+) -> int:
+    key = np.concatenate(
+        [requests, input_tokens, output_tokens] + ([ex] if ex is not None else []), axis=1
+    )
+    return int(np.unique(key, axis=0).shape[0])
 
 
 def _fleet_text(fleet: Mapping[tuple[str, str], int]) -> str:
@@ -1504,8 +1523,15 @@ def solve_fleet(
             say,
             t0,
         )
-        reserved, hours, bound_res, lower, recovery_points = got
+        reserved, hours, bound_res, lower, recovery_points, cut = got
         agg_info = {**agg_info, "recovery_points": recovery_points}
+        if cut:
+            given = settings.time_limit_s
+            warnings.append(
+                f"The time budget ({given or DEFAULT_BUDGET_S:g} s"
+                + ("" if given else ", the default; raise it with --time-limit")
+                + f") cut {', '.join(cut)} short; the plan is the best found, with its gap."
+            )
     if lower is not None and api_only is not None:
         lower = min(lower, api_only)
     return FleetSolution(

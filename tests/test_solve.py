@@ -335,3 +335,11 @@ def test_time_limit_returns_the_best_plan_with_its_gap_and_a_warning(tmp_path: P
     if data["solver"]["status"] != "optimal":
         assert any("time limit" in w for w in data["warnings"])
         assert "time limit" in res.stderr
+
+
+def test_clustered_solve_cut_by_its_time_budget_warns_and_stays_valid() -> None:
+    inputs = load_inputs(DEMAND / "spiky_diurnal.csv")
+    plan = solve_inputs(inputs, SolverSettings(FAST.name, 0.5, 1e-3), aggregate=24)
+    assert plan.verified, plan.data["verification"]
+    assert any("time budget (0.5 s)" in w and "short" in w for w in plan.data["warnings"])
+    assert plan.data["lower_bound_usd"] <= plan.total_cost_usd

@@ -910,26 +910,37 @@ def _lower_solve(
     best = lp
     gap = _gap(upper_objective, lp.bound)
     if run_min and (gap is None or gap > settings.gap):
-        lower_inp = ModelInput(
-            workloads,
-            agg.lower,
-            agg.lower_in,
-            agg.lower_out,
-            agg.weights,
-            point_existing(agg.lower),
-        )
         limit = min(max(settings.time_limit_s * 0.4, 1.0) if settings.time_limit_s else 30.0, 30.0)
-        res = run_solver(
-            build_model(opts, lower_inp),
-            replace(settings, time_limit_s=limit),
-            progress,
-            "bound (MILP at cluster minima)",
-            opts,
-        )
-        say(f"bound (MILP at cluster minima): {res.status}, {res.bound or 0:,.2f}")
+        res = _min_bound(opts, workloads, agg, point_existing, settings, progress, say, limit)
         if res.bound is not None and (best.bound is None or res.bound > best.bound):
             best = res
     return best, mean_fleet
+
+
+def _min_bound(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    agg: Aggregation,
+    point_existing: Callable[[np.ndarray], dict[str, np.ndarray]],
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+    limit: float,
+) -> SolverResult:
+    """The MILP at each cluster's minimum demand: cost never falls as demand rises, so its
+    solver bound (even at a time limit) bounds the full problem, reserved GPUs integer."""
+    lower_inp = ModelInput(
+        workloads, agg.lower, agg.lower_in, agg.lower_out, agg.weights, point_existing(agg.lower)
+    )
+    res = run_solver(
+        build_model(opts, lower_inp),
+        replace(settings, time_limit_s=limit),
+        progress,
+        "bound (MILP at cluster minima)",
+        opts,
+    )
+    say(f"bound (MILP at cluster minima): {res.status}, {res.bound or 0:,.2f}")
+    return res
 
 
 # --- the pipeline -----------------------------------------------------------------------
@@ -976,6 +987,8 @@ RECOVERY_S = 60.0
 INTEGER_POINTS_S = 10.0
 #: Seconds for the Lagrangian bound (it stops earlier once it stalls).
 LAGRANGE_S = 20.0
+#: Seconds for the MILP at the clusters' minimum demand, tried after the Lagrangian.
+MIN_MILP_S = 10.0
 #: Time budget of a clustered solve without --time-limit [s]. Phases end when their work
 #: is done, so small problems take much less: the fleet search stops at 45% of it, the
 #: schedule recovery at 75%, the bound gets what is left (at least 0.5 s).
@@ -1397,6 +1410,14 @@ def _solve_clustered(
         )
     if lag.time_limited:
         cut.append("the bound")
+    # the Lagrangian relaxes the reserved GPUs' integrality; with few of them the MILP at
+    # the clusters' minimum demand (reserved GPUs whole) can bound better: a short try
+    plan_usd = best_cost + fm.constant_usd
+    min_limit = min(MIN_MILP_S, budget - elapsed())
+    if (_gap(plan_usd, lower) or 1.0) > settings.gap and min_limit >= 1.0:
+        res = _min_bound(opts, workloads, agg, point_existing, settings, progress, say, min_limit)
+        if res.bound is not None and (lower is None or res.bound > lower):
+            lower, bound_res = res.bound, res
     return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, points, cut
 
 

@@ -39,7 +39,6 @@ import numpy as np
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
 
-_TOL = 1e-9
 #: Supergradient steps without a better bound before the step is halved.
 PATIENCE = 8
 #: A phase stops when its last STALL steps raised the bound by less than STALL_REL.

@@ -413,6 +413,8 @@ class Aggregation:
     mean: np.ndarray
     mean_in: np.ndarray
     mean_out: np.ndarray
+    #: distinct hours (same demand and existing fleet)
+    n_distinct: int = 0
 
     @property
     def n_points(self) -> int:
@@ -442,12 +444,15 @@ def aggregate_hours(
     inverse = inverse.reshape(-1)
     n_distinct = uniq.shape[0]
     if mode == "exact" or (mode == "auto" and n_distinct <= AUTO_EXACT_LIMIT):
-        return _exact(requests, input_tokens, output_tokens, inverse, n_distinct)
-    n_clusters = AUTO_CLUSTERS if mode == "auto" else int(mode)
-    if n_clusters >= n_distinct:
-        return _exact(requests, input_tokens, output_tokens, inverse, n_distinct)
-    labels = _cluster(requests, existing, n_clusters)
-    return _from_labels(requests, input_tokens, output_tokens, labels, "clustered")
+        agg = _exact(requests, input_tokens, output_tokens, inverse, n_distinct)
+    else:
+        n_clusters = AUTO_CLUSTERS if mode == "auto" else int(mode)
+        if n_clusters >= n_distinct:
+            agg = _exact(requests, input_tokens, output_tokens, inverse, n_distinct)
+        else:
+            labels = _cluster(requests, existing, n_clusters)
+            agg = _from_labels(requests, input_tokens, output_tokens, labels, "clustered")
+    return replace(agg, n_distinct=n_distinct)
 
 
 def _exact(req, inp, out, inverse, n) -> Aggregation:
@@ -1071,17 +1076,7 @@ def _rounded(
     res = run_solver(relaxed, settings, None, "replicas (fractional)")
     if res.status not in ("optimal", "feasible"):
         return None
-    reserved: dict[str, float] = {}
-    for (g, _), n in fleet.items():
-        reserved[g] = reserved.get(g, 0.0) + n
-    pools = [
-        {
-            g: reserved.get(g, 0.0)
-            + (float(inp.existing_gpus[g][t]) if g in inp.existing_gpus else 0.0)
-            for g in set(reserved) | set(inp.existing_gpus)
-        }
-        for t in range(inp.n_points)
-    ]
+    pools = [_pool_gpus(fleet, inp.existing_gpus, t) for t in range(inp.n_points)]
     if _round_pool(relaxed, opts, pools):
         res = run_solver(relaxed, settings, None, "replicas (pool fixed)")
         if res.status not in ("optimal", "feasible"):
@@ -1098,6 +1093,16 @@ def _rounded(
         )
         for t, p in enumerate(_read_points(relaxed, opts))
     ]
+
+
+def _pool_gpus(
+    fleet: Mapping[tuple[str, str], int], existing_gpus: Mapping[str, np.ndarray], t: int
+) -> dict[str, float]:
+    """Pool GPUs per type at point (or hour) ``t``: the reserved fleet plus the existing."""
+    pool: dict[str, float] = {g: float(v[t]) for g, v in existing_gpus.items()}
+    for (g, _), n in fleet.items():
+        pool[g] = pool.get(g, 0.0) + n
+    return pool
 
 
 def _round_pool(fm: FleetModel, opts: OptionSet, pools: list[dict[str, float]]) -> bool:
@@ -1177,13 +1182,9 @@ def _recover_hours(
     if points is None:
         return None
     reserved = {key: n for key, n in fleet.items() if n > 0}
-    gpus = {g for g, _ in reserved} | set(existing_gpus)
-    base = {g: float(sum(n for (gg, _), n in reserved.items() if gg == g)) for g in gpus}
     hours = []
     for h in range(requests.shape[0]):
-        pool = {
-            g: base[g] + (float(existing_gpus[g][h]) if g in existing_gpus else 0.0) for g in gpus
-        }
+        pool = _pool_gpus(reserved, existing_gpus, h)
         p = points[int(labels[h])]
         hours.append(
             trim_hour(p, opts, workloads, requests[h], input_tokens[h], output_tokens[h], pool)
@@ -1350,9 +1351,8 @@ def _solve_clustered(
     points = agg.n_points
     room = min(RECOVERY_S, 0.75 * budget - elapsed())
     n_fine = int(room / max(max(timing), 1e-6)) if timing else 0
-    n_distinct = _n_distinct(requests, input_tokens, output_tokens, ex)
-    if n_fine < n_distinct:
-        cut.append(f"the schedule recovery ({max(n_fine, agg.n_points)} of {n_distinct} hours)")
+    if n_fine < agg.n_distinct:
+        cut.append(f"the schedule recovery ({max(n_fine, agg.n_points)} of {agg.n_distinct} hours)")
     if n_fine > agg.n_points:
         fine = aggregate_hours(requests, input_tokens, output_tokens, ex, n_fine)
         if fine.n_points > agg.n_points:
@@ -1419,15 +1419,6 @@ def _solve_clustered(
         if res.bound is not None and (lower is None or res.bound > lower):
             lower, bound_res = res.bound, res
     return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, points, cut
-
-
-def _n_distinct(
-    requests: np.ndarray, input_tokens: np.ndarray, output_tokens: np.ndarray, ex: np.ndarray | None
-) -> int:
-    key = np.concatenate(
-        [requests, input_tokens, output_tokens] + ([ex] if ex is not None else []), axis=1
-    )
-    return int(np.unique(key, axis=0).shape[0])
 
 
 def _fleet_text(fleet: Mapping[tuple[str, str], int]) -> str:

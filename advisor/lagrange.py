@@ -14,8 +14,9 @@ lives. ``λ`` is kept constant within a cluster of hours (any ``λ`` gives a val
 clusters only shrink the search), started from the LP duals of the pool rows and improved
 by projected supergradient ascent.
 
-Each hour's subproblem ``φ_m,h`` is solved exactly for a model with one workload. For a
-model whose workloads share replicas it is relaxed, still validly: with weights ``β_w > 0``
+Each hour's subproblem ``φ_m,h`` is solved exactly for a model with one workload, and for
+two workloads sharing replicas up to a small step (``_pair_evaluate``). For a model with
+three or more workloads sharing replicas it is relaxed, still validly: with weights ``β_w > 0``
 a replica of lane ``ℓ`` is credited with ``κ_ℓ = max_w β_w·cap[w,ℓ]`` units, and the hour
 needs ``Σ_w β_w·(1+h_w)·D[w,h]·(1−f_w)`` units. Any feasible split of replicas meets that,
 so the relaxed optimum is no higher. Per lane the units are the same in every hour, so one
@@ -67,6 +68,9 @@ class _Block:
     lanes: list[_Lane]
     need: np.ndarray  # (H, n_w) units each workload needs per hour: β·(1+h)·D
     api_unit_usd: np.ndarray  # (H, n_w) API cost per unit (inf: no API)
+    #: two workloads sharing replicas, solved by ``_pair_evaluate`` (β = 1: every lane's
+    #: ``caps`` holds its capacity per replica for each workload)
+    pair: bool = False
 
 
 @dataclass
@@ -106,7 +110,8 @@ def _blocks(
     for model, cols in sorted(by_model.items()):
         names = [workloads[i] for i in cols]
         deps = sorted({k for (w, k) in opts.options if w in names})
-        beta = _weights(opts, names, deps)
+        pair = len(names) == 2
+        beta = np.ones(2) if pair else _weights(opts, names, deps)
         lanes = []
         for k in deps:
             dep = opts.deployments[k]
@@ -131,7 +136,7 @@ def _blocks(
                     copies = math.floor(cap / dep.tp) if math.isfinite(cap) else math.inf
                 # a lane only some of the model's workloads can use is kept continuous and
                 # credited to those alone (a relaxation without the cross-credit)
-                partial = bool(np.any(caps <= 0))
+                partial = pair or bool(np.any(caps <= 0))
                 lanes.append(
                     _Lane(
                         (k, s), gpu, dep.tp, price, units, copies, beta * caps if partial else None
@@ -147,7 +152,7 @@ def _blocks(
                 a = api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[:, i], output_tokens[:, i])
                 ok = need[:, j] > 0
                 unit[ok, j] = np.asarray(a, dtype=float)[ok] / need[ok, j]
-        blocks.append(_Block(model, cols, lanes, need, unit))
+        blocks.append(_Block(model, cols, lanes, need, unit, pair))
     return blocks
 
 
@@ -198,22 +203,23 @@ def _frontier(
         n_max = min(math.ceil(k_max / units - 1e-12), max_copies)
         if n_max <= 0:
             continue
-        parts_k, parts_c, parts_u = [K], [C], [U]
-        ck, cc, cu = K, C, U
         add_u = np.zeros(n_gpus)
         if g >= 0:
             add_u[g] = tp
-        for _ in range(int(n_max)):
-            m = ck < k_max * (1 - 1e-12)
-            if not m.any():
-                break
-            ck, cc, cu = ck[m] + units, cc[m] + cost, cu[m] + add_u
-            parts_k.append(ck)
-            parts_c.append(cc)
-            parts_u.append(cu)
-        K, C, U = _prune(
-            np.concatenate(parts_k), np.concatenate(parts_c), np.vstack(parts_u), k_max
-        )
+        # copies in chunks of 1, 2, 4, … (any count up to n_max is a sum of distinct
+        # chunks), each chunk added to the frontier so far and the result pruned
+        left, m = int(n_max), 1
+        while left > 0:
+            m = min(m, left)
+            open_ = k_max * (1 - 1e-12) > K
+            K, C, U = _prune(
+                np.concatenate([K, K[open_] + m * units]),
+                np.concatenate([C, C[open_] + m * cost]),
+                np.vstack([U, U[open_] + m * add_u]),
+                k_max,
+            )
+            left -= m
+            m *= 2
     return K, C, U
 
 
@@ -266,6 +272,13 @@ def _evaluate(
         for t, hours in enumerate(members):
             if hours.size == 0:
                 continue
+            if b.pair:
+                cost, used = _pair_evaluate(b, lam[:, t], hours, n_gpus)
+                if not math.isfinite(cost):
+                    return -math.inf, usage
+                total += cost
+                usage[:, t] += used
+                continue
             need = b.need[hours]
             q = need.sum(axis=1)
             k_max = float(q.max())
@@ -306,6 +319,107 @@ def _evaluate(
                     used = taken[j, cols, jw] * use_alt[:, jw]
                     usage[alt_gpu[jw], t] += float(used.sum()) * alt_gpus_per_unit[jw]
     return total, usage
+
+
+#: Steps of the split replica's share in ``_pair_evaluate`` (each rounds its share
+#: conservatively, so the subproblem bound is low by at most 1/THETA_STEPS of a replica).
+THETA_STEPS = 8
+
+
+class _Cover:
+    """Cheapest whole replicas of one workload's lanes plus the API for the rest, as a
+    function of the units still needed: ``F(r) = min_j C_j + a·(r − K_j)⁺`` over a frontier
+    ``(K_j, C_j)`` ascending in both, with ``a`` the API price per unit of each hour
+    (inf: no API). ``F`` never falls as ``r`` grows."""
+
+    def __init__(self, lanes, k_max: float, n_gpus: int, unit: np.ndarray) -> None:
+        K, C, U = _frontier(_undominated(lanes), k_max, n_gpus)
+        order = np.argsort(K, kind="stable")
+        self.K, self.C, self.U = K[order], C[order], U[order]
+        n = unit.shape[0]
+        self.unit = unit
+        with np.errstate(invalid="ignore"):
+            v = self.C[None, :] - unit[:, None] * self.K[None, :]  # (n, P)
+        v = np.where(np.isfinite(unit)[:, None], v, np.inf)
+        self.prefix = np.minimum.accumulate(v, axis=1)
+        at = np.where(v <= self.prefix, np.arange(self.K.size)[None, :], 0)
+        self.prefix_at = np.maximum.accumulate(at, axis=1)
+        self.rows = np.arange(n)[:, None]
+
+    def __call__(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``F`` at ``r`` (n, M) per hour row, and the frontier point that attains it."""
+        r = np.maximum(r, 0.0)
+        P = self.K.size
+        i = np.searchsorted(self.K, r * (1 - 1e-12), side="left")
+        whole = np.where(i < P, self.C[np.minimum(i, P - 1)], np.inf)
+        j = np.maximum(i - 1, 0)
+        rows = np.broadcast_to(self.rows, r.shape)
+        with np.errstate(invalid="ignore"):
+            api = np.where(i > 0, self.unit[:, None] * r + self.prefix[rows, j], np.inf)
+        api = np.where(np.isnan(api), np.inf, api)
+        use_api = api < whole
+        return np.where(use_api, api, whole), np.where(use_api, self.prefix_at[rows, j], i)
+
+
+def _pair_evaluate(
+    b: _Block, lam: np.ndarray, hours: np.ndarray, n_gpus: int
+) -> tuple[float, np.ndarray]:
+    """Exact hourly subproblems (up to the split step) of a model with two workloads.
+
+    An optimal split of whole replicas between two workloads shares at most one replica:
+    were two lane types shared, moving capacity between them in the ratio of their
+    capacities frees one without losing coverage; within one lane type, all but one replica
+    can go whole to one workload. So an hour costs either ``F_1(d_1) + F_2(d_2)`` (each
+    workload on its own whole replicas and the API) or, for a lane ``s`` both can use,
+    ``c_s + min_θ F_1(d_1 − θ·p_s) + F_2(d_2 − (1−θ)·q_s)``. ``θ`` is scanned in steps, each
+    step bounded below by its ends (``F`` never falls as the need grows), so the result is
+    a valid lower bound. Relaxed as well: a lane's copy limit applies to each workload
+    separately. Returns the summed cost and pool GPU-hours used per type."""
+    need = b.need[hours]
+    unit = b.api_unit_usd[hours]
+    n = hours.size
+    lanes = [[], []]
+    shared = []
+    for ln in b.lanes:
+        cost = lam[ln.gpu] * ln.tp if ln.gpu >= 0 else ln.usd_per_hour
+        assert ln.caps is not None
+        for j in range(2):
+            if ln.caps[j] > 0:
+                lanes[j].append((float(ln.caps[j]), cost, ln.gpu, ln.tp, ln.max_copies))
+        if ln.caps[0] > 0 and ln.caps[1] > 0 and ln.max_copies >= 1:
+            shared.append((float(ln.caps[0]), float(ln.caps[1]), cost, ln.gpu, ln.tp))
+    covers = [_Cover(lanes[j], float(need[:, j].max()), n_gpus, unit[:, j]) for j in range(2)]
+    theta = np.linspace(0.0, 1.0, THETA_STEPS + 1)
+    S, J = len(shared), THETA_STEPS
+    p = np.array([x[0] for x in shared])
+    q = np.array([x[1] for x in shared])
+    # columns: the hour with no split replica, then each shared lane's J steps
+    r1 = np.concatenate(
+        [need[:, :1], (need[:, :1, None] - (theta[1:][None, :] * p[:, None])[None]).reshape(n, -1)],
+        axis=1,
+    )
+    r2 = np.concatenate(
+        [
+            need[:, 1:],
+            (need[:, 1:, None] - ((1.0 - theta[:-1])[None, :] * q[:, None])[None]).reshape(n, -1),
+        ],
+        axis=1,
+    )
+    g1, j1 = covers[0](r1)
+    g2, j2 = covers[1](r2)
+    extra = np.concatenate([[0.0], np.repeat([x[2] for x in shared], J)]) if S else np.zeros(1)
+    V = g1 + g2 + extra[None, :]
+    best = np.argmin(V, axis=1)
+    r = np.arange(n)
+    cost = V[r, best]
+    if not np.all(np.isfinite(cost)):
+        return math.inf, np.zeros(n_gpus)
+    usage = covers[0].U[j1[r, best]].sum(axis=0) + covers[1].U[j2[r, best]].sum(axis=0)
+    lane = (best - 1) // J  # the split lane of each hour, -1: none
+    for si, (_, _, _, g, tp) in enumerate(shared):
+        if g >= 0:
+            usage[g] += tp * float(np.count_nonzero(lane == si))
+    return float(cost.sum()), usage
 
 
 def _undominated(lanes: list[tuple[float, float, int, int, float]]):

@@ -990,13 +990,15 @@ EVAL_S = 30.0
 RECOVERY_S = 60.0
 #: Seconds for the integer model of the representative hours (a candidate fleet).
 INTEGER_POINTS_S = 10.0
-#: Seconds for the Lagrangian bound (it stops earlier once it stalls).
-LAGRANGE_S = 20.0
+#: Seconds for the Lagrangian bound (it stops earlier once it stalls); the schedule
+#: recovery leaves it this much of the budget, or a fifth of the budget if less.
+LAGRANGE_S = 45.0
 #: Seconds for the MILP at the clusters' minimum demand, tried after the Lagrangian.
 MIN_MILP_S = 10.0
 #: Time budget of a clustered solve without --time-limit [s]. Phases end when their work
-#: is done, so small problems take much less: the fleet search stops at 45% of it, the
-#: schedule recovery at 75%, the bound gets what is left (at least 0.5 s).
+#: is done, so small problems take much less: the fleet search stops at 40% of it, the
+#: schedule recovery leaves the bound its share (``LAGRANGE_S``, at most a fifth), the
+#: bound gets what is left (at least 0.5 s).
 DEFAULT_BUDGET_S = 240.0
 
 Fleet = dict[tuple[str, str], int]
@@ -1325,7 +1327,7 @@ def _solve_clustered(
             "Try --aggregate exact or a larger --time-limit."
         )
     say(f"fleet candidates: best ${best_cost:,.2f} before overhead")
-    search_until = 0.45 * budget
+    search_until = 0.4 * budget
     gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
     cut: list[str] = []  # phases the time budget cut short
     improved = True
@@ -1349,7 +1351,7 @@ def _solve_clustered(
     #    hour where the time allows (the points are independent given the fleet, so this
     #    costs time in proportion to the points)
     points = agg.n_points
-    room = min(RECOVERY_S, 0.75 * budget - elapsed())
+    room = min(RECOVERY_S, budget - min(LAGRANGE_S, 0.2 * budget) - elapsed())
     n_fine = int(room / max(max(timing), 1e-6)) if timing else 0
     if n_fine < agg.n_distinct:
         cut.append(f"the schedule recovery ({max(n_fine, agg.n_points)} of {agg.n_distinct} hours)")

@@ -42,7 +42,7 @@ import numpy as np
 import pulp
 
 from advisor.errors import InfeasibleError, SolverError
-from advisor.lagrange import lagrangian_bound
+from advisor.lagrange import LagrangeResult, lagrangian_bound
 from advisor.milp import POOL, FleetModel, ModelInput, build_model, lp_name, value
 from advisor.options import OptionSet, api_usd_per_hour
 
@@ -987,12 +987,15 @@ POINT_S = 1.0
 EVAL_S = 30.0
 #: Seconds (at most) to recover the chosen fleet's schedule from finer representative
 #: hours than the clusters that chose it (every distinct hour where that fits).
-RECOVERY_S = 60.0
+RECOVERY_S = 120.0
 #: Seconds for the integer model of the representative hours (a candidate fleet).
 INTEGER_POINTS_S = 10.0
 #: Seconds for the Lagrangian bound (it stops earlier once it stalls); the schedule
 #: recovery leaves it this much of the budget, or a fifth of the budget if less.
 LAGRANGE_S = 45.0
+#: Share of --time-limit an exact (hourly) solve keeps for the Lagrangian bound, used
+#: only where the MILP stops short of its gap (at most ``LAGRANGE_S``).
+EXACT_BOUND_SHARE = 0.15
 #: Seconds for the MILP at the clusters' minimum demand, tried after the Lagrangian.
 MIN_MILP_S = 10.0
 #: Time budget of a clustered solve without --time-limit [s]. Phases end when their work
@@ -1352,7 +1355,9 @@ def _solve_clustered(
     #    costs time in proportion to the points)
     points = agg.n_points
     room = min(RECOVERY_S, budget - min(LAGRANGE_S, 0.2 * budget) - elapsed())
-    n_fine = int(room / max(max(timing), 1e-6)) if timing else 0
+    # as many points as the room holds at the candidates' mean pace, with a margin: points
+    # left at the deadline keep rounded schedules, and the bound's share stays untouched
+    n_fine = int(0.85 * room / max(float(np.mean(timing)), 1e-6)) if timing else 0
     if n_fine < agg.n_distinct:
         cut.append(f"the schedule recovery ({max(n_fine, agg.n_points)} of {agg.n_distinct} hours)")
     if n_fine > agg.n_points:
@@ -1366,7 +1371,7 @@ def _solve_clustered(
                 fine.weights,
                 _existing_at_points(fine, ex, ex_names),
             )
-            got = recover(fine.labels, fine_inp, best, time.perf_counter() + 1.2 * room)
+            got = recover(fine.labels, fine_inp, best, time.perf_counter() + room)
             if got is not None and got[0] < best_cost:
                 best_cost, best_hours = got
                 points = fine.n_points
@@ -1374,42 +1379,26 @@ def _solve_clustered(
 
     # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour
     lam_limit = max(0.5, min(LAGRANGE_S, budget - elapsed()))
-    t_lag = time.perf_counter()
-    lp = build_model(
+    lag, lag_res = _hourly_bound(
         opts,
+        workloads,
+        agg,
         ModelInput(
             workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, point_existing(agg.mean)
         ),
-        relax=True,
-    )
-    lp_res = run_solver(lp, settings, None, "bound (LP prices)")
-    lam0 = _pool_prices(lp, agg.weights) if lp_res.status == "optimal" else {}
-    lag = lagrangian_bound(
-        opts,
-        workloads,
         requests,
         input_tokens,
         output_tokens,
-        agg.labels,
-        lam0,
-        existing_gpus=existing_gpus,
-        target_usd=best_cost,
-        time_limit_s=lam_limit,
-        progress=progress,
+        existing_gpus,
+        settings,
+        progress,
+        say,
+        best_cost,
+        lam_limit,
+        fm.constant_usd,
     )
-    lag_usd = lag.bound + fm.constant_usd
-    say(f"bound (hourly Lagrangian): {lag_usd:,.2f} after {lag.iterations} iterations")
-    if math.isfinite(lag_usd) and (lower is None or lag_usd > lower):
-        lower = lag_usd
-        bound_res = SolverResult(
-            "lagrangian",
-            "feasible",
-            time.perf_counter() - t_lag,
-            None,
-            lag_usd,
-            None,
-            time_limited=lag.time_limited,
-        )
+    if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
+        lower, bound_res = lag_res.bound, lag_res
     if lag.time_limited:
         cut.append("the bound")
     # the Lagrangian relaxes the reserved GPUs' integrality; with few of them the MILP at
@@ -1421,6 +1410,56 @@ def _solve_clustered(
         if res.bound is not None and (lower is None or res.bound > lower):
             lower, bound_res = res.bound, res
     return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, points, cut
+
+
+def _hourly_bound(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    agg: Aggregation,
+    lp_inp: ModelInput,
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    existing_gpus: Mapping[str, np.ndarray],
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+    target_usd: float | None,
+    time_limit_s: float,
+    constant_usd: float,
+) -> tuple[LagrangeResult, SolverResult]:
+    """The Lagrangian bound on the full hourly problem (``advisor.lagrange``), its prices
+    constant per point of ``agg`` and started from the LP duals of ``lp_inp``'s pool rows;
+    reported as a bound-only solver result (overhead included)."""
+    t0 = time.perf_counter()
+    lp = build_model(opts, lp_inp, relax=True)
+    lp_res = run_solver(lp, settings, None, "bound (LP prices)")
+    lam0 = _pool_prices(lp, agg.weights) if lp_res.status == "optimal" else {}
+    lag = lagrangian_bound(
+        opts,
+        workloads,
+        requests,
+        input_tokens,
+        output_tokens,
+        agg.labels,
+        lam0,
+        existing_gpus=existing_gpus,
+        target_usd=target_usd,
+        time_limit_s=time_limit_s,
+        progress=progress,
+    )
+    usd = lag.bound + constant_usd
+    say(f"bound (hourly Lagrangian): {usd:,.2f} after {lag.iterations} iterations")
+    res = SolverResult(
+        "lagrangian",
+        "feasible",
+        time.perf_counter() - t0,
+        None,
+        usd if math.isfinite(usd) else None,
+        None,
+        time_limited=lag.time_limited,
+    )
+    return lag, res
 
 
 def _fleet_text(fleet: Mapping[tuple[str, str], int]) -> str:
@@ -1469,6 +1508,10 @@ def solve_fleet(
     share = settings
     if clustered and settings.time_limit_s:
         share = replace(settings, time_limit_s=settings.time_limit_s * 0.6)
+    elif settings.time_limit_s:
+        # a MILP stopped by the limit leaves the hourly bound a share of it
+        reserve = min(LAGRANGE_S, EXACT_BOUND_SHARE * settings.time_limit_s)
+        share = replace(settings, time_limit_s=settings.time_limit_s - reserve)
     res = run_solver(fm, share, progress, "solve", opts)
     say(f"solve: {res.status} in {res.seconds:.1f} s")
     if res.status == "infeasible":
@@ -1520,6 +1563,29 @@ def solve_fleet(
     if not clustered:
         # exact aggregation: identical hours share one model point
         hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
+        if res.objective is not None and (_gap(res.objective, res.bound) or 1.0) > settings.gap:
+            # the MILP stopped short of its gap: the hourly Lagrangian may bound better
+            left = LAGRANGE_S
+            if settings.time_limit_s:
+                left = settings.time_limit_s - (time.perf_counter() - t0)
+            _, lag_res = _hourly_bound(
+                opts,
+                workloads,
+                agg,
+                upper_inp,
+                requests,
+                input_tokens,
+                output_tokens,
+                existing_gpus,
+                settings,
+                progress,
+                say,
+                res.objective - fm.constant_usd,
+                max(0.5, left),
+                fm.constant_usd,
+            )
+            if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
+                lower, bound_res = lag_res.bound, lag_res
     else:
         got = _solve_clustered(
             opts,

@@ -993,8 +993,8 @@ INTEGER_POINTS_S = 10.0
 #: Seconds for the Lagrangian bound (it stops earlier once it stalls); the schedule
 #: recovery leaves it this much of the budget, or a fifth of the budget if less.
 LAGRANGE_S = 45.0
-#: Share of --time-limit an exact (hourly) solve keeps for the Lagrangian bound, used
-#: only where the MILP stops short of its gap (at most ``LAGRANGE_S``).
+#: Share of --time-limit an exact (hourly) solve with CBC keeps for the Lagrangian bound,
+#: used only where the MILP stops short of its gap (at most ``LAGRANGE_S``).
 EXACT_BOUND_SHARE = 0.15
 #: Seconds for the MILP at the clusters' minimum demand, tried after the Lagrangian.
 MIN_MILP_S = 10.0
@@ -1508,8 +1508,10 @@ def solve_fleet(
     share = settings
     if clustered and settings.time_limit_s:
         share = replace(settings, time_limit_s=settings.time_limit_s * 0.6)
-    elif settings.time_limit_s:
-        # a MILP stopped by the limit leaves the hourly bound a share of it
+    elif settings.time_limit_s and settings.name == "cbc":
+        # a MILP stopped by the limit leaves the hourly bound a share of it (CBC only: its
+        # own bound is the weak one where hours share replicas; HiGHS's is measured tighter
+        # than the Lagrangian there, so it keeps the whole limit)
         reserve = min(LAGRANGE_S, EXACT_BOUND_SHARE * settings.time_limit_s)
         share = replace(settings, time_limit_s=settings.time_limit_s - reserve)
     res = run_solver(fm, share, progress, "solve", opts)

@@ -160,7 +160,8 @@ def _plain(obj: Any) -> Any:
 
 
 def code_fingerprint() -> str:
-    """Short hash of advisor/*.py as this case imported them (the tree may change mid-run)."""
+    """Short hash of advisor/*.py as they are now (read as a case starts: the tree may
+    change mid-run)."""
     import hashlib
 
     h = hashlib.sha256()
@@ -171,6 +172,7 @@ def code_fingerprint() -> str:
 
 def child_main(spec_path: str, out_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
+    code = code_fingerprint()  # read as the case starts, when it imports advisor
     try:
         res = run_case(spec)
     except BaseException as exc:  # record every failure, crash or solver refusal alike
@@ -179,7 +181,7 @@ def child_main(spec_path: str, out_path: str) -> int:
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(),
         }
-    res["advisor_code"] = code_fingerprint()
+    res["advisor_code"] = code
     res["self_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["solver_proc_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     Path(out_path).write_text(json.dumps(res, default=float))

@@ -880,7 +880,7 @@ def _lower_solve(
     opts: OptionSet,
     workloads: tuple[str, ...],
     agg: Aggregation,
-    point_existing: Callable[[np.ndarray], dict[str, np.ndarray]],
+    points_existing: Mapping[str, np.ndarray],
     settings: SolverSettings,
     progress: Progress | None,
     say: Progress,
@@ -899,7 +899,7 @@ def _lower_solve(
        bound counts even when it stops at its time limit.
     """
     mean_inp = ModelInput(
-        workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, point_existing(agg.mean)
+        workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, points_existing
     )
     mfm = build_model(opts, mean_inp, relax_replicas=True)
     lp = run_solver(mfm, settings, None, "bound (means)")
@@ -916,7 +916,7 @@ def _lower_solve(
     gap = _gap(upper_objective, lp.bound)
     if run_min and (gap is None or gap > settings.gap):
         limit = min(max(settings.time_limit_s * 0.4, 1.0) if settings.time_limit_s else 30.0, 30.0)
-        res = _min_bound(opts, workloads, agg, point_existing, settings, progress, say, limit)
+        res = _min_bound(opts, workloads, agg, points_existing, settings, progress, say, limit)
         if res.bound is not None and (best.bound is None or res.bound > best.bound):
             best = res
     return best, mean_fleet
@@ -926,7 +926,7 @@ def _min_bound(
     opts: OptionSet,
     workloads: tuple[str, ...],
     agg: Aggregation,
-    point_existing: Callable[[np.ndarray], dict[str, np.ndarray]],
+    points_existing: Mapping[str, np.ndarray],
     settings: SolverSettings,
     progress: Progress | None,
     say: Progress,
@@ -935,7 +935,7 @@ def _min_bound(
     """The MILP at each cluster's minimum demand: cost never falls as demand rises, so its
     solver bound (even at a time limit) bounds the full problem, reserved GPUs integer."""
     lower_inp = ModelInput(
-        workloads, agg.lower, agg.lower_in, agg.lower_out, agg.weights, point_existing(agg.lower)
+        workloads, agg.lower, agg.lower_in, agg.lower_out, agg.weights, points_existing
     )
     res = run_solver(
         build_model(opts, lower_inp),
@@ -1255,6 +1255,7 @@ def _solve_clustered(
     output_tokens: np.ndarray,
     existing_gpus: Mapping[str, np.ndarray],
     ex: np.ndarray | None,
+    points_existing: Mapping[str, np.ndarray],
     settings: SolverSettings,
     progress: Progress | None,
     say: Progress,
@@ -1269,14 +1270,11 @@ def _solve_clustered(
     def elapsed() -> float:
         return time.perf_counter() - t0
 
-    def point_existing(_points_from: np.ndarray) -> dict[str, np.ndarray]:
-        return _existing_at_points(agg, ex, ex_names)
-
     # 1. candidate fleets: the cluster-max model (relaxed replicas, solved already), the
     #    cluster-mean model (whose optimum is also a valid bound), the integer model of the
     #    representative hours within a short limit (whole replicas change the best fleet)
     bound_res, mean_fleet = _lower_solve(
-        opts, workloads, agg, point_existing, settings, progress, say, run_min=False
+        opts, workloads, agg, points_existing, settings, progress, say, run_min=False
     )
     lower = bound_res.bound
     candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
@@ -1383,9 +1381,7 @@ def _solve_clustered(
         opts,
         workloads,
         agg,
-        ModelInput(
-            workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, point_existing(agg.mean)
-        ),
+        ModelInput(workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, points_existing),
         requests,
         input_tokens,
         output_tokens,
@@ -1406,7 +1402,7 @@ def _solve_clustered(
     plan_usd = best_cost + fm.constant_usd
     min_limit = min(MIN_MILP_S, budget - elapsed())
     if (_gap(plan_usd, lower) or 1.0) > settings.gap and min_limit >= 1.0:
-        res = _min_bound(opts, workloads, agg, point_existing, settings, progress, say, min_limit)
+        res = _min_bound(opts, workloads, agg, points_existing, settings, progress, say, min_limit)
         if res.bound is not None and (lower is None or res.bound > lower):
             lower, bound_res = res.bound, res
     return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, points, cut
@@ -1489,12 +1485,11 @@ def solve_fleet(
     agg = aggregate_hours(requests, input_tokens, output_tokens, ex, aggregate)
     say(f"aggregate: {agg.mode}, {agg.n_points} model points for {requests.shape[0]} hours")
 
-    def point_existing(_points_from: np.ndarray) -> dict[str, np.ndarray]:
-        return _existing_at_points(agg, ex, ex_names)
+    points_existing = _existing_at_points(agg, ex, ex_names)
 
     t0 = time.perf_counter()
     upper_inp = ModelInput(
-        workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, point_existing(agg.upper)
+        workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, points_existing
     )
     clustered = agg.mode == "clustered"
     # representative hours stand for many real hours: their replica counts are rounded per
@@ -1538,7 +1533,7 @@ def solve_fleet(
         bound = api_only if res.bound is None else min(api_only, res.bound)
         if clustered:
             lb = _lower_solve(
-                opts, workloads, agg, point_existing, settings, progress, say, res.objective
+                opts, workloads, agg, points_existing, settings, progress, say, res.objective
             )[0].bound
             bound = api_only if lb is None else min(api_only, lb)
         return FleetSolution(
@@ -1600,6 +1595,7 @@ def solve_fleet(
             output_tokens,
             existing_gpus,
             ex,
+            points_existing,
             settings,
             progress,
             say,

@@ -341,24 +341,38 @@ def _per_workload(
     cost = dict.fromkeys(workloads, 0.0)
     pool_use = dict.fromkeys(workloads, 0.0)
     if len(schedule):
-        for r in schedule.itertuples(index=False):
-            if r.source in ("on_demand", "spot"):
-                cost[r.workload] += r.replica_share * r.tp * gpu_usd_per_hour[(r.gpu, r.source)]
-            elif r.source == POOL:
-                pool_use[r.workload] += r.replica_share * r.tp
-            elif r.source == "api":
-                pin, pout = api_usd_per_m[r.workload]
-                cost[r.workload] += (r.input_tokens * pin + r.output_tokens * pout) / TOKENS_PER_M
-        # partly used hourly replicas: spread the unused part over their users
-        hourly = schedule[schedule["source"].isin(["on_demand", "spot"])]
-        for _, grp in hourly.groupby(["hour", "deployment", "source"]):
-            used = float(grp["replica_share"].sum())
-            n = float(grp["replicas"].iloc[0])
-            if n > used + 1e-12 and used > 0:
-                price = gpu_usd_per_hour[(grp["gpu"].iloc[0], grp["source"].iloc[0])]
-                idle = (n - used) * float(grp["tp"].iloc[0]) * price
-                for r in grp.itertuples(index=False):
-                    cost[r.workload] += idle * r.replica_share / used
+        # vectorized: a year of hourly rows is hundreds of thousands of them
+        src = schedule["source"]
+        hourly = schedule[src.isin(["on_demand", "spot"])]
+        if len(hourly):
+            price = np.array(
+                [gpu_usd_per_hour[key] for key in zip(hourly["gpu"], hourly["source"], strict=True)]
+            )
+            share = hourly["replica_share"].to_numpy(dtype=float)
+            tp = hourly["tp"].to_numpy(dtype=float)
+            # partly used hourly replicas: spread the unused part over their users
+            groups = hourly.groupby(["hour", "deployment", "source"], sort=False)
+            used = groups["replica_share"].transform("sum").to_numpy(dtype=float)
+            n = groups["replicas"].transform("first").to_numpy(dtype=float)
+            idle = np.where((n > used + 1e-12) & (used > 0), (n - used) * tp * price, 0.0)
+            spread_idle = np.divide(idle * share, used, out=np.zeros_like(idle), where=used > 0)
+            _add_by(cost, hourly["workload"], share * tp * price + spread_idle)
+        pool = schedule[src == POOL]
+        if len(pool):
+            _add_by(
+                pool_use,
+                pool["workload"],
+                pool["replica_share"].to_numpy(dtype=float) * pool["tp"].to_numpy(dtype=float),
+            )
+        api = schedule[src == "api"]
+        if len(api):
+            pin = np.array([api_usd_per_m[w][0] for w in api["workload"]])
+            pout = np.array([api_usd_per_m[w][1] for w in api["workload"]])
+            usd = (
+                api["input_tokens"].to_numpy(dtype=float) * pin
+                + api["output_tokens"].to_numpy(dtype=float) * pout
+            ) / TOKENS_PER_M
+            _add_by(cost, api["workload"], usd)
     pool_cost = by_tier["reserved"] + by_tier["owned"] + by_tier.get("existing", 0.0)
     total_pool = sum(pool_use.values())
     spread = [pool_cost, by_tier["overhead"]]
@@ -375,6 +389,12 @@ def _per_workload(
             cost[w] / total_self if sum(self_cost.values()) or total_pool else 1 / len(workloads)
         )
     return cost
+
+
+def _add_by(totals: dict[str, float], keys: pd.Series, values: np.ndarray) -> None:
+    """Add ``values`` into ``totals`` summed by ``keys`` (workload names)."""
+    for w, v in pd.Series(values, index=keys.to_numpy()).groupby(level=0).sum().items():
+        totals[str(w)] += float(v)
 
 
 def plan_summary_md(data: Mapping[str, Any]) -> str:

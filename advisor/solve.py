@@ -8,15 +8,19 @@ Pipeline (``solve_fleet``):
    plan's gap. Beyond that, hours are clustered into representative hours (each workload's
    peak hour a cluster of its own) and steps 2-4 follow.
 2. **Choose the reserved fleet.** Candidate fleets come from the cluster-maximum model and
-   the cluster-mean model (hourly replicas relaxed) and the integer model of the clusters
-   (time-limited). Each is costed on every real hour (step 3 at the clusters), then a local
-   search moves one GPU at a time (one more, one fewer, one to another tier) while that
-   lowers the cost.
+   the cluster-mean model (hourly replicas relaxed), those fleets scaled up by a quarter and
+   a half (the relaxed models value the pool too little) and, where it is small, the integer
+   model of the clusters (time-limited). Each fleet's cost is estimated on one real hour per
+   cluster (the hour nearest the cluster's mean, weighted by the cluster's hours; whole
+   replicas solved given the fleet), then a local search moves one GPU at a time (one more,
+   one fewer, one to another tier) while that lowers the estimate.
 3. **Recover every real hour.** Given a fleet the hours are independent: whole replicas are
-   solved per representative hour in small chunks (one hour at a time where workloads
-   share replicas), started from the rounded fractional schedule, and each real hour keeps
-   its point's replicas, trimmed to its own demand. The chosen fleet is recovered again from
-   every distinct hour where the time allows it.
+   solved per representative hour (at its cluster's maximum) in small chunks (one hour at a
+   time where workloads share replicas), started from the rounded fractional schedule, and
+   each real hour keeps its point's replicas, trimmed to its own demand. Every distinct hour
+   is its own point where the time allows; else, with HiGHS (in-process, so small solves are
+   cheap), every real hour is re-solved on its representative's lanes
+   (``_refine_hours``), and with CBC finer representative hours are used.
 4. **Bound.** ``advisor.lagrange``: the pool rows priced per cluster, one exact integer
    problem per hour and model; and the cluster-mean model with hourly replicas relaxed
    (Jensen). The larger is a valid lower bound on the full hourly problem, and ``gap = (plan
@@ -43,7 +47,15 @@ import pulp
 
 from advisor.errors import InfeasibleError, SolverError
 from advisor.lagrange import LagrangeResult, lagrangian_bound
-from advisor.milp import POOL, FleetModel, ModelInput, build_model, lp_name, value
+from advisor.milp import (
+    POOL,
+    FleetModel,
+    ModelInput,
+    build_model,
+    deployment_sources,
+    lp_name,
+    value,
+)
 from advisor.options import OptionSet, api_usd_per_hour
 
 #: With at most this many distinct hours, solve the hourly problem exactly.
@@ -985,26 +997,38 @@ POINT_S = 1.0
 #: Seconds (at most) to cost one candidate fleet on the representative hours; points left
 #: when it runs out keep their rounded fractional schedule.
 EVAL_S = 30.0
-#: Seconds (at most) to recover the chosen fleet's schedule from finer representative
-#: hours than the clusters that chose it (every distinct hour where that fits).
-RECOVERY_S = 120.0
+#: Seconds per real hour a clustered solve keeps back from its budget for what follows it
+#: (baselines, plan assembly, verification: 1.3 s measured at 8,760 h x 10 workloads).
+FINISH_S_PER_HOUR = 5e-4
 #: Seconds for the integer model of the representative hours (a candidate fleet).
 INTEGER_POINTS_S = 10.0
+#: ...tried only up to this many integer variables (and so the MILP at the clusters'
+#: minima, of the same size): HiGHS runs far past its limit in the root of larger ones.
+INTEGER_POINTS_MAX = 5_000
+#: Share of the budget after which the fleet search stops.
+SEARCH_SHARE = 0.3
+#: Share of the recovery's room planned for, at the fleet estimates' pace per point.
+FINE_MARGIN = 0.85
+#: Scales of the relaxed models' fleets that also start the fleet search.
+CANDIDATE_SCALES = (1.25, 1.5)
 #: Seconds for the Lagrangian bound (it stops earlier once it stalls); the schedule
 #: recovery leaves it this much of the budget, or a fifth of the budget if less.
-LAGRANGE_S = 45.0
+LAGRANGE_S = 35.0
 #: Share of --time-limit an exact (hourly) solve with CBC keeps for the Lagrangian bound,
 #: used only where the MILP stops short of its gap (at most ``LAGRANGE_S``).
 EXACT_BOUND_SHARE = 0.15
 #: Seconds for the MILP at the clusters' minimum demand, tried after the Lagrangian.
 MIN_MILP_S = 10.0
 #: Time budget of a clustered solve without --time-limit [s]. Phases end when their work
-#: is done, so small problems take much less: the fleet search stops at 40% of it, the
-#: schedule recovery leaves the bound its share (``LAGRANGE_S``, at most a fifth), the
-#: bound gets what is left (at least 0.5 s).
+#: is done, so small problems take much less: the fleet search stops at 30% of it, the
+#: schedule recovery leaves the bound its share (``LAGRANGE_S``, at most a fifth) and the
+#: finish its (``FINISH_S_PER_HOUR``), the bound gets what is left (at least 0.5 s).
 DEFAULT_BUDGET_S = 240.0
 
 Fleet = dict[tuple[str, str], int]
+#: A fleet's recovered schedule: (cost before overhead, every real hour, the
+#: representative hours' schedules it was trimmed from)
+Recovered = tuple[float, list[HourSchedule], list[HourSchedule]]
 
 
 def _solve_points(
@@ -1180,9 +1204,10 @@ def _recover_hours(
     settings: SolverSettings,
     say: Progress,
     deadline: float = math.inf,
-) -> tuple[float, list[HourSchedule]] | None:
+) -> Recovered | None:
     """Whole replicas per representative hour (at its maximum demand) for a fixed reserved
-    fleet, then each real hour trimmed to its own demand; returns (cost, hours)."""
+    fleet, then each real hour trimmed to its own demand; returns (cost, hours, the
+    representative hours' schedules)."""
     points = _solve_points(opts, points_inp, fleet, settings, say, deadline)
     if points is None:
         return None
@@ -1195,7 +1220,80 @@ def _recover_hours(
             trim_hour(p, opts, workloads, requests[h], input_tokens[h], output_tokens[h], pool)
         )
     cost = _hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
-    return cost, hours
+    return cost, hours, points
+
+
+def _refine_hours(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    points: list[HourSchedule],
+    labels: np.ndarray,
+    fleet: Mapping[tuple[str, str], int],
+    hours: list[HourSchedule],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    existing_gpus: Mapping[str, np.ndarray],
+    settings: SolverSettings,
+    deadline: float,
+) -> tuple[list[HourSchedule], int]:
+    """Every real hour re-solved as its own small integer problem given the fleet, on the
+    lanes its representative hour's schedule points to: that schedule's deployments on any
+    source, and every pool lane. A schedule trimmed from the representative
+    (``trim_hour``) wastes what the representative's higher demand needed; this keeps its
+    choice of deployments but sizes them for the hour. Each hour keeps the cheaper of the
+    two; hours are taken by their trimmed spend outside the pool, largest first, until
+    ``deadline``. Returns the hours and how many distinct hours were re-solved.
+
+    Measured at 720 h x 10 workloads (HiGHS, a fixed fleet): trimmed $5,114 of hourly GPUs
+    and API, re-solved on restricted lanes $4,755 in 12 ms an hour, every hour's own
+    unrestricted integer solve $4,601 in 26 ms an hour.
+    """
+    H = requests.shape[0]
+    reserved = {key: n for key, n in fleet.items() if n > 0}
+    all_inp = ModelInput(
+        workloads, requests, input_tokens, output_tokens, np.ones(H), existing_gpus
+    )
+    probe = _points(all_inp, reserved, slice(0, 1))
+    lanes = {(k, s) for k, srcs in deployment_sources(opts, probe).items() for s in srcs}
+    restricted: dict[int, OptionSet] = {}
+
+    def spend(h: int, sched: HourSchedule) -> float:
+        return _hours_cost(
+            opts, workloads, {}, [sched], input_tokens[h : h + 1], output_tokens[h : h + 1]
+        )
+
+    out = list(hours)
+    trimmed = np.array([spend(h, out[h]) for h in range(H)])
+    ex_names = sorted(existing_gpus)
+    done: dict[bytes, HourSchedule | None] = {}
+    point_limit = min(settings.time_limit_s or POINT_S, POINT_S)
+    for h in np.argsort(-trimmed, kind="stable"):
+        if time.perf_counter() > deadline:
+            break
+        h = int(h)
+        label = int(labels[h])
+        key = b"".join(
+            [requests[h].tobytes(), input_tokens[h].tobytes(), output_tokens[h].tobytes()]
+            + [np.asarray(existing_gpus[g][h]).tobytes() for g in ex_names]
+            + [np.int64(label).tobytes()]
+        )
+        if key not in done:
+            if label not in restricted:
+                deps = {k for (k, _) in points[label].replicas}
+                keep = {(k, s) for (k, s) in lanes if k in deps or s == POOL}
+                restricted[label] = replace(
+                    opts, dominated_lanes=set(opts.dominated_lanes) | (lanes - keep)
+                )
+            ropts = restricted[label]
+            fm = build_model(ropts, _points(all_inp, reserved, slice(h, h + 1)))
+            res = run_solver(fm, replace(settings, time_limit_s=point_limit), None, "hour", ropts)
+            ok = res.status in ("optimal", "feasible")
+            done[key] = _read_points(fm, ropts)[0] if ok else None
+        got = done[key]
+        if got is not None and spend(h, got) < trimmed[h] - 1e-9:
+            out[h] = got
+    return out, len(done)
 
 
 def _neighbours(fleet: Fleet, opts: OptionSet, gpus: list[str]) -> list[Fleet]:
@@ -1233,6 +1331,20 @@ def _pool_prices(fm: FleetModel, weights: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def _medoids(agg: Aggregation, requests: np.ndarray) -> np.ndarray:
+    """Per point of ``agg``, the real hour nearest its cluster's mean demand (each
+    workload's demand scaled by its peak)."""
+    scale = np.max(requests, axis=0)
+    scale[scale <= 0] = 1.0
+    z = requests / scale
+    mean = agg.mean / scale
+    out = np.empty(agg.n_points, dtype=int)
+    for t in range(agg.n_points):
+        members = np.flatnonzero(agg.labels == t)
+        out[t] = members[np.argmin(((z[members] - mean[t]) ** 2).sum(axis=1))]
+    return out
+
+
 def _existing_at_points(
     agg: Aggregation, ex: np.ndarray | None, names: list[str]
 ) -> dict[str, np.ndarray]:
@@ -1260,10 +1372,11 @@ def _solve_clustered(
     progress: Progress | None,
     say: Progress,
     t0: float,
-) -> tuple[Fleet, list[HourSchedule], SolverResult, float | None, int, list[str]]:
+) -> tuple[Fleet, list[HourSchedule], SolverResult, float | None, dict[str, int], list[str]]:
     """Large horizons: choose the reserved fleet on the clusters, recover every real hour,
-    bound the full hourly problem. Returns (fleet, hours, bound report, bound, points the
-    schedule was recovered from)."""
+    bound the full hourly problem. Returns (fleet, hours, bound report, bound, how the
+    schedule was recovered: ``recovery_points`` it was trimmed from and ``hours_resolved``
+    on their own, the phases the budget cut short)."""
     ex_names = sorted(existing_gpus)
     budget = settings.time_limit_s or DEFAULT_BUDGET_S
 
@@ -1272,7 +1385,8 @@ def _solve_clustered(
 
     # 1. candidate fleets: the cluster-max model (relaxed replicas, solved already), the
     #    cluster-mean model (whose optimum is also a valid bound), the integer model of the
-    #    representative hours within a short limit (whole replicas change the best fleet)
+    #    representative hours within a short limit where it is small (whole replicas change
+    #    the best fleet)
     bound_res, mean_fleet = _lower_solve(
         opts, workloads, agg, points_existing, settings, progress, say, run_min=False
     )
@@ -1280,58 +1394,79 @@ def _solve_clustered(
     candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
     if mean_fleet is not None:
         candidates.append(mean_fleet)
-    int_limit = min(INTEGER_POINTS_S, 0.1 * budget)
-    ifm = build_model(opts, upper_inp)
-    ires = run_solver(
-        ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
-    )
-    if ires.status in ("optimal", "feasible"):
-        candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
-
-    # 2. each candidate costed on every real hour (whole replicas per cluster, trimmed per
-    #    hour); then a local search one GPU at a time from the cheapest
-    costed: dict[frozenset, tuple[float, list[HourSchedule]] | None] = {}
-    timing: list[float] = []  # seconds per representative hour recovered
-
-    def recover(
-        labels: np.ndarray, points_inp: ModelInput, fleet: Fleet, deadline: float
-    ) -> tuple[float, list[HourSchedule]] | None:
-        return _recover_hours(
-            opts,
-            workloads,
-            labels,
-            points_inp,
-            fleet,
-            requests,
-            input_tokens,
-            output_tokens,
-            existing_gpus,
-            settings,
-            say,
-            deadline,
+    # the integer model of the representative hours only where it is small: past that,
+    # HiGHS was measured running far past its limit in the root (64 s for 10 s at 10
+    # workloads), and so would the MILP at the clusters' minima below
+    overrun = math.inf  # how far a solve of a model this size runs past its limit
+    if len(fm.R) + len(fm.x) <= INTEGER_POINTS_MAX:
+        ifm = build_model(opts, upper_inp)
+        int_limit = min(INTEGER_POINTS_S, 0.1 * budget)
+        ires = run_solver(
+            ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
         )
+        if ires.status in ("optimal", "feasible"):
+            candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
+        overrun = max(0.0, ires.seconds - int_limit)
+    search_until = SEARCH_SHARE * budget
+    # the relaxed models value the pool too little (fractional hourly replicas waste
+    # nothing), so larger versions of their fleets start the search too: measured at 2,160
+    # and 8,760 h x 10 workloads, they all proposed 7-8 MI300X where 9-12 cost less
+    for scale in CANDIDATE_SCALES:
+        for c in list(candidates[:2]):
+            big = {
+                key: int(min(math.floor(n * scale + 0.5), opts.max_gpus.get(key, math.inf)))
+                for key, n in c.items()
+            }
+            if big not in candidates:
+                candidates.append(big)
+
+    # 2. each candidate's cost estimated on one real hour per cluster (the hour nearest its
+    #    mean, weighted by the cluster's hours), each hour's whole replicas solved given the
+    #    fleet; then a local search one GPU at a time from the cheapest. (The cluster maxima
+    #    with their schedules trimmed per hour overstate an hour's cost the more the smaller
+    #    the pool, and so chose too large a fleet: measured at 8,760 h x 10 workloads, 12
+    #    MI300X and 2 H100 at $251k where 9 and 2 cost $240k, both by exact hourly solves on
+    #    every 20th hour; the estimate here read $251k and $239k.)
+    med = _medoids(agg, requests)
+    med_inp = ModelInput(
+        workloads,
+        requests[med],
+        input_tokens[med],
+        output_tokens[med],
+        agg.weights,
+        {g: np.asarray(v)[med] for g, v in existing_gpus.items()},
+    )
+    H = requests.shape[0]
+    estimated: dict[frozenset, float] = {}
+    timing: list[float] = []  # seconds per point solved
 
     def cost_of(fleet: Fleet) -> float:
         key = frozenset((k, n) for k, n in fleet.items() if n > 0)
-        if key not in costed:
+        if key not in estimated:
             t_rec = time.perf_counter()
-            costed[key] = recover(agg.labels, upper_inp, fleet, t_rec + EVAL_S)
+            # past the search's share of the budget, points keep rounded schedules (fast)
+            deadline = min(t_rec + EVAL_S, t0 + search_until)
+            got = _solve_points(opts, med_inp, fleet, settings, say, deadline)
             timing.append((time.perf_counter() - t_rec) / agg.n_points)
-        got = costed[key]
-        return math.inf if got is None else got[0]
+            if got is None:
+                estimated[key] = math.inf
+            else:
+                usd = sum(n * opts.gpu_usd_per_hour[k] for k, n in fleet.items()) * H
+                for t, sched in enumerate(got):
+                    h = int(med[t])
+                    usd += agg.weights[t] * _hours_cost(
+                        opts, workloads, {}, [sched], input_tokens[h : h + 1],
+                        output_tokens[h : h + 1],
+                    )  # fmt: skip
+                estimated[key] = usd
+        return estimated[key]
 
     best = min(candidates, key=cost_of)
     best_cost = cost_of(best)
-    if not math.isfinite(best_cost):
-        raise SolverError(
-            "No hour-by-hour schedule could be recovered from the representative hours. "
-            "Try --aggregate exact or a larger --time-limit."
-        )
-    say(f"fleet candidates: best ${best_cost:,.2f} before overhead")
-    search_until = 0.4 * budget
+    say(f"fleet candidates: best ${best_cost:,.2f} before overhead (estimated)")
     gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
     cut: list[str] = []  # phases the time budget cut short
-    improved = True
+    improved = math.isfinite(best_cost)
     while improved:
         if elapsed() >= search_until:
             cut.append("the fleet search")
@@ -1344,39 +1479,95 @@ def _solve_clustered(
             c = cost_of(nb)
             if c < best_cost - 1e-6:
                 best, best_cost, improved = nb, c, True
-                say(f"fleet search: ${best_cost:,.2f} with {_fleet_text(best)}")
+                say(f"fleet search: ${best_cost:,.2f} (estimated) with {_fleet_text(best)}")
                 break
-    _, best_hours = costed[frozenset((k, n) for k, n in best.items() if n > 0)]  # type: ignore[misc]
 
-    # 3. the chosen fleet's schedule again from finer representative hours: every distinct
-    #    hour where the time allows (the points are independent given the fleet, so this
-    #    costs time in proportion to the points)
+    # 3. the chosen fleet's schedule for every real hour: from every distinct hour as a
+    #    point of its own where the time allows; else from finer representative hours (at
+    #    their maxima, trimmed per hour), or, with HiGHS, from the clusters' and then every
+    #    real hour re-solved on its representative's lanes
+    def recover(labels: np.ndarray, points_inp: ModelInput, deadline: float) -> Recovered | None:
+        return _recover_hours(
+            opts,
+            workloads,
+            labels,
+            points_inp,
+            best,
+            requests,
+            input_tokens,
+            output_tokens,
+            existing_gpus,
+            settings,
+            say,
+            deadline,
+        )
+
     points = agg.n_points
-    room = min(RECOVERY_S, budget - min(LAGRANGE_S, 0.2 * budget) - elapsed())
-    # as many points as the room holds at the candidates' mean pace, with a margin: points
-    # left at the deadline keep rounded schedules, and the bound's share stays untouched
-    n_fine = int(0.85 * room / max(float(np.mean(timing)), 1e-6)) if timing else 0
-    if n_fine < agg.n_distinct:
-        cut.append(f"the schedule recovery ({max(n_fine, agg.n_points)} of {agg.n_distinct} hours)")
-    if n_fine > agg.n_points:
+    resolved = 0
+    finish = FINISH_S_PER_HOUR * requests.shape[0]
+    room = max(1.0, budget - min(LAGRANGE_S, 0.2 * budget) - finish - elapsed())
+    # as many points as the room holds at the estimates' mean pace, with a margin (the
+    # maxima are slower to solve than the hours near the means): points left at the
+    # deadline keep rounded schedules, and the bound's share stays untouched
+    pace = max(float(np.mean(timing)), 1e-6) if timing else math.inf
+    n_fine = int(FINE_MARGIN * room / pace) if math.isfinite(pace) else 0
+    got: Recovered | None = None
+    rep_labels = agg.labels
+    deadline = time.perf_counter() + room
+    if n_fine > agg.n_points and (n_fine >= agg.n_distinct or settings.name != "highs"):
         fine = aggregate_hours(requests, input_tokens, output_tokens, ex, n_fine)
-        if fine.n_points > agg.n_points:
-            fine_inp = ModelInput(
-                workloads,
-                fine.upper,
-                fine.upper_in,
-                fine.upper_out,
-                fine.weights,
-                _existing_at_points(fine, ex, ex_names),
-            )
-            got = recover(fine.labels, fine_inp, best, time.perf_counter() + room)
-            if got is not None and got[0] < best_cost:
-                best_cost, best_hours = got
-                points = fine.n_points
-            say(f"schedule from {fine.n_points} points: ${best_cost:,.2f} before overhead")
+        fine_inp = ModelInput(
+            workloads,
+            fine.upper,
+            fine.upper_in,
+            fine.upper_out,
+            fine.weights,
+            _existing_at_points(fine, ex, ex_names),
+        )
+        got = recover(fine.labels, fine_inp, deadline)
+        if got is not None:
+            points, rep_labels = fine.n_points, fine.labels
+            say(f"schedule from {fine.n_points} points: ${got[0]:,.2f} before overhead")
+    if got is None:
+        got = recover(agg.labels, upper_inp, deadline)
+        if got is not None:
+            say(f"schedule from {agg.n_points} points: ${got[0]:,.2f} before overhead")
+    if got is None:
+        raise SolverError(
+            "No hour-by-hour schedule could be recovered from the representative hours. "
+            "Try --aggregate exact or a larger --time-limit."
+        )
+    best_cost, best_hours, best_points = got
+    if points < agg.n_distinct and settings.name == "highs":
+        # HiGHS runs in-process (CBC pays a process start per solve): every real hour gets
+        # a small integer solve of its own on its representative's lanes
+        reserved = {key: n for key, n in best.items() if n > 0}
+        best_hours, resolved = _refine_hours(
+            opts,
+            workloads,
+            best_points,
+            rep_labels,
+            reserved,
+            best_hours,
+            requests,
+            input_tokens,
+            output_tokens,
+            existing_gpus,
+            settings,
+            deadline,
+        )
+        best_cost = _hours_cost(opts, workloads, reserved, best_hours, input_tokens, output_tokens)
+        say(
+            f"schedule with {resolved} of {agg.n_distinct} hours re-solved: "
+            f"${best_cost:,.2f} before overhead"
+        )
+        if resolved < agg.n_distinct:
+            cut.append(f"the schedule recovery ({resolved} of {agg.n_distinct} hours re-solved)")
+    elif points < agg.n_distinct:
+        cut.append(f"the schedule recovery ({points} of {agg.n_distinct} hours)")
 
     # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour
-    lam_limit = max(0.5, min(LAGRANGE_S, budget - elapsed()))
+    lam_limit = max(0.5, min(LAGRANGE_S, budget - finish - elapsed()))
     lag, lag_res = _hourly_bound(
         opts,
         workloads,
@@ -1400,12 +1591,13 @@ def _solve_clustered(
     # the Lagrangian relaxes the reserved GPUs' integrality; with few of them the MILP at
     # the clusters' minimum demand (reserved GPUs whole) can bound better: a short try
     plan_usd = best_cost + fm.constant_usd
-    min_limit = min(MIN_MILP_S, budget - elapsed())
+    min_limit = min(MIN_MILP_S, budget - finish - elapsed() - overrun)
     if (_gap(plan_usd, lower) or 1.0) > settings.gap and min_limit >= 1.0:
         res = _min_bound(opts, workloads, agg, points_existing, settings, progress, say, min_limit)
         if res.bound is not None and (lower is None or res.bound > lower):
             lower, bound_res = res.bound, res
-    return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, points, cut
+    recovery = {"recovery_points": points, "hours_resolved": resolved}
+    return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, recovery, cut
 
 
 def _hourly_bound(
@@ -1601,8 +1793,8 @@ def solve_fleet(
             say,
             t0,
         )
-        reserved, hours, bound_res, lower, recovery_points, cut = got
-        agg_info = {**agg_info, "recovery_points": recovery_points}
+        reserved, hours, bound_res, lower, recovery, cut = got
+        agg_info = {**agg_info, **recovery}
         if cut:
             given = settings.time_limit_s
             warnings.append(

@@ -343,3 +343,125 @@ def test_clustered_solve_cut_by_its_time_budget_warns_and_stays_valid() -> None:
     assert plan.verified, plan.data["verification"]
     assert any("time budget (0.5 s)" in w and "short" in w for w in plan.data["warnings"])
     assert plan.data["lower_bound_usd"] <= plan.total_cost_usd
+
+
+def _per_workload_by_rows(schedule, gpu_usd_per_hour, api_usd_per_m, workloads):  # type: ignore[no-untyped-def]
+    """Direct cost per workload (hourly GPUs with their idle part spread, API) and pool
+    GPU-hours, one schedule row at a time: the reference for advisor.plan's vectorized
+    attribution."""
+    cost = dict.fromkeys(workloads, 0.0)
+    pool = dict.fromkeys(workloads, 0.0)
+    for r in schedule.itertuples(index=False):
+        if r.source in ("on_demand", "spot"):
+            cost[r.workload] += r.replica_share * r.tp * gpu_usd_per_hour[(r.gpu, r.source)]
+        elif r.source == "pool":
+            pool[r.workload] += r.replica_share * r.tp
+        elif r.source == "api":
+            pin, pout = api_usd_per_m[r.workload]
+            cost[r.workload] += (r.input_tokens * pin + r.output_tokens * pout) / 1e6
+    hourly = schedule[schedule["source"].isin(["on_demand", "spot"])]
+    for _, grp in hourly.groupby(["hour", "deployment", "source"]):
+        used = float(grp["replica_share"].sum())
+        n = float(grp["replicas"].iloc[0])
+        if n > used + 1e-12 and used > 0:
+            price = gpu_usd_per_hour[(grp["gpu"].iloc[0], grp["source"].iloc[0])]
+            idle = (n - used) * float(grp["tp"].iloc[0]) * price
+            for r in grp.itertuples(index=False):
+                cost[r.workload] += idle * r.replica_share / used
+    return cost, pool
+
+
+def test_vectorized_cost_attribution_matches_the_row_by_row_reference() -> None:
+    import pandas as pd
+
+    from advisor.plan import _per_workload
+
+    rows = [
+        # hour, workload, deployment, gpu, source, tp, replicas, share, in tok, out tok
+        (0, "a", "k1", "H100", "on_demand", 2, 3, 1.25, 0, 0),
+        (0, "b", "k1", "H100", "on_demand", 2, 3, 0.5, 0, 0),  # 1.25 replicas idle
+        (0, "a", "k2", "L4", "spot", 1, 1, 1.0, 0, 0),
+        (0, "b", "k1", "H100", "pool", 2, 4, 3.5, 0, 0),
+        (1, "a", "k1", "H100", "on_demand", 2, 1, 0.4, 0, 0),  # one user, part idle
+        (1, "a", "api", "api", "api", 0, 0, 0.0, 2e6, 5e5),
+        (1, "b", "api", "api", "api", 0, 0, 0.0, 1e6, 1e6),
+        (1, "a", "k1", "H100", "pool", 2, 4, 4.0, 0, 0),
+    ]
+    cols = [
+        "hour", "workload", "deployment", "gpu", "source", "tp", "replicas",
+        "replica_share", "input_tokens", "output_tokens",
+    ]  # fmt: skip
+    schedule = pd.DataFrame(rows, columns=cols)
+    prices = {("H100", "on_demand"): 4.0, ("L4", "spot"): 0.5}
+    api = {"a": (1.0, 3.0), "b": (0.5, 2.0)}
+    by_tier = {"reserved": 100.0, "owned": 0.0, "existing": 0.0, "overhead": 10.0}
+    got = _per_workload(schedule, by_tier, prices, api, ("a", "b"))
+    direct, pool = _per_workload_by_rows(schedule, prices, api, ("a", "b"))
+    total_pool = sum(pool.values())
+    self_total = sum(direct[w] + 100.0 * pool[w] / total_pool for w in ("a", "b"))
+    for w in ("a", "b"):
+        want = direct[w] + 100.0 * pool[w] / total_pool
+        want += 10.0 * want / self_total
+        assert got[w] == pytest.approx(want, rel=1e-12), w
+    assert sum(got.values()) == pytest.approx(sum(direct.values()) + 110.0, rel=1e-12)
+
+
+def test_workload_costs_add_up_to_the_total(plans: dict[str, Plan]) -> None:
+    for name, plan in plans.items():
+        total = sum(w["cost_usd"] for w in plan.data["workloads"].values())
+        assert total == pytest.approx(plan.total_cost_usd, rel=1e-9), name
+
+
+@pytest.mark.skipif("highs" not in available_solvers(), reason="needs HiGHS (in-process)")
+def test_hours_re_solved_on_their_representatives_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no room to recover every distinct hour from its own point, HiGHS re-solves each
+    real hour on its representative's lanes: never dearer than the trimmed schedule, and the
+    plan still verifies."""
+    import numpy as np
+
+    import advisor.solve as solve_mod
+    from advisor.catalog import load_catalog
+    from advisor.demand import synthetic_demand
+    from advisor.milp import ModelInput
+    from advisor.pipeline import Inputs, option_set
+    from advisor.workloads import load_workloads
+
+    cat = load_catalog()
+    wl = load_workloads(cat)
+    names = ["llama-3.1-70b-interactive", "llama-3.1-70b-batch"]
+    d = synthetic_demand(
+        {n: wl[n] for n in names}, 120, mean_requests_per_hour=[40_000, 30_000], seed=5
+    )
+    inputs = Inputs(cat, {n: wl[n] for n in names}, d)
+    opts = option_set(inputs)
+    req, tin, tout = (np.asarray(a) for a in (d.requests, d.input_tokens, d.output_tokens))
+    agg = solve_mod.aggregate_hours(req, tin, tout, None, 12)
+    points_inp = ModelInput(d.workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights)
+    fleet = {("MI300X", "reserved_3y"): 4}
+    settings = SolverSettings("highs", 60, 1e-3)
+    got = solve_mod._recover_hours(
+        opts, d.workloads, agg.labels, points_inp, fleet, req, tin, tout, {}, settings, print
+    )
+    assert got is not None
+    cost, trimmed, points = got
+    refined, n = solve_mod._refine_hours(
+        opts, d.workloads, points, agg.labels, fleet, trimmed, req, tin, tout, {}, settings,
+        float("inf"),
+    )  # fmt: skip
+    assert n == 120
+
+    def hour_usd(h: int, s: solve_mod.HourSchedule) -> float:
+        return solve_mod._hours_cost(opts, d.workloads, {}, [s], tin[h : h + 1], tout[h : h + 1])
+
+    for h in range(120):
+        assert hour_usd(h, refined[h]) <= hour_usd(h, trimmed[h]) + 1e-9
+    total = solve_mod._hours_cost(opts, d.workloads, fleet, refined, tin, tout)
+    assert total < cost  # the trimmed schedule wastes what the cluster maxima needed
+
+    # end to end: no room planned for every distinct hour as a point of its own
+    monkeypatch.setattr(solve_mod, "FINE_MARGIN", 0.0)
+    plan = solve_inputs(inputs, settings, aggregate=12)
+    assert plan.verified, plan.data["verification"]
+    agg_info = plan.data["aggregation"]
+    assert (agg_info["recovery_points"], agg_info["hours_resolved"]) == (12, 120)
+    assert plan.data["lower_bound_usd"] <= plan.total_cost_usd

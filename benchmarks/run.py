@@ -593,6 +593,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-naive", action="store_true", help="skip the naive hour-by-hour MILP")
     ap.add_argument(
+        "--naive-workloads",
+        help="workload counts to run the naive MILP for (default: all in the run)",
+    )
+    ap.add_argument(
         "--naive-limit",
         type=float,
         default=NAIVE_LIMIT_S,
@@ -643,12 +647,15 @@ def main(argv: list[str] | None = None) -> int:
         if nw == 10:
             pairs = w10_first()
         auto_cases += [("auto", nw, h, s) for h, s in pairs]
+    naive_counts = (
+        [int(w) for w in args.naive_workloads.split(",")] if args.naive_workloads else counts
+    )
     naive_cases = [
         ("naive", nw, h, s)
         for nw in counts
         for s in solvers
         for h in sorted(hours)
-        if h > EXACT_LIMIT and not args.no_naive
+        if h > EXACT_LIMIT and not args.no_naive and nw in naive_counts
     ]
     late = [
         ("auto", nw, h, s)
@@ -757,8 +764,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             log(f"case {spec['tag']}: FAILED: {res.get('error', '?').splitlines()[0]}")
-        if args.no_naive:
-            row["naive_note"] = "not run (--no-naive)"
+        if args.no_naive or nw not in naive_counts:
+            row["naive_note"] = (
+                "not run (--no-naive)" if args.no_naive else "not run (--naive-workloads)"
+            )
         elif h <= EXACT_LIMIT:
             # auto solves the hourly model itself here: the naive MILP is this very model
             if res.get("ok"):

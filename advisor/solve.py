@@ -13,7 +13,8 @@ Pipeline (``solve_fleet``):
    model of the clusters (time-limited). Each fleet's cost is estimated on one real hour per
    cluster (the hour nearest the cluster's mean, weighted by the cluster's hours; whole
    replicas solved given the fleet), then a local search moves one GPU at a time (one more,
-   one fewer, one to another tier) while that lowers the estimate.
+   one fewer, one to another tier, one swapped for another type) while that lowers the
+   estimate.
 3. **Recover every real hour.** Given a fleet the hours are independent: whole replicas are
    solved per representative hour (at its cluster's maximum) in small chunks (one hour at a
    time where workloads share replicas), started from the rounded fractional schedule, and
@@ -1004,7 +1005,7 @@ FINISH_S_PER_HOUR = 5e-4
 INTEGER_POINTS_S = 10.0
 #: ...tried only up to this many integer variables (and so the MILP at the clusters'
 #: minima, of the same size): HiGHS runs far past its limit in the root of larger ones.
-INTEGER_POINTS_MAX = 5_000
+INTEGER_POINTS_MAX = 10_000
 #: Share of the budget after which the fleet search stops.
 SEARCH_SHARE = 0.3
 #: Share of the recovery's room planned for, at the fleet estimates' pace per point.
@@ -1298,8 +1299,10 @@ def _refine_hours(
 
 def _neighbours(fleet: Fleet, opts: OptionSet, gpus: list[str]) -> list[Fleet]:
     """Fleets one GPU away: one more or one fewer on a pool tier, or one moved between
-    tiers of the same GPU type."""
+    tiers of the same GPU type; then one swapped for a GPU of another type (on that type's
+    cheapest pool tier with room)."""
     out: list[Fleet] = []
+    swaps: list[Fleet] = []
     for g in gpus:
         tiers = opts.pool_tiers(g)
         for t in tiers:
@@ -1315,7 +1318,17 @@ def _neighbours(fleet: Fleet, opts: OptionSet, gpus: list[str]) -> list[Fleet]:
                     and fleet.get((g, t2), 0) + 1 <= opts.max_gpus.get((g, t2), math.inf)
                 ):
                     out.append({**fleet, (g, t): n - 1, (g, t2): fleet.get((g, t2), 0) + 1})
-    return [{k: v for k, v in f.items() if v > 0} for f in out]
+            for g2 in gpus:
+                room = [
+                    t2
+                    for t2 in opts.pool_tiers(g2)
+                    if fleet.get((g2, t2), 0) + 1 <= opts.max_gpus.get((g2, t2), math.inf)
+                ]
+                if g2 == g or n == 0 or not room:
+                    continue
+                t2 = min(room, key=lambda t2: opts.gpu_usd_per_hour[(g2, t2)])
+                swaps.append({**fleet, (g, t): n - 1, (g2, t2): fleet.get((g2, t2), 0) + 1})
+    return [{k: v for k, v in f.items() if v > 0} for f in out + swaps]
 
 
 def _pool_prices(fm: FleetModel, weights: np.ndarray) -> dict[str, np.ndarray]:

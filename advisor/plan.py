@@ -364,15 +364,12 @@ def _per_workload(
                 pool["workload"],
                 pool["replica_share"].to_numpy(dtype=float) * pool["tp"].to_numpy(dtype=float),
             )
-        api = schedule[src == "api"]
-        if len(api):
-            pin = np.array([api_usd_per_m[w][0] for w in api["workload"]])
-            pout = np.array([api_usd_per_m[w][1] for w in api["workload"]])
-            usd = (
-                api["input_tokens"].to_numpy(dtype=float) * pin
-                + api["output_tokens"].to_numpy(dtype=float) * pout
-            ) / TOKENS_PER_M
-            _add_by(cost, api["workload"], usd)
+        for w, grp in schedule[src == "api"].groupby("workload"):
+            cost[str(w)] += float(
+                api_usd_per_hour(
+                    api_usd_per_m[str(w)], grp["input_tokens"].sum(), grp["output_tokens"].sum()
+                )
+            )
     pool_cost = by_tier["reserved"] + by_tier["owned"] + by_tier.get("existing", 0.0)
     total_pool = sum(pool_use.values())
     spread = [pool_cost, by_tier["overhead"]]

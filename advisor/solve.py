@@ -975,15 +975,28 @@ def _hours_cost(
     """Cost of a recovered schedule (the overhead left out: it is the same for all)."""
     cost = sum(n * opts.gpu_usd_per_hour[key] for key, n in reserved.items()) * len(hours)
     for h, hs in enumerate(hours):
-        for (k, s), n in hs.replicas.items():
-            if s != POOL:
-                dep = opts.deployments[k]
-                cost += n * dep.tp * opts.gpu_usd_per_hour[(dep.gpu, s)]
-        for w, f in hs.api_fraction.items():
-            i = workloads.index(w)
-            a = api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[h, i], output_tokens[h, i])
-            cost += f * float(a)
+        cost += _hour_spend(opts, workloads, hs, input_tokens[h], output_tokens[h])
     return float(cost)
+
+
+def _hour_spend(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    hs: HourSchedule,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> float:
+    """One hour's spend outside the pool: hourly replicas and the API (its tokens ``(W,)``)."""
+    cost = 0.0
+    for (k, s), n in hs.replicas.items():
+        if s != POOL:
+            dep = opts.deployments[k]
+            cost += n * dep.tp * opts.gpu_usd_per_hour[(dep.gpu, s)]
+    for w, f in hs.api_fraction.items():
+        i = workloads.index(w)
+        a = api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[i], output_tokens[i])
+        cost += f * float(a)
+    return cost
 
 
 #: Representative hours per fixed-fleet integer solve in recovery (the points are
@@ -1260,9 +1273,7 @@ def _refine_hours(
     restricted: dict[int, OptionSet] = {}
 
     def spend(h: int, sched: HourSchedule) -> float:
-        return _hours_cost(
-            opts, workloads, {}, [sched], input_tokens[h : h + 1], output_tokens[h : h + 1]
-        )
+        return _hour_spend(opts, workloads, sched, input_tokens[h], output_tokens[h])
 
     out = list(hours)
     trimmed = np.array([spend(h, out[h]) for h in range(H)])
@@ -1467,10 +1478,9 @@ def _solve_clustered(
                 usd = sum(n * opts.gpu_usd_per_hour[k] for k, n in fleet.items()) * H
                 for t, sched in enumerate(got):
                     h = int(med[t])
-                    usd += agg.weights[t] * _hours_cost(
-                        opts, workloads, {}, [sched], input_tokens[h : h + 1],
-                        output_tokens[h : h + 1],
-                    )  # fmt: skip
+                    usd += agg.weights[t] * _hour_spend(
+                        opts, workloads, sched, input_tokens[h], output_tokens[h]
+                    )
                 estimated[key] = usd
         return estimated[key]
 

@@ -12,10 +12,12 @@ and ``L(λ)`` is at most the optimum for every ``λ ≥ 0`` (weak duality). Unli
 relaxation it keeps every hour's replicas whole, which is where the cost of small fleets
 lives. ``λ`` is kept constant within a cluster of hours (any ``λ`` gives a valid bound; the
 clusters only shrink the search), started from the LP duals of the pool rows and improved
-by projected supergradient ascent.
+by projected supergradient ascent; with HiGHS, a stabilized cutting-plane (Dantzig–Wolfe)
+phase then takes every subproblem solution seen into an LP master whose duals are the
+next prices (``_Master``), which reaches ``max L`` where the ascent alone stalls short.
 
 Each hour's subproblem ``φ_m,h`` is solved exactly for a model with one workload, and for
-two workloads sharing replicas up to a small step (``_pair_evaluate``). For a model with
+two workloads sharing replicas (``_pair_evaluate``). For a model with
 three or more workloads sharing replicas it is relaxed, still validly: with weights ``β_w > 0``
 a replica of lane ``ℓ`` is credited with ``κ_ℓ = max_w β_w·cap[w,ℓ]`` units, and the hour
 needs ``Σ_w β_w·(1+h_w)·D[w,h]·(1−f_w)`` units. Any feasible split of replicas meets that,
@@ -263,67 +265,79 @@ def _evaluate(
     lam: np.ndarray,  # (G, T) USD per GPU-hour per cluster
     members: list[np.ndarray],  # hours of each cluster
     n_gpus: int,
+    parts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, np.ndarray]:
     """Σ over hours of the subproblem optima at ``lam``, and pool GPU-hours used per type and
-    cluster (the supergradient's first part)."""
+    cluster (the supergradient's first part). With ``parts`` = (cost (B, T), usage
+    (B, G, T)), each block's and cluster's share of both is written there too."""
     total = 0.0
     usage = np.zeros((n_gpus, len(members)))
-    for b in blocks:
+    for bi, b in enumerate(blocks):
         for t, hours in enumerate(members):
             if hours.size == 0:
                 continue
+            before, before_use = total, usage[:, t].copy()
             if b.pair:
                 cost, used = _pair_evaluate(b, lam[:, t], hours, n_gpus)
                 if not math.isfinite(cost):
                     return -math.inf, usage
                 total += cost
                 usage[:, t] += used
-                continue
-            need = b.need[hours]
-            q = need.sum(axis=1)
-            k_max = float(q.max())
-            if k_max <= 0:
-                continue
-            lanes = []
-            n_w = need.shape[1]
-            alt_unit = np.full(n_w, np.inf)  # cheapest partial lane per unit, per workload
-            alt_gpu = np.full(n_w, -1)
-            alt_gpus_per_unit = np.zeros(n_w)
-            for ln in b.lanes:
-                cost = lam[ln.gpu, t] * ln.tp if ln.gpu >= 0 else ln.usd_per_hour
-                if ln.caps is None:
-                    lanes.append((ln.units, cost, ln.gpu, ln.tp, ln.max_copies))
-                    continue
-                for jw in np.flatnonzero(ln.caps > 0):
-                    if cost / ln.caps[jw] < alt_unit[jw]:
-                        alt_unit[jw] = cost / ln.caps[jw]
-                        alt_gpu[jw] = ln.gpu
-                        alt_gpus_per_unit[jw] = ln.tp / ln.caps[jw]
-            lanes = _undominated(lanes)
-            K, C, U = _frontier(lanes, k_max, n_gpus)
-            short = np.maximum(q[None, :] - K[:, None], 0.0)
-            unit = b.api_unit_usd[hours]
-            use_alt = alt_unit[None, :] < unit
-            unit = np.where(use_alt, alt_unit[None, :], unit)
-            api, taken = _api_cost(short, need, unit)
-            tot = C[:, None] + api
-            j = np.argmin(tot, axis=0)
-            cols = np.arange(hours.size)
-            best = tot[j, cols]
-            if not np.all(np.isfinite(best)):
-                return -math.inf, usage
-            total += float(best.sum())
-            usage[:, t] += U[j].sum(axis=0)
-            for jw in range(n_w):
-                if alt_gpu[jw] >= 0:
-                    used = taken[j, cols, jw] * use_alt[:, jw]
-                    usage[alt_gpu[jw], t] += float(used.sum()) * alt_gpus_per_unit[jw]
+            else:
+                total = _single_evaluate(b, lam[:, t], hours, n_gpus, total, usage[:, t])
+                if not math.isfinite(total):
+                    return -math.inf, usage
+            if parts is not None:
+                parts[0][bi, t] = total - before
+                parts[1][bi, :, t] = usage[:, t] - before_use
     return total, usage
 
 
-#: Steps of the split replica's share in ``_pair_evaluate`` (each rounds its share
-#: conservatively, so the subproblem bound is low by at most 1/THETA_STEPS of a replica).
-THETA_STEPS = 8
+def _single_evaluate(
+    b: _Block, lam: np.ndarray, hours: np.ndarray, n_gpus: int, total: float, usage: np.ndarray
+) -> float:
+    """``total`` plus the hourly subproblem optima of a block with one or 3+ workloads at
+    ``lam`` (G,), adding its pool GPU-hours to ``usage`` (G,) in place; -inf if infeasible."""
+    need = b.need[hours]
+    q = need.sum(axis=1)
+    k_max = float(q.max())
+    if k_max <= 0:
+        return total
+    lanes = []
+    n_w = need.shape[1]
+    alt_unit = np.full(n_w, np.inf)  # cheapest partial lane per unit, per workload
+    alt_gpu = np.full(n_w, -1)
+    alt_gpus_per_unit = np.zeros(n_w)
+    for ln in b.lanes:
+        cost = lam[ln.gpu] * ln.tp if ln.gpu >= 0 else ln.usd_per_hour
+        if ln.caps is None:
+            lanes.append((ln.units, cost, ln.gpu, ln.tp, ln.max_copies))
+            continue
+        for jw in np.flatnonzero(ln.caps > 0):
+            if cost / ln.caps[jw] < alt_unit[jw]:
+                alt_unit[jw] = cost / ln.caps[jw]
+                alt_gpu[jw] = ln.gpu
+                alt_gpus_per_unit[jw] = ln.tp / ln.caps[jw]
+    lanes = _undominated(lanes)
+    K, C, U = _frontier(lanes, k_max, n_gpus)
+    short = np.maximum(q[None, :] - K[:, None], 0.0)
+    unit = b.api_unit_usd[hours]
+    use_alt = alt_unit[None, :] < unit
+    unit = np.where(use_alt, alt_unit[None, :], unit)
+    api, taken = _api_cost(short, need, unit)
+    tot = C[:, None] + api
+    j = np.argmin(tot, axis=0)
+    cols = np.arange(hours.size)
+    best = tot[j, cols]
+    if not np.all(np.isfinite(best)):
+        return -math.inf
+    total += float(best.sum())
+    usage += U[j].sum(axis=0)
+    for jw in range(n_w):
+        if alt_gpu[jw] >= 0:
+            used = taken[j, cols, jw] * use_alt[:, jw]
+            usage[alt_gpu[jw]] += float(used.sum()) * alt_gpus_per_unit[jw]
+    return total
 
 
 class _Cover:
@@ -364,17 +378,19 @@ class _Cover:
 def _pair_evaluate(
     b: _Block, lam: np.ndarray, hours: np.ndarray, n_gpus: int
 ) -> tuple[float, np.ndarray]:
-    """Exact hourly subproblems (up to the split step) of a model with two workloads.
+    """Exact hourly subproblems of a model with two workloads.
 
     An optimal split of whole replicas between two workloads shares at most one replica:
     were two lane types shared, moving capacity between them in the ratio of their
     capacities frees one without losing coverage; within one lane type, all but one replica
     can go whole to one workload. So an hour costs either ``F_1(d_1) + F_2(d_2)`` (each
     workload on its own whole replicas and the API) or, for a lane ``s`` both can use,
-    ``c_s + min_θ F_1(d_1 − θ·p_s) + F_2(d_2 − (1−θ)·q_s)``. ``θ`` is scanned in steps, each
-    step bounded below by its ends (``F`` never falls as the need grows), so the result is
-    a valid lower bound. Relaxed as well: a lane's copy limit applies to each workload
-    separately. Returns the summed cost and pool GPU-hours used per type."""
+    ``c_s + min_θ F_1(d_1 − θ·p_s) + F_2(d_2 − (1−θ)·q_s)``. Between two consecutive
+    values of ``θ`` at which ``d_1 − θ·p_s`` or ``d_2 − (1−θ)·q_s`` meets a frontier point,
+    both ``F`` are linear in ``θ`` (API only), and at those values they take their lower
+    value, so the minimum is at one of them or at ``θ ∈ {0, 1}``: those are all tried.
+    Relaxed: a lane's copy limit applies to each workload separately. Returns the summed
+    cost and pool GPU-hours used per type."""
     need = b.need[hours]
     unit = b.api_unit_usd[hours]
     n = hours.size
@@ -389,25 +405,32 @@ def _pair_evaluate(
         if ln.caps[0] > 0 and ln.caps[1] > 0 and ln.max_copies >= 1:
             shared.append((float(ln.caps[0]), float(ln.caps[1]), cost, ln.gpu, ln.tp))
     covers = [_Cover(lanes[j], float(need[:, j].max()), n_gpus, unit[:, j]) for j in range(2)]
-    theta = np.linspace(0.0, 1.0, THETA_STEPS + 1)
-    S, J = len(shared), THETA_STEPS
-    p = np.array([x[0] for x in shared])
-    q = np.array([x[1] for x in shared])
-    # columns: the hour with no split replica, then each shared lane's J steps
-    r1 = np.concatenate(
-        [need[:, :1], (need[:, :1, None] - (theta[1:][None, :] * p[:, None])[None]).reshape(n, -1)],
-        axis=1,
-    )
-    r2 = np.concatenate(
-        [
-            need[:, 1:],
-            (need[:, 1:, None] - ((1.0 - theta[:-1])[None, :] * q[:, None])[None]).reshape(n, -1),
-        ],
-        axis=1,
-    )
+    d1, d2 = need[:, 0], need[:, 1]
+    # columns: the hour with no split replica, then each shared lane's candidate θ
+    thetas = [np.zeros((n, 1))]
+    col_lane = [np.array([-1])]
+    r1s, r2s = [d1[:, None]], [d2[:, None]]
+    for si, (p, q, _, _, _) in enumerate(shared):
+        th = np.concatenate(
+            [
+                np.zeros((n, 1)),
+                np.ones((n, 1)),
+                _crossings(covers[0].K, d1, p),
+                1.0 - _crossings(covers[1].K, d2, q),
+            ],
+            axis=1,
+        )
+        thetas.append(th)
+        col_lane.append(np.full(th.shape[1], si))
+        # a hair less need than the crossing: where it lands on a frontier point, float
+        # error must not tip it past that point (less need only lowers the bound)
+        r1s.append((d1[:, None] - th * p) * (1 - 1e-9))
+        r2s.append((d2[:, None] - (1.0 - th) * q) * (1 - 1e-9))
+    r1, r2 = np.concatenate(r1s, axis=1), np.concatenate(r2s, axis=1)
+    lane_of = np.concatenate(col_lane)
     g1, j1 = covers[0](r1)
     g2, j2 = covers[1](r2)
-    extra = np.concatenate([[0.0], np.repeat([x[2] for x in shared], J)]) if S else np.zeros(1)
+    extra = np.where(lane_of >= 0, np.array([x[2] for x in shared] + [0.0])[lane_of], 0.0)
     V = g1 + g2 + extra[None, :]
     best = np.argmin(V, axis=1)
     r = np.arange(n)
@@ -415,11 +438,26 @@ def _pair_evaluate(
     if not np.all(np.isfinite(cost)):
         return math.inf, np.zeros(n_gpus)
     usage = covers[0].U[j1[r, best]].sum(axis=0) + covers[1].U[j2[r, best]].sum(axis=0)
-    lane = (best - 1) // J  # the split lane of each hour, -1: none
+    lane = lane_of[best]  # the split lane of each hour, -1: none
     for si, (_, _, _, g, tp) in enumerate(shared):
         if g >= 0:
             usage[g] += tp * float(np.count_nonzero(lane == si))
     return float(cost.sum()), usage
+
+
+def _crossings(K: np.ndarray, d: np.ndarray, p: float) -> np.ndarray:
+    """Per hour, the shares ``θ ∈ [0, 1]`` at which ``d − θ·p`` meets a point of the sorted
+    frontier ``K`` (n, M), padded with 0 (a value tried anyway)."""
+    lo = np.searchsorted(K, d - p, side="left")
+    hi = np.searchsorted(K, d, side="right")
+    m = int(np.max(hi - lo, initial=0))
+    if m == 0:
+        return np.zeros((d.size, 0))
+    idx = lo[:, None] + np.arange(m)[None, :]
+    ok = idx < hi[:, None]
+    k = K[np.minimum(idx, K.size - 1)]
+    th = (d[:, None] - k) / p
+    return np.where(ok, np.clip(th, 0.0, 1.0), 0.0)
 
 
 def _undominated(lanes: list[tuple[float, float, int, int, float]]):
@@ -439,6 +477,131 @@ def _undominated(lanes: list[tuple[float, float, int, int, float]]):
     return out
 
 
+#: Share of the time limit the supergradient ascent may use before the cutting-plane phase
+#: takes over (where it runs); the ascent's prices and subproblem solutions seed it.
+ASCENT_SHARE = 0.25
+#: In-out stabilization: the cutting-plane phase evaluates ``L`` at this mix of the best
+#: prices so far and the master's (Wentges' smoothing; 0 would be plain Kelley).
+SMOOTHING = 0.5
+#: The cutting-plane phase's box on the prices starts at this share of the dearest pool
+#: GPU's price per hour; it doubles after a step that gains, and halves after one that
+#: does not.
+BOX_START = 0.25
+
+
+class _Master:
+    """Kelley's cutting-plane model of ``L`` over the subproblem solutions seen so far: the
+    LP ``min Σ R·H·P + Σ_{b,t} Σ_j c_btj·μ_btj`` with ``Σ_j μ_btj = 1`` per block and
+    cluster and ``Σ_{b,j} u_btj·μ_btj − n_t·Σ_τ R[g,τ] ≤ E[g,t]`` per pool GPU type and
+    cluster (the Dantzig–Wolfe master). Its optimum is at least ``max L``; the duals of the
+    pool rows are the next prices to try. Needs ``highspy``; only ever evaluated ``L``
+    values are reported as the bound, so the master's own accuracy cannot make it invalid."""
+
+    def __init__(
+        self,
+        n_blocks: int,
+        n_hours: np.ndarray,
+        E: np.ndarray,
+        tiers: list[list[tuple[float, float]]],
+        elastic_usd: float,
+    ) -> None:
+        import highspy
+
+        G, T = E.shape
+        self.G, self.T, self.B = G, T, n_blocks
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        inf = highspy.kHighsInf
+        none_i, none_f = np.array([], dtype=np.int32), np.array([], dtype=float)
+        h.addRows(G * T, np.full(G * T, -inf), E.reshape(-1), 0, none_i, none_i, none_f)
+        conv = n_blocks * T
+        h.addRows(conv, np.ones(conv), np.ones(conv), 0, none_i, none_i, none_f)
+        rows = np.arange(T, dtype=np.int32)
+        for gi, tg in enumerate(tiers):
+            for cost, cap in tg:
+                h.addCol(cost, 0.0, cap if math.isfinite(cap) else inf, T, rows + gi * T, -n_hours)
+        # a box on the prices: a column that buys pool GPU-hours at the box's top (also
+        # keeping the master feasible before any column fits the caps) and one that sells
+        # them at its bottom
+        self.first_box = h.getNumCol()
+        r = np.arange(G * T, dtype=np.int32)
+        n = G * T
+        ones = np.ones(n)
+        starts = np.arange(n, dtype=np.int32)
+        h.addCols(n, np.full(n, elastic_usd), np.zeros(n), np.full(n, inf), n, starts, r, -ones)
+        sell_cap = np.repeat(n_hours, 1)[np.tile(np.arange(T), G)] * 1e6
+        h.addCols(n, np.zeros(n), np.zeros(n), sell_cap, n, starts, r, ones)
+        self.elastic_usd = elastic_usd
+        self.h, self.inf = h, inf
+
+    def box(self, center: np.ndarray, delta: float) -> None:
+        """Keep the master's prices within ``delta`` of ``center`` (G, T)."""
+        n = self.G * self.T
+        top = np.minimum(center.reshape(-1) + delta, self.elastic_usd)
+        bottom = np.maximum(center.reshape(-1) - delta, 0.0)
+        cols = np.arange(self.first_box, self.first_box + 2 * n, dtype=np.int32)
+        self.h.changeColsCost(2 * n, cols, np.concatenate([top, -bottom]))
+
+    def add(self, lam: np.ndarray, parts: tuple[np.ndarray, np.ndarray]) -> None:
+        """Columns of the subproblem solutions found at ``lam`` (G, T): ``parts`` as written
+        by ``_evaluate`` (cost at ``lam``, pool GPU-hours), priced back to their own cost."""
+        cost, use = parts
+        real = cost - np.einsum("gt,bgt->bt", lam, use)
+        G, T, B = self.G, self.T, self.B
+        b_idx, g_idx, t_idx = np.nonzero(use > 1e-12)
+        counts = np.zeros((B, T), dtype=int)
+        np.add.at(counts, (b_idx, t_idx), 1)
+        counts += 1  # the convexity row
+        starts = np.concatenate([[0], np.cumsum(counts.reshape(-1))[:-1]]).astype(np.int32)
+        idx = np.empty(int(counts.sum()), dtype=np.int32)
+        val = np.empty(idx.size)
+        # entries column by column (b, t): pool rows g·T + t in g order, then convexity
+        order = np.lexsort((g_idx, t_idx, b_idx))
+        b_idx, g_idx, t_idx = b_idx[order], g_idx[order], t_idx[order]
+        col = b_idx * T + t_idx
+        offset = np.zeros(B * T, dtype=int)
+        pos = starts[col] + _rank_within(col)
+        idx[pos] = g_idx * T + t_idx
+        val[pos] = use[b_idx, g_idx, t_idx]
+        offset[:] = starts + counts.reshape(-1) - 1
+        idx[offset] = G * T + np.arange(B * T)
+        val[offset] = 1.0
+        n = B * T
+        self.h.addCols(
+            n, real.reshape(-1), np.zeros(n), np.full(n, self.inf), idx.size, starts, idx, val
+        )
+
+    def solve(self) -> tuple[float, np.ndarray] | None:
+        """The master's optimum and its pool prices (G, T), or None if it did not solve."""
+        import highspy
+
+        self.h.run()
+        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        dual = np.asarray(self.h.getSolution().row_dual[: self.G * self.T], dtype=float)
+        ub = float(self.h.getInfo().objective_function_value)
+        return ub, np.maximum(0.0, -dual).reshape(self.G, self.T)
+
+
+def _rank_within(keys: np.ndarray) -> np.ndarray:
+    """Position of each element among the equal keys before it (keys sorted)."""
+    if keys.size == 0:
+        return keys
+    first = np.concatenate([[True], keys[1:] != keys[:-1]])
+    start = np.maximum.accumulate(np.where(first, np.arange(keys.size), 0))
+    return np.arange(keys.size) - start
+
+
+def cutting_planes_available() -> bool:
+    """Whether the cutting-plane phase of the bound can run (it needs ``highspy``)."""
+    try:
+        import highspy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def lagrangian_bound(
     opts: OptionSet,
     workloads: tuple[str, ...],
@@ -452,10 +615,15 @@ def lagrangian_bound(
     target_usd: float | None = None,
     time_limit_s: float = 30.0,
     max_iterations: int = 400,
+    cutting_planes: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> LagrangeResult:
     """The best ``L(λ)`` found [USD, overhead excluded] with ``λ`` constant per cluster
-    (``labels``), starting from ``lam0`` (per pool GPU type, one price per cluster)."""
+    (``labels``), starting from ``lam0`` (per pool GPU type, one price per cluster).
+
+    With ``cutting_planes`` (and ``highspy`` installed) the supergradient ascent hands over
+    after ``ASCENT_SHARE`` of the time (or when it stalls) to a stabilized cutting-plane
+    ascent on every subproblem solution seen (``_Master``), which closes in on ``max L``."""
     t0 = time.perf_counter()
     existing_gpus = dict(existing_gpus or {})
     H = requests.shape[0]
@@ -505,8 +673,16 @@ def lagrangian_bound(
                 lam[gi] = np.maximum(lam[gi] - hi, 0.0)
             return lam
 
+        master = None
+        if cutting_planes and cutting_planes_available():
+            elastic = 1e3 * max([p for p in opts.gpu_usd_per_hour.values()] + [1.0])
+            master = _Master(len(blocks), n_hours, E, tiers, elastic)
+
         def dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
-            val, usage = _evaluate(blocks, lam, members, G)
+            parts = (np.zeros((len(blocks), T)), np.zeros((len(blocks), G, T)))
+            val, usage = _evaluate(blocks, lam, members, G, parts)
+            if master is not None and math.isfinite(val):
+                master.add(lam, parts)
             grad = usage - E
             val -= float((lam * E).sum())
             spent = lam @ n_hours
@@ -525,7 +701,8 @@ def lagrangian_bound(
             best = val
         step_scale, since = 1.0, 0
         bests = [best]
-        while it < max_iterations and time.perf_counter() - t0 < time_limit_s:
+        ascent_until = time_limit_s * (ASCENT_SHARE if master is not None else 1.0)
+        while it < max_iterations and time.perf_counter() - t0 < ascent_until:
             norm = float((grad**2).sum())
             if norm <= 1e-12:
                 break
@@ -548,6 +725,38 @@ def lagrangian_bound(
             bests.append(best)
             if progress is not None and it % 25 == 0:
                 progress(f"bound (hourly Lagrangian): iteration {it}, {best:,.2f}")
+            if target_usd is not None and best >= target_usd * (1 - 1e-6):
+                break
+        if master is None or (target_usd is not None and best >= target_usd * (1 - 1e-6)):
+            return best_lam
+        # cutting planes: evaluate between the best prices and the master's, seeded with
+        # every subproblem solution the ascent produced
+        center = best_lam
+        delta = BOX_START * float(np.max(budget[np.isfinite(budget)] / H, initial=1.0))
+        while it < max_iterations and time.perf_counter() - t0 < time_limit_s:
+            master.box(center, delta)
+            solved = master.solve()
+            if solved is None:
+                break
+            ub, lam_m = solved
+            if ub - best <= STALL_REL * abs(best):
+                break  # max L reached within the box, so everywhere (L is concave)
+            it += 1
+            lam = project(SMOOTHING * center + (1 - SMOOTHING) * lam_m)
+            val, _ = dual(lam)
+            history.append(val)
+            if val > best + 0.1 * (ub - best):
+                best, best_lam, center = val, lam, lam
+                delta *= 2.0
+            else:
+                if val > best:
+                    best, best_lam, center = val, lam, lam
+                delta *= 0.5
+            if progress is not None and it % 10 == 0:
+                progress(
+                    f"bound (hourly Lagrangian, cutting planes): iteration {it}, "
+                    f"{best:,.2f} (model {ub:,.2f})"
+                )
             if target_usd is not None and best >= target_usd * (1 - 1e-6):
                 break
         return best_lam

@@ -1657,6 +1657,9 @@ def _hourly_bound(
         existing_gpus=existing_gpus,
         target_usd=target_usd,
         time_limit_s=time_limit_s,
+        # the cutting-plane master is an LP solved with HiGHS: only on that back-end, so
+        # each back-end's results stay its own
+        cutting_planes=settings.name == "highs",
         progress=progress,
     )
     usd = lag.bound + constant_usd

@@ -407,7 +407,6 @@ def _pair_evaluate(
     covers = [_Cover(lanes[j], float(need[:, j].max()), n_gpus, unit[:, j]) for j in range(2)]
     d1, d2 = need[:, 0], need[:, 1]
     # columns: the hour with no split replica, then each shared lane's candidate θ
-    thetas = [np.zeros((n, 1))]
     col_lane = [np.array([-1])]
     r1s, r2s = [d1[:, None]], [d2[:, None]]
     for si, (p, q, _, _, _) in enumerate(shared):
@@ -420,7 +419,6 @@ def _pair_evaluate(
             ],
             axis=1,
         )
-        thetas.append(th)
         col_lane.append(np.full(th.shape[1], si))
         # a hair less need than the crossing: where it lands on a frontier point, float
         # error must not tip it past that point (less need only lowers the bound)
@@ -530,7 +528,7 @@ class _Master:
         ones = np.ones(n)
         starts = np.arange(n, dtype=np.int32)
         h.addCols(n, np.full(n, elastic_usd), np.zeros(n), np.full(n, inf), n, starts, r, -ones)
-        sell_cap = np.repeat(n_hours, 1)[np.tile(np.arange(T), G)] * 1e6
+        sell_cap = np.tile(n_hours, G) * 1e6  # row g·T + t: cluster t's hours
         h.addCols(n, np.zeros(n), np.zeros(n), sell_cap, n, starts, r, ones)
         self.elastic_usd = elastic_usd
         self.h, self.inf = h, inf
@@ -560,13 +558,12 @@ class _Master:
         order = np.lexsort((g_idx, t_idx, b_idx))
         b_idx, g_idx, t_idx = b_idx[order], g_idx[order], t_idx[order]
         col = b_idx * T + t_idx
-        offset = np.zeros(B * T, dtype=int)
         pos = starts[col] + _rank_within(col)
         idx[pos] = g_idx * T + t_idx
         val[pos] = use[b_idx, g_idx, t_idx]
-        offset[:] = starts + counts.reshape(-1) - 1
-        idx[offset] = G * T + np.arange(B * T)
-        val[offset] = 1.0
+        last = starts + counts.reshape(-1) - 1
+        idx[last] = G * T + np.arange(B * T)
+        val[last] = 1.0
         n = B * T
         self.h.addCols(
             n, real.reshape(-1), np.zeros(n), np.full(n, self.inf), idx.size, starts, idx, val
@@ -740,7 +737,7 @@ def lagrangian_bound(
                 break
             ub, lam_m = solved
             if ub - best <= STALL_REL * abs(best):
-                break  # max L reached within the box, so everywhere (L is concave)
+                break  # no better prices within the box: near a maximum of the concave L
             it += 1
             lam = project(SMOOTHING * center + (1 - SMOOTHING) * lam_m)
             val, _ = dual(lam)

@@ -561,6 +561,16 @@ def write_results(path: Path, rows, meta, pending, solvers) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def out_paths(out: str) -> tuple[Path, Path]:
+    """``RESULTS.md`` and ``results.json`` for ``--out``: a file path names the report (the
+    raw rows go beside it); a folder (existing, or written with a trailing slash) holds
+    both."""
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", "\\")):
+        path = path / "RESULTS.md"
+    return path, path.with_name("results.json")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--_case":
@@ -603,7 +613,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the naive MILP's time limit [s] (the issue: where it finishes within 10 minutes)",
     )
     ap.add_argument("--stop-at", help="HH:MM UTC: start no case after it, cut a running one")
-    ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    ap.add_argument(
+        "--out",
+        default=str(HERE / "RESULTS.md"),
+        help="the report's path (results.json goes beside it), or a folder for both",
+    )
     args = ap.parse_args(argv)
 
     hours = [int(h) for h in args.hours.split(",")] if args.hours else list(HOURS)
@@ -617,9 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     bad = [w for w in counts if w not in WORKLOAD_SETS]
     if bad:
         ap.error(f"--workloads takes counts among {sorted(WORKLOAD_SETS)}; got {bad}")
-    out_md = Path(args.out)
+    out_md, out_json = out_paths(args.out)
     out_md.parent.mkdir(parents=True, exist_ok=True)
-    out_json = out_md.with_name("results.json")
     meta = {
         "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
         "commit": git_commit(),

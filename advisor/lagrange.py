@@ -273,36 +273,32 @@ def _evaluate(
     total = 0.0
     usage = np.zeros((n_gpus, len(members)))
     for bi, b in enumerate(blocks):
+        evaluate = _pair_evaluate if b.pair else _single_evaluate
         for t, hours in enumerate(members):
             if hours.size == 0:
                 continue
-            before, before_use = total, usage[:, t].copy()
-            if b.pair:
-                cost, used = _pair_evaluate(b, lam[:, t], hours, n_gpus)
-                if not math.isfinite(cost):
-                    return -math.inf, usage
-                total += cost
-                usage[:, t] += used
-            else:
-                total = _single_evaluate(b, lam[:, t], hours, n_gpus, total, usage[:, t])
-                if not math.isfinite(total):
-                    return -math.inf, usage
+            cost, used = evaluate(b, lam[:, t], hours, n_gpus)
+            if not math.isfinite(cost):
+                return -math.inf, usage
+            total += cost
+            usage[:, t] += used
             if parts is not None:
-                parts[0][bi, t] = total - before
-                parts[1][bi, :, t] = usage[:, t] - before_use
+                parts[0][bi, t] = cost
+                parts[1][bi, :, t] = used
     return total, usage
 
 
 def _single_evaluate(
-    b: _Block, lam: np.ndarray, hours: np.ndarray, n_gpus: int, total: float, usage: np.ndarray
-) -> float:
-    """``total`` plus the hourly subproblem optima of a block with one or 3+ workloads at
-    ``lam`` (G,), adding its pool GPU-hours to ``usage`` (G,) in place; -inf if infeasible."""
+    b: _Block, lam: np.ndarray, hours: np.ndarray, n_gpus: int
+) -> tuple[float, np.ndarray]:
+    """The summed hourly subproblem optima of a block with one or 3+ workloads at ``lam``
+    (G,) (inf if an hour cannot be served), and its pool GPU-hours used per type."""
+    usage = np.zeros(n_gpus)
     need = b.need[hours]
     q = need.sum(axis=1)
     k_max = float(q.max())
     if k_max <= 0:
-        return total
+        return 0.0, usage
     lanes = []
     n_w = need.shape[1]
     alt_unit = np.full(n_w, np.inf)  # cheapest partial lane per unit, per workload
@@ -330,14 +326,13 @@ def _single_evaluate(
     cols = np.arange(hours.size)
     best = tot[j, cols]
     if not np.all(np.isfinite(best)):
-        return -math.inf
-    total += float(best.sum())
+        return math.inf, usage
     usage += U[j].sum(axis=0)
     for jw in range(n_w):
         if alt_gpu[jw] >= 0:
             used = taken[j, cols, jw] * use_alt[:, jw]
             usage[alt_gpu[jw]] += float(used.sum()) * alt_gpus_per_unit[jw]
-    return total
+    return float(best.sum()), usage
 
 
 class _Cover:
@@ -531,7 +526,7 @@ class _Master:
         sell_cap = np.tile(n_hours, G) * 1e6  # row g·T + t: cluster t's hours
         h.addCols(n, np.zeros(n), np.zeros(n), sell_cap, n, starts, r, ones)
         self.elastic_usd = elastic_usd
-        self.h, self.inf = h, inf
+        self.h, self.inf, self.optimal = h, inf, highspy.HighsModelStatus.kOptimal
 
     def box(self, center: np.ndarray, delta: float) -> None:
         """Keep the master's prices within ``delta`` of ``center`` (G, T)."""
@@ -571,10 +566,8 @@ class _Master:
 
     def solve(self) -> tuple[float, np.ndarray] | None:
         """The master's optimum and its pool prices (G, T), or None if it did not solve."""
-        import highspy
-
         self.h.run()
-        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        if self.h.getModelStatus() != self.optimal:
             return None
         dual = np.asarray(self.h.getSolution().row_dual[: self.G * self.T], dtype=float)
         ub = float(self.h.getInfo().objective_function_value)
@@ -670,6 +663,10 @@ def lagrangian_bound(
                 lam[gi] = np.maximum(lam[gi] - hi, 0.0)
             return lam
 
+        def reached() -> bool:
+            """The best bound so far has reached the caller's target (the plan's cost)."""
+            return target_usd is not None and best >= target_usd * (1 - 1e-6)
+
         master = None
         if cutting_planes and cutting_planes_available():
             elastic = 1e3 * max([p for p in opts.gpu_usd_per_hour.values()] + [1.0])
@@ -722,9 +719,9 @@ def lagrangian_bound(
             bests.append(best)
             if progress is not None and it % 25 == 0:
                 progress(f"bound (hourly Lagrangian): iteration {it}, {best:,.2f}")
-            if target_usd is not None and best >= target_usd * (1 - 1e-6):
+            if reached():
                 break
-        if master is None or (target_usd is not None and best >= target_usd * (1 - 1e-6)):
+        if master is None or reached():
             return best_lam
         # cutting planes: evaluate between the best prices and the master's, seeded with
         # every subproblem solution the ascent produced
@@ -754,7 +751,7 @@ def lagrangian_bound(
                     f"bound (hourly Lagrangian, cutting planes): iteration {it}, "
                     f"{best:,.2f} (model {ub:,.2f})"
                 )
-            if target_usd is not None and best >= target_usd * (1 - 1e-6):
+            if reached():
                 break
         return best_lam
 

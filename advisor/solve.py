@@ -971,11 +971,14 @@ def _hours_cost(
     hours: list[HourSchedule],
     input_tokens: np.ndarray,
     output_tokens: np.ndarray,
+    weights: np.ndarray | None = None,
 ) -> float:
-    """Cost of a recovered schedule (the overhead left out: it is the same for all)."""
-    cost = sum(n * opts.gpu_usd_per_hour[key] for key, n in reserved.items()) * len(hours)
+    """Cost of a recovered schedule (the overhead left out: it is the same for all); with
+    ``weights``, each schedule stands for that many hours."""
+    w = np.ones(len(hours)) if weights is None else weights
+    cost = sum(n * opts.gpu_usd_per_hour[key] for key, n in reserved.items()) * float(w.sum())
     for h, hs in enumerate(hours):
-        cost += _hour_spend(opts, workloads, hs, input_tokens[h], output_tokens[h])
+        cost += w[h] * _hour_spend(opts, workloads, hs, input_tokens[h], output_tokens[h])
     return float(cost)
 
 
@@ -1460,7 +1463,6 @@ def _solve_clustered(
         agg.weights,
         {g: np.asarray(v)[med] for g, v in existing_gpus.items()},
     )
-    H = requests.shape[0]
     estimated: dict[frozenset, float] = {}
     timing: list[float] = []  # seconds per point solved
 
@@ -1472,16 +1474,19 @@ def _solve_clustered(
             deadline = min(t_rec + EVAL_S, t0 + search_until)
             got = _solve_points(opts, med_inp, fleet, settings, say, deadline)
             timing.append((time.perf_counter() - t_rec) / agg.n_points)
-            if got is None:
-                estimated[key] = math.inf
-            else:
-                usd = sum(n * opts.gpu_usd_per_hour[k] for k, n in fleet.items()) * H
-                for t, sched in enumerate(got):
-                    h = int(med[t])
-                    usd += agg.weights[t] * _hour_spend(
-                        opts, workloads, sched, input_tokens[h], output_tokens[h]
-                    )
-                estimated[key] = usd
+            estimated[key] = (
+                math.inf
+                if got is None
+                else _hours_cost(
+                    opts,
+                    workloads,
+                    fleet,
+                    got,
+                    med_inp.input_tokens,
+                    med_inp.output_tokens,
+                    agg.weights,
+                )
+            )
         return estimated[key]
 
     best = min(candidates, key=cost_of)

@@ -621,16 +621,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     hours = [int(h) for h in args.hours.split(",")] if args.hours else list(HOURS)
-    counts = (
-        [int(w) for w in args.workloads.split(",")] if args.workloads else list(WORKLOAD_COUNTS)
-    )
+
+    def workload_counts(flag: str, text: str | None, default: list[int]) -> list[int]:
+        parts = text.split(",") if text else [str(w) for w in default]
+        bad = [w for w in parts if not w.strip().isdigit() or int(w) not in WORKLOAD_SETS]
+        if bad:
+            ap.error(f"{flag} takes counts among {sorted(WORKLOAD_SETS)}; got {bad}")
+        return [int(w) for w in parts]
+
+    counts = workload_counts("--workloads", args.workloads, list(WORKLOAD_COUNTS))
     solvers = args.solver.split(",") if args.solver else list(SOLVERS)
     if args.quick:
         hours = [h for h in hours if h <= 720]
         counts = [w for w in counts if w <= 3]
-    bad = [w for w in counts if w not in WORKLOAD_SETS]
-    if bad:
-        ap.error(f"--workloads takes counts among {sorted(WORKLOAD_SETS)}; got {bad}")
+    naive_counts = workload_counts("--naive-workloads", args.naive_workloads, counts)
     out_md, out_json = out_paths(args.out)
     out_md.parent.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -660,9 +664,6 @@ def main(argv: list[str] | None = None) -> int:
         if nw == 10:
             pairs = w10_first()
         auto_cases += [("auto", nw, h, s) for h, s in pairs]
-    naive_counts = (
-        [int(w) for w in args.naive_workloads.split(",")] if args.naive_workloads else counts
-    )
     naive_cases = [
         ("naive", nw, h, s)
         for nw in counts

@@ -8,10 +8,11 @@ import pytest
 
 from advisor.catalog import load_catalog
 from advisor.demand import synthetic_demand
-from advisor.lagrange import lagrangian_bound
 from advisor.milp import POOL_EPSILON, ModelInput, build_model
 from advisor.pipeline import Inputs, option_set, solve_inputs
-from advisor.solve import SolverSettings, _pool_prices, api_only_cost, run_solver
+from advisor.solve import SolverSettings, api_only_cost, run_solver
+from advisor.solve.bounds import pool_prices
+from advisor.solve.lagrange import lagrangian_bound
 from advisor.workloads import load_workloads
 from tests.test_solve_bruteforce import CASES, MAX_COUNT, N_HOURS, brute_force, instance
 
@@ -35,7 +36,7 @@ def hourly_bound(inputs: Inputs, cutting_planes: bool = False) -> tuple[float, f
         d.input_tokens,
         d.output_tokens,
         np.arange(H),
-        _pool_prices(lp, np.ones(H)),
+        pool_prices(lp, np.ones(H)),
         time_limit_s=20,
         cutting_planes=cutting_planes,
     )
@@ -140,7 +141,7 @@ def test_shared_replica_subproblem_is_exact(api: bool) -> None:
     """Two workloads of one model: the hourly subproblem (whole replicas, at most one of them
     split between the two, its share tried at every frontier crossing) equals the exact
     small MILP, with and without the API."""
-    from advisor.lagrange import _blocks, _pair_evaluate
+    from advisor.solve.lagrange import build_blocks, pair_evaluate
 
     cat = load_catalog()
     shipped = load_workloads(cat)
@@ -152,12 +153,14 @@ def test_shared_replica_subproblem_is_exact(api: bool) -> None:
     d = synthetic_demand(wl, 24, mean_requests_per_hour=[9_000, 14_000], noise=0.3, seed=5)
     opts = option_set(Inputs(cat, wl, d))
     pool = ["H100-SXM", "L40S", "MI300X"]
-    (block,) = _blocks(opts, d.workloads, d.requests, d.input_tokens, d.output_tokens, pool, {})
+    (block,) = build_blocks(
+        opts, d.workloads, d.requests, d.input_tokens, d.output_tokens, pool, {}
+    )
     assert block.pair
     rng = np.random.default_rng(3)
     for h in range(d.n_hours):
         lam = rng.uniform(0.0, 3.0, size=len(pool))
-        got, _ = _pair_evaluate(block, lam, np.array([h]), len(pool))
+        got, _ = pair_evaluate(block, lam, np.array([h]), len(pool))
         exact = _exact_pair_hour(block, lam, h)
         assert got <= exact * (1 + 1e-9) + 1e-9
         assert got >= exact * (1 - 1e-6) - 1e-6, (h, got, exact)

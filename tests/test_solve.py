@@ -275,7 +275,7 @@ def test_recovery_falls_back_to_rounding_when_whole_replicas_time_out(
 ) -> None:
     """Regression: when the fixed-fleet integer model finds nothing in time, recovery rounds
     the fractional schedule instead of failing (seen at 8,760 h × 10 workloads with CBC)."""
-    import advisor.solve as solve_mod
+    import advisor.solve.recover as recover_mod
     from advisor.catalog import load_catalog
     from advisor.demand import synthetic_demand
     from advisor.pipeline import Inputs
@@ -287,7 +287,7 @@ def test_recovery_falls_back_to_rounding_when_whole_replicas_time_out(
     d = synthetic_demand(
         {n: wl[n] for n in names}, 240, mean_requests_per_hour=[60_000, 40_000], seed=3
     )
-    real = solve_mod.run_solver
+    real = recover_mod.run_solver
 
     def no_whole_replicas(fm, settings, progress=None, phase="", opts=None, warm=None):  # type: ignore[no-untyped-def]
         res = real(fm, settings, progress, phase, None if phase == "replicas" else opts)
@@ -295,16 +295,16 @@ def test_recovery_falls_back_to_rounding_when_whole_replicas_time_out(
             res.status = "not_solved"
         return res
 
-    monkeypatch.setattr(solve_mod, "run_solver", no_whole_replicas)
+    monkeypatch.setattr(recover_mod, "run_solver", no_whole_replicas)
     plan = solve_inputs(Inputs(cat, wl, d), SolverSettings(FAST.name, 60, 1e-3), aggregate=24)
     assert plan.verified, plan.data["verification"]
     assert plan.data["lower_bound_usd"] <= plan.total_cost_usd
 
 
 def test_missing_solver_backend_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    import advisor.solve as solve_mod
+    import advisor.solve.backends as backends
 
-    monkeypatch.setattr(solve_mod, "available_solvers", lambda: ["cbc"])
+    monkeypatch.setattr(backends, "available_solvers", lambda: ["cbc"])
     res = CliRunner().invoke(
         app, ["solve", str(DEMAND / "spiky_diurnal.csv"), "--solver", "highs", "--quiet"]
     )
@@ -420,11 +420,14 @@ def test_hours_re_solved_on_their_representatives_lanes(monkeypatch: pytest.Monk
     plan still verifies."""
     import numpy as np
 
-    import advisor.solve as solve_mod
+    import advisor.solve.pipeline as solve_pipeline
     from advisor.catalog import load_catalog
     from advisor.demand import synthetic_demand
     from advisor.milp import ModelInput
     from advisor.pipeline import Inputs, option_set
+    from advisor.solve import HourSchedule, aggregate_hours
+    from advisor.solve.recover import recover_hours, refine_hours
+    from advisor.solve.schedule import hours_cost
     from advisor.workloads import load_workloads
 
     cat = load_catalog()
@@ -436,31 +439,31 @@ def test_hours_re_solved_on_their_representatives_lanes(monkeypatch: pytest.Monk
     inputs = Inputs(cat, {n: wl[n] for n in names}, d)
     opts = option_set(inputs)
     req, tin, tout = (np.asarray(a) for a in (d.requests, d.input_tokens, d.output_tokens))
-    agg = solve_mod.aggregate_hours(req, tin, tout, None, 12)
+    agg = aggregate_hours(req, tin, tout, None, 12)
     points_inp = ModelInput(d.workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights)
     fleet = {("MI300X", "reserved_3y"): 4}
     settings = SolverSettings("highs", 60, 1e-3)
-    got = solve_mod._recover_hours(
+    got = recover_hours(
         opts, d.workloads, agg.labels, points_inp, fleet, req, tin, tout, {}, settings, print
     )
     assert got is not None
     cost, trimmed, points = got
-    refined, n = solve_mod._refine_hours(
+    refined, n = refine_hours(
         opts, d.workloads, points, agg.labels, fleet, trimmed, req, tin, tout, {}, settings,
         float("inf"),
     )  # fmt: skip
     assert n == 120
 
-    def hour_usd(h: int, s: solve_mod.HourSchedule) -> float:
-        return solve_mod._hours_cost(opts, d.workloads, {}, [s], tin[h : h + 1], tout[h : h + 1])
+    def hour_usd(h: int, s: HourSchedule) -> float:
+        return hours_cost(opts, d.workloads, {}, [s], tin[h : h + 1], tout[h : h + 1])
 
     for h in range(120):
         assert hour_usd(h, refined[h]) <= hour_usd(h, trimmed[h]) + 1e-9
-    total = solve_mod._hours_cost(opts, d.workloads, fleet, refined, tin, tout)
+    total = hours_cost(opts, d.workloads, fleet, refined, tin, tout)
     assert total < cost  # the trimmed schedule wastes what the cluster maxima needed
 
     # end to end: no room planned for every distinct hour as a point of its own
-    monkeypatch.setattr(solve_mod, "FINE_MARGIN", 0.0)
+    monkeypatch.setattr(solve_pipeline, "FINE_MARGIN", 0.0)
     plan = solve_inputs(inputs, settings, aggregate=12)
     assert plan.verified, plan.data["verification"]
     agg_info = plan.data["aggregation"]
@@ -473,11 +476,11 @@ def test_fleet_search_neighbours_include_swaps_between_gpu_types() -> None:
     another type in place of one of its own (8,760 h x 3 workloads with CBC: 3.2% gap where
     the swap gives 0.93%)."""
     from advisor.pipeline import option_set
-    from advisor.solve import _neighbours
+    from advisor.solve.fleet_search import neighbours
 
     opts = option_set(load_inputs(DEMAND / "spiky_diurnal.csv"))
     fleet = {("H100-SXM", "owned"): 1, ("MI300X", "reserved_3y"): 3}
-    got = _neighbours(fleet, opts, ["H100-PCIe", "H100-SXM", "MI300X"])
+    got = neighbours(fleet, opts, ["H100-PCIe", "H100-SXM", "MI300X"])
     pcie = min(opts.pool_tiers("H100-PCIe"), key=lambda t: opts.gpu_usd_per_hour[("H100-PCIe", t)])
     assert {("H100-PCIe", pcie): 1, ("MI300X", "reserved_3y"): 3} in got
     assert {("H100-SXM", "owned"): 1, ("MI300X", "reserved_3y"): 4} in got  # one more

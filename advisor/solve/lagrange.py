@@ -17,7 +17,7 @@ phase then takes every subproblem solution seen into an LP master whose duals ar
 next prices (``_Master``), which reaches ``max L`` where the ascent alone stalls short.
 
 Each hour's subproblem ``φ_m,h`` is solved exactly for a model with one workload, and for
-two workloads sharing replicas (``_pair_evaluate``). For a model with
+two workloads sharing replicas (``pair_evaluate``). For a model with
 three or more workloads sharing replicas it is relaxed, still validly: with weights ``β_w > 0``
 a replica of lane ``ℓ`` is credited with ``κ_ℓ = max_w β_w·cap[w,ℓ]`` units, and the hour
 needs ``Σ_w β_w·(1+h_w)·D[w,h]·(1−f_w)`` units. Any feasible split of replicas meets that,
@@ -70,7 +70,7 @@ class _Block:
     lanes: list[_Lane]
     need: np.ndarray  # (H, n_w) units each workload needs per hour: β·(1+h)·D
     api_unit_usd: np.ndarray  # (H, n_w) API cost per unit (inf: no API)
-    #: two workloads sharing replicas, solved by ``_pair_evaluate`` (β = 1: every lane's
+    #: two workloads sharing replicas, solved by ``pair_evaluate`` (β = 1: every lane's
     #: ``caps`` holds its capacity per replica for each workload)
     pair: bool = False
 
@@ -85,7 +85,7 @@ class LagrangeResult:
     time_limited: bool = False
 
 
-def _blocks(
+def build_blocks(
     opts: OptionSet,
     workloads: tuple[str, ...],
     requests: np.ndarray,
@@ -273,7 +273,7 @@ def _evaluate(
     total = 0.0
     usage = np.zeros((n_gpus, len(members)))
     for bi, b in enumerate(blocks):
-        evaluate = _pair_evaluate if b.pair else _single_evaluate
+        evaluate = pair_evaluate if b.pair else _single_evaluate
         for t, hours in enumerate(members):
             if hours.size == 0:
                 continue
@@ -370,7 +370,7 @@ class _Cover:
         return np.where(use_api, api, whole), np.where(use_api, self.prefix_at[rows, j], i)
 
 
-def _pair_evaluate(
+def pair_evaluate(
     b: _Block, lam: np.ndarray, hours: np.ndarray, n_gpus: int
 ) -> tuple[float, np.ndarray]:
     """Exact hourly subproblems of a model with two workloads.
@@ -622,7 +622,7 @@ def lagrangian_bound(
         & ({g for (g, _) in opts.gpu_usd_per_hour if opts.pool_tiers(g)} | set(existing_gpus))
     )
     G = len(pool_gpus)
-    blocks = _blocks(
+    blocks = build_blocks(
         opts, workloads, requests, input_tokens, output_tokens, pool_gpus, existing_gpus
     )
     # reserved tiers: H·price and cap per (gpu, tier)

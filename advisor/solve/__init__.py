@@ -1,0 +1,47 @@
+"""Solve the fleet problem: run CBC or HiGHS, aggregate time, recover every hour, bound the gap.
+
+The stages, one module each (``pipeline`` wires them; its docstring describes the method):
+
+- ``backends``: run one built model through CBC or HiGHS; settings, results, warm starts.
+- ``aggregate``: merge identical hours; cluster hours into representative hours.
+- ``schedule``: one hour's decisions, the solved fleet, trimming and costing schedules.
+- ``diagnose``: why no plan exists.
+- ``bounds`` and ``lagrange``: lower bounds on the full hourly problem; the all-API cost.
+- ``recover``: whole replicas for every hour given a reserved fleet.
+- ``fleet_search``: the local search over reserved fleets.
+- ``pipeline``: ``solve_fleet``, the entry point.
+"""
+
+from advisor.solve.aggregate import AUTO_CLUSTERS, AUTO_EXACT_LIMIT, Aggregation, aggregate_hours
+from advisor.solve.backends import (
+    SOLVERS,
+    Progress,
+    SolverResult,
+    SolverSettings,
+    available_solvers,
+    run_solver,
+)
+from advisor.solve.bounds import api_only_cost
+from advisor.solve.diagnose import diagnose_infeasible
+from advisor.solve.pipeline import DEFAULT_BUDGET_S, solve_fleet
+from advisor.solve.schedule import FleetSolution, HourSchedule, trim_hour
+
+__all__ = [
+    "AUTO_CLUSTERS",
+    "AUTO_EXACT_LIMIT",
+    "DEFAULT_BUDGET_S",
+    "SOLVERS",
+    "Aggregation",
+    "FleetSolution",
+    "HourSchedule",
+    "Progress",
+    "SolverResult",
+    "SolverSettings",
+    "aggregate_hours",
+    "api_only_cost",
+    "available_solvers",
+    "diagnose_infeasible",
+    "run_solver",
+    "solve_fleet",
+    "trim_hour",
+]

@@ -1,0 +1,377 @@
+"""Run one built model through CBC or HiGHS (through PuLP) and report what the solver said;
+warm starts from the LP relaxation rounded up."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulp
+
+from advisor.errors import SolverError
+from advisor.milp import (
+    POOL,
+    FleetModel,
+    value,
+)
+from advisor.options import OptionSet
+
+SOLVERS = ("cbc", "highs")
+
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """How to run the MILP solver."""
+
+    name: str = "cbc"
+    time_limit_s: float | None = None
+    gap: float = 1e-3
+    threads: int = 1
+    seed: int = 7
+
+
+@dataclass
+class SolverResult:
+    """What one solver run reported."""
+
+    name: str
+    status: str  # optimal | feasible | infeasible | unbounded | not_solved
+    seconds: float
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    time_limited: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "time_limited": self.time_limited,
+        }
+
+
+def available_solvers() -> list[str]:
+    """Solver back-ends usable here."""
+    out = []
+    if pulp.PULP_CBC_CMD().available():
+        out.append("cbc")
+    if pulp.HiGHS().available():
+        out.append("highs")
+    return out
+
+
+def _check_solver(name: str) -> None:
+    if name not in SOLVERS:
+        raise SolverError(f"Unknown solver '{name}'. Use --solver cbc or --solver highs.")
+    if name not in available_solvers():
+        if name == "highs":
+            raise SolverError(
+                "The HiGHS back-end is not installed. Install it with "
+                "`pip install highspy` (or `pip install 'advisor[highs]'`), or use --solver cbc."
+            )
+        raise SolverError(
+            "The CBC solver binary was not found. PuLP ships CBC for common platforms; "
+            "reinstall PuLP (`pip install --force-reinstall pulp`) or install coinor-cbc "
+            "(`apt-get install coinor-cbc`), or use --solver highs."
+        )
+
+
+_CBC_PROGRESS = re.compile(
+    r"Cbc0010I After (\d+) nodes, \d+ on tree, ([-\d.e+]+) best solution, "
+    r"best possible ([-\d.e+]+) \(([\d.]+) seconds\)"
+)
+
+
+def run_solver(
+    fm: FleetModel,
+    settings: SolverSettings,
+    progress: Progress | None = None,
+    phase: str = "",
+    opts: OptionSet | None = None,
+    warm: StartSolution | None = None,
+) -> SolverResult:
+    """Solve a built model; never raises on a non-optimal status (the caller decides).
+
+    With ``opts`` and CBC, the LP relaxation rounded up gives CBC a feasible start (CBC
+    otherwise can spend minutes without an incumbent on these models), its optimum a valid
+    bound, and a fallback plan should CBC stop without anything better. A ``warm`` start
+    given by the caller takes its place (and is the fallback with HiGHS too).
+    """
+    _check_solver(settings.name)
+    start = time.perf_counter()
+    if warm is not None:
+        if settings.name == "cbc":
+            warm.apply()
+    elif settings.name == "cbc" and opts is not None and fm.n_integer > 0:
+        warm = lp_rounding_start(fm, opts)
+        if warm is not None:
+            warm.apply()
+            if progress is not None:
+                progress(
+                    f"{phase}: LP bound {warm.lp_objective:,.2f}, rounded start "
+                    f"{warm.objective:,.2f}"
+                )
+    if settings.name == "cbc":
+        res = _run_cbc(fm, settings, progress, phase, start, warm is not None)
+    else:
+        res = _run_highs(fm, settings, start)
+    # the model's objective leaves out a constant (the self-hosting overhead): add it back
+    if res.objective is not None:
+        res.objective += fm.constant_usd
+    if res.bound is not None:
+        res.bound += fm.constant_usd
+    if warm is not None:
+        better = res.objective is not None and res.objective <= warm.objective + 1e-9
+        if not better and res.status in ("optimal", "feasible", "not_solved"):
+            for var, v in warm.values.items():
+                var.varValue = v
+            res.objective = warm.objective
+            res.status = "feasible"
+        res.bound = warm.lp_objective if res.bound is None else max(res.bound, warm.lp_objective)
+        if res.bound > res.objective:
+            res.bound = res.objective
+    res.gap = relative_gap(res.objective, res.bound)
+    return res
+
+
+@dataclass
+class StartSolution:
+    """A feasible integer solution from rounding the LP relaxation up."""
+
+    lp_objective: float  # a valid lower bound [USD], the model's constant included
+    objective: float  # the start's cost [USD]
+    values: dict[pulp.LpVariable, float]
+
+    def apply(self) -> None:
+        for var, v in self.values.items():
+            var.setInitialValue(v)
+
+
+def lp_rounding_start(fm: FleetModel, opts: OptionSet) -> StartSolution | None:
+    """Solve the LP relaxation and round it up into a feasible integer solution.
+
+    Replicas are rounded up (shares and API fractions keep their LP values, so coverage
+    holds) and each GPU type's reserved pool is raised to its largest hourly pool use, on its
+    cheapest pool tier. Returns None where no start is found (an availability cap in the way,
+    or the LP not solved). The LP optimum is also a valid lower bound.
+    """
+    ints = [v for v in fm.prob.variables() if v.cat == pulp.LpInteger]
+    for v in ints:
+        v.cat = pulp.LpContinuous
+    try:
+        fm.prob.solve(pulp.PULP_CBC_CMD(msg=False))
+    finally:
+        for v in ints:
+            v.cat = pulp.LpInteger
+    if fm.prob.status != pulp.LpStatusOptimal:
+        return None
+    lp_obj = float(pulp.value(fm.prob.objective) or 0.0) + fm.constant_usd
+    # the LP solution can sit a hair outside a bound (-1e-12); a start must be within them
+    start = {v: _within_bounds(v, value(v)) for v in fm.prob.variables()}
+    pool_use: dict[tuple[str, int], float] = {}
+    hourly_use: dict[tuple[str, str, int], float] = {}
+    for (k, s, t), var in fm.x.items():
+        n = float(math.ceil(value(var) - 1e-7))
+        start[var] = n
+        dep = opts.deployments[k]
+        if s == POOL:
+            pool_use[(dep.gpu, t)] = pool_use.get((dep.gpu, t), 0.0) + n * dep.tp
+        else:
+            hourly_use[(dep.gpu, s, t)] = hourly_use.get((dep.gpu, s, t), 0.0) + n * dep.tp
+    if any(u > opts.max_gpus.get((g, s), math.inf) for (g, s, _), u in hourly_use.items()):
+        return None
+    need: dict[str, float] = {}
+    for (g, t), used in pool_use.items():
+        ex = fm.inp.existing_gpus.get(g)
+        need[g] = max(need.get(g, 0.0), used - (float(ex[t]) if ex is not None else 0.0))
+    for g in {g for g, _ in fm.R}:
+        vars_g = {tier: v for (gg, tier), v in fm.R.items() if gg == g}
+        n = float(max(0.0, math.ceil(need.get(g, 0.0) - 1e-9)))
+        fixed = {t: v for t, v in vars_g.items() if v.lowBound == v.upBound}
+        if fixed:
+            for v in fixed.values():
+                start[v] = float(v.lowBound or 0.0)
+            if sum(start[v] for v in fixed.values()) < n:
+                return None
+            continue
+        for v in vars_g.values():
+            start[v] = 0.0
+        tier = min(vars_g, key=lambda t: opts.gpu_usd_per_hour[(g, t)])
+        if n > opts.max_gpus.get((g, tier), math.inf):
+            return None
+        start[vars_g[tier]] = n
+    if any(g not in {gg for gg, _ in fm.R} and n > 1e-9 for g, n in need.items()):
+        return None
+    cost = sum(c * start[v] for v, c in fm.prob.objective.items()) + fm.constant_usd
+    return StartSolution(lp_obj, float(cost), start)
+
+
+def _within_bounds(var: pulp.LpVariable, v: float) -> float:
+    if var.lowBound is not None:
+        v = max(v, float(var.lowBound))
+    if var.upBound is not None:
+        v = min(v, float(var.upBound))
+    return v
+
+
+def _run_cbc(
+    fm: FleetModel,
+    settings: SolverSettings,
+    progress: Progress | None,
+    phase: str,
+    start: float,
+    warm: bool = False,
+) -> SolverResult:
+    tmp = tempfile.mkdtemp(prefix="advisor-cbc-")
+    log_path = os.path.join(tmp, "cbc.log")
+    solver = pulp.PULP_CBC_CMD(
+        msg=False,
+        timeLimit=settings.time_limit_s,
+        gapRel=settings.gap,
+        threads=settings.threads,
+        logPath=log_path,
+        options=[f"randomCbcSeed {settings.seed}", f"randomSeed {settings.seed}"],
+        keepFiles=False,
+        warmStart=warm,
+    )
+    stop = threading.Event()
+    watcher = None
+    if progress is not None:
+        watcher = threading.Thread(
+            target=_watch_cbc, args=(log_path, stop, progress, phase), daemon=True
+        )
+        watcher.start()
+    try:
+        fm.prob.solve(solver)
+    except pulp.PulpSolverError as exc:
+        raise SolverError(f"CBC failed: {exc}. Try --solver highs.") from None
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=1)
+    seconds = time.perf_counter() - start
+    log = Path(log_path).read_text(errors="replace") if os.path.exists(log_path) else ""
+    shutil.rmtree(tmp, ignore_errors=True)
+    return _cbc_result(fm, log, seconds)
+
+
+def _watch_cbc(log_path: str, stop: threading.Event, progress: Progress, phase: str) -> None:
+    last = ""
+    while not stop.wait(2.0):
+        try:
+            text = Path(log_path).read_text(errors="replace")
+        except OSError:
+            continue
+        found = _CBC_PROGRESS.findall(text)
+        if found and found[-1] != last:
+            last = found[-1]
+            nodes, best, bound, secs = last
+            progress(
+                f"{phase}: {float(secs):.0f} s, {nodes} nodes, incumbent {float(best):,.0f}, "
+                f"bound {float(bound):,.0f}"
+            )
+
+
+def _num(pattern: str, text: str) -> float | None:
+    m = re.findall(pattern, text)
+    if not m:
+        return None
+    try:
+        return float(m[-1])
+    except ValueError:
+        return None
+
+
+def _cbc_result(fm: FleetModel, log: str, seconds: float) -> SolverResult:
+    status = pulp.LpStatus[fm.prob.status]
+    sol = fm.prob.sol_status
+    objective = pulp.value(fm.prob.objective) if sol in (1, 2) else None
+    time_limited = "Stopped on time" in log or "stopped on time" in log.lower()
+    if "infeasible" in log.lower() and sol not in (1, 2):
+        return SolverResult("cbc", "infeasible", seconds, None, None, None)
+    if sol == pulp.LpSolutionOptimal and not time_limited:
+        bound = _num(r"Lower bound:\s+([-\d.e+]+)", log)
+        if bound is None:
+            bound = objective
+        return SolverResult(
+            "cbc", "optimal", seconds, objective, bound, relative_gap(objective, bound)
+        )
+    if sol in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
+        bound = _num(r"Lower bound:\s+([-\d.e+]+)", log)
+        if bound is None:
+            found = _CBC_PROGRESS.findall(log)
+            bound = float(found[-1][2]) if found else None
+        return SolverResult(
+            "cbc",
+            "feasible",
+            seconds,
+            objective,
+            bound,
+            relative_gap(objective, bound),
+            time_limited,
+        )
+    if status == "Infeasible":
+        return SolverResult("cbc", "infeasible", seconds, None, None, None)
+    if status == "Unbounded":
+        return SolverResult("cbc", "unbounded", seconds, None, None, None)
+    return SolverResult("cbc", "not_solved", seconds, None, None, None, time_limited)
+
+
+def _run_highs(fm: FleetModel, settings: SolverSettings, start: float) -> SolverResult:
+    solver = pulp.HiGHS(
+        msg=False,
+        timeLimit=settings.time_limit_s,
+        gapRel=settings.gap,
+        threads=settings.threads,
+        random_seed=settings.seed,
+    )
+    try:
+        fm.prob.solve(solver)
+    except Exception as exc:  # highspy raises plain exceptions
+        raise SolverError(f"HiGHS failed: {exc}. Try --solver cbc.") from None
+    seconds = time.perf_counter() - start
+    h = fm.prob.solverModel
+    info = h.getInfo()
+    model_status = h.modelStatusToString(h.getModelStatus())
+    sol = fm.prob.sol_status
+    objective = pulp.value(fm.prob.objective) if sol in (1, 2) else None
+    bound = None
+    if fm.n_integer > 0:
+        bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+    elif objective is not None:
+        bound = objective
+    limited = "limit" in model_status.lower()
+    if sol in (1, 2) and objective is not None:
+        status = "optimal" if (sol == 1 and not limited) else "feasible"
+        return SolverResult(
+            "highs", status, seconds, objective, bound, relative_gap(objective, bound), limited
+        )
+    if "infeasible" in model_status.lower():
+        return SolverResult("highs", "infeasible", seconds, None, None, None)
+    if "unbounded" in model_status.lower():
+        return SolverResult("highs", "unbounded", seconds, None, None, None)
+    return SolverResult("highs", "not_solved", seconds, None, None, None, limited)
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    if objective is None or bound is None:
+        return None
+    if abs(objective) < 1e-9:
+        return 0.0
+    return max(0.0, (objective - bound) / abs(objective))

@@ -1,0 +1,503 @@
+"""Solve the fleet problem: run CBC or HiGHS, aggregate time, recover every hour, bound the gap.
+
+Pipeline (``solve_fleet``):
+
+1. **Aggregate.** Hours are exchangeable except through the reserved pool. Identical hours
+   (same demand and existing fleet) are merged exactly, with weights; with at most
+   ``AUTO_EXACT_LIMIT`` distinct hours the MILP is solved on them and its own gap is the
+   plan's gap. Beyond that, hours are clustered into representative hours (each workload's
+   peak hour a cluster of its own) and steps 2-4 follow.
+2. **Choose the reserved fleet.** Candidate fleets come from the cluster-maximum model and
+   the cluster-mean model (hourly replicas relaxed), those fleets scaled up by a quarter and
+   a half (the relaxed models value the pool too little) and, where it is small, the integer
+   model of the clusters (time-limited). Each fleet's cost is estimated on one real hour per
+   cluster (the hour nearest the cluster's mean, weighted by the cluster's hours; whole
+   replicas solved given the fleet), then a local search moves one GPU at a time (one more,
+   one fewer, one to another tier, one swapped for another type) while that lowers the
+   estimate.
+3. **Recover every real hour.** Given a fleet the hours are independent: whole replicas are
+   solved per representative hour (at its cluster's maximum) in small chunks (one hour at a
+   time where workloads share replicas), started from the rounded fractional schedule, and
+   each real hour keeps its point's replicas, trimmed to its own demand. Every distinct hour
+   is its own point where the time allows; else, with HiGHS (in-process, so small solves are
+   cheap), every real hour is re-solved on its representative's lanes
+   (``_refine_hours``), and with CBC finer representative hours are used.
+4. **Bound.** ``advisor.solve.lagrange``: the pool rows priced per cluster, one exact integer
+   problem per hour and model; and the cluster-mean model with hourly replicas relaxed
+   (Jensen). The larger is a valid lower bound on the full hourly problem, and ``gap = (plan
+   cost − bound) / plan cost`` is what the plan reports; the aggregate model's own gap never
+   is.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from advisor.errors import InfeasibleError, SolverError
+from advisor.milp import (
+    FleetModel,
+    ModelInput,
+    build_model,
+    value,
+)
+from advisor.options import OptionSet
+from advisor.solve.aggregate import Aggregation, aggregate_hours, existing_at_points, medoids
+from advisor.solve.backends import Progress, SolverResult, SolverSettings, relative_gap, run_solver
+from advisor.solve.bounds import api_only_cost, hourly_bound, lower_solve, min_bound
+from advisor.solve.diagnose import diagnose_infeasible
+from advisor.solve.fleet_search import (
+    CANDIDATE_SCALES,
+    EVAL_S,
+    INTEGER_POINTS_MAX,
+    INTEGER_POINTS_S,
+    SEARCH_SHARE,
+    Fleet,
+    fleet_text,
+    neighbours,
+)
+from advisor.solve.recover import Recovered, recover_hours, refine_hours, solve_points
+from advisor.solve.schedule import FleetSolution, HourSchedule, hours_cost, read_points
+
+#: Seconds per real hour a clustered solve keeps back from its budget for what follows it
+#: (baselines, plan assembly, verification: 1.3 s measured at 8,760 h x 10 workloads).
+FINISH_S_PER_HOUR = 5e-4
+
+
+#: Share of the recovery's room planned for, at the fleet estimates' pace per point.
+FINE_MARGIN = 0.85
+
+
+#: Seconds for the Lagrangian bound (it stops earlier once it stalls); the schedule
+#: recovery leaves it this much of the budget, or a fifth of the budget if less.
+LAGRANGE_S = 35.0
+
+
+#: Share of --time-limit an exact (hourly) solve with CBC keeps for the Lagrangian bound,
+#: used only where the MILP stops short of its gap (at most ``LAGRANGE_S``).
+EXACT_BOUND_SHARE = 0.15
+
+
+#: Seconds for the MILP at the clusters' minimum demand, tried after the Lagrangian.
+MIN_MILP_S = 10.0
+
+
+#: Time budget of a clustered solve without --time-limit [s]. Phases end when their work
+#: is done, so small problems take much less: the fleet search stops at 30% of it, the
+#: schedule recovery leaves the bound its share (``LAGRANGE_S``, at most a fifth) and the
+#: finish its (``FINISH_S_PER_HOUR``), the bound gets what is left (at least 0.5 s).
+DEFAULT_BUDGET_S = 240.0
+
+
+def solve_clustered(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    agg: Aggregation,
+    fm: FleetModel,
+    upper_inp: ModelInput,
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    existing_gpus: Mapping[str, np.ndarray],
+    ex: np.ndarray | None,
+    points_existing: Mapping[str, np.ndarray],
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+    t0: float,
+) -> tuple[Fleet, list[HourSchedule], SolverResult, float | None, dict[str, int], list[str]]:
+    """Large horizons: choose the reserved fleet on the clusters, recover every real hour,
+    bound the full hourly problem. Returns (fleet, hours, bound report, bound, how the
+    schedule was recovered: ``recovery_points`` it was trimmed from and ``hours_resolved``
+    on their own, the phases the budget cut short)."""
+    ex_names = sorted(existing_gpus)
+    budget = settings.time_limit_s or DEFAULT_BUDGET_S
+
+    def elapsed() -> float:
+        return time.perf_counter() - t0
+
+    # 1. candidate fleets: the cluster-max model (relaxed replicas, solved already), the
+    #    cluster-mean model (whose optimum is also a valid bound), the integer model of the
+    #    representative hours within a short limit where it is small (whole replicas change
+    #    the best fleet)
+    bound_res, mean_fleet = lower_solve(
+        opts, workloads, agg, points_existing, settings, progress, say, run_min=False
+    )
+    lower = bound_res.bound
+    candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
+    if mean_fleet is not None:
+        candidates.append(mean_fleet)
+    # the integer model of the representative hours only where it is small: past that,
+    # HiGHS was measured running far past its limit in the root (64 s for 10 s at 10
+    # workloads), and so would the MILP at the clusters' minima below
+    overrun = math.inf  # how far a solve of a model this size runs past its limit
+    if len(fm.R) + len(fm.x) <= INTEGER_POINTS_MAX:
+        ifm = build_model(opts, upper_inp)
+        int_limit = min(INTEGER_POINTS_S, 0.1 * budget)
+        ires = run_solver(
+            ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
+        )
+        if ires.status in ("optimal", "feasible"):
+            candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
+        overrun = max(0.0, ires.seconds - int_limit)
+    search_until = SEARCH_SHARE * budget
+    # the relaxed models value the pool too little (fractional hourly replicas waste
+    # nothing), so larger versions of their fleets start the search too: measured at 2,160
+    # and 8,760 h x 10 workloads, they all proposed 7-8 MI300X where 9-12 cost less
+    for scale in CANDIDATE_SCALES:
+        for c in list(candidates[:2]):
+            big = {
+                key: int(min(math.floor(n * scale + 0.5), opts.max_gpus.get(key, math.inf)))
+                for key, n in c.items()
+            }
+            if big not in candidates:
+                candidates.append(big)
+
+    # 2. each candidate's cost estimated on one real hour per cluster (the hour nearest its
+    #    mean, weighted by the cluster's hours), each hour's whole replicas solved given the
+    #    fleet; then a local search one GPU at a time from the cheapest. (The cluster maxima
+    #    with their schedules trimmed per hour overstate an hour's cost the more the smaller
+    #    the pool, and so chose too large a fleet: measured at 8,760 h x 10 workloads, 12
+    #    MI300X and 2 H100 at $251k where 9 and 2 cost $240k, both by exact hourly solves on
+    #    every 20th hour; the estimate here read $251k and $239k.)
+    med = medoids(agg, requests)
+    med_inp = ModelInput(
+        workloads,
+        requests[med],
+        input_tokens[med],
+        output_tokens[med],
+        agg.weights,
+        {g: np.asarray(v)[med] for g, v in existing_gpus.items()},
+    )
+    estimated: dict[frozenset, float] = {}
+    timing: list[float] = []  # seconds per point solved
+
+    def cost_of(fleet: Fleet) -> float:
+        key = frozenset((k, n) for k, n in fleet.items() if n > 0)
+        if key not in estimated:
+            t_rec = time.perf_counter()
+            # past the search's share of the budget, points keep rounded schedules (fast)
+            deadline = min(t_rec + EVAL_S, t0 + search_until)
+            got = solve_points(opts, med_inp, fleet, settings, say, deadline)
+            timing.append((time.perf_counter() - t_rec) / agg.n_points)
+            estimated[key] = (
+                math.inf
+                if got is None
+                else hours_cost(
+                    opts,
+                    workloads,
+                    fleet,
+                    got,
+                    med_inp.input_tokens,
+                    med_inp.output_tokens,
+                    agg.weights,
+                )
+            )
+        return estimated[key]
+
+    best = min(candidates, key=cost_of)
+    best_cost = cost_of(best)
+    say(f"fleet candidates: best ${best_cost:,.2f} before overhead (estimated)")
+    gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
+    cut: list[str] = []  # phases the time budget cut short
+    improved = math.isfinite(best_cost)
+    while improved:
+        if elapsed() >= search_until:
+            cut.append("the fleet search")
+            break
+        improved = False
+        for nb in neighbours(best, opts, gpus):
+            if elapsed() >= search_until:
+                improved = True  # neighbours left untried
+                break
+            c = cost_of(nb)
+            if c < best_cost - 1e-6:
+                best, best_cost, improved = nb, c, True
+                say(f"fleet search: ${best_cost:,.2f} (estimated) with {fleet_text(best)}")
+                break
+
+    # 3. the chosen fleet's schedule for every real hour: from every distinct hour as a
+    #    point of its own where the time allows; else from finer representative hours (at
+    #    their maxima, trimmed per hour), or, with HiGHS, from the clusters' and then every
+    #    real hour re-solved on its representative's lanes
+    def recover(labels: np.ndarray, points_inp: ModelInput, deadline: float) -> Recovered | None:
+        return recover_hours(
+            opts,
+            workloads,
+            labels,
+            points_inp,
+            best,
+            requests,
+            input_tokens,
+            output_tokens,
+            existing_gpus,
+            settings,
+            say,
+            deadline,
+        )
+
+    points = agg.n_points
+    resolved = 0
+    finish = FINISH_S_PER_HOUR * requests.shape[0]
+    room = max(1.0, budget - min(LAGRANGE_S, 0.2 * budget) - finish - elapsed())
+    # as many points as the room holds at the estimates' mean pace, with a margin (the
+    # maxima are slower to solve than the hours near the means): points left at the
+    # deadline keep rounded schedules, and the bound's share stays untouched
+    pace = max(float(np.mean(timing)), 1e-6) if timing else math.inf
+    n_fine = int(FINE_MARGIN * room / pace) if math.isfinite(pace) else 0
+    got: Recovered | None = None
+    rep_labels = agg.labels
+    deadline = time.perf_counter() + room
+    if n_fine > agg.n_points and (n_fine >= agg.n_distinct or settings.name != "highs"):
+        fine = aggregate_hours(requests, input_tokens, output_tokens, ex, n_fine)
+        fine_inp = ModelInput(
+            workloads,
+            fine.upper,
+            fine.upper_in,
+            fine.upper_out,
+            fine.weights,
+            existing_at_points(fine, ex, ex_names),
+        )
+        got = recover(fine.labels, fine_inp, deadline)
+        if got is not None:
+            points, rep_labels = fine.n_points, fine.labels
+            say(f"schedule from {fine.n_points} points: ${got[0]:,.2f} before overhead")
+    if got is None:
+        got = recover(agg.labels, upper_inp, deadline)
+        if got is not None:
+            say(f"schedule from {agg.n_points} points: ${got[0]:,.2f} before overhead")
+    if got is None:
+        raise SolverError(
+            "No hour-by-hour schedule could be recovered from the representative hours. "
+            "Try --aggregate exact or a larger --time-limit."
+        )
+    best_cost, best_hours, best_points = got
+    if points < agg.n_distinct and settings.name == "highs":
+        # HiGHS runs in-process (CBC pays a process start per solve): every real hour gets
+        # a small integer solve of its own on its representative's lanes
+        reserved = {key: n for key, n in best.items() if n > 0}
+        best_hours, resolved = refine_hours(
+            opts,
+            workloads,
+            best_points,
+            rep_labels,
+            reserved,
+            best_hours,
+            requests,
+            input_tokens,
+            output_tokens,
+            existing_gpus,
+            settings,
+            deadline,
+        )
+        best_cost = hours_cost(opts, workloads, reserved, best_hours, input_tokens, output_tokens)
+        say(
+            f"schedule with {resolved} of {agg.n_distinct} hours re-solved: "
+            f"${best_cost:,.2f} before overhead"
+        )
+        if resolved < agg.n_distinct:
+            cut.append(f"the schedule recovery ({resolved} of {agg.n_distinct} hours re-solved)")
+    elif points < agg.n_distinct:
+        cut.append(f"the schedule recovery ({points} of {agg.n_distinct} hours)")
+
+    # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour
+    lam_limit = max(0.5, min(LAGRANGE_S, budget - finish - elapsed()))
+    lag, lag_res = hourly_bound(
+        opts,
+        workloads,
+        agg,
+        ModelInput(workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, points_existing),
+        requests,
+        input_tokens,
+        output_tokens,
+        existing_gpus,
+        settings,
+        progress,
+        say,
+        best_cost,
+        lam_limit,
+        fm.constant_usd,
+    )
+    if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
+        lower, bound_res = lag_res.bound, lag_res
+    if lag.time_limited:
+        cut.append("the bound")
+    # the Lagrangian relaxes the reserved GPUs' integrality; with few of them the MILP at
+    # the clusters' minimum demand (reserved GPUs whole) can bound better: a short try
+    plan_usd = best_cost + fm.constant_usd
+    min_limit = min(MIN_MILP_S, budget - finish - elapsed() - overrun)
+    if (relative_gap(plan_usd, lower) or 1.0) > settings.gap and min_limit >= 1.0:
+        res = min_bound(opts, workloads, agg, points_existing, settings, progress, say, min_limit)
+        if res.bound is not None and (lower is None or res.bound > lower):
+            lower, bound_res = res.bound, res
+    recovery = {"recovery_points": points, "hours_resolved": resolved}
+    return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, recovery, cut
+
+
+def solve_fleet(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    settings: SolverSettings = SolverSettings(),
+    *,
+    existing_gpus: Mapping[str, np.ndarray] | None = None,
+    aggregate: str | int = "auto",
+    progress: Progress | None = None,
+) -> FleetSolution:
+    """Find the minimum-cost fleet for the hourly demand arrays (``(H, W)`` each)."""
+    say = progress or (lambda _m: None)
+    diag = diagnose_infeasible(opts, workloads, requests)
+    if "no GPU option" in diag or "availability caps (max_gpus)" in diag:
+        raise InfeasibleError(diag)
+    existing_gpus = dict(existing_gpus or {})
+    ex_names = sorted(existing_gpus)
+    ex = np.stack([existing_gpus[g] for g in ex_names], axis=1) if ex_names else None
+    agg = aggregate_hours(requests, input_tokens, output_tokens, ex, aggregate)
+    say(f"aggregate: {agg.mode}, {agg.n_points} model points for {requests.shape[0]} hours")
+
+    points_existing = existing_at_points(agg, ex, ex_names)
+
+    t0 = time.perf_counter()
+    upper_inp = ModelInput(
+        workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, points_existing
+    )
+    clustered = agg.mode == "clustered"
+    # representative hours stand for many real hours: their replica counts are rounded per
+    # real hour in recovery, so the model keeps only the reserved fleet integer
+    fm = build_model(opts, upper_inp, relax_replicas=clustered)
+    build_s = time.perf_counter() - t0
+    say(
+        f"build: {fm.n_variables:,} variables ({fm.n_integer:,} integer), "
+        f"{fm.n_constraints:,} constraints in {build_s:.1f} s"
+    )
+    share = settings
+    if clustered and settings.time_limit_s:
+        share = replace(settings, time_limit_s=settings.time_limit_s * 0.6)
+    elif settings.time_limit_s and settings.name == "cbc":
+        # a MILP stopped by the limit leaves the hourly bound a share of it (CBC only: its
+        # own bound is the weak one where hours share replicas; HiGHS's is measured tighter
+        # than the Lagrangian there, so it keeps the whole limit)
+        reserve = min(LAGRANGE_S, EXACT_BOUND_SHARE * settings.time_limit_s)
+        share = replace(settings, time_limit_s=settings.time_limit_s - reserve)
+    res = run_solver(fm, share, progress, "solve", opts)
+    say(f"solve: {res.status} in {res.seconds:.1f} s")
+    if res.status == "infeasible":
+        raise InfeasibleError(diagnose_infeasible(opts, workloads, requests))
+    if res.status not in ("optimal", "feasible"):
+        raise SolverError(
+            f"The solver found no plan ({res.status}) within "
+            f"{settings.time_limit_s or 'no'} s. Raise --time-limit, loosen --gap, or try "
+            f"--solver highs."
+        )
+    api_only = api_only_cost(opts, workloads, requests, input_tokens, output_tokens)
+    if existing_gpus:
+        api_only = None  # committed GPUs already carry the overhead
+    if api_only is not None and res.objective is not None and api_only <= res.objective:
+        say(f"all-API plan (${api_only:,.2f}) is cheaper than any self-hosted fleet")
+        hours = [
+            HourSchedule(
+                api_fraction={w: 1.0 for i, w in enumerate(workloads) if requests[h, i] > 0}
+            )
+            for h in range(requests.shape[0])
+        ]
+        bound = api_only if res.bound is None else min(api_only, res.bound)
+        if clustered:
+            lb = lower_solve(
+                opts, workloads, agg, points_existing, settings, progress, say, res.objective
+            )[0].bound
+            bound = api_only if lb is None else min(api_only, lb)
+        return FleetSolution(
+            reserved={},
+            hours=hours,
+            solver=res,
+            bound_solver=None,
+            lower_bound=bound,
+            aggregation=agg.describe(),
+            build_seconds=build_s,
+            api_only=True,
+        )
+    warnings = []
+    if res.time_limited:
+        warnings.append(
+            f"The solver stopped at the time limit ({settings.time_limit_s} s); the plan is the "
+            f"best found, with the gap reported."
+        )
+    points = read_points(fm, opts)
+    reserved = {key: round(value(var)) for key, var in fm.R.items() if round(value(var)) > 0}
+    bound_res = None
+    lower = res.bound
+    agg_info = agg.describe()
+    if not clustered:
+        # exact aggregation: identical hours share one model point
+        hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
+        if (
+            res.objective is not None
+            and (relative_gap(res.objective, res.bound) or 1.0) > settings.gap
+        ):
+            # the MILP stopped short of its gap: the hourly Lagrangian may bound better
+            left = LAGRANGE_S
+            if settings.time_limit_s:
+                left = settings.time_limit_s - (time.perf_counter() - t0)
+            _, lag_res = hourly_bound(
+                opts,
+                workloads,
+                agg,
+                upper_inp,
+                requests,
+                input_tokens,
+                output_tokens,
+                existing_gpus,
+                settings,
+                progress,
+                say,
+                res.objective - fm.constant_usd,
+                max(0.5, left),
+                fm.constant_usd,
+            )
+            if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
+                lower, bound_res = lag_res.bound, lag_res
+    else:
+        got = solve_clustered(
+            opts,
+            workloads,
+            agg,
+            fm,
+            upper_inp,
+            requests,
+            input_tokens,
+            output_tokens,
+            existing_gpus,
+            ex,
+            points_existing,
+            settings,
+            progress,
+            say,
+            t0,
+        )
+        reserved, hours, bound_res, lower, recovery, cut = got
+        agg_info = {**agg_info, **recovery}
+        if cut:
+            given = settings.time_limit_s
+            warnings.append(
+                f"The time budget ({given or DEFAULT_BUDGET_S:g} s"
+                + ("" if given else ", the default; raise it with --time-limit")
+                + f") cut {', '.join(cut)} short; the plan is the best found, with its gap."
+            )
+    if lower is not None and api_only is not None:
+        lower = min(lower, api_only)
+    return FleetSolution(
+        reserved=reserved,
+        hours=hours,
+        solver=res,
+        bound_solver=bound_res,
+        lower_bound=lower,
+        aggregation=agg_info,
+        build_seconds=build_s,
+        warnings=warnings,
+    )

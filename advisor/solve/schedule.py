@@ -1,0 +1,304 @@
+"""One hour's decisions (``HourSchedule``), the solved fleet (``FleetSolution``): read out of a
+solved model, trimmed to an hour's own demand, costed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from advisor.milp import (
+    POOL,
+    FleetModel,
+    value,
+)
+from advisor.options import OptionSet, api_usd_per_hour
+from advisor.solve.backends import SolverResult
+
+
+@dataclass
+class HourSchedule:
+    """One hour's decisions: integer replicas, per-workload shares, API fraction."""
+
+    replicas: dict[tuple[str, str], int] = field(default_factory=dict)  # (k, source)
+    shares: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (w, k, source)
+    api_fraction: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class FleetSolution:
+    """The solved fleet: reserved GPUs, a schedule for every real hour, solver reports."""
+
+    reserved: dict[tuple[str, str], int]
+    hours: list[HourSchedule]
+    solver: SolverResult
+    bound_solver: SolverResult | None
+    lower_bound: float | None
+    aggregation: dict[str, Any]
+    build_seconds: float
+    warnings: list[str] = field(default_factory=list)
+    api_only: bool = False
+
+
+def read_points(fm: FleetModel, opts: OptionSet) -> list[HourSchedule]:
+    T = fm.inp.n_points
+    out = [HourSchedule() for _ in range(T)]
+    for (k, s, t), var in fm.x.items():
+        v = value(var)
+        if v > 1e-6:
+            out[t].replicas[(k, s)] = math.ceil(round(v, 6))
+    for (k, s), users in fm.eligible.items():
+        for t in range(T):
+            if len(users) == 1:
+                v = value(fm.x[(k, s, t)])
+                if v > 1e-6:
+                    out[t].shares[(users[0], k, s)] = round(v, 9)
+            else:
+                for w in users:
+                    v = value(fm.y[(w, k, s, t)])
+                    if v > 1e-9:
+                        out[t].shares[(w, k, s)] = v
+    for (w, t), var in fm.f.items():
+        v = value(var)
+        if v > 1e-9:
+            out[t].api_fraction[w] = min(1.0, v)
+    return out
+
+
+def trim_hour(
+    sched: HourSchedule,
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    pool_gpus: Mapping[str, float] | None = None,
+) -> HourSchedule:
+    """Fit a schedule sized for a higher demand to one hour's own demand.
+
+    Keeps every replica the schedule had (so the reserved pool is respected) but gives back
+    what this hour does not need: surplus API share first, then hourly replicas from the most
+    expensive per unit of capacity; a last, partly used hourly replica is swapped for the API
+    where that is cheaper.
+    """
+    shares = dict(sched.shares)
+    api: dict[str, float] = {}
+    widx = {w: i for i, w in enumerate(workloads)}
+    by_workload: dict[str, list[tuple[str, str, str]]] = {}
+    for key in shares:
+        by_workload.setdefault(key[0], []).append(key)
+    for i, w in enumerate(workloads):
+        d = float(requests[i])
+        wl = opts.workloads[w]
+        lanes = by_workload.get(w, [])
+        if d <= 0:
+            for key in lanes:
+                del shares[key]
+            continue
+        cover = {
+            key: shares[key] * opts.options[(w, key[1])].requests_per_hour / (1 + wl.headroom)
+            for key in lanes
+        }
+        surplus = sum(cover.values()) - d
+
+        # drop surplus from the most expensive lanes (pool last: it is already paid for)
+        def lane_cost(key: tuple[str, str, str]) -> float:
+            w, k, s = key
+            if s == POOL:
+                return -1.0
+            dep = opts.deployments[k]
+            cap = opts.options[(w, k)].requests_per_hour
+            return opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp / cap
+
+        for key in sorted(lanes, key=lane_cost, reverse=True):
+            if surplus <= 1e-9:
+                break
+            cut = min(cover[key], surplus)
+            frac = cut / cover[key] if cover[key] > 0 else 1.0
+            shares[key] *= 1.0 - frac
+            surplus -= cut
+            if shares[key] <= 1e-12:
+                del shares[key]
+        if surplus < -1e-9:
+            api[w] = min(1.0, -surplus / d)
+    replicas = _replicas_from_shares(shares)
+    if pool_gpus is not None:
+        _repair_pool(shares, replicas, api, opts, workloads, requests, pool_gpus)
+    # swap a last, partly used hourly replica for the API where cheaper
+    by_lane: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for key in shares:
+        by_lane.setdefault((key[1], key[2]), []).append(key)
+    for (k, s), n in sorted(replicas.items()):
+        if s == POOL:
+            continue
+        users = [key for key in by_lane.get((k, s), []) if key in shares]
+        used = sum(shares[key] for key in users)
+        spare = n - used
+        if spare <= 1e-9 or n == 0:
+            continue
+        last = 1.0 - spare  # replica-equivalents on the last replica
+        if not all(key[0] in opts.api_usd_per_m for key in users):
+            continue
+        dep = opts.deployments[k]
+        replica_cost = opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp
+        moved: dict[str, float] = {}
+        api_cost = 0.0
+        remaining = last
+        for key in sorted(users, key=lambda key: shares[key]):
+            take = min(shares[key], remaining)
+            if take <= 0:
+                continue
+            w = key[0]
+            i = widx[w]
+            wl = opts.workloads[w]
+            req = take * opts.options[(w, k)].requests_per_hour / (1 + wl.headroom)
+            frac = req / requests[i]
+            api_cost += (
+                float(api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[i], output_tokens[i]))
+                * frac
+            )
+            moved[w] = moved.get(w, 0.0) + frac
+            remaining -= take
+        if api_cost < replica_cost and remaining <= 1e-9:
+            left = last
+            for key in sorted(users, key=lambda key: shares[key]):
+                take = min(shares[key], left)
+                shares[key] -= take
+                left -= take
+                if shares[key] <= 1e-12:
+                    del shares[key]
+            for w, frac in moved.items():
+                api[w] = min(1.0, api.get(w, 0.0) + frac)
+            replicas[(k, s)] = n - 1
+            if replicas[(k, s)] == 0:
+                del replicas[(k, s)]
+    # pool replicas keep their count only where used
+    return HourSchedule(
+        replicas={key: n for key, n in replicas.items() if n > 0}, shares=shares, api_fraction=api
+    )
+
+
+def _repair_pool(
+    shares: dict[tuple[str, str, str], float],
+    replicas: dict[tuple[str, str], int],
+    api: dict[str, float],
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    pool_gpus: Mapping[str, float],
+) -> None:
+    """Fit rounded-up pool replicas back into the reserved GPUs.
+
+    Schedules from a model with fractional replicas round each pool lane up, which can ask
+    for more GPUs than are reserved. Take the pool replica that is least used, and move the
+    work on it to an on-demand replica of the same deployment (or to the API where the GPU
+    has no on-demand offer), until the pool fits.
+    """
+    gpus = sorted({opts.deployments[k].gpu for (k, s) in replicas if s == POOL})
+    for g in gpus:
+        lanes = [k for (k, s) in replicas if s == POOL and opts.deployments[k].gpu == g]
+
+        def used() -> float:
+            return sum(replicas.get((k, POOL), 0) * opts.deployments[k].tp for k in lanes)  # noqa: B023
+
+        while used() > pool_gpus.get(g, 0.0) + 1e-9:
+            live = [k for k in lanes if replicas.get((k, POOL), 0) > 0]
+            if not live:
+                break
+
+            def last_use(k: str) -> float:
+                tot = sum(v for (w, kk, s), v in shares.items() if kk == k and s == POOL)
+                return tot - (replicas[(k, POOL)] - 1)
+
+            k = min(live, key=lambda k: (last_use(k), k))
+            n = replicas[(k, POOL)]
+            users = sorted(key for key in shares if key[1] == k and key[2] == POOL)
+            tot = sum(shares[key] for key in users)
+            excess = max(0.0, tot - (n - 1))
+            has_od = (g, "on_demand") in opts.gpu_usd_per_hour
+            for key in users:
+                w = key[0]
+                part = shares[key] * excess / tot if tot > 0 else 0.0
+                if part <= 0:
+                    continue
+                if not has_od and w not in opts.api_usd_per_m:
+                    return  # nowhere to move it: the verifier will refuse the plan
+                shares[key] -= part
+                if shares[key] <= 1e-12:
+                    del shares[key]
+                if has_od:
+                    od = (w, k, "on_demand")
+                    shares[od] = shares.get(od, 0.0) + part
+                else:
+                    i = workloads.index(w)
+                    wl = opts.workloads[w]
+                    req = part * opts.options[(w, k)].requests_per_hour / (1 + wl.headroom)
+                    api[w] = min(1.0, api.get(w, 0.0) + req / requests[i])
+            replicas[(k, POOL)] = n - 1
+            if has_od:
+                od_total = sum(
+                    v for (w, kk, s), v in shares.items() if kk == k and s == "on_demand"
+                )
+                replicas[(k, "on_demand")] = math.ceil(od_total - 1e-6)
+    for key in [key for key, n in replicas.items() if n <= 0]:
+        del replicas[key]
+
+
+def _replicas_from_shares(
+    shares: Mapping[tuple[str, str, str], float],
+) -> dict[tuple[str, str], int]:
+    total: dict[tuple[str, str], float] = {}
+    for (_, k, s), v in shares.items():
+        total[(k, s)] = total.get((k, s), 0.0) + v
+    return {key: math.ceil(v - 1e-6) for key, v in total.items() if v > 1e-9}
+
+
+def hours_cost(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    reserved: Mapping[tuple[str, str], int],
+    hours: list[HourSchedule],
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> float:
+    """Cost of a recovered schedule (the overhead left out: it is the same for all); with
+    ``weights``, each schedule stands for that many hours."""
+    w = np.ones(len(hours)) if weights is None else weights
+    cost = sum(n * opts.gpu_usd_per_hour[key] for key, n in reserved.items()) * float(w.sum())
+    for h, hs in enumerate(hours):
+        cost += w[h] * hour_spend(opts, workloads, hs, input_tokens[h], output_tokens[h])
+    return float(cost)
+
+
+def hour_spend(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    hs: HourSchedule,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> float:
+    """One hour's spend outside the pool: hourly replicas and the API (its tokens ``(W,)``)."""
+    cost = 0.0
+    for (k, s), n in hs.replicas.items():
+        if s != POOL:
+            dep = opts.deployments[k]
+            cost += n * dep.tp * opts.gpu_usd_per_hour[(dep.gpu, s)]
+    for w, f in hs.api_fraction.items():
+        i = workloads.index(w)
+        a = api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[i], output_tokens[i])
+        cost += f * float(a)
+    return cost
+
+
+def pool_gpus(
+    fleet: Mapping[tuple[str, str], int], existing_gpus: Mapping[str, np.ndarray], t: int
+) -> dict[str, float]:
+    """Pool GPUs per type at point (or hour) ``t``: the reserved fleet plus the existing."""
+    pool: dict[str, float] = {g: float(v[t]) for g, v in existing_gpus.items()}
+    for (g, _), n in fleet.items():
+        pool[g] = pool.get(g, 0.0) + n
+    return pool

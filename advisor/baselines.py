@@ -81,11 +81,11 @@ def compute_baselines(
             d = requests[:, i]
             best = None
             for o in opts.options_for(w):
-                price = opts.gpu_usd_per_hour.get((o.deployment.gpu, tier))
-                if price is None:
+                price = opts.gpu_usd_per_hour.get((o.deployment.pool_key, tier))
+                if price is None or not o.deployment.on_hourly:
                     continue
                 n = _replicas(d, o, opts.workloads[w].headroom)
-                c = float(np.sum(n * o.deployment.tp * price))
+                c = float(np.sum(n * o.deployment.units * price))
                 if best is None or c < best:
                     best = c
             if best is None:
@@ -112,11 +112,12 @@ def compute_baselines(
             level = float(d.max()) if level_of == "peak" else float(d.min())
             best: tuple[float, Option, float] | None = None
             for o in opts.options_for(w):
-                price = pool_price(o.deployment.gpu)
-                if price is None:
+                price = pool_price(o.deployment.pool_key)
+                if price is None or not o.deployment.on_pool:
                     continue
                 n = _level_replicas(level, o, wl.headroom, level_of)
-                c = n * o.deployment.tp * price * H
+                # whole instances (units are GPUs on a per-GPU pool, instances otherwise)
+                c = math.ceil(n * o.deployment.units - 1e-9) * price * H
                 served = min(level, n * o.requests_per_hour / (1 + wl.headroom))
                 rank = c / max(served, 1e-9) if level_of != "peak" else c
                 if best is None or rank < best[0]:
@@ -140,10 +141,12 @@ def compute_baselines(
             else:
                 burst = None
                 for ob in opts.options_for(w):
-                    price = opts.gpu_usd_per_hour.get((ob.deployment.gpu, "on_demand"))
-                    if price is None:
+                    price = opts.gpu_usd_per_hour.get((ob.deployment.pool_key, "on_demand"))
+                    if price is None or not ob.deployment.on_hourly:
                         continue
-                    cb = float(np.sum(_replicas(rest, ob, wl.headroom) * ob.deployment.tp * price))
+                    cb = float(
+                        np.sum(_replicas(rest, ob, wl.headroom) * ob.deployment.units * price)
+                    )
                     burst = cb if burst is None else min(burst, cb)
                 if burst is None:
                     return None, f"not applicable: no burst capacity for {w}"

@@ -21,6 +21,8 @@ as_of: ...}`` changes one price and nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,15 +33,28 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from advisor.errors import CatalogError, did_you_mean
-from advisor.units import PARAMS_PER_B
+from advisor.units import HOURS_PER_MONTH, PARAMS_PER_B
 
-Tier = Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned"]
-TIERS: tuple[str, ...] = ("on_demand", "reserved_1y", "reserved_3y", "spot", "owned")
+Tier = Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned", "capacity_block"]
+TIERS: tuple[str, ...] = (
+    "on_demand",
+    "reserved_1y",
+    "reserved_3y",
+    "spot",
+    "owned",
+    "capacity_block",
+)
 #: Tiers paid every hour of the horizon whether used or not: they form the reserved pool.
-POOL_TIERS: tuple[str, ...] = ("reserved_1y", "reserved_3y", "owned")
+#: A capacity block (a fixed-size reservation for a fixed window) is treated as one that
+#: covers the horizon.
+POOL_TIERS: tuple[str, ...] = ("reserved_1y", "reserved_3y", "owned", "capacity_block")
 #: Tiers rented hour by hour.
 HOURLY_TIERS: tuple[str, ...] = ("on_demand", "spot")
 DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
+#: The provider of per-GPU offers that name no instance (the seeds' generic prices).
+GENERIC_PROVIDER = "generic"
+#: Interconnects an instance can give its GPUs for tensor parallelism.
+INTERCONNECTS: tuple[str, ...] = ("nvlink", "pcie", "infinity_fabric")
 
 
 class Sourced(BaseModel):
@@ -157,22 +172,37 @@ class Quantization(Sourced):
 
 
 class Offer(Sourced):
-    """A way to get one GPU for an hour: a tier and its price.
+    """A way to buy GPU capacity: an instance of a provider on one tier, and its price.
 
-    ``owned`` offers give the purchase price, amortization and hourly power/operations
-    instead of an hourly price; the hourly price is derived.
+    An offer names ``provider``, ``instance`` (the provider's instance type), ``region``
+    (optional) and ``gpus_per_instance``; its ``usd_per_hour`` is per *instance*-hour. An
+    offer without ``instance`` is a per-GPU price (the seeds' generic figures): a single-GPU
+    instance whose GPUs may still form tensor-parallel groups up to the GPU's ``max_tp``, as
+    before. ``owned`` offers may give the purchase price, amortization and hourly
+    power/operations instead of an hourly price; ``upfront_usd`` over ``term_months`` is
+    added to the hourly price of a committed tier.
     """
 
     gpu: str
     tier: Tier
-    usd_per_hour: float | None = Field(default=None, gt=0)
+    provider: str = Field(default=GENERIC_PROVIDER, min_length=1)
+    instance: str = Field(default="", description="instance type; empty for a per-GPU price")
+    region: str = ""
+    gpus_per_instance: int = Field(default=1, ge=1, le=64)
+    interconnect: str | None = Field(
+        default=None, description="GPU-to-GPU link within the instance; the GPU's own if unset"
+    )
+    usd_per_hour: float | None = Field(default=None, gt=0, description="[USD/instance-hour]")
+    upfront_usd: float | None = Field(default=None, ge=0, description="per instance [USD]")
+    term_months: float | None = Field(default=None, gt=0)
     purchase_usd: float | None = Field(default=None, gt=0)
     amortization_years: float | None = Field(default=None, gt=0)
     power_ops_usd_per_hour: float | None = Field(default=None, ge=0)
     interruption_rate_per_hour: float = Field(
         default=0.0, ge=0, lt=1, description="spot: expected fraction of capacity lost per hour"
     )
-    max_gpus: int | None = Field(default=None, ge=0, description="availability cap")
+    max_gpus: int | None = Field(default=None, ge=0, description="availability cap [GPUs]")
+    max_instances: int | None = Field(default=None, ge=0, description="availability cap")
 
     @model_validator(mode="after")
     def _check_price(self) -> Offer:
@@ -190,16 +220,66 @@ class Offer(Sourced):
             raise ValueError(f"a {self.tier} offer needs usd_per_hour")
         if self.tier != "spot" and self.interruption_rate_per_hour:
             raise ValueError("interruption_rate_per_hour applies to spot offers only")
+        if not self.instance and self.gpus_per_instance != 1:
+            raise ValueError(
+                "gpus_per_instance needs an instance type; an offer without 'instance' is a "
+                "price per GPU"
+            )
+        if self.upfront_usd is not None and self.term_months is None:
+            raise ValueError("upfront_usd needs term_months (the term it is paid over)")
+        if self.max_gpus is not None and self.max_instances is not None:
+            raise ValueError("give max_instances or max_gpus, not both")
+        if self.interconnect is not None and self.interconnect not in INTERCONNECTS:
+            raise ValueError(
+                f"unknown interconnect '{self.interconnect}';"
+                f"{did_you_mean(self.interconnect, INTERCONNECTS)} "
+                f"Valid: {', '.join(INTERCONNECTS)}."
+            )
         return self
 
     @property
+    def pool(self) -> str:
+        """The key of the capacity this offer sells: the GPU type for generic per-GPU offers,
+        else ``provider/instance[/region]`` (``GPU@provider[/region]`` without an instance)."""
+        if not self.instance:
+            if self.provider == GENERIC_PROVIDER and not self.region:
+                return self.gpu
+            return f"{self.gpu}@{self.provider}" + (f"/{self.region}" if self.region else "")
+        return f"{self.provider}/{self.instance}" + (f"/{self.region}" if self.region else "")
+
+    @property
+    def per_gpu(self) -> bool:
+        """A per-GPU price (no instance type): TP groups span GPUs up to the GPU's max_tp."""
+        return not self.instance
+
+    @property
+    def cap_instances(self) -> int | None:
+        """Availability cap [instances], or None."""
+        if self.max_instances is not None:
+            return self.max_instances
+        if self.max_gpus is not None:
+            return self.max_gpus // self.gpus_per_instance
+        return None
+
+    @property
     def effective_usd_per_hour(self) -> float:
-        """Hourly price [USD/GPU-hour]; for owned hardware, amortized purchase + power/ops."""
+        """Hourly price [USD/instance-hour]: owned hardware amortized plus power/operations;
+        an upfront payment spread over its term."""
         if self.usd_per_hour is not None:
-            return self.usd_per_hour
-        assert self.purchase_usd and self.amortization_years is not None
-        hours = self.amortization_years * 365.0 * 24.0
-        return self.purchase_usd / hours + (self.power_ops_usd_per_hour or 0.0)
+            price = self.usd_per_hour
+        else:
+            assert self.purchase_usd and self.amortization_years is not None
+            hours = self.amortization_years * 365.0 * 24.0
+            price = self.purchase_usd / hours + (self.power_ops_usd_per_hour or 0.0)
+        if self.upfront_usd:
+            assert self.term_months is not None
+            price += self.upfront_usd / (self.term_months * HOURS_PER_MONTH)
+        return price
+
+    @property
+    def usd_per_gpu_hour(self) -> float:
+        """Hourly price per GPU [USD/GPU-hour]."""
+        return self.effective_usd_per_hour / self.gpus_per_instance
 
 
 class ApiOffer(Sourced):
@@ -229,6 +309,17 @@ _SECTIONS: dict[str, tuple[type[Sourced], tuple[str, ...]]] = {
     "offers": (Offer, ("gpu", "tier")),
     "apis": (ApiOffer, ("model",)),
 }
+#: Identifying fields an entry may leave out, with the value they take then.
+_OPTIONAL_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "offers": (("provider", GENERIC_PROVIDER), ("instance", ""), ("region", "")),
+    "apis": (("provider", ""),),
+}
+
+
+def _entry_key(section: str, entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The merge key of an entry: its identifying fields (optional ones at their default)."""
+    key = tuple(entry[k] for k in _SECTIONS[section][1])
+    return key + tuple(entry.get(k, d) for k, d in _OPTIONAL_KEYS.get(section, ()))
 
 
 @dataclass(frozen=True)
@@ -244,6 +335,8 @@ class Catalog:
     defaults: Defaults
     sources: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    #: every API offer per (model, provider); ``apis`` holds the cheapest per model
+    api_offers: dict[tuple[str, str], ApiOffer] = field(default_factory=dict)
 
     def gpu(self, name: str) -> GPU:
         return _lookup(self.gpus, name, "GPU")
@@ -258,8 +351,36 @@ class Catalog:
         return _lookup(self.efficiency, gpu.family, "efficiency family")
 
     def offers_for(self, gpu: str) -> dict[str, Offer]:
-        """The offers for one GPU, keyed by tier."""
-        return {tier: o for (g, tier), o in self.offers.items() if g == gpu}
+        """The cheapest offer per GPU-hour for one GPU type, keyed by tier."""
+        out: dict[str, Offer] = {}
+        for (_, tier), o in sorted(self.offers.items()):
+            if o.gpu == gpu and (
+                tier not in out or o.usd_per_gpu_hour < out[tier].usd_per_gpu_hour
+            ):
+                out[tier] = o
+        return out
+
+    def api_offer_for(
+        self,
+        model: str,
+        prompt_tokens: float,
+        completion_tokens: float,
+        providers: Iterable[str] | None = None,
+    ) -> ApiOffer | None:
+        """The cheapest API offer for a request of these mean lengths among ``providers``
+        (all when None); ties go to the provider named first alphabetically."""
+        allowed = None if providers is None else set(providers)
+        best, best_cost = None, math.inf
+        for (m, p), a in sorted(self.api_offers.items()):
+            if m != model or (allowed is not None and p not in allowed):
+                continue
+            cost = (
+                prompt_tokens * a.usd_per_m_input_tokens
+                + completion_tokens * a.usd_per_m_output_tokens
+            )
+            if cost < best_cost:
+                best, best_cost = a, cost
+        return best
 
     def supports(self, gpu: GPU, quant: Quantization) -> bool:
         """Whether ``gpu`` has a peak for the dtype ``quant`` computes at."""
@@ -271,18 +392,19 @@ class Catalog:
         for key, offer in self.offers.items():
             k = tier_multipliers.get(offer.tier, 1.0)
             offers[key] = offer.model_copy(
-                update={"usd_per_hour": offer.effective_usd_per_hour * k}
+                update={"usd_per_hour": offer.effective_usd_per_hour * k, "upfront_usd": None}
             )
         k_api = tier_multipliers.get("api", 1.0)
-        apis = {
-            m: a.model_copy(
+        api_offers = {
+            key: a.model_copy(
                 update={
                     "usd_per_m_input_tokens": a.usd_per_m_input_tokens * k_api,
                     "usd_per_m_output_tokens": a.usd_per_m_output_tokens * k_api,
                 }
             )
-            for m, a in self.apis.items()
+            for key, a in self.api_offers.items()
         }
+        apis = _cheapest_apis(api_offers)
         k_over = tier_multipliers.get("overhead", 1.0)
         defaults = self.defaults.model_copy(
             update={
@@ -300,6 +422,7 @@ class Catalog:
             defaults=defaults,
             sources=self.sources,
             warnings=self.warnings,
+            api_offers=api_offers,
         )
 
 
@@ -381,6 +504,10 @@ def _bad_timestamp_line(text: str) -> int | None:
 
 def _entry_label(section: str, entry: Mapping[str, Any], index: int) -> str:
     keys = _SECTIONS[section][1]
+    if section == "offers" and entry.get("instance") and "tier" in entry:
+        parts = [entry.get("provider", GENERIC_PROVIDER), entry["instance"]]
+        parts += [entry["region"]] if entry.get("region") else []
+        return f"offers[{'/'.join(str(p) for p in [*parts, entry['tier']])}]"
     if all(k in entry for k in keys):
         return f"{section}[{'/'.join(str(entry[k]) for k in keys)}]"
     return f"{section}[#{index + 1}]"
@@ -400,17 +527,74 @@ def _format_validation(path: Path, label: str, exc: ValidationError, model: type
     return f"{path}: {label}: " + "; ".join(problems) + "."
 
 
-def load_catalog(extra_dirs: Iterable[Path | str] = (), *, base: Path | None = None) -> Catalog:
-    """Load the shipped catalog, then merge each folder in ``extra_dirs`` over it.
+#: Price profiles shipped with the package: a name and the files that hold it.
+PRICE_PROFILES: dict[str, str] = {
+    "snapshot": "sourced public list prices (catalogs/prices/snapshot.csv, apis.csv)",
+    "seeds": "the seed documents' illustrative figures (catalogs/prices/seeds/)",
+}
+DEFAULT_PRICES = "seeds"
+#: Environment variable naming the price profile used when a command gives no --prices.
+PRICES_ENV = "ADVISOR_PRICES"
+
+
+def default_prices() -> str:
+    """The price profile used when none is named: ``$ADVISOR_PRICES``, else the shipped
+    default (``DEFAULT_PRICES``)."""
+    return os.environ.get(PRICES_ENV) or DEFAULT_PRICES
+
+
+#: Expected fraction of spot capacity lost per hour where a snapshot row gives none: the seeds'
+#: one rule for every spot offer (0.10 a 720-hour month, the upper edge of AWS Spot Instance
+#: Advisor's 5-10% band; see catalogs/prices/seeds/offers.yaml).
+SNAPSHOT_SPOT_INTERRUPTION_PER_HOUR = 0.000139
+
+
+def _profile_documents(prices: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The (file, sections) documents of a shipped price profile."""
+    if prices not in PRICE_PROFILES:
+        raise CatalogError(
+            f"Unknown price profile '{prices}'.{did_you_mean(prices, PRICE_PROFILES)} "
+            f"Profiles: {', '.join(f'{k} ({v})' for k, v in PRICE_PROFILES.items())}."
+        )
+    folder = shipped_catalog_dir() / "prices"
+    if prices == "seeds":
+        files = sorted((folder / "seeds").glob("*.yaml"))
+        return [(f, _read_yaml(f)) for f in files]
+    from advisor.prices import read_api_sheet, read_offer_sheet
+
+    offers = read_offer_sheet(folder / "snapshot.csv")
+    for o in offers:
+        if o["tier"] == "spot":
+            o.setdefault("interruption_rate_per_hour", SNAPSHOT_SPOT_INTERRUPTION_PER_HOUR)
+    docs = [(folder / "snapshot.csv", {"offers": offers})]
+    if (folder / "apis.csv").exists():
+        docs.append((folder / "apis.csv", {"apis": read_api_sheet(folder / "apis.csv")}))
+    return docs
+
+
+def load_catalog(
+    extra_dirs: Iterable[Path | str] = (),
+    *,
+    base: Path | None = None,
+    prices: str | None = None,
+) -> Catalog:
+    """Load the shipped catalog and a price profile, then merge each folder in ``extra_dirs``.
 
     Parameters
     ----------
     extra_dirs
         User catalog folders (``--catalog DIR``); later ones win.
     base
-        The base folder; the shipped catalog when omitted.
+        The base folder; the shipped catalog when omitted (a base folder holding its own
+        ``offers`` loads no price profile unless ``prices`` names one).
+    prices
+        The shipped price profile (``snapshot`` or ``seeds``); ``default_prices()`` when None.
     """
-    dirs = [base or shipped_catalog_dir(), *[Path(d) for d in extra_dirs]]
+    base_dir = base or shipped_catalog_dir()
+    dirs = [base_dir, *[Path(d) for d in extra_dirs]]
+    profile: list[tuple[Path, dict[str, Any]]] = []
+    if base is None or prices is not None:
+        profile = _profile_documents(prices or default_prices())
     raw: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], Path]]] = {s: {} for s in _SECTIONS}
     defaults_raw: dict[str, Any] = {}
     defaults_path: Path | None = None
@@ -424,8 +608,10 @@ def load_catalog(extra_dirs: Iterable[Path | str] = (), *, base: Path | None = N
         if i > 0 and not files:
             raise CatalogError(f"Catalog folder '{d}' holds no .yaml files.")
         sources.append(str(d))
-        for path in files:
-            data = _read_yaml(path)
+        documents = [(path, _read_yaml(path)) for path in files]
+        if i == 0:
+            documents += profile
+        for path, data in documents:
             for section, entries in data.items():
                 if section == "defaults":
                     if not isinstance(entries, dict):
@@ -456,7 +642,8 @@ def load_catalog(extra_dirs: Iterable[Path | str] = (), *, base: Path | None = N
                             f"{path}: {label}: field '{missing[0]}' is missing; every "
                             f"{section} entry is identified by {', '.join(keys)}."
                         )
-                    not_text = [k for k in keys if not isinstance(entry[k], str)]
+                    opt_keys = [k for k, _ in _OPTIONAL_KEYS.get(section, ()) if k in entry]
+                    not_text = [k for k in [*keys, *opt_keys] if not isinstance(entry[k], str)]
                     if not_text:
                         k = not_text[0]
                         raise CatalogError(
@@ -464,11 +651,12 @@ def load_catalog(extra_dirs: Iterable[Path | str] = (), *, base: Path | None = N
                             f"got {type(entry[k]).__name__} {entry[k]!r}. Write it as plain "
                             "text (quote it if YAML reads it as something else)."
                         )
-                    key = tuple(entry[k] for k in keys)
+                    key = _entry_key(section, entry)
                     if key in seen_here:
+                        ident = [*keys, *(k for k, _ in _OPTIONAL_KEYS.get(section, ()))]
                         raise CatalogError(
                             f"{path}: {label} appears twice in this file. Remove one entry "
-                            f"or give it another {'/'.join(keys)}."
+                            f"or give it another {'/'.join(ident)}."
                         )
                     seen_here.add(key)
                     if key in raw[section] and i > 0:
@@ -495,7 +683,17 @@ def _validate(
                 obj = model.model_validate(entry)
             except ValidationError as exc:
                 raise CatalogError(_format_validation(path, label, exc, model)) from None
-            k = key[0] if len(keys) == 1 else key
+            if section == "offers":
+                k = (obj.pool, obj.tier)
+                if k in table:
+                    raise CatalogError(
+                        f"{path}: {label}: another offer already sells {k[0]} on {k[1]}. "
+                        "Give each offer its own provider/instance/region."
+                    )
+            elif section == "apis":
+                k = (obj.model, obj.provider)
+            else:
+                k = key[0] if len(keys) == 1 else key
             table[k] = obj
             where[(section, k)] = path
         tables[section] = table
@@ -514,27 +712,38 @@ def _validate(
                 f"entry for family '{g.family}'.{did_you_mean(g.family, tables['efficiency'])}"
             )
     warn: list[str] = []
-    for gname, tier in tables["offers"]:
-        if gname not in gpus:
+    shapes: dict[str, tuple[Offer, tuple[Any, ...]]] = {}
+    for key, o in tables["offers"].items():
+        label = _entry_label("offers", o.model_dump(), 0)
+        if o.gpu not in gpus:
             raise CatalogError(
-                f"{where[('offers', (gname, tier))]}: offers[{gname}/{tier}]: field 'gpu': "
-                f"unknown GPU '{gname}'.{did_you_mean(gname, gpus)}"
+                f"{where[('offers', key)]}: {label}: field 'gpu': "
+                f"unknown GPU '{o.gpu}'.{did_you_mean(o.gpu, gpus)}"
             )
-    for gname in gpus:
-        od = tables["offers"].get((gname, "on_demand"))
+        shape = (o.gpu, o.gpus_per_instance, o.interconnect)
+        first = shapes.setdefault(o.pool, (o, shape))
+        if first[1] != shape:
+            raise CatalogError(
+                f"{where[('offers', key)]}: {label}: gpu, gpus_per_instance and interconnect "
+                f"differ from the {first[0].tier} offer of the same instance "
+                f"({'/'.join(str(v) for v in first[1])}). One instance type has one shape."
+            )
+    for pool in sorted(shapes):
+        od = tables["offers"].get((pool, "on_demand"))
         for tier in ("reserved_1y", "reserved_3y", "spot"):
-            other = tables["offers"].get((gname, tier))
+            other = tables["offers"].get((pool, tier))
             if od and other and other.effective_usd_per_hour > od.effective_usd_per_hour:
+                label = _entry_label("offers", other.model_dump(), 0)
                 warn.append(
-                    f"offers[{gname}/{tier}]: ${other.effective_usd_per_hour:.2f}/h is above "
+                    f"{label}: ${other.effective_usd_per_hour:.2f}/h is above "
                     f"on-demand ${od.effective_usd_per_hour:.2f}/h; check the price "
-                    f"({where[('offers', (gname, tier))]})."
+                    f"({where[('offers', (pool, tier))]})."
                 )
-    for mname in tables["apis"]:
+    for mname, provider in tables["apis"]:
         if mname not in models:
             raise CatalogError(
-                f"{where[('apis', mname)]}: apis[{mname}]: field 'model': unknown model "
-                f"'{mname}'.{did_you_mean(mname, models)}"
+                f"{where[('apis', (mname, provider))]}: apis[{mname}]: field 'model': unknown "
+                f"model '{mname}'.{did_you_mean(mname, models)}"
             )
     return Catalog(
         gpus=gpus,
@@ -542,8 +751,22 @@ def _validate(
         models=models,
         quantizations=tables["quantizations"],
         offers=tables["offers"],
-        apis=tables["apis"],
+        apis=_cheapest_apis(tables["apis"]),
         defaults=defaults,
         sources=sources,
         warnings=tuple(warn),
+        api_offers=tables["apis"],
     )
+
+
+def _cheapest_apis(api_offers: Mapping[tuple[str, str], ApiOffer]) -> dict[str, ApiOffer]:
+    """One API offer per model: the lowest input + output price (ties: provider name)."""
+    best: dict[str, ApiOffer] = {}
+    for (m, _), a in sorted(api_offers.items()):
+        b = best.get(m)
+        if b is None or (
+            a.usd_per_m_input_tokens + a.usd_per_m_output_tokens
+            < b.usd_per_m_input_tokens + b.usd_per_m_output_tokens
+        ):
+            best[m] = a
+    return best

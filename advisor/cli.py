@@ -20,9 +20,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from advisor.catalog import Catalog, load_catalog
+from advisor.catalog import DEFAULT_PRICES, Catalog, load_catalog
 from advisor.errors import AdvisorError, CatalogError
 from advisor.plan import check_writable
+from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
 
 app = typer.Typer(
@@ -47,6 +48,36 @@ CapacityOpt = Annotated[
     Path | None, typer.Option("--capacity", help="Measured capacity CSV (overrides roofline).")
 ]
 FleetOpt = Annotated[Path | None, typer.Option("--fleet", help="Existing commitments YAML.")]
+PricesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--prices",
+        help="Shipped price profile: snapshot (sourced list prices) or seeds (the seed "
+        "documents' figures). Default: $ADVISOR_PRICES, else " + DEFAULT_PRICES + ".",
+    ),
+]
+ProvidersOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--providers",
+        help="Comma-separated providers the plan may buy from (GPU and API offers), "
+        "e.g. aws,lambda. Default: all.",
+    ),
+]
+MaxPriceAgeOpt = Annotated[
+    float,
+    typer.Option(help="Warn about each price the plan uses older than this [days]."),
+]
+
+
+def parse_providers(text: str | None) -> list[str] | None:
+    """``--providers a,b`` as a list (None when not given)."""
+    if text is None:
+        return None
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise AdvisorError("--providers needs at least one provider name, e.g. aws,lambda.")
+    return names
 
 
 def handle_errors(fn: F) -> F:
@@ -79,8 +110,8 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _catalog(dirs: list[Path] | None) -> Catalog:
-    cat = load_catalog(dirs or [])
+def _catalog(dirs: list[Path] | None, prices: str | None = None) -> Catalog:
+    cat = load_catalog(dirs or [], prices=prices)
     for w in cat.warnings:
         err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
     return cat
@@ -169,6 +200,7 @@ def capacity(
     tpot_ms: Annotated[float | None, typer.Option(help="TPOT SLO [ms].")] = None,
     ttft_ms: Annotated[float | None, typer.Option(help="TTFT SLO [ms].")] = None,
     catalog: CatalogOpt = None,
+    prices: PricesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Size a fleet: users → tokens/day → peak tokens/s → GPUs (+headroom) → $/month, $/M."""
@@ -181,7 +213,15 @@ def capacity(
                 "Give --tokens-per-s-per-gpu, or --model and --gpu to derive it from the roofline."
             )
         tokens_per_s_per_gpu, source = _roofline_rate(
-            _catalog(catalog), model, gpu, quant, tp, input_tokens, output_tokens, tpot_ms, ttft_ms
+            _catalog(catalog, prices),
+            model,
+            gpu,
+            quant,
+            tp,
+            input_tokens,
+            output_tokens,
+            tpot_ms,
+            ttft_ms,
         )
     plan = capacity_plan(
         users,
@@ -257,12 +297,14 @@ def roofline(
         bool, typer.Option("--all", help="Also list options that do not fit.")
     ] = False,
     catalog: CatalogOpt = None,
+    prices: PricesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Throughput, latency and $/M output tokens of every GPU × quantization × TP option."""
+    """Throughput, latency and $/M output tokens of every GPU × quantization × TP option
+    (at the cheapest offer per GPU-hour of each tier)."""
     from advisor.roofline import replica_performance
 
-    cat = _catalog(catalog)
+    cat = _catalog(catalog, prices)
     m = cat.model(model)
     for name, v in (("input-tokens", input_tokens), ("output-tokens", output_tokens)):
         if not (v > 0 and math.isfinite(v)):
@@ -293,7 +335,7 @@ def roofline(
                 for tier, offer in sorted(cat.offers_for(g.name).items()):
                     rate = p.output_tokens_per_s
                     prices[tier] = (
-                        offer.effective_usd_per_hour * t / (rate * SECONDS_PER_HOUR) * TOKENS_PER_M
+                        offer.usd_per_gpu_hour * t / (rate * SECONDS_PER_HOUR) * TOKENS_PER_M
                         if rate > 0
                         else None
                     )
@@ -434,6 +476,9 @@ def solve(
     catalog: CatalogOpt = None,
     capacity_file: CapacityOpt = None,
     fleet: FleetOpt = None,
+    prices: PricesOpt = None,
+    providers: ProvidersOpt = None,
+    max_price_age_days: MaxPriceAgeOpt = DEFAULT_MAX_PRICE_AGE_DAYS,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
     solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
     time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s].")] = None,
@@ -461,12 +506,17 @@ def solve(
     progress = (
         None if quiet else (lambda msg: err.print(f"[dim]{escape(str(msg))}[/]", highlight=False))
     )
+    if not max_price_age_days > 0:
+        raise AdvisorError(f"--max-price-age-days must be > 0; got {max_price_age_days}.")
     plan = solve_plan(
         demand,
         workloads_files=workloads or [],
         catalog_dirs=catalog or [],
         capacity_file=capacity_file,
         fleet_file=fleet,
+        prices=prices,
+        providers=parse_providers(providers),
+        max_price_age_days=max_price_age_days,
         solver=solver,
         time_limit_s=time_limit,
         gap=gap,
@@ -504,12 +554,16 @@ def verify(
     plan: Annotated[Path, typer.Argument(help="plan.json or its folder.")],
     demand: Annotated[Path, typer.Argument(help="The demand CSV it was solved for.")],
     catalog: CatalogOpt = None,
+    prices: Annotated[
+        str | None,
+        typer.Option("--prices", help="Price profile; default: the one the plan was solved with."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute a saved plan's capacity, SLOs, pool and cost without the solver."""
     from advisor.pipeline import verify_files
 
-    rep = verify_files(plan, demand, catalog_dirs=catalog)
+    rep = verify_files(plan, demand, catalog_dirs=catalog, prices=prices)
     if json_out:
         _emit_json(rep.as_dict())
     else:
@@ -597,6 +651,7 @@ def report(
     out.print(f"Figures: {', '.join(figs)}", highlight=False)
 
 
+import advisor.cli_offers  # noqa: E402  (registers `advisor offers`)
 import advisor.cli_sweep  # noqa: E402, F401  (registers `advisor sweep`)
 
 

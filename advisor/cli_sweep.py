@@ -20,6 +20,8 @@ from advisor.cli import (
     CatalogOpt,
     FleetOpt,
     JsonOpt,
+    PricesOpt,
+    ProvidersOpt,
     WorkloadsOpt,
     _emit_json,
     _parse_aggregate,
@@ -27,6 +29,7 @@ from advisor.cli import (
     err,
     handle_errors,
     out,
+    parse_providers,
 )
 from advisor.errors import AdvisorError
 
@@ -72,6 +75,8 @@ def sweep(
     catalog: CatalogOpt = None,
     capacity_file: CapacityOpt = None,
     fleet: FleetOpt = None,
+    prices: PricesOpt = None,
+    providers: ProvidersOpt = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for sweep.csv, sweep.png and one plan per value.")
     ] = Path("out/sweep"),
@@ -110,6 +115,8 @@ def sweep(
         catalog_dirs=catalog or [],
         capacity_file=capacity_file,
         fleet_file=fleet,
+        prices=prices,
+        providers=parse_providers(providers),
     )
     for w in inputs.catalog.warnings:
         err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)

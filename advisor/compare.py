@@ -50,7 +50,8 @@ def _plan_view(plan: Plan, name: str) -> dict[str, Any]:
     d = plan.data
     reserved: dict[str, int] = {}
     for r in d.get("reserved", []):
-        key = f"{r['gpu']} {r['tier']}"
+        # a generic pool is its GPU type; an instance pool is provider/instance[/region]
+        key = f"{r.get('pool', r['gpu'])} {r['tier']}"
         reserved[key] = reserved.get(key, 0) + int(r["count"])
     existing: dict[str, int] = {}
     for r in d.get("existing", []):
@@ -60,10 +61,11 @@ def _plan_view(plan: Plan, name: str) -> dict[str, Any]:
     for r in d.get("fleet", []):
         tier = r["tier"]
         if tier in hourly:
-            hourly[tier][r["gpu"]] = {
-                "peak_gpus": float(r["peak_gpus"]),
-                "mean_gpus": float(r["mean_gpus"]),
-            }
+            entry = hourly[tier].setdefault(
+                r.get("pool", r["gpu"]), {"peak_gpus": 0.0, "mean_gpus": 0.0}
+            )
+            entry["peak_gpus"] += float(r["peak_gpus"])
+            entry["mean_gpus"] += float(r["mean_gpus"])
     workloads: dict[str, dict[str, Any]] = {}
     for w, wd in d.get("workloads", {}).items():
         deps = wd.get("deployments") or []

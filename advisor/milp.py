@@ -4,23 +4,31 @@ Notation
 --------
 ``t``        time points (real hours, or representative hours), weight ``n_t`` [hours]
 ``w``        workloads; demand ``D[w,t]`` [requests/hour], headroom ``h_w``
-``k``        deployments (model, GPU ``g_k``, quantization, TP ``tp_k``); ``cap[w,k]``
-             requests/hour one replica serves for ``w`` within its SLOs
-``g``        GPU types; pool tiers ``τ ∈ {reserved_1y, reserved_3y, owned}`` priced
-             ``P[g,τ]`` [USD/GPU-hour]; hourly tiers ``{on_demand, spot}`` priced ``P[g,·]``
+``k``        deployments (model, GPU, quantization, TP, offer pool ``g_k``); one unit of
+             ``k`` (a replica, or on an hourly whole instance its ``gpus/tp`` replicas)
+             serves ``cap[w,k]`` requests/hour for ``w`` within its SLOs and uses
+             ``u_k`` units of pool ``g_k``
+``g``        offer pools: a GPU type for generic per-GPU offers (units are GPUs,
+             ``u_k = tp_k``) or a provider's instance type (units are instances,
+             ``u_k = tp_k / gpus_per_instance`` for a replica, 1 for a whole instance);
+             pool tiers ``τ ∈ {reserved_1y, reserved_3y, owned, capacity_block}`` priced
+             ``P[g,τ]`` [USD/unit-hour]; hourly tiers ``{on_demand, spot}`` priced ``P[g,·]``
 ``H``        horizon ``Σ_t n_t`` [hours]
 
 Variables
 ---------
-``R[g,τ] ∈ ℤ≥0``     GPUs of type ``g`` committed on pool tier ``τ`` for the whole horizon
-``x[k,s,t] ∈ ℤ≥0``   replicas of ``k`` on source ``s ∈ {pool, on_demand, spot}`` in hour ``t``
+``R[g,τ] ∈ ℤ≥0``     units (GPUs or instances) of pool ``g`` committed on tier ``τ`` for the
+                     whole horizon
+``x[k,s,t] ∈ ℤ≥0``   units of ``k`` on source ``s ∈ {pool, on_demand, spot}`` in hour ``t``
+                     (on an instance pool, hourly sources rent whole instances only and the
+                     pool source takes replicas)
 ``y[w,k,s,t] ≥ 0``   replica-equivalents of ``x[k,s,t]`` used by ``w`` (only where several
                      workloads of one model can use ``k``; otherwise ``y = x``)
 ``f[w,t] ∈ [0,1]``   fraction of ``w``'s demand in hour ``t`` sent to the API
 
 Objective (USD)
 ---------------
-``Σ_{g,τ} H·P[g,τ]·R[g,τ] + Σ_t n_t (Σ_{k,s∈hourly} P[g_k,s]·tp_k·x[k,s,t]
+``Σ_{g,τ} H·P[g,τ]·R[g,τ] + Σ_t n_t (Σ_{k,s∈hourly} P[g_k,s]·u_k·x[k,s,t]
 + Σ_w A[w,t]·f[w,t]) + H·O``, with ``A[w,t]`` the API price of hour ``t``'s tokens and
 ``O`` the monthly self-hosting overhead per hour, a constant here. Whether to self-host at
 all (the binary that makes low volume an API win) is decided outside the model: the
@@ -33,8 +41,16 @@ Constraints
 -----------
 ``cover[w,t]``    ``Σ_{k,s} cap[w,k]/((1+h_w)·D[w,t])·y[w,k,s,t] + f[w,t] ≥ 1``
 ``share[k,s,t]``  ``Σ_w y[w,k,s,t] ≤ x[k,s,t]``  (same-model workloads share replicas)
-``pool[g,t]``     ``Σ_{k: g_k=g} tp_k·x[k,pool,t] ≤ Σ_τ R[g,τ] + E[g,t]`` (``E``: existing fleet)
-``avail[g,s,t]``  ``Σ_{k: g_k=g} tp_k·x[k,s,t] ≤ cap_gpus[g,s]`` and ``Σ_τ R[g,τ] ≤ cap``
+``pool[g,t]``     ``Σ_{k: g_k=g} u_k·x[k,pool,t] ≤ Σ_τ R[g,τ] + E[g,t]`` (``E``: existing fleet)
+``avail[g,s,t]``  ``Σ_{k: g_k=g} u_k·x[k,s,t] ≤ cap[g,s]`` and ``R[g,τ] ≤ cap[g,τ]``
+
+On an instance pool a replica's TP group lies inside one instance and its size is a power
+of two dividing the instance's GPUs. Then a GPU count per pool is an exact packing rule:
+any mix of such replicas whose GPUs add up to at most ``R·gpus_per_instance`` fits ``R``
+instances (place the largest groups first; each size divides every larger size and the
+instance, so no instance is left with a gap a later group cannot fill). Hourly instances
+run one deployment each (``gpus/tp`` replicas), so mixing two deployments in one rented
+instance is outside the model; committed instances may mix freely.
 ``apilimit[m,t]`` ``Σ_{w of m} f[w,t]·(tokens of w in t) ≤ rate limit of m's API``
 
 Spot variables exist only for workloads that allow preemption, API variables only for
@@ -107,15 +123,16 @@ def deployment_sources(opts: OptionSet, inp: ModelInput) -> dict[str, list[str]]
     out: dict[str, list[str]] = {}
     for k, dep in opts.deployments.items():
         srcs = []
-        has_pool = bool(opts.pool_tiers(dep.gpu)) or dep.gpu in inp.existing_gpus
+        g = dep.pool_key
+        has_pool = bool(opts.pool_tiers(g)) or g in inp.existing_gpus
         if inp.fixed_reserved is not None:
             has_pool = (
-                any(n > 0 for (g, _), n in inp.fixed_reserved.items() if g == dep.gpu)
-                or dep.gpu in inp.existing_gpus
+                any(n > 0 for (gg, _), n in inp.fixed_reserved.items() if gg == g)
+                or g in inp.existing_gpus
             )
-        if has_pool and (k, POOL) not in opts.dominated_lanes:
+        if dep.on_pool and has_pool and (k, POOL) not in opts.dominated_lanes:
             srcs.append(POOL)
-        for s in opts.hourly_tiers(dep.gpu):
+        for s in opts.hourly_tiers(g) if dep.on_hourly else []:
             if s == "spot" and not any(opts.workloads[w].allow_spot for w in users.get(k, [])):
                 continue
             if (k, s) not in opts.dominated_lanes:
@@ -146,7 +163,7 @@ def build_model(
 
     # --- variables -----------------------------------------------------------------------
     R: dict[tuple[str, str], pulp.LpVariable] = {}
-    pool_gpus = sorted({d.gpu for k, d in deps.items() if POOL in sources[k] and users[k]})
+    pool_gpus = sorted({d.pool_key for k, d in deps.items() if POOL in sources[k] and users[k]})
     for g in pool_gpus:
         for tier in opts.pool_tiers(g):
             fixed = None if inp.fixed_reserved is None else inp.fixed_reserved.get((g, tier), 0)
@@ -197,9 +214,9 @@ def build_model(
     for (g, tier), var in R.items():
         terms.append((var, horizon * opts.gpu_usd_per_hour[(g, tier)]))
     for (k, s, t), var in x.items():
-        tp = deps[k].tp
-        price = POOL_EPSILON if s == POOL else opts.gpu_usd_per_hour[(deps[k].gpu, s)]
-        terms.append((var, weights[t] * price * tp))
+        units = deps[k].units
+        price = POOL_EPSILON if s == POOL else opts.gpu_usd_per_hour[(deps[k].pool_key, s)]
+        terms.append((var, weights[t] * price * units))
     for (w, t), var in f.items():
         a = api_usd_per_hour(
             opts.api_usd_per_m[w], inp.input_tokens[t, W[w]], inp.output_tokens[t, W[w]]
@@ -240,7 +257,7 @@ def build_model(
             n_cons += 1
     by_gpu_src: dict[tuple[str, str, int], list[tuple[pulp.LpVariable, float]]] = {}
     for (k, s, t), var in x.items():
-        by_gpu_src.setdefault((deps[k].gpu, s, t), []).append((var, float(deps[k].tp)))
+        by_gpu_src.setdefault((deps[k].pool_key, s, t), []).append((var, float(deps[k].units)))
     for (g, s, t), row in sorted(by_gpu_src.items()):
         if s == POOL:
             committed = [(R[(g, tier)], -1.0) for tier in opts.pool_tiers(g) if (g, tier) in R]

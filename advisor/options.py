@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from advisor.catalog import HOURLY_TIERS, POOL_TIERS, Catalog
+from advisor.catalog import GENERIC_PROVIDER, HOURLY_TIERS, POOL_TIERS, Catalog
 from advisor.errors import CatalogError, DemandError, did_you_mean
 from advisor.roofline import ReplicaPerformance, replica_performance
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
@@ -31,16 +31,60 @@ TP_DEGREES: tuple[int, ...] = (1, 2, 4, 8, 16)
 
 @dataclass(frozen=True)
 class Deployment:
-    """A replica configuration; ``key`` is ``model|gpu|quant|tpN``."""
+    """A replica configuration on one offer pool, bought in ``units`` of that pool.
+
+    ``key`` is ``model|gpu|quant|tpN`` on a generic per-GPU pool (the seeds' prices) and
+    ``model|pool|quant|tpN`` on an instance pool; an hourly whole-instance lane that runs
+    ``bundle`` replicas per instance adds ``xB``.
+
+    The solver counts one variable per lane unit: a replica (``bundle == 1``) or a whole
+    instance running ``bundle`` replicas (hourly tiers of an instance with more GPUs than one
+    replica needs). It draws ``units`` of its pool: ``tp`` GPUs on a per-GPU pool, ``tp /
+    gpus_per_unit`` instances on an instance pool (a share of one reserved instance), 1 for
+    a whole-instance bundle.
+    """
 
     model: str
     gpu: str
     quant: str
     tp: int
+    #: offer pool key (``Offer.pool``); empty for the generic per-GPU pool of ``gpu``
+    pool: str = ""
+    #: GPUs in one unit of the pool: 1 for a per-GPU pool, the instance's GPUs otherwise
+    gpus_per_unit: int = 1
+    #: replicas per lane unit (> 1: an hourly whole instance of ``bundle`` replicas)
+    bundle: int = 1
 
     @property
     def key(self) -> str:
-        return f"{self.model}|{self.gpu}|{self.quant}|tp{self.tp}"
+        base = f"{self.model}|{self.pool or self.gpu}|{self.quant}|tp{self.tp}"
+        return base + (f"x{self.bundle}" if self.bundle > 1 else "")
+
+    @property
+    def pool_key(self) -> str:
+        """The pool (and price) key the solver uses for this deployment."""
+        return self.pool or self.gpu
+
+    @property
+    def units(self) -> float:
+        """Pool units one lane unit uses [GPUs on a per-GPU pool, instances otherwise]."""
+        return self.tp * self.bundle / self.gpus_per_unit
+
+    @property
+    def gpus(self) -> int:
+        """GPUs one lane unit occupies [GPUs]."""
+        return self.tp * self.bundle
+
+    @property
+    def on_pool(self) -> bool:
+        """Whether this deployment may draw on the reserved pool (replica lanes only)."""
+        return self.bundle == 1
+
+    @property
+    def on_hourly(self) -> bool:
+        """Whether hourly tiers may rent it: whole units only (a per-GPU pool's GPUs, or a
+        replica or bundle that fills its instance)."""
+        return self.gpus_per_unit == 1 or self.units == 1
 
 
 @dataclass(frozen=True)
@@ -84,16 +128,47 @@ class MeasuredCapacity:
     requests_per_s: float
 
 
+@dataclass(frozen=True)
+class Pool:
+    """Capacity one offer sells on its tiers: a provider's instance type (or generic GPUs)."""
+
+    key: str
+    gpu: str
+    provider: str
+    instance: str
+    region: str
+    gpus_per_instance: int
+    interconnect: str | None
+    #: per-GPU price (no instance type): TP groups up to the GPU's max_tp, units are GPUs
+    per_gpu: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "pool": self.key,
+            "gpu": self.gpu,
+            "provider": self.provider,
+            "instance": self.instance or self.gpu,
+            "region": self.region,
+            "gpus_per_instance": self.gpus_per_instance,
+            "interconnect": self.interconnect,
+        }
+
+
 @dataclass
 class OptionSet:
-    """Everything the MILP needs to know about the catalog, per workload."""
+    """Everything the MILP needs to know about the catalog, per workload.
+
+    Prices and caps are keyed by (pool, tier), a pool being ``Deployment.pool_key``: a GPU
+    type for the generic per-GPU offers (units are GPUs), an instance pool otherwise (units
+    are instances).
+    """
 
     workloads: dict[str, Workload]
     deployments: dict[str, Deployment]
     options: dict[tuple[str, str], Option]
-    #: effective price [USD per GPU-hour] per (gpu, tier); spot includes its priced risk
+    #: effective price [USD per pool unit-hour] per (pool, tier); spot includes its risk
     gpu_usd_per_hour: dict[tuple[str, str], float]
-    #: availability cap [GPUs] per (gpu, tier), where the catalog sets one
+    #: availability cap [pool units] per (pool, tier), where the catalog sets one
     max_gpus: dict[tuple[str, str], int]
     #: API price per workload [USD/M input, USD/M output], for workloads that may use one
     api_usd_per_m: dict[str, tuple[float, float]]
@@ -102,6 +177,12 @@ class OptionSet:
     monthly_overhead_usd: float
     rejected: list[Rejected] = field(default_factory=list)
     dominated: list[str] = field(default_factory=list)
+    #: the offer pools the deployments draw on, by key
+    pools: dict[str, Pool] = field(default_factory=dict)
+    #: (pool, tier) offers dropped because another pool of the same shape is no dearer
+    dominated_offers: list[tuple[str, str]] = field(default_factory=list)
+    #: the API provider chosen per workload (the cheapest allowed at its mean lengths)
+    api_provider: dict[str, str] = field(default_factory=dict)
     #: (deployment, source) lanes never needed: another lane does the job for no more money
     dominated_lanes: set[tuple[str, str]] = field(default_factory=set)
 
@@ -119,20 +200,20 @@ class OptionSet:
 
 
 def effective_prices(catalog: Catalog) -> dict[tuple[str, str], float]:
-    """Price per GPU-hour per (gpu, tier); spot adds its expected on-demand fallback.
+    """Price per pool unit-hour per (pool, tier); spot adds its expected on-demand fallback.
 
     Spot capacity lost to an interruption (``interruption_rate_per_hour`` of it, on average)
-    is re-run on on-demand capacity, so a spot GPU-hour is priced at
+    is re-run on on-demand capacity of the same pool, so a spot unit-hour is priced at
     ``spot + rate × on_demand``.
     """
     prices: dict[tuple[str, str], float] = {}
-    for (gpu, tier), offer in sorted(catalog.offers.items()):
+    for (pool, tier), offer in sorted(catalog.offers.items()):
         price = offer.effective_usd_per_hour
         if tier == "spot":
-            od = catalog.offers.get((gpu, "on_demand"))
+            od = catalog.offers.get((pool, "on_demand"))
             fallback = od.effective_usd_per_hour if od else price
             price += offer.interruption_rate_per_hour * fallback
-        prices[(gpu, tier)] = price
+        prices[(pool, tier)] = price
     return prices
 
 
@@ -141,17 +222,133 @@ def api_usd_per_hour(usd_per_m: tuple[float, float], input_tokens, output_tokens
     return (input_tokens * usd_per_m[0] + output_tokens * usd_per_m[1]) / TOKENS_PER_M
 
 
+def catalog_pools(catalog: Catalog) -> dict[str, Pool]:
+    """Every offer pool of the catalog, by key."""
+    pools: dict[str, Pool] = {}
+    for (key, _), o in sorted(catalog.offers.items()):
+        if key not in pools:
+            pools[key] = Pool(
+                key=key,
+                gpu=o.gpu,
+                provider=o.provider,
+                instance=o.instance,
+                region=o.region,
+                gpus_per_instance=o.gpus_per_instance,
+                interconnect=o.interconnect,
+                per_gpu=o.per_gpu,
+            )
+    return pools
+
+
+def allowed_providers(w: Workload, providers: Sequence[str] | None) -> set[str] | None:
+    """Providers workload ``w`` may buy from (``--providers`` and its own list), None: any."""
+    allowed = None if providers is None else set(providers)
+    if w.providers is not None:
+        allowed = set(w.providers) if allowed is None else allowed & set(w.providers)
+    return allowed
+
+
+def tp_fits(pool: Pool, tp: int, max_tp: int) -> bool:
+    """Whether a TP group of ``tp`` GPUs fits one unit of ``pool``.
+
+    On an instance the group must lie inside one instance and its size divide the
+    instance's GPU count: with sizes that are powers of two dividing the instance, replicas
+    of any mix pack instances exactly (largest first, every size divides every larger one
+    and the instance), so a GPU count per instance pool is an exact packing constraint.
+    """
+    if tp > max_tp:
+        return False
+    if pool.per_gpu:
+        return True
+    return tp <= pool.gpus_per_instance and pool.gpus_per_instance % tp == 0 and tp & (tp - 1) == 0
+
+
+def prune_offers(
+    catalog: Catalog,
+    prices: Mapping[tuple[str, str], float],
+    pools: Mapping[str, Pool],
+    users: Mapping[str, frozenset[str]],
+) -> list[tuple[str, str]]:
+    """(pool, tier) offers another pool of the same shape always replaces for no more.
+
+    Offer ``(A, τ)`` is dropped for ``(B, τ')`` when both pools sell the same GPU in the same
+    instance shape (GPUs per instance, interconnect, per-GPU or not), every workload that
+    may buy from A may buy from B (``users``), both tiers are committed (pool) tiers or both
+    hourly, ``τ'`` is no more restricted (on-demand replaces spot, not the reverse), B's
+    offer has no availability cap and costs no more per unit-hour. Any plan buying ``(A, τ)``
+    buys the same units of ``(B, τ')`` instead at no more cost with the same deployments,
+    so pruning is exact. Ties keep the first in sorted order.
+    """
+    out: list[tuple[str, str]] = []
+    keys = sorted(prices)
+    dropped: set[tuple[str, str]] = set()
+
+    def klass(tier: str) -> str:
+        return "pool" if tier in POOL_TIERS else "hourly"
+
+    for a in keys:
+        pa = pools[a[0]]
+        shape_a = (pa.gpu, pa.gpus_per_instance, pa.interconnect, pa.per_gpu)
+        for b in keys:
+            if b == a or b in dropped or b[0] == a[0]:
+                continue
+            pb = pools[b[0]]
+            if (pb.gpu, pb.gpus_per_instance, pb.interconnect, pb.per_gpu) != shape_a:
+                continue
+            if klass(a[1]) != klass(b[1]) or (b[1] == "spot" and a[1] != "spot"):
+                continue
+            if not users.get(a[0], frozenset()) <= users.get(b[0], frozenset()):
+                continue
+            if catalog.offers[b].cap_instances is not None:
+                continue
+            if prices[b] < prices[a] * (1 - 1e-12) or (
+                prices[b] <= prices[a] * (1 + 1e-12) and b < a
+            ):
+                dropped.add(a)
+                out.append(a)
+                break
+    return out
+
+
 def build_options(
     catalog: Catalog,
     workloads: Mapping[str, Workload],
     measured: Sequence[MeasuredCapacity] = (),
     *,
     monthly_overhead_usd: float | None = None,
+    providers: Sequence[str] | None = None,
+    committed_gpus: Sequence[str] = (),
 ) -> OptionSet:
-    """Enumerate, evaluate and prune deployment options for ``workloads``."""
-    prices = effective_prices(catalog)
-    priced_gpus = {g for g, _ in prices}
-    options: dict[tuple[str, str], Option] = {}
+    """Enumerate, evaluate and prune deployment options for ``workloads``.
+
+    ``providers`` limits the offers (GPU and API) every workload may buy from; a workload's
+    own ``providers`` list narrows it further. ``committed_gpus`` are GPU types of existing
+    commitments: their generic per-GPU pool exists even where no offer sells it.
+    """
+    all_prices = effective_prices(catalog)
+    pools = catalog_pools(catalog)
+    allowed = {w: allowed_providers(wl, providers) for w, wl in workloads.items()}
+    users = {
+        key: frozenset(
+            w
+            for w, wl in workloads.items()
+            if (allowed[w] is None or pool.provider in allowed[w])
+            and (wl.gpus is None or pool.gpu in wl.gpus)
+        )
+        for key, pool in pools.items()
+    }
+    usable = {k: p for k, p in all_prices.items() if users[k[0]]}
+    dominated_offers = prune_offers(catalog, usable, pools, users)
+    prices = {k: p for k, p in usable.items() if k not in set(dominated_offers)}
+    pools = {k: p for k, p in pools.items() if any(pk == k for pk, _ in prices)}
+    for g in committed_gpus:
+        if g not in pools:
+            pools[g] = Pool(g, g, GENERIC_PROVIDER, "", "", 1, None, True)
+            users[g] = frozenset(
+                w for w, wl in workloads.items() if wl.gpus is None or g in wl.gpus
+            )
+    priced_gpus = {p.gpu for p in pools.values()}
+    base: dict[tuple[str, str], Option] = {}
     rejected: list[Rejected] = []
     for wname in sorted(workloads):
         w = workloads[wname]
@@ -161,8 +358,11 @@ def build_options(
         for gname in gpus:
             gpu = catalog.gpu(gname)
             eff = catalog.efficiency_for(gpu)
-            if gname not in priced_gpus:
-                rejected.append(Rejected(wname, gname, "*", 0, "no offer (price) in the catalog"))
+            if not any(p.gpu == gname and wname in users[k] for k, p in pools.items()):
+                why = "no offer (price) in the catalog"
+                if gname in {p.gpu for p in catalog_pools(catalog).values()}:
+                    why = "no offer from an allowed provider"
+                rejected.append(Rejected(wname, gname, "*", 0, why))
                 continue
             for qname in quants:
                 quant = catalog.quant(qname)
@@ -193,24 +393,29 @@ def build_options(
                     )
                     dep = Deployment(w.model, gname, qname, tp)
                     if perf.feasible and perf.requests_per_s > 0:
-                        options[(wname, dep.key)] = Option(
+                        base[(wname, dep.key)] = Option(
                             wname, dep, perf.requests_per_s * SECONDS_PER_HOUR, "roofline", perf
                         )
                     else:
                         rejected.append(Rejected(wname, gname, qname, tp, perf.reason))
-    _apply_measured(catalog, workloads, measured, options, priced_gpus)
-    options, dominated = _prune_dominated(options, workloads)
+    _apply_measured(catalog, workloads, measured, base, priced_gpus)
+    base, dominated = _prune_dominated(base, workloads)
+    options = _on_pools(catalog, base, pools, prices, users, rejected)
     deployments = {o.key: o.deployment for o in options.values()}
     api = {}
+    api_provider = {}
     limits = {}
-    for wname, w in workloads.items():
-        offer = catalog.apis.get(w.model)
+    for wname, w in sorted(workloads.items()):
+        offer = catalog.api_offer_for(w.model, w.prompt_tokens, w.completion_tokens, allowed[wname])
         if w.allow_api and offer is not None:
             api[wname] = (offer.usd_per_m_input_tokens, offer.usd_per_m_output_tokens)
+            api_provider[wname] = offer.provider
             if offer.max_tokens_per_minute is not None:
                 limits[w.model] = offer.max_tokens_per_minute * 60.0
     max_gpus = {
-        (g, t): o.max_gpus for (g, t), o in catalog.offers.items() if o.max_gpus is not None
+        key: o.cap_instances
+        for key, o in catalog.offers.items()
+        if o.cap_instances is not None and key in prices
     }
     result = OptionSet(
         workloads=dict(workloads),
@@ -227,9 +432,68 @@ def build_options(
         ),
         rejected=rejected,
         dominated=dominated,
+        pools=pools,
+        dominated_offers=dominated_offers,
+        api_provider=api_provider,
     )
     result.dominated_lanes = dominated_lanes(result)
     return result
+
+
+def _on_pools(
+    catalog: Catalog,
+    base: Mapping[tuple[str, str], Option],
+    pools: Mapping[str, Pool],
+    prices: Mapping[tuple[str, str], float],
+    users: Mapping[str, frozenset[str]],
+    rejected: list[Rejected],
+) -> dict[tuple[str, str], Option]:
+    """Place each (workload, GPU deployment) option on every pool that sells its GPU.
+
+    A generic per-GPU pool keeps the deployment as it is. On an instance pool the TP group
+    must fit one instance (``tp_fits``); committed tiers get the replica itself (drawing
+    ``tp / gpus_per_instance`` of an instance), hourly tiers a whole instance running
+    ``gpus_per_instance / tp`` replicas (the same lane when one replica fills it).
+    """
+    tiers: dict[str, set[str]] = {}
+    for pk, t in prices:
+        tiers.setdefault(pk, set()).add(t)
+    out: dict[tuple[str, str], Option] = {}
+    for (w, _), o in base.items():
+        d = o.deployment
+        gpu = catalog.gpu(d.gpu)
+        placed = False
+        for pk, pool in pools.items():
+            if pool.gpu != d.gpu or w not in users[pk]:
+                continue
+            if not tp_fits(pool, d.tp, gpu.max_tp):
+                continue
+            placed = True
+            if pool.per_gpu and pool.key == pool.gpu:
+                out[(w, d.key)] = o
+                continue
+            n = 1 if pool.per_gpu else pool.gpus_per_instance
+            variants = []
+            if pool.per_gpu or tiers[pk] & set(POOL_TIERS) or n == d.tp:
+                variants.append(1)
+            if not pool.per_gpu and tiers[pk] & set(HOURLY_TIERS) and n > d.tp:
+                variants.append(n // d.tp)
+            for bundle in variants:
+                dep = Deployment(d.model, d.gpu, d.quant, d.tp, pk, n, bundle)
+                out[(w, dep.key)] = Option(
+                    w, dep, o.requests_per_hour * bundle, o.capacity_source, o.perf
+                )
+        if not placed:
+            rejected.append(
+                Rejected(
+                    w,
+                    d.gpu,
+                    d.quant,
+                    d.tp,
+                    f"no offered instance of {d.gpu} holds a TP-{d.tp} group",
+                )
+            )
+    return out
 
 
 def dominated_lanes(opts: OptionSet) -> set[tuple[str, str]]:
@@ -238,8 +502,8 @@ def dominated_lanes(opts: OptionSet) -> set[tuple[str, str]]:
     An hourly lane ``(a, s)`` is dominated by ``(b, s')`` when every workload that may use
     ``(a, s)`` may use ``(b, s')``, ``n`` replicas of ``b`` serve each of them at least as
     fast as one of ``a``, cost no more per hour, and ``(b, s')`` has no availability cap.
-    A pool lane is dominated by a pool lane on the same GPU type when ``n`` replicas of ``b``
-    use no more GPUs and serve at least as much. Both replacements keep every constraint and
+    A pool lane is dominated by a pool lane on the same pool when ``n`` replicas of ``b``
+    use no more of it and serve at least as much. Both replacements keep every constraint and
     never raise the cost, so pruning is exact. Ties keep the first lane in sorted order.
     """
     users: dict[str, list[str]] = {}
@@ -247,9 +511,9 @@ def dominated_lanes(opts: OptionSet) -> set[tuple[str, str]]:
         users.setdefault(k, []).append(w)
     lanes: list[tuple[str, str, frozenset[str]]] = []
     for k, dep in opts.deployments.items():
-        if opts.pool_tiers(dep.gpu):
+        if dep.on_pool and opts.pool_tiers(dep.pool_key):
             lanes.append((k, "pool", frozenset(users.get(k, []))))
-        for s in opts.hourly_tiers(dep.gpu):
+        for s in opts.hourly_tiers(dep.pool_key) if dep.on_hourly else []:
             el = [w for w in users.get(k, []) if s != "spot" or opts.workloads[w].allow_spot]
             if el:
                 lanes.append((k, s, frozenset(el)))
@@ -261,8 +525,8 @@ def dominated_lanes(opts: OptionSet) -> set[tuple[str, str]]:
     def cost(k: str, s: str) -> float:
         dep = opts.deployments[k]
         if s == "pool":
-            return float(dep.tp)
-        return opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp
+            return float(dep.units)
+        return opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units
 
     out: set[tuple[str, str]] = set()
     for a, sa, ea in lanes:
@@ -276,9 +540,9 @@ def dominated_lanes(opts: OptionSet) -> set[tuple[str, str]]:
             db = opts.deployments[b]
             if db.model != da.model or (sa == "pool") != (sb == "pool"):
                 continue
-            if sa == "pool" and db.gpu != da.gpu:
+            if sa == "pool" and db.pool_key != da.pool_key:
                 continue
-            if sb != "pool" and (db.gpu, sb) in opts.max_gpus:
+            if sb != "pool" and (db.pool_key, sb) in opts.max_gpus:
                 continue
             if any(cap(b, w) <= 0 for w in ea):
                 continue
@@ -345,8 +609,9 @@ def _close(a: float, b: float) -> bool:
 def _prune_dominated(
     options: dict[tuple[str, str], Option], workloads: Mapping[str, Workload]
 ) -> tuple[dict[tuple[str, str], Option], list[str]]:
-    """Drop deployments dominated on the same model and GPU (fewer-or-equal GPUs, more capacity
-    for every workload of the model). Exact: any use of a dominated replica can be replaced."""
+    """Drop deployments dominated on the same model and GPU (a TP degree dividing theirs, more
+    capacity for every workload of the model). Exact: any use of a dominated replica can be
+    replaced, on every instance that holds it (the smaller group fits wherever it does)."""
     by_dep: dict[str, dict[str, float]] = {}
     deps: dict[str, Deployment] = {}
     for (wname, key), opt in options.items():
@@ -364,7 +629,7 @@ def _prune_dominated(
             if a == b or b in dominated:
                 continue
             db = deps[b]
-            if db.model != da.model or db.gpu != da.gpu or db.tp > da.tp:
+            if db.model != da.model or db.gpu != da.gpu or da.tp % db.tp:
                 continue
             caps_a = [by_dep[a].get(w, 0.0) for w in ws]
             caps_b = [by_dep[b].get(w, 0.0) for w in ws]

@@ -17,12 +17,13 @@ import numpy as np
 
 from advisor import __version__
 from advisor.baselines import compute_baselines
-from advisor.catalog import Catalog, load_catalog
+from advisor.catalog import Catalog, default_prices, load_catalog
 from advisor.demand import Demand, load_demand
-from advisor.errors import DemandError, PlanError
+from advisor.errors import CatalogError, DemandError, PlanError, did_you_mean
 from advisor.fleet import Commitment, existing_gpus, existing_rows, load_fleet
 from advisor.options import MeasuredCapacity, OptionSet, build_options, load_measured_capacity
 from advisor.plan import Plan, assemble_plan
+from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS, stale_prices
 from advisor.solve import Progress, SolverSettings, solve_fleet
 from advisor.verify import VerifyReport, verify_plan
 from advisor.workloads import Workload, load_workloads
@@ -38,6 +39,10 @@ class Inputs:
     measured: list[MeasuredCapacity] = field(default_factory=list)
     commitments: list[Commitment] = field(default_factory=list)
     files: dict[str, Any] = field(default_factory=dict)
+    #: providers every workload may buy from (``--providers``); None: any
+    providers: list[str] | None = None
+    #: a plan warns about each price it uses that is older than this [days]
+    max_price_age_days: float = DEFAULT_MAX_PRICE_AGE_DAYS
 
     def with_workloads(self, workloads: Mapping[str, Workload]) -> Inputs:
         return replace(self, workloads=dict(workloads))
@@ -50,10 +55,16 @@ def load_inputs(
     catalog_dirs: Sequence[Path | str] = (),
     capacity_file: Path | str | None = None,
     fleet_file: Path | str | None = None,
+    prices: str | None = None,
+    providers: Sequence[str] | None = None,
+    max_price_age_days: float = DEFAULT_MAX_PRICE_AGE_DAYS,
 ) -> Inputs:
-    """Load and validate the catalog, workloads, demand, measured capacity and fleet."""
+    """Load and validate the catalog (with price profile ``prices``), workloads, demand,
+    measured capacity and fleet; ``providers`` limits where the plan may buy."""
     cdirs = [Path(d) for d in catalog_dirs]
-    catalog = load_catalog(cdirs)
+    catalog = load_catalog(cdirs, prices=prices)
+    if providers is not None:
+        check_providers(catalog, providers)
     workloads = load_workloads(catalog, [Path(p) for p in workloads_files], catalog_dirs=cdirs)
     demand = load_demand(Path(demand_path), workloads)
     measured = load_measured_capacity(capacity_file, catalog) if capacity_file else []
@@ -64,14 +75,42 @@ def load_inputs(
         "workloads_files": [str(p) for p in workloads_files],
         "capacity_file": str(capacity_file) if capacity_file else None,
         "fleet_file": str(fleet_file) if fleet_file else None,
+        "prices": prices or default_prices(),
+        "providers": list(providers) if providers is not None else None,
     }
-    return Inputs(catalog, workloads, demand, measured, commitments, files)
+    return Inputs(
+        catalog,
+        workloads,
+        demand,
+        measured,
+        commitments,
+        files,
+        list(providers) if providers is not None else None,
+        max_price_age_days,
+    )
+
+
+def check_providers(catalog: Catalog, providers: Sequence[str]) -> None:
+    """Raise ``CatalogError`` for a provider no offer (GPU or API) names."""
+    known = {o.provider for o in catalog.offers.values()} | {p for (_, p) in catalog.api_offers}
+    for p in providers:
+        if p not in known:
+            raise CatalogError(
+                f"--providers: no offer comes from '{p}'.{did_you_mean(p, known)} "
+                f"Providers in this catalog: {', '.join(sorted(known))}."
+            )
 
 
 def option_set(inputs: Inputs) -> OptionSet:
     """Deployment options for the workloads that appear in the demand."""
     used = {w: inputs.workloads[w] for w in inputs.demand.workloads}
-    return build_options(inputs.catalog, used, inputs.measured)
+    return build_options(
+        inputs.catalog,
+        used,
+        inputs.measured,
+        providers=inputs.providers,
+        committed_gpus=sorted({c.gpu for c in inputs.commitments}),
+    )
 
 
 def solve_inputs(
@@ -144,8 +183,10 @@ def solve_inputs(
         existing=ex_rows,
         existing_usd=ex_usd,
     )
-    # catalog warnings (e.g. a reserved price above on-demand) travel with the plan
-    plan.data["warnings"] = [*inputs.catalog.warnings, *plan.data["warnings"]]
+    # catalog warnings (e.g. a reserved price above on-demand) travel with the plan, and so
+    # does the age of every price the plan pays
+    stale = stale_prices(_offers_used(plan, inputs.catalog), inputs.max_price_age_days)
+    plan.data["warnings"] = [*inputs.catalog.warnings, *stale, *plan.data["warnings"]]
     report = verify_plan(
         plan.data,
         plan.schedule,
@@ -158,6 +199,7 @@ def solve_inputs(
         {w: inputs.workloads[w] for w in d.workloads},
         inputs.measured,
         existing,
+        providers=inputs.providers,
     )
     plan.data["verified"] = report.ok
     plan.data["verification"] = report.as_dict()
@@ -171,6 +213,9 @@ def solve_plan(
     catalog_dirs: Sequence[Path | str] = (),
     capacity_file: Path | str | None = None,
     fleet_file: Path | str | None = None,
+    prices: str | None = None,
+    providers: Sequence[str] | None = None,
+    max_price_age_days: float = DEFAULT_MAX_PRICE_AGE_DAYS,
     solver: str = "cbc",
     time_limit_s: float | None = None,
     gap: float = 1e-3,
@@ -185,6 +230,9 @@ def solve_plan(
         catalog_dirs=catalog_dirs,
         capacity_file=capacity_file,
         fleet_file=fleet_file,
+        prices=prices,
+        providers=providers,
+        max_price_age_days=max_price_age_days,
     )
     settings = SolverSettings(solver, time_limit_s, gap, threads)
     return solve_inputs(inputs, settings, aggregate=aggregate, progress=progress)
@@ -195,15 +243,18 @@ def verify_files(
     demand_path: Path | str,
     *,
     catalog_dirs: Sequence[Path | str] | None = None,
+    prices: str | None = None,
 ) -> VerifyReport:
-    """Verify a saved plan against a demand CSV, re-reading the inputs the plan names."""
+    """Verify a saved plan against a demand CSV, re-reading the inputs the plan names (and
+    its price profile unless ``prices`` names one)."""
     plan = Plan.load(plan_path)
     files = plan.data.get("inputs", {})
     cdirs = [
         Path(p)
         for p in (catalog_dirs if catalog_dirs is not None else files.get("catalog_dirs", []))
     ]
-    catalog = load_catalog(cdirs)
+    # a plan saved before price profiles was solved with the seeds' prices
+    catalog = load_catalog(cdirs, prices=prices or files.get("prices") or "seeds")
     defs = {w: d["definition"] for w, d in plan.data.get("workloads", {}).items()}
     if not defs:
         raise PlanError(f"{plan_path}: the plan lists no workloads.")
@@ -232,4 +283,24 @@ def verify_files(
         workloads,
         measured,
         existing_gpus(commitments, demand.hours),
+        providers=files.get("providers"),
     )
+
+
+def _offers_used(plan: Plan, catalog: Catalog) -> list[Any]:
+    """The catalog offers (GPU and API) a plan pays for."""
+    used: set[tuple[str, str]] = {
+        (r.get("pool", r["gpu"]), r["tier"]) for r in plan.data.get("reserved", [])
+    }
+    sched = plan.schedule
+    out: list[Any] = []
+    if len(sched):
+        hourly = sched[sched["source"].isin(["on_demand", "spot"])]
+        used |= set(zip(hourly["pool"], hourly["source"], strict=True))
+        api = sched[sched["source"] == "api"]
+        for w, prov in sorted(set(zip(api["workload"], api["provider"], strict=True))):
+            model = plan.data["workloads"][w]["model"]
+            a = catalog.api_offers.get((model, prov))
+            if a is not None and a not in out:
+                out.append(a)
+    return [catalog.offers[k] for k in sorted(used) if k in catalog.offers] + out

@@ -51,6 +51,15 @@ SCHEDULE_COLUMNS = [
     "requests",
     "input_tokens",
     "output_tokens",
+    # where the replicas run: the offer pool (a GPU type for generic per-GPU offers, else
+    # provider/instance[/region]), its provider, instance type, region, GPUs per unit of
+    # the pool (1 per GPU, else per instance), and the pool units the lane occupies
+    "pool",
+    "provider",
+    "instance",
+    "region",
+    "gpus_per_unit",
+    "instances",
 ]
 PLAN_FILES = ("plan.json", "schedule.csv", "summary.md")
 
@@ -248,6 +257,7 @@ def build_schedule(
                 dep = opts.deployments[k]
                 req = self_req * cap / total_cap if total_cap > 0 else 0.0
                 n = hs.replicas.get((k, s), 0)
+                where = _where(opts, dep)
                 rows.append(
                     (
                         iso[t],
@@ -258,13 +268,16 @@ def build_schedule(
                         dep.quant,
                         dep.tp,
                         s,
-                        n,
-                        n * dep.tp,
-                        v,
+                        n * dep.bundle,
+                        n * dep.gpus,
+                        v * dep.bundle,
                         cap,
                         req,
                         input_tokens[t, i] * req / d,
                         output_tokens[t, i] * req / d,
+                        *where,
+                        dep.gpus_per_unit,
+                        n * dep.units,
                     )
                 )
             if f > 0:
@@ -285,10 +298,38 @@ def build_schedule(
                         d * f,
                         input_tokens[t, i] * f,
                         output_tokens[t, i] * f,
+                        "",
+                        opts.api_provider.get(w, ""),
+                        "",
+                        "",
+                        1,
+                        0.0,
                     )
                 )
     df = pd.DataFrame(rows, columns=SCHEDULE_COLUMNS)
     return df
+
+
+def _where(opts: OptionSet, dep: Any) -> tuple[str, str, str, str]:
+    """(pool, provider, instance, region) of a deployment, for the schedule's columns."""
+    pool = opts.pools.get(dep.pool_key)
+    if pool is None:  # a generic pool known only from existing commitments
+        return dep.pool_key, "generic", dep.gpu, ""
+    return pool.key, pool.provider, pool.instance or pool.gpu, pool.region
+
+
+def with_units(schedule: pd.DataFrame) -> pd.DataFrame:
+    """The schedule with its pool columns (a plan saved before instances: GPU pools)."""
+    if "pool" in schedule.columns and "gpus_per_unit" in schedule.columns:
+        return schedule
+    out = schedule.copy()
+    out["pool"] = out["gpu"]
+    out["gpus_per_unit"] = 1
+    if "gpus" in out.columns:
+        out["instances"] = out["gpus"]
+    elif {"replicas", "tp"} <= set(out.columns):
+        out["instances"] = out["replicas"] * out["tp"]
+    return out
 
 
 def cost_breakdown(
@@ -307,10 +348,11 @@ def cost_breakdown(
         key = "owned" if tier == "owned" else "reserved"
         by_tier[key] += n * gpu_usd_per_hour[(g, tier)] * horizon_hours
     if len(schedule):
+        schedule = with_units(schedule)
         hourly = schedule[schedule["source"].isin(["on_demand", "spot"])]
         per_rep = hourly.drop_duplicates(["hour", "deployment", "source"])
-        for (g, s), grp in per_rep.groupby(["gpu", "source"]):
-            by_tier[str(s)] += float(grp["gpus"].sum()) * gpu_usd_per_hour[(str(g), str(s))]
+        for (g, s), grp in per_rep.groupby(["pool", "source"]):
+            by_tier[str(s)] += float(grp["instances"].sum()) * gpu_usd_per_hour[(str(g), str(s))]
         api = schedule[schedule["source"] == "api"]
         for w, grp in api.groupby("workload"):
             pin, pout = api_usd_per_m[str(w)]
@@ -342,14 +384,19 @@ def _per_workload(
     pool_use = dict.fromkeys(workloads, 0.0)
     if len(schedule):
         # vectorized: a year of hourly rows is hundreds of thousands of them
+        schedule = with_units(schedule)
         src = schedule["source"]
         hourly = schedule[src.isin(["on_demand", "spot"])]
         if len(hourly):
             price = np.array(
-                [gpu_usd_per_hour[key] for key in zip(hourly["gpu"], hourly["source"], strict=True)]
+                [
+                    gpu_usd_per_hour[key]
+                    for key in zip(hourly["pool"], hourly["source"], strict=True)
+                ]
             )
             share = hourly["replica_share"].to_numpy(dtype=float)
-            tp = hourly["tp"].to_numpy(dtype=float)
+            # pool units per replica (GPUs on a per-GPU pool, a share of an instance otherwise)
+            tp = hourly["tp"].to_numpy(dtype=float) / hourly["gpus_per_unit"].to_numpy(dtype=float)
             # partly used hourly replicas: spread the unused part over their users
             groups = hourly.groupby(["hour", "deployment", "source"], sort=False)
             used = groups["replica_share"].transform("sum").to_numpy(dtype=float)
@@ -362,7 +409,9 @@ def _per_workload(
             _add_by(
                 pool_use,
                 pool["workload"],
-                pool["replica_share"].to_numpy(dtype=float) * pool["tp"].to_numpy(dtype=float),
+                pool["replica_share"].to_numpy(dtype=float)
+                * pool["tp"].to_numpy(dtype=float)
+                / pool["gpus_per_unit"].to_numpy(dtype=float),
             )
         for w, grp in schedule[src == "api"].groupby("workload"):
             cost[str(w)] += float(
@@ -406,15 +455,38 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         f"(${data['usd_per_m_output_tokens']:.3f} per M output tokens, "
         f"${data['usd_per_m_tokens']:.3f} per M tokens in + out).",
         "",
-        "## Reserved / committed GPUs",
+        "## Reserved / committed instances",
         "",
     ]
     if data["reserved"]:
-        lines += ["| GPU | tier | count | USD/GPU-hour |", "|---|---|---:|---:|"]
+        lines += [
+            "| provider | instance | region | GPU | GPUs/instance | tier | instances "
+            "| USD/instance-hour |",
+            "|---|---|---|---|---:|---|---:|---:|",
+        ]
         for r in data["reserved"]:
-            lines.append(f"| {r['gpu']} | {r['tier']} | {r['count']} | {r['usd_per_hour']:.3f} |")
+            lines.append(
+                f"| {r.get('provider', 'generic')} | {r.get('instance', r['gpu'])} | "
+                f"{r.get('region') or '-'} | {r['gpu']} | {r.get('gpus_per_instance', 1)} | "
+                f"{r['tier']} | {r['count']} | {r['usd_per_hour']:.3f} |"
+            )
     else:
         lines.append("None to add.")
+    rented = [f for f in data.get("fleet", []) if f["tier"] in ("on_demand", "spot")]
+    if rented:
+        lines += [
+            "",
+            "## Rented by the hour",
+            "",
+            "| provider | instance | region | GPU | tier | peak instances | GPU-hours |",
+            "|---|---|---|---|---|---:|---:|",
+        ]
+        for f in rented:
+            lines.append(
+                f"| {f.get('provider', 'generic')} | {f.get('instance', f['gpu'])} | "
+                f"{f.get('region') or '-'} | {f['gpu']} | {f['tier']} | "
+                f"{f.get('instances', f['peak_gpus']):g} | {f['gpu_hours']:,.0f} |"
+            )
     if data.get("existing"):
         lines += [
             "",
@@ -570,23 +642,20 @@ def assemble_plan(
     pool_capacity = sum(solution.reserved.values()) * H + sum(
         e["gpu_hours"] for e in (existing or [])
     )
+    on_pool = schedule[schedule["source"] == POOL] if len(schedule) else schedule
     pool_load = (
-        float(
-            (
-                schedule.loc[schedule["source"] == POOL, "replica_share"]
-                * schedule.loc[schedule["source"] == POOL, "tp"]
-            ).sum()
-        )
-        if len(schedule)
+        float((on_pool["replica_share"] * on_pool["tp"] / on_pool["gpus_per_unit"]).sum())
+        if len(on_pool)
         else 0.0
     )
     reserved_rows = [
         {
-            "gpu": g,
+            "gpu": opts.pools[g].gpu if g in opts.pools else g,
             "tier": tier,
             "count": n,
             "usd_per_hour": opts.gpu_usd_per_hour[(g, tier)],
             "cost_usd": n * opts.gpu_usd_per_hour[(g, tier)] * H,
+            **_pool_fields(opts, g),
         }
         for (g, tier), n in sorted(solution.reserved.items())
     ]
@@ -604,7 +673,7 @@ def assemble_plan(
     gap = None
     if lower is not None and total > 0:
         gap = max(0.0, (total - lower) / total)
-    fleet = _fleet_summary(schedule, solution.reserved, H)
+    fleet = _fleet_summary(schedule, solution.reserved, H, opts)
     data: dict[str, Any] = {
         **meta,
         "horizon_hours": H,
@@ -658,7 +727,9 @@ def _commitment_use(
     utc = pd.DatetimeIndex(hours).tz_convert("UTC")
     pool = schedule[schedule["source"] == POOL] if len(schedule) else schedule
     load = (
-        (pool["replica_share"] * pool["tp"]).groupby([pool["gpu"], pool["hour"]]).sum()
+        (pool["replica_share"] * pool["tp"] / pool["gpus_per_unit"])
+        .groupby([pool["pool"], pool["hour"]])
+        .sum()
         if len(pool)
         else pd.Series(dtype=float)
     )
@@ -692,33 +763,59 @@ def _commitment_use(
     return out
 
 
+def _pool_fields(opts: OptionSet, pool: str) -> dict[str, Any]:
+    """Provider, instance type, region and shape of an offer pool, for the plan's tables."""
+    p = opts.pools.get(pool)
+    if p is None:  # a generic pool known only from existing commitments
+        return {
+            "pool": pool,
+            "provider": "generic",
+            "instance": pool,
+            "region": "",
+            "gpus_per_instance": 1,
+        }
+    d = p.as_dict()
+    return {k: d[k] for k in ("pool", "provider", "instance", "region", "gpus_per_instance")}
+
+
 def _fleet_summary(
-    schedule: pd.DataFrame, reserved: Mapping[tuple[str, str], int], horizon: float
+    schedule: pd.DataFrame,
+    reserved: Mapping[tuple[str, str], int],
+    horizon: float,
+    opts: OptionSet | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
     for (g, tier), n in sorted(reserved.items()):
+        where = _pool_fields(opts, g) if opts is not None else {"pool": g}
+        per = int(where.get("gpus_per_instance", 1))
         rows.append(
             {
-                "gpu": g,
+                "gpu": opts.pools[g].gpu if opts is not None and g in opts.pools else g,
                 "tier": tier,
-                "peak_gpus": n,
-                "mean_gpus": float(n),
-                "gpu_hours": n * horizon,
+                "peak_gpus": n * per,
+                "mean_gpus": float(n * per),
+                "gpu_hours": n * per * horizon,
+                **where,
+                "instances": n,
             }
         )
     if len(schedule):
+        schedule = with_units(schedule)
         hourly = schedule[schedule["source"].isin(["on_demand", "spot", POOL])]
         per = hourly.drop_duplicates(["hour", "deployment", "source"])
-        for (g, s), grp in per.groupby(["gpu", "source"]):
+        for (g, s), grp in per.groupby(["pool", "source"]):
             by_hour = grp.groupby("hour")["gpus"].sum()
             label = "pool (in use)" if s == POOL else str(s)
+            where = _pool_fields(opts, str(g)) if opts is not None else {"pool": str(g)}
             rows.append(
                 {
-                    "gpu": str(g),
+                    "gpu": str(grp["gpu"].iloc[0]),
                     "tier": label,
                     "peak_gpus": int(by_hour.max()),
                     "mean_gpus": float(by_hour.sum() / horizon),
                     "gpu_hours": float(by_hour.sum()),
+                    **where,
+                    "instances": float(grp.groupby("hour")["instances"].sum().max()),
                 }
             )
     return rows

@@ -35,6 +35,16 @@ def _usd(v: float | None) -> str:
     return "n/a" if v is None else f"{v:,.2f}"
 
 
+def offer_label(row: Mapping[str, Any]) -> str:
+    """A fleet row's GPU and, for an instance offer, its provider, instance type, region."""
+    provider = row.get("provider", "generic")
+    if provider == "generic" and row.get("instance", row["gpu"]) == row["gpu"]:
+        return str(row["gpu"])
+    where = f"{provider} {row.get('instance', '')}".strip()
+    region = row.get("region")
+    return f"{row['gpu']} ({where}{' ' + region if region else ''})"
+
+
 def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
     """Print the short summary of a plan: fleet, cost by tier, workloads, baselines, solver."""
     gap = data.get("gap")
@@ -46,16 +56,16 @@ def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
         highlight=False,
     )
     t = Table(title="Fleet")
-    for c in ("GPU", "tier", "peak GPUs", "mean GPUs", "GPU-hours"):
-        t.add_column(c, justify="left" if c in ("GPU", "tier") else "right")
+    for c in ("GPU (provider instance region)", "tier", "instances", "peak GPUs", "GPU-hours"):
+        t.add_column(c, justify="left" if c[:3] in ("GPU", "tie") else "right")
     for r in data.get("existing", []):
-        t.add_row(r["gpu"], f"existing {r['tier']}", str(r["count"]), "", f"{r['gpu_hours']:,.0f}")
+        t.add_row(r["gpu"], f"existing {r['tier']}", "", str(r["count"]), f"{r['gpu_hours']:,.0f}")
     for r in data["fleet"]:
         t.add_row(
-            r["gpu"],
+            offer_label(r),
             r["tier"],
+            f"{r.get('instances', r['peak_gpus']):g}",
             str(r["peak_gpus"]),
-            f"{r['mean_gpus']:.1f}",
             f"{r['gpu_hours']:,.0f}",
         )
     if data["fleet"] or data.get("existing"):
@@ -282,7 +292,9 @@ def pool_utilization_by_hour_of_week(plan: Any) -> pd.Series | None:
     if not len(hours):
         return None
     capacity = np.zeros(len(hours))
-    capacity += sum(int(r["count"]) for r in data.get("reserved", []))
+    capacity += sum(
+        int(r["count"]) * int(r.get("gpus_per_instance", 1)) for r in data.get("reserved", [])
+    )
     for e in data.get("existing", []):
         on = np.ones(len(hours), dtype=bool)
         if e.get("start"):
@@ -492,7 +504,7 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
     ]
     rows += [
         [
-            r["gpu"],
+            offer_label(r),
             r["tier"],
             str(r["peak_gpus"]),
             f"{r['mean_gpus']:.2f}",
@@ -502,7 +514,13 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
         if r["gpu_hours"] or r["peak_gpus"]
     ]
     if rows:
-        blocks.append(("table", ["GPU", "Tier", "Peak GPUs", "Mean GPUs", "GPU-hours"], rows))
+        blocks.append(
+            (
+                "table",
+                ["GPU (provider instance region)", "Tier", "Peak GPUs", "Mean GPUs", "GPU-hours"],
+                rows,
+            )
+        )
     else:
         blocks.append(("p", "No GPUs: every request goes to the API."))
     util = data.get("reserved_utilization")

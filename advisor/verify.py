@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.catalog import Catalog
+from advisor.errors import PlanError
 from advisor.roofline import replica_performance
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
 
@@ -58,7 +59,13 @@ class VerifyReport:
 
 
 def _spot_aware_price(catalog: Catalog, gpu: str, tier: str) -> float:
-    offer = catalog.offers[(gpu, tier)]
+    """Price per unit-hour of pool ``gpu`` (a GPU type or an instance pool) on ``tier``."""
+    offer = catalog.offers.get((gpu, tier))
+    if offer is None:
+        raise PlanError(
+            f"The plan buys {gpu} on {tier}, which the catalog does not offer. Verify with "
+            "the price profile (--prices) and --catalog folders the plan was solved with."
+        )
     price = offer.effective_usd_per_hour
     if tier == "spot":
         od = catalog.offers.get((gpu, "on_demand"))
@@ -80,19 +87,24 @@ def verify_plan(
     workload_defs: Mapping[str, Any],
     measured: Sequence[Any] = (),
     existing_gpus: Mapping[str, np.ndarray] | None = None,
+    *,
+    providers: Sequence[str] | None = None,
 ) -> VerifyReport:
     """Run every check on a plan against the demand arrays (``(H, W)``, ``workloads`` order).
 
     ``workload_defs`` maps a workload to its definition (``Workload`` or a dict of its fields);
     ``measured`` holds the rows of a measured-capacity table (model, gpu, quant, tp, lengths,
     SLOs, requests_per_s); a row counts for a workload of the same model and lengths (within
-    1%) whose SLOs are no tighter than the row's.
+    1%) whose SLOs are no tighter than the row's. ``providers`` (``--providers``) limits
+    where every workload may buy.
     """
     rep = VerifyReport()
     existing_gpus = existing_gpus or {}
     defs = {w: (d if isinstance(d, dict) else d.model_dump()) for w, d in workload_defs.items()}
     H = len(hours)
-    sched = schedule.copy()
+    from advisor.plan import with_units
+
+    sched = with_units(schedule.copy())
     if len(sched):
         sched["hour"] = pd.to_datetime(sched["hour"], utc=True, format="ISO8601")
     hour_index = {h: i for i, h in enumerate(pd.DatetimeIndex(hours).tz_convert("UTC"))}
@@ -156,6 +168,17 @@ def verify_plan(
             bad_rule.append(f"{r.workload} uses spot but allow_spot is false")
         if d.get("gpus") and r.gpu not in d["gpus"]:
             bad_rule.append(f"{r.workload} uses {r.gpu}, not in its gpus")
+        provider = getattr(r, "provider", "generic")
+        if d.get("providers") and provider not in d["providers"]:
+            bad_rule.append(f"{r.workload} buys from {provider}, not in its providers")
+        if providers is not None and provider not in providers:
+            bad_rule.append(f"{r.workload} buys from {provider}, not in --providers")
+        per_unit = int(r.gpus_per_unit)
+        if per_unit > 1 and (per_unit % int(r.tp) or int(r.tp) & (int(r.tp) - 1)):
+            bad_rule.append(
+                f"{r.workload} on {r.deployment}: a TP-{int(r.tp)} group does not fit a "
+                f"{per_unit}-GPU instance"
+            )
         if d.get("quantizations") and r.quant not in d["quantizations"]:
             bad_rule.append(f"{r.workload} uses {r.quant}, not in its quantizations")
         if r.model != d["model"]:
@@ -164,8 +187,13 @@ def verify_plan(
     for w in sorted(set(api_rows["workload"])) if len(api_rows) else []:
         if not defs[w]["allow_api"]:
             bad_rule.append(f"{w} sends requests to the API but allow_api is false")
-        if defs[w]["model"] not in catalog.apis:
+        if _api_offer(catalog, defs[w]["model"], _api_provider(api_rows, w)) is None:
             bad_rule.append(f"{w}: no API offer for {defs[w]['model']}")
+        provider = _api_provider(api_rows, w)
+        if defs[w].get("providers") and provider and provider not in defs[w]["providers"]:
+            bad_rule.append(f"{w} sends requests to {provider}, not in its providers")
+        if providers is not None and provider and provider not in providers:
+            bad_rule.append(f"{w} sends requests to {provider}, not in --providers")
     rep.add(
         "capacity_within_slo",
         not bad_cap,
@@ -200,30 +228,52 @@ def verify_plan(
             bad_rep.append(f"{idx}: shares {agg.loc[idx, 'share']:.4f} > replicas")
         if (agg["gpus"] != agg["replicas"] * agg["tp"]).any():
             bad_rep.append("gpus ≠ replicas × tp")
+        hourly = grp.agg(instances=("instances", "first"), source=("source", "first"))
+        hourly = hourly[hourly["source"].isin(["on_demand", "spot"])]
+        if (np.abs(hourly["instances"] - np.round(hourly["instances"])) > 1e-9).any():
+            bad_rep.append("hourly capacity not in whole instances")
     rep.add("replicas", not bad_rep, "; ".join(bad_rep) or "integral replicas, shares fit")
 
     # -- reserved pool and availability ---------------------------------------------------
+    # units of each pool: GPUs on a generic per-GPU pool, whole instances on an instance pool
     reserved_by_gpu: dict[str, int] = {}
+    reserved_by_tier: dict[tuple[str, str], int] = {}
     for r in plan_data.get("reserved", []):
-        reserved_by_gpu[r["gpu"]] = reserved_by_gpu.get(r["gpu"], 0) + int(r["count"])
+        g = r.get("pool", r["gpu"])
+        reserved_by_gpu[g] = reserved_by_gpu.get(g, 0) + int(r["count"])
+        reserved_by_tier[(g, r["tier"])] = int(r["count"])
     bad_pool = []
+    for (g, s), n in sorted(reserved_by_tier.items()):
+        if n != int(n) or n < 0:
+            bad_pool.append(f"{g} {s}: {n} is not a whole number of instances")
+    for r in plan_data.get("reserved", []):
+        if providers is not None and r.get("provider", "generic") not in providers:
+            bad_pool.append(
+                f"reserves {r.get('pool', r['gpu'])} from {r.get('provider')}, not in --providers"
+            )
     if len(self_rows):
         per = self_rows.drop_duplicates(["hour", "deployment", "source"])
-        pool = per[per["source"] == "pool"].groupby(["hour", "gpu"])["gpus"].sum()
+        pool = per[per["source"] == "pool"].groupby(["hour", "pool"])["instances"].sum()
         for (h, g), used in pool.items():
             have = reserved_by_gpu.get(g, 0)
             if g in existing_gpus:
                 have += float(existing_gpus[g][hour_index[h]])
             if used > have + 1e-9:
-                bad_pool.append(f"{h.isoformat()} {g}: {used} pool GPUs > {have} reserved")
+                bad_pool.append(f"{h.isoformat()} {g}: {used:g} pool units > {have} reserved")
         for (g, s), n in sorted(
-            ((g, s), o.max_gpus) for (g, s), o in catalog.offers.items() if o.max_gpus is not None
+            ((g, s), o.cap_instances)
+            for (g, s), o in catalog.offers.items()
+            if o.cap_instances is not None
         ):
             if s in ("on_demand", "spot"):
-                use = per[(per["gpu"] == g) & (per["source"] == s)].groupby("hour")["gpus"].sum()
+                use = (
+                    per[(per["pool"] == g) & (per["source"] == s)]
+                    .groupby("hour")["instances"]
+                    .sum()
+                )
                 if len(use) and use.max() > n:
-                    bad_pool.append(f"{g} {s}: {int(use.max())} GPUs > cap {n}")
-            elif reserved_by_gpu.get(g, 0) > n:
+                    bad_pool.append(f"{g} {s}: {use.max():g} units > cap {n}")
+            elif reserved_by_tier.get((g, s), 0) > n:
                 bad_pool.append(f"{g} {s}: reserved beyond cap {n}")
     rep.add(
         "reserved_pool",
@@ -235,13 +285,16 @@ def verify_plan(
     tiers = {"reserved": 0.0, "owned": 0.0, "on_demand": 0.0, "spot": 0.0, "api": 0.0}
     for r in plan_data.get("reserved", []):
         k = "owned" if r["tier"] == "owned" else "reserved"
-        tiers[k] += int(r["count"]) * _spot_aware_price(catalog, r["gpu"], r["tier"]) * H
+        g = r.get("pool", r["gpu"])
+        tiers[k] += int(r["count"]) * _spot_aware_price(catalog, g, r["tier"]) * H
     if len(self_rows):
         per = self_rows.drop_duplicates(["hour", "deployment", "source"])
         for r in per[per["source"].isin(["on_demand", "spot"])].itertuples(index=False):
-            tiers[r.source] += r.gpus * _spot_aware_price(catalog, r.gpu, r.source)
+            tiers[r.source] += r.instances * _spot_aware_price(catalog, r.pool, r.source)
     for r in api_rows.itertuples(index=False) if len(api_rows) else []:
-        a = catalog.apis[defs[r.workload]["model"]]
+        a = _api_offer(catalog, defs[r.workload]["model"], getattr(r, "provider", ""))
+        if a is None:
+            continue
         tiers["api"] += (
             r.input_tokens * a.usd_per_m_input_tokens + r.output_tokens * a.usd_per_m_output_tokens
         ) / TOKENS_PER_M
@@ -265,6 +318,21 @@ def verify_plan(
         )
     rep.add("cost", not diffs, "; ".join(diffs) or f"total ${total:,.2f} recomputed from prices")
     return rep
+
+
+def _api_provider(api_rows: pd.DataFrame, workload: str) -> str:
+    """The API provider a plan's rows name for a workload ('' in plans without one)."""
+    if "provider" not in api_rows.columns:
+        return ""
+    names = api_rows.loc[api_rows["workload"] == workload, "provider"].dropna().unique()
+    return str(names[0]) if len(names) else ""
+
+
+def _api_offer(catalog: Catalog, model: str, provider: str) -> Any:
+    """The catalog's API offer for a model from ``provider`` (the cheapest without one)."""
+    if provider:
+        return catalog.api_offers.get((model, provider))
+    return catalog.apis.get(model)
 
 
 def _capacity(

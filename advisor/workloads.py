@@ -16,6 +16,7 @@ Workloads are defined in a ``workloads:`` section of YAML files::
         tpot_ms: 50
         quantizations: [bf16, fp8, int8]   # null or omitted: every quantization in the catalog
         gpus: null                          # null or omitted: every GPU in the catalog
+        providers: null                     # null or omitted: every provider (e.g. [aws, lambda])
         allow_spot: false
         allow_api: true
         headroom: 0.2
@@ -60,6 +61,10 @@ class Workload(BaseModel):
     gpus: list[str] | None = Field(
         default=None, description="allowed GPU types; None allows every one in the catalog"
     )
+    providers: list[str] | None = Field(
+        default=None,
+        description="providers this workload may buy from (GPU and API offers); None: any",
+    )
     allow_spot: bool = Field(default=False, description="tolerates preemption (spot capacity)")
     allow_api: bool = Field(default=True, description="may be sent to a hosted API")
     headroom: float = Field(
@@ -77,7 +82,7 @@ class Workload(BaseModel):
             )
         return value
 
-    @field_validator("quantizations", "gpus")
+    @field_validator("quantizations", "gpus", "providers")
     @classmethod
     def _check_allow_list(cls, value: list[str] | None) -> list[str] | None:
         if value is None:

@@ -191,9 +191,11 @@ def lp_rounding_start(fm: FleetModel, opts: OptionSet) -> StartSolution | None:
         start[var] = n
         dep = opts.deployments[k]
         if s == POOL:
-            pool_use[(dep.gpu, t)] = pool_use.get((dep.gpu, t), 0.0) + n * dep.tp
+            pool_use[(dep.pool_key, t)] = pool_use.get((dep.pool_key, t), 0.0) + n * dep.units
         else:
-            hourly_use[(dep.gpu, s, t)] = hourly_use.get((dep.gpu, s, t), 0.0) + n * dep.tp
+            hourly_use[(dep.pool_key, s, t)] = (
+                hourly_use.get((dep.pool_key, s, t), 0.0) + n * dep.units
+            )
     if any(u > opts.max_gpus.get((g, s), math.inf) for (g, s, _), u in hourly_use.items()):
         return None
     need: dict[str, float] = {}

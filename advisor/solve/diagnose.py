@@ -40,12 +40,12 @@ def diagnose_infeasible(opts: OptionSet, workloads: tuple[str, ...], requests: n
             for o in own:
                 dep = o.deployment
                 limits = []
-                for tier in [*opts.pool_tiers(dep.gpu), *opts.hourly_tiers(dep.gpu)]:
+                for tier in [*opts.pool_tiers(dep.pool_key), *opts.hourly_tiers(dep.pool_key)]:
                     if tier == "spot" and not wl.allow_spot:
                         continue
-                    limits.append(opts.max_gpus.get((dep.gpu, tier), math.inf))
+                    limits.append(opts.max_gpus.get((dep.pool_key, tier), math.inf))
                 gpus = sum(limits)  # inf where a tier has no cap
-                replicas = math.floor(gpus / dep.tp) if math.isfinite(gpus) else math.inf
+                replicas = math.floor(gpus / dep.units) if math.isfinite(gpus) else math.inf
                 cap = max(cap, replicas * o.requests_per_hour / (1 + wl.headroom))
             short = np.flatnonzero(requests[:, i] > cap)
             if short.size:

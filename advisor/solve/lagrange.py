@@ -130,18 +130,24 @@ def build_blocks(
                 if units <= 0:
                     continue
                 if s == POOL:
-                    gpu, price = gidx[dep.gpu], 0.0
-                    copies = _pool_cap(opts, dep.gpu, existing_gpus) / dep.tp
+                    gpu, price = gidx[dep.pool_key], 0.0
+                    copies = _pool_cap(opts, dep.pool_key, existing_gpus) / dep.units
                 else:
-                    cap = opts.max_gpus.get((dep.gpu, s), math.inf)
-                    gpu, price = -1, opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp
-                    copies = math.floor(cap / dep.tp) if math.isfinite(cap) else math.inf
+                    cap = opts.max_gpus.get((dep.pool_key, s), math.inf)
+                    gpu, price = -1, opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units
+                    copies = math.floor(cap / dep.units) if math.isfinite(cap) else math.inf
                 # a lane only some of the model's workloads can use is kept continuous and
                 # credited to those alone (a relaxation without the cross-credit)
                 partial = pair or bool(np.any(caps <= 0))
                 lanes.append(
                     _Lane(
-                        (k, s), gpu, dep.tp, price, units, copies, beta * caps if partial else None
+                        (k, s),
+                        gpu,
+                        dep.units,
+                        price,
+                        units,
+                        copies,
+                        beta * caps if partial else None,
                     )
                 )
         need = np.zeros((H, len(cols)))
@@ -168,9 +174,11 @@ def _weights(opts: OptionSet, names: list[str], deps: list[str]) -> np.ndarray:
         if not all((w, k) in opts.options for w in names):
             continue
         dep = opts.deployments[k]
-        prices = [p for (g, _), p in opts.gpu_usd_per_hour.items() if g == dep.gpu]
+        prices = [p for (g, _), p in opts.gpu_usd_per_hour.items() if g == dep.pool_key]
         per_req = (
-            min(prices) * dep.tp * sum(1.0 / opts.options[(w, k)].requests_per_hour for w in names)
+            min(prices)
+            * dep.units
+            * sum(1.0 / opts.options[(w, k)].requests_per_hour for w in names)
         )
         if per_req < best:
             best, best_k = per_req, k
@@ -618,7 +626,7 @@ def lagrangian_bound(
     existing_gpus = dict(existing_gpus or {})
     H = requests.shape[0]
     pool_gpus = sorted(
-        {opts.deployments[k].gpu for (_, k) in opts.options}
+        {opts.deployments[k].pool_key for (_, k) in opts.options}
         & ({g for (g, _) in opts.gpu_usd_per_hour if opts.pool_tiers(g)} | set(existing_gpus))
     )
     G = len(pool_gpus)

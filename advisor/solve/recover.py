@@ -152,17 +152,17 @@ def _round_pool(fm: FleetModel, opts: OptionSet, pools: list[dict[str, float]]) 
     by_point: dict[tuple[str, int], list[tuple[str, pulp.LpVariable]]] = {}
     for (k, s, t), var in fm.x.items():
         if s == POOL:
-            by_point.setdefault((opts.deployments[k].gpu, t), []).append((k, var))
+            by_point.setdefault((opts.deployments[k].pool_key, t), []).append((k, var))
     changed = False
     for (g, t), lanes in sorted(by_point.items()):
         counts = {k: math.floor(value(v) + 1e-6) for k, v in lanes}
-        left = pools[t].get(g, 0.0) - sum(n * opts.deployments[k].tp for k, n in counts.items())
+        left = pools[t].get(g, 0.0) - sum(n * opts.deployments[k].units for k, n in counts.items())
         rema = sorted(lanes, key=lambda kv: (-(value(kv[1]) - counts[kv[0]]), kv[0]))
         for k, v in rema:
-            tp = opts.deployments[k].tp
-            if value(v) - counts[k] > 1e-6 and tp <= left + 1e-9:
+            units = opts.deployments[k].units
+            if value(v) - counts[k] > 1e-6 and units <= left + 1e-9:
                 counts[k] += 1
-                left -= tp
+                left -= units
         for k, v in lanes:
             v.upBound = counts[k]
             changed = True

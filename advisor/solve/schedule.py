@@ -111,7 +111,7 @@ def trim_hour(
                 return -1.0
             dep = opts.deployments[k]
             cap = opts.options[(w, k)].requests_per_hour
-            return opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp / cap
+            return opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units / cap
 
         for key in sorted(lanes, key=lane_cost, reverse=True):
             if surplus <= 1e-9:
@@ -143,7 +143,7 @@ def trim_hour(
         if not all(key[0] in opts.api_usd_per_m for key in users):
             continue
         dep = opts.deployments[k]
-        replica_cost = opts.gpu_usd_per_hour[(dep.gpu, s)] * dep.tp
+        replica_cost = opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units
         moved: dict[str, float] = {}
         api_cost = 0.0
         remaining = last
@@ -197,12 +197,12 @@ def _repair_pool(
     work on it to an on-demand replica of the same deployment (or to the API where the GPU
     has no on-demand offer), until the pool fits.
     """
-    gpus = sorted({opts.deployments[k].gpu for (k, s) in replicas if s == POOL})
+    gpus = sorted({opts.deployments[k].pool_key for (k, s) in replicas if s == POOL})
     for g in gpus:
-        lanes = [k for (k, s) in replicas if s == POOL and opts.deployments[k].gpu == g]
+        lanes = [k for (k, s) in replicas if s == POOL and opts.deployments[k].pool_key == g]
 
         def used() -> float:
-            return sum(replicas.get((k, POOL), 0) * opts.deployments[k].tp for k in lanes)  # noqa: B023
+            return sum(replicas.get((k, POOL), 0) * opts.deployments[k].units for k in lanes)  # noqa: B023
 
         while used() > pool_gpus.get(g, 0.0) + 1e-9:
             live = [k for k in lanes if replicas.get((k, POOL), 0) > 0]
@@ -286,7 +286,7 @@ def hour_spend(
     for (k, s), n in hs.replicas.items():
         if s != POOL:
             dep = opts.deployments[k]
-            cost += n * dep.tp * opts.gpu_usd_per_hour[(dep.gpu, s)]
+            cost += n * dep.units * opts.gpu_usd_per_hour[(dep.pool_key, s)]
     for w, f in hs.api_fraction.items():
         i = workloads.index(w)
         a = api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[i], output_tokens[i])

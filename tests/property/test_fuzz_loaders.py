@@ -366,7 +366,7 @@ def test_load_catalog_returns_catalog_or_catalog_error(files: dict[str, str | by
         assert str(exc)
         return
     assert isinstance(cat, Catalog)
-    assert all(g in cat.gpus for g, _ in cat.offers)
+    assert all(o.gpu in cat.gpus for o in cat.offers.values())
     assert all(m in cat.models for m in cat.apis)
     assert all(g.family in cat.efficiency for g in cat.gpus.values())
 

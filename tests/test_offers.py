@@ -1,0 +1,385 @@
+"""Offers as instances: whole instances bought, TP groups inside one instance, pruning,
+providers, price sheets and price age."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from advisor.catalog import Catalog, Offer, load_catalog
+from advisor.cli import app
+from advisor.demand import Demand
+from advisor.errors import CatalogError
+from advisor.options import build_options
+from advisor.pipeline import Inputs, option_set, solve_inputs
+from advisor.prices import read_offer_sheet, stale_prices
+from advisor.solve import SolverSettings
+from advisor.units import HOURS_PER_MONTH
+from advisor.workloads import load_workloads
+
+_CATALOG = load_catalog(prices="seeds")
+_WORKLOADS = load_workloads(_CATALOG)
+SRC = {"source": "test", "as_of": dt.date(2026, 11, 1)}
+
+
+def instance_offer(gpu: str, n: int, tier: str, usd: float, **kw) -> Offer:
+    return Offer(
+        gpu=gpu,
+        tier=tier,
+        provider=kw.pop("provider", "acme"),
+        instance=kw.pop("instance", f"{gpu.lower()}-x{n}"),
+        gpus_per_instance=n,
+        usd_per_hour=usd,
+        **SRC,
+        **kw,
+    )
+
+
+def with_offers(offers: list[Offer], *, max_tp: dict[str, int] | None = None) -> Catalog:
+    gpus = dict(_CATALOG.gpus)
+    for g, t in (max_tp or {}).items():
+        gpus[g] = gpus[g].model_copy(update={"max_tp": t})
+    return dataclasses.replace(
+        _CATALOG,
+        gpus=gpus,
+        offers={(o.pool, o.tier): o for o in offers},
+        defaults=_CATALOG.defaults.model_copy(update={"self_host_monthly_overhead_usd": 0.0}),
+    )
+
+
+def inputs_for(catalog: Catalog, workload: str, per_hour: np.ndarray, **wl_update) -> Inputs:
+    wl = _WORKLOADS[workload].model_copy(update={"allow_api": False, **wl_update})
+    hours = pd.date_range("2026-01-05", periods=len(per_hour), freq="h", tz="UTC")
+    demand = Demand.from_requests(
+        hours,
+        {workload: per_hour},
+        prompt_tokens={workload: wl.prompt_tokens},
+        completion_tokens={workload: wl.completion_tokens},
+    )
+    return Inputs(catalog, {workload: wl}, demand)
+
+
+def replica_capacity(inputs: Inputs, tp: int | None = None) -> float:
+    """Requests/hour one replica serves (after headroom), of the first TP-``tp`` option."""
+    opts = option_set(inputs)
+    w = next(iter(inputs.workloads))
+    head = 1 + inputs.workloads[w].headroom
+    caps = [
+        o.requests_per_hour / o.deployment.bundle / head
+        for o in opts.options_for(w)
+        if tp is None or o.deployment.tp == tp
+    ]
+    return max(caps)
+
+
+def solve(inputs: Inputs):
+    plan = solve_inputs(inputs, SolverSettings("cbc", time_limit_s=30, gap=0.0), aggregate="exact")
+    assert plan.verified, plan.data["verification"]
+    return plan
+
+
+@pytest.mark.parametrize("tier", ["on_demand", "reserved_1y"])
+def test_three_gpus_of_demand_on_an_eight_gpu_instance_buys_one_instance(tier: str) -> None:
+    w = "llama-3.1-8b-interactive"
+    cat = with_offers([instance_offer("L4", 8, tier, 10.0)], max_tp={"L4": 1})
+    probe = inputs_for(cat, w, np.ones(3))
+    cap = replica_capacity(probe, tp=1)
+    inputs = inputs_for(cat, w, np.full(3, 2.5 * cap))  # three TP-1 replicas' worth
+    plan = solve(inputs)
+    # the instance's price, never three GPUs' share of it
+    assert plan.total_cost_usd == pytest.approx(3 * 10.0)
+    if tier == "on_demand":
+        rows = plan.schedule.drop_duplicates(["hour", "deployment", "source"])
+        assert (rows["instances"] == 1).all()
+        assert (rows["gpus"] == 8).all() and (rows["replicas"] == 8).all()
+        assert rows["provider"].eq("acme").all() and rows["instance"].eq("l4-x8").all()
+    else:
+        (r,) = plan.data["reserved"]
+        assert (r["provider"], r["instance"], r["count"], r["gpus_per_instance"]) == (
+            "acme",
+            "l4-x8",
+            1,
+            8,
+        )
+        assert r["usd_per_hour"] == 10.0
+
+
+def test_tp8_is_never_placed_on_four_gpu_instances() -> None:
+    w = "llama-3.1-70b-interactive"
+    cat = with_offers(
+        [
+            instance_offer("H100-SXM", 4, "on_demand", 12.0),
+            instance_offer("H100-SXM", 4, "reserved_1y", 9.0),
+        ]
+    )
+    opts = build_options(cat, {w: _WORKLOADS[w]})
+    assert opts.deployments, "some smaller TP degree should fit"
+    assert all(d.tp <= 4 for d in opts.deployments.values())
+    # with 8-GPU instances as well, TP-8 appears, and only there
+    cat8 = with_offers([*cat.offers.values(), instance_offer("H100-SXM", 8, "on_demand", 24.0)])
+    opts8 = build_options(cat8, {w: _WORKLOADS[w]})
+    tp8 = [d for d in opts8.deployments.values() if d.tp == 8]
+    assert tp8 and all(d.gpus_per_unit == 8 for d in tp8)
+
+
+def test_a_tp8_only_model_on_four_gpu_instances_is_explained() -> None:
+    w = "llama-3.1-405b-interactive"
+    cat = with_offers([instance_offer("H100-SXM", 4, "on_demand", 12.0)])
+    opts = build_options(cat, {w: _WORKLOADS[w].model_copy(update={"quantizations": ["fp8"]})})
+    assert not opts.deployments
+    assert any("holds a TP-8 group" in r.reason for r in opts.rejected)
+
+
+def test_four_tp2_replicas_share_one_reserved_eight_gpu_instance() -> None:
+    w = "llama-3.1-70b-interactive"
+    cat = with_offers([instance_offer("H100-SXM", 8, "reserved_1y", 20.0)], max_tp={"H100-SXM": 2})
+    probe = inputs_for(cat, w, np.ones(2), quantizations=["bf16"])
+    cap = replica_capacity(probe, tp=2)
+    assert all(o.deployment.tp == 2 for o in option_set(probe).options.values())
+    plan = solve(inputs_for(cat, w, np.full(2, 3.5 * cap), quantizations=["bf16"]))
+    (r,) = plan.data["reserved"]
+    assert r["count"] == 1 and r["tier"] == "reserved_1y"
+    pool = plan.schedule[plan.schedule["source"] == "pool"]
+    assert (pool["replicas"] == 4).all() and (pool["tp"] == 2).all()
+    assert (pool["gpus"] == 8).all() and pool["instances"].eq(1.0).all()
+    assert plan.total_cost_usd == pytest.approx(2 * 20.0)
+
+
+def test_hourly_bundle_of_tp2_replicas_fills_the_instance() -> None:
+    w = "llama-3.1-70b-interactive"
+    cat = with_offers([instance_offer("H100-SXM", 8, "on_demand", 30.0)], max_tp={"H100-SXM": 2})
+    opts = build_options(cat, {w: _WORKLOADS[w].model_copy(update={"quantizations": ["bf16"]})})
+    (dep,) = opts.deployments.values()
+    assert (dep.tp, dep.bundle, dep.units, dep.gpus) == (2, 4, 1.0, 8)
+
+
+def test_dominated_offers_are_pruned_per_shape_and_provider_set() -> None:
+    w = "llama-3.1-8b-interactive"
+    cheap = instance_offer("L4", 8, "on_demand", 8.0, provider="cheap", instance="a")
+    dear = instance_offer("L4", 8, "on_demand", 9.0, provider="dear", instance="b")
+    other_shape = instance_offer("L4", 4, "on_demand", 5.0, provider="dear", instance="c")
+    cat = with_offers([cheap, dear, other_shape])
+    opts = build_options(cat, {w: _WORKLOADS[w]})
+    assert opts.dominated_offers == [("dear/b", "on_demand")]
+    assert {d.pool_key for d in opts.deployments.values()} == {"cheap/a", "dear/c"}
+    # a workload that may not buy from 'cheap' keeps the dearer offer
+    only_dear = _WORKLOADS[w].model_copy(update={"providers": ["dear"]})
+    opts = build_options(cat, {w: only_dear})
+    assert {d.pool_key for d in opts.deployments.values()} == {"dear/b", "dear/c"}
+    # and --providers does the same for every workload
+    opts = build_options(cat, {w: _WORKLOADS[w]}, providers=["dear"])
+    assert {d.pool_key for d in opts.deployments.values()} == {"dear/b", "dear/c"}
+
+
+def test_generic_per_gpu_offers_keep_their_old_keys() -> None:
+    w = "llama-3.1-70b-interactive"
+    opts = build_options(_CATALOG, {w: _WORKLOADS[w]})
+    for k, d in opts.deployments.items():
+        assert k == f"{d.model}|{d.gpu}|{d.quant}|tp{d.tp}"
+        assert d.units == d.tp and d.pool_key == d.gpu
+
+
+def test_offer_validation_names_the_field() -> None:
+    with pytest.raises(ValueError, match="gpus_per_instance needs an instance"):
+        Offer(gpu="L4", tier="on_demand", gpus_per_instance=8, usd_per_hour=1.0, **SRC)
+    with pytest.raises(ValueError, match="upfront_usd needs term_months"):
+        Offer(gpu="L4", tier="reserved_1y", instance="x", usd_per_hour=1.0, upfront_usd=5, **SRC)
+    o = instance_offer("L4", 8, "reserved_1y", 4.0, upfront_usd=720.0 * 12, term_months=12)
+    assert o.effective_usd_per_hour == pytest.approx(4.0 + 720.0 * 12 / (12 * HOURS_PER_MONTH))
+    assert o.usd_per_gpu_hour == pytest.approx(o.effective_usd_per_hour / 8)
+
+
+def test_user_catalog_instance_offer_merges_over_the_shipped_ones(tmp_path: Path) -> None:
+    (tmp_path / "offers.yaml").write_text(
+        "offers:\n"
+        "  - {gpu: L4, tier: on_demand, provider: acme, instance: l4x8, gpus_per_instance: 8,\n"
+        "     usd_per_hour: 5.0, source: quote, as_of: 2026-11-01}\n"
+    )
+    cat = load_catalog([tmp_path], prices="seeds")
+    assert cat.offers[("acme/l4x8", "on_demand")].gpus_per_instance == 8
+    assert ("L4", "on_demand") in cat.offers  # the generic per-GPU offer stays
+    (tmp_path / "offers.yaml").write_text(
+        "offers:\n"
+        "  - {gpu: L4, tier: on_demand, provider: acme, instance: l4x8, gpus_per_instance: 8,\n"
+        "     usd_per_hour: 5.0, source: quote, as_of: 2026-11-01}\n"
+        "  - {gpu: L4, tier: spot, provider: acme, instance: l4x8, gpus_per_instance: 4,\n"
+        "     usd_per_hour: 2.0, source: quote, as_of: 2026-11-01}\n"
+    )
+    with pytest.raises(CatalogError, match="One instance type has one shape"):
+        load_catalog([tmp_path], prices="seeds")
+
+
+def test_unknown_price_profile_suggests_one() -> None:
+    with pytest.raises(CatalogError, match="Did you mean 'seeds'"):
+        load_catalog(prices="seed")
+
+
+SHEET = "provider,instance,tier,price,gpu,gpus_per_instance,as_of\n"
+
+
+def test_price_sheet_import_writes_a_catalog_folder(tmp_path: Path) -> None:
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text(SHEET + "acme,l4x8,on_demand,5.5,L4,8,2026-11-01\n")
+    res = CliRunner().invoke(
+        app,
+        ["offers", "import", str(sheet), "--out", str(tmp_path / "cat"), "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    cat = load_catalog([tmp_path / "cat"], prices="seeds")
+    o = cat.offers[("acme/l4x8", "on_demand")]
+    assert (o.usd_per_hour, o.gpus_per_instance, o.source) == (5.5, 8, "price sheet prices.csv")
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("acme,l4x8,on_demand,-1,L4,8,2026-11-01", ["line 2", "usd_per_hour", "greater than 0"]),
+        ("acme,l4x8,reserved_2y,1,L4,8,2026-11-01", ["line 2", "field 'tier'", "reserved_1y"]),
+        ("acme,l4x8,on_demand,abc,L4,8,2026-11-01", ["line 2", "'price'"[1:-1], "not a number"]),
+        ("acme,l4x8,on_demand,1,L4,8,2026-13-01", ["line 2", "as_of", "YYYY-MM-DD"]),
+        ("acme,zz,on_demand,1,,,2026-11-01", ["line 2", "no 'gpu'", "gpus_per_instance"]),
+    ],
+)
+def test_price_sheet_errors_name_the_line_and_field(
+    tmp_path: Path, row: str, expected: list[str]
+) -> None:
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text(SHEET + row + "\n")
+    res = CliRunner().invoke(app, ["offers", "import", str(sheet), "--out", str(tmp_path / "c")])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    for part in expected:
+        assert part in text, (part, text)
+    assert not (tmp_path / "c").exists()
+
+
+def test_price_sheet_unknown_column_suggests_one(tmp_path: Path) -> None:
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text("provider,instance,tier,prise\nacme,x,on_demand,1\n")
+    with pytest.raises(CatalogError, match="Did you mean 'price'"):
+        read_offer_sheet(sheet)
+
+
+def test_stale_prices_warn_past_the_age() -> None:
+    o = instance_offer("L4", 8, "on_demand", 5.0)
+    assert stale_prices([o], 180, today=dt.date(2027, 4, 30)) == []
+    (msg,) = stale_prices([o], 180, today=dt.date(2027, 6, 1))
+    assert "212 days old" in msg and "acme/l4-x8 on_demand" in msg
+
+
+def test_offers_json_lists_the_required_keys() -> None:
+    res = CliRunner().invoke(
+        app, ["offers", "--prices", "seeds", "--model", "llama-3.1-8b", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["offers"]
+    for row in data["offers"]:
+        for key in (
+            "provider",
+            "instance",
+            "gpu",
+            "gpus_per_instance",
+            "tier",
+            "usd_per_hour",
+            "usd_per_gpu_hour",
+            "region",
+            "source",
+            "as_of",
+            "usd_per_m_output_tokens",
+        ):
+            assert key in row
+        assert row["usd_per_gpu_hour"] == pytest.approx(
+            row["usd_per_hour"] / row["gpus_per_instance"]
+        )
+
+
+def test_offers_unknown_provider_is_a_usage_error() -> None:
+    res = CliRunner().invoke(app, ["offers", "--prices", "seeds", "--providers", "generc"])
+    assert res.exit_code == 2
+    assert "Did you mean 'generic'" in " ".join(res.output.split())
+
+
+def test_existing_commitments_keep_their_gpu_pool_without_a_generic_offer() -> None:
+    from advisor.fleet import Commitment
+
+    w = "llama-3.1-8b-interactive"
+    cat = with_offers([instance_offer("L4", 8, "on_demand", 10.0)], max_tp={"L4": 1})
+    probe = inputs_for(cat, w, np.ones(3))
+    cap = replica_capacity(probe, tp=1)
+    inputs = dataclasses.replace(
+        inputs_for(cat, w, np.full(3, 1.5 * cap)),
+        commitments=[Commitment(gpu="L4", count=2, tier="owned", usd_per_hour=0.1)],
+    )
+    plan = solve(inputs)
+    # two committed L4s serve the demand: nothing rented, only the commitment paid
+    assert plan.data["cost_by_tier_usd"]["on_demand"] == 0.0
+    pool = plan.schedule[plan.schedule["source"] == "pool"]
+    assert pool["pool"].eq("L4").all() and pool["replicas"].eq(2).all()
+
+
+def test_providers_limit_where_the_plan_buys_and_old_prices_warn() -> None:
+    w = "llama-3.1-8b-interactive"
+    cat = with_offers(
+        [
+            instance_offer("L4", 8, "on_demand", 8.0, provider="acme", instance="a"),
+            instance_offer("L4", 8, "on_demand", 4.0, provider="beta", instance="b"),
+        ],
+        max_tp={"L4": 1},
+    )
+    cap = replica_capacity(inputs_for(cat, w, np.ones(2)), tp=1)
+    inputs = inputs_for(cat, w, np.full(2, 2.0 * cap))
+    assert solve(inputs).schedule["provider"].eq("beta").all()
+    only_acme = dataclasses.replace(inputs, providers=["acme"], max_price_age_days=1)
+    plan = solve(only_acme)
+    assert plan.schedule["provider"].eq("acme").all()
+    assert plan.total_cost_usd == pytest.approx(2 * 8.0)
+    assert any("acme/a on_demand" in m and "days old" in m for m in plan.data["warnings"])
+
+
+def test_verifier_rejects_a_provider_outside_the_allow_list() -> None:
+    from advisor.verify import verify_plan
+
+    w = "llama-3.1-8b-interactive"
+    cat = with_offers(
+        [instance_offer("L4", 8, "reserved_1y", 4.0, provider="beta", instance="b")],
+        max_tp={"L4": 1},
+    )
+    cap = replica_capacity(inputs_for(cat, w, np.ones(2)), tp=1)
+    inputs = inputs_for(cat, w, np.full(2, 2.0 * cap))
+    plan = solve(inputs)
+    d = inputs.demand
+
+    def check(providers):
+        return verify_plan(
+            plan.data,
+            plan.schedule,
+            d.hours,
+            d.workloads,
+            d.requests,
+            d.input_tokens,
+            d.output_tokens,
+            cat,
+            inputs.workloads,
+            providers=providers,
+        )
+
+    assert check(["beta"]).ok
+    bad = check(["acme"])
+    assert not bad.ok and any("not in --providers" in f for f in bad.failures())
+    # a TP group that does not fit its instance, or a rented part of an instance, fails too
+    sched = plan.schedule.copy()
+    sched["tp"] = 16
+    sched["gpus"] = sched["replicas"] * 16
+    rep = verify_plan(
+        plan.data, sched, d.hours, d.workloads, d.requests, d.input_tokens, d.output_tokens,
+        cat, inputs.workloads,
+    )  # fmt: skip
+    assert any("does not fit" in f for f in rep.failures())

@@ -8,8 +8,12 @@
   demand every hour has (the trough), everything above it to the API (or on-demand where the
   API is not allowed).
 
-Each self-hosting baseline pays the fixed monthly overhead. A baseline that cannot serve the
-demand under the workloads' rules is reported as not applicable, with the reason.
+Every baseline pays what the plan cannot avoid: the spend on existing commitments (committed
+GPUs cost money whatever the policy does) and the fixed monthly overhead by the same rule as
+the plan (``costmath.self_hosting_overhead_usd``: paid by a policy that runs GPUs or holds
+commitments, ``all_api`` included when commitments exist). Baselines keep the offers'
+availability caps (``max_gpus``), as the plan does. A baseline that cannot serve the demand
+under the workloads' rules is reported as not applicable, with the reason.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from advisor.costmath import self_hosting_overhead_usd
 from advisor.options import Option, OptionSet, api_usd_per_hour
-from advisor.units import HOURS_PER_MONTH
 
 
 @dataclass(frozen=True)
@@ -48,16 +52,36 @@ def _level_replicas(level: float, opt: Option, headroom: float, level_of: str) -
     return max(1, round(n))
 
 
+def _within_cap(opts: OptionSet, pool: str, tier: str, units: np.ndarray) -> bool:
+    """Whether an hourly tier's availability cap [pool units] allows ``units`` every hour."""
+    cap = opts.max_gpus.get((pool, tier))
+    return cap is None or not len(units) or float(np.max(units)) <= cap + 1e-9
+
+
 def compute_baselines(
     opts: OptionSet,
     workloads: tuple[str, ...],
     requests: np.ndarray,
     input_tokens: np.ndarray,
     output_tokens: np.ndarray,
+    *,
+    committed_usd: float = 0.0,
+    has_commitments: bool = False,
 ) -> dict[str, Baseline]:
-    """Cost every baseline policy; hours are real hours (weight 1 each)."""
+    """Cost every baseline policy; hours are real hours (weight 1 each).
+
+    ``committed_usd`` is the spend on existing commitments over the horizon and
+    ``has_commitments`` whether there are any: every baseline pays both that spend and the
+    overhead they imply, as the plan does.
+    """
     H = requests.shape[0]
-    overhead = opts.monthly_overhead_usd / HOURS_PER_MONTH * H
+
+    def fixed(used_gpus: bool) -> float:
+        return committed_usd + self_hosting_overhead_usd(
+            opts.monthly_overhead_usd, H, self_hosts=used_gpus, has_commitments=has_commitments
+        )
+
+    suffix = " (+ committed spend and overhead)" if has_commitments else ""
     api_cost = {
         w: api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[:, i], output_tokens[:, i])
         if w in opts.api_usd_per_m
@@ -73,7 +97,7 @@ def compute_baselines(
         )
     else:
         total = float(sum(float(np.sum(api_cost[w])) for w in workloads))
-        out["all_api"] = Baseline("all_api", total, "every request to the API")
+        out["all_api"] = Baseline("all_api", total + fixed(False), "every request to the API")
 
     def hourly(tier: str) -> tuple[float | None, str]:
         total, used_gpus = 0.0, False
@@ -85,6 +109,8 @@ def compute_baselines(
                 if price is None or not o.deployment.on_hourly:
                     continue
                 n = _replicas(d, o, opts.workloads[w].headroom)
+                if not _within_cap(opts, o.deployment.pool_key, tier, n * o.deployment.units):
+                    continue
                 c = float(np.sum(n * o.deployment.units * price))
                 if best is None or c < best:
                     best = c
@@ -95,14 +121,19 @@ def compute_baselines(
             else:
                 total += best
                 used_gpus = used_gpus or best > 0
-        return total + (overhead if used_gpus else 0.0), "sized hour by hour"
+        return total + fixed(used_gpus), "sized hour by hour"
 
     cost, note = hourly("on_demand")
     out["on_demand_hourly"] = Baseline("on_demand_hourly", cost, note)
 
-    def pool_price(gpu: str) -> float | None:
-        prices = [opts.gpu_usd_per_hour[(gpu, t)] for t in opts.pool_tiers(gpu)]
-        return min(prices) if prices else None
+    def pool_usd_per_hour(pool: str, units: int) -> float | None:
+        """``units`` of a pool reserved, cheapest pool tier first within its cap."""
+        left, usd = units, 0.0
+        for t in sorted(opts.pool_tiers(pool), key=lambda t: opts.gpu_usd_per_hour[(pool, t)]):
+            take = min(left, opts.max_gpus.get((pool, t), left))
+            usd += take * opts.gpu_usd_per_hour[(pool, t)]
+            left -= take
+        return usd if left == 0 and opts.pool_tiers(pool) else None
 
     def reserved_for(level_of: str) -> tuple[float | None, str]:
         total, used_gpus = 0.0, False
@@ -112,12 +143,15 @@ def compute_baselines(
             level = float(d.max()) if level_of == "peak" else float(d.min())
             best: tuple[float, Option, float] | None = None
             for o in opts.options_for(w):
-                price = pool_price(o.deployment.pool_key)
-                if price is None or not o.deployment.on_pool:
+                if not o.deployment.on_pool:
                     continue
                 n = _level_replicas(level, o, wl.headroom, level_of)
                 # whole instances (units are GPUs on a per-GPU pool, instances otherwise)
-                c = math.ceil(n * o.deployment.units - 1e-9) * price * H
+                units = math.ceil(n * o.deployment.units - 1e-9)
+                usd_per_hour = pool_usd_per_hour(o.deployment.pool_key, units)
+                if usd_per_hour is None:
+                    continue
+                c = usd_per_hour * H
                 served = min(level, n * o.requests_per_hour / (1 + wl.headroom))
                 rank = c / max(served, 1e-9) if level_of != "peak" else c
                 if best is None or rank < best[0]:
@@ -144,14 +178,17 @@ def compute_baselines(
                     price = opts.gpu_usd_per_hour.get((ob.deployment.pool_key, "on_demand"))
                     if price is None or not ob.deployment.on_hourly:
                         continue
-                    cb = float(
-                        np.sum(_replicas(rest, ob, wl.headroom) * ob.deployment.units * price)
-                    )
+                    n_b = _replicas(rest, ob, wl.headroom)
+                    if not _within_cap(
+                        opts, ob.deployment.pool_key, "on_demand", n_b * ob.deployment.units
+                    ):
+                        continue
+                    cb = float(np.sum(n_b * ob.deployment.units * price))
                     burst = cb if burst is None else min(burst, cb)
                 if burst is None:
                     return None, f"not applicable: no burst capacity for {w}"
                 total += burst
-        return total + (overhead if used_gpus else 0.0), (
+        return total + fixed(used_gpus), (
             "reserved for each workload's peak hour"
             if level_of == "peak"
             else "reserved for the trough, bursts to the API"
@@ -161,4 +198,11 @@ def compute_baselines(
     out["reserved_peak"] = Baseline("reserved_peak", cost, note)
     cost, note = reserved_for("trough")
     out["reserved_baseline_api_burst"] = Baseline("reserved_baseline_api_burst", cost, note)
+    if suffix:
+        out = {
+            k: Baseline(b.name, b.total_cost_usd, b.note + suffix)
+            if b.total_cost_usd is not None
+            else b
+            for k, b in out.items()
+        }
     return out

@@ -75,6 +75,21 @@ def breakeven_m_tokens_per_month(
     return monthly_overhead_usd / saving
 
 
+def self_hosting_overhead_usd(
+    monthly_overhead_usd: float, horizon_hours: float, *, self_hosts: bool, has_commitments: bool
+) -> float:
+    """The fixed self-hosting overhead [USD] a plan or baseline pays over the horizon.
+
+    One rule for the plan and every baseline: the monthly overhead is paid by anything that
+    runs GPUs of its own (reserved, owned or hourly replicas) and by anything that holds
+    existing commitments, whose GPUs cost money (and need running) whatever the plan does;
+    only a plan with no GPUs at all, committed or new, pays none.
+    """
+    if not (self_hosts or has_commitments):
+        return 0.0
+    return monthly_overhead_usd / HOURS_PER_MONTH * horizon_hours
+
+
 def prefill_usd_per_m_tokens(
     usd_per_hour: float, peak_tflops: float, mfu: float, params_b: float
 ) -> float:

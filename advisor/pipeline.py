@@ -137,16 +137,15 @@ def solve_inputs(
         aggregate=aggregate,
         progress=progress,
     )
-    baselines = compute_baselines(opts, d.workloads, d.requests, d.input_tokens, d.output_tokens)
-    if ex_usd:
-        baselines = {
-            k: replace(
-                b,
-                total_cost_usd=None if b.total_cost_usd is None else b.total_cost_usd + ex_usd,
-                note=b.note + " (+ committed spend)",
-            )
-            for k, b in baselines.items()
-        }
+    baselines = compute_baselines(
+        opts,
+        d.workloads,
+        d.requests,
+        d.input_tokens,
+        d.output_tokens,
+        committed_usd=ex_usd,
+        has_commitments=bool(ex_rows),
+    )
     meta = {
         "advisor_version": __version__,
         "demand": {

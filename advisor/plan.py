@@ -29,11 +29,12 @@ import numpy as np
 import pandas as pd
 
 from advisor.baselines import Baseline
+from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import OutputError, PlanError
 from advisor.milp import POOL
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve import FleetSolution
-from advisor.units import HOURS_PER_MONTH, TOKENS_PER_M
+from advisor.units import TOKENS_PER_M
 
 SCHEDULE_COLUMNS = [
     "hour",
@@ -359,13 +360,11 @@ def cost_breakdown(
             by_tier["api"] += float(
                 api_usd_per_hour((pin, pout), grp["input_tokens"].sum(), grp["output_tokens"].sum())
             )
-    self_hosted = (
-        sum(reserved.values()) > 0
-        or has_existing
-        or (len(schedule) > 0 and bool((schedule["source"] != "api").any()))
+    self_hosted = sum(reserved.values()) > 0 or (
+        len(schedule) > 0 and bool((schedule["source"] != "api").any())
     )
-    by_tier["overhead"] = (
-        monthly_overhead_usd / HOURS_PER_MONTH * horizon_hours if self_hosted else 0.0
+    by_tier["overhead"] = self_hosting_overhead_usd(
+        monthly_overhead_usd, horizon_hours, self_hosts=self_hosted, has_commitments=has_existing
     )
     by_tier["existing"] = existing_usd
     return by_tier
@@ -664,12 +663,12 @@ def assemble_plan(
     best = min(costs, key=lambda k: costs[k]) if costs else None
     warnings = list(solution.warnings)
     if best is not None and costs[best] < total * (1 - 1e-9):
-        warnings.append(
-            f"The plan costs more than the simple policy '{best}' (${costs[best]:,.2f}); the "
-            f"solver stopped early or aggregation lost precision. Try --aggregate exact or a "
-            f"longer --time-limit."
-        )
+        warnings.append(_costlier_than_baseline(best, costs[best], solution))
+    # the solver's bound covers what it optimizes; the committed spend is a cost no plan can
+    # avoid, so it belongs to the bound as it belongs to the total
     lower = solution.lower_bound
+    if lower is not None:
+        lower += existing_usd
     gap = None
     if lower is not None and total > 0:
         gap = max(0.0, (total - lower) / total)
@@ -711,6 +710,25 @@ def assemble_plan(
         "verified": False,
     }
     return Plan(data=data, schedule=schedule)
+
+
+def _costlier_than_baseline(best: str, best_usd: float, solution: FleetSolution) -> str:
+    """The warning for a plan dearer than a simple policy, naming only remedies not yet tried."""
+    head = f"The plan costs more than the simple policy '{best}' (${best_usd:,.2f})"
+    fixes = []
+    if solution.aggregation.get("mode") == "clustered":
+        fixes.append("--aggregate exact")
+    if solution.solver.time_limited or solution.solver.status != "optimal":
+        fixes.append("a longer --time-limit")
+    if fixes:
+        return (
+            f"{head}; the solver stopped early or aggregation lost precision. Try "
+            f"{' or '.join(fixes)}."
+        )
+    return (
+        f"{head} although the solve was exact and optimal: the policy and the plan are costed "
+        "differently somewhere. Please report it with the inputs."
+    )
 
 
 def _commitment_use(

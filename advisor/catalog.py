@@ -55,6 +55,10 @@ DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
 GENERIC_PROVIDER = "generic"
 #: Interconnects an instance can give its GPUs for tensor parallelism.
 INTERCONNECTS: tuple[str, ...] = ("nvlink", "pcie", "infinity_fabric")
+#: Per-GPU all-reduce bandwidth of GPUs joined by PCIe only [GB/s]: the figure gpus.yaml
+#: gives its PCIe Gen4 x16 cards (L4, L40S), used for a GPU with a faster link of its own
+#: when an instance joins its GPUs by PCIe (e.g. A100 80GB PCIe instances).
+PCIE_GB_PER_S = 64.0
 
 
 class Sourced(BaseModel):
@@ -347,6 +351,14 @@ class Catalog:
     def quant(self, name: str) -> Quantization:
         return _lookup(self.quantizations, name, "quantization")
 
+    def gpu_on(self, name: str, interconnect: str | None) -> GPU:
+        """The GPU ``name`` as an instance joins it: with ``interconnect: pcie`` its TP
+        all-reduce runs at ``PCIE_GB_PER_S`` where its datasheet link is faster."""
+        gpu = self.gpu(name)
+        if interconnect == "pcie" and gpu.interconnect_gb_per_s > PCIE_GB_PER_S:
+            return gpu.model_copy(update={"interconnect_gb_per_s": PCIE_GB_PER_S})
+        return gpu
+
     def efficiency_for(self, gpu: GPU) -> Efficiency:
         return _lookup(self.efficiency, gpu.family, "efficiency family")
 
@@ -532,7 +544,7 @@ PRICE_PROFILES: dict[str, str] = {
     "snapshot": "sourced public list prices (catalogs/prices/snapshot.csv, apis.csv)",
     "seeds": "the seed documents' illustrative figures (catalogs/prices/seeds/)",
 }
-DEFAULT_PRICES = "seeds"
+DEFAULT_PRICES = "snapshot"
 #: Environment variable naming the price profile used when a command gives no --prices.
 PRICES_ENV = "ADVISOR_PRICES"
 

@@ -400,7 +400,7 @@ def build_options(
                         rejected.append(Rejected(wname, gname, qname, tp, perf.reason))
     _apply_measured(catalog, workloads, measured, base, priced_gpus)
     base, dominated = _prune_dominated(base, workloads)
-    options = _on_pools(catalog, base, pools, prices, users, rejected)
+    options = _on_pools(catalog, workloads, base, pools, prices, users, rejected)
     deployments = {o.key: o.deployment for o in options.values()}
     api = {}
     api_provider = {}
@@ -442,6 +442,7 @@ def build_options(
 
 def _on_pools(
     catalog: Catalog,
+    workloads: Mapping[str, Workload],
     base: Mapping[tuple[str, str], Option],
     pools: Mapping[str, Pool],
     prices: Mapping[tuple[str, str], float],
@@ -453,7 +454,9 @@ def _on_pools(
     A generic per-GPU pool keeps the deployment as it is. On an instance pool the TP group
     must fit one instance (``tp_fits``); committed tiers get the replica itself (drawing
     ``tp / gpus_per_instance`` of an instance), hourly tiers a whole instance running
-    ``gpus_per_instance / tp`` replicas (the same lane when one replica fills it).
+    ``gpus_per_instance / tp`` replicas (the same lane when one replica fills it). A TP
+    group on an instance that joins its GPUs by PCIe is re-evaluated at PCIe bandwidth
+    (``Catalog.gpu_on``).
     """
     tiers: dict[str, set[str]] = {}
     for pk, t in prices:
@@ -472,6 +475,24 @@ def _on_pools(
             if pool.per_gpu and pool.key == pool.gpu:
                 out[(w, d.key)] = o
                 continue
+            opt = o
+            slow = catalog.gpu_on(d.gpu, pool.interconnect)
+            if d.tp > 1 and o.capacity_source == "roofline" and slow is not gpu:
+                wl = workloads[w]
+                perf = replica_performance(
+                    catalog.model(d.model),
+                    slow,
+                    catalog.quant(d.quant),
+                    catalog.efficiency_for(slow),
+                    d.tp,
+                    wl.prompt_tokens,
+                    wl.completion_tokens,
+                    wl.tpot_ms,
+                    wl.ttft_ms,
+                )
+                if not (perf.feasible and perf.requests_per_s > 0):
+                    continue
+                opt = Option(w, d, perf.requests_per_s * SECONDS_PER_HOUR, "roofline", perf)
             n = 1 if pool.per_gpu else pool.gpus_per_instance
             variants = []
             if pool.per_gpu or tiers[pk] & set(POOL_TIERS) or n == d.tp:
@@ -481,7 +502,7 @@ def _on_pools(
             for bundle in variants:
                 dep = Deployment(d.model, d.gpu, d.quant, d.tp, pk, n, bundle)
                 out[(w, dep.key)] = Option(
-                    w, dep, o.requests_per_hour * bundle, o.capacity_source, o.perf
+                    w, dep, opt.requests_per_hour * bundle, opt.capacity_source, opt.perf
                 )
         if not placed:
             rejected.append(

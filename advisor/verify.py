@@ -357,7 +357,9 @@ def _capacity(
     ]
     if rates:
         return max(rates) * SECONDS_PER_HOUR
-    gpu = catalog.gpu(r.gpu)
+    pool = getattr(r, "pool", r.gpu)
+    link = next((o.interconnect for (p, _), o in catalog.offers.items() if p == pool), None)
+    gpu = catalog.gpu_on(r.gpu, link)
     perf = replica_performance(
         catalog.model(d["model"]),
         gpu,

@@ -117,7 +117,17 @@ def test_capacity_from_the_roofline() -> None:
 
 
 def test_roofline_70b_bf16_needs_two_h100() -> None:
-    d = run_json("roofline", "--model", "llama-3.1-70b", "--gpu", "H100-SXM", "--quant", "bf16")
+    d = run_json(
+        "roofline",
+        "--model",
+        "llama-3.1-70b",
+        "--gpu",
+        "H100-SXM",
+        "--quant",
+        "bf16",
+        "--prices",
+        "seeds",
+    )
     by_tp = {o["tp"]: o for o in d["options"]}
     assert by_tp[1]["fits"] is False and by_tp[2]["fits"] is True
     for o in d["options"]:

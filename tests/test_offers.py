@@ -383,3 +383,44 @@ def test_verifier_rejects_a_provider_outside_the_allow_list() -> None:
         cat, inputs.workloads,
     )  # fmt: skip
     assert any("does not fit" in f for f in rep.failures())
+
+
+def test_tp_on_a_pcie_instance_runs_at_pcie_bandwidth() -> None:
+    w = "llama-3.1-70b-interactive"
+    nvlink = instance_offer("A100-80G", 4, "on_demand", 10.0, instance="sxm", interconnect="nvlink")
+    pcie = instance_offer("A100-80G", 4, "on_demand", 10.0, instance="pcie", interconnect="pcie")
+    opts = build_options(with_offers([nvlink, pcie]), {w: _WORKLOADS[w]})
+    caps = {(d.pool_key, d.quant, d.tp): opts.options[(w, k)].requests_per_hour
+            for k, d in opts.deployments.items()}  # fmt: skip
+    pairs = [(k, caps.get(("acme/pcie", k[1], k[2]))) for k in caps if k[0] == "acme/sxm"]
+    multi = [(caps[k], c) for k, c in pairs if k[2] > 1 and c is not None]
+    assert multi and all(c < s for s, c in multi)  # slower all-reduce, less capacity
+    single = [(caps[k], c) for k, c in pairs if k[2] == 1 and c is not None]
+    assert all(c == s for s, c in single)  # TP-1 needs no link
+
+
+def test_the_sourced_snapshot_is_the_shipped_default_and_loads() -> None:
+    from advisor.catalog import DEFAULT_PRICES
+
+    assert DEFAULT_PRICES == "snapshot"
+    cat = load_catalog(prices="snapshot")
+    providers = {o.provider for o in cat.offers.values()}
+    assert {"aws", "gcp", "azure"} <= providers and len(providers) >= 7
+    assert all(o.source and o.as_of for o in cat.offers.values())
+    for model in cat.models:
+        if model == "llama-2-70b":  # in the catalog only to validate against MLPerf rows
+            continue
+        assert len({p for (m, p) in cat.api_offers if m == model}) >= 3, model
+
+
+def test_a_shipped_example_on_the_snapshot_names_providers_and_instances() -> None:
+    from advisor.pipeline import load_inputs
+
+    inputs = load_inputs(Path("demand/mixed_week.csv"), prices="snapshot")
+    plan = solve_inputs(inputs, SolverSettings("cbc", time_limit_s=60, gap=1e-3))
+    assert plan.verified, plan.data["verification"]
+    assert plan.data["inputs"]["prices"] == "snapshot"
+    rented = [f for f in plan.data["fleet"] if f["tier"] in ("on_demand", "spot")]
+    assert rented and all(f["provider"] != "generic" and f["instance"] for f in rented)
+    hosted = plan.schedule[plan.schedule["source"] != "api"]
+    assert hosted["provider"].ne("generic").all() and hosted["instance"].ne("").all()

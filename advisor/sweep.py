@@ -10,7 +10,7 @@
 Parameters (each value is a multiplier, > 0):
 
     price.on_demand, price.spot, price.owned   that tier's GPU prices
-    price.reserved                             reserved_1y and reserved_3y GPU prices
+    price.reserved                             reserved_1y, reserved_3y, capacity_block prices
     price.api                                  hosted-API prices (input and output tokens)
     demand                                     every hour's requests and tokens (growth)
     slo                                        every workload's TPOT and TTFT SLO (< 1 tightens)
@@ -47,7 +47,7 @@ from advisor.solve import SolverSettings
 #: Sweepable parameters and the catalog price tiers each one multiplies (None: not a price).
 PARAMS: dict[str, tuple[str, ...] | None] = {
     "price.on_demand": ("on_demand",),
-    "price.reserved": ("reserved_1y", "reserved_3y"),
+    "price.reserved": ("reserved_1y", "reserved_3y", "capacity_block"),
     "price.spot": ("spot",),
     "price.owned": ("owned",),
     "price.api": ("api",),

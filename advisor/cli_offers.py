@@ -137,7 +137,7 @@ def import_sheet(
     where the shipped snapshot does not know the instance type; optional region, upfront_usd,
     term_months, max_instances, interconnect, source, as_of, notes.
     """
-    from advisor.catalog import load_catalog
+    from advisor.catalog import default_prices, load_catalog
     from advisor.prices import read_offer_sheet, write_catalog_folder
 
     when = dt.date.today()
@@ -146,14 +146,16 @@ def import_sheet(
             when = dt.date.fromisoformat(as_of)
         except ValueError:
             raise AdvisorError(f"--as-of '{as_of}' is not a date; write YYYY-MM-DD.") from None
-    known_cat = _catalog(None, prices)
+    # instance shapes are facts about instance types, whatever the price profile: the
+    # snapshot's, and those of the profile named
     known = {
         (o.provider, o.instance): {
             "gpu": o.gpu,
             "gpus_per_instance": o.gpus_per_instance,
             "interconnect": o.interconnect,
         }
-        for o in known_cat.offers.values()
+        for p in dict.fromkeys(["snapshot", prices or default_prices()])
+        for o in load_catalog(prices=p).offers.values()
         if o.instance
     }
     entries = read_offer_sheet(

@@ -628,6 +628,8 @@ def assemble_plan(
             / wo
             * TOKENS_PER_M,
             "api_usd_per_m_input_tokens": None if api is None else api[0],
+            # the API offer the plan prices (the cheapest allowed at the workload's lengths)
+            "api_provider": opts.api_provider.get(w),
             "api_share_of_requests": float(
                 schedule.loc[
                     (schedule["workload"] == w) & (schedule["source"] == "api"), "requests"

@@ -424,3 +424,33 @@ def test_a_shipped_example_on_the_snapshot_names_providers_and_instances() -> No
     assert rented and all(f["provider"] != "generic" and f["instance"] for f in rented)
     hosted = plan.schedule[plan.schedule["source"] != "api"]
     assert hosted["provider"].ne("generic").all() and hosted["instance"].ne("").all()
+
+
+def test_price_sheet_fills_a_known_instance_from_the_snapshot(tmp_path: Path) -> None:
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text(
+        "provider,instance,region,tier,price\naws,p5.48xlarge,us-east-1,reserved_1y,40\n"
+    )
+    res = CliRunner().invoke(app, ["offers", "import", str(sheet), "--out", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    cat = load_catalog([tmp_path / "c"], prices="snapshot")
+    o = cat.offers[("aws/p5.48xlarge/us-east-1", "reserved_1y")]
+    assert (o.gpu, o.gpus_per_instance, o.usd_per_hour) == ("H100-SXM", 8, 40.0)
+
+
+def test_plan_names_the_api_provider_it_prices() -> None:
+    w = "llama-3.1-8b-interactive"
+    cat = with_offers([instance_offer("L4", 8, "on_demand", 1000.0)], max_tp={"L4": 1})
+    inputs = inputs_for(cat, w, np.full(2, 10.0), allow_api=True)
+    plan = solve(inputs)
+    provider = plan.data["workloads"][w]["api_provider"]
+    assert provider == min(
+        (p for (m, p) in cat.api_offers if m == "llama-3.1-8b"),
+        key=lambda p: (
+            cat.api_offers[("llama-3.1-8b", p)].usd_per_m_input_tokens * 1000
+            + cat.api_offers[("llama-3.1-8b", p)].usd_per_m_output_tokens * 300,
+            p,
+        ),
+    )
+    api = plan.schedule[plan.schedule["source"] == "api"]
+    assert len(api) and api["provider"].eq(provider).all()

@@ -362,12 +362,16 @@ class Catalog:
     def efficiency_for(self, gpu: GPU) -> Efficiency:
         return _lookup(self.efficiency, gpu.family, "efficiency family")
 
-    def offers_for(self, gpu: str) -> dict[str, Offer]:
-        """The cheapest offer per GPU-hour for one GPU type, keyed by tier."""
+    def offers_for(self, gpu: str, tp: int = 1) -> dict[str, Offer]:
+        """The cheapest offer per GPU-hour for one GPU type whose instances hold a TP-``tp``
+        group (a per-GPU offer, or ``tp`` dividing the instance's GPUs), keyed by tier."""
         out: dict[str, Offer] = {}
         for (_, tier), o in sorted(self.offers.items()):
-            if o.gpu == gpu and (
-                tier not in out or o.usd_per_gpu_hour < out[tier].usd_per_gpu_hour
+            holds = o.per_gpu or (tp <= o.gpus_per_instance and o.gpus_per_instance % tp == 0)
+            if (
+                o.gpu == gpu
+                and holds
+                and (tier not in out or o.usd_per_gpu_hour < out[tier].usd_per_gpu_hour)
             ):
                 out[tier] = o
         return out

@@ -332,7 +332,7 @@ def roofline(
                     m, g, q, eff, t, input_tokens, output_tokens, tpot_ms, ttft_ms
                 )
                 prices = {}
-                for tier, offer in sorted(cat.offers_for(g.name).items()):
+                for tier, offer in sorted(cat.offers_for(g.name, t).items()):
                     rate = p.output_tokens_per_s
                     prices[tier] = (
                         offer.usd_per_gpu_hour * t / (rate * SECONDS_PER_HOUR) * TOKENS_PER_M

@@ -454,3 +454,11 @@ def test_plan_names_the_api_provider_it_prices() -> None:
     )
     api = plan.schedule[plan.schedule["source"] == "api"]
     assert len(api) and api["provider"].eq(provider).all()
+
+
+def test_offers_for_a_tp_group_skips_instances_too_small_for_it() -> None:
+    one = instance_offer("H100-SXM", 1, "on_demand", 2.0, instance="x1")
+    eight = instance_offer("H100-SXM", 8, "on_demand", 24.0, instance="x8")
+    cat = with_offers([one, eight])
+    assert cat.offers_for("H100-SXM")["on_demand"] is one
+    assert cat.offers_for("H100-SXM", 2)["on_demand"] is eight

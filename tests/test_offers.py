@@ -462,3 +462,51 @@ def test_offers_for_a_tp_group_skips_instances_too_small_for_it() -> None:
     cat = with_offers([one, eight])
     assert cat.offers_for("H100-SXM")["on_demand"] is one
     assert cat.offers_for("H100-SXM", 2)["on_demand"] is eight
+
+
+@pytest.mark.parametrize("pattern", [(0.5, 3.2, 5.9), (4.0, 4.0, 4.0), (1.0, 0.0, 7.5)])
+def test_whole_instances_match_a_brute_force(pattern: tuple[float, ...]) -> None:
+    """A 4-GPU instance reserved or rented, a 1-GPU instance rented, and the API: the plan
+    costs the minimum over every count of each (computed here from prices alone)."""
+    from advisor.milp import POOL_EPSILON
+    from advisor.units import TOKENS_PER_M
+
+    w = "llama-3.1-8b-interactive"
+    res4 = instance_offer("L4", 4, "reserved_1y", 2.2, instance="x4")
+    od4 = instance_offer("L4", 4, "on_demand", 3.0, instance="x4")
+    od1 = instance_offer("L4", 1, "on_demand", 0.9, provider="beta", instance="x1")
+    cat = with_offers([res4, od4, od1], max_tp={"L4": 1})
+    probe = inputs_for(cat, w, np.ones(3), allow_api=True, quantizations=["fp8"])
+    cap = replica_capacity(probe, tp=1)
+    inputs = inputs_for(
+        cat, w, np.round(np.array(pattern) * cap), allow_api=True, quantizations=["fp8"]
+    )
+    plan = solve(inputs)
+    d = inputs.demand
+    api = cat.api_offer_for("llama-3.1-8b", 1000, 300)
+    best = np.inf
+    for r in range(3):
+        cost = 3 * r * 2.2
+        for t in range(3):
+            need = float(d.requests[t, 0])
+            api_usd = (
+                d.input_tokens[t, 0] * api.usd_per_m_input_tokens
+                + d.output_tokens[t, 0] * api.usd_per_m_output_tokens
+            ) / TOKENS_PER_M
+            hour = np.inf
+            for k in range(3):
+                for m in range(9):
+                    replicas = 4 * r + 4 * k + m
+                    frac = max(0.0, 1.0 - replicas * cap / need) if need > 0 else 0.0
+                    hour = min(hour, 3.0 * k + 0.9 * m + frac * api_usd)
+            cost += hour
+        best = min(best, cost)
+    all_api = (
+        float(
+            (d.input_tokens[:, 0] * api.usd_per_m_input_tokens).sum()
+            + (d.output_tokens[:, 0] * api.usd_per_m_output_tokens).sum()
+        )
+        / TOKENS_PER_M
+    )
+    best = min(best, all_api)
+    assert plan.total_cost_usd == pytest.approx(best, rel=1e-6, abs=POOL_EPSILON * 3 * 12)

@@ -192,9 +192,11 @@ def _validate(path: Path, entry: Mapping[str, Any], catalog: Catalog) -> Workloa
             f"{did_you_mean(wl.model, catalog.models)} Use a catalog model, or add the model "
             "to a catalog folder passed with --catalog."
         )
+    providers = {o.provider for o in catalog.offers.values()} | {p for _, p in catalog.api_offers}
     for field, table, what in (
         ("quantizations", catalog.quantizations, "quantization"),
         ("gpus", catalog.gpus, "GPU"),
+        ("providers", sorted(providers), "provider"),
     ):
         for name in getattr(wl, field) or ():
             if name not in table:

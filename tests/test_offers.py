@@ -510,3 +510,16 @@ def test_whole_instances_match_a_brute_force(pattern: tuple[float, ...]) -> None
     )
     best = min(best, all_api)
     assert plan.total_cost_usd == pytest.approx(best, rel=1e-6, abs=POOL_EPSILON * 3 * 12)
+
+
+def test_a_workload_naming_an_unknown_provider_is_a_clear_error(tmp_path: Path) -> None:
+    from advisor.errors import DemandError
+
+    f = tmp_path / "w.yaml"
+    f.write_text(
+        "workloads:\n"
+        "  - {name: chat, model: llama-3.1-8b, prompt_tokens: 100, completion_tokens: 50,\n"
+        "     ttft_ms: 2000, tpot_ms: 50, providers: [generc]}\n"
+    )
+    with pytest.raises(DemandError, match=r"unknown provider 'generc'.*Did you mean 'generic'"):
+        load_workloads(_CATALOG, [f])

@@ -683,6 +683,34 @@ def load_catalog(
     return _validate(raw, defaults_raw, defaults_path, tuple(sources))
 
 
+def _stale_derived_tiers(
+    offers: Mapping[tuple[str, str], Offer], where: Mapping[tuple[str, Any], Path]
+) -> list[str]:
+    """Warnings for an on-demand price set in one folder while tiers derived from the shipped
+    on-demand price (their ``source`` says "derived") keep the figure of another folder."""
+    out = []
+    for (gname, tier), od in sorted(offers.items()):
+        if tier != "on_demand":
+            continue
+        od_dir = where[("offers", (gname, tier))].parent
+        stale = [
+            (t, o)
+            for (g, t), o in sorted(offers.items())
+            if g == gname
+            and t != "on_demand"
+            and "derived" in o.source.lower()
+            and where[("offers", (g, t))].parent != od_dir
+        ]
+        if stale:
+            listed = ", ".join(f"{t} ${o.effective_usd_per_hour:.2f}/h" for t, o in stale)
+            out.append(
+                f"offers[{gname}/on_demand] is set in {od_dir} (${od.effective_usd_per_hour:.2f}"
+                f"/h), but {listed} keep figures derived from another on-demand price; set them "
+                f"in {od_dir} too."
+            )
+    return out
+
+
 def _validate(
     raw: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], Path]]],
     defaults_raw: dict[str, Any],
@@ -755,6 +783,7 @@ def _validate(
                     f"on-demand ${od.effective_usd_per_hour:.2f}/h; check the price "
                     f"({where[('offers', (pool, tier))]})."
                 )
+    warn += _stale_derived_tiers(tables["offers"], where)
     for mname, provider in tables["apis"]:
         if mname not in models:
             raise CatalogError(

@@ -29,6 +29,8 @@ from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    # plain help text: rich markup would eat the units in brackets ([s], [ms], [tokens])
+    rich_markup_mode=None,
     help="Minimum-cost GPU fleets for LLM serving: roofline capacity, MILP planning, $/token.",
 )
 out = Console(soft_wrap=True)
@@ -78,6 +80,16 @@ def parse_providers(text: str | None) -> list[str] | None:
     if not names:
         raise AdvisorError("--providers needs at least one provider name, e.g. aws,lambda.")
     return names
+
+
+def _csv_list(text: str | None) -> list[str] | None:
+    """``a,b, c`` as a list; None when not given."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise AdvisorError(f"expected a comma-separated list, got '{text}'.")
+    return items
 
 
 def handle_errors(fn: F) -> F:
@@ -191,9 +203,12 @@ def capacity(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Derive throughput from the roofline.")] = None,
     gpu: Annotated[str | None, typer.Option()] = None,
-    quant: Annotated[str, typer.Option()] = "bf16",
+    quant: Annotated[
+        str | None,
+        typer.Option(help="Quantization; the cheapest per token that fits if omitted."),
+    ] = None,
     tp: Annotated[
-        int | None, typer.Option(help="TP degree; smallest that fits if omitted.")
+        int | None, typer.Option(help="TP degree; the cheapest per token if omitted.")
     ] = None,
     input_tokens: Annotated[float, typer.Option(help="Mean prompt length [tokens].")] = 1000,
     output_tokens: Annotated[float, typer.Option(help="Mean completion length.")] = 500,
@@ -206,13 +221,13 @@ def capacity(
     """Size a fleet: users → tokens/day → peak tokens/s → GPUs (+headroom) → $/month, $/M."""
     from advisor.costmath import capacity_plan
 
-    source = "given"
+    source, warning = "given", None
     if tokens_per_s_per_gpu is None:
         if not (model and gpu):
             raise AdvisorError(
                 "Give --tokens-per-s-per-gpu, or --model and --gpu to derive it from the roofline."
             )
-        tokens_per_s_per_gpu, source = _roofline_rate(
+        tokens_per_s_per_gpu, source, warning = _roofline_rate(
             _catalog(catalog, prices),
             model,
             gpu,
@@ -223,6 +238,8 @@ def capacity(
             tpot_ms,
             ttft_ms,
         )
+        if warning:
+            err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     plan = capacity_plan(
         users,
         sessions_per_user,
@@ -233,6 +250,8 @@ def capacity(
         usd_per_gpu_hour,
     )
     res = {**plan.as_dict(), "tokens_per_s_per_gpu": tokens_per_s_per_gpu, "throughput": source}
+    if model and gpu and tokens_per_s_per_gpu is not None and source != "given":
+        res["warnings"] = [warning] if warning else []
     if json_out:
         _emit_json(res)
         return
@@ -254,29 +273,76 @@ def _roofline_rate(
     cat: Catalog,
     model: str,
     gpu: str,
-    quant: str,
+    quant: str | None,
     tp: int | None,
     input_tokens: float,
     output_tokens: float,
     tpot_ms: float | None,
     ttft_ms: float | None,
-) -> tuple[float, str]:
-    from advisor.roofline import min_tp_to_fit, replica_performance
+) -> tuple[float, str, str | None]:
+    """Per-GPU output tokens/s of the cheapest-per-token operating point (TP and, where not
+    given, quantization), its label, and a warning when its batch is memory-starved."""
+    from advisor.roofline import replica_performance
 
-    m, g, q = cat.model(model), cat.gpu(gpu), cat.quant(quant)
-    if not cat.supports(g, q):
+    m, g = cat.model(model), cat.gpu(gpu)
+    quants = [cat.quant(quant)] if quant else [cat.quant(q) for q in sorted(cat.quantizations)]
+    if quant and not cat.supports(g, quants[0]):
         raise CatalogError(
-            f"{gpu} cannot run {quant}: it has no {q.compute_dtype} peak. "
+            f"{gpu} cannot run {quant}: it has no {quants[0].compute_dtype} peak. "
             f"Choose a quantization among those its dtypes allow ({', '.join(g.peak_tflops)})."
         )
+    if tp is not None and not 1 <= tp <= g.max_tp:
+        raise AdvisorError(f"--tp {tp} is not possible on {gpu} (1 to {g.max_tp} GPUs per group).")
     eff = cat.efficiency_for(g)
-    tp = tp or min_tp_to_fit(m, g, q, eff)
-    if tp is None:
-        raise AdvisorError(f"{model} in {quant} does not fit {g.max_tp}× {gpu}.")
-    p = replica_performance(m, g, q, eff, tp, input_tokens, output_tokens, tpot_ms, ttft_ms)
-    if not p.feasible:
-        raise AdvisorError(f"{model} {quant} on {tp}× {gpu} cannot serve this: {p.reason}.")
-    return p.output_tokens_per_s / tp, f"roofline {model} {quant} tp{tp} {gpu}"
+    tps = [tp] if tp else [t for t in (1, 2, 4, 8, 16) if t <= g.max_tp]
+    best, reasons = None, []
+    for q in quants:
+        if not cat.supports(g, q):
+            continue
+        for t in tps:
+            p = replica_performance(m, g, q, eff, t, input_tokens, output_tokens, tpot_ms, ttft_ms)
+            if not p.feasible:
+                reasons.append(f"{q.name} tp{t}: {p.reason}")
+                continue
+            # one GPU-hour costs the same whatever the TP: the most tokens per GPU is cheapest
+            if best is None or p.output_tokens_per_s / t > best.output_tokens_per_s / best.tp:
+                best = p
+    if best is None:
+        what = f"{model} {quant or 'in any quantization'}" + (f" on {tp}× {gpu}" if tp else "")
+        raise AdvisorError(f"{what} cannot serve this on {gpu}: " + "; ".join(reasons[:3]) + ".")
+    label = f"roofline {model} {best.quant} tp{best.tp} {gpu}"
+    return best.output_tokens_per_s / best.tp, label, _starved(best)
+
+
+def _cheapest_per_gpu(rows: list[dict[str, Any]]) -> set[tuple[str, str, int]]:
+    """Per GPU type, the feasible (quantization, TP) with the most output tokens/s per GPU:
+    every tier prices a GPU-hour the same whatever the TP, so it is the cheapest per token."""
+    best: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if not r["feasible"] or r["output_tokens_per_s"] <= 0:
+            continue
+        cur = best.get(r["gpu"])
+        if (
+            cur is None
+            or r["output_tokens_per_s"] / r["tp"] > cur["output_tokens_per_s"] / cur["tp"]
+        ):
+            best[r["gpu"]] = r
+    return {(r["gpu"], r["quant"], r["tp"]) for r in best.values()}
+
+
+#: A memory-bound batch below this many sequences is reported as memory-starved.
+STARVED_BATCH = 32
+
+
+def _starved(p: Any) -> str | None:
+    """A warning when memory, not the SLO, caps the batch at a handful of sequences."""
+    if p.fits and p.batch >= p.max_batch_memory and p.batch < STARVED_BATCH:
+        return (
+            f"{p.gpu} {p.quant} tp{p.tp}: only {p.batch} sequences fit beside the weights, so "
+            f"each decode step re-reads the weights for {p.batch} tokens (memory-starved). A "
+            "larger TP degree or a smaller quantization usually serves far more per GPU."
+        )
+    return None
 
 
 # --- roofline ------------------------------------------------------------------------------
@@ -345,9 +411,13 @@ def roofline(
                         "feasible": p.feasible,
                         # the largest batch memory and the SLOs allow: the operating point
                         "max_batch": p.batch,
+                        "memory_starved": p.feasible and _starved(p) is not None,
                         "usd_per_m_output_tokens": prices,
                     }
                 )
+    best = _cheapest_per_gpu(rows)
+    for r in rows:
+        r["cheapest"] = (r["gpu"], r["quant"], r["tp"]) in best
     if json_out:
         _emit_json(
             {
@@ -357,6 +427,7 @@ def roofline(
                 "tpot_ms": tpot_ms,
                 "ttft_ms": ttft_ms,
                 "options": rows,
+                "cheapest": [{"gpu": g, "quant": q, "tp": t} for g, q, t in sorted(best)],
             }
         )
         return
@@ -387,6 +458,10 @@ def roofline(
         fits = "yes" if r["fits"] else "no"
         if r["fits"] and not r["meets_slo"]:
             fits = "misses SLO"
+        elif r["memory_starved"]:
+            fits = "starved"
+        if r["cheapest"]:
+            fits += " *"
         t.add_row(
             r["gpu"],
             r["quant"],
@@ -401,6 +476,11 @@ def roofline(
             price if r["feasible"] else "-",
         )
     out.print(t)
+    out.print(
+        "* the cheapest per output token on its GPU (most output tokens/s per GPU); starved: "
+        f"memory caps the batch below {STARVED_BATCH} sequences.",
+        highlight=False,
+    )
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -487,11 +567,32 @@ def solve(
     aggregate: Annotated[
         str, typer.Option(help="auto, exact, or N representative hours.")
     ] = "auto",
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy", help="YAML file with a 'policy:' section (see README)."),
+    ] = None,
+    tiers: Annotated[
+        str | None,
+        typer.Option(
+            help="Allowed tiers, comma-separated: on_demand, spot, reserved_1y, reserved_3y, "
+            "owned, api."
+        ),
+    ] = None,
+    vendors: Annotated[
+        str | None, typer.Option(help="Allowed GPU vendors, comma-separated (nvidia, amd).")
+    ] = None,
+    gpus: Annotated[
+        str | None, typer.Option(help="Allowed GPU types, comma-separated (H100-SXM,...).")
+    ] = None,
+    max_gpu_types: Annotated[
+        int | None, typer.Option(help="At most this many GPU types in the fleet.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Solve for the minimum-cost blended fleet that serves the demand within its SLOs."""
     from advisor.pipeline import solve_plan
+    from advisor.policy import Policy
     from advisor.report import print_plan_summary
 
     if time_limit is not None and not time_limit > 0:
@@ -501,6 +602,14 @@ def solve(
     if threads < 1:
         raise AdvisorError(f"--threads must be ≥ 1; got {threads}.")
     agg = _parse_aggregate(aggregate)
+    if max_gpu_types is not None and max_gpu_types < 1:
+        raise AdvisorError(f"--max-gpu-types must be ≥ 1; got {max_gpu_types}.")
+    flags = Policy(
+        tiers=_csv_list(tiers),
+        vendors=_csv_list(vendors),
+        gpus=_csv_list(gpus),
+        max_gpu_types=max_gpu_types,
+    )
     if out_dir is not None:
         check_writable(out_dir)
     progress = (
@@ -517,6 +626,8 @@ def solve(
         prices=prices,
         providers=parse_providers(providers),
         max_price_age_days=max_price_age_days,
+        policy_file=policy_file,
+        policy=flags,
         solver=solver,
         time_limit_s=time_limit,
         gap=gap,
@@ -545,7 +656,16 @@ def solve(
     else:
         print_plan_summary(plan.data, out)
         if out_dir is not None:
-            out.print(f"Plan written to {out_dir}/ (plan.json, schedule.csv, summary.md).")
+            out.print(
+                f"Plan written to {out_dir}/ (plan.json, schedule.csv, buy.csv, summary.md).",
+                highlight=False,
+            )
+    if out_dir is None:
+        err.print(
+            "Nothing written: pass --out DIR to save plan.json, schedule.csv, buy.csv and "
+            "summary.md there (e.g. --out out/plan).",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -8,6 +8,7 @@
         tier: reserved_1y          # reserved_1y | reserved_3y | owned
         usd_per_hour: 2.90         # per GPU, as contracted
         start: 2025-06-01T00:00:00Z   # optional; active from the start of the horizon if omitted
+                                      # (times without an offset are UTC, as in demand files)
         end: 2026-01-08T00:00:00Z     # optional; active to the end of the horizon if omitted
         note: "contract #123"
 
@@ -25,7 +26,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from advisor.catalog import Catalog, _read_yaml
 from advisor.errors import CatalogError, DemandError, did_you_mean
@@ -44,12 +52,14 @@ class Commitment(BaseModel):
     end: dt.datetime | None = None
     note: str = ""
 
+    @field_validator("start", "end")
+    @classmethod
+    def _utc_when_naive(cls, v: dt.datetime | None) -> dt.datetime | None:
+        # the demand file's rule: a time without an offset is UTC
+        return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
+
     @model_validator(mode="after")
     def _check(self) -> Commitment:
-        for name in ("start", "end"):
-            v = getattr(self, name)
-            if v is not None and v.tzinfo is None:
-                raise ValueError(f"{name} needs a time zone, e.g. 2026-01-08T00:00:00Z")
         if self.start and self.end and self.end <= self.start:
             raise ValueError("end must be after start")
         return self

@@ -52,6 +52,10 @@ instance, so no instance is left with a gap a later group cannot fill). Hourly i
 run one deployment each (``gpus/tp`` replicas), so mixing two deployments in one rented
 instance is outside the model; committed instances may mix freely.
 ``apilimit[m,t]`` ``Σ_{w of m} f[w,t]·(tokens of w in t) ≤ rate limit of m's API``
+``gpu_types``     with a policy of at most ``K`` GPU types: ``z[g] ∈ {0,1}``,
+                  ``Σ_g z[g] ≤ K``, ``Σ_{k on type g, s} gpus_k·x[k,s,t] ≤ M[g,t]·z[g]``
+                  and ``R[p,τ] ≤ (max_t M[g,t] / GPUs per unit of p + 1)·z[g]`` for each
+                  pool ``p`` of type ``g`` (``M``: GPUs no optimal plan exceeds)
 
 Spot variables exist only for workloads that allow preemption, API variables only for
 workloads that allow an API with an offer, options only within the workload's SLOs.
@@ -292,6 +296,8 @@ def build_model(
                     1.0,
                 )
                 n_cons += 1
+    # --- at most K GPU types (procurement policy) ------------------------------------------
+    n_cons += _define_gpu_type_limit(prob, opts, inp, sources, R, x, relax)
     n_int = 0 if relax else len(R) + (0 if relax_replicas else len(x))
     return FleetModel(
         prob=prob,
@@ -307,6 +313,96 @@ def build_model(
         n_variables=len(R) + len(x) + len(y) + len(f),
         n_constraints=n_cons,
     )
+
+
+def _gpu_of(opts: OptionSet, pool: str) -> str:
+    """The GPU type of an offer pool (a generic pool's key is its GPU type)."""
+    return opts.pools[pool].gpu if pool in opts.pools else pool
+
+
+def _define_gpu_type_limit(
+    prob: pulp.LpProblem,
+    opts: OptionSet,
+    inp: ModelInput,
+    sources: Mapping[str, list[str]],
+    R: Mapping[tuple[str, str], pulp.LpVariable],
+    x: Mapping[tuple[str, str, int], pulp.LpVariable],
+    relax: bool,
+) -> int:
+    """At most ``opts.max_gpu_types`` GPU types: ``z[g]`` per type, ``Σ z ≤ K``, every GPU
+    of type ``g`` in a point (replicas on any source) within ``M[g,t]·z[g]`` and every
+    reserved unit of a pool of type ``g`` within its share of ``max_t M[g,t]·z[g]``.
+    Returns the rows added."""
+    K = opts.max_gpu_types
+    deps = opts.deployments
+    types = sorted({deps[k].gpu for (k, _s, _t) in x} | {_gpu_of(opts, p) for p, _ in R})
+    if K is None or len(types) <= K:
+        return 0
+    z_cat = pulp.LpContinuous if relax else pulp.LpBinary
+    z = {g: pulp.LpVariable(f"z_{lp_name(g)}", 0, 1, cat=z_cat) for g in types}
+    prob += pulp.LpConstraint(
+        pulp.LpAffineExpression([(v, 1.0) for v in z.values()]),
+        pulp.LpConstraintLE,
+        "gpu_types_max",
+        float(K),
+    )
+    rows = 1
+    need = _gpus_needed(opts, inp, sources)
+    by_type: dict[tuple[str, int], list[tuple[pulp.LpVariable, float]]] = {}
+    for (k, _s, t), var in x.items():
+        by_type.setdefault((deps[k].gpu, t), []).append((var, float(deps[k].gpus)))
+    for (g, t), row in sorted(by_type.items()):
+        prob += pulp.LpConstraint(
+            pulp.LpAffineExpression([*row, (z[g], -float(need[g][t]))]),
+            pulp.LpConstraintLE,
+            f"gpu_type_{lp_name(g)}_{t}",
+            0.0,
+        )
+        rows += 1
+    for (p, tier), var in R.items():
+        g = _gpu_of(opts, p)
+        if inp.fixed_reserved is not None:
+            # a fixed fleet: its types are in use, whatever M says
+            if inp.fixed_reserved.get((p, tier), 0) > 0:
+                z[g].lowBound = 1
+            continue
+        per_unit = opts.pools[p].gpus_per_instance if p in opts.pools else 1
+        m = math.ceil(float(need[g].max()) / per_unit) + 1 if inp.n_points else 0
+        prob += pulp.LpConstraint(
+            pulp.LpAffineExpression([(var, 1.0), (z[g], -float(m))]),
+            pulp.LpConstraintLE,
+            f"gpu_type_{lp_name(p)}_{tier}",
+            0.0,
+        )
+        rows += 1
+    return rows
+
+
+def _gpus_needed(
+    opts: OptionSet, inp: ModelInput, sources: Mapping[str, list[str]]
+) -> dict[str, np.ndarray]:
+    """An upper bound on the GPUs of each type an optimal plan runs at each point (the big-M
+    of the GPU-type rows): every workload's demand served on that type's least GPU-efficient
+    deployment, plus one partly used lane unit per lane. No optimal plan runs more: a lane
+    unit it does not need costs money (pool replicas ``POOL_EPSILON``)."""
+    W = {w: i for i, w in enumerate(inp.workloads)}
+    out: dict[str, np.ndarray] = {}
+    for g in sorted({d.gpu for d in opts.deployments.values()}):
+        need = np.zeros(inp.n_points)
+        slack = sum(
+            d.gpus for k, d in opts.deployments.items() if d.gpu == g for _ in sources.get(k, [])
+        )
+        for w in inp.workloads:
+            per_gpu = [
+                o.requests_per_hour / o.deployment.gpus
+                for o in opts.options_for(w)
+                if o.deployment.gpu == g
+            ]
+            if per_gpu:
+                headroom = opts.workloads[w].headroom
+                need += inp.requests[:, W[w]] * (1.0 + headroom) / min(per_gpu)
+        out[g] = np.ceil(need) + slack
+    return out
 
 
 def lp_name(name: str) -> str:

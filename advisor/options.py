@@ -185,6 +185,8 @@ class OptionSet:
     api_provider: dict[str, str] = field(default_factory=dict)
     #: (deployment, source) lanes never needed: another lane does the job for no more money
     dominated_lanes: set[tuple[str, str]] = field(default_factory=set)
+    #: at most this many GPU types in the fleet (procurement policy), or None
+    max_gpu_types: int | None = None
 
     def options_for(self, workload: str) -> list[Option]:
         return [o for (w, _), o in self.options.items() if w == workload]
@@ -318,12 +320,14 @@ def build_options(
     monthly_overhead_usd: float | None = None,
     providers: Sequence[str] | None = None,
     committed_gpus: Sequence[str] = (),
+    max_gpu_types: int | None = None,
 ) -> OptionSet:
     """Enumerate, evaluate and prune deployment options for ``workloads``.
 
     ``providers`` limits the offers (GPU and API) every workload may buy from; a workload's
     own ``providers`` list narrows it further. ``committed_gpus`` are GPU types of existing
-    commitments: their generic per-GPU pool exists even where no offer sells it.
+    commitments: their generic per-GPU pool exists even where no offer sells it. With
+    ``max_gpu_types`` the MILP keeps the fleet to that many GPU types.
     """
     all_prices = effective_prices(catalog)
     pools = catalog_pools(catalog)
@@ -435,6 +439,7 @@ def build_options(
         pools=pools,
         dominated_offers=dominated_offers,
         api_provider=api_provider,
+        max_gpu_types=max_gpu_types,
     )
     result.dominated_lanes = dominated_lanes(result)
     return result
@@ -562,6 +567,9 @@ def dominated_lanes(opts: OptionSet) -> set[tuple[str, str]]:
             if db.model != da.model or (sa == "pool") != (sb == "pool"):
                 continue
             if sa == "pool" and db.pool_key != da.pool_key:
+                continue
+            if opts.max_gpu_types is not None and db.gpu != da.gpu:
+                # a limit on GPU types can forbid the other type: only same-type lanes replace
                 continue
             if sb != "pool" and (db.pool_key, sb) in opts.max_gpus:
                 continue

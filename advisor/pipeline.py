@@ -17,14 +17,16 @@ import numpy as np
 
 from advisor import __version__
 from advisor.baselines import compute_baselines
-from advisor.catalog import Catalog, default_prices, load_catalog
+from advisor.buylist import term_hours
+from advisor.catalog import POOL_TIERS, Catalog, default_prices, load_catalog
 from advisor.demand import Demand, load_demand
 from advisor.errors import CatalogError, DemandError, PlanError, did_you_mean
 from advisor.fleet import Commitment, existing_gpus, existing_rows, load_fleet
 from advisor.options import MeasuredCapacity, OptionSet, build_options, load_measured_capacity
-from advisor.plan import Plan, assemble_plan
+from advisor.plan import BUY_FILE, Plan, assemble_plan, read_buy_csv
+from advisor.policy import Policy, apply_policy, check_policy, load_policy
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS, stale_prices
-from advisor.solve import Progress, SolverSettings, solve_fleet
+from advisor.solve import FleetSolution, Progress, SolverSettings, solve_fleet
 from advisor.verify import VerifyReport, verify_plan
 from advisor.workloads import Workload, load_workloads
 
@@ -43,6 +45,7 @@ class Inputs:
     providers: list[str] | None = None
     #: a plan warns about each price it uses that is older than this [days]
     max_price_age_days: float = DEFAULT_MAX_PRICE_AGE_DAYS
+    policy: Policy = field(default_factory=Policy)
 
     def with_workloads(self, workloads: Mapping[str, Workload]) -> Inputs:
         return replace(self, workloads=dict(workloads))
@@ -58,9 +61,12 @@ def load_inputs(
     prices: str | None = None,
     providers: Sequence[str] | None = None,
     max_price_age_days: float = DEFAULT_MAX_PRICE_AGE_DAYS,
+    policy_file: Path | str | None = None,
+    policy: Policy | None = None,
 ) -> Inputs:
     """Load and validate the catalog (with price profile ``prices``), workloads, demand,
-    measured capacity and fleet; ``providers`` limits where the plan may buy."""
+    measured capacity, fleet and procurement policy; ``providers`` limits where the plan may
+    buy, and ``policy``'s fields that are set replace those of ``policy_file``."""
     cdirs = [Path(d) for d in catalog_dirs]
     catalog = load_catalog(cdirs, prices=prices)
     if providers is not None:
@@ -69,6 +75,10 @@ def load_inputs(
     demand = load_demand(Path(demand_path), workloads)
     measured = load_measured_capacity(capacity_file, catalog) if capacity_file else []
     commitments = load_fleet(fleet_file, catalog) if fleet_file else []
+    pol = load_policy(policy_file, catalog) if policy_file else Policy()
+    if policy is not None:
+        flags = {k: v for k, v in policy.model_dump().items() if v is not None}
+        pol = check_policy(Policy.model_validate({**pol.model_dump(), **flags}), catalog, "policy")
     files = {
         "demand": str(demand_path),
         "catalog_dirs": [str(d) for d in cdirs],
@@ -77,6 +87,7 @@ def load_inputs(
         "fleet_file": str(fleet_file) if fleet_file else None,
         "prices": prices or default_prices(),
         "providers": list(providers) if providers is not None else None,
+        "policy_file": str(policy_file) if policy_file else None,
     }
     return Inputs(
         catalog,
@@ -87,6 +98,7 @@ def load_inputs(
         files,
         list(providers) if providers is not None else None,
         max_price_age_days,
+        pol,
     )
 
 
@@ -102,14 +114,16 @@ def check_providers(catalog: Catalog, providers: Sequence[str]) -> None:
 
 
 def option_set(inputs: Inputs) -> OptionSet:
-    """Deployment options for the workloads that appear in the demand."""
+    """Deployment options for the workloads that appear in the demand, within the policy."""
     used = {w: inputs.workloads[w] for w in inputs.demand.workloads}
+    catalog, used = apply_policy(inputs.policy, inputs.catalog, used)
     return build_options(
-        inputs.catalog,
+        catalog,
         used,
         inputs.measured,
         providers=inputs.providers,
         committed_gpus=sorted({c.gpu for c in inputs.commitments}),
+        max_gpu_types=inputs.policy.max_gpu_types,
     )
 
 
@@ -137,6 +151,7 @@ def solve_inputs(
         aggregate=aggregate,
         progress=progress,
     )
+    sol = _within_gpu_types(sol, inputs, opts, settings, existing, aggregate, progress)
     baselines = compute_baselines(
         opts,
         d.workloads,
@@ -163,6 +178,7 @@ def solve_inputs(
             "threads": settings.threads,
             "aggregate": aggregate,
         },
+        "policy": inputs.policy.model_dump(),
         "options": {
             "considered": len(opts.options) + len(opts.rejected) + len(opts.dominated),
             "kept": len(opts.options),
@@ -181,6 +197,8 @@ def solve_inputs(
         meta,
         existing=ex_rows,
         existing_usd=ex_usd,
+        terms=commitment_terms(inputs.catalog),
+        existing_gpus=existing,
     )
     # catalog warnings (e.g. a reserved price above on-demand) travel with the plan, and so
     # does the age of every price the plan pays
@@ -205,6 +223,81 @@ def solve_inputs(
     return plan
 
 
+def _gpu_hours_by_type(sol: FleetSolution, opts: OptionSet) -> dict[str, float]:
+    """GPU-hours per GPU type in a solution: new commitments over the horizon, replicas."""
+    out: dict[str, float] = {}
+    for (g, _tier), n in sol.reserved.items():
+        out[g] = out.get(g, 0.0) + n * len(sol.hours)
+    for hs in sol.hours:
+        for (k, _s), n in hs.replicas.items():
+            dep = opts.deployments[k]
+            if n > 0:
+                out[dep.gpu] = out.get(dep.gpu, 0.0) + n * dep.tp
+    return out
+
+
+def _within_gpu_types(
+    sol: FleetSolution,
+    inputs: Inputs,
+    opts: OptionSet,
+    settings: SolverSettings,
+    existing: Mapping[str, np.ndarray],
+    aggregate: str | int,
+    progress: Progress | None,
+) -> FleetSolution:
+    """Keep a clustered solution to the policy's GPU types.
+
+    The MILP limits the types, but a clustered solve re-solves hours on their own, which can
+    bring in another type. Then the solve is repeated on the K types that carried the most
+    GPU-hours; the first solve's bound stays (valid for the limited problem: the second
+    solve's bound is for a narrower one)."""
+    k = inputs.policy.max_gpu_types
+    used = _gpu_hours_by_type(sol, opts)
+    if k is None or len(used) <= k:
+        return sol
+    keep = sorted(sorted(used, key=lambda g: -used[g])[:k])
+    narrow = replace(
+        inputs,
+        policy=inputs.policy.model_copy(
+            update={
+                "gpus": keep
+                if inputs.policy.gpus is None
+                else [g for g in inputs.policy.gpus if g in keep]
+            }
+        ),
+    )
+    d = inputs.demand
+    again = solve_fleet(
+        option_set(narrow),
+        d.workloads,
+        np.asarray(d.requests),
+        np.asarray(d.input_tokens),
+        np.asarray(d.output_tokens),
+        settings,
+        existing_gpus=existing,
+        aggregate=aggregate,
+        progress=progress,
+    )
+    lower = sol.lower_bound
+    note = (
+        f"The fleet was limited to {k} GPU type(s) ({', '.join(keep)}, the ones carrying the "
+        f"most GPU-hours) after the clustered solve used {len(used)}; the gap is against the "
+        "first solve's bound."
+    )
+    return replace(again, lower_bound=lower, warnings=[*again.warnings, note])
+
+
+def commitment_terms(catalog: Catalog) -> dict[tuple[str, str], float]:
+    """Each pool offer's commitment term [hours] (see ``buylist.term_hours``), by (pool,
+    tier)."""
+    return {
+        (g, t): hours
+        for (g, t), o in catalog.offers.items()
+        if t in POOL_TIERS
+        and (hours := term_hours(t, o.amortization_years, o.term_months)) is not None
+    }
+
+
 def solve_plan(
     demand_path: Path | str,
     *,
@@ -215,6 +308,8 @@ def solve_plan(
     prices: str | None = None,
     providers: Sequence[str] | None = None,
     max_price_age_days: float = DEFAULT_MAX_PRICE_AGE_DAYS,
+    policy_file: Path | str | None = None,
+    policy: Policy | None = None,
     solver: str = "cbc",
     time_limit_s: float | None = None,
     gap: float = 1e-3,
@@ -232,6 +327,8 @@ def solve_plan(
         prices=prices,
         providers=providers,
         max_price_age_days=max_price_age_days,
+        policy_file=policy_file,
+        policy=policy,
     )
     settings = SolverSettings(solver, time_limit_s, gap, threads)
     return solve_inputs(inputs, settings, aggregate=aggregate, progress=progress)
@@ -270,8 +367,13 @@ def verify_files(
         else []
     )
     commitments = load_fleet(files["fleet_file"], catalog) if files.get("fleet_file") else []
+    data = plan.data
+    buy_path = Path(plan.path or ".") / BUY_FILE
+    if buy_path.is_file():
+        # the buy list on disk is what a reviewer reads: check that file, not plan.json's copy
+        data = {**plan.data, "buy": read_buy_csv(buy_path)}
     return verify_plan(
-        plan.data,
+        data,
         plan.schedule,
         demand.hours,
         demand.workloads,

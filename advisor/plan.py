@@ -4,7 +4,8 @@ A plan on disk is a folder::
 
     plan.json      fleet, costs by tier and workload, $/M tokens, utilization, solver, baselines
     schedule.csv   hour × workload × deployment × source → replicas, GPUs, requests, tokens
-    summary.md     a readable summary
+    buy.csv        the buy list: one row per GPU type × tier (``advisor.buylist``)
+    summary.md     a readable summary, the buy list first
 
 Files are staged and then moved into place one by one with ``plan.json`` last; ``plan.json``
 records the SHA-256 of ``schedule.csv`` so a reader never pairs a plan with another run's
@@ -29,6 +30,14 @@ import numpy as np
 import pandas as pd
 
 from advisor.baselines import Baseline
+from advisor.buylist import (
+    buy_csv,
+    buy_rows,
+    buy_table,
+    commitment_fields,
+    short_horizon_warnings,
+    term_hours,
+)
 from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import OutputError, PlanError
 from advisor.milp import POOL
@@ -62,7 +71,8 @@ SCHEDULE_COLUMNS = [
     "gpus_per_unit",
     "instances",
 ]
-PLAN_FILES = ("plan.json", "schedule.csv", "summary.md")
+BUY_FILE = "buy.csv"
+PLAN_FILES = ("plan.json", "schedule.csv", BUY_FILE, "summary.md")
 
 
 @dataclass
@@ -110,6 +120,7 @@ class Plan:
         data["schedule_sha256"] = hashlib.sha256(csv_text.encode()).hexdigest()
         files = {
             "schedule.csv": csv_text,
+            BUY_FILE: buy_csv(data.get("buy", [])),
             "summary.md": summary_md if summary_md is not None else plan_summary_md(data),
             "plan.json": json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n",
         }
@@ -150,6 +161,15 @@ class Plan:
         if len(schedule):
             schedule["hour"] = pd.to_datetime(schedule["hour"], utc=True, format="ISO8601")
         return cls(data=data, schedule=schedule, path=plan_json.parent)
+
+
+def read_buy_csv(path: Path | str) -> list[dict[str, Any]]:
+    """A saved ``buy.csv`` as rows (numbers as floats)."""
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise PlanError(f"{path}: not a readable buy list ({exc}).") from None
+    return df.to_dict("records")
 
 
 def check_writable(out: Path) -> None:
@@ -454,9 +474,17 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         f"(${data['usd_per_m_output_tokens']:.3f} per M output tokens, "
         f"${data['usd_per_m_tokens']:.3f} per M tokens in + out).",
         "",
-        "## Reserved / committed instances",
+        "## Buy list",
         "",
     ]
+    if data.get("buy"):
+        head, body = buy_table(data["buy"])
+        lines += ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        lines += ["", "Also in `buy.csv`; commitments run for their whole term from `start`."]
+    else:
+        lines.append("No GPUs to buy or rent: every request goes to the API.")
+    lines += ["", "## Reserved / committed instances", ""]
     if data["reserved"]:
         lines += [
             "| provider | instance | region | GPU | GPUs/instance | tier | instances "
@@ -508,16 +536,26 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         "",
         "## Workloads",
         "",
-        "| workload | requests | output tokens | cost (USD) | USD/M output "
-        "| API, all-in USD/M output |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| workload | served on | requests | output tokens | cost (USD) | USD/M output "
+        "(allocated) | USD/M output (marginal) | API, all-in USD/M output |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for w, d in data["workloads"].items():
         api = d.get("api_all_in_usd_per_m_output_tokens")
+        alloc = d.get("usd_per_m_output_tokens")
+        marg = d.get("marginal_usd_per_m_output_tokens")
         lines.append(
-            f"| {w} | {d['requests']:,.0f} | {d['output_tokens']:,.0f} | {d['cost_usd']:,.2f} | "
-            f"{d['usd_per_m_output_tokens']:.3f} | {'-' if api is None else f'{api:.3f}'} |"
+            f"| {w} | {serving_text(d.get('serving', []))} | {d['requests']:,.0f} | "
+            f"{d['output_tokens']:,.0f} | {d['cost_usd']:,.2f} | "
+            f"{'-' if alloc is None else f'{alloc:.3f}'} | "
+            f"{'-' if marg is None else f'{marg:.3f}'} | {'-' if api is None else f'{api:.3f}'} |"
         )
+    lines += [
+        "",
+        "Allocated: the workload's share of every cost, commitments and overhead included. "
+        "Marginal: what one more million output tokens, spread like its demand, would cost on "
+        "this fleet (spare capacity first, then the cheapest hourly replica or the API).",
+    ]
     lines += ["", "## Against the simple policies", "", "| policy | cost (USD) | note |"]
     lines.append("|---|---:|---|")
     for name, b in data["baselines"].items():
@@ -525,11 +563,7 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         lines.append(f"| {name} | {'n/a' if c is None else f'{c:,.2f}'} | {b['note']} |")
     sv = data.get("savings_vs_best_baseline_usd")
     if sv is not None:
-        lines += [
-            "",
-            f"Saving against the best simple policy ({data['best_baseline']}): "
-            f"${sv:,.2f} ({data['savings_vs_best_baseline_fraction']:.1%}).",
-        ]
+        lines += ["", savings_text(data)]
     s = data["solver"]
     gap = data.get("gap")
     lb = data.get("lower_bound_usd")
@@ -562,8 +596,13 @@ def assemble_plan(
     *,
     existing: list[dict[str, Any]] | None = None,
     existing_usd: float = 0.0,
+    terms: Mapping[tuple[str, str], float] | None = None,
+    existing_gpus: Mapping[str, np.ndarray] | None = None,
 ) -> Plan:
-    """Put a solution into the plan format: schedule, costs, $/M, utilization, baselines."""
+    """Put a solution into the plan format: schedule, costs, $/M, utilization, baselines.
+
+    ``terms`` is each pool offer's commitment term [hours] (default: 1 or 3 years, owned 3);
+    ``existing_gpus`` the committed GPUs per type and hour (for the marginal cost)."""
     schedule = build_schedule(
         solution, opts, hours, workloads, requests, input_tokens, output_tokens
     )
@@ -649,6 +688,7 @@ def assemble_plan(
         if len(on_pool)
         else 0.0
     )
+    start = pd.Timestamp(pd.DatetimeIndex(hours)[0]).tz_convert("UTC")
     reserved_rows = [
         {
             "gpu": opts.pools[g].gpu if g in opts.pools else g,
@@ -657,13 +697,31 @@ def assemble_plan(
             "usd_per_hour": opts.gpu_usd_per_hour[(g, tier)],
             "cost_usd": n * opts.gpu_usd_per_hour[(g, tier)] * H,
             **_pool_fields(opts, g),
+            **commitment_fields(
+                n,
+                opts.gpu_usd_per_hour[(g, tier)],
+                (terms or {}).get((g, tier)) or term_hours(tier) or H,
+                start,
+            ),
         }
         for (g, tier), n in sorted(solution.reserved.items())
     ]
+    _add_serving(wl_data, schedule, requests, workloads)
+    _add_marginal(
+        wl_data,
+        schedule,
+        opts,
+        hours,
+        workloads,
+        requests,
+        input_tokens,
+        output_tokens,
+        _pool_gpus_by_hour(solution.reserved, existing_gpus or {}, len(hours)),
+    )
     base = {k: b.as_dict() for k, b in baselines.items()}
     costs = {k: b.total_cost_usd for k, b in baselines.items() if b.total_cost_usd is not None}
     best = min(costs, key=lambda k: costs[k]) if costs else None
-    warnings = list(solution.warnings)
+    warnings = list(solution.warnings) + short_horizon_warnings(reserved_rows, H)
     if best is not None and costs[best] < total * (1 - 1e-9):
         warnings.append(_costlier_than_baseline(best, costs[best], solution))
     # the solver's bound covers what it optimizes; the committed spend is a cost no plan can
@@ -682,6 +740,7 @@ def assemble_plan(
         "cost_by_tier_usd": by_tier,
         "cost_by_workload_usd": per_w,
         "reserved": reserved_rows,
+        "buy": buy_rows(reserved_rows, schedule, H, opts.gpu_usd_per_hour),
         "existing": _commitment_use(existing or [], schedule, solution.reserved, hours),
         "fleet": fleet,
         "usd_per_m_output_tokens": total / out_tokens * TOKENS_PER_M if out_tokens else None,
@@ -731,6 +790,184 @@ def _costlier_than_baseline(best: str, best_usd: float, solution: FleetSolution)
         f"{head} although the solve was exact and optimal: the policy and the plan are costed "
         "differently somewhere. Please report it with the inputs."
     )
+
+
+def serving_text(serving: list[Mapping[str, Any]]) -> str:
+    """A workload's deployments in a few words: ``H100-SXM fp8 TP2 pool 80%, API 20%``."""
+    parts = []
+    for s in serving:
+        what = (
+            "API" if s["source"] == "api" else f"{s['gpu']} {s['quant']} TP{s['tp']} {s['source']}"
+        )
+        parts.append(f"{what} {s['share_of_requests']:.0%}")
+    return ", ".join(parts) or "-"
+
+
+def savings_text(data: Mapping[str, Any]) -> str:
+    """'saves $X (Y%)' or 'costs $X more (Y%)' against the best simple policy."""
+    sv = data["savings_vs_best_baseline_usd"]
+    frac = data.get("savings_vs_best_baseline_fraction")
+    pct = "" if frac is None else f" ({abs(frac):.1%})"
+    verb = f"saves ${sv:,.2f}" if sv >= 0 else f"costs ${-sv:,.2f} more"
+    return f"Against the best simple policy ({data['best_baseline']}) the plan {verb}{pct}."
+
+
+def _add_serving(
+    wl_data: dict[str, Any],
+    schedule: pd.DataFrame,
+    requests: np.ndarray,
+    workloads: tuple[str, ...],
+) -> None:
+    """Per workload, the deployments (GPU, quantization, TP, source) and the API serving it,
+    with their share of its requests, largest first."""
+    for i, w in enumerate(workloads):
+        total = float(requests[:, i].sum())
+        rows = schedule[schedule["workload"] == w] if len(schedule) else schedule
+        serving = []
+        if len(rows) and total > 0:
+            grp = rows.groupby(["gpu", "quant", "tp", "source"], dropna=False)["requests"].sum()
+            for (g, q, tp, s), req in grp.sort_values(ascending=False).items():
+                if req <= 0:
+                    continue
+                serving.append(
+                    {
+                        "gpu": "" if s == "api" else str(g),
+                        "quant": "" if s == "api" else str(q),
+                        "tp": 0 if s == "api" else int(tp),
+                        "source": str(s),
+                        "share_of_requests": float(req) / total,
+                    }
+                )
+        wl_data[w]["serving"] = serving
+
+
+def _pool_gpus_by_hour(
+    reserved: Mapping[tuple[str, str], int], existing_gpus: Mapping[str, np.ndarray], H: int
+) -> dict[str, np.ndarray]:
+    """The reserved pool's units per pool and hour: new commitments plus existing ones
+    (existing commitments are generic per-GPU pools, keyed by their GPU type)."""
+    out = {g: np.asarray(v, dtype=float).copy() for g, v in existing_gpus.items()}
+    for (g, _tier), n in reserved.items():
+        out[g] = out.get(g, np.zeros(H)) + n
+    return out
+
+
+def _add_marginal(
+    wl_data: dict[str, Any],
+    schedule: pd.DataFrame,
+    opts: OptionSet,
+    hours: pd.DatetimeIndex,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    pool_gpus: Mapping[str, np.ndarray],
+) -> None:
+    """Add each workload's marginal cost per million output tokens (see
+    :func:`marginal_usd_per_m_output`)."""
+    H = len(hours)
+    hour_index = {h: i for i, h in enumerate(pd.DatetimeIndex(hours).tz_convert("UTC"))}
+    idle_share = pd.DataFrame({"t": [], "deployment": [], "source": [], "idle": []})
+    pool_used: dict[str, np.ndarray] = {}
+    if len(schedule):
+        self_rows = schedule[schedule["source"] != "api"]
+        t = pd.to_datetime(self_rows["hour"], utc=True, format="ISO8601").map(hour_index)
+        lanes = (
+            self_rows.assign(t=t.to_numpy())
+            .groupby(["t", "deployment", "source"], sort=False)
+            .agg(
+                replicas=("replicas", "first"),
+                used=("replica_share", "sum"),
+                units=("instances", "first"),
+                pool=("pool", "first"),
+            )
+            .reset_index()
+        )
+        lanes["idle"] = np.maximum(lanes["replicas"] - lanes["used"], 0.0)
+        idle_share = lanes[lanes["idle"] > 1e-9][["t", "deployment", "source", "idle"]]
+        pool = lanes[lanes["source"] == POOL]
+        for g, grp in pool.groupby("pool"):
+            used = np.zeros(H)
+            np.add.at(used, grp["t"].to_numpy(dtype=int), grp["units"].to_numpy(dtype=float))
+            pool_used[str(g)] = used
+    for i, w in enumerate(workloads):
+        wl_data[w]["marginal_usd_per_m_output_tokens"] = marginal_usd_per_m_output(
+            opts,
+            w,
+            requests[:, i],
+            input_tokens[:, i],
+            output_tokens[:, i],
+            idle_share,
+            pool_gpus,
+            pool_used,
+        )
+
+
+def marginal_usd_per_m_output(
+    opts: OptionSet,
+    workload: str,
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    idle_share: pd.DataFrame,
+    pool_gpus: Mapping[str, np.ndarray],
+    pool_used: Mapping[str, np.ndarray],
+) -> float | None:
+    """What one more million output tokens of ``workload`` would cost on this fleet [USD].
+
+    The million is spread over the hours like the workload's demand (``requests``,
+    ``input_tokens``, ``output_tokens`` are its ``(H,)`` columns). Each hour first uses spare
+    capacity the plan already pays for: unused shares of running replicas (``idle_share``:
+    hour index ``t``, ``deployment``, ``source``, ``idle`` replicas) and idle pool GPUs of a
+    type that can serve the workload (``pool_gpus`` minus ``pool_used``, units per pool and
+    hour); then the cheapest per-request rate, the API or an hourly replica at full use.
+    None when some of it could not be served at all.
+    """
+    total_out = float(output_tokens.sum())
+    if total_out <= 0:
+        return None
+    wl = opts.workloads[workload]
+    H = len(requests)
+    options = opts.options_for(workload)
+    lane_rate = math.inf
+    for o in options:
+        dep = o.deployment
+        for s in opts.hourly_tiers(dep.pool_key) if dep.on_hourly else []:
+            if s == "spot" and not wl.allow_spot:
+                continue
+            price = opts.gpu_usd_per_hour[(dep.pool_key, s)]
+            lane_rate = min(lane_rate, price * dep.units * (1 + wl.headroom) / o.requests_per_hour)
+    rate = np.full(H, lane_rate)
+    api = opts.api_usd_per_m.get(workload)
+    if api is not None:
+        api_usd = api_usd_per_hour(api, input_tokens, output_tokens)
+        per_req = np.divide(api_usd, requests, out=np.full(H, np.inf), where=requests > 0)
+        rate = np.minimum(rate, per_req)
+    caps = {o.key: o.requests_per_hour / (1 + wl.headroom) for o in options}
+    spare = np.zeros(H)
+    if not wl.allow_spot and len(idle_share):
+        idle_share = idle_share[idle_share["source"] != "spot"]
+    if len(idle_share):
+        cap = idle_share["deployment"].map(caps).fillna(0.0).to_numpy(dtype=float)
+        np.add.at(
+            spare,
+            idle_share["t"].to_numpy(dtype=int),
+            idle_share["idle"].to_numpy(dtype=float) * cap,
+        )
+    for g, have in pool_gpus.items():
+        on_g = [o for o in options if o.deployment.pool_key == g and o.deployment.on_pool]
+        if not on_g:
+            continue
+        idle = np.maximum(np.asarray(have, dtype=float) - pool_used.get(g, 0.0), 0.0)
+        spare += np.max(
+            [np.floor(idle / o.deployment.units + 1e-9) * caps[o.key] for o in on_g], axis=0
+        )
+    extra = requests * TOKENS_PER_M / total_out
+    short = np.maximum(extra - spare, 0.0)
+    if np.any((short > 0) & ~np.isfinite(rate)):
+        return None
+    need = short > 0
+    return float(np.sum(short[need] * rate[need]))
 
 
 def _commitment_use(
@@ -842,11 +1079,16 @@ def _fleet_summary(
 
 
 __all__ = [
+    "BUY_FILE",
     "PLAN_FILES",
     "Plan",
     "assemble_plan",
     "build_schedule",
     "cost_breakdown",
+    "marginal_usd_per_m_output",
     "plan_summary_md",
+    "read_buy_csv",
+    "savings_text",
+    "serving_text",
     "write_files_atomically",
 ]

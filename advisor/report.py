@@ -21,7 +21,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from advisor.buylist import buy_table
 from advisor.errors import OutputError
+from advisor.plan import savings_text, serving_text
 
 
 def _api_all_in(workload: Mapping[str, Any]) -> float | None:
@@ -43,6 +45,14 @@ def offer_label(row: Mapping[str, Any]) -> str:
     where = f"{provider} {row.get('instance', '')}".strip()
     region = row.get("region")
     return f"{row['gpu']} ({where}{' ' + region if region else ''})"
+
+
+def _against(cost: float | None, total: float) -> str:
+    """The plan against a policy's cost: 'saves 12.0%' or 'costs 4.1% more'."""
+    if cost is None or cost <= 0:
+        return "n/a"
+    frac = (cost - total) / cost
+    return f"saves {frac:.1%}" if frac >= 0 else f"costs {-frac:.1%} more"
 
 
 def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
@@ -97,11 +107,10 @@ def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
     b = Table(title="Against the simple policies")
     b.add_column("policy")
     b.add_column("Cost (USD)", justify="right")
-    b.add_column("plan saves", justify="right")
+    b.add_column("the plan", justify="right")
     for name, base in data["baselines"].items():
         cb = base["total_cost_usd"]
-        save = "n/a" if cb is None or cb <= 0 else f"{(cb - data['total_cost_usd']) / cb:.1%}"
-        b.add_row(name, _usd(cb), save)
+        b.add_row(name, _usd(cb), _against(cb, data["total_cost_usd"]))
     console.print(b)
     s = data["solver"]
     console.print(
@@ -192,6 +201,8 @@ def _fig_capacity(plan: Any, hours: pd.DatetimeIndex) -> bytes:
         _no_data(fig, ax, "No demand in this plan.")
         return _png(fig)
     cap = plan.capacity_by_source().reindex(hours, fill_value=0.0)
+    if len(hours) > ENVELOPE_HOURS:
+        return _fig_capacity_daily(fig, ax, cap)
     x = hours.tz_convert("UTC").tz_localize(None).to_pydatetime()
     sources = [s for s in SOURCE_ORDER if s in cap.columns and cap[s].to_numpy().any()]
     sources += [s for s in cap.columns if s not in SOURCE_ORDER and cap[s].to_numpy().any()]
@@ -214,6 +225,59 @@ def _fig_capacity(plan: Any, hours: pd.DatetimeIndex) -> bytes:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", ncols=5, fontsize=9, framealpha=0.9)
+    return _png(fig)
+
+
+#: Horizons longer than this [hours] are drawn per day: hourly lines would be a solid block.
+ENVELOPE_HOURS = 24 * 45
+
+
+def _fig_capacity_daily(fig: Any, ax: Any, cap: pd.DataFrame) -> bytes:
+    """A long horizon per day: each tier's mean requests/hour stacked, and the demand's daily
+    range (lowest to highest hour) shaded around its daily mean."""
+    import matplotlib.dates as mdates
+
+    cap = cap.copy()
+    cap.index = pd.DatetimeIndex(cap.index).tz_convert("UTC").tz_localize(None)
+    day_mean = cap.resample("D").mean()
+    demand = cap.sum(axis=1).resample("D")
+    x = day_mean.index.to_pydatetime()
+    sources = [s for s in SOURCE_ORDER if s in day_mean.columns and day_mean[s].to_numpy().any()]
+    sources += [s for s in day_mean.columns if s not in SOURCE_ORDER and day_mean[s].any()]
+    if sources:
+        ax.stackplot(
+            x,
+            *[day_mean[s].to_numpy(dtype=float) for s in sources],
+            labels=[SOURCE_LABELS.get(s, s) + " (daily mean)" for s in sources],
+            colors=[SOURCE_COLORS.get(s, "#cccccc") for s in sources],
+            alpha=0.9,
+        )
+    ax.fill_between(
+        x,
+        demand.min().to_numpy(dtype=float),
+        demand.max().to_numpy(dtype=float),
+        color="black",
+        alpha=0.15,
+        step=None,
+        label="demand, daily range",
+    )
+    ax.plot(
+        x,
+        demand.mean().to_numpy(dtype=float),
+        color="black",
+        linewidth=1.2,
+        label="demand, daily mean",
+    )
+    ax.set_title("Requests served by tier against demand, per day (UTC)")
+    ax.set_xlabel("Day (UTC)")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(x[0], x[-1])
+    ax.yaxis.set_major_formatter(_thousands())
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", ncols=3, fontsize=9, framealpha=0.9)
     return _png(fig)
 
 
@@ -364,7 +428,7 @@ def _fig_savings(data: Mapping[str, Any]) -> bytes:
         if c is None:
             labels.append("n/a (infeasible)")
         elif c > 0:
-            labels.append(f"${c:,.0f} — plan saves {(c - total) / c:.1%}")
+            labels.append(f"${c:,.0f} — plan {_against(c, total)}")
         else:
             labels.append(f"${c:,.0f}")
     ax.bar_label(bars, labels=labels, padding=4, fontsize=9)
@@ -458,16 +522,14 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
     blocks: list[tuple[Any, ...]] = [("h1", "Fleet plan report"), ("p", summary)]
     best = data.get("best_baseline")
     if best and data.get("savings_vs_best_baseline_usd") is not None:
-        frac = data.get("savings_vs_best_baseline_fraction")
-        blocks.append(
-            (
-                "p",
-                f"Against the best simple policy ({best}) the plan saves "
-                f"${data['savings_vs_best_baseline_usd']:,.2f}"
-                + ("" if frac is None else f" ({frac:.1%})")
-                + ".",
-            )
-        )
+        blocks.append(("p", savings_text(data)))
+    if data.get("buy"):
+        head, body = buy_table(data["buy"])
+        blocks += [
+            ("h2", "Buy list"),
+            ("table", head, body),
+            ("p", "Also in buy.csv; commitments run for their whole term from their start."),
+        ]
     if data.get("warnings"):
         blocks += [("h2", "Warnings"), ("ul", list(data["warnings"]))]
     byk = {f.key: f for f in figs}
@@ -531,12 +593,15 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
     wrows = []
     for name, d in data["workloads"].items():
         v, api = d.get("usd_per_m_output_tokens"), _api_all_in(d)
+        marg = d.get("marginal_usd_per_m_output_tokens")
         wrows.append(
             [
                 name,
+                serving_text(d.get("serving", [])),
                 f"{d['requests']:,.0f}",
                 f"{d['cost_usd']:,.2f}",
                 "n/a" if v is None else f"{v:.3f}",
+                "n/a" if marg is None else f"{marg:.3f}",
                 "-" if api is None else f"{api:.3f}",
                 f"{d['api_share_of_requests']:.1%}",
             ]
@@ -546,13 +611,23 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
             "table",
             [
                 "Workload",
+                "Served on",
                 "Requests",
                 "Cost (USD)",
-                "USD/M output",
+                "USD/M output (allocated)",
+                "USD/M output (marginal)",
                 "API all-in USD/M output",
                 "To API",
             ],
             wrows,
+        )
+    )
+    blocks.append(
+        (
+            "p",
+            "Allocated: the workload's share of every cost, commitments and overhead included. "
+            "Marginal: what one more million output tokens, spread like its demand, would cost "
+            "on this fleet (spare capacity first, then the cheapest hourly replica or the API).",
         )
     )
     blocks.append(("h2", "Reserved-pool utilization by hour of week"))
@@ -567,9 +642,9 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
         brows = []
         for name, b in data["baselines"].items():
             c = b.get("total_cost_usd")
-            save = "n/a" if c is None or c <= 0 else f"{(c - data['total_cost_usd']) / c:.1%}"
+            save = _against(c, data["total_cost_usd"])
             brows.append([name, "n/a" if c is None else f"{c:,.2f}", save, str(b.get("note", ""))])
-        blocks.append(("table", ["Policy", "Cost (USD)", "Plan saves", "What it does"], brows))
+        blocks.append(("table", ["Policy", "Cost (USD)", "The plan", "What it does"], brows))
     agg = data.get("aggregation") or {}
     blocks += [
         ("h2", "Solver"),

@@ -30,8 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from advisor.buylist import check_buy_rows
 from advisor.catalog import Catalog
 from advisor.errors import PlanError
+from advisor.policy import Policy, policy_violations
 from advisor.roofline import replica_performance
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
 
@@ -317,6 +319,11 @@ def verify_plan(
             f"total: recomputed {total:,.2f} vs reported {plan_data['total_cost_usd']:,.2f}"
         )
     rep.add("cost", not diffs, "; ".join(diffs) or f"total ${total:,.2f} recomputed from prices")
+    bad_policy = check_policy_rules(plan_data, schedule, catalog)
+    rep.add("policy", not bad_policy, "; ".join(bad_policy[:3]) or "within the plan's policy")
+    if "buy" in plan_data:
+        bad_buy = check_buy_list(plan_data, schedule, float(H))
+        rep.add("buy_list", not bad_buy, "; ".join(bad_buy[:3]) or "buy list = schedule totals")
     return rep
 
 
@@ -333,6 +340,25 @@ def _api_offer(catalog: Catalog, model: str, provider: str) -> Any:
     if provider:
         return catalog.api_offers.get((model, provider))
     return catalog.apis.get(model)
+
+
+def check_policy_rules(
+    plan_data: Mapping[str, Any], schedule: pd.DataFrame, catalog: Catalog
+) -> list[str]:
+    """Where the plan breaks the procurement policy it records (tiers, vendors, GPU types,
+    at most K GPU types)."""
+    policy = Policy.model_validate(plan_data.get("policy") or {})
+    return policy_violations(policy, catalog, plan_data.get("reserved", []), schedule)
+
+
+def check_buy_list(
+    plan_data: Mapping[str, Any], schedule: pd.DataFrame, horizon_hours: float
+) -> list[str]:
+    """Where the buy list disagrees with the schedule (GPU-hours and mean GPUs per hourly
+    GPU × tier) and the new commitments (count per pool GPU × tier)."""
+    return check_buy_rows(
+        plan_data.get("buy", []), schedule, plan_data.get("reserved", []), horizon_hours
+    )
 
 
 def _capacity(

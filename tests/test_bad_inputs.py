@@ -339,7 +339,12 @@ def test_bad_input(case: Case, tmp_path: Path) -> None:
         assert not out.exists()
         assert _snapshot(tmp_path) == before  # no staging folder or partial file left
     else:
-        assert sorted(p.name for p in out.iterdir()) == ["plan.json", "schedule.csv", "summary.md"]
+        assert sorted(p.name for p in out.iterdir()) == [
+            "buy.csv",
+            "plan.json",
+            "schedule.csv",
+            "summary.md",
+        ]
 
 
 # --- the output location -------------------------------------------------------------------

@@ -4,19 +4,27 @@ mid-horizon and owned GPUs) rebuilt small."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from advisor.buylist import BUY_COLUMNS
 from advisor.catalog import load_catalog
-from advisor.pipeline import load_inputs, solve_inputs
+from advisor.cli import app
+from advisor.fleet import load_fleet
+from advisor.pipeline import load_inputs, solve_inputs, verify_files
+from advisor.plan import Plan, savings_text
+from advisor.policy import Policy
 from advisor.solve import SolverSettings, available_solvers
 from advisor.units import HOURS_PER_MONTH
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMAND = ROOT / "demand"
 SOLVERS = [s for s in ("cbc", "highs") if s in available_solvers()]
+FAST = SolverSettings(SOLVERS[-1], 120, 1e-3)
 
 
 def demand_slice(src: str, hours: int, scale: float, path: Path) -> Path:
@@ -106,3 +114,256 @@ def test_a_cap_of_zero_on_owned_and_3_year_offers_gives_a_verified_plan_without_
     assert tiers and not tiers & {"owned", "reserved_3y"}
     for name, cost in plan.baselines.items():
         assert cost is None or plan.total_cost_usd <= cost * (1 + 1e-9), name
+
+
+# --- commitments a reviewer can sign, and the buy list ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spiky() -> Plan:
+    """A week with a reserved baseline and an on-demand burst (see test_solve.py)."""
+    return solve_inputs(load_inputs(DEMAND / "spiky_diurnal.csv"), FAST)
+
+
+def test_every_commitment_has_start_term_count_month_and_total_value(spiky: Plan) -> None:
+    reserved = spiky.data["reserved"]
+    assert reserved
+    start = spiky.data["demand"]["start"]
+    for r in reserved:
+        term = {"reserved_1y": 8760.0, "reserved_3y": 3 * 8760.0}.get(r["tier"], r["term_hours"])
+        assert r["start"] == pd.Timestamp(start).tz_convert("UTC").isoformat()
+        assert r["term_hours"] == term
+        assert pd.Timestamp(r["end"]) - pd.Timestamp(r["start"]) == pd.Timedelta(hours=term)
+        assert r["usd_per_month"] == pytest.approx(r["count"] * r["usd_per_hour"] * HOURS_PER_MONTH)
+        # the liability over the whole term, not the horizon's share of it
+        assert r["commitment_usd"] == pytest.approx(r["count"] * r["usd_per_hour"] * term)
+    short = [w for w in spiky.data["warnings"] if "repeats" in w]
+    assert len(short) == len(reserved)  # a week is far less than a quarter of any term
+
+
+def test_buy_csv_has_the_columns_and_the_schedules_totals(spiky: Plan, tmp_path: Path) -> None:
+    out = spiky.save(tmp_path / "p")
+    assert (out / "buy.csv").is_file()
+    buy = pd.read_csv(out / "buy.csv")
+    assert list(buy.columns) == list(BUY_COLUMNS)
+    assert (buy.loc[buy["tier"].isin(["on_demand", "spot"]), "gpu_hours"] > 0).all()
+    sched = spiky.schedule
+    per = sched[sched["source"] != "api"].drop_duplicates(["hour", "deployment", "source"])
+    for (g, s), grp in per[per["source"].isin(["on_demand", "spot"])].groupby(["gpu", "source"]):
+        row = buy[(buy["gpu"] == g) & (buy["tier"] == s)]
+        assert len(row) == 1
+        assert row["gpu_hours"].iloc[0] == pytest.approx(grp["gpus"].sum())
+        assert row["peak_count"].iloc[0] == grp.groupby("hour")["gpus"].sum().max()
+    for r in spiky.data["reserved"]:
+        row = buy[(buy["gpu"] == r["gpu"]) & (buy["tier"] == r["tier"])]
+        assert row["count"].iloc[0] == r["count"]
+        assert row["commitment_usd"].iloc[0] == pytest.approx(r["commitment_usd"])
+    summary = (out / "summary.md").read_text()
+    assert summary.index("## Buy list") < summary.index("## Cost by tier")
+    # the verifier checks buy.csv against the schedule
+    rep = verify_files(out, DEMAND / "spiky_diurnal.csv")
+    assert rep.ok, rep.failures()
+    buy.loc[0, "gpu_hours"] += 10
+    buy.to_csv(out / "buy.csv", index=False)
+    rep = verify_files(out, DEMAND / "spiky_diurnal.csv")
+    assert any(f.startswith("buy_list") for f in rep.failures())
+
+
+def test_workloads_name_their_deployments_and_marginal_cost(spiky: Plan) -> None:
+    for w, d in spiky.data["workloads"].items():
+        assert d["serving"], w
+        for s in d["serving"]:
+            assert set(s) >= {"gpu", "quant", "tp", "source", "share_of_requests"}
+        m = d["marginal_usd_per_m_output_tokens"]
+        assert m is not None and m >= 0
+        # one more million never costs more than the API would charge for it
+        api = d["api_all_in_usd_per_m_output_tokens"]
+        assert api is None or m <= api * (1 + 1e-9)
+
+
+# --- procurement policies ---------------------------------------------------------------------
+
+
+def test_tiers_flag_keeps_the_plan_on_the_allowed_tiers(tmp_path: Path) -> None:
+    demand = demand_slice("high_steady.csv", 24, 1.0, tmp_path / "d.csv")
+    out = tmp_path / "p"
+    res = CliRunner().invoke(
+        app,
+        [
+            "solve",
+            str(demand),
+            "--tiers",
+            "on_demand,spot,reserved_1y,api",
+            "--solver",
+            FAST.name,
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    plan = Plan.load(out)
+    assert plan.data["policy"]["tiers"] == ["on_demand", "spot", "reserved_1y", "api"]
+    assert {r["tier"] for r in plan.data["reserved"]} <= {"reserved_1y"}
+    assert plan.data["reserved"]
+    rep = verify_files(out, demand)
+    assert rep.ok, rep.failures()
+    # the verifier reads the policy from the plan: a 1-year reservation breaks a stricter one
+    data = dict(plan.data, policy={"tiers": ["on_demand", "api"]})
+    from advisor.verify import check_policy_rules
+
+    assert check_policy_rules(data, plan.schedule, load_catalog())
+
+
+def test_unknown_tier_is_a_usage_error_with_a_suggestion(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        app, ["solve", str(DEMAND / "low_volume.csv"), "--tiers", "reserved1y", "--quiet"]
+    )
+    assert res.exit_code == 2
+    assert "reserved_1y" in res.output and "Traceback" not in res.output
+
+
+def test_vendor_and_gpu_policy_from_a_file(tmp_path: Path) -> None:
+    demand = demand_slice("high_steady.csv", 24, 1.0, tmp_path / "d.csv")
+    pol = tmp_path / "policy.yaml"
+    pol.write_text("policy:\n  vendors: [nvidia]\n  gpus: [H100-SXM, A100-80G, L40S]\n")
+    plan = solve_inputs(load_inputs(demand, policy_file=pol), FAST)
+    assert plan.verified, plan.data["verification"]
+    used = set(plan.schedule.loc[plan.schedule["source"] != "api", "gpu"])
+    assert used and used <= {"H100-SXM", "A100-80G", "L40S"}
+
+
+def test_max_gpu_types_is_a_constraint_and_costs_no_less(tmp_path: Path) -> None:
+    demand = demand_slice("mixed_week.csv", 12, 0.3, tmp_path / "d.csv")
+    free = solve_inputs(load_inputs(demand), FAST)
+    types = set(free.schedule.loc[free.schedule["source"] != "api", "gpu"])
+    types |= {r["gpu"] for r in free.data["reserved"]}
+    assert len(types) > 1
+    limited = solve_inputs(load_inputs(demand, policy=Policy(max_gpu_types=1)), FAST)
+    assert limited.verified, limited.data["verification"]
+    got = set(limited.schedule.loc[limited.schedule["source"] != "api", "gpu"])
+    got |= {r["gpu"] for r in limited.data["reserved"]}
+    assert len(got) <= 1
+    assert limited.total_cost_usd >= free.total_cost_usd * (1 - 1e-6)
+
+
+def test_an_optimal_exact_solve_does_not_run_the_hourly_bound(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Regression: a proven gap of exactly 0 read as 100% (`gap or 1.0`), so the hourly
+    Lagrangian ran (17 s of a 21 s solve) on plans already proven optimal."""
+    import advisor.solve.pipeline as solve_pipeline
+
+    calls = []
+    real = solve_pipeline.hourly_bound
+    monkeypatch.setattr(
+        solve_pipeline, "hourly_bound", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    demand = demand_slice("mixed_week.csv", 24, 0.3, tmp_path / "d.csv")
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(NEWCOMER_FLEET)
+    plan = solve_inputs(load_inputs(demand, fleet_file=fleet), FAST)
+    own_gap = plan.data["solver"]["gap"]
+    if plan.data["solver"]["status"] == "optimal" and own_gap is not None and own_gap <= 1e-3:
+        assert not calls
+
+
+# --- capacity and roofline choose the operating point -----------------------------------------
+
+
+def test_capacity_picks_the_cheapest_tp_and_warns_of_a_starved_batch() -> None:
+    args = [
+        "capacity",
+        "--users",
+        "100000",
+        "--sessions-per-user",
+        "5",
+        "--tokens-per-session",
+        "500",
+        "--model",
+        "llama-3.1-70b",
+        "--gpu",
+        "H100-SXM",
+        "--quant",
+        "fp8",
+        "--tpot-ms",
+        "50",
+        "--json",
+    ]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    chosen = json.loads(res.stdout)
+    assert "tp1" not in chosen["throughput"] and not chosen["warnings"]
+    res = CliRunner().invoke(app, [*args, "--tp", "1"])
+    forced = json.loads(res.stdout)
+    assert forced["warnings"] and "memory-starved" in forced["warnings"][0]
+    assert chosen["gpus"] < forced["gpus"] / 5
+
+
+def test_roofline_marks_the_cheapest_option_and_starved_batches() -> None:
+    res = CliRunner().invoke(
+        app,
+        ["roofline", "--model", "llama-3.1-70b", "--gpu", "H100-SXM", "--quant", "fp8", "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    (best,) = data["cheapest"]
+    rows = {r["tp"]: r for r in data["options"]}
+    assert best["tp"] != 1 and rows[best["tp"]]["cheapest"]
+    assert rows[1]["memory_starved"]
+
+
+# --- small things a first-time user hit -------------------------------------------------------
+
+
+def test_help_shows_units_in_brackets() -> None:
+    res = CliRunner().invoke(app, ["solve", "--help"], terminal_width=200)
+    assert "[s]" in res.output
+    res = CliRunner().invoke(app, ["roofline", "--help"], terminal_width=200)
+    assert "[ms]" in res.output and "[tokens]" in res.output
+
+
+def test_solve_without_out_says_nothing_was_written(tmp_path: Path) -> None:
+    demand = demand_slice("low_volume.csv", 6, 1.0, tmp_path / "d.csv")
+    res = CliRunner().invoke(app, ["solve", str(demand), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "Nothing written" in res.output and "--out" in res.output
+
+
+def test_a_dearer_plan_reads_costs_more_not_saves_minus() -> None:
+    data = {"savings_vs_best_baseline_usd": -4388.0, "savings_vs_best_baseline_fraction": -0.1}
+    text = savings_text({**data, "best_baseline": "reserved_peak"})
+    assert "costs $4,388.00 more" in text and "-" not in text.replace("reserved_peak", "")
+
+
+def test_fleet_times_without_offset_are_utc_as_in_demand_files(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - gpu: H100-SXM\n    count: 1\n    tier: owned\n"
+        "    usd_per_hour: 1.0\n    end: 2026-01-08T00:00:00\n"
+    )
+    (c,) = load_fleet(fleet, load_catalog())
+    assert c.end == pd.Timestamp("2026-01-08T00:00:00Z")
+
+
+def test_an_on_demand_override_warns_about_derived_tiers(tmp_path: Path) -> None:
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    (cat / "offers.yaml").write_text(
+        "offers:\n  - {gpu: A100-80G, tier: on_demand, usd_per_hour: 1.8}\n"
+    )
+    warnings = load_catalog([cat]).warnings
+    assert any("A100-80G/on_demand" in w and "reserved_1y" in w for w in warnings)
+    assert not any("A100-80G/on_demand" in w for w in load_catalog().warnings)
+
+
+def test_catalog_files_cite_references_by_name_not_by_a_machine_path() -> None:
+    for f in sorted((ROOT / "catalogs").iterdir()):
+        if f.suffix in (".yaml", ".md"):
+            assert "/work/" not in f.read_text(encoding="utf-8"), f.name
+
+
+def test_a_years_capacity_chart_is_drawn_per_day() -> None:
+    from advisor.report import ENVELOPE_HOURS
+
+    assert ENVELOPE_HOURS < 8760

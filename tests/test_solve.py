@@ -80,7 +80,12 @@ def test_interruptible_batch_runs_on_spot(plans: dict[str, Plan]) -> None:
 def test_plan_files_round_trip_and_verify_from_disk(plans: dict[str, Plan], tmp_path: Path) -> None:
     plan = plans["spiky_diurnal"]
     out = plan.save(tmp_path / "spiky")
-    assert sorted(p.name for p in out.iterdir()) == ["plan.json", "schedule.csv", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "buy.csv",
+        "plan.json",
+        "schedule.csv",
+        "summary.md",
+    ]
     loaded = Plan.load(out / "plan.json")
     assert loaded.total_cost_usd == pytest.approx(plan.total_cost_usd)
     assert len(loaded.schedule) == len(plan.schedule)

@@ -93,6 +93,12 @@ MIN_MILP_S = 10.0
 DEFAULT_BUDGET_S = 240.0
 
 
+def _short_of(gap: float | None, target: float) -> bool:
+    """Whether a gap is unknown or above the target (a proven 0.0 gap is not: `gap or 1.0`
+    read it as 100% and ran the hourly bound on plans already proven optimal)."""
+    return gap is None or gap > target
+
+
 def solve_clustered(
     opts: OptionSet,
     workloads: tuple[str, ...],
@@ -330,7 +336,7 @@ def solve_clustered(
     # the clusters' minimum demand (reserved GPUs whole) can bound better: a short try
     plan_usd = best_cost + fm.constant_usd
     min_limit = min(MIN_MILP_S, budget - finish - elapsed() - overrun)
-    if (relative_gap(plan_usd, lower) or 1.0) > settings.gap and min_limit >= 1.0:
+    if _short_of(relative_gap(plan_usd, lower), settings.gap) and min_limit >= 1.0:
         res = min_bound(opts, workloads, agg, points_existing, settings, progress, say, min_limit)
         if res.bound is not None and (lower is None or res.bound > lower):
             lower, bound_res = res.bound, res
@@ -436,9 +442,8 @@ def solve_fleet(
     if not clustered:
         # exact aggregation: identical hours share one model point
         hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
-        if (
-            res.objective is not None
-            and (relative_gap(res.objective, res.bound) or 1.0) > settings.gap
+        if res.objective is not None and _short_of(
+            relative_gap(res.objective, res.bound), settings.gap
         ):
             # the MILP stopped short of its gap: the hourly Lagrangian may bound better
             left = LAGRANGE_S

@@ -1,0 +1,261 @@
+"""The buy list: what a procurement review signs, one row per GPU type and tier.
+
+``buy.csv`` in a plan folder has exactly the columns of :data:`BUY_COLUMNS`:
+
+``gpu``, ``tier``
+    GPU type and procurement tier (``reserved_1y``, ``reserved_3y``, ``owned``,
+    ``capacity_block``, ``on_demand``, ``spot``); the offers (providers, instance types) of
+    one GPU type and tier are summed; existing commitments are not in it (already signed).
+``count``
+    GPUs to commit (pool tiers: instances times their GPUs); for ``on_demand`` and ``spot``
+    the mean GPUs running over the horizon (``gpu_hours / horizon``).
+``peak_count``
+    The most GPUs in use in any hour (pool tiers: the pool's GPUs of that type in use,
+    existing commitments included).
+``gpu_hours``
+    GPU-hours paid over the horizon [GPU-hours].
+``start``, ``end``
+    Pool tiers: the commitment's start (the horizon's first hour) and end (start + term:
+    the offer's ``term_months``, else 1 or 3 years, owned the amortization period);
+    hourly tiers: the first hour rented and the end of the last.
+``usd_per_month``
+    Spend per month at the plan's rate [USD/month] (a month is 720 h; pool: count × price; hourly:
+    the horizon's spend scaled to a month).
+``commitment_usd``
+    The liability signed [USD]: count × price × the whole term (1 or 3 years; owned: the
+    amortization period), not only the horizon; 0 for hourly tiers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from advisor.units import HOURS_PER_MONTH
+
+BUY_COLUMNS = (
+    "gpu",
+    "tier",
+    "count",
+    "peak_count",
+    "gpu_hours",
+    "start",
+    "end",
+    "usd_per_month",
+    "commitment_usd",
+)
+HOURS_PER_YEAR = 8760.0
+#: Commitment term per pool tier [hours]; ``owned`` uses the offer's amortization period.
+TERM_HOURS = {"reserved_1y": HOURS_PER_YEAR, "reserved_3y": 3 * HOURS_PER_YEAR}
+#: Amortization assumed for owned GPUs whose offer gives an hourly price only [years].
+DEFAULT_OWNED_YEARS = 3.0
+#: A horizon shorter than this fraction of a commitment's term earns a warning.
+SHORT_HORIZON_FRACTION = 0.25
+_HOURLY = ("on_demand", "spot")
+
+
+def term_hours(
+    tier: str, amortization_years: float | None = None, term_months: float | None = None
+) -> float | None:
+    """A pool tier's commitment term [hours]: the offer's ``term_months`` where it states
+    one, else 1 or 3 years (owned: the amortization period, 3 years if not stated); None
+    for a tier with no known term (a capacity block without ``term_months``)."""
+    if term_months:
+        return term_months * HOURS_PER_YEAR / 12
+    if tier == "owned":
+        return (amortization_years or DEFAULT_OWNED_YEARS) * HOURS_PER_YEAR
+    return TERM_HOURS.get(tier)
+
+
+def commitment_fields(
+    count: int, usd_per_hour: float, term_h: float, start: pd.Timestamp
+) -> dict[str, Any]:
+    """What a reviewer signs for ``count`` GPUs at ``usd_per_hour`` each over ``term_h`` hours."""
+    return {
+        "start": start.isoformat(),
+        "end": (start + pd.Timedelta(hours=term_h)).isoformat(),
+        "term_hours": term_h,
+        "usd_per_month": count * usd_per_hour * HOURS_PER_MONTH,
+        "commitment_usd": count * usd_per_hour * term_h,
+    }
+
+
+def short_horizon_warnings(reserved: Sequence[Mapping[str, Any]], horizon_h: float) -> list[str]:
+    """A warning per commitment whose term is over four times the horizon."""
+    out = []
+    for r in reserved:
+        term = float(r["term_hours"])
+        if horizon_h < SHORT_HORIZON_FRACTION * term:
+            out.append(
+                f"{r['count']} {r['gpu']} {r['tier']} is a commitment of {term / HOURS_PER_YEAR:g} "
+                f"year(s) (${r['commitment_usd']:,.0f} from {r['start'][:10]} to "
+                f"{r['end'][:10]}) chosen from {horizon_h:,.0f} hours of demand "
+                f"({horizon_h / term:.1%} of the term): the plan assumes the horizon's demand "
+                f"repeats for the whole term. Check it against a longer forecast."
+            )
+    return out
+
+
+def _gpus(r: Mapping[str, Any]) -> float:
+    """GPUs of a reserved row: its count in pool units times the GPUs per unit."""
+    return float(r["count"]) * float(r.get("gpus_per_instance", 1) or 1)
+
+
+def buy_rows(
+    reserved: Sequence[Mapping[str, Any]],
+    schedule: pd.DataFrame,
+    horizon_h: float,
+    gpu_usd_per_hour: Mapping[tuple[str, str], float],
+) -> list[dict[str, Any]]:
+    """The buy list from a plan's reserved rows, its hourly schedule and the prices [USD per
+    pool unit-hour] per (pool, tier). Counts are GPUs (instances times their GPUs), summed
+    over the offers of one GPU type and tier."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    self_rows = schedule[schedule["source"] != "api"] if len(schedule) else schedule
+    per = (
+        self_rows.drop_duplicates(["hour", "deployment", "source"]) if len(self_rows) else self_rows
+    )
+    pool_peak: dict[str, int] = {}
+    if len(per):
+        pool = per[per["source"] == "pool"]
+        for g, grp in pool.groupby("gpu"):
+            pool_peak[str(g)] = int(grp.groupby("hour")["gpus"].sum().max())
+    for r in reserved:
+        key = (str(r["gpu"]), str(r["tier"]))
+        row = rows.setdefault(
+            key,
+            {
+                "gpu": key[0],
+                "tier": key[1],
+                "count": 0,
+                "peak_count": pool_peak.get(key[0], 0),
+                "gpu_hours": 0.0,
+                "start": r["start"],
+                "end": r["end"],
+                "usd_per_month": 0.0,
+                "commitment_usd": 0.0,
+            },
+        )
+        row["count"] += round(_gpus(r))
+        row["gpu_hours"] += _gpus(r) * horizon_h
+        row["start"] = min(row["start"], r["start"])
+        row["end"] = max(row["end"], r["end"])
+        row["usd_per_month"] += float(r["usd_per_month"])
+        row["commitment_usd"] += float(r["commitment_usd"])
+    if len(per):
+        hourly = per[per["source"].isin(_HOURLY) & (per["gpus"] > 0)]
+        units = "instances" if "instances" in hourly.columns else "gpus"
+        pool_col = "pool" if "pool" in hourly.columns else "gpu"
+        for (g, s), grp in hourly.groupby(["gpu", "source"]):
+            by_hour = grp.groupby("hour")["gpus"].sum()
+            hours = pd.to_datetime(pd.Series(by_hour.index), utc=True)
+            usd = sum(
+                float(lane[units].sum()) * gpu_usd_per_hour[(str(pk), str(s))]
+                for pk, lane in grp.groupby(pool_col)
+            )
+            rows[(str(g), str(s))] = {
+                "gpu": str(g),
+                "tier": str(s),
+                "count": round(float(by_hour.sum()) / horizon_h, 2),
+                "peak_count": int(by_hour.max()),
+                "gpu_hours": float(by_hour.sum()),
+                "start": hours.min().isoformat(),
+                "end": (hours.max() + pd.Timedelta(hours=1)).isoformat(),
+                "usd_per_month": usd / horizon_h * HOURS_PER_MONTH,
+                "commitment_usd": 0.0,
+            }
+    return list(rows.values())
+
+
+def buy_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``buy.csv``'s text: a header of :data:`BUY_COLUMNS` and one line per row."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=BUY_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.12g}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def buy_table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The buy list as a header and text rows, for Markdown, HTML and the terminal."""
+    head = [
+        "GPU",
+        "tier",
+        "count",
+        "peak",
+        "GPU-hours",
+        "start",
+        "end",
+        "USD/month",
+        "commitment (USD)",
+    ]
+    body = []
+    for r in rows:
+        c = r["count"]
+        body.append(
+            [
+                str(r["gpu"]),
+                str(r["tier"]),
+                f"{c:,.2f}" if isinstance(c, float) and not float(c).is_integer() else f"{c:,.0f}",
+                f"{r['peak_count']:,}",
+                f"{r['gpu_hours']:,.0f}",
+                str(r["start"])[:16],
+                str(r["end"])[:16],
+                f"{r['usd_per_month']:,.2f}",
+                f"{r['commitment_usd']:,.2f}" if r["commitment_usd"] else "-",
+            ]
+        )
+    return head, body
+
+
+def check_buy_rows(
+    rows: Sequence[Mapping[str, Any]],
+    schedule: pd.DataFrame,
+    reserved: Sequence[Mapping[str, Any]],
+    horizon_h: float,
+) -> list[str]:
+    """Problems between a buy list and the plan: GPU-hours and peaks per hourly GPU × tier
+    recomputed from the schedule, counts per pool GPU × tier from the reserved rows."""
+    problems = []
+    cols = [c for c in BUY_COLUMNS if rows and c not in rows[0]]
+    if cols:
+        return [f"buy list lacks columns {cols}"]
+    got: dict[tuple[str, str], tuple[float, float]] = {}
+    for r in rows:
+        key = (str(r["gpu"]), str(r["tier"]))
+        if key in got:
+            problems.append(f"{key[0]} {key[1]} listed twice")
+        got[key] = (float(r["count"]), float(r["gpu_hours"]))
+        if str(r["tier"]) in _HOURLY and float(r["commitment_usd"]) != 0:
+            problems.append(f"{key[0]} {key[1]}: an hourly tier carries no commitment")
+    want: dict[tuple[str, str], tuple[float, float]] = {}
+    for r in reserved:
+        key = (str(r["gpu"]), str(r["tier"]))
+        c, h = want.get(key, (0.0, 0.0))
+        want[key] = (c + _gpus(r), h + _gpus(r) * horizon_h)
+    if len(schedule):
+        per = schedule[schedule["source"].isin(_HOURLY) & (schedule["gpus"] > 0)].drop_duplicates(
+            ["hour", "deployment", "source"]
+        )
+        for (g, s), grp in per.groupby(["gpu", "source"]):
+            hours = float(grp["gpus"].sum())
+            want[(str(g), str(s))] = (round(hours / horizon_h, 2), hours)
+    for key in sorted(set(got) | set(want)):
+        if key not in got:
+            problems.append(f"{key[0]} {key[1]}: in the plan, missing from the buy list")
+        elif key not in want:
+            problems.append(f"{key[0]} {key[1]}: in the buy list, not in the plan")
+        else:
+            (c1, h1), (c2, h2) = got[key], want[key]
+            if not (math.isclose(c1, c2, abs_tol=0.011) and math.isclose(h1, h2, rel_tol=1e-9)):
+                problems.append(
+                    f"{key[0]} {key[1]}: buy list {c1:g} GPUs / {h1:,.1f} GPU-hours, "
+                    f"schedule {c2:g} / {h2:,.1f}"
+                )
+    return problems

@@ -234,16 +234,20 @@ def test_vendor_and_gpu_policy_from_a_file(tmp_path: Path) -> None:
 
 
 def test_max_gpu_types_is_a_constraint_and_costs_no_less(tmp_path: Path) -> None:
+    """A fleet-type limit of 2 on a case whose unlimited plan runs three GPU types."""
+
+    def types(plan: Plan) -> set[str]:
+        s = plan.schedule
+        used = set(s.loc[(s["source"] != "api") & (s["replicas"] > 0), "gpu"])
+        return used | {r["gpu"] for r in plan.data["reserved"]}
+
     demand = demand_slice("mixed_week.csv", 12, 0.3, tmp_path / "d.csv")
     free = solve_inputs(load_inputs(demand), FAST)
-    types = set(free.schedule.loc[free.schedule["source"] != "api", "gpu"])
-    types |= {r["gpu"] for r in free.data["reserved"]}
-    assert len(types) > 1
-    limited = solve_inputs(load_inputs(demand, policy=Policy(max_gpu_types=1)), FAST)
+    assert len(types(free)) > 2
+    limited = solve_inputs(load_inputs(demand, policy=Policy(max_gpu_types=2)), FAST)
     assert limited.verified, limited.data["verification"]
-    got = set(limited.schedule.loc[limited.schedule["source"] != "api", "gpu"])
-    got |= {r["gpu"] for r in limited.data["reserved"]}
-    assert len(got) <= 1
+    assert limited.data["policy"]["max_gpu_types"] == 2
+    assert len(types(limited)) <= 2
     assert limited.total_cost_usd >= free.total_cost_usd * (1 - 1e-6)
 
 
@@ -363,7 +367,18 @@ def test_catalog_files_cite_references_by_name_not_by_a_machine_path() -> None:
             assert "/work/" not in f.read_text(encoding="utf-8"), f.name
 
 
-def test_a_years_capacity_chart_is_drawn_per_day() -> None:
-    from advisor.report import ENVELOPE_HOURS
+def test_a_long_horizons_capacity_chart_is_drawn_per_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hourly lines over months are a solid block: the chart switches to daily means and the
+    demand's daily range."""
+    import advisor.report as report
 
-    assert ENVELOPE_HOURS < 8760
+    hours = pd.date_range("2026-01-01", periods=report.ENVELOPE_HOURS + 24, freq="h", tz="UTC")
+    sched = pd.DataFrame(
+        {"hour": hours, "source": "pool", "requests": 100.0 + 50.0 * (hours.hour > 8)}
+    )
+    calls = []
+    real = report._fig_capacity_daily
+    monkeypatch.setattr(report, "_fig_capacity_daily", lambda *a: calls.append(1) or real(*a))
+    png = report._fig_capacity(Plan(data={}, schedule=sched), hours)
+    assert calls and png[:4] == b"\x89PNG"
+    assert report.ENVELOPE_HOURS < 8760

@@ -587,6 +587,10 @@ def solve(
     max_gpu_types: Annotated[
         int | None, typer.Option(help="At most this many GPU types in the fleet.")
     ] = None,
+    min_rental_hours: Annotated[
+        int | None,
+        typer.Option(help="Each on-demand/spot start runs at least this long [h]."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -604,11 +608,14 @@ def solve(
     agg = _parse_aggregate(aggregate)
     if max_gpu_types is not None and max_gpu_types < 1:
         raise AdvisorError(f"--max-gpu-types must be ≥ 1; got {max_gpu_types}.")
+    if min_rental_hours is not None and min_rental_hours < 1:
+        raise AdvisorError(f"--min-rental-hours must be ≥ 1; got {min_rental_hours}.")
     flags = Policy(
         tiers=_csv_list(tiers),
         vendors=_csv_list(vendors),
         gpus=_csv_list(gpus),
         max_gpu_types=max_gpu_types,
+        min_rental_hours=min_rental_hours,
     )
     if out_dir is not None:
         check_writable(out_dir)

@@ -264,7 +264,7 @@ def build_schedule(
         for w in workloads:
             i = widx[w]
             d = float(requests[t, i])
-            if d <= 0:
+            if d <= 0 and not any(ww == w for (ww, _k, _s) in hs.shares):
                 continue
             wl = opts.workloads[w]
             f = hs.api_fraction.get(w, 0.0)
@@ -294,8 +294,8 @@ def build_schedule(
                         v * dep.bundle,
                         cap,
                         req,
-                        input_tokens[t, i] * req / d,
-                        output_tokens[t, i] * req / d,
+                        input_tokens[t, i] * req / d if d > 0 else 0.0,
+                        output_tokens[t, i] * req / d if d > 0 else 0.0,
                         *where,
                         dep.gpus_per_unit,
                         n * dep.units,

@@ -8,6 +8,7 @@ a ``policy:`` section in a YAML file (``--policy FILE``); a flag replaces the fi
       vendors: [nvidia]                            # allowed GPU vendors; omit for all
       gpus: [H100-SXM, A100-80G]                   # allowed GPU types; omit for all
       max_gpu_types: 2                             # at most K GPU types in the fleet
+      min_rental_hours: 4                          # an on-demand/spot start runs >= 4 h
 
 How each is enforced, exactly:
 
@@ -16,6 +17,11 @@ How each is enforced, exactly:
   may use the API. Existing commitments stay: they are already signed.
 * ``max_gpu_types`` is a constraint of the MILP: a binary per GPU type that every GPU of the
   type (reserved, or any replica in any hour) requires, at most K of them set.
+
+* ``min_rental_hours`` holds the solved schedule's hourly replicas: each lane runs the most
+  replicas it ran in the last ``m`` hours (a trailing maximum), so every start lasts ``m``
+  hours. Not a MILP constraint: the bound stays that of the problem without it (still valid,
+  as the rule only adds cost), so the gap shows what the rule costs at most.
 
 The plan records the policy (``plan.json`` ``policy``) and the verifier checks the plan
 against it.
@@ -28,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -49,6 +56,9 @@ class Policy(BaseModel):
     gpus: list[str] | None = Field(default=None, description="allowed GPU types")
     max_gpu_types: int | None = Field(
         default=None, ge=1, description="at most this many GPU types in the fleet"
+    )
+    min_rental_hours: int | None = Field(
+        default=None, ge=1, description="an on-demand/spot start runs at least this long [h]"
     )
 
     @property
@@ -138,13 +148,54 @@ def apply_policy(
     return cat, {n: w.model_copy(update={"allow_api": False}) for n, w in workloads.items()}
 
 
+def rental_shortfalls(schedule: pd.DataFrame, hours: pd.DatetimeIndex, min_hours: int) -> list[str]:
+    """On-demand/spot lanes where a start does not run ``min_hours`` (within the horizon):
+    at every hour a lane must run at least the replicas it started in the last ``min_hours``."""
+    if min_hours <= 1 or not len(schedule):
+        return []
+    rented = schedule[schedule["source"].isin(["on_demand", "spot"])]
+    per = rented.drop_duplicates(["hour", "deployment", "source"])
+    idx = pd.DatetimeIndex(hours).tz_convert("UTC")
+    bad = []
+    for (k, s), grp in per.groupby(["deployment", "source"]):
+        n = (
+            grp.set_index(pd.to_datetime(grp["hour"], utc=True))["replicas"]
+            .reindex(idx, fill_value=0)
+            .to_numpy(dtype=float)
+        )
+        starts = np.maximum(np.diff(n, prepend=0.0), 0.0)
+        window = np.convolve(starts, np.ones(min_hours))[: len(n)]
+        short = np.flatnonzero(n < window - 1e-9)
+        if len(short):
+            bad.append(
+                f"{k} {s}: at {idx[short[0]].isoformat()} runs {n[short[0]]:g} of the "
+                f"{window[short[0]]:g} started in the last {min_hours} h"
+            )
+    return bad
+
+
+def hold_rentals(replicas: Mapping[tuple[str, str], np.ndarray], min_hours: int) -> dict:
+    """Each hourly lane's replicas held for ``min_hours``: the trailing maximum over the last
+    ``min_hours`` hours (``replicas`` per lane, ``(H,)`` each)."""
+    out = {}
+    for lane, n in replicas.items():
+        n = np.asarray(n, dtype=float)
+        held = n.copy()
+        for j in range(1, min_hours):
+            held[j:] = np.maximum(held[j:], n[:-j])
+        out[lane] = held
+    return out
+
+
 def policy_violations(
     policy: Policy,
     catalog: Catalog,
     reserved: Sequence[Mapping[str, Any]],
     schedule: pd.DataFrame,
+    hours: pd.DatetimeIndex | None = None,
 ) -> list[str]:
-    """Where a plan (its new commitments and hourly schedule) breaks the policy."""
+    """Where a plan (its new commitments and hourly schedule over ``hours``) breaks the
+    policy."""
     bad = []
     for r in reserved:
         if not policy.allows_tier(r["tier"]):
@@ -161,6 +212,8 @@ def policy_violations(
             if not policy.allows_gpu(catalog, str(g)):
                 bad.append(f"the schedule runs {g}, not allowed")
         used_types |= {str(g) for g in self_rows["gpu"]}
+    if policy.min_rental_hours and hours is not None:
+        bad += rental_shortfalls(schedule, hours, policy.min_rental_hours)
     if policy.max_gpu_types is not None and len(used_types) > policy.max_gpu_types:
         bad.append(
             f"{len(used_types)} GPU types ({', '.join(sorted(used_types))}) > "

@@ -348,7 +348,13 @@ def check_policy_rules(
     """Where the plan breaks the procurement policy it records (tiers, vendors, GPU types,
     at most K GPU types)."""
     policy = Policy.model_validate(plan_data.get("policy") or {})
-    return policy_violations(policy, catalog, plan_data.get("reserved", []), schedule)
+    hours = None
+    dem = plan_data.get("demand") or {}
+    if dem.get("start") and dem.get("hours"):
+        hours = pd.date_range(
+            pd.Timestamp(dem["start"]).tz_convert("UTC"), periods=int(dem["hours"]), freq="h"
+        )
+    return policy_violations(policy, catalog, plan_data.get("reserved", []), schedule, hours)
 
 
 def check_buy_list(

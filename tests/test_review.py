@@ -382,3 +382,21 @@ def test_a_long_horizons_capacity_chart_is_drawn_per_day(monkeypatch: pytest.Mon
     png = report._fig_capacity(Plan(data={}, schedule=sched), hours)
     assert calls and png[:4] == b"\x89PNG"
     assert report.ENVELOPE_HOURS < 8760
+
+
+def test_min_rental_hours_holds_every_start_and_the_verifier_checks_it(tmp_path: Path) -> None:
+    """The nightly batch runs on spot for five hours: with a minimum rental of 8 h every
+    start is held 8 h, the plan is verified, and the unconstrained plan breaks that rule."""
+    from advisor.verify import check_policy_rules
+
+    demand = demand_slice("business_hours_batch.csv", 48, 1.0, tmp_path / "d.csv")
+    free = solve_inputs(load_inputs(demand), FAST)
+    data = dict(free.data, policy={"min_rental_hours": 8})
+    assert any(
+        "started in the last 8 h" in p
+        for p in check_policy_rules(data, free.schedule, load_catalog())
+    )
+    held = solve_inputs(load_inputs(demand, policy=Policy(min_rental_hours=8)), FAST)
+    assert held.verified, held.data["verification"]
+    assert held.total_cost_usd >= free.total_cost_usd * (1 - 1e-9)
+    assert any("held for at least 8 h" in w for w in held.data["warnings"])

@@ -442,7 +442,72 @@ def build_options(
         max_gpu_types=max_gpu_types,
     )
     result.dominated_lanes = dominated_lanes(result)
+    idle = unpaying_pools(result, committed_gpus)
+    if idle:
+        for key in [k for k in result.gpu_usd_per_hour if k[0] in idle and k[1] in POOL_TIERS]:
+            del result.gpu_usd_per_hour[key]
+            result.max_gpus.pop(key, None)
+            result.dominated_offers.append(key)
+        result.dominated_lanes = dominated_lanes(result)
     return result
+
+
+def unpaying_pools(opts: OptionSet, committed_gpus: Sequence[str] = ()) -> list[str]:
+    """Pools whose committed tiers never pay: every replica the pool could hold is replaced,
+    hour by hour, by rented lanes for no more than its share of the cheapest commitment.
+
+    For each deployment ``a`` on pool ``P`` (using ``u_a`` of an instance) some hourly lane
+    ``(b, s)`` of the same model, open to every workload that may use ``a``, without an
+    availability cap, must serve ``a``'s load with ``n = max_w ⌈cap_a/cap_b⌉`` units at
+    ``n·cost_b ≤ u_a·min_τ P[P,τ]``. Then any plan reserving ``R`` units of ``P`` can rent
+    instead, every hour, for at most what the pool's use costs ``≤ R·P[P,τ]``, and drop the
+    reservation: committing to ``P`` is never needed, so dropping its committed tiers is
+    exact. Pools holding existing commitments (``committed_gpus``) are kept.
+    """
+    users: dict[str, list[str]] = {}
+    for w, k in opts.options:
+        users.setdefault(k, []).append(w)
+    hourly = []
+    for k, dep in opts.deployments.items():
+        if not dep.on_hourly:
+            continue
+        for s in opts.hourly_tiers(dep.pool_key):
+            if (dep.pool_key, s) in opts.max_gpus:
+                continue
+            el = frozenset(
+                w for w in users.get(k, []) if s != "spot" or opts.workloads[w].allow_spot
+            )
+            if el:
+                hourly.append((k, s, el, opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units))
+
+    def cap(k: str, w: str) -> float:
+        o = opts.options.get((w, k))
+        return o.requests_per_hour if o else 0.0
+
+    out = []
+    pools = sorted({d.pool_key for d in opts.deployments.values() if opts.pool_tiers(d.pool_key)})
+    for pool in pools:
+        if pool in committed_gpus:
+            continue
+        price = min(opts.gpu_usd_per_hour[(pool, t)] for t in opts.pool_tiers(pool))
+        replaced = True
+        for k, a in opts.deployments.items():
+            ea = frozenset(users.get(k, []))
+            if a.pool_key != pool or not a.on_pool or not ea:
+                continue
+            budget = a.units * price * (1 + 1e-12)
+            if not any(
+                opts.deployments[b].model == a.model
+                and ea <= eb
+                and all(cap(b, w) > 0 for w in ea)
+                and max(math.ceil(cap(k, w) / cap(b, w) - 1e-9) for w in ea) * cost <= budget
+                for b, _, eb, cost in hourly
+            ):
+                replaced = False
+                break
+        if replaced:
+            out.append(pool)
+    return out
 
 
 def _on_pools(

@@ -107,10 +107,7 @@ def check_providers(catalog: Catalog, providers: Sequence[str]) -> None:
     known = {o.provider for o in catalog.offers.values()} | {p for (_, p) in catalog.api_offers}
     for p in providers:
         if p not in known:
-            raise CatalogError(
-                f"--providers: no offer comes from '{p}'.{did_you_mean(p, known)} "
-                f"Providers in this catalog: {', '.join(sorted(known))}."
-            )
+            raise CatalogError(f"--providers: no offer comes from '{p}'.{did_you_mean(p, known)}")
 
 
 def option_set(inputs: Inputs) -> OptionSet:

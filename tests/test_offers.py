@@ -523,3 +523,30 @@ def test_a_workload_naming_an_unknown_provider_is_a_clear_error(tmp_path: Path) 
     )
     with pytest.raises(DemandError, match=r"unknown provider 'generc'.*Did you mean 'generic'"):
         load_workloads(_CATALOG, [f])
+
+
+def test_a_commitment_dearer_than_renting_is_dropped_exactly() -> None:
+    """A 4-GPU reservation at $1.00/GPU-hour next to a 1-GPU on-demand offer at $0.90: the
+    reserved tier can never pay, is dropped before the model, and the plan still costs the
+    brute-force minimum (the parametrized brute force above covers the kept case)."""
+    from advisor.options import unpaying_pools
+
+    w = "llama-3.1-8b-interactive"
+    res4 = instance_offer("L4", 4, "reserved_1y", 4.0, instance="x4")
+    od1 = instance_offer("L4", 1, "on_demand", 0.9, provider="beta", instance="x1")
+    cat = with_offers([res4, od1], max_tp={"L4": 1})
+    wl = {w: _WORKLOADS[w].model_copy(update={"quantizations": ["fp8"]})}
+    opts = build_options(cat, wl)
+    assert ("acme/x4", "reserved_1y") in opts.dominated_offers
+    assert not opts.pool_tiers("acme/x4")
+    # kept where it is cheaper per GPU than renting, and kept for existing commitments
+    cheap = with_offers([res4.model_copy(update={"usd_per_hour": 2.0}), od1], max_tp={"L4": 1})
+    assert build_options(cheap, wl).pool_tiers("acme/x4") == ["reserved_1y"]
+    kept = build_options(cat, wl, committed_gpus=["acme/x4"])
+    assert kept.pool_tiers("acme/x4") == ["reserved_1y"]
+    assert unpaying_pools(kept) == ["acme/x4"]
+    probe = inputs_for(cat, w, np.ones(3), allow_api=False, quantizations=["fp8"])
+    cap = replica_capacity(probe, tp=1)
+    plan = solve(inputs_for(cat, w, np.full(3, 3.5 * cap), quantizations=["fp8"]))
+    assert plan.data["reserved"] == []
+    assert plan.total_cost_usd == pytest.approx(3 * 4 * 0.9)

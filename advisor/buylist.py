@@ -1,17 +1,20 @@
-"""The buy list: what a procurement review signs, one row per GPU type and tier.
+"""The buy list: what a procurement review signs, one row per offer bought (provider,
+instance type, region) and tier.
 
 ``buy.csv`` in a plan folder has exactly the columns of :data:`BUY_COLUMNS`:
 
-``gpu``, ``tier``
-    GPU type and procurement tier (``reserved_1y``, ``reserved_3y``, ``owned``,
-    ``capacity_block``, ``on_demand``, ``spot``); the offers (providers, instance types) of
-    one GPU type and tier are summed; existing commitments are not in it (already signed).
+``provider``, ``instance``, ``region``, ``gpu``, ``tier``
+    Where it is bought (the seeds' per-GPU offers: provider ``generic``, instance = the GPU
+    type), the GPU type and the procurement tier (``reserved_1y``, ``reserved_3y``,
+    ``owned``, ``capacity_block``, ``on_demand``, ``spot``); existing commitments are not in
+    it (already signed).
 ``count``
-    GPUs to commit (pool tiers: instances times their GPUs); for ``on_demand`` and ``spot``
-    the mean GPUs running over the horizon (``gpu_hours / horizon``).
+    Instances to commit (pool tiers); for ``on_demand`` and ``spot`` the mean instances
+    running over the horizon (instance-hours / horizon). A per-GPU offer's instance is one
+    GPU.
 ``peak_count``
-    The most GPUs in use in any hour (pool tiers: the pool's GPUs of that type in use,
-    existing commitments included).
+    The most instances in use in any hour (pool tiers: the pool's instances with a replica
+    on them, existing commitments included).
 ``gpu_hours``
     GPU-hours paid over the horizon [GPU-hours].
 ``start``, ``end``
@@ -39,6 +42,9 @@ import pandas as pd
 from advisor.units import HOURS_PER_MONTH
 
 BUY_COLUMNS = (
+    "provider",
+    "instance",
+    "region",
     "gpu",
     "tier",
     "count",
@@ -106,6 +112,33 @@ def _gpus(r: Mapping[str, Any]) -> float:
     return float(r["count"]) * float(r.get("gpus_per_instance", 1) or 1)
 
 
+def _where(r: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(provider, instance, region) of a reserved row or schedule row (plans before instance
+    offers: the generic per-GPU offer of its GPU type)."""
+    provider = r.get("provider") or "generic"
+    instance = r.get("instance") or r["gpu"]
+    region = r.get("region") or ""
+    return str(provider), str(instance), "" if region != region else str(region)
+
+
+def _pool_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A schedule with its pool columns (a plan before instance offers: per-GPU pools)."""
+    out = frame
+    if "pool" not in out.columns:
+        out = out.assign(pool=out["gpu"], instances=out["gpus"], provider="generic")
+        out = out.assign(instance=out["gpu"], region="")
+
+    def text(col: str, default: pd.Series | str) -> pd.Series:
+        values = out[col].astype(object)
+        return values.where(values.notna() & (values != ""), default).astype(str)
+
+    return out.assign(
+        provider=text("provider", "generic"),
+        instance=text("instance", out["gpu"].astype(str)),
+        region=text("region", ""),
+    )
+
+
 def buy_rows(
     reserved: Sequence[Mapping[str, Any]],
     schedule: pd.DataFrame,
@@ -113,27 +146,34 @@ def buy_rows(
     gpu_usd_per_hour: Mapping[tuple[str, str], float],
 ) -> list[dict[str, Any]]:
     """The buy list from a plan's reserved rows, its hourly schedule and the prices [USD per
-    pool unit-hour] per (pool, tier). Counts are GPUs (instances times their GPUs), summed
-    over the offers of one GPU type and tier."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    pool unit-hour] per (pool, tier): one row per offer (provider, instance, region) and
+    tier; counts are instances, ``gpu_hours`` GPU-hours."""
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     self_rows = schedule[schedule["source"] != "api"] if len(schedule) else schedule
     per = (
-        self_rows.drop_duplicates(["hour", "deployment", "source"]) if len(self_rows) else self_rows
+        _pool_columns(self_rows.drop_duplicates(["hour", "deployment", "source"]))
+        if len(self_rows)
+        else self_rows
     )
-    pool_peak: dict[str, int] = {}
+    pool_peak: dict[tuple[str, str, str], int] = {}
     if len(per):
         pool = per[per["source"] == "pool"]
-        for g, grp in pool.groupby("gpu"):
-            pool_peak[str(g)] = int(grp.groupby("hour")["gpus"].sum().max())
+        for key, grp in pool.groupby(["provider", "instance", "region"]):
+            peak = float(grp.groupby("hour")["instances"].sum().max())
+            pool_peak[tuple(str(k) for k in key)] = math.ceil(peak - 1e-9)  # type: ignore[index]
     for r in reserved:
-        key = (str(r["gpu"]), str(r["tier"]))
+        where = _where(r)
+        key = (*where, str(r["tier"]))
         row = rows.setdefault(
             key,
             {
-                "gpu": key[0],
-                "tier": key[1],
+                "provider": where[0],
+                "instance": where[1],
+                "region": where[2],
+                "gpu": str(r["gpu"]),
+                "tier": str(r["tier"]),
                 "count": 0,
-                "peak_count": pool_peak.get(key[0], 0),
+                "peak_count": pool_peak.get(where, 0),
                 "gpu_hours": 0.0,
                 "start": r["start"],
                 "end": r["end"],
@@ -141,7 +181,7 @@ def buy_rows(
                 "commitment_usd": 0.0,
             },
         )
-        row["count"] += round(_gpus(r))
+        row["count"] += int(r["count"])
         row["gpu_hours"] += _gpus(r) * horizon_h
         row["start"] = min(row["start"], r["start"])
         row["end"] = max(row["end"], r["end"])
@@ -149,21 +189,24 @@ def buy_rows(
         row["commitment_usd"] += float(r["commitment_usd"])
     if len(per):
         hourly = per[per["source"].isin(_HOURLY) & (per["gpus"] > 0)]
-        units = "instances" if "instances" in hourly.columns else "gpus"
-        pool_col = "pool" if "pool" in hourly.columns else "gpu"
-        for (g, s), grp in hourly.groupby(["gpu", "source"]):
-            by_hour = grp.groupby("hour")["gpus"].sum()
+        for (prov, inst, reg, s), grp in hourly.groupby(
+            ["provider", "instance", "region", "source"]
+        ):
+            by_hour = grp.groupby("hour")["instances"].sum()
             hours = pd.to_datetime(pd.Series(by_hour.index), utc=True)
             usd = sum(
-                float(lane[units].sum()) * gpu_usd_per_hour[(str(pk), str(s))]
-                for pk, lane in grp.groupby(pool_col)
+                float(lane["instances"].sum()) * gpu_usd_per_hour[(str(pk), str(s))]
+                for pk, lane in grp.groupby("pool")
             )
-            rows[(str(g), str(s))] = {
-                "gpu": str(g),
+            rows[(str(prov), str(inst), str(reg), str(s))] = {
+                "provider": str(prov),
+                "instance": str(inst),
+                "region": str(reg),
+                "gpu": str(grp["gpu"].iloc[0]),
                 "tier": str(s),
                 "count": round(float(by_hour.sum()) / horizon_h, 2),
-                "peak_count": int(by_hour.max()),
-                "gpu_hours": float(by_hour.sum()),
+                "peak_count": round(float(by_hour.max())),
+                "gpu_hours": float(grp["gpus"].sum()),
                 "start": hours.min().isoformat(),
                 "end": (hours.max() + pd.Timedelta(hours=1)).isoformat(),
                 "usd_per_month": usd / horizon_h * HOURS_PER_MONTH,
@@ -185,9 +228,12 @@ def buy_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 def buy_table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """The buy list as a header and text rows, for Markdown, HTML and the terminal."""
     head = [
+        "provider",
+        "instance",
+        "region",
         "GPU",
         "tier",
-        "count",
+        "instances",
         "peak",
         "GPU-hours",
         "start",
@@ -200,6 +246,9 @@ def buy_table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[s
         c = r["count"]
         body.append(
             [
+                str(r.get("provider", "generic")),
+                str(r.get("instance", r["gpu"])),
+                str(r.get("region") or "-"),
                 str(r["gpu"]),
                 str(r["tier"]),
                 f"{c:,.2f}" if isinstance(c, float) and not float(c).is_integer() else f"{c:,.0f}",
@@ -220,42 +269,49 @@ def check_buy_rows(
     reserved: Sequence[Mapping[str, Any]],
     horizon_h: float,
 ) -> list[str]:
-    """Problems between a buy list and the plan: GPU-hours and peaks per hourly GPU × tier
-    recomputed from the schedule, counts per pool GPU × tier from the reserved rows."""
+    """Problems between a buy list and the plan: instance-hours, GPU-hours and peaks per
+    hourly offer × tier recomputed from the schedule, counts per committed offer × tier from
+    the reserved rows."""
     problems = []
     cols = [c for c in BUY_COLUMNS if rows and c not in rows[0]]
     if cols:
         return [f"buy list lacks columns {cols}"]
-    got: dict[tuple[str, str], tuple[float, float]] = {}
+    got: dict[tuple[str, ...], tuple[float, float]] = {}
     for r in rows:
-        key = (str(r["gpu"]), str(r["tier"]))
+        key = (*_where(r), str(r["tier"]))
         if key in got:
-            problems.append(f"{key[0]} {key[1]} listed twice")
+            problems.append(f"{' '.join(key)} listed twice")
         got[key] = (float(r["count"]), float(r["gpu_hours"]))
         if str(r["tier"]) in _HOURLY and float(r["commitment_usd"]) != 0:
-            problems.append(f"{key[0]} {key[1]}: an hourly tier carries no commitment")
-    want: dict[tuple[str, str], tuple[float, float]] = {}
+            problems.append(f"{' '.join(key)}: an hourly tier carries no commitment")
+    want: dict[tuple[str, ...], tuple[float, float]] = {}
     for r in reserved:
-        key = (str(r["gpu"]), str(r["tier"]))
+        key = (*_where(r), str(r["tier"]))
         c, h = want.get(key, (0.0, 0.0))
-        want[key] = (c + _gpus(r), h + _gpus(r) * horizon_h)
+        want[key] = (c + float(r["count"]), h + _gpus(r) * horizon_h)
     if len(schedule):
         per = schedule[schedule["source"].isin(_HOURLY) & (schedule["gpus"] > 0)].drop_duplicates(
             ["hour", "deployment", "source"]
         )
-        for (g, s), grp in per.groupby(["gpu", "source"]):
-            hours = float(grp["gpus"].sum())
-            want[(str(g), str(s))] = (round(hours / horizon_h, 2), hours)
+        if len(per):
+            per = _pool_columns(per)
+            for (prov, inst, reg, s), grp in per.groupby(
+                ["provider", "instance", "region", "source"]
+            ):
+                inst_h = float(grp["instances"].sum())
+                key = (str(prov), str(inst), str(reg), str(s))
+                want[key] = (round(inst_h / horizon_h, 2), float(grp["gpus"].sum()))
     for key in sorted(set(got) | set(want)):
+        name = " ".join(k for k in key if k)
         if key not in got:
-            problems.append(f"{key[0]} {key[1]}: in the plan, missing from the buy list")
+            problems.append(f"{name}: in the plan, missing from the buy list")
         elif key not in want:
-            problems.append(f"{key[0]} {key[1]}: in the buy list, not in the plan")
+            problems.append(f"{name}: in the buy list, not in the plan")
         else:
             (c1, h1), (c2, h2) = got[key], want[key]
             if not (math.isclose(c1, c2, abs_tol=0.011) and math.isclose(h1, h2, rel_tol=1e-9)):
                 problems.append(
-                    f"{key[0]} {key[1]}: buy list {c1:g} GPUs / {h1:,.1f} GPU-hours, "
+                    f"{name}: buy list {c1:g} instances / {h1:,.1f} GPU-hours, "
                     f"schedule {c2:g} / {h2:,.1f}"
                 )
     return problems

@@ -550,3 +550,31 @@ def test_a_commitment_dearer_than_renting_is_dropped_exactly() -> None:
     plan = solve(inputs_for(cat, w, np.full(3, 3.5 * cap), quantizations=["fp8"]))
     assert plan.data["reserved"] == []
     assert plan.total_cost_usd == pytest.approx(3 * 4 * 0.9)
+
+
+@pytest.mark.parametrize("tier", ["on_demand", "reserved_1y"])
+def test_buy_list_names_the_offer_and_counts_instances(tier: str, tmp_path: Path) -> None:
+    from advisor.buylist import BUY_COLUMNS, check_buy_rows
+
+    w = "llama-3.1-8b-interactive"
+    cat = with_offers([instance_offer("L4", 8, tier, 10.0)], max_tp={"L4": 1})
+    cap = replica_capacity(inputs_for(cat, w, np.ones(3)), tp=1)
+    plan = solve(inputs_for(cat, w, np.full(3, 2.5 * cap)))
+    (row,) = plan.data["buy"]
+    assert (row["provider"], row["instance"], row["region"], row["gpu"], row["tier"]) == (
+        "acme",
+        "l4-x8",
+        "",
+        "L4",
+        tier,
+    )
+    assert row["count"] == 1 and row["peak_count"] == 1  # one instance, not three GPUs
+    assert row["gpu_hours"] == pytest.approx(3 * 8)
+    out = plan.save(tmp_path / "p")
+    buy = pd.read_csv(out / "buy.csv", keep_default_na=False)
+    assert list(buy.columns) == list(BUY_COLUMNS)
+    assert not check_buy_rows(
+        plan.data["buy"], plan.schedule, plan.data["reserved"], plan.data["horizon_hours"]
+    )
+    bad = [{**row, "count": 3}]
+    assert check_buy_rows(bad, plan.schedule, plan.data["reserved"], plan.data["horizon_hours"])

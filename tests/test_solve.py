@@ -4,6 +4,8 @@ existing commitments, measured capacity, and the plan files."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -492,3 +494,22 @@ def test_fleet_search_neighbours_include_swaps_between_gpu_types() -> None:
     # the moves within a type come before the swaps (first improvement takes them first)
     first_swap = got.index({("H100-PCIe", pcie): 1, ("MI300X", "reserved_3y"): 3})
     assert got.index({("H100-SXM", "owned"): 1, ("MI300X", "reserved_3y"): 4}) < first_swap
+
+
+@pytest.mark.skipif("highs" not in available_solvers(), reason="needs HiGHS")
+def test_highs_prints_nothing_on_stdout(tmp_path: Path) -> None:
+    """Regression: HiGHS printed its banner ("Running HiGHS ...") on the process's standard
+    output, so `advisor solve --solver highs --json` wrote text before the JSON, and the
+    library printed it too. A fresh process each: the banner comes once per process."""
+    cli = "import sys; from advisor.cli import main; sys.argv[0] = 'advisor'; main()"
+    args = ["solve", str(DEMAND / "low_volume.csv"), "--solver", "highs", "--json", "--quiet"]
+    res = subprocess.run([sys.executable, "-c", cli, *args], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["solver"]["name"] == "highs"
+    lib = (
+        "from advisor.pipeline import solve_plan; "
+        f"solve_plan({str(DEMAND / 'low_volume.csv')!r}, solver='highs')"
+    )
+    res = subprocess.run([sys.executable, "-c", lib], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ""

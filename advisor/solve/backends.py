@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -335,7 +336,44 @@ def _cbc_result(fm: FleetModel, log: str, seconds: float) -> SolverResult:
     return SolverResult("cbc", "not_solved", seconds, None, None, None, time_limited)
 
 
+_highs_banner_shown = False
+
+
+def silence_highs_banner() -> None:
+    """Make the process's first HiGHS instance with the standard output on the null device.
+
+    HiGHS prints its banner ("Running HiGHS ...") when the first instance in a process is
+    made, on file descriptor 1, below Python's ``sys.stdout`` (so ``redirect_stdout`` does
+    not catch it, and a notebook kernel shows it): ``advisor solve --json`` then wrote text
+    before the JSON. Call this before any HiGHS instance is made; later instances print
+    nothing with their output off.
+    """
+    global _highs_banner_shown
+    if _highs_banner_shown:
+        return
+    _highs_banner_shown = True
+    try:
+        import highspy
+    except ImportError:
+        return
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no descriptor 1 to protect
+        highspy.Highs()
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
 def _run_highs(fm: FleetModel, settings: SolverSettings, start: float) -> SolverResult:
+    silence_highs_banner()
     solver = pulp.HiGHS(
         msg=False,
         timeLimit=settings.time_limit_s,

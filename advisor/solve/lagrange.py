@@ -41,6 +41,7 @@ import numpy as np
 
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
+from advisor.solve.backends import silence_highs_banner
 
 #: Supergradient steps without a better bound before the step is halved.
 PATIENCE = 8
@@ -510,6 +511,7 @@ class _Master:
 
         G, T = E.shape
         self.G, self.T, self.B = G, T, n_blocks
+        silence_highs_banner()
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)

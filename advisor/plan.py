@@ -42,7 +42,7 @@ from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import OutputError, PlanError
 from advisor.milp import POOL
 from advisor.options import OptionSet, api_usd_per_hour
-from advisor.solve import FleetSolution
+from advisor.solve import FleetSolution, whole_status
 from advisor.units import TOKENS_PER_M
 
 SCHEDULE_COLUMNS = [
@@ -750,12 +750,18 @@ def assemble_plan(
         "tokens": {"input": in_tokens, "output": out_tokens},
         "reserved_utilization": pool_load / pool_capacity if pool_capacity > 0 else None,
         "workloads": wl_data,
+        # the whole solve's figures; each stage's in "stages"
         "solver": {
-            **solution.solver.as_dict(),
+            "name": solution.solver.name,
+            "status": whole_status(gap, solution.gap_tolerance, solution.time_limited),
+            "seconds": round(solution.seconds, 3),
+            "objective": total,
             "bound": lower,
             "gap": gap,
+            "time_limited": solution.time_limited,
             "model_objective": solution.solver.objective,
             "build_seconds": round(solution.build_seconds, 3),
+            "stages": [stage.as_dict() for stage in solution.stages],
         },
         "bound_solver": solution.bound_solver.as_dict() if solution.bound_solver else None,
         "aggregation": solution.aggregation,

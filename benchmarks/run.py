@@ -128,11 +128,13 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     d = plan.data
     solver = d.get("solver") or {}
     bound_solver = d.get("bound_solver") or {}
-    solve_s = float(solver.get("seconds") or 0.0) + float(bound_solver.get("seconds") or 0.0)
+    # the whole solve's wall time and status (plans before the split reported the first
+    # solver run's only; each stage's are in solver["stages"])
+    solve_s = float(solver.get("seconds") or 0.0)
     statuses = [solver.get("status", "?")]
     if bound_solver:
         statuses.append(f"bound {bound_solver.get('status', '?')}")
-    if solver.get("time_limited") or bound_solver.get("time_limited"):
+    if solver.get("time_limited") and solver.get("status") != "time_limited":
         statuses.append("time-limited")
     if not d.get("verified"):
         statuses.append("NOT VERIFIED")
@@ -163,13 +165,13 @@ def _plain(obj: Any) -> Any:
 
 
 def code_fingerprint() -> str:
-    """Short hash of advisor/*.py as they are now (read as a case starts: the tree may
+    """Short hash of advisor/**/*.py as they are now (read as a case starts: the tree may
     change mid-run)."""
     import hashlib
 
     h = hashlib.sha256()
-    for p in sorted((ROOT / "advisor").glob("*.py")):
-        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    for p in sorted((ROOT / "advisor").rglob("*.py")):
+        h.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + p.read_bytes())
     return h.hexdigest()[:10]
 
 

@@ -188,6 +188,10 @@ def test_cli_solve_json_interface_with_cbc(tmp_path: Path) -> None:
     assert set(data["cost_by_tier_usd"]) >= {"reserved", "on_demand", "spot", "api", "overhead"}
     assert set(data["solver"]) >= {"name", "status", "seconds", "bound", "gap"}
     assert data["solver"]["name"] == "cbc" and data["verified"] is True
+    # the whole solve's time, each stage's in the detail
+    stages = data["solver"]["stages"]
+    assert stages[0]["stage"] == "MILP (every hour)" and stages[0]["status"] == "optimal"
+    assert data["solver"]["seconds"] >= stages[0]["seconds"]
     assert all("total_cost_usd" in b for b in data["baselines"].values())
     assert (out / "plan.json").is_file() and (out / "schedule.csv").is_file()
     res = runner.invoke(app, ["verify", str(out / "plan.json"), str(DEMAND / "low_volume.csv")])
@@ -261,6 +265,12 @@ def test_clustered_plan_is_verified_and_its_bound_is_valid() -> None:
     gap = clustered.data["gap"]
     assert gap == pytest.approx(1 - clustered.data["lower_bound_usd"] / clustered.total_cost_usd)
     assert clustered.data["solver"]["gap"] == gap  # the plan's gap, not the aggregate model's
+    # regression: status and time were the first stage's (the cluster model, an LP solved to
+    # optimality in a fraction of a second): they are the whole solve's, each stage's listed
+    solver = clustered.data["solver"]
+    assert solver["status"] == ("optimal" if gap <= 1e-4 + 1e-6 else "feasible")
+    assert solver["stages"][0]["status"] == "optimal"
+    assert solver["seconds"] >= sum(s["seconds"] for s in solver["stages"]) - 0.01
 
 
 def test_identical_hours_merged_exactly_keep_their_schedule(tmp_path: Path) -> None:
@@ -513,3 +523,37 @@ def test_highs_prints_nothing_on_stdout(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-c", lib], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""
+
+
+def test_a_bound_stopped_at_its_own_cap_is_not_blamed_on_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression: the warning said the time budget cut the bound short whenever the
+    Lagrangian stopped on its clock, also at its own cap (``LAGRANGE_S``) with most of the
+    budget left, where a larger --time-limit would not have helped."""
+    import dataclasses
+
+    import advisor.solve.bounds as bounds
+    import advisor.solve.pipeline as solve_pipeline
+    from advisor.catalog import load_catalog
+    from advisor.demand import synthetic_demand
+    from advisor.pipeline import Inputs
+    from advisor.workloads import load_workloads
+
+    real = bounds.lagrangian_bound
+
+    def stopped_on_its_clock(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return dataclasses.replace(real(*args, **kwargs), time_limited=True)
+
+    monkeypatch.setattr(bounds, "lagrangian_bound", stopped_on_its_clock)
+    monkeypatch.setattr(solve_pipeline, "LAGRANGE_S", 1.0)
+    cat = load_catalog()
+    wl = load_workloads(cat)
+    name = "llama-3.1-70b-interactive"
+    d = synthetic_demand({name: wl[name]}, 48, mean_requests_per_hour=[40_000], seed=4)
+    plan = solve_inputs(Inputs(cat, {name: wl[name]}, d), FAST, aggregate=6)
+    assert plan.verified, plan.data["verification"]
+    assert not any("the bound" in w for w in plan.data["warnings"])
+    (stage,) = [s for s in plan.data["solver"]["stages"] if "Lagrangian" in s["stage"]]
+    assert stage["time_limited"] is True  # recorded in the stage's detail
+    assert plan.data["solver"]["time_limited"] is False

@@ -6,6 +6,7 @@ The stages, one module each (``pipeline`` wires them; its docstring describes th
 - ``aggregate``: merge identical hours; cluster hours into representative hours.
 - ``schedule``: one hour's decisions, the solved fleet, trimming and costing schedules.
 - ``diagnose``: why no plan exists.
+- ``budget``: what each stage did with its time; the whole solve's status.
 - ``bounds`` and ``lagrange``: lower bounds on the full hourly problem; the all-API cost.
 - ``recover``: whole replicas for every hour given a reserved fleet.
 - ``fleet_search``: the local search over reserved fleets.
@@ -22,6 +23,7 @@ from advisor.solve.backends import (
     run_solver,
 )
 from advisor.solve.bounds import api_only_cost
+from advisor.solve.budget import StageReport, whole_status
 from advisor.solve.diagnose import diagnose_infeasible
 from advisor.solve.pipeline import DEFAULT_BUDGET_S, solve_fleet
 from advisor.solve.schedule import FleetSolution, HourSchedule, trim_hour
@@ -37,6 +39,7 @@ __all__ = [
     "Progress",
     "SolverResult",
     "SolverSettings",
+    "StageReport",
     "aggregate_hours",
     "api_only_cost",
     "available_solvers",
@@ -44,4 +47,5 @@ __all__ = [
     "run_solver",
     "solve_fleet",
     "trim_hour",
+    "whole_status",
 ]

@@ -645,10 +645,11 @@ def lagrangian_bound(
     history: list[float] = []
     best = -math.inf
     it = 0
+    timed_out = False  # the last loop ended on the clock (not a stall, the target or the cap)
 
     def ascend(lab: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """Projected supergradient ascent with λ constant per cluster of ``lab``."""
-        nonlocal best, it
+        nonlocal best, it, timed_out
         T = int(lab.max()) + 1
         members = [np.flatnonzero(lab == t) for t in range(T)]
         n_hours = np.array([m.size for m in members], dtype=float)
@@ -706,7 +707,10 @@ def lagrangian_bound(
         step_scale, since = 1.0, 0
         bests = [best]
         ascent_until = time_limit_s * (ASCENT_SHARE if master is not None else 1.0)
-        while it < max_iterations and time.perf_counter() - t0 < ascent_until:
+        while it < max_iterations:
+            if time.perf_counter() - t0 >= ascent_until:
+                timed_out = master is None  # with a master, the ascent hands over to it
+                break
             norm = float((grad**2).sum())
             if norm <= 1e-12:
                 break
@@ -737,7 +741,10 @@ def lagrangian_bound(
         # every subproblem solution the ascent produced
         center = best_lam
         delta = BOX_START * float(np.max(budget[np.isfinite(budget)] / H, initial=1.0))
-        while it < max_iterations and time.perf_counter() - t0 < time_limit_s:
+        while it < max_iterations:
+            if time.perf_counter() - t0 >= time_limit_s:
+                timed_out = True
+                break
             master.box(center, delta)
             solved = master.solve()
             if solved is None:
@@ -772,4 +779,4 @@ def lagrangian_bound(
             lam[gi] = np.asarray(lam0[g], dtype=float)
     ascend(labels, lam)
     seconds = time.perf_counter() - t0
-    return LagrangeResult(best, it, seconds, history, seconds >= time_limit_s)
+    return LagrangeResult(best, it, seconds, history, timed_out)

@@ -49,6 +49,7 @@ from advisor.options import OptionSet
 from advisor.solve.aggregate import Aggregation, aggregate_hours, existing_at_points, medoids
 from advisor.solve.backends import Progress, SolverResult, SolverSettings, relative_gap, run_solver
 from advisor.solve.bounds import api_only_cost, hourly_bound, lower_solve, min_bound
+from advisor.solve.budget import StageReport
 from advisor.solve.diagnose import diagnose_infeasible
 from advisor.solve.fleet_search import (
     CANDIDATE_SCALES,
@@ -115,11 +116,13 @@ def solve_clustered(
     progress: Progress | None,
     say: Progress,
     t0: float,
+    stages: list[StageReport],
 ) -> tuple[Fleet, list[HourSchedule], SolverResult, float | None, dict[str, int], list[str]]:
     """Large horizons: choose the reserved fleet on the clusters, recover every real hour,
     bound the full hourly problem. Returns (fleet, hours, bound report, bound, how the
     schedule was recovered: ``recovery_points`` it was trimmed from and ``hours_resolved``
-    on their own, the phases the budget cut short)."""
+    on their own, the phases the budget cut short); appends a report per stage to
+    ``stages``."""
     ex_names = sorted(existing_gpus)
     budget = settings.time_limit_s or DEFAULT_BUDGET_S
 
@@ -134,6 +137,7 @@ def solve_clustered(
         opts, workloads, agg, points_existing, settings, progress, say, run_min=False
     )
     lower = bound_res.bound
+    stages.append(StageReport.of("bound (cluster means, replicas relaxed)", bound_res))
     candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
     if mean_fleet is not None:
         candidates.append(mean_fleet)
@@ -147,9 +151,11 @@ def solve_clustered(
         ires = run_solver(
             ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
         )
+        stages.append(StageReport.of("fleet candidate (integer model of the clusters)", ires))
         if ires.status in ("optimal", "feasible"):
             candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
         overrun = max(0.0, ires.seconds - int_limit)
+    t_search = time.perf_counter()
     search_until = SEARCH_SHARE * budget
     # the relaxed models value the pool too little (fractional hourly replicas waste
     # nothing), so larger versions of their fleets start the search too: measured at 2,160
@@ -225,6 +231,16 @@ def solve_clustered(
                 best, best_cost, improved = nb, c, True
                 say(f"fleet search: ${best_cost:,.2f} (estimated) with {fleet_text(best)}")
                 break
+    stages.append(
+        StageReport(
+            "fleet search (estimated on one hour per cluster)",
+            "done",
+            time.perf_counter() - t_search,
+            objective=best_cost + fm.constant_usd,
+            time_limited=bool(cut),
+        )
+    )
+    t_recover = time.perf_counter()
 
     # 3. the chosen fleet's schedule for every real hour: from every distinct hour as a
     #    point of its own where the time allows; else from finer representative hours (at
@@ -309,6 +325,15 @@ def solve_clustered(
             cut.append(f"the schedule recovery ({resolved} of {agg.n_distinct} hours re-solved)")
     elif points < agg.n_distinct:
         cut.append(f"the schedule recovery ({points} of {agg.n_distinct} hours)")
+    stages.append(
+        StageReport(
+            f"schedule recovery ({points} points, {resolved} hours re-solved)",
+            "done",
+            time.perf_counter() - t_recover,
+            objective=best_cost + fm.constant_usd,
+            time_limited=points < agg.n_distinct and resolved < agg.n_distinct,
+        )
+    )
 
     # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour
     lam_limit = max(0.5, min(LAGRANGE_S, budget - finish - elapsed()))
@@ -328,9 +353,12 @@ def solve_clustered(
         lam_limit,
         fm.constant_usd,
     )
+    stages.append(StageReport.of("bound (hourly Lagrangian)", lag_res))
     if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
         lower, bound_res = lag_res.bound, lag_res
-    if lag.time_limited:
+    if lag.time_limited and lam_limit < LAGRANGE_S:
+        # stopped on the clock, and that clock was what the budget had left (at its own
+        # cap of LAGRANGE_S a larger budget would not have given it more)
         cut.append("the bound")
     # the Lagrangian relaxes the reserved GPUs' integrality; with few of them the MILP at
     # the clusters' minimum demand (reserved GPUs whole) can bound better: a short try
@@ -338,6 +366,7 @@ def solve_clustered(
     min_limit = min(MIN_MILP_S, budget - finish - elapsed() - overrun)
     if _short_of(relative_gap(plan_usd, lower), settings.gap) and min_limit >= 1.0:
         res = min_bound(opts, workloads, agg, points_existing, settings, progress, say, min_limit)
+        stages.append(StageReport.of("bound (MILP at cluster minima)", res))
         if res.bound is not None and (lower is None or res.bound > lower):
             lower, bound_res = res.bound, res
     recovery = {"recovery_points": points, "hours_resolved": resolved}
@@ -357,6 +386,7 @@ def solve_fleet(
     progress: Progress | None = None,
 ) -> FleetSolution:
     """Find the minimum-cost fleet for the hourly demand arrays (``(H, W)`` each)."""
+    t_start = time.perf_counter()
     say = progress or (lambda _m: None)
     diag = diagnose_infeasible(opts, workloads, requests)
     if "no GPU option" in diag or "availability caps (max_gpus)" in diag:
@@ -393,6 +423,8 @@ def solve_fleet(
         share = replace(settings, time_limit_s=settings.time_limit_s - reserve)
     res = run_solver(fm, share, progress, "solve", opts)
     say(f"solve: {res.status} in {res.seconds:.1f} s")
+    first = "fleet model (cluster maxima, replicas relaxed)" if clustered else "MILP (every hour)"
+    stages = [StageReport.of(first, res)]
     if res.status == "infeasible":
         raise InfeasibleError(diagnose_infeasible(opts, workloads, requests))
     if res.status not in ("optimal", "feasible"):
@@ -414,10 +446,11 @@ def solve_fleet(
         ]
         bound = api_only if res.bound is None else min(api_only, res.bound)
         if clustered:
-            lb = lower_solve(
+            lb_res = lower_solve(
                 opts, workloads, agg, points_existing, settings, progress, say, res.objective
-            )[0].bound
-            bound = api_only if lb is None else min(api_only, lb)
+            )[0]
+            stages.append(StageReport.of("bound (clusters)", lb_res))
+            bound = api_only if lb_res.bound is None else min(api_only, lb_res.bound)
         return FleetSolution(
             reserved={},
             hours=hours,
@@ -427,6 +460,10 @@ def solve_fleet(
             aggregation=agg.describe(),
             build_seconds=build_s,
             api_only=True,
+            seconds=time.perf_counter() - t_start,
+            stages=stages,
+            time_limited=res.time_limited and settings.time_limit_s is not None,
+            gap_tolerance=settings.gap,
         )
     warnings = []
     if res.time_limited:
@@ -439,6 +476,8 @@ def solve_fleet(
     bound_res = None
     lower = res.bound
     agg_info = agg.describe()
+    # the MILP's own limit comes from --time-limit (it has none without one)
+    time_limited = res.time_limited and settings.time_limit_s is not None
     if not clustered:
         # exact aggregation: identical hours share one model point
         hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
@@ -465,6 +504,9 @@ def solve_fleet(
                 max(0.5, left),
                 fm.constant_usd,
             )
+            stages.append(StageReport.of("bound (hourly Lagrangian)", lag_res))
+            if lag_res.time_limited and settings.time_limit_s:
+                time_limited = True
             if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
                 lower, bound_res = lag_res.bound, lag_res
     else:
@@ -484,9 +526,11 @@ def solve_fleet(
             progress,
             say,
             t0,
+            stages,
         )
         reserved, hours, bound_res, lower, recovery, cut = got
         agg_info = {**agg_info, **recovery}
+        time_limited = bool(cut)
         if cut:
             given = settings.time_limit_s
             warnings.append(
@@ -505,4 +549,8 @@ def solve_fleet(
         aggregation=agg_info,
         build_seconds=build_s,
         warnings=warnings,
+        seconds=time.perf_counter() - t_start,
+        stages=stages,
+        time_limited=time_limited,
+        gap_tolerance=settings.gap,
     )

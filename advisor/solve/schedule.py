@@ -17,6 +17,7 @@ from advisor.milp import (
 )
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.backends import SolverResult
+from advisor.solve.budget import StageReport
 
 
 @dataclass
@@ -41,6 +42,14 @@ class FleetSolution:
     build_seconds: float
     warnings: list[str] = field(default_factory=list)
     api_only: bool = False
+    #: wall time of the whole solve [s], from the inputs to the plan's schedule and bound
+    seconds: float = 0.0
+    #: what each stage did, in order
+    stages: list[StageReport] = field(default_factory=list)
+    #: the time budget (--time-limit, or the default) cut a stage short
+    time_limited: bool = False
+    #: the relative gap asked for (--gap): the plan is optimal only within it
+    gap_tolerance: float = 0.0
 
 
 def read_points(fm: FleetModel, opts: OptionSet) -> list[HourSchedule]:

@@ -557,3 +557,23 @@ def test_a_bound_stopped_at_its_own_cap_is_not_blamed_on_the_budget(
     (stage,) = [s for s in plan.data["solver"]["stages"] if "Lagrangian" in s["stage"]]
     assert stage["time_limited"] is True  # recorded in the stage's detail
     assert plan.data["solver"]["time_limited"] is False
+
+
+def test_a_cbc_crash_keeps_the_feasible_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: CBC once exited abnormally mid-solve (a 3 s limit, a loaded machine) and
+    the solve ended in an error although the rounded LP start was a feasible plan."""
+    import advisor.solve.backends as backends
+    from advisor.errors import SolverError
+
+    real, calls = backends._run_cbc, []
+
+    def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:  # the MILP's run; the later ones (the bound's LP) run
+            raise SolverError("CBC failed: Pulp: Error while trying to execute")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(backends, "_run_cbc", crash)
+    plan = solve_plan(DEMAND / "high_steady.csv", solver="cbc", aggregate="exact")
+    assert plan.verified, plan.data["verification"]
+    assert plan.data["solver"]["stages"][0]["status"] == "feasible"

@@ -561,7 +561,13 @@ def solve(
     max_price_age_days: MaxPriceAgeOpt = DEFAULT_MAX_PRICE_AGE_DAYS,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
     solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
-    time_limit: Annotated[float | None, typer.Option(help="Solver time limit [s].")] = None,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Time budget of the whole solve [s]; default 15 where the distinct hours "
+            "fit the exact model (up to 400), else 240."
+        ),
+    ] = None,
     gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-3,
     threads: Annotated[int, typer.Option(help="Solver threads.")] = 1,
     aggregate: Annotated[
@@ -599,7 +605,7 @@ def solve(
     from advisor.policy import Policy
     from advisor.report import print_plan_summary
 
-    if time_limit is not None and not time_limit > 0:
+    if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
         raise AdvisorError(f"--time-limit must be > 0 seconds; got {time_limit}.")
     if not 0 <= gap < 1:
         raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")

@@ -235,6 +235,14 @@ def test_infeasible_workload_is_explained(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "strict" in res.output and "TPOT" in res.output and "allow_api" in res.output
     assert "Traceback" not in res.output
+    # the diagnosis is structured (the solver decides on it), text only at the edge
+    from advisor.pipeline import option_set
+    from advisor.solve import Cause, find_infeasibilities
+
+    inputs = load_inputs(csv, workloads_files=[wl])
+    d = inputs.demand
+    (cause,) = find_infeasibilities(option_set(inputs), d.workloads, d.requests)
+    assert (cause.cause, cause.workload, cause.n_hours) == (Cause.NO_OPTION, "strict", 1)
 
 
 def test_an_oversized_commitment_is_flagged_under_used(tmp_path: Path) -> None:
@@ -350,8 +358,8 @@ def test_time_limit_returns_the_best_plan_with_its_gap_and_a_warning(tmp_path: P
     data = json.loads(res.stdout)
     assert data["verified"] is True and data["gap"] is not None
     if data["solver"]["status"] != "optimal":
-        assert any("time limit" in w for w in data["warnings"])
-        assert "time limit" in res.stderr
+        assert any("time limit" in w or "time budget" in w for w in data["warnings"])
+        assert "time limit" in res.stderr or "time budget" in res.stderr
 
 
 def test_clustered_solve_cut_by_its_time_budget_warns_and_stays_valid() -> None:
@@ -577,3 +585,33 @@ def test_a_cbc_crash_keeps_the_feasible_start(monkeypatch: pytest.MonkeyPatch) -
     plan = solve_plan(DEMAND / "high_steady.csv", solver="cbc", aggregate="exact")
     assert plan.verified, plan.data["verification"]
     assert plan.data["solver"]["stages"][0]["status"] == "feasible"
+
+
+def test_every_solve_has_a_validated_time_budget() -> None:
+    """One budget per solve: finite and > 0 where given (the library checked nothing: an
+    infinite or NaN limit reached the solvers), else a default by problem size, stated in
+    --help."""
+    from advisor.errors import SolverError
+    from advisor.solve import (
+        AUTO_EXACT_LIMIT,
+        DEFAULT_BUDGET_S,
+        DEFAULT_EXACT_BUDGET_S,
+        TimeBudget,
+        default_budget_s,
+    )
+
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(SolverError, match="finite number of seconds"):
+            TimeBudget(bad, given=True)
+    with pytest.raises(SolverError, match="finite number of seconds"):
+        solve_plan(DEMAND / "low_volume.csv", time_limit_s=float("nan"))
+    assert default_budget_s(AUTO_EXACT_LIMIT) == DEFAULT_EXACT_BUDGET_S
+    assert default_budget_s(AUTO_EXACT_LIMIT + 1) == DEFAULT_BUDGET_S
+    budget = TimeBudget.for_solve(None, 10)
+    assert not budget.given and "the default" in budget.describe()
+    res = CliRunner().invoke(
+        app, ["solve", str(DEMAND / "low_volume.csv"), "--time-limit", "inf", "--quiet"]
+    )
+    assert res.exit_code == 2 and "--time-limit" in res.output
+    res = CliRunner().invoke(app, ["solve", "--help"])
+    assert f"{DEFAULT_EXACT_BUDGET_S:g}" in res.output and f"{DEFAULT_BUDGET_S:g}" in res.output

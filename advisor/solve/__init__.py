@@ -23,27 +23,40 @@ from advisor.solve.backends import (
     run_solver,
 )
 from advisor.solve.bounds import api_only_cost
-from advisor.solve.budget import StageReport, whole_status
-from advisor.solve.diagnose import diagnose_infeasible
-from advisor.solve.pipeline import DEFAULT_BUDGET_S, solve_fleet
+from advisor.solve.budget import (
+    DEFAULT_BUDGET_S,
+    DEFAULT_EXACT_BUDGET_S,
+    StageReport,
+    TimeBudget,
+    default_budget_s,
+    whole_status,
+)
+from advisor.solve.diagnose import Cause, Infeasibility, diagnose_infeasible, find_infeasibilities
+from advisor.solve.pipeline import solve_fleet
 from advisor.solve.schedule import FleetSolution, HourSchedule, trim_hour
 
 __all__ = [
     "AUTO_CLUSTERS",
     "AUTO_EXACT_LIMIT",
     "DEFAULT_BUDGET_S",
+    "DEFAULT_EXACT_BUDGET_S",
     "SOLVERS",
     "Aggregation",
+    "Cause",
     "FleetSolution",
     "HourSchedule",
+    "Infeasibility",
     "Progress",
     "SolverResult",
     "SolverSettings",
     "StageReport",
+    "TimeBudget",
     "aggregate_hours",
     "api_only_cost",
     "available_solvers",
+    "default_budget_s",
     "diagnose_infeasible",
+    "find_infeasibilities",
     "run_solver",
     "solve_fleet",
     "trim_hour",

@@ -80,10 +80,6 @@ def lower_solve(
         if lp.status in ("optimal", "feasible")
         else None
     )
-    say(
-        f"bound (cluster means, replicas relaxed): {lp.status}, {lp.bound or 0:,.2f} "
-        f"in {lp.seconds:.1f} s"
-    )
     best = lp
     gap = relative_gap(upper_objective, lp.bound)
     if run_min and (gap is None or gap > settings.gap):
@@ -116,7 +112,6 @@ def min_bound(
         "bound (MILP at cluster minima)",
         opts,
     )
-    say(f"bound (MILP at cluster minima): {res.status}, {res.bound or 0:,.2f}")
     return res
 
 

@@ -1,15 +1,28 @@
-"""What a solve did with its time: one report per stage, and the status of the whole solve."""
+"""A solve's time: one budget for the whole solve, a report per stage, the whole solve's status."""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from advisor.errors import SolverError
+from advisor.solve.aggregate import AUTO_EXACT_LIMIT
 from advisor.solve.backends import SolverResult
 
 #: Relative slack on the gap tolerance for calling a plan optimal: a solver that proves its
 #: gap leaves its bound a rounding error below the plan's cost recomputed from the schedule.
 GAP_SLACK = 1e-6
+#: Time budget of a solve without --time-limit [s] where the distinct hours fit the exact
+#: model: the shipped one-week examples solve within 20 s end to end with it.
+DEFAULT_EXACT_BUDGET_S = 15.0
+#: ...and beyond that (clustered). Stages end when their work is done, so small problems
+#: take much less: the fleet search stops at 30% of it, the schedule recovery leaves the
+#: bound its share (``LAGRANGE_S``, at most a fifth) and the finish its
+#: (``FINISH_S_PER_HOUR``), the bound gets what is left (at least 0.5 s).
+DEFAULT_BUDGET_S = 240.0
 
 
 @dataclass
@@ -50,3 +63,83 @@ def whole_status(gap: float | None, tolerance: float, time_limited: bool) -> str
     if gap is not None and gap <= tolerance + GAP_SLACK:
         return "optimal"
     return "time_limited" if time_limited else "feasible"
+
+
+class TimeBudget:
+    """The whole solve's wall-clock budget [s], counted from ``start``
+    (``time.perf_counter()``); stages ask it what is left and take their share of that.
+
+    Raises ``SolverError`` unless the total is a finite number of seconds > 0.
+    """
+
+    def __init__(self, total_s: float, *, given: bool, start: float | None = None) -> None:
+        if not (isinstance(total_s, int | float) and math.isfinite(total_s) and total_s > 0):
+            raise SolverError(
+                f"The time limit must be a finite number of seconds > 0; got {total_s!r}."
+            )
+        self.total_s = float(total_s)
+        #: set by the caller (--time-limit), not the default
+        self.given = given
+        self.start = time.perf_counter() if start is None else start
+
+    @classmethod
+    def for_solve(
+        cls, time_limit_s: float | None, n_distinct_hours: int, start: float | None = None
+    ) -> TimeBudget:
+        """``time_limit_s`` where given, else the default for a problem of this size."""
+        if time_limit_s is not None:
+            return cls(time_limit_s, given=True, start=start)
+        return cls(default_budget_s(n_distinct_hours), given=False, start=start)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> float:
+        """Seconds left of the budget (never below 0)."""
+        return max(0.0, self.total_s - self.elapsed())
+
+    def describe(self) -> str:
+        """The budget as the warnings name it."""
+        if self.given:
+            return f"{self.total_s:g} s"
+        return f"{self.total_s:g} s, the default; raise it with --time-limit"
+
+
+def default_budget_s(n_distinct_hours: int) -> float:
+    """The time budget of a solve without --time-limit [s]: ``DEFAULT_EXACT_BUDGET_S`` where
+    the distinct hours fit the exact model (``AUTO_EXACT_LIMIT``), else ``DEFAULT_BUDGET_S``."""
+    if n_distinct_hours <= AUTO_EXACT_LIMIT:
+        return DEFAULT_EXACT_BUDGET_S
+    return DEFAULT_BUDGET_S
+
+
+class StageLog:
+    """The stages of one solve in order; each one added is also said on ``progress`` with
+    the solve's elapsed time, its status and time, and the plan and bound it reached."""
+
+    def __init__(self, budget: TimeBudget, progress: Callable[[str], None] | None) -> None:
+        self.budget = budget
+        self.progress = progress
+        self.reports: list[StageReport] = []
+
+    def add(self, report: StageReport) -> None:
+        self.reports.append(report)
+        if self.progress is None:
+            return
+        parts = [f"{report.stage}: {report.status} in {report.seconds:.1f} s"]
+        if report.objective is not None:
+            parts.append(f"plan ${report.objective:,.2f}")
+        if report.bound is not None:
+            parts.append(f"bound ${report.bound:,.2f}")
+        if report.time_limited:
+            parts.append("stopped by its time limit")
+        self.progress(", ".join(parts))
+
+
+def timed(
+    progress: Callable[[str], None] | None, budget: TimeBudget
+) -> Callable[[str], None] | None:
+    """``progress`` with each line prefixed by the solve's elapsed time."""
+    if progress is None:
+        return None
+    return lambda msg: progress(f"[{budget.elapsed():6.1f} s] {msg}")

@@ -49,8 +49,8 @@ from advisor.options import OptionSet
 from advisor.solve.aggregate import Aggregation, aggregate_hours, existing_at_points, medoids
 from advisor.solve.backends import Progress, SolverResult, SolverSettings, relative_gap, run_solver
 from advisor.solve.bounds import api_only_cost, hourly_bound, lower_solve, min_bound
-from advisor.solve.budget import StageReport
-from advisor.solve.diagnose import diagnose_infeasible
+from advisor.solve.budget import StageLog, StageReport, TimeBudget, timed
+from advisor.solve.diagnose import diagnose_infeasible, explain, find_infeasibilities
 from advisor.solve.fleet_search import (
     CANDIDATE_SCALES,
     EVAL_S,
@@ -87,11 +87,12 @@ EXACT_BOUND_SHARE = 0.15
 MIN_MILP_S = 10.0
 
 
-#: Time budget of a clustered solve without --time-limit [s]. Phases end when their work
-#: is done, so small problems take much less: the fleet search stops at 30% of it, the
-#: schedule recovery leaves the bound its share (``LAGRANGE_S``, at most a fifth) and the
-#: finish its (``FINISH_S_PER_HOUR``), the bound gets what is left (at least 0.5 s).
-DEFAULT_BUDGET_S = 240.0
+#: Share of the budget the MILP over every hour gets under ``aggregate="auto"``; where it
+#: stops short of its gap, the decomposition (``DECOMPOSE_CLUSTERS``) gets the rest.
+HYBRID_MILP_SHARE = 0.4
+#: Representative hours that choose the fleet when the decomposition follows the MILP
+#: (every distinct hour is still recovered on its own where the time allows).
+DECOMPOSE_CLUSTERS = 24
 
 
 def _short_of(gap: float | None, target: float) -> bool:
@@ -115,16 +116,18 @@ def solve_clustered(
     settings: SolverSettings,
     progress: Progress | None,
     say: Progress,
-    t0: float,
-    stages: list[StageReport],
+    time_budget: TimeBudget,
+    stages: StageLog,
+    extra_candidates: tuple[Fleet, ...] = (),
 ) -> tuple[Fleet, list[HourSchedule], SolverResult, float | None, dict[str, int], list[str]]:
     """Large horizons: choose the reserved fleet on the clusters, recover every real hour,
     bound the full hourly problem. Returns (fleet, hours, bound report, bound, how the
     schedule was recovered: ``recovery_points`` it was trimmed from and ``hours_resolved``
     on their own, the phases the budget cut short); appends a report per stage to
-    ``stages``."""
+    ``stages``. Its shares are of what ``time_budget`` has left when it starts."""
     ex_names = sorted(existing_gpus)
-    budget = settings.time_limit_s or DEFAULT_BUDGET_S
+    t0 = time.perf_counter()
+    budget = max(time_budget.left(), 1e-3)
 
     def elapsed() -> float:
         return time.perf_counter() - t0
@@ -137,10 +140,11 @@ def solve_clustered(
         opts, workloads, agg, points_existing, settings, progress, say, run_min=False
     )
     lower = bound_res.bound
-    stages.append(StageReport.of("bound (cluster means, replicas relaxed)", bound_res))
+    stages.add(StageReport.of("bound (cluster means, replicas relaxed)", bound_res))
     candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
     if mean_fleet is not None:
         candidates.append(mean_fleet)
+    candidates += [f for f in extra_candidates if f not in candidates]
     # the integer model of the representative hours only where it is small: past that,
     # HiGHS was measured running far past its limit in the root (64 s for 10 s at 10
     # workloads), and so would the MILP at the clusters' minima below
@@ -151,7 +155,7 @@ def solve_clustered(
         ires = run_solver(
             ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
         )
-        stages.append(StageReport.of("fleet candidate (integer model of the clusters)", ires))
+        stages.add(StageReport.of("fleet candidate (integer model of the clusters)", ires))
         if ires.status in ("optimal", "feasible"):
             candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
         overrun = max(0.0, ires.seconds - int_limit)
@@ -231,7 +235,7 @@ def solve_clustered(
                 best, best_cost, improved = nb, c, True
                 say(f"fleet search: ${best_cost:,.2f} (estimated) with {fleet_text(best)}")
                 break
-    stages.append(
+    stages.add(
         StageReport(
             "fleet search (estimated on one hour per cluster)",
             "done",
@@ -325,7 +329,7 @@ def solve_clustered(
             cut.append(f"the schedule recovery ({resolved} of {agg.n_distinct} hours re-solved)")
     elif points < agg.n_distinct:
         cut.append(f"the schedule recovery ({points} of {agg.n_distinct} hours)")
-    stages.append(
+    stages.add(
         StageReport(
             f"schedule recovery ({points} points, {resolved} hours re-solved)",
             "done",
@@ -353,7 +357,7 @@ def solve_clustered(
         lam_limit,
         fm.constant_usd,
     )
-    stages.append(StageReport.of("bound (hourly Lagrangian)", lag_res))
+    stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
     if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
         lower, bound_res = lag_res.bound, lag_res
     if lag.time_limited and lam_limit < LAGRANGE_S:
@@ -366,7 +370,7 @@ def solve_clustered(
     min_limit = min(MIN_MILP_S, budget - finish - elapsed() - overrun)
     if _short_of(relative_gap(plan_usd, lower), settings.gap) and min_limit >= 1.0:
         res = min_bound(opts, workloads, agg, points_existing, settings, progress, say, min_limit)
-        stages.append(StageReport.of("bound (MILP at cluster minima)", res))
+        stages.add(StageReport.of("bound (MILP at cluster minima)", res))
         if res.bound is not None and (lower is None or res.bound > lower):
             lower, bound_res = res.bound, res
     recovery = {"recovery_points": points, "hours_resolved": resolved}
@@ -385,17 +389,24 @@ def solve_fleet(
     aggregate: str | int = "auto",
     progress: Progress | None = None,
 ) -> FleetSolution:
-    """Find the minimum-cost fleet for the hourly demand arrays (``(H, W)`` each)."""
+    """Find the minimum-cost fleet for the hourly demand arrays (``(H, W)`` each), within
+    the time budget (``settings.time_limit_s``, else ``budget.default_budget_s``)."""
     t_start = time.perf_counter()
     say = progress or (lambda _m: None)
-    diag = diagnose_infeasible(opts, workloads, requests)
-    if "no GPU option" in diag or "availability caps (max_gpus)" in diag:
-        raise InfeasibleError(diag)
+    causes = find_infeasibilities(opts, workloads, requests)
+    if causes:
+        raise InfeasibleError(explain(opts, causes))
     existing_gpus = dict(existing_gpus or {})
     ex_names = sorted(existing_gpus)
     ex = np.stack([existing_gpus[g] for g in ex_names], axis=1) if ex_names else None
     agg = aggregate_hours(requests, input_tokens, output_tokens, ex, aggregate)
-    say(f"aggregate: {agg.mode}, {agg.n_points} model points for {requests.shape[0]} hours")
+    budget = TimeBudget.for_solve(settings.time_limit_s, agg.n_distinct, start=t_start)
+    progress = timed(progress, budget)
+    say = progress or (lambda _m: None)
+    say(
+        f"aggregate: {agg.mode}, {agg.n_points} model points for {requests.shape[0]} hours; "
+        f"time budget {budget.describe()}"
+    )
 
     points_existing = existing_at_points(agg, ex, ex_names)
 
@@ -404,6 +415,8 @@ def solve_fleet(
         workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, points_existing
     )
     clustered = agg.mode == "clustered"
+    # with "auto", an hourly MILP that stops short of its gap hands over to the decomposition
+    hybrid = not clustered and aggregate == "auto"
     # representative hours stand for many real hours: their replica counts are rounded per
     # real hour in recovery, so the model keeps only the reserved fleet integer
     fm = build_model(opts, upper_inp, relax_replicas=clustered)
@@ -412,26 +425,27 @@ def solve_fleet(
         f"build: {fm.n_variables:,} variables ({fm.n_integer:,} integer), "
         f"{fm.n_constraints:,} constraints in {build_s:.1f} s"
     )
-    share = settings
-    if clustered and settings.time_limit_s:
-        share = replace(settings, time_limit_s=settings.time_limit_s * 0.6)
-    elif settings.time_limit_s and settings.name == "cbc":
+    if clustered:
+        limit = 0.6 * budget.left()
+    elif hybrid:
+        limit = HYBRID_MILP_SHARE * budget.left()
+    elif settings.name == "cbc":
         # a MILP stopped by the limit leaves the hourly bound a share of it (CBC only: its
         # own bound is the weak one where hours share replicas; HiGHS's is measured tighter
         # than the Lagrangian there, so it keeps the whole limit)
-        reserve = min(LAGRANGE_S, EXACT_BOUND_SHARE * settings.time_limit_s)
-        share = replace(settings, time_limit_s=settings.time_limit_s - reserve)
-    res = run_solver(fm, share, progress, "solve", opts)
-    say(f"solve: {res.status} in {res.seconds:.1f} s")
+        limit = budget.left() - min(LAGRANGE_S, EXACT_BOUND_SHARE * budget.total_s)
+    else:
+        limit = budget.left()
+    res = run_solver(fm, replace(settings, time_limit_s=max(limit, 0.1)), progress, "solve", opts)
     first = "fleet model (cluster maxima, replicas relaxed)" if clustered else "MILP (every hour)"
-    stages = [StageReport.of(first, res)]
+    stages = StageLog(budget, progress)
+    stages.add(StageReport.of(first, res))
     if res.status == "infeasible":
         raise InfeasibleError(diagnose_infeasible(opts, workloads, requests))
-    if res.status not in ("optimal", "feasible"):
+    if res.status not in ("optimal", "feasible") and not hybrid:
         raise SolverError(
-            f"The solver found no plan ({res.status}) within "
-            f"{settings.time_limit_s or 'no'} s. Raise --time-limit, loosen --gap, or try "
-            f"--solver highs."
+            f"The solver found no plan ({res.status}) within the time budget "
+            f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."
         )
     api_only = api_only_cost(opts, workloads, requests, input_tokens, output_tokens)
     if existing_gpus:
@@ -449,7 +463,7 @@ def solve_fleet(
             lb_res = lower_solve(
                 opts, workloads, agg, points_existing, settings, progress, say, res.objective
             )[0]
-            stages.append(StageReport.of("bound (clusters)", lb_res))
+            stages.add(StageReport.of("bound (clusters)", lb_res))
             bound = api_only if lb_res.bound is None else min(api_only, lb_res.bound)
         return FleetSolution(
             reserved={},
@@ -461,33 +475,58 @@ def solve_fleet(
             build_seconds=build_s,
             api_only=True,
             seconds=time.perf_counter() - t_start,
-            stages=stages,
-            time_limited=res.time_limited and settings.time_limit_s is not None,
+            stages=stages.reports,
+            time_limited=res.time_limited,
             gap_tolerance=settings.gap,
         )
     warnings = []
-    if res.time_limited:
+    if res.time_limited and not clustered:
         warnings.append(
-            f"The solver stopped at the time limit ({settings.time_limit_s} s); the plan is the "
-            f"best found, with the gap reported."
+            f"The MILP over every hour stopped at its time limit ({limit:.3g} s of the time "
+            f"budget, {budget.describe()}); the plan is the best found, with the gap reported."
         )
-    points = read_points(fm, opts)
-    reserved = {key: round(value(var)) for key, var in fm.R.items() if round(value(var)) > 0}
+    solved = res.status in ("optimal", "feasible")
+    reserved: dict[tuple[str, str], int] = {}
+    hours: list[HourSchedule] = []
+    if solved:
+        points = read_points(fm, opts)
+        reserved = {key: round(value(var)) for key, var in fm.R.items() if round(value(var)) > 0}
+        hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
     bound_res = None
     lower = res.bound
     agg_info = agg.describe()
-    # the MILP's own limit comes from --time-limit (it has none without one)
-    time_limited = res.time_limited and settings.time_limit_s is not None
-    if not clustered:
-        # exact aggregation: identical hours share one model point
-        hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
-        if res.objective is not None and _short_of(
-            relative_gap(res.objective, res.bound), settings.gap
-        ):
+    time_limited = res.time_limited
+    proven = not _short_of(relative_gap(res.objective, res.bound), settings.gap)
+    cut: list[str] = []
+    if hybrid and not proven:
+        got = _decompose(
+            opts,
+            workloads,
+            requests,
+            input_tokens,
+            output_tokens,
+            existing_gpus,
+            ex,
+            settings,
+            progress,
+            say,
+            budget,
+            stages,
+            reserved if solved else None,
+        )
+        if got is not None:
+            d_reserved, d_hours, d_usd, d_bound_res, d_lower, d_info, cut = got
+            if d_lower is not None and (lower is None or d_lower > lower):
+                lower, bound_res = d_lower, d_bound_res
+            if res.objective is None or d_usd < res.objective - 1e-6:
+                reserved, hours = d_reserved, d_hours
+                agg_info = {**agg_info, **d_info}
+                say(f"decomposition's plan kept: ${d_usd:,.2f}")
+            solved = True
+    elif not clustered:
+        if res.objective is not None and not proven:
             # the MILP stopped short of its gap: the hourly Lagrangian may bound better
-            left = LAGRANGE_S
-            if settings.time_limit_s:
-                left = settings.time_limit_s - (time.perf_counter() - t0)
+            lag_limit = max(0.5, budget.left())
             _, lag_res = hourly_bound(
                 opts,
                 workloads,
@@ -501,12 +540,11 @@ def solve_fleet(
                 progress,
                 say,
                 res.objective - fm.constant_usd,
-                max(0.5, left),
+                lag_limit,
                 fm.constant_usd,
             )
-            stages.append(StageReport.of("bound (hourly Lagrangian)", lag_res))
-            if lag_res.time_limited and settings.time_limit_s:
-                time_limited = True
+            stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
+            time_limited = time_limited or lag_res.time_limited
             if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
                 lower, bound_res = lag_res.bound, lag_res
     else:
@@ -525,19 +563,22 @@ def solve_fleet(
             settings,
             progress,
             say,
-            t0,
+            budget,
             stages,
         )
         reserved, hours, bound_res, lower, recovery, cut = got
         agg_info = {**agg_info, **recovery}
-        time_limited = bool(cut)
-        if cut:
-            given = settings.time_limit_s
-            warnings.append(
-                f"The time budget ({given or DEFAULT_BUDGET_S:g} s"
-                + ("" if given else ", the default; raise it with --time-limit")
-                + f") cut {', '.join(cut)} short; the plan is the best found, with its gap."
-            )
+    if not solved:
+        raise SolverError(
+            f"The solver found no plan ({res.status}) within the time budget "
+            f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."
+        )
+    if cut:
+        time_limited = True
+        warnings.append(
+            f"The time budget ({budget.describe()}) cut {', '.join(cut)} short; the plan is "
+            f"the best found, with its gap."
+        )
     if lower is not None and api_only is not None:
         lower = min(lower, api_only)
     return FleetSolution(
@@ -550,7 +591,65 @@ def solve_fleet(
         build_seconds=build_s,
         warnings=warnings,
         seconds=time.perf_counter() - t_start,
-        stages=stages,
+        stages=stages.reports,
         time_limited=time_limited,
         gap_tolerance=settings.gap,
     )
+
+
+def _decompose(
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    existing_gpus: Mapping[str, np.ndarray],
+    ex: np.ndarray | None,
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+    budget: TimeBudget,
+    stages: StageLog,
+    milp_fleet: Fleet | None,
+) -> tuple[Fleet, list[HourSchedule], float, SolverResult, float | None, dict, list[str]] | None:
+    """The clustered pipeline (``DECOMPOSE_CLUSTERS`` representative hours choose the fleet,
+    every real hour recovered, the bound) on what the budget has left, after an hourly MILP
+    that stopped short of its gap. Returns (fleet, hours, plan cost [USD, overhead
+    included], bound report, bound, aggregation detail, phases cut short), or None where
+    there are too few distinct hours to cluster or the cluster model is not solved. The
+    MILP's incumbent fleet (``milp_fleet``) is one of the search's candidates."""
+    agg = aggregate_hours(requests, input_tokens, output_tokens, ex, DECOMPOSE_CLUSTERS)
+    if agg.mode != "clustered":
+        return None
+    ex_names = sorted(existing_gpus)
+    points_existing = existing_at_points(agg, ex, ex_names)
+    upper_inp = ModelInput(
+        workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, points_existing
+    )
+    fm = build_model(opts, upper_inp, relax_replicas=True)
+    res = run_solver(fm, replace(settings, time_limit_s=max(budget.left(), 0.1)), None, "clusters")
+    stages.add(StageReport.of("fleet model (cluster maxima, replicas relaxed)", res))
+    if res.status not in ("optimal", "feasible"):
+        return None
+    fleet, hours, bound_res, lower, recovery, cut = solve_clustered(
+        opts,
+        workloads,
+        agg,
+        fm,
+        upper_inp,
+        requests,
+        input_tokens,
+        output_tokens,
+        existing_gpus,
+        ex,
+        points_existing,
+        settings,
+        progress,
+        say,
+        budget,
+        stages,
+        () if milp_fleet is None else (milp_fleet,),
+    )
+    usd = hours_cost(opts, workloads, fleet, hours, input_tokens, output_tokens) + fm.constant_usd
+    info = {"decomposition_points": agg.n_points, **recovery}
+    return fleet, hours, usd, bound_res, lower, info, cut

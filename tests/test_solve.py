@@ -450,7 +450,7 @@ def test_hours_re_solved_on_their_representatives_lanes(monkeypatch: pytest.Monk
     from advisor.demand import synthetic_demand
     from advisor.milp import ModelInput
     from advisor.pipeline import Inputs, option_set
-    from advisor.solve import HourSchedule, aggregate_hours
+    from advisor.solve import HourSchedule, Problem, aggregate_hours
     from advisor.solve.recover import recover_hours, refine_hours
     from advisor.solve.schedule import hours_cost
     from advisor.workloads import load_workloads
@@ -468,15 +468,11 @@ def test_hours_re_solved_on_their_representatives_lanes(monkeypatch: pytest.Monk
     points_inp = ModelInput(d.workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights)
     fleet = {("MI300X", "reserved_3y"): 4}
     settings = SolverSettings("highs", 60, 1e-3)
-    got = recover_hours(
-        opts, d.workloads, agg.labels, points_inp, fleet, req, tin, tout, {}, settings, print
-    )
+    problem = Problem(opts, d.workloads, req, tin, tout)
+    got = recover_hours(problem, agg.labels, points_inp, fleet, settings, print)
     assert got is not None
     cost, trimmed, points = got
-    refined, n = refine_hours(
-        opts, d.workloads, points, agg.labels, fleet, trimmed, req, tin, tout, {}, settings,
-        float("inf"),
-    )  # fmt: skip
+    refined, n = refine_hours(problem, points, agg.labels, fleet, trimmed, settings, float("inf"))
     assert n == 120
 
     def hour_usd(h: int, s: HourSchedule) -> float:

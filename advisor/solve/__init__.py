@@ -10,7 +10,8 @@ The stages, one module each (``pipeline`` wires them; its docstring describes th
 - ``bounds`` and ``lagrange``: lower bounds on the full hourly problem; the all-API cost.
 - ``recover``: whole replicas for every hour given a reserved fleet.
 - ``fleet_search``: the local search over reserved fleets.
-- ``pipeline``: ``solve_fleet``, the entry point.
+- ``problem``: ``Problem``, what one solve reads.
+- ``pipeline``: ``solve_problem`` (and ``solve_fleet`` on arrays), the entry point.
 """
 
 from advisor.solve.aggregate import AUTO_CLUSTERS, AUTO_EXACT_LIMIT, Aggregation, aggregate_hours
@@ -19,6 +20,7 @@ from advisor.solve.backends import (
     Progress,
     SolverResult,
     SolverSettings,
+    Status,
     available_solvers,
     run_solver,
 )
@@ -32,7 +34,8 @@ from advisor.solve.budget import (
     whole_status,
 )
 from advisor.solve.diagnose import Cause, Infeasibility, diagnose_infeasible, find_infeasibilities
-from advisor.solve.pipeline import solve_fleet
+from advisor.solve.pipeline import solve_fleet, solve_problem
+from advisor.solve.problem import Problem
 from advisor.solve.schedule import FleetSolution, HourSchedule, trim_hour
 
 __all__ = [
@@ -46,10 +49,12 @@ __all__ = [
     "FleetSolution",
     "HourSchedule",
     "Infeasibility",
+    "Problem",
     "Progress",
     "SolverResult",
     "SolverSettings",
     "StageReport",
+    "Status",
     "TimeBudget",
     "aggregate_hours",
     "api_only_cost",
@@ -59,6 +64,7 @@ __all__ = [
     "find_infeasibilities",
     "run_solver",
     "solve_fleet",
+    "solve_problem",
     "trim_hour",
     "whole_status",
 ]

@@ -3,6 +3,7 @@ warm starts from the LP relaxation rounded up."""
 
 from __future__ import annotations
 
+import enum
 import math
 import os
 import re
@@ -29,6 +30,23 @@ from advisor.options import OptionSet
 SOLVERS = ("cbc", "highs")
 
 
+class Status(enum.StrEnum):
+    """How a solver run, a stage or a whole solve ended (equal to its string value, which
+    is what plan.json holds)."""
+
+    OPTIMAL = "optimal"  # the gap asked for is proven
+    FEASIBLE = "feasible"  # a solution, the gap not proven
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    NOT_SOLVED = "not_solved"  # stopped without a solution
+    TIME_LIMITED = "time_limited"  # a whole solve the time budget cut short, gap not proven
+    DONE = "done"  # a heuristic stage that finished its work (no gap of its own)
+
+
+#: The statuses that come with a solution.
+SOLVED = (Status.OPTIMAL, Status.FEASIBLE)
+
+
 Progress = Callable[[str], None]
 
 
@@ -48,7 +66,7 @@ class SolverResult:
     """What one solver run reported."""
 
     name: str
-    status: str  # optimal | feasible | infeasible | unbounded | not_solved
+    status: Status
     seconds: float
     objective: float | None
     bound: float | None
@@ -138,7 +156,9 @@ def run_solver(
             # 3 s limit on the shipped mixed_week example): the feasible start stands
             if progress is not None:
                 progress(f"{phase}: CBC exited abnormally; keeping the rounded start")
-            res = SolverResult("cbc", "not_solved", time.perf_counter() - start, None, None, None)
+            res = SolverResult(
+                "cbc", Status.NOT_SOLVED, time.perf_counter() - start, None, None, None
+            )
     else:
         res = _run_highs(fm, settings, start)
     # the model's objective leaves out a constant (the self-hosting overhead): add it back
@@ -148,11 +168,11 @@ def run_solver(
         res.bound += fm.constant_usd
     if warm is not None:
         better = res.objective is not None and res.objective <= warm.objective + 1e-9
-        if not better and res.status in ("optimal", "feasible", "not_solved"):
+        if not better and res.status in (*SOLVED, Status.NOT_SOLVED):
             for var, v in warm.values.items():
                 var.varValue = v
             res.objective = warm.objective
-            res.status = "feasible"
+            res.status = Status.FEASIBLE
         res.bound = warm.lp_objective if res.bound is None else max(res.bound, warm.lp_objective)
         if res.bound > res.objective:
             res.bound = res.objective
@@ -181,14 +201,9 @@ def lp_rounding_start(fm: FleetModel, opts: OptionSet) -> StartSolution | None:
     cheapest pool tier. Returns None where no start is found (an availability cap in the way,
     or the LP not solved). The LP optimum is also a valid lower bound.
     """
-    ints = [v for v in fm.prob.variables() if v.cat == pulp.LpInteger]
-    for v in ints:
-        v.cat = pulp.LpContinuous
-    try:
-        fm.prob.solve(pulp.PULP_CBC_CMD(msg=False))
-    finally:
-        for v in ints:
-            v.cat = pulp.LpInteger
+    # the LP relaxation solved as such (CBC's initialSolve), the model's integer
+    # variables left integer rather than flipped to continuous and back
+    fm.prob.solve(pulp.PULP_CBC_CMD(msg=False, mip=False))
     if fm.prob.status != pulp.LpStatusOptimal:
         return None
     lp_obj = float(pulp.value(fm.prob.objective) or 0.0) + fm.constant_usd
@@ -316,13 +331,13 @@ def _cbc_result(fm: FleetModel, log: str, seconds: float) -> SolverResult:
     objective = pulp.value(fm.prob.objective) if sol in (1, 2) else None
     time_limited = "Stopped on time" in log or "stopped on time" in log.lower()
     if "infeasible" in log.lower() and sol not in (1, 2):
-        return SolverResult("cbc", "infeasible", seconds, None, None, None)
+        return SolverResult("cbc", Status.INFEASIBLE, seconds, None, None, None)
     if sol == pulp.LpSolutionOptimal and not time_limited:
         bound = _num(r"Lower bound:\s+([-\d.e+]+)", log)
         if bound is None:
             bound = objective
         return SolverResult(
-            "cbc", "optimal", seconds, objective, bound, relative_gap(objective, bound)
+            "cbc", Status.OPTIMAL, seconds, objective, bound, relative_gap(objective, bound)
         )
     if sol in (pulp.LpSolutionIntegerFeasible, pulp.LpSolutionOptimal):
         bound = _num(r"Lower bound:\s+([-\d.e+]+)", log)
@@ -331,7 +346,7 @@ def _cbc_result(fm: FleetModel, log: str, seconds: float) -> SolverResult:
             bound = float(found[-1][2]) if found else None
         return SolverResult(
             "cbc",
-            "feasible",
+            Status.FEASIBLE,
             seconds,
             objective,
             bound,
@@ -339,10 +354,10 @@ def _cbc_result(fm: FleetModel, log: str, seconds: float) -> SolverResult:
             time_limited,
         )
     if status == "Infeasible":
-        return SolverResult("cbc", "infeasible", seconds, None, None, None)
+        return SolverResult("cbc", Status.INFEASIBLE, seconds, None, None, None)
     if status == "Unbounded":
-        return SolverResult("cbc", "unbounded", seconds, None, None, None)
-    return SolverResult("cbc", "not_solved", seconds, None, None, None, time_limited)
+        return SolverResult("cbc", Status.UNBOUNDED, seconds, None, None, None)
+    return SolverResult("cbc", Status.NOT_SOLVED, seconds, None, None, None, time_limited)
 
 
 _highs_banner_shown = False
@@ -407,15 +422,15 @@ def _run_highs(fm: FleetModel, settings: SolverSettings, start: float) -> Solver
         bound = objective
     limited = "limit" in model_status.lower()
     if sol in (1, 2) and objective is not None:
-        status = "optimal" if (sol == 1 and not limited) else "feasible"
+        status = Status.OPTIMAL if (sol == 1 and not limited) else Status.FEASIBLE
         return SolverResult(
             "highs", status, seconds, objective, bound, relative_gap(objective, bound), limited
         )
     if "infeasible" in model_status.lower():
-        return SolverResult("highs", "infeasible", seconds, None, None, None)
+        return SolverResult("highs", Status.INFEASIBLE, seconds, None, None, None)
     if "unbounded" in model_status.lower():
-        return SolverResult("highs", "unbounded", seconds, None, None, None)
-    return SolverResult("highs", "not_solved", seconds, None, None, None, limited)
+        return SolverResult("highs", Status.UNBOUNDED, seconds, None, None, None)
+    return SolverResult("highs", Status.NOT_SOLVED, seconds, None, None, None, limited)
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

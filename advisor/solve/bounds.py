@@ -19,8 +19,17 @@ from advisor.milp import (
 )
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.aggregate import Aggregation
-from advisor.solve.backends import Progress, SolverResult, SolverSettings, relative_gap, run_solver
+from advisor.solve.backends import (
+    SOLVED,
+    Progress,
+    SolverResult,
+    SolverSettings,
+    Status,
+    relative_gap,
+    run_solver,
+)
 from advisor.solve.lagrange import LagrangeResult, lagrangian_bound
+from advisor.solve.problem import Problem
 
 
 def api_only_cost(
@@ -75,11 +84,7 @@ def lower_solve(
     )
     mfm = build_model(opts, mean_inp, relax_replicas=True)
     lp = run_solver(mfm, settings, None, "bound (means)")
-    mean_fleet = (
-        {key: round(value(v)) for key, v in mfm.R.items()}
-        if lp.status in ("optimal", "feasible")
-        else None
-    )
+    mean_fleet = {key: round(value(v)) for key, v in mfm.R.items()} if lp.status in SOLVED else None
     best = lp
     gap = relative_gap(upper_objective, lp.bound)
     if run_min and (gap is None or gap > settings.gap):
@@ -129,14 +134,9 @@ def pool_prices(fm: FleetModel, weights: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def hourly_bound(
-    opts: OptionSet,
-    workloads: tuple[str, ...],
+    problem: Problem,
     agg: Aggregation,
     lp_inp: ModelInput,
-    requests: np.ndarray,
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
-    existing_gpus: Mapping[str, np.ndarray],
     settings: SolverSettings,
     progress: Progress | None,
     say: Progress,
@@ -147,10 +147,16 @@ def hourly_bound(
     """The Lagrangian bound on the full hourly problem (``advisor.solve.lagrange``), its prices
     constant per point of ``agg`` and started from the LP duals of ``lp_inp``'s pool rows;
     reported as a bound-only solver result (overhead included)."""
+    opts = problem.opts
+    workloads = problem.workloads
+    requests = problem.requests
+    input_tokens = problem.input_tokens
+    output_tokens = problem.output_tokens
+    existing_gpus = problem.existing_gpus
     t0 = time.perf_counter()
     lp = build_model(opts, lp_inp, relax=True)
     lp_res = run_solver(lp, settings, None, "bound (LP prices)")
-    lam0 = pool_prices(lp, agg.weights) if lp_res.status == "optimal" else {}
+    lam0 = pool_prices(lp, agg.weights) if lp_res.status == Status.OPTIMAL else {}
     lag = lagrangian_bound(
         opts,
         workloads,
@@ -171,7 +177,7 @@ def hourly_bound(
     say(f"bound (hourly Lagrangian): {usd:,.2f} after {lag.iterations} iterations")
     res = SolverResult(
         "lagrangian",
-        "feasible",
+        Status.FEASIBLE,
         time.perf_counter() - t0,
         None,
         usd if math.isfinite(usd) else None,

@@ -10,7 +10,7 @@ from typing import Any
 
 from advisor.errors import SolverError
 from advisor.solve.aggregate import AUTO_EXACT_LIMIT
-from advisor.solve.backends import SolverResult
+from advisor.solve.backends import SolverResult, Status
 
 #: Relative slack on the gap tolerance for calling a plan optimal: a solver that proves its
 #: gap leaves its bound a rounding error below the plan's cost recomputed from the schedule.
@@ -30,7 +30,7 @@ class StageReport:
     """One stage of a solve: what ran, how it ended, its wall time [s]."""
 
     stage: str
-    status: str  # optimal | feasible | infeasible | unbounded | not_solved | done
+    status: Status
     seconds: float
     objective: float | None = None  # [USD]
     bound: float | None = None  # [USD]
@@ -53,7 +53,7 @@ class StageReport:
         }
 
 
-def whole_status(gap: float | None, tolerance: float, time_limited: bool) -> str:
+def whole_status(gap: float | None, tolerance: float, time_limited: bool) -> Status:
     """The status of a whole solve from the plan's gap against its bound.
 
     ``optimal`` only where that gap is proven within ``tolerance`` (the ``--gap`` asked
@@ -61,8 +61,8 @@ def whole_status(gap: float | None, tolerance: float, time_limited: bool) -> str
     ``feasible`` (the stages finished but left a larger gap).
     """
     if gap is not None and gap <= tolerance + GAP_SLACK:
-        return "optimal"
-    return "time_limited" if time_limited else "feasible"
+        return Status.OPTIMAL
+    return Status.TIME_LIMITED if time_limited else Status.FEASIBLE
 
 
 class TimeBudget:

@@ -47,7 +47,15 @@ from advisor.milp import (
 )
 from advisor.options import OptionSet
 from advisor.solve.aggregate import Aggregation, aggregate_hours, existing_at_points, medoids
-from advisor.solve.backends import Progress, SolverResult, SolverSettings, relative_gap, run_solver
+from advisor.solve.backends import (
+    SOLVED,
+    Progress,
+    SolverResult,
+    SolverSettings,
+    Status,
+    relative_gap,
+    run_solver,
+)
 from advisor.solve.bounds import api_only_cost, hourly_bound, lower_solve, min_bound
 from advisor.solve.budget import StageLog, StageReport, TimeBudget, timed
 from advisor.solve.diagnose import diagnose_infeasible, explain, find_infeasibilities
@@ -61,6 +69,7 @@ from advisor.solve.fleet_search import (
     fleet_text,
     neighbours,
 )
+from advisor.solve.problem import Problem
 from advisor.solve.recover import Recovered, recover_hours, refine_hours, solve_points
 from advisor.solve.schedule import FleetSolution, HourSchedule, hours_cost, read_points
 
@@ -102,16 +111,10 @@ def _short_of(gap: float | None, target: float) -> bool:
 
 
 def solve_clustered(
-    opts: OptionSet,
-    workloads: tuple[str, ...],
+    problem: Problem,
     agg: Aggregation,
     fm: FleetModel,
     upper_inp: ModelInput,
-    requests: np.ndarray,
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
-    existing_gpus: Mapping[str, np.ndarray],
-    ex: np.ndarray | None,
     points_existing: Mapping[str, np.ndarray],
     settings: SolverSettings,
     progress: Progress | None,
@@ -125,6 +128,13 @@ def solve_clustered(
     schedule was recovered: ``recovery_points`` it was trimmed from and ``hours_resolved``
     on their own, the phases the budget cut short); appends a report per stage to
     ``stages``. Its shares are of what ``time_budget`` has left when it starts."""
+    opts = problem.opts
+    workloads = problem.workloads
+    requests = problem.requests
+    input_tokens = problem.input_tokens
+    output_tokens = problem.output_tokens
+    existing_gpus = problem.existing_gpus
+    ex = problem.existing_matrix()
     ex_names = sorted(existing_gpus)
     t0 = time.perf_counter()
     budget = max(time_budget.left(), 1e-3)
@@ -156,7 +166,7 @@ def solve_clustered(
             ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
         )
         stages.add(StageReport.of("fleet candidate (integer model of the clusters)", ires))
-        if ires.status in ("optimal", "feasible"):
+        if ires.status in SOLVED:
             candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
         overrun = max(0.0, ires.seconds - int_limit)
     t_search = time.perf_counter()
@@ -238,7 +248,7 @@ def solve_clustered(
     stages.add(
         StageReport(
             "fleet search (estimated on one hour per cluster)",
-            "done",
+            Status.DONE,
             time.perf_counter() - t_search,
             objective=best_cost + fm.constant_usd,
             time_limited=bool(cut),
@@ -252,15 +262,10 @@ def solve_clustered(
     #    real hour re-solved on its representative's lanes
     def recover(labels: np.ndarray, points_inp: ModelInput, deadline: float) -> Recovered | None:
         return recover_hours(
-            opts,
-            workloads,
+            problem,
             labels,
             points_inp,
             best,
-            requests,
-            input_tokens,
-            output_tokens,
-            existing_gpus,
             settings,
             say,
             deadline,
@@ -307,16 +312,11 @@ def solve_clustered(
         # a small integer solve of its own on its representative's lanes
         reserved = {key: n for key, n in best.items() if n > 0}
         best_hours, resolved = refine_hours(
-            opts,
-            workloads,
+            problem,
             best_points,
             rep_labels,
             reserved,
             best_hours,
-            requests,
-            input_tokens,
-            output_tokens,
-            existing_gpus,
             settings,
             deadline,
         )
@@ -332,7 +332,7 @@ def solve_clustered(
     stages.add(
         StageReport(
             f"schedule recovery ({points} points, {resolved} hours re-solved)",
-            "done",
+            Status.DONE,
             time.perf_counter() - t_recover,
             objective=best_cost + fm.constant_usd,
             time_limited=points < agg.n_distinct and resolved < agg.n_distinct,
@@ -342,14 +342,9 @@ def solve_clustered(
     # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour
     lam_limit = max(0.5, min(LAGRANGE_S, budget - finish - elapsed()))
     lag, lag_res = hourly_bound(
-        opts,
-        workloads,
+        problem,
         agg,
         ModelInput(workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, points_existing),
-        requests,
-        input_tokens,
-        output_tokens,
-        existing_gpus,
         settings,
         progress,
         say,
@@ -389,16 +384,32 @@ def solve_fleet(
     aggregate: str | int = "auto",
     progress: Progress | None = None,
 ) -> FleetSolution:
-    """Find the minimum-cost fleet for the hourly demand arrays (``(H, W)`` each), within
-    the time budget (``settings.time_limit_s``, else ``budget.default_budget_s``)."""
+    """Find the minimum-cost fleet for the hourly demand arrays (``(H, W)`` each):
+    ``solve_problem`` on them."""
+    problem = Problem(
+        opts, workloads, requests, input_tokens, output_tokens, dict(existing_gpus or {})
+    )
+    return solve_problem(problem, settings, aggregate=aggregate, progress=progress)
+
+
+def solve_problem(
+    problem: Problem,
+    settings: SolverSettings = SolverSettings(),
+    *,
+    aggregate: str | int = "auto",
+    progress: Progress | None = None,
+) -> FleetSolution:
+    """Find the minimum-cost fleet for ``problem`` within the time budget
+    (``settings.time_limit_s``, else ``budget.default_budget_s``)."""
     t_start = time.perf_counter()
-    say = progress or (lambda _m: None)
+    opts, workloads = problem.opts, problem.workloads
+    requests, input_tokens = problem.requests, problem.input_tokens
+    output_tokens, existing_gpus = problem.output_tokens, problem.existing_gpus
     causes = find_infeasibilities(opts, workloads, requests)
     if causes:
         raise InfeasibleError(explain(opts, causes))
-    existing_gpus = dict(existing_gpus or {})
-    ex_names = sorted(existing_gpus)
-    ex = np.stack([existing_gpus[g] for g in ex_names], axis=1) if ex_names else None
+    ex_names = problem.existing_names
+    ex = problem.existing_matrix()
     agg = aggregate_hours(requests, input_tokens, output_tokens, ex, aggregate)
     budget = TimeBudget.for_solve(settings.time_limit_s, agg.n_distinct, start=t_start)
     progress = timed(progress, budget)
@@ -440,9 +451,9 @@ def solve_fleet(
     first = "fleet model (cluster maxima, replicas relaxed)" if clustered else "MILP (every hour)"
     stages = StageLog(budget, progress)
     stages.add(StageReport.of(first, res))
-    if res.status == "infeasible":
+    if res.status == Status.INFEASIBLE:
         raise InfeasibleError(diagnose_infeasible(opts, workloads, requests))
-    if res.status not in ("optimal", "feasible") and not hybrid:
+    if res.status not in SOLVED and not hybrid:
         raise SolverError(
             f"The solver found no plan ({res.status}) within the time budget "
             f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."
@@ -485,7 +496,7 @@ def solve_fleet(
             f"The MILP over every hour stopped at its time limit ({limit:.3g} s of the time "
             f"budget, {budget.describe()}); the plan is the best found, with the gap reported."
         )
-    solved = res.status in ("optimal", "feasible")
+    solved = res.status in SOLVED
     reserved: dict[tuple[str, str], int] = {}
     hours: list[HourSchedule] = []
     if solved:
@@ -500,13 +511,7 @@ def solve_fleet(
     cut: list[str] = []
     if hybrid and not proven:
         got = _decompose(
-            opts,
-            workloads,
-            requests,
-            input_tokens,
-            output_tokens,
-            existing_gpus,
-            ex,
+            problem,
             settings,
             progress,
             say,
@@ -528,14 +533,9 @@ def solve_fleet(
             # the MILP stopped short of its gap: the hourly Lagrangian may bound better
             lag_limit = max(0.5, budget.left())
             _, lag_res = hourly_bound(
-                opts,
-                workloads,
+                problem,
                 agg,
                 upper_inp,
-                requests,
-                input_tokens,
-                output_tokens,
-                existing_gpus,
                 settings,
                 progress,
                 say,
@@ -549,16 +549,10 @@ def solve_fleet(
                 lower, bound_res = lag_res.bound, lag_res
     else:
         got = solve_clustered(
-            opts,
-            workloads,
+            problem,
             agg,
             fm,
             upper_inp,
-            requests,
-            input_tokens,
-            output_tokens,
-            existing_gpus,
-            ex,
             points_existing,
             settings,
             progress,
@@ -598,13 +592,7 @@ def solve_fleet(
 
 
 def _decompose(
-    opts: OptionSet,
-    workloads: tuple[str, ...],
-    requests: np.ndarray,
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
-    existing_gpus: Mapping[str, np.ndarray],
-    ex: np.ndarray | None,
+    problem: Problem,
     settings: SolverSettings,
     progress: Progress | None,
     say: Progress,
@@ -618,6 +606,13 @@ def _decompose(
     included], bound report, bound, aggregation detail, phases cut short), or None where
     there are too few distinct hours to cluster or the cluster model is not solved. The
     MILP's incumbent fleet (``milp_fleet``) is one of the search's candidates."""
+    opts = problem.opts
+    workloads = problem.workloads
+    requests = problem.requests
+    input_tokens = problem.input_tokens
+    output_tokens = problem.output_tokens
+    existing_gpus = problem.existing_gpus
+    ex = problem.existing_matrix()
     agg = aggregate_hours(requests, input_tokens, output_tokens, ex, DECOMPOSE_CLUSTERS)
     if agg.mode != "clustered":
         return None
@@ -629,19 +624,13 @@ def _decompose(
     fm = build_model(opts, upper_inp, relax_replicas=True)
     res = run_solver(fm, replace(settings, time_limit_s=max(budget.left(), 0.1)), None, "clusters")
     stages.add(StageReport.of("fleet model (cluster maxima, replicas relaxed)", res))
-    if res.status not in ("optimal", "feasible"):
+    if res.status not in SOLVED:
         return None
     fleet, hours, bound_res, lower, recovery, cut = solve_clustered(
-        opts,
-        workloads,
+        problem,
         agg,
         fm,
         upper_inp,
-        requests,
-        input_tokens,
-        output_tokens,
-        existing_gpus,
-        ex,
         points_existing,
         settings,
         progress,

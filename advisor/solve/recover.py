@@ -20,7 +20,14 @@ from advisor.milp import (
     value,
 )
 from advisor.options import OptionSet
-from advisor.solve.backends import Progress, SolverSettings, StartSolution, run_solver
+from advisor.solve.backends import (
+    SOLVED,
+    Progress,
+    SolverSettings,
+    StartSolution,
+    run_solver,
+)
+from advisor.solve.problem import Problem
 from advisor.solve.schedule import (
     HourSchedule,
     hour_spend,
@@ -88,7 +95,7 @@ def solve_points(
                 res = run_solver(
                     fm, replace(settings, time_limit_s=limit), None, "replicas", opts, warm
                 )
-                if res.status in ("optimal", "feasible"):
+                if res.status in SOLVED:
                     out.extend(read_points(fm, opts))
                     continue
             if rounded is None:
@@ -124,12 +131,12 @@ def _rounded(
     point rounded up and trimmed (``trim_hour``)."""
     relaxed = build_model(opts, inp, relax_replicas=True)
     res = run_solver(relaxed, settings, None, "replicas (fractional)")
-    if res.status not in ("optimal", "feasible"):
+    if res.status not in SOLVED:
         return None
     pools = [pool_gpus(fleet, inp.existing_gpus, t) for t in range(inp.n_points)]
     if _round_pool(relaxed, opts, pools):
         res = run_solver(relaxed, settings, None, "replicas (pool fixed)")
-        if res.status not in ("optimal", "feasible"):
+        if res.status not in SOLVED:
             return None
     return [
         trim_hour(
@@ -203,15 +210,10 @@ def _start_from(
 
 
 def recover_hours(
-    opts: OptionSet,
-    workloads: tuple[str, ...],
+    problem: Problem,
     labels: np.ndarray,
     points_inp: ModelInput,
     fleet: Mapping[tuple[str, str], int],
-    requests: np.ndarray,
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
-    existing_gpus: Mapping[str, np.ndarray],
     settings: SolverSettings,
     say: Progress,
     deadline: float = math.inf,
@@ -219,6 +221,12 @@ def recover_hours(
     """Whole replicas per representative hour (at its maximum demand) for a fixed reserved
     fleet, then each real hour trimmed to its own demand; returns (cost, hours, the
     representative hours' schedules)."""
+    opts = problem.opts
+    workloads = problem.workloads
+    requests = problem.requests
+    input_tokens = problem.input_tokens
+    output_tokens = problem.output_tokens
+    existing_gpus = problem.existing_gpus
     points = solve_points(opts, points_inp, fleet, settings, say, deadline)
     if points is None:
         return None
@@ -235,16 +243,11 @@ def recover_hours(
 
 
 def refine_hours(
-    opts: OptionSet,
-    workloads: tuple[str, ...],
+    problem: Problem,
     points: list[HourSchedule],
     labels: np.ndarray,
     fleet: Mapping[tuple[str, str], int],
     hours: list[HourSchedule],
-    requests: np.ndarray,
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
-    existing_gpus: Mapping[str, np.ndarray],
     settings: SolverSettings,
     deadline: float,
 ) -> tuple[list[HourSchedule], int]:
@@ -260,6 +263,12 @@ def refine_hours(
     and API, re-solved on restricted lanes $4,755 in 12 ms an hour, every hour's own
     unrestricted integer solve $4,601 in 26 ms an hour.
     """
+    opts = problem.opts
+    workloads = problem.workloads
+    requests = problem.requests
+    input_tokens = problem.input_tokens
+    output_tokens = problem.output_tokens
+    existing_gpus = problem.existing_gpus
     H = requests.shape[0]
     reserved = {key: n for key, n in fleet.items() if n > 0}
     all_inp = ModelInput(
@@ -297,7 +306,7 @@ def refine_hours(
             ropts = restricted[label]
             fm = build_model(ropts, _points(all_inp, reserved, slice(h, h + 1)))
             res = run_solver(fm, replace(settings, time_limit_s=point_limit), None, "hour", ropts)
-            ok = res.status in ("optimal", "feasible")
+            ok = res.status in SOLVED
             done[key] = read_points(fm, ropts)[0] if ok else None
         got = done[key]
         if got is not None and spend(h, got) < trimmed[h] - 1e-9:

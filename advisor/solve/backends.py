@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,10 @@ def run_solver(
                     f"{phase}: LP bound {warm.lp_objective:,.2f}, rounded start "
                     f"{warm.objective:,.2f}"
                 )
+    if settings.time_limit_s is not None:
+        # the start's LP counts against the limit: the solver gets what is left of it
+        used = time.perf_counter() - start
+        settings = replace(settings, time_limit_s=max(0.1, settings.time_limit_s - used))
     if settings.name == "cbc":
         try:
             res = _run_cbc(fm, settings, progress, phase, start, warm is not None)

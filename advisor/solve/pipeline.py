@@ -98,7 +98,7 @@ MIN_MILP_S = 10.0
 
 #: Share of the budget the MILP over every hour gets under ``aggregate="auto"``; where it
 #: stops short of its gap, the decomposition (``DECOMPOSE_CLUSTERS``) gets the rest.
-HYBRID_MILP_SHARE = 0.4
+HYBRID_MILP_SHARE = 0.3
 #: Representative hours that choose the fleet when the decomposition follows the MILP
 #: (every distinct hour is still recovered on its own where the time allows).
 DECOMPOSE_CLUSTERS = 24
@@ -155,11 +155,12 @@ def solve_clustered(
     if mean_fleet is not None:
         candidates.append(mean_fleet)
     candidates += [f for f in extra_candidates if f not in candidates]
-    # the integer model of the representative hours only where it is small: past that,
+    # the integer model of the representative hours only where no whole-hour fleet is
+    # given (an hourly MILP's incumbent is the better candidate), and only where small: past that,
     # HiGHS was measured running far past its limit in the root (64 s for 10 s at 10
     # workloads), and so would the MILP at the clusters' minima below
     overrun = math.inf  # how far a solve of a model this size runs past its limit
-    if len(fm.R) + len(fm.x) <= INTEGER_POINTS_MAX:
+    if not extra_candidates and len(fm.R) + len(fm.x) <= INTEGER_POINTS_MAX:
         ifm = build_model(opts, upper_inp)
         int_limit = min(INTEGER_POINTS_S, 0.1 * budget)
         ires = run_solver(

@@ -753,7 +753,10 @@ def assemble_plan(
         # the whole solve's figures; each stage's in "stages"
         "solver": {
             "name": solution.solver.name,
-            "status": whole_status(gap, solution.gap_tolerance, solution.time_limited),
+            # a plan that costs nothing is optimal (costs are never negative); it has no gap
+            "status": whole_status(
+                0.0 if total <= 0 else gap, solution.gap_tolerance, solution.time_limited
+            ),
             "seconds": round(solution.seconds, 3),
             "objective": total,
             "bound": lower,

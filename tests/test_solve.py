@@ -611,3 +611,15 @@ def test_every_solve_has_a_validated_time_budget() -> None:
     assert res.exit_code == 2 and "--time-limit" in res.output
     res = CliRunner().invoke(app, ["solve", "--help"])
     assert f"{DEFAULT_EXACT_BUDGET_S:g}" in res.output and f"{DEFAULT_BUDGET_S:g}" in res.output
+
+
+def test_a_plan_that_costs_nothing_is_optimal(tmp_path: Path) -> None:
+    """Regression (found by the property tests): with no demand in any hour the plan costs
+    $0 and has no gap, and the whole solve's status read 'feasible'."""
+    csv = tmp_path / "d.csv"
+    csv.write_text(
+        "hour,workload,requests\n2026-01-05T00:00:00Z,llama-3.1-8b-interactive,0\n"
+        "2026-01-05T01:00:00Z,llama-3.1-8b-interactive,0\n"
+    )
+    plan = solve_plan(csv)
+    assert plan.total_cost_usd == 0 and plan.data["solver"]["status"] == "optimal"

@@ -86,6 +86,37 @@ class GPU(Sourced):
     )
     max_tp: int = Field(ge=1, le=64, description="largest tensor-parallel group (GPUs per node)")
     tdp_w: float | None = Field(default=None, gt=0)
+    tp_link: Literal["nvlink", "pcie", "xgmi"] | None = Field(
+        default=None, description="the link tensor-parallel all-reduces run over"
+    )
+    tp_link_gb_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="per-GPU link bandwidth in ONE direction for all-reduce [GB/s]; "
+        "default: interconnect_gb_per_s / 2 (datasheets quote both directions)",
+    )
+    tp_link_latency_us: float | None = Field(
+        default=None,
+        ge=0,
+        description="latency of one ring step (one hop) of an all-reduce [us]; default 1.0",
+    )
+
+    @property
+    def link_bytes_per_s(self) -> float:
+        """One-direction per-GPU all-reduce bandwidth [B/s]."""
+        gb = self.tp_link_gb_per_s or self.interconnect_gb_per_s / 2.0
+        return gb * 1e9
+
+    @property
+    def link_hop_latency_s(self) -> float:
+        """Latency of one ring step of an all-reduce [s]."""
+        us = 1.0 if self.tp_link_latency_us is None else self.tp_link_latency_us
+        return us * 1e-6
+
+    @property
+    def has_fp8(self) -> bool:
+        """Whether the GPU computes in fp8 (Hopper, Ada, Blackwell, CDNA3): an fp8 KV cache."""
+        return "fp8" in self.peak_tflops
 
     @model_validator(mode="after")
     def _check_dtypes(self) -> GPU:
@@ -109,9 +140,23 @@ class Efficiency(Sourced):
     mbu: float = Field(gt=0, le=1, description="model bandwidth utilization in decode")
     mfu: float = Field(gt=0, le=1, description="model FLOP utilization in prefill and decode")
     step_overhead_ms: float = Field(ge=0, description="scheduler/framework time per decode step")
-    usable_hbm_fraction: float = Field(gt=0, le=1, description="HBM usable for weights + KV")
+    usable_hbm_fraction: float = Field(
+        default=1.0, gt=0, le=1, description="share of device memory the engine may use"
+    )
+    reserved_gb: float = Field(
+        default=0.0,
+        ge=0,
+        description="per-GPU memory held for activations, workspace, CUDA graphs and the "
+        "runtime, not available to weights or KV cache [GB]",
+    )
     max_batch: int = Field(ge=1, description="largest number of sequences a replica batches")
-    allreduce_latency_us: float = Field(ge=0, description="fixed cost of one TP all-reduce")
+    max_num_batched_tokens: int = Field(
+        default=8192, ge=1, description="engine's token budget per step (chunked prefill)"
+    )
+    kv_block_tokens: int = Field(default=16, ge=1, description="paged KV-cache block size")
+    allreduce_latency_us: float = Field(
+        ge=0, description="fixed launch cost of one TP all-reduce, before its ring steps [us]"
+    )
 
 
 class ModelArch(Sourced):

@@ -6,16 +6,24 @@ GPUs of one type. Everything here is per replica.
 Model (seed 2, §30.3–30.4, refined with KV-cache traffic, tensor parallelism and memory):
 
 * Weights occupy ``params × weight_bytes`` [B]; the KV cache ``2 × layers × kv_heads ×
-  head_dim × kv_bytes`` [B] per token of context.
-* Memory fit: ``weights + batch × context × kv_per_token ≤ usable_hbm_fraction × hbm × tp``
-  gives the largest batch memory allows (context = prompt + completion, the end of a request).
+  head_dim × kv_bytes`` [B] per token of context, in the quantization's KV format or, where
+  the engine allows it, fp8 (``kv_dtype``).
+* Memory: each GPU keeps ``reserved_gb`` for activations, workspace and the runtime; the rest
+  beyond the weights is a paged KV cache. It holds only the tokens that exist: a running
+  sequence has on average its prompt plus half its completion (plus half a block), so the
+  largest batch is ``KV tokens / (prompt + completion / 2 + block / 2)``; one whole sequence
+  (prompt + completion) must fit.
 * A decode step at batch ``B`` (continuous batching with chunked prefill) advances ``B``
   sequences by one token and, in steady state, also prefills ``B × prompt / completion``
   prompt tokens, so prefill keeps pace with completions. Its time is the larger of bytes
   moved — weights (for MoE, the experts the batch touches) plus KV cache read at the mean
   context — over ``tp × bandwidth × MBU`` and FLOPs (``2 × active_params`` per token plus
   attention) over ``tp × peak × MFU``, plus tensor-parallel all-reduces and a fixed
-  per-step overhead. TPOT = step time.
+  per-step overhead. TPOT = step time. The same step-time function (:func:`step_time_s`,
+  any mix of decode tokens and prefill chunk) drives the serving simulation.
+* All-reduce: NCCL's ring cost model, a launch latency plus ``2 (tp − 1)`` steps of the
+  link's latency plus ``2 (tp − 1) / tp`` of the message at the link's one-way bandwidth,
+  per GPU type (NVLink, PCIe or xGMI) from the catalog.
 * Throughput: ``B / step`` output tokens/s and ``B / (completion × step)`` requests/s.
 * TTFT: the prompt's own prefill (compute- or memory-bound) plus one step of the running batch.
 * Operating point: the largest batch that fits memory and meets the TPOT and TTFT SLOs;
@@ -69,34 +77,82 @@ def prefill_ceiling_tokens_per_s(peak_tflops: float, params_b: float) -> float:
 
 # --- sizes ----------------------------------------------------------------------------------
 
+#: KV-cache element formats a replica may choose, and their bytes per element.
+KV_DTYPES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0}
+
+
+def kv_element_bytes(quant: Quantization, gpu: GPU | None = None, kv_dtype: str = "auto") -> float:
+    """Bytes per KV-cache element [B]: the quantization's own format, or ``kv_dtype``.
+
+    ``auto`` keeps the quantization's KV format (fp8 and fp4 recipes already store an fp8
+    cache). ``fp8`` stores the cache in fp8 whatever the weights are, as vLLM
+    (``--kv-cache-dtype fp8``) and TensorRT-LLM (FP8 KV cache) allow on GPUs with fp8 math
+    (Hopper, Ada, Blackwell, CDNA3); ``bf16`` forces a 16-bit cache.
+    """
+    if kv_dtype in ("auto", "", None):
+        return quant.kv_bytes_per_element
+    if kv_dtype not in KV_DTYPES:
+        raise ValueError(f"unknown KV-cache dtype '{kv_dtype}'; use auto, {', '.join(KV_DTYPES)}")
+    if kv_dtype == "fp8" and gpu is not None and not gpu.has_fp8:
+        raise ValueError(
+            f"{gpu.name} has no fp8 support: an fp8 KV cache needs Hopper/Ada/Blackwell/CDNA3"
+        )
+    return KV_DTYPES[kv_dtype]
+
 
 def weight_bytes(model: ModelArch, quant: Quantization) -> float:
     """Bytes of all weights [B] (total parameters, MoE included)."""
     return model.params * quant.weight_bytes_per_param
 
 
-def kv_bytes_per_token(model: ModelArch, quant: Quantization) -> float:
+def kv_bytes_per_token(
+    model: ModelArch, quant: Quantization, kv_dtype: str = "auto", gpu: GPU | None = None
+) -> float:
     """KV-cache bytes per token of context [B/token]: ``2 × layers × kv_heads × head_dim``."""
-    return 2.0 * model.layers * model.kv_heads * model.head_dim * quant.kv_bytes_per_element
+    elem = kv_element_bytes(quant, gpu, kv_dtype)
+    return 2.0 * model.layers * model.kv_heads * model.head_dim * elem
 
 
 def usable_bytes(gpu: GPU, eff: Efficiency, tp: int) -> float:
-    """HBM usable for weights and KV cache across the TP group [B]."""
-    return gb_to_bytes(gpu.hbm_gb) * eff.usable_hbm_fraction * tp
+    """Memory for weights and KV cache across the TP group [B].
+
+    Per GPU: the share of device memory the engine may use less the per-GPU reservation for
+    activations, workspace, CUDA graphs and the runtime (``reserved_gb``).
+    """
+    per_gpu = gpu.hbm_gb * eff.usable_hbm_fraction - eff.reserved_gb
+    return gb_to_bytes(max(per_gpu, 0.0)) * tp
+
+
+def kv_capacity_tokens(
+    model: ModelArch,
+    gpu: GPU,
+    quant: Quantization,
+    eff: Efficiency,
+    tp: int,
+    kv_dtype: str = "auto",
+) -> float:
+    """Tokens of context the KV cache holds beside the weights (0 when weights do not fit)."""
+    free = usable_bytes(gpu, eff, tp) - weight_bytes(model, quant)
+    if free <= 0:
+        return 0.0
+    return free / kv_bytes_per_token(model, quant, kv_dtype, gpu)
 
 
 def max_batch_by_memory(
-    model: ModelArch, gpu: GPU, quant: Quantization, eff: Efficiency, tp: int, context_tokens: float
+    model: ModelArch,
+    gpu: GPU,
+    quant: Quantization,
+    eff: Efficiency,
+    tp: int,
+    context_tokens: float,
+    kv_dtype: str = "auto",
 ) -> int:
     """Largest number of sequences of ``context_tokens`` whose KV cache fits beside the weights.
 
     Returns 0 when the weights alone do not fit, or not even one sequence does.
     """
-    free = usable_bytes(gpu, eff, tp) - weight_bytes(model, quant)
-    if free <= 0:
-        return 0
-    per_seq = max(context_tokens, 1.0) * kv_bytes_per_token(model, quant)
-    return int(free // per_seq)
+    cap = kv_capacity_tokens(model, gpu, quant, eff, tp, kv_dtype)
+    return int(cap // max(context_tokens, 1.0))
 
 
 def min_tp_to_fit(model: ModelArch, gpu: GPU, quant: Quantization, eff: Efficiency) -> int | None:
@@ -114,6 +170,7 @@ def min_tp_to_fit(model: ModelArch, gpu: GPU, quant: Quantization, eff: Efficien
 
 def _weights_read_bytes(model: ModelArch, quant: Quantization, tokens: np.ndarray) -> np.ndarray:
     """Weight bytes one forward pass over ``tokens`` tokens reads (MoE: touched experts)."""
+    tokens = np.asarray(tokens, dtype=float)
     total = weight_bytes(model, quant)
     if not model.is_moe:
         return np.full_like(tokens, total, dtype=float)
@@ -124,19 +181,93 @@ def _weights_read_bytes(model: ModelArch, quant: Quantization, tokens: np.ndarra
     return (shared_params + expert_params * touched) * quant.weight_bytes_per_param
 
 
+def allreduce_s(gpu: GPU, eff: Efficiency, tp: int, message_bytes):
+    """Time of one ring all-reduce of ``message_bytes`` over the TP group [s].
+
+    NCCL's cost model (NVIDIA/nccl ``src/graph/tuning.cc``): a launch latency plus
+    ``2 (tp − 1)`` ring steps, each a link latency, and ``2 (tp − 1) / tp × bytes`` sent per
+    GPU in each direction at the link's one-way bandwidth. PCIe has both a longer step latency
+    and a far lower bandwidth than NVLink, so TP over PCIe pays much more per step.
+    """
+    m = np.asarray(message_bytes, dtype=float)
+    if tp <= 1:
+        return np.zeros_like(m)
+    steps = 2.0 * (tp - 1)
+    return (
+        eff.allreduce_latency_us * 1e-6
+        + steps * gpu.link_hop_latency_s
+        + steps / tp * m / gpu.link_bytes_per_s
+    )
+
+
 def _tp_comm_s(model: ModelArch, gpu: GPU, eff: Efficiency, tp: int, tokens: np.ndarray):
     """Time of the tensor-parallel all-reduces of one forward pass over ``tokens`` [s]."""
+    tokens = np.asarray(tokens, dtype=float)
     if tp <= 1:
-        return np.zeros_like(tokens, dtype=float)
-    ring = 2.0 * (tp - 1) / tp
-    bytes_per = tokens * model.hidden_size * ACTIVATION_BYTES * ring
-    link = gpu.interconnect_gb_per_s * BYTES_PER_GB
+        return np.zeros_like(tokens)
     n = ALLREDUCES_PER_LAYER * model.layers
-    return n * (eff.allreduce_latency_us * 1e-6 + bytes_per / link)
+    return n * allreduce_s(gpu, eff, tp, tokens * model.hidden_size * ACTIVATION_BYTES)
 
 
 def _peak_flops(gpu: GPU, quant: Quantization) -> float:
     return tflops_to_flops(gpu.peak_tflops[quant.compute_dtype])
+
+
+def step_parts_s(
+    model: ModelArch,
+    gpu: GPU,
+    quant: Quantization,
+    eff: Efficiency,
+    tp: int,
+    tokens,
+    kv_read_tokens,
+    attention_context_tokens,
+    kv_dtype: str = "auto",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Memory, compute and fixed time of one engine step [s]; the general step-time function.
+
+    Parameters
+    ----------
+    tokens
+        Tokens the step processes: one per decoding sequence plus the prefill chunk [tokens].
+    kv_read_tokens
+        Tokens of KV cache the step reads: each decoding sequence's context, plus each prefill
+        chunk's earlier context [tokens].
+    attention_context_tokens
+        Sum over the step's tokens of the context each attends to [tokens]; attention costs
+        ``4 × layers × q_heads × head_dim`` FLOPs per (token, context token) pair.
+
+    The step's time is ``max(memory, compute) + fixed`` (``fixed`` = all-reduces + overhead).
+    """
+    tok = np.asarray(tokens, dtype=float)
+    kv_read = np.asarray(kv_read_tokens, dtype=float) * kv_bytes_per_token(
+        model, quant, kv_dtype, gpu
+    )
+    mem_bytes = _weights_read_bytes(model, quant, tok) + kv_read
+    t_mem = mem_bytes / (tp * tb_per_s_to_bytes_per_s(gpu.hbm_tb_per_s) * eff.mbu)
+    attn = 4.0 * model.layers * model.q_heads * model.head_dim
+    flops = 2.0 * model.active_params * tok + attn * np.asarray(attention_context_tokens, float)
+    t_cmp = flops / (tp * _peak_flops(gpu, quant) * eff.mfu)
+    t_fixed = _tp_comm_s(model, gpu, eff, tp, tok) + eff.step_overhead_ms / MS_PER_S
+    return t_mem, t_cmp, t_fixed
+
+
+def step_time_s(
+    model: ModelArch,
+    gpu: GPU,
+    quant: Quantization,
+    eff: Efficiency,
+    tp: int,
+    tokens,
+    kv_read_tokens,
+    attention_context_tokens,
+    kv_dtype: str = "auto",
+) -> np.ndarray:
+    """Time of one engine step [s] (see :func:`step_parts_s`)."""
+    t_mem, t_cmp, t_fixed = step_parts_s(
+        model, gpu, quant, eff, tp, tokens, kv_read_tokens, attention_context_tokens, kv_dtype
+    )
+    return np.maximum(t_mem, t_cmp) + t_fixed
 
 
 def decode_step_parts_s(
@@ -148,18 +279,29 @@ def decode_step_parts_s(
     batch: np.ndarray | float,
     context_tokens: float,
     prefill_tokens_per_seq: float = 0.0,
+    prefill_context_tokens: float | None = None,
+    kv_dtype: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Memory time, compute time and fixed time (all-reduces + overhead) of a step [s]."""
+    """Memory time, compute time and fixed time (all-reduces + overhead) of a step [s].
+
+    ``batch`` sequences decode one token each at mean context ``context_tokens``; with
+    ``prefill_tokens_per_seq`` > 0 the step also prefills that many prompt tokens per
+    sequence, each attending to ``prefill_context_tokens`` (default ``context_tokens``).
+    """
     b = np.asarray(batch, dtype=float)
-    tokens = b * (1.0 + prefill_tokens_per_seq)
-    kv_read = b * context_tokens * kv_bytes_per_token(model, quant)
-    mem_bytes = _weights_read_bytes(model, quant, tokens) + kv_read
-    t_mem = mem_bytes / (tp * tb_per_s_to_bytes_per_s(gpu.hbm_tb_per_s) * eff.mbu)
-    attn_per_token = 4.0 * model.layers * model.q_heads * model.head_dim * context_tokens
-    flops = (2.0 * model.active_params + attn_per_token) * tokens
-    t_cmp = flops / (tp * _peak_flops(gpu, quant) * eff.mfu)
-    t_fixed = _tp_comm_s(model, gpu, eff, tp, tokens) + eff.step_overhead_ms / MS_PER_S
-    return t_mem, t_cmp, t_fixed
+    pre = b * prefill_tokens_per_seq
+    pctx = context_tokens if prefill_context_tokens is None else prefill_context_tokens
+    return step_parts_s(
+        model,
+        gpu,
+        quant,
+        eff,
+        tp,
+        b + pre,
+        b * context_tokens,
+        b * context_tokens + pre * pctx,
+        kv_dtype,
+    )
 
 
 def decode_step_s(
@@ -171,6 +313,8 @@ def decode_step_s(
     batch: np.ndarray | float,
     context_tokens: float,
     prefill_tokens_per_seq: float = 0.0,
+    prefill_context_tokens: float | None = None,
+    kv_dtype: str = "auto",
 ) -> np.ndarray:
     """Time of one decode step [s] at ``batch`` sequences of mean context ``context_tokens``.
 
@@ -178,7 +322,16 @@ def decode_step_s(
     (chunked prefill); 0 gives a pure decode step.
     """
     t_mem, t_cmp, t_fixed = decode_step_parts_s(
-        model, gpu, quant, eff, tp, batch, context_tokens, prefill_tokens_per_seq
+        model,
+        gpu,
+        quant,
+        eff,
+        tp,
+        batch,
+        context_tokens,
+        prefill_tokens_per_seq,
+        prefill_context_tokens,
+        kv_dtype,
     )
     return np.maximum(t_mem, t_cmp) + t_fixed
 
@@ -192,19 +345,15 @@ def prefill_s(
     prompt_tokens: float,
     *,
     include_overhead: bool = True,
+    kv_dtype: str = "auto",
 ) -> float:
-    """Time to prefill one prompt alone [s]: causal attention included."""
-    p = np.asarray(float(prompt_tokens))
-    flops = 2.0 * model.active_params * p + 2.0 * model.layers * model.q_heads * (
-        model.head_dim * p * p
-    )
-    t_cmp = flops / (tp * _peak_flops(gpu, quant) * eff.mfu)
-    t_mem = _weights_read_bytes(model, quant, p) / (
-        tp * tb_per_s_to_bytes_per_s(gpu.hbm_tb_per_s) * eff.mbu
-    )
+    """Time to prefill one prompt alone, in one step [s]: causal attention included."""
+    p = float(prompt_tokens)
+    # Causal attention: token x attends to x earlier tokens, sum ≈ p² / 2.
+    t_mem, t_cmp, t_fixed = step_parts_s(model, gpu, quant, eff, tp, p, 0.0, p * p / 2.0, kv_dtype)
     t = np.maximum(t_cmp, t_mem)
     if include_overhead:
-        t = t + _tp_comm_s(model, gpu, eff, tp, p) + eff.step_overhead_ms / MS_PER_S
+        t = t + t_fixed
     return float(t)
 
 
@@ -250,8 +399,12 @@ def replica_performance(
     completion_tokens: float,
     tpot_slo_ms: float | None = None,
     ttft_slo_ms: float | None = None,
+    kv_dtype: str = "auto",
 ) -> ReplicaPerformance:
     """Find the largest batch that fits memory and meets the SLOs, and its throughput.
+
+    This is the steady-state mean-value model (the fast mode and the upper bound the
+    simulated capacity in :mod:`advisor.serving` is pruned with).
 
     Parameters
     ----------
@@ -259,6 +412,8 @@ def replica_performance(
         Mean request lengths [tokens].
     tpot_slo_ms, ttft_slo_ms
         Latency limits [ms]; None for no limit (offline throughput).
+    kv_dtype
+        KV-cache format: ``auto`` (the quantization's), ``fp8`` or ``bf16``.
     """
     p, o = float(prompt_tokens), float(completion_tokens)
     base = {"gpu": gpu.name, "quant": quant.name, "tp": tp}
@@ -284,10 +439,25 @@ def replica_performance(
             f"{model.max_context_tokens}-token context",
             **nothing,
         )
-    mem_batch = max_batch_by_memory(model, gpu, quant, eff, tp, context_max)
+    # Paged KV cache: a running sequence holds the tokens that exist, on average the prompt
+    # plus half the completion, rounded up to whole blocks (half a block per sequence).
+    ctx_mean = p + o / 2.0
+    mem_ctx = ctx_mean + eff.kv_block_tokens / 2.0
+    cap_tokens = kv_capacity_tokens(model, gpu, quant, eff, tp, kv_dtype)
+    # Every sequence must fit whole at its end (prompt + completion).
+    mem_batch = int(cap_tokens // mem_ctx) if cap_tokens >= context_max else 0
     if mem_batch < 1:
         need = weight_bytes(model, quant) / BYTES_PER_GB
         have = usable_bytes(gpu, eff, tp) / BYTES_PER_GB
+        if cap_tokens > 0:
+            return ReplicaPerformance(
+                **base,
+                fits=False,
+                meets_slo=False,
+                reason=f"weights {need:.1f} GB leave KV cache for {cap_tokens:,.0f} tokens, "
+                f"less than one {context_max:.0f}-token sequence, on {tp}× {gpu.name}",
+                **{**nothing, "max_batch_memory": 0},
+            )
         return ReplicaPerformance(
             **base,
             fits=False,
@@ -296,11 +466,12 @@ def replica_performance(
             f"{have:.1f} GB usable on {tp}× {gpu.name}",
             **{**nothing, "max_batch_memory": mem_batch},
         )
-    b_max = min(mem_batch, eff.max_batch)
+    # The step's token budget must carry the decode tokens and the prompts that keep pace.
+    budget_batch = max(int(eff.max_num_batched_tokens // (1.0 + p / o)), 1)
+    b_max = min(mem_batch, eff.max_batch, budget_batch)
     batches = np.arange(1, b_max + 1, dtype=float)
-    ctx_mean = p + o / 2.0
-    step = decode_step_s(model, gpu, quant, eff, tp, batches, ctx_mean, p / o)
-    ttft = prefill_s(model, gpu, quant, eff, tp, p) + step
+    step = decode_step_s(model, gpu, quant, eff, tp, batches, ctx_mean, p / o, p / 2.0, kv_dtype)
+    ttft = prefill_s(model, gpu, quant, eff, tp, p, kv_dtype=kv_dtype) + step
     ok = np.ones_like(batches, dtype=bool)
     if tpot_slo_ms is not None:
         ok &= step * MS_PER_S <= tpot_slo_ms
@@ -310,9 +481,11 @@ def replica_performance(
     i = int(np.flatnonzero(ok)[-1]) if meets else 0
     b = float(batches[i])
     s = float(step[i])
-    pure = float(decode_step_s(model, gpu, quant, eff, tp, b, ctx_mean)[()])
-    t_pref = prefill_s(model, gpu, quant, eff, tp, p)
-    t_mem, t_cmp, _ = decode_step_parts_s(model, gpu, quant, eff, tp, b, ctx_mean, p / o)
+    pure = float(decode_step_s(model, gpu, quant, eff, tp, b, ctx_mean, kv_dtype=kv_dtype)[()])
+    t_pref = prefill_s(model, gpu, quant, eff, tp, p, kv_dtype=kv_dtype)
+    t_mem, t_cmp, _ = decode_step_parts_s(
+        model, gpu, quant, eff, tp, b, ctx_mean, p / o, p / 2.0, kv_dtype
+    )
     bound = "memory" if float(t_mem) >= float(t_cmp) else "compute"
     reason = ""
     if not meets:

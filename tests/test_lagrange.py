@@ -166,10 +166,25 @@ def test_shared_replica_subproblem_is_exact(api: bool) -> None:
         assert got >= exact * (1 - 1e-6) - 1e-6, (h, got, exact)
 
 
+def _pinned_factors(cat):
+    from advisor.validate import with_efficiency
+
+    old = {
+        f: {"max_batch": 256, "usable_hbm_fraction": 0.9, "reserved_gb": 0.0}
+        for f in cat.efficiency
+    }
+    old["hopper"].update(mbu=0.6, mfu=0.55)
+    old["blackwell"].update(mbu=0.5, mfu=0.35)
+    return with_efficiency(cat, old)
+
+
 def test_an_exact_solve_cut_short_takes_the_hourly_bound_when_it_is_tighter() -> None:
     """Ten workloads over a day: CBC stops at its limit far from its gap, and the hourly
-    Lagrangian (given a share of the limit) bounds the same plan much closer."""
-    cat = load_catalog()
+    Lagrangian (given a share of the limit) bounds the same plan much closer.
+
+    The efficiency factors are pinned (those calibrated before issue #14): this instance was
+    chosen for its bound behaviour, which a recalibration of capacities must not change."""
+    cat = _pinned_factors(load_catalog())
     shipped = load_workloads(cat)
     names = sorted(n for n in shipped if n.split("-")[-1] in ("interactive", "batch"))[:10]
     wl = {n: shipped[n] for n in names}

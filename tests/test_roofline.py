@@ -212,3 +212,69 @@ def test_context_longer_than_model_is_rejected(catalog) -> None:
     q, eff = catalog.quantizations["fp8"], catalog.efficiency["hopper"]
     perf = replica_performance(m, g, q, eff, 1, 4000, 500)
     assert not perf.fits and "context" in perf.reason
+
+
+# --- memory and interconnect at the root (issue #14) ----------------------------------------
+
+
+def test_tp8_over_pcie_is_slower_per_gpu_than_over_nvlink(catalog) -> None:
+    m, q = catalog.models["llama-3.1-70b"], catalog.quantizations["bf16"]
+    nvlink = catalog.gpus["H100-SXM"]
+    pcie = nvlink.model_copy(
+        update={
+            "name": "H100-SXM-over-PCIe",
+            "tp_link": "pcie",
+            "tp_link_gb_per_s": 64.0,
+            "tp_link_latency_us": 1.0,
+        }
+    )
+    eff = catalog.efficiency["hopper"]
+    fast = replica_performance(m, nvlink, q, eff, 8, 1000, 300)
+    slow = replica_performance(m, pcie, q, eff, 8, 1000, 300)
+    assert fast.feasible and slow.feasible
+    assert slow.output_tokens_per_s / 8 < fast.output_tokens_per_s / 8
+    # the batch-1 step too: latency-bound all-reduces cost more per ring step over PCIe
+    s_fast = float(decode_step_s(m, nvlink, q, eff, 8, 1, 1000.0))
+    s_slow = float(decode_step_s(m, pcie, q, eff, 8, 1, 1000.0))
+    assert s_slow > s_fast
+
+
+def test_allreduce_follows_the_ring_cost_model(catalog) -> None:
+    from advisor.roofline import allreduce_s
+
+    g, eff = catalog.gpus["L40S"], catalog.efficiency["ada"]
+    # 2 (tp - 1) ring steps of the link latency, 2 (tp - 1) / tp of the message each way
+    t = float(allreduce_s(g, eff, 4, 32e9))
+    expected = eff.allreduce_latency_us * 1e-6 + 6 * 1.0e-6 + 6 / 4 * 32e9 / 32e9
+    assert t == pytest.approx(expected, rel=1e-12)
+    assert float(allreduce_s(g, eff, 1, 1e9)) == 0.0
+
+
+def test_fp8_kv_cache_halves_kv_bytes_where_the_gpu_has_fp8(catalog) -> None:
+    from advisor.roofline import kv_capacity_tokens
+
+    m, bf16 = catalog.models["llama-3.1-70b"], catalog.quantizations["bf16"]
+    h100, a100 = catalog.gpus["H100-SXM"], catalog.gpus["A100-80G"]
+    assert kv_bytes_per_token(m, bf16, "fp8", h100) == kv_bytes_per_token(m, bf16) / 2
+    eff = catalog.efficiency["hopper"]
+    assert kv_capacity_tokens(m, h100, bf16, eff, 2, "fp8") == pytest.approx(
+        2 * kv_capacity_tokens(m, h100, bf16, eff, 2)
+    )
+    with pytest.raises(ValueError, match="fp8"):
+        kv_bytes_per_token(m, bf16, "fp8", a100)
+
+
+def test_memory_tight_70b_fp8_on_one_h100_batches_at_the_mean_live_context(catalog) -> None:
+    """Paged KV at the mean context and a GB reservation: 70B fp8 on one 80 GB GPU batches
+    tens of sequences, not the handful a 90% usable fraction at full context allowed."""
+    m, g, q = (
+        catalog.models["llama-3.1-70b"],
+        catalog.gpus["H100-SXM"],
+        catalog.quantizations["fp8"],
+    )
+    eff = catalog.efficiency["hopper"]
+    perf = replica_performance(m, g, q, eff, 1, 1000, 1000)
+    free_gb = 80 - eff.reserved_gb - weight_bytes(m, q) / 1e9
+    per_seq = (1000 + 500 + eff.kv_block_tokens / 2) * kv_bytes_per_token(m, q)
+    assert perf.max_batch_memory == int(free_gb * 1e9 / per_seq)
+    assert perf.max_batch_memory > 20

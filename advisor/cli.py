@@ -359,6 +359,22 @@ def roofline(
     output_tokens: Annotated[float, typer.Option(help="Mean completion length [tokens].")] = 300,
     tpot_ms: Annotated[float | None, typer.Option(help="TPOT SLO [ms].")] = None,
     ttft_ms: Annotated[float | None, typer.Option(help="TTFT SLO [ms].")] = None,
+    slo_stat: Annotated[
+        str, typer.Option(help="Statistic the SLOs bound: mean, p50, p90, p95 or p99.")
+    ] = "mean",
+    rate: Annotated[
+        float | None, typer.Option(help="Report the latency statistics at this rate [req/s].")
+    ] = None,
+    capacity_model: Annotated[
+        str, typer.Option(help="simulated (serving simulation) or roofline (fast, mean-value).")
+    ] = "simulated",
+    kv_dtype: Annotated[str, typer.Option(help="KV-cache dtype: auto, fp8 or bf16.")] = "auto",
+    prompt_cv: Annotated[float, typer.Option(help="Prompt length spread (CV).")] = 0.0,
+    completion_cv: Annotated[float, typer.Option(help="Completion length spread (CV).")] = 0.0,
+    arrival_cv: Annotated[float, typer.Option(help="Inter-arrival CV (1 = Poisson).")] = 1.0,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write TTFT/TPOT against rate to this PNG.")
+    ] = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Also list options that do not fit.")
     ] = False,
@@ -369,15 +385,29 @@ def roofline(
     """Throughput, latency and $/M output tokens of every GPU × quantization × TP option
     (at the cheapest offer per GPU-hour of each tier)."""
     from advisor.roofline import replica_performance
+    from advisor.serving import CAPACITY_MODELS, SLO, STATS, Replica, Traffic, evaluate
 
     cat = _catalog(catalog, prices)
     m = cat.model(model)
     for name, v in (("input-tokens", input_tokens), ("output-tokens", output_tokens)):
         if not (v > 0 and math.isfinite(v)):
             raise AdvisorError(f"--{name} must be a number > 0; got {v}.")
+    if slo_stat not in STATS:
+        raise AdvisorError(f"--slo-stat must be one of {', '.join(STATS)}; got '{slo_stat}'.")
+    if capacity_model not in CAPACITY_MODELS:
+        raise AdvisorError(
+            f"--capacity-model must be {' or '.join(CAPACITY_MODELS)}; got '{capacity_model}'."
+        )
+    if rate is not None and not (rate > 0 and math.isfinite(rate)):
+        raise AdvisorError(f"--rate must be a number > 0; got {rate}.")
+    if rate is not None and capacity_model != "simulated":
+        raise AdvisorError("--rate needs --capacity-model simulated (the default).")
+    traffic = Traffic(input_tokens, output_tokens, prompt_cv, completion_cv, arrival_cv)
+    slo = SLO(ttft_ms, tpot_ms, slo_stat)
     gpus = [cat.gpu(g) for g in (gpu or sorted(cat.gpus))]
     quants = [cat.quant(q) for q in (quant or sorted(cat.quantizations))]
     rows = []
+    replicas = []
     for g in gpus:
         eff = cat.efficiency_for(g)
         for q in quants:
@@ -394,30 +424,65 @@ def roofline(
                     raise AdvisorError(
                         f"--tp {t} is not possible on {g.name} (1 to {g.max_tp} GPUs per group)."
                     )
-                p = replica_performance(
-                    m, g, q, eff, t, input_tokens, output_tokens, tpot_ms, ttft_ms
-                )
-                prices = {}
+                try:
+                    r = Replica(m, g, q, eff, t, kv_dtype)
+                    p = replica_performance(
+                        m,
+                        g,
+                        q,
+                        eff,
+                        t,
+                        input_tokens,
+                        output_tokens,
+                        tpot_ms,
+                        ttft_ms,
+                        kv_dtype=kv_dtype,
+                    )
+                    c = evaluate(r, traffic, slo, capacity_model=capacity_model, rate_rps=rate)
+                except ValueError as exc:
+                    raise AdvisorError(str(exc)) from None
+                tier_prices = {}
                 for tier, offer in sorted(cat.offers_for(g.name, t).items()):
-                    rate = p.output_tokens_per_s
-                    prices[tier] = (
-                        offer.usd_per_gpu_hour * t / (rate * SECONDS_PER_HOUR) * TOKENS_PER_M
-                        if rate > 0
+                    out_rate = c.output_tokens_per_s
+                    tier_prices[tier] = (
+                        offer.usd_per_gpu_hour * t / (out_rate * SECONDS_PER_HOUR) * TOKENS_PER_M
+                        if out_rate > 0
                         else None
                     )
                 rows.append(
                     {
                         **p.as_dict(),
-                        "feasible": p.feasible,
-                        # the largest batch memory and the SLOs allow: the operating point
+                        "fits": c.fits,
+                        "meets_slo": c.meets_slo,
+                        "reason": c.reason or p.reason,
+                        "feasible": c.fits and c.meets_slo and c.output_tokens_per_s > 0,
+                        # the largest batch memory and the SLOs allow (mean-value model)
                         "max_batch": p.batch,
+                        "requests_per_s": c.requests_per_s,
+                        "output_tokens_per_s": c.output_tokens_per_s,
+                        "input_tokens_per_s": c.requests_per_s * input_tokens,
+                        "ttft_ms": c.ttft_ms,
+                        "tpot_ms": c.tpot_ms,
+                        "slo_stat": c.stat,
+                        "capacity_model": c.capacity_model,
+                        "rate_rps": rate,
+                        "upper_bound_requests_per_s": c.upper_bound_rps,
+                        "mean_batch": c.batch,
                         "memory_starved": p.feasible and _starved(p) is not None,
-                        "usd_per_m_output_tokens": prices,
+                        "usd_per_m_output_tokens": tier_prices,
                     }
                 )
+                replicas.append((r, c))
     best = _cheapest_per_gpu(rows)
     for r in rows:
         r["cheapest"] = (r["gpu"], r["quant"], r["tp"]) in best
+    if plot is not None:
+        from advisor.serving_plot import load_figure
+
+        chosen = next(((r, c) for r, c in replicas if c.fits), None)
+        if chosen is None:
+            raise AdvisorError("--plot needs an option that fits; none does.")
+        load_figure(chosen[0], traffic, slo, chosen[1], plot)
     if json_out:
         _emit_json(
             {
@@ -426,24 +491,31 @@ def roofline(
                 "output_tokens": output_tokens,
                 "tpot_ms": tpot_ms,
                 "ttft_ms": ttft_ms,
+                "slo_stat": slo_stat,
+                "rate": rate,
+                "capacity_model": capacity_model,
                 "options": rows,
                 "cheapest": [{"gpu": g, "quant": q, "tp": t} for g, q, t in sorted(best)],
             }
         )
         return
     named = bool(gpu or quant or tp)
-    t = Table(title=f"{model}: prompt {input_tokens:g}, completion {output_tokens:g} tokens")
+    stat = "" if slo_stat == "mean" else f" {slo_stat}"
+    at = f" at {rate:g} req/s" if rate is not None else ""
+    t = Table(
+        title=f"{model}: prompt {input_tokens:g}, completion {output_tokens:g} tokens"
+        f" ({capacity_model}{at})"
+    )
     for col, just in (
         ("GPU", "left"),
         ("quant", "left"),
         ("TP", "right"),
         ("fits", "left"),
         ("batch", "right"),
-        ("decode tok/s", "right"),
-        ("prefill tok/s", "right"),
+        ("req/s", "right"),
         ("output tok/s", "right"),
-        ("TTFT ms", "right"),
-        ("TPOT ms", "right"),
+        (f"TTFT{stat} ms", "right"),
+        (f"TPOT{stat} ms", "right"),
         ("$/M out (on-demand / reserved_3y / spot)", "right"),
     ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
@@ -467,9 +539,8 @@ def roofline(
             r["quant"],
             str(r["tp"]),
             fits,
-            str(r["batch"]) if r["fits"] else "-",
-            f"{r['decode_tokens_per_s']:,.0f}" if r["fits"] else "-",
-            f"{r['prefill_tokens_per_s']:,.0f}" if r["fits"] else "-",
+            f"{r['mean_batch']:,.0f}" if r["fits"] else "-",
+            f"{r['requests_per_s']:,.2f}" if r["feasible"] else "-",
             f"{r['output_tokens_per_s']:,.0f}" if r["feasible"] else "-",
             f"{r['ttft_ms']:,.0f}" if r["fits"] else "-",
             f"{r['tpot_ms']:,.1f}" if r["fits"] else "-",
@@ -481,6 +552,8 @@ def roofline(
         f"memory caps the batch below {STARVED_BATCH} sequences.",
         highlight=False,
     )
+    if plot is not None:
+        out.print(f"Figure written to {plot}")
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -488,47 +561,68 @@ def roofline(
 
 @app.command()
 @handle_errors
-def validate(catalog: CatalogOpt = None, json_out: JsonOpt = False) -> None:
-    """Compare the roofline with measured throughput from public runs."""
-    from advisor.validate import validate as run_validation
+def validate(
+    catalog: CatalogOpt = None,
+    benchmarks: Annotated[
+        Path | None, typer.Option(help="Measured runs CSV (default: the shipped serving runs).")
+    ] = None,
+    capacity_model: Annotated[
+        str, typer.Option(help="simulated (default) or roofline (fast, mean-value).")
+    ] = "simulated",
+    json_out: JsonOpt = False,
+) -> None:
+    """Compare the serving model with measured runs: offline and online error per GPU family."""
+    from advisor.validate import load_serving_runs, validate_serving
 
-    res = run_validation(_catalog(catalog))
-    if json_out:
-        _emit_json(res.as_dict())
-        return
-    t = Table(title="Roofline vs measured output tokens/s")
-    for col in (
-        "model",
-        "GPU",
-        "GPUs",
-        "TP",
-        "prec",
-        "scenario",
-        "in/out",
-        "predicted",
-        "measured",
-        "error",
-    ):
-        t.add_column(col)
-    for r in res.rows.to_dict("records"):
-        ok = r["status"] == "ok"
-        t.add_row(
-            str(r["model"]),
-            str(r["gpu"]),
-            str(r["num_gpus"]),
-            str(r["tp"]),
-            str(r["precision"]),
-            str(r["scenario"]),
-            f"{r['input_tokens']}/{r['output_tokens']}",
-            f"{r['predicted_output_tokens_per_s']:,.0f}" if ok else "-",
-            f"{r['measured_output_tokens_per_s']:,.0f}",
-            f"{r['error']:+.0%}" if ok else str(r["status"]),
+    if capacity_model not in ("simulated", "roofline"):
+        raise AdvisorError(
+            f"--capacity-model must be simulated or roofline; got '{capacity_model}'."
         )
+    rows = load_serving_runs(benchmarks)
+    res = validate_serving(_catalog(catalog), rows, capacity_model=capacity_model)
+    table, summary = res["rows"], res["summary"]
+    cal = summary["calibration"]
+    if json_out:
+        off = cal["offline_throughput"]
+        _emit_json(
+            {
+                "capacity_model": capacity_model,
+                "median_abs_error": off["median"],
+                "p90_abs_error": off["p90"],
+                "n_used": summary["n_used"],
+                "summary": summary,
+                "rows": table.to_dict(orient="records"),
+            }
+        )
+        return
+    t = Table(title=f"Serving model ({capacity_model}) vs measured runs: |error| median / p90 (n)")
+    for col in ("GPU family", "offline throughput", "online throughput", "online TPOT"):
+        t.add_column(col)
+
+    def cell(x: dict) -> str:
+        if not x["n"]:
+            return "-"
+        return f"{x['median']:.1%} / {x['p90']:.1%} ({x['n']})"
+
+    keys = (
+        "offline_throughput",
+        "online_throughput_at_measured_latency",
+        "online_tpot_at_measured_rate",
+    )
+    for fam, v in cal["by_family"].items():
+        t.add_row(fam, *(cell(v[k]) for k in keys))
+    t.add_row("all", *(cell(cal[k]) for k in keys))
     out.print(t)
     out.print(
-        f"median |error| {res.median_abs_error:.1%}, 90th percentile {res.p90_abs_error:.1%} "
-        f"over {res.n_used} rows"
+        "offline: predicted vs measured output tokens/s of offline runs; online throughput: "
+        "the SLO capacity at the run's measured p99 TTFT/TPOT vs its measured tokens/s; online "
+        "TPOT: mean TPOT simulated at the run's measured request rate vs measured. "
+        f"{summary['n_used']} of {summary['n_rows']} rows used (--json lists every row and why "
+        "a row was skipped)."
     )
+    hold = summary["holdout"]["offline_throughput"]
+    if hold["n"]:
+        out.print(f"holdout (never fit): offline {cell(hold)}")
 
 
 # --- solve and verify ------------------------------------------------------------------------
@@ -598,6 +692,10 @@ def solve(
         typer.Option(help="Each on-demand/spot start runs at least this long [h]."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
+    capacity_model: Annotated[
+        str,
+        typer.Option(help="simulated (serving simulation, default) or roofline (fast mode)."),
+    ] = "simulated",
     json_out: JsonOpt = False,
 ) -> None:
     """Solve for the minimum-cost blended fleet that serves the demand within its SLOs."""
@@ -623,6 +721,10 @@ def solve(
         max_gpu_types=max_gpu_types,
         min_rental_hours=min_rental_hours,
     )
+    if capacity_model not in ("simulated", "roofline"):
+        raise AdvisorError(
+            f"--capacity-model must be simulated or roofline; got '{capacity_model}'."
+        )
     if out_dir is not None:
         check_writable(out_dir)
     progress = (
@@ -647,6 +749,7 @@ def solve(
         threads=threads,
         aggregate=agg,
         progress=progress,
+        capacity_model=capacity_model,
     )
     for w in plan.data.get("warnings", []):
         err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)

@@ -22,7 +22,14 @@ from pathlib import Path
 
 from advisor.catalog import GENERIC_PROVIDER, HOURLY_TIERS, POOL_TIERS, Catalog
 from advisor.errors import CatalogError, DemandError, did_you_mean
-from advisor.roofline import ReplicaPerformance, replica_performance
+from advisor.roofline import ReplicaPerformance
+from advisor.serving import (
+    Capacity,
+    Replica,
+    offline_max_requests_per_s,
+    replica_capacity,
+    workload_traffic,
+)
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
 from advisor.workloads import Workload
 
@@ -95,7 +102,7 @@ class Option:
     deployment: Deployment
     requests_per_hour: float
     capacity_source: str
-    perf: ReplicaPerformance | None
+    perf: Capacity | ReplicaPerformance | None
 
     @property
     def key(self) -> str:
@@ -321,8 +328,16 @@ def build_options(
     providers: Sequence[str] | None = None,
     committed_gpus: Sequence[str] = (),
     max_gpu_types: int | None = None,
+    capacity_model: str = "simulated",
 ) -> OptionSet:
     """Enumerate, evaluate and prune deployment options for ``workloads``.
+
+    Each option's requests/hour is :func:`advisor.serving.replica_capacity` (``simulated``:
+    the largest rate whose latency statistics meet the SLOs; ``roofline``: the mean-value
+    model). Before any simulation, a deployment is skipped when one of the same model on the
+    same GPU type with no more GPUs already serves every workload of the model at least as
+    fast as the skipped one's roofline upper bound: the dominance pruning below would drop
+    it anyway, so this is exact.
 
     ``providers`` limits the offers (GPU and API) every workload may buy from; a workload's
     own ``providers`` list narrows it further. ``committed_gpus`` are GPU types of existing
@@ -354,56 +369,82 @@ def build_options(
     priced_gpus = {p.gpu for p in pools.values()}
     base: dict[tuple[str, str], Option] = {}
     rejected: list[Rejected] = []
+    pre_dominated: set[str] = set()
+    by_model: dict[str, list[str]] = {}
     for wname in sorted(workloads):
-        w = workloads[wname]
-        model = catalog.model(w.model)
-        quants = w.quantizations or sorted(catalog.quantizations)
-        gpus = w.gpus or sorted(catalog.gpus)
-        for gname in gpus:
+        by_model.setdefault(workloads[wname].model, []).append(wname)
+    for model_name, wnames in sorted(by_model.items()):
+        model = catalog.model(model_name)
+        for gname in sorted(catalog.gpus):
             gpu = catalog.gpu(gname)
             eff = catalog.efficiency_for(gpu)
-            if not any(p.gpu == gname and wname in users[k] for k, p in pools.items()):
-                why = "no offer (price) in the catalog"
-                if gname in {p.gpu for p in catalog_pools(catalog).values()}:
-                    why = "no offer from an allowed provider"
-                rejected.append(Rejected(wname, gname, "*", 0, why))
+            gws = [w for w in wnames if workloads[w].gpus is None or gname in workloads[w].gpus]
+            ws_here = []
+            for wname in gws:
+                if not any(p.gpu == gname and wname in users[k] for k, p in pools.items()):
+                    why = "no offer (price) in the catalog"
+                    if gname in {p.gpu for p in catalog_pools(catalog).values()}:
+                        why = "no offer from an allowed provider"
+                    rejected.append(Rejected(wname, gname, "*", 0, why))
+                else:
+                    ws_here.append(wname)
+            if not ws_here:
                 continue
-            for qname in quants:
-                quant = catalog.quant(qname)
-                if not catalog.supports(gpu, quant):
-                    rejected.append(
-                        Rejected(
-                            wname,
-                            gname,
-                            qname,
-                            0,
-                            f"{gname} has no {quant.compute_dtype} peak for {qname}",
+            # fewest GPUs first, so a simulated deployment can rule out larger ones unsimulated
+            done: list[tuple[int, dict[str, float]]] = []
+            for tp in TP_DEGREES:
+                if tp > gpu.max_tp:
+                    break
+                for qname in sorted(catalog.quantizations):
+                    quant = catalog.quant(qname)
+                    ws = [
+                        w
+                        for w in ws_here
+                        if workloads[w].quantizations is None or qname in workloads[w].quantizations
+                    ]
+                    if not ws:
+                        continue
+                    if not catalog.supports(gpu, quant):
+                        if tp == 1:
+                            rejected.extend(
+                                Rejected(
+                                    w,
+                                    gname,
+                                    qname,
+                                    0,
+                                    f"{gname} has no {quant.compute_dtype} peak for {qname}",
+                                )
+                                for w in ws
+                            )
+                        continue
+                    dep = Deployment(model_name, gname, qname, tp)
+                    if capacity_model == "simulated" and done:
+                        bound = {
+                            w: _upper_bound(model, gpu, quant, eff, tp, workloads[w]) for w in ws
+                        }
+                        if any(_covers(t, rps, tp, bound, wnames) for t, rps in done):
+                            pre_dominated.add(dep.key)
+                            continue
+                    got: dict[str, float] = {}
+                    for wname in ws:
+                        cap = replica_capacity(
+                            model, gpu, quant, eff, tp, workloads[wname], capacity_model
                         )
-                    )
-                    continue
-                for tp in TP_DEGREES:
-                    if tp > gpu.max_tp:
-                        break
-                    perf = replica_performance(
-                        model,
-                        gpu,
-                        quant,
-                        eff,
-                        tp,
-                        w.prompt_tokens,
-                        w.completion_tokens,
-                        w.tpot_ms,
-                        w.ttft_ms,
-                    )
-                    dep = Deployment(w.model, gname, qname, tp)
-                    if perf.feasible and perf.requests_per_s > 0:
-                        base[(wname, dep.key)] = Option(
-                            wname, dep, perf.requests_per_s * SECONDS_PER_HOUR, "roofline", perf
-                        )
-                    else:
-                        rejected.append(Rejected(wname, gname, qname, tp, perf.reason))
+                        if cap.feasible:
+                            got[wname] = cap.requests_per_s
+                            base[(wname, dep.key)] = Option(
+                                wname,
+                                dep,
+                                cap.requests_per_s * SECONDS_PER_HOUR,
+                                cap.capacity_model,
+                                cap,
+                            )
+                        else:
+                            rejected.append(Rejected(wname, gname, qname, tp, cap.reason))
+                    done.append((tp, got))
     _apply_measured(catalog, workloads, measured, base, priced_gpus)
     base, dominated = _prune_dominated(base, workloads)
+    dominated = sorted(set(dominated) | pre_dominated)
     options = _on_pools(catalog, workloads, base, pools, prices, users, rejected)
     deployments = {o.key: o.deployment for o in options.values()}
     api = {}
@@ -547,22 +588,19 @@ def _on_pools(
                 continue
             opt = o
             slow = catalog.gpu_on(d.gpu, pool.interconnect)
-            if d.tp > 1 and o.capacity_source == "roofline" and slow is not gpu:
-                wl = workloads[w]
-                perf = replica_performance(
+            if d.tp > 1 and o.capacity_source in ("roofline", "simulated") and slow is not gpu:
+                cap = replica_capacity(
                     catalog.model(d.model),
                     slow,
                     catalog.quant(d.quant),
                     catalog.efficiency_for(slow),
                     d.tp,
-                    wl.prompt_tokens,
-                    wl.completion_tokens,
-                    wl.tpot_ms,
-                    wl.ttft_ms,
+                    workloads[w],
+                    o.capacity_source,
                 )
-                if not (perf.feasible and perf.requests_per_s > 0):
+                if not cap.feasible:
                     continue
-                opt = Option(w, d, perf.requests_per_s * SECONDS_PER_HOUR, "roofline", perf)
+                opt = Option(w, d, cap.requests_per_s * SECONDS_PER_HOUR, cap.capacity_model, cap)
             n = 1 if pool.per_gpu else pool.gpus_per_instance
             variants = []
             if pool.per_gpu or tiers[pk] & set(POOL_TIERS) or n == d.tp:
@@ -585,6 +623,21 @@ def _on_pools(
                 )
             )
     return out
+
+
+def _covers(
+    t: int, rps: Mapping[str, float], tp: int, bound: Mapping[str, float], wnames: Sequence[str]
+) -> bool:
+    """Whether a simulated deployment of ``t`` GPUs serving ``rps`` dominates one of ``tp``
+    GPUs whose capacities are at most ``bound`` (0 for the workloads it cannot serve)."""
+    if t > tp or any(rps.get(w, 0.0) < bound.get(w, 0.0) for w in wnames):
+        return False
+    return t < tp or any(rps.get(w, 0.0) > bound.get(w, 0.0) for w in wnames)
+
+
+def _upper_bound(model, gpu, quant, eff, tp: int, w: Workload) -> float:
+    """The roofline's offline maximum [requests/s]: no simulated capacity exceeds it."""
+    return offline_max_requests_per_s(Replica(model, gpu, quant, eff, tp), workload_traffic(w))
 
 
 def dominated_lanes(opts: OptionSet) -> set[tuple[str, str]]:

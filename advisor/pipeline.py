@@ -46,6 +46,8 @@ class Inputs:
     #: a plan warns about each price it uses that is older than this [days]
     max_price_age_days: float = DEFAULT_MAX_PRICE_AGE_DAYS
     policy: Policy = field(default_factory=Policy)
+    #: how a replica's capacity is computed: "simulated" (default) or "roofline" (fast)
+    capacity_model: str = "simulated"
 
     def with_workloads(self, workloads: Mapping[str, Workload]) -> Inputs:
         return replace(self, workloads=dict(workloads))
@@ -121,6 +123,7 @@ def option_set(inputs: Inputs) -> OptionSet:
         providers=inputs.providers,
         committed_gpus=sorted({c.gpu for c in inputs.commitments}),
         max_gpu_types=inputs.policy.max_gpu_types,
+        capacity_model=inputs.capacity_model,
     )
 
 
@@ -170,6 +173,7 @@ def solve_inputs(
             "workloads": list(d.workloads),
         },
         "inputs": inputs.files,
+        "capacity_model": inputs.capacity_model,
         "settings": {
             "solver": settings.name,
             "time_limit_s": settings.time_limit_s,
@@ -202,7 +206,17 @@ def solve_inputs(
     # catalog warnings (e.g. a reserved price above on-demand) travel with the plan, and so
     # does the age of every price the plan pays
     stale = stale_prices(_offers_used(plan, inputs.catalog), inputs.max_price_age_days)
-    plan.data["warnings"] = [*inputs.catalog.warnings, *stale, *plan.data["warnings"]]
+    plan.data["warnings"] = [
+        *inputs.catalog.warnings,
+        *stale,
+        *plan.data["warnings"],
+        *(
+            f"workload '{w}' states no slo_stat: its TTFT/TPOT limits bound the mean "
+            "(set slo_stat: p99 for MLPerf-style percentile limits)"
+            for w in d.workloads
+            if inputs.workloads[w].slo_stat is None
+        ),
+    ]
     report = verify_plan(
         plan.data,
         plan.schedule,
@@ -216,6 +230,7 @@ def solve_inputs(
         inputs.measured,
         existing,
         providers=inputs.providers,
+        capacity_model=inputs.capacity_model,
     )
     plan.data["verified"] = report.ok
     plan.data["verification"] = report.as_dict()
@@ -357,6 +372,7 @@ def solve_plan(
     threads: int = 1,
     aggregate: str | int = "auto",
     progress: Progress | None = None,
+    capacity_model: str = "simulated",
 ) -> Plan:
     """Load the inputs and solve: the library form of ``advisor solve``."""
     inputs = load_inputs(
@@ -371,6 +387,7 @@ def solve_plan(
         policy_file=policy_file,
         policy=policy,
     )
+    inputs = replace(inputs, capacity_model=capacity_model)
     settings = SolverSettings(solver, time_limit_s, gap, threads)
     return solve_inputs(inputs, settings, aggregate=aggregate, progress=progress)
 
@@ -426,6 +443,8 @@ def verify_files(
         measured,
         existing_gpus(commitments, demand.hours),
         providers=files.get("providers"),
+        # plans from before the serving model have no capacity_model: they used the roofline
+        capacity_model=plan.data.get("capacity_model", "roofline"),
     )
 
 

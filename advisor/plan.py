@@ -639,6 +639,7 @@ def assemble_plan(
                         "ttft_ms": o.perf.ttft_ms,
                         "tpot_margin": 1.0 - o.perf.tpot_ms / wl.tpot_ms,
                         "ttft_margin": 1.0 - o.perf.ttft_ms / wl.ttft_ms,
+                        "slo_stat": getattr(o.perf, "stat", "mean"),
                         "requests_per_hour_per_replica": o.requests_per_hour,
                     }
                 )
@@ -675,7 +676,12 @@ def assemble_plan(
                 ].sum()
                 / max(requests[:, i].sum(), 1e-12)
             ),
-            "slo": {"tpot_ms": wl.tpot_ms, "ttft_ms": wl.ttft_ms, "headroom": wl.headroom},
+            "slo": {
+                "tpot_ms": wl.tpot_ms,
+                "ttft_ms": wl.ttft_ms,
+                "stat": wl.stat,
+                "headroom": wl.headroom,
+            },
             "deployments": margins,
             "definition": wl.model_dump(),
         }

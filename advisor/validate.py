@@ -341,7 +341,7 @@ def calibrate(
     Returns ``{family: {"mbu", "mfu", "max_batch", "calibrated", "n_rows",
     "median_abs_error", "p90_abs_error"}}`` (errors NaN for families without rows).
     """
-    df = load_published() if rows is None else rows
+    df = calibration_rows() if rows is None else rows
     cases: dict[str, list[_Case]] = {}
     for i, row in enumerate(df.to_dict(orient="records")):
         case = _resolve(catalog, i, row)
@@ -497,3 +497,180 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --- the serving model against measured runs (issue #14) -------------------------------------
+
+#: The measured serving runs: a superset of ``published_benchmarks.csv`` with pipeline degree,
+#: request rates, latency statistics and KV dtype.
+SERVING_RUNS_FILE = "published_serving_runs.csv"
+#: NVIDIA TensorRT-LLM perf-overview tables of releases v0.14-v0.17 are kept out of every fit:
+#: they are reserved for an independent check.
+HOLDOUT_PATTERN = r"(?i)v0\.1[4-7]"
+
+SERVING_COLUMNS = [
+    "source",
+    "suite",
+    "model",
+    "gpu",
+    "family",
+    "num_gpus",
+    "tp",
+    "precision",
+    "scenario",
+    "input_tokens",
+    "output_tokens",
+    "holdout",
+    "measured_output_tokens_per_s",
+    "predicted_output_tokens_per_s",
+    "throughput_error",
+    "measured_rate_per_replica",
+    "measured_tpot_mean_ms",
+    "predicted_tpot_mean_ms",
+    "tpot_error",
+    "measured_ttft_p99_ms",
+    "predicted_ttft_p99_ms",
+    "status",
+]
+
+
+def load_serving_runs(path: Path | None = None) -> pd.DataFrame:
+    """The shipped measured serving runs (or ``path``), read like ``load_published``."""
+    return load_published(path if path is not None else shipped_catalog_dir() / SERVING_RUNS_FILE)
+
+
+def _num(v: Any) -> float | None:
+    return None if _blank(v) else float(v)
+
+
+def validate_serving(
+    catalog: Catalog,
+    rows: pd.DataFrame | None = None,
+    *,
+    capacity_model: str = "simulated",
+) -> dict[str, Any]:
+    """Predict every measured run with the serving model and compare.
+
+    Offline rows: the replicas' offline throughput (the saturation throughput of the step
+    model in steady state) against the measured output tokens/s.
+
+    Online rows (MLPerf Server / Interactive, Poisson arrivals): (1) throughput at the measured
+    latency: the SLO capacity with the run's measured p99 TTFT and p99 TPOT as limits, against
+    the measured output tokens/s; (2) latency at the measured rate: mean TPOT and p99 TTFT of a
+    simulated run at the measured requests/s per replica, against the measured statistics.
+
+    Returns ``{"rows": DataFrame, "summary": {...}}``; the summary gives median and p90 of the
+    absolute errors overall and per GPU family, for the calibration rows and the holdout.
+    """
+    from advisor.serving import SLO, Replica, Traffic, simulate, slo_capacity
+
+    df = load_serving_runs() if rows is None else rows
+    out = []
+    for i, row in enumerate(df.to_dict(orient="records")):
+        gpu = catalog.gpus.get(str(row.get("gpu")))
+        rec: dict[str, Any] = {c: row.get(c) for c in SERVING_COLUMNS if c in row}
+        rec.update(
+            family=gpu.family if gpu else None,
+            holdout=bool(pd.Series([str(row.get("suite"))]).str.contains(HOLDOUT_PATTERN)[0]),
+            measured_output_tokens_per_s=_num(row.get("output_tokens_per_s")),
+            status="",
+        )
+        case = _resolve(catalog, i, row)
+        pp = _num(row.get("pp"))
+        if isinstance(case, str):
+            rec["status"] = f"skipped: {case}"
+            out.append(rec)
+            continue
+        if pp is not None and pp > 1:
+            rec["status"] = "skipped: pipeline parallelism is not modelled"
+            out.append(rec)
+            continue
+        kv = "fp8" if str(row.get("kv_dtype")).lower() == "fp8" and gpu.has_fp8 else "auto"
+        rep = Replica(
+            catalog.models[case.model],
+            gpu,
+            catalog.quantizations[case.quant],
+            catalog.efficiency[case.family],
+            case.tp,
+            kv,
+        )
+        traffic = Traffic(case.prompt, case.completion)
+        scenario = str(row["scenario"]).strip().lower()
+        try:
+            if scenario == "offline":
+                # the saturation throughput of the simulated replica is the steady-state
+                # maximum of the same step model (tests/test_serving.py checks it), so both
+                # capacity models predict an offline run with it
+                pred = slo_capacity(rep, traffic, SLO(), "roofline").output_tokens_per_s
+            else:
+                ttft, tpot = _num(row.get("ttft_p99_ms")), _num(row.get("tpot_p99_ms"))
+                lim_tpot, lim_ttft = SCENARIO_SLOS.get(scenario, (None, None))
+                slo = SLO(ttft or lim_ttft, tpot or lim_tpot, "p99")
+                cap = slo_capacity(rep, traffic, slo, capacity_model)
+                pred = cap.output_tokens_per_s if cap.feasible else 0.0
+                rate = _num(row.get("request_rate_per_s"))
+                if rate and capacity_model == "simulated" and cap.fits:
+                    per = rate / case.replicas
+                    res = simulate(rep, traffic, per)
+                    rec["measured_rate_per_replica"] = per
+                    rec["predicted_tpot_mean_ms"] = res.tpot_ms["mean"]
+                    rec["predicted_ttft_p99_ms"] = res.ttft_ms["p99"]
+                    rec["measured_tpot_mean_ms"] = _num(row.get("tpot_mean_ms"))
+                    rec["measured_ttft_p99_ms"] = ttft
+                    if rec["measured_tpot_mean_ms"]:
+                        rec["tpot_error"] = res.tpot_ms["mean"] / rec["measured_tpot_mean_ms"] - 1
+        except ValueError as exc:
+            rec["status"] = f"skipped: {exc}"
+            out.append(rec)
+            continue
+        rec["input_tokens"] = case.prompt
+        rec["predicted_output_tokens_per_s"] = case.replicas * pred
+        rec["throughput_error"] = case.replicas * pred / case.measured - 1.0
+        rec["status"] = "ok"
+        out.append(rec)
+    table = pd.DataFrame(out, columns=SERVING_COLUMNS)
+    return {"rows": table, "summary": _serving_summary(table)}
+
+
+def _stats(errors: pd.Series) -> dict[str, Any]:
+    a = errors.dropna().abs()
+    if a.empty:
+        return {"n": 0, "median": None, "p90": None}
+    return {"n": len(a), "median": float(a.median()), "p90": float(np.percentile(a, 90))}
+
+
+def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
+    ok = table[table["status"] == "ok"]
+    summary: dict[str, Any] = {"n_rows": len(table), "n_used": len(ok)}
+    for part, sel in (("calibration", ~ok["holdout"]), ("holdout", ok["holdout"])):
+        rows = ok[sel]
+        offline = rows[rows["scenario"].str.lower() == "offline"]
+        online = rows[rows["scenario"].str.lower() != "offline"]
+        summary[part] = {
+            "offline_throughput": _stats(offline["throughput_error"]),
+            "online_throughput_at_measured_latency": _stats(online["throughput_error"]),
+            "online_tpot_at_measured_rate": _stats(online["tpot_error"]),
+            "by_family": {
+                str(fam): {
+                    "offline_throughput": _stats(
+                        g[g["scenario"].str.lower() == "offline"]["throughput_error"]
+                    ),
+                    "online_throughput_at_measured_latency": _stats(
+                        g[g["scenario"].str.lower() != "offline"]["throughput_error"]
+                    ),
+                    "online_tpot_at_measured_rate": _stats(g["tpot_error"]),
+                }
+                for fam, g in rows.groupby("family", sort=True)
+            },
+        }
+    return summary
+
+
+def calibration_rows(df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows the efficiency factors are fit on: offline runs of the measured serving runs,
+    without pipeline parallelism, outside the holdout (TensorRT-LLM perf-overview v0.14-v0.17)."""
+    df = load_serving_runs() if df is None else df
+    pp = pd.to_numeric(df["pp"], errors="coerce").fillna(1) if "pp" in df else 1
+    keep = (df["scenario"].str.lower() == "offline") & (pp <= 1)
+    keep &= ~df["suite"].astype(str).str.contains(HOLDOUT_PATTERN)
+    return df[keep]

@@ -34,7 +34,7 @@ from advisor.buylist import check_buy_rows
 from advisor.catalog import Catalog
 from advisor.errors import PlanError
 from advisor.policy import Policy, policy_violations
-from advisor.roofline import replica_performance
+from advisor.serving import replica_capacity
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
 
 REL_TOL = 1e-6
@@ -91,6 +91,7 @@ def verify_plan(
     existing_gpus: Mapping[str, np.ndarray] | None = None,
     *,
     providers: Sequence[str] | None = None,
+    capacity_model: str = "simulated",
 ) -> VerifyReport:
     """Run every check on a plan against the demand arrays (``(H, W)``, ``workloads`` order).
 
@@ -155,7 +156,7 @@ def verify_plan(
         d = defs[r.workload]
         key = (r.workload, r.deployment)
         if key not in cap_cache:
-            cap_cache[key] = _capacity(catalog, d, r, measured)
+            cap_cache[key] = _capacity(catalog, d, r, measured, capacity_model)
         cap = cap_cache[key]
         if cap is None:
             bad_cap.append(f"{r.workload} on {r.deployment}: no SLO-meeting operating point")
@@ -372,8 +373,10 @@ def _capacity(
     d: Mapping[str, Any],
     r: Any,
     measured: Sequence[Any],
+    capacity_model: str = "simulated",
 ) -> float | None:
-    """Requests/hour one replica serves for workload definition ``d`` (roofline or measured)."""
+    """Requests/hour one replica serves for workload definition ``d`` (measured, or the one
+    capacity function :func:`advisor.serving.replica_capacity` the options use)."""
 
     def close(a: float, b: float) -> bool:
         return abs(a - b) <= 0.01 * max(abs(a), abs(b))
@@ -392,17 +395,15 @@ def _capacity(
     pool = getattr(r, "pool", r.gpu)
     link = next((o.interconnect for (p, _), o in catalog.offers.items() if p == pool), None)
     gpu = catalog.gpu_on(r.gpu, link)
-    perf = replica_performance(
+    cap = replica_capacity(
         catalog.model(d["model"]),
         gpu,
         catalog.quant(r.quant),
         catalog.efficiency_for(gpu),
         int(r.tp),
-        d["prompt_tokens"],
-        d["completion_tokens"],
-        d["tpot_ms"],
-        d["ttft_ms"],
+        d,
+        capacity_model,
     )
-    if not perf.feasible:
+    if not cap.feasible:
         return None
-    return perf.requests_per_s * SECONDS_PER_HOUR
+    return cap.requests_per_s * SECONDS_PER_HOUR

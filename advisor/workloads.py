@@ -21,6 +21,18 @@ Workloads are defined in a ``workloads:`` section of YAML files::
         allow_api: true
         headroom: 0.2
         description: "chat: tight TPOT, no preemption"
+        slo_stat: p99                 # statistic the SLOs bound: mean, p50, p90, p95, p99
+        prompt_tokens_cv: 0.5         # optional spread of lengths (lognormal around the means)
+        completion_tokens_cv: 0.5
+        length_histogram: lengths.csv # optional: prompt,completion,share buckets (replaces cvs)
+        arrival_cv: 1.0               # optional: 1 = Poisson, > 1 bursty (gamma gaps)
+        prefix_cache_hit: 0.0         # optional: share of prompt tokens a prefix cache serves
+
+A workload without ``slo_stat`` keeps the old meaning (limits on the mean); the plan notes it.
+A length histogram file is a CSV with columns ``prompt_tokens,completion_tokens,share``
+(Mélange-style buckets, or one row per logged request with share 1); a relative path is read
+next to the YAML file. Its buckets are stored in the workload (``length_buckets``) so a plan
+carries them to the verifier.
 
 They are read from the shipped catalog folder, then from each user catalog folder
 (``--catalog DIR``), then from each explicit workloads file (``--workloads FILE``). A later
@@ -30,10 +42,12 @@ user file states every field it wants.
 
 from __future__ import annotations
 
+import csv
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -71,6 +85,34 @@ class Workload(BaseModel):
         default=0.0, ge=0, lt=10, description="fraction of self-hosted capacity kept spare"
     )
     description: str = ""
+    slo_stat: Literal["mean", "p50", "p90", "p95", "p99"] | None = Field(
+        default=None,
+        description="statistic of per-request TTFT and TPOT the SLOs bound; None = mean (the "
+        "meaning before statistics were stated)",
+    )
+    prompt_tokens_cv: float = Field(
+        default=0.0, ge=0, le=10, description="coefficient of variation of prompt lengths"
+    )
+    completion_tokens_cv: float = Field(
+        default=0.0, ge=0, le=10, description="coefficient of variation of completion lengths"
+    )
+    length_histogram: str | None = Field(
+        default=None, description="CSV of prompt_tokens,completion_tokens,share buckets"
+    )
+    length_buckets: list[tuple[float, float, float]] | None = Field(
+        default=None, description="(prompt, completion, share) buckets; filled from the file"
+    )
+    arrival_cv: float = Field(
+        default=1.0, ge=0, le=20, description="coefficient of variation of inter-arrival gaps"
+    )
+    prefix_cache_hit: float = Field(
+        default=0.0, ge=0, lt=1, description="share of prompt tokens served by a prefix cache"
+    )
+
+    @property
+    def stat(self) -> str:
+        """The SLO statistic, ``mean`` when none is stated."""
+        return self.slo_stat or "mean"
 
     @field_validator("name")
     @classmethod
@@ -204,6 +246,12 @@ def _validate(path: Path, entry: Mapping[str, Any], catalog: Catalog) -> Workloa
                     f"{where}: field '{field}': unknown {what} '{name}'."
                     f"{did_you_mean(name, table)} Use a catalog name, or null to allow all."
                 )
+    if wl.length_histogram and not wl.length_buckets:
+        hist = Path(wl.length_histogram)
+        if not hist.is_absolute():
+            hist = path.parent / hist
+        buckets = _read_histogram(hist, where)
+        wl = wl.model_copy(update={"length_buckets": buckets})
     context = catalog.models[wl.model].max_context_tokens
     if wl.tokens_per_request > context:
         raise DemandError(
@@ -212,6 +260,30 @@ def _validate(path: Path, entry: Mapping[str, Any], catalog: Catalog) -> Workloa
             "Use shorter mean lengths."
         )
     return wl
+
+
+def _read_histogram(path: Path, where: str) -> list[tuple[float, float, float]]:
+    """Read a length histogram CSV (``prompt_tokens,completion_tokens,share``)."""
+    if not path.is_file():
+        raise DemandError(
+            f"{where}: field 'length_histogram': file '{path}' does not exist. Give a CSV with "
+            "columns prompt_tokens,completion_tokens,share (relative paths are read next to "
+            "the workloads file)."
+        )
+    rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+    cols = ("prompt_tokens", "completion_tokens", "share")
+    if not rows or any(c not in rows[0] for c in cols):
+        raise DemandError(f"{path}: expected a header {','.join(cols)} and at least one row.")
+    out = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            vals = tuple(float(row[c]) for c in cols)
+        except (TypeError, ValueError):
+            raise DemandError(f"{path}: line {i}: not three numbers.") from None
+        if not all(math.isfinite(v) and v > 0 for v in vals):
+            raise DemandError(f"{path}: line {i}: lengths and share must be numbers > 0.")
+        out.append(vals)
+    return out
 
 
 def _yaml_files(folder: Path) -> list[Path]:

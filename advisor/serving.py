@@ -1,0 +1,968 @@
+"""One serving replica under load: a step-level simulation of a continuous-batching engine.
+
+The roofline (:mod:`advisor.roofline`) gives the time of one engine step for any mix of
+tokens. This module runs those steps the way a vLLM / TensorRT-LLM scheduler does and reads
+the latency distributions off the result:
+
+* **Arrivals**: Poisson by default; ``arrival_cv`` ≠ 1 draws gamma inter-arrival times with
+  that coefficient of variation (bursty traffic above 1, smoother below).
+* **Lengths**: lognormal around the mean prompt and completion lengths with coefficients of
+  variation ``prompt_tokens_cv`` / ``completion_tokens_cv`` (0: every request the mean), or
+  drawn from a histogram of (prompt, completion, share) buckets.
+* **Scheduler**, every step: each running sequence that has its first token decodes one token;
+  the rest of the step's token budget (``max_num_batched_tokens``) goes to prefill chunks of
+  the admitted prompts in arrival order (chunked prefill); waiting requests are admitted, first
+  come first served, while fewer than ``max_batch`` sequences run and the paged KV cache has
+  room for the prompt. When a decoding sequence needs a block and none is free, the most
+  recently admitted sequence is preempted and later recomputed (its prompt plus the tokens it
+  had generated are prefilled again), as vLLM does.
+* **Prefix cache**: ``prefix_cache_hit`` of each prompt's tokens are already cached: their
+  prefill compute is skipped, their KV is still held and read.
+* **Step time**: :func:`advisor.roofline.step_parts_s` on the tokens actually in the step
+  (decode tokens at their real contexts, the prefill chunks, the KV they read).
+
+A stretch of pure decode steps (no prefill, no admission possible) is advanced in one move:
+the contexts grow by one token per step, so the step times are known in closed form until the
+next completion, arrival or KV-cache overflow. The cost of a run is therefore a few numpy calls
+per request, not per token.
+
+Outputs (:class:`LoadResult`): TTFT and TPOT per request (TPOT = time between the first and
+the last token over the tokens after the first), summarized as mean, p50, p90, p95, p99;
+throughput; mean batch. The first ``warmup`` requests (and the last ``warmup / 2``, which see
+a draining queue) are left out of the statistics. Runs are seeded and deterministic; draws
+are common random numbers across rates (the same requests, the gaps scaled by the rate), so
+latencies rise with the rate.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import hashlib
+import heapq
+import json
+import math
+import os
+import tempfile
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from advisor.catalog import GPU, Efficiency, ModelArch, Quantization
+from advisor.roofline import (
+    ACTIVATION_BYTES,
+    ALLREDUCES_PER_LAYER,
+    _peak_flops,
+    kv_bytes_per_token,
+    kv_capacity_tokens,
+    replica_performance,
+    weight_bytes,
+)
+from advisor.units import MS_PER_S, tb_per_s_to_bytes_per_s
+
+#: Latency statistics a workload may state its SLOs in.
+STATS: tuple[str, ...] = ("mean", "p50", "p90", "p95", "p99")
+_PCT = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What arrives at a replica: lengths [tokens] and their spread, burstiness, prefix cache."""
+
+    prompt_tokens: float
+    completion_tokens: float
+    prompt_tokens_cv: float = 0.0
+    completion_tokens_cv: float = 0.0
+    arrival_cv: float = 1.0
+    prefix_cache_hit: float = 0.0
+    #: (prompt, completion, share) buckets; replaces the lognormal draws when given
+    histogram: tuple[tuple[float, float, float], ...] | None = None
+
+
+@dataclass(frozen=True)
+class Replica:
+    """A replica configuration and its engine settings; everything a step time depends on."""
+
+    model: ModelArch
+    gpu: GPU
+    quant: Quantization
+    eff: Efficiency
+    tp: int
+    kv_dtype: str = "auto"
+
+    @property
+    def kv_capacity_tokens(self) -> float:
+        return kv_capacity_tokens(
+            self.model, self.gpu, self.quant, self.eff, self.tp, self.kv_dtype
+        )
+
+
+class StepModel:
+    """The roofline's step time as scalar arithmetic (same formula as ``step_parts_s``).
+
+    ``time(tokens, kv_read, attention)`` = ``max(memory, compute) + fixed`` where memory time
+    is (weights read + KV read) over bandwidth, compute is (2 × active params × tokens +
+    attention FLOPs) over peak, fixed is the all-reduces and the per-step overhead.
+    """
+
+    def __init__(self, r: Replica) -> None:
+        m, g, q, e, tp = r.model, r.gpu, r.quant, r.eff, r.tp
+        self.inv_bw = 1.0 / (tp * tb_per_s_to_bytes_per_s(g.hbm_tb_per_s) * e.mbu)
+        self.inv_fl = 1.0 / (tp * _peak_flops(g, q) * e.mfu)
+        self.kvb = kv_bytes_per_token(m, q, r.kv_dtype, g)
+        self.c_tok = 2.0 * m.active_params
+        self.c_attn = 4.0 * m.layers * m.q_heads * m.head_dim
+        self.weights = weight_bytes(m, q)
+        self.moe = m.is_moe
+        if self.moe:
+            ek, k = m.experts, m.experts_per_token
+            expert = (m.params - m.active_params) * ek / (ek - k) if ek > k else 0.0
+            self.shared_b = (m.params - expert) * q.weight_bytes_per_param
+            self.expert_b = expert * q.weight_bytes_per_param
+            self.miss = 1.0 - k / ek
+        overhead = e.step_overhead_ms / MS_PER_S
+        if tp > 1:
+            n = ALLREDUCES_PER_LAYER * m.layers
+            steps = 2.0 * (tp - 1)
+            self.f0 = overhead + n * (e.allreduce_latency_us * 1e-6 + steps * g.link_hop_latency_s)
+            self.f1 = n * steps / tp * m.hidden_size * ACTIVATION_BYTES / g.link_bytes_per_s
+        else:
+            self.f0, self.f1 = overhead, 0.0
+
+    def weights_read(self, tokens: float) -> float:
+        if not self.moe:
+            return self.weights
+        return self.shared_b + self.expert_b * (1.0 - self.miss ** max(tokens, 1.0))
+
+    def time(self, tokens: float, kv_read: float, attention: float) -> float:
+        """Seconds of one step of ``tokens`` reading ``kv_read`` KV tokens."""
+        t_mem = (self.weights_read(tokens) + self.kvb * kv_read) * self.inv_bw
+        t_cmp = (self.c_tok * tokens + self.c_attn * attention) * self.inv_fl
+        return (t_mem if t_mem > t_cmp else t_cmp) + self.f0 + self.f1 * tokens
+
+    def decode_lines(self, n: int, ctx_sum: float) -> tuple[float, float, float, float]:
+        """Pure decode step ``j`` of ``n`` sequences lasts ``max(a_m + b_m j, a_c + b_c j)``."""
+        fixed = self.f0 + self.f1 * n
+        a_m = (self.weights_read(n) + self.kvb * ctx_sum) * self.inv_bw + fixed
+        b_m = self.kvb * n * self.inv_bw
+        a_c = (self.c_tok * n + self.c_attn * ctx_sum) * self.inv_fl + fixed
+        b_c = self.c_attn * n * self.inv_fl
+        return a_m, b_m, a_c, b_c
+
+    def decode_run(self, n: int, ctx_sum: float, k: int) -> np.ndarray:
+        """End times (from now) of ``k`` pure decode steps of ``n`` sequences [s].
+
+        Step ``j`` reads ``ctx_sum + n j`` KV tokens and attends to as many.
+        """
+        j = np.arange(k, dtype=float)
+        kv = ctx_sum + n * j
+        w = self.weights_read(n)
+        t_mem = (w + self.kvb * kv) * self.inv_bw
+        t_cmp = (self.c_tok * n + self.c_attn * kv) * self.inv_fl
+        return np.cumsum(np.maximum(t_mem, t_cmp) + (self.f0 + self.f1 * n))
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Latency and throughput of one replica at one arrival rate (all per replica)."""
+
+    rate_rps: float
+    ttft_ms: dict[str, float]
+    tpot_ms: dict[str, float]
+    requests_per_s: float
+    output_tokens_per_s: float
+    mean_batch: float
+    preemptions: int
+    requests: int
+    stable: bool
+
+    def stat(self, which: str, stat: str) -> float:
+        return (self.ttft_ms if which == "ttft" else self.tpot_ms)[stat]
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    if len(values) == 0:
+        return {s: math.nan for s in STATS}
+    out = {"mean": float(np.mean(values))}
+    for s, q in _PCT.items():
+        out[s] = float(np.percentile(values, q))
+    return out
+
+
+# --- request draws --------------------------------------------------------------------------
+
+
+def _lognormal(rng: np.random.Generator, mean: float, cv: float, n: int) -> np.ndarray:
+    if cv <= 0:
+        return np.full(n, mean)
+    s2 = math.log1p(cv * cv)
+    return rng.lognormal(math.log(mean) - s2 / 2.0, math.sqrt(s2), n)
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Draws for ``n`` requests at unit rate: inter-arrival gaps (mean 1) and lengths."""
+
+    gaps: np.ndarray
+    prompt: np.ndarray
+    completion: np.ndarray
+
+
+def draw_requests(traffic: Traffic, n: int, seed: int, max_context: float) -> Requests:
+    """The requests of one run, independent of the rate (common random numbers)."""
+    rng = np.random.default_rng(seed)
+    cv = traffic.arrival_cv
+    if cv <= 0:
+        gaps = np.ones(n)
+    elif abs(cv - 1.0) < 1e-12:
+        gaps = rng.exponential(1.0, n)
+    else:
+        shape = 1.0 / (cv * cv)
+        gaps = rng.gamma(shape, 1.0 / shape, n)
+    if traffic.histogram:
+        h = np.asarray(traffic.histogram, dtype=float)
+        share = h[:, 2] / h[:, 2].sum()
+        idx = rng.choice(len(h), size=n, p=share)
+        prompt, completion = h[idx, 0], h[idx, 1]
+    else:
+        prompt = _lognormal(rng, traffic.prompt_tokens, traffic.prompt_tokens_cv, n)
+        completion = _lognormal(rng, traffic.completion_tokens, traffic.completion_tokens_cv, n)
+    prompt = np.maximum(np.rint(prompt), 1.0)
+    completion = np.maximum(np.rint(completion), 1.0)
+    # a request never exceeds the model's context: cut the prompt first
+    over = prompt + completion - max_context
+    completion = np.where(completion > max_context - 1, max_context - 1, completion)
+    prompt = np.where(over > 0, np.maximum(max_context - completion, 1.0), prompt)
+    return Requests(gaps, prompt, completion)
+
+
+# --- the simulation -------------------------------------------------------------------------
+
+
+@dataclass
+class _Seq:
+    arrival: float
+    prompt: int  # original prompt length [tokens]
+    completion: int
+    cached: int  # prompt tokens served by the prefix cache
+    to_prefill: int = 0  # tokens still to compute before the next token
+    prefilled: int = 0  # tokens computed in the current prefill
+    emitted: int = 0  # output tokens produced so far
+    first: float = math.nan
+    finish: float = math.nan
+    start_step: int = 0  # step count at which it (re)entered decoding
+    version: int = 0
+    state: str = "new"  # new, waiting, prefill, decode, done
+    held: float = 0.0  # KV tokens held while prefilling
+    admitted: float = math.nan  # first admission time
+
+
+@dataclass
+class _Run:
+    seqs: list[_Seq] = field(default_factory=list)
+    busy_s: float = 0.0
+    batch_s: float = 0.0
+    preemptions: int = 0
+
+
+def simulate(
+    replica: Replica,
+    traffic: Traffic,
+    rate_rps: float,
+    *,
+    n_requests: int = 600,
+    warmup: int = 100,
+    seed: int = 0,
+    requests: Requests | None = None,
+) -> LoadResult:
+    """Run one replica at ``rate_rps`` requests/s and return its latency distributions.
+
+    ``rate_rps = math.inf`` sends every request at time 0 (an offline run).
+    """
+    eff = replica.eff
+    reqs = requests or draw_requests(
+        traffic, n_requests, seed, float(replica.model.max_context_tokens)
+    )
+    n = len(reqs.prompt)
+    arrivals = np.zeros(n) if math.isinf(rate_rps) else np.cumsum(reqs.gaps) / rate_rps
+    hit = min(max(traffic.prefix_cache_hit, 0.0), 1.0)
+    run = _simulate(
+        StepModel(replica),
+        arrivals,
+        reqs.prompt.astype(int),
+        reqs.completion.astype(int),
+        hit,
+        max_seqs=min(eff.max_batch, eff.max_num_batched_tokens),
+        budget=eff.max_num_batched_tokens,
+        block=eff.kv_block_tokens,
+        kv_capacity=replica.kv_capacity_tokens,
+    )
+    return _result(run, rate_rps, warmup)
+
+
+def _simulate(
+    sm: StepModel,
+    arrivals: np.ndarray,
+    prompts: np.ndarray,
+    completions: np.ndarray,
+    hit: float,
+    *,
+    max_seqs: int,
+    budget: int,
+    block: int,
+    kv_capacity: float,
+) -> _Run:
+    run = _Run()
+    seqs = [
+        _Seq(float(a), int(p), int(o), int(p * hit) if p > 1 else 0)
+        for a, p, o in zip(arrivals, prompts, completions, strict=True)
+    ]
+    run.seqs = seqs
+    n = len(seqs)
+    half_block = block / 2.0
+    waiting: deque[int] = deque()
+    prefilling: list[int] = []
+    heap: list[tuple[int, int, int]] = []  # (finish step, version, seq)
+    order: list[int] = []  # admission order of running sequences (for LIFO preemption)
+    n_dec = 0
+    dsum = 0.0  # Σ over decoding seqs of (prompt + emitted_at_entry − start_step)
+    held_pref = 0.0  # KV tokens held by prefilling seqs
+    steps = 0
+    t = 0.0
+    nxt = 0  # next arrival index
+    done = 0
+
+    def running() -> int:
+        return n_dec + len(prefilling)
+
+    def used_tokens() -> float:
+        return held_pref + dsum + n_dec * steps + running() * half_block
+
+    def preempt_one() -> bool:
+        nonlocal n_dec, dsum, held_pref
+        while order:
+            i = order.pop()
+            s = seqs[i]
+            if s.state == "decode":
+                ctx_entry = s.prompt + s.emitted - s.start_step
+                s.emitted += steps - s.start_step  # tokens produced up to now
+                dsum -= ctx_entry
+                n_dec -= 1
+                s.version += 1
+                s.state = "waiting"
+                # recompute the prompt and the generated tokens (the cached prefix stays)
+                s.to_prefill = s.prompt + s.emitted - s.cached
+                s.prefilled = 0
+                waiting.appendleft(i)
+                run.preemptions += 1
+                return True
+            if s.state == "prefill":
+                prefilling.remove(i)
+                held_pref -= s.held
+                s.held = 0.0
+                s.state = "waiting"
+                s.to_prefill = s.prefilled + s.to_prefill
+                s.prefilled = 0
+                waiting.appendleft(i)
+                run.preemptions += 1
+                return True
+        return False
+
+    while done < n:
+        while nxt < n and seqs[nxt].arrival <= t:
+            seqs[nxt].state = "waiting"
+            s = seqs[nxt]
+            s.to_prefill = s.prompt - s.cached
+            s.prefilled = 0
+            waiting.append(nxt)
+            nxt += 1
+        if not waiting and not prefilling and n_dec == 0:
+            t = seqs[nxt].arrival  # idle until the next arrival
+            continue
+
+        # can the head of the queue be admitted now?
+        def admissible() -> bool:
+            if not waiting or running() >= max_seqs:
+                return False
+            h = seqs[waiting[0]]
+            need = h.cached + h.prefilled + h.to_prefill + half_block
+            return used_tokens() + need <= kv_capacity
+
+        if not prefilling and not admissible():
+            if n_dec == 0:
+                # nothing runs and the head cannot be admitted: it can never fit
+                raise ValueError("a request's prompt does not fit the KV cache")
+            # a stretch of pure decode steps, up to the next live completion
+            while heap[0][1] != seqs[heap[0][2]].version or seqs[heap[0][2]].state != "decode":
+                heapq.heappop(heap)
+            k = heap[0][0] - steps
+            free = kv_capacity - used_tokens()
+            if free < n_dec:
+                if not preempt_one():
+                    raise ValueError("KV cache too small for the running sequences")
+                continue
+            k = min(k, int(free // n_dec))
+            k = max(k, 1)
+            ctx = dsum + n_dec * steps
+            a_m, b_m, a_c, b_c = sm.decode_lines(n_dec, ctx)
+            kl = float(k - 1)
+            if a_m >= a_c and a_m + b_m * kl >= a_c + b_c * kl:
+                a, b = a_m, b_m  # memory-bound throughout
+            elif a_c >= a_m and a_c + b_c * kl >= a_m + b_m * kl:
+                a, b = a_c, b_c  # compute-bound throughout
+            else:
+                a = b = math.nan
+            if a == a:
+                if not waiting and nxt < n:
+                    # run until the step in flight when the next request arrives has finished:
+                    # the first j with a (j + 1) + b j (j + 1) / 2 >= T
+                    target = seqs[nxt].arrival - t
+                    j = _first_step_reaching(a, b, target)
+                    k = min(k, j + 1)
+                dt = a * k + b * k * (k - 1) / 2.0
+            else:
+                ends = sm.decode_run(n_dec, ctx, k)
+                if not waiting and nxt < n:
+                    j = int(np.searchsorted(ends, seqs[nxt].arrival - t, side="left"))
+                    k = min(k, j + 1)
+                dt = float(ends[k - 1])
+            run.busy_s += dt
+            run.batch_s += dt * n_dec
+            t += dt
+            steps += k
+        else:
+            # one mixed step: decode tokens, prefill chunks, admissions
+            room = budget - n_dec
+            tokens = float(n_dec)
+            kv_read = dsum + n_dec * steps
+            attn = kv_read
+            chunks: list[tuple[int, int]] = []
+            for i in prefilling:
+                if room <= 0:
+                    break
+                s = seqs[i]
+                c = min(s.to_prefill, room)
+                off = s.cached + s.prefilled
+                chunks.append((i, c))
+                tokens += c
+                kv_read += off
+                attn += c * (off + c / 2.0)
+                room -= c
+            while room > 0 and admissible():
+                i = waiting.popleft()
+                s = seqs[i]
+                s.state = "prefill"
+                if math.isnan(s.admitted):
+                    s.admitted = t
+                s.held = s.cached + s.prefilled + s.to_prefill
+                held_pref += s.held
+                prefilling.append(i)
+                order.append(i)
+                c = min(s.to_prefill, room)
+                off = s.cached + s.prefilled
+                chunks.append((i, c))
+                tokens += c
+                kv_read += off
+                attn += c * (off + c / 2.0)
+                room -= c
+            dt = sm.time(tokens, kv_read, attn)
+            run.busy_s += dt
+            run.batch_s += dt * (n_dec + len(chunks))
+            t += dt
+            steps += 1
+            for i, c in chunks:
+                s = seqs[i]
+                s.to_prefill -= c
+                s.prefilled += c
+                if s.to_prefill > 0:
+                    continue
+                # prefill complete: this step produced the next token
+                prefilling.remove(i)
+                held_pref -= s.held
+                s.held = 0.0
+                s.emitted += 1
+                if math.isnan(s.first):
+                    s.first = t
+                if s.emitted >= s.completion:
+                    s.state = "done"
+                    s.finish = t
+                    done += 1
+                    continue
+                s.state = "decode"
+                s.start_step = steps
+                s.version += 1
+                n_dec += 1
+                dsum += s.prompt + s.emitted - steps
+                heapq.heappush(heap, (steps + s.completion - s.emitted, s.version, i))
+        # completions at this step count
+        while heap and heap[0][0] <= steps:
+            _, ver, i = heapq.heappop(heap)
+            s = seqs[i]
+            if ver != s.version or s.state != "decode":
+                continue
+            n_dec -= 1
+            dsum -= s.prompt + s.emitted - s.start_step
+            s.state = "done"
+            s.finish = t
+            s.emitted = s.completion
+            done += 1
+    return run
+
+
+def _first_step_reaching(a: float, b: float, target: float) -> int:
+    """Smallest ``j ≥ 0`` with ``a (j + 1) + b j (j + 1) / 2 ≥ target`` (steps ``a + b i``)."""
+    if target <= a:
+        return 0
+    if b <= 0:
+        j = math.ceil(target / a) - 1
+    else:
+        # (b/2) m² + (a − b/2) m − target = 0 with m = j + 1
+        c1 = a - b / 2.0
+        m = (-c1 + math.sqrt(c1 * c1 + 2.0 * b * target)) / b
+        j = math.ceil(m - 1e-9) - 1
+    while j > 0 and a * j + b * (j - 1) * j / 2.0 >= target:
+        j -= 1
+    while a * (j + 1) + b * j * (j + 1) / 2.0 < target:
+        j += 1
+    return max(j, 0)
+
+
+def _result(run: _Run, rate_rps: float, warmup: int) -> LoadResult:
+    seqs = run.seqs
+    n = len(seqs)
+    lo = min(warmup, n // 4)
+    hi = max(n - warmup // 2, lo + 1)
+    sel = seqs[lo:hi]
+    ttft = np.array([s.first - s.arrival for s in sel]) * MS_PER_S
+    tpot = (
+        np.array([(s.finish - s.first) / (s.completion - 1) for s in sel if s.completion > 1])
+        * MS_PER_S
+    )
+    # throughput: output tokens of the requests finishing between the lo-th and the (hi-1)-th
+    # completion, over that time (a window clear of the start-up and the final drain)
+    order = sorted(range(n), key=lambda i: seqs[i].finish)
+    t_a, t_b = seqs[order[lo]].finish, seqs[order[hi - 1]].finish
+    span = t_b - t_a
+    tokens = float(sum(seqs[i].completion for i in order[lo + 1 : hi]))
+    out_tps = tokens / span if span > 0 else math.inf
+    if math.isinf(rate_rps):
+        # an offline run (all requests at time 0) is no steady state: its throughput is every
+        # output token over the time to finish them all, as offline benchmarks report it
+        out_tps = float(sum(s.completion for s in seqs)) / max(s.finish for s in seqs)
+    mean_out = float(np.mean([s.completion for s in seqs]))
+    rps = out_tps / mean_out
+    # stable: the queue of requests not yet admitted does not grow over the measured window
+    # (by more than 5% of the requests measured); an overloaded replica's queue grows linearly
+    adm = np.sort(np.array([s.admitted for s in seqs]))
+    arr = np.array([s.arrival for s in seqs])
+
+    def queue(x: float) -> int:
+        return int(np.searchsorted(arr, x, side="right") - np.searchsorted(adm, x, side="right"))
+
+    growth = queue(sel[-1].arrival) - queue(sel[0].arrival)
+    stable = math.isinf(rate_rps) or growth <= max(0.05 * len(sel), 5)
+    return LoadResult(
+        rate_rps=rate_rps,
+        ttft_ms=_summary(ttft),
+        tpot_ms=_summary(tpot),
+        requests_per_s=float(rps),
+        output_tokens_per_s=float(out_tps),
+        mean_batch=run.batch_s / run.busy_s if run.busy_s > 0 else 0.0,
+        preemptions=run.preemptions,
+        requests=len(sel),
+        stable=bool(stable),
+    )
+
+
+def offline_max_requests_per_s(replica: Replica, traffic: Traffic) -> float:
+    """Saturation throughput of the same step model in steady state [requests/s].
+
+    ``B`` sequences run (the most memory, ``max_batch`` and the token budget allow); each step
+    decodes ``B`` tokens at the mean live context ``prompt + completion / 2`` and prefills
+    ``B × prompt / completion`` prompt tokens (attending on average to half a prompt), so
+    prefill keeps pace with completions. Throughput ``B / (completion × step)``.
+    """
+    p, o = traffic.prompt_tokens, traffic.completion_tokens
+    e = replica.eff
+    hit = traffic.prefix_cache_hit
+    ctx = p + o / 2.0
+    mem = int(replica.kv_capacity_tokens // (ctx + e.kv_block_tokens / 2.0))
+    budget_b = int(e.max_num_batched_tokens // (1.0 + (1.0 - hit) * p / o))
+    b = min(mem, e.max_batch, budget_b)
+    if b < 1:
+        return 0.0
+    sm = StepModel(replica)
+    pre = b * (1.0 - hit) * p / o
+    step = sm.time(
+        b + pre, b * ctx + b * hit * p / o, b * ctx + pre * (hit * p + (1 - hit) * p / 2)
+    )
+    return b / (o * step)
+
+
+def load_curve(
+    replica: Replica, traffic: Traffic, rates: Sequence[float], *, seed: int = 0, **kw
+) -> list[LoadResult]:
+    """Latency and throughput at each rate, on the same requests (common random numbers)."""
+    n = kw.pop("n_requests", 600)
+    reqs = draw_requests(traffic, n, seed, float(replica.model.max_context_tokens))
+    return [simulate(replica, traffic, r, requests=reqs, **kw) for r in rates]
+
+
+# --- SLO capacity ---------------------------------------------------------------------------
+
+#: Capacity models: the step-level simulation (default) or the mean-value roofline (fast).
+CAPACITY_MODELS: tuple[str, ...] = ("simulated", "roofline")
+#: Bumped whenever the simulation or the search changes what they return (invalidates caches).
+MODEL_VERSION = 1
+#: Requests per simulated run and warm-up requests left out of the statistics.
+N_REQUESTS = 600
+WARMUP = 100
+#: Bisection steps of the rate search (the answer is within 2^-STEPS of the upper bound).
+SEARCH_STEPS = 6
+#: The search stops at the mean-value offline maximum (the same step model at saturation).
+BOUND_SLACK = 1.0
+
+
+@dataclass(frozen=True)
+class SLO:
+    """Latency limits [ms] on a statistic of the per-request TTFT and TPOT; None: no limit."""
+
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    stat: str = "mean"
+
+    def met_by(self, res: LoadResult) -> bool:
+        ok = res.stable
+        if self.ttft_ms is not None:
+            ok = ok and res.ttft_ms[self.stat] <= self.ttft_ms
+        if self.tpot_ms is not None:
+            ok = ok and res.tpot_ms[self.stat] <= self.tpot_ms
+        return bool(ok)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What one replica serves for a workload: the largest rate meeting its SLOs.
+
+    ``ttft_ms`` / ``tpot_ms`` are the SLO's statistic at that rate; ``upper_bound_rps`` is the
+    mean-value roofline's answer (no queueing), which the simulated capacity never exceeds by
+    more than the draws' noise.
+    """
+
+    fits: bool
+    meets_slo: bool
+    reason: str
+    requests_per_s: float
+    output_tokens_per_s: float
+    ttft_ms: float
+    tpot_ms: float
+    stat: str
+    capacity_model: str
+    upper_bound_rps: float
+    batch: float
+
+    @property
+    def feasible(self) -> bool:
+        return self.fits and self.meets_slo and self.requests_per_s > 0
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_MEMO: dict[str, dict] = {}
+_DISK: dict[str, dict] | None = None
+_DIRTY = False
+
+
+def cache_dir() -> Path | None:
+    """Folder of the on-disk capacity cache, or None when disabled (``ADVISOR_CACHE_DIR=off``)."""
+    env = os.environ.get("ADVISOR_CACHE_DIR")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "none") else Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "advisor"
+
+
+def _cache_file() -> Path | None:
+    d = cache_dir()
+    return None if d is None else d / f"capacity-v{MODEL_VERSION}.json"
+
+
+def _disk() -> dict[str, dict]:
+    global _DISK
+    if _DISK is None:
+        _DISK = {}
+        f = _cache_file()
+        if f is not None and f.is_file():
+            try:
+                _DISK = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                _DISK = {}  # a broken cache is rebuilt, never trusted
+    return _DISK
+
+
+def flush_cache() -> None:
+    """Write new capacities to the on-disk cache (atomically; last writer wins)."""
+    global _DIRTY
+    f = _cache_file()
+    if not _DIRTY or f is None:
+        return
+    try:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        merged = {}
+        if f.is_file():
+            try:
+                merged = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                merged = {}
+        merged.update(_disk())
+        fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=".capacity-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(merged, fh)
+        os.replace(tmp, f)
+        _DIRTY = False
+    except OSError:
+        pass  # a read-only home: the in-process cache still works
+
+
+atexit.register(flush_cache)
+
+
+def _key(replica: Replica, traffic: Traffic, slo: SLO, capacity_model: str) -> str:
+    parts = {
+        "v": MODEL_VERSION,
+        "n": [N_REQUESTS, WARMUP, SEARCH_STEPS, BOUND_SLACK],
+        "model": replica.model.model_dump(mode="json", exclude={"source", "as_of", "notes"}),
+        "gpu": replica.gpu.model_dump(mode="json", exclude={"source", "as_of", "notes"}),
+        "quant": replica.quant.model_dump(mode="json", exclude={"source", "as_of", "notes"}),
+        "eff": replica.eff.model_dump(mode="json", exclude={"source", "as_of", "notes"}),
+        "tp": replica.tp,
+        "kv": replica.kv_dtype,
+        "traffic": dataclasses.asdict(traffic),
+        "slo": dataclasses.asdict(slo),
+        "cm": capacity_model,
+    }
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def slo_capacity(
+    replica: Replica,
+    traffic: Traffic,
+    slo: SLO,
+    capacity_model: str = "simulated",
+    *,
+    use_cache: bool = True,
+) -> Capacity:
+    """The largest arrival rate [requests/s] whose latency statistics meet ``slo``.
+
+    ``roofline``: the mean-value operating point (:func:`advisor.roofline.replica_performance`,
+    SLOs on the mean step). ``simulated``: a monotone bisection on the rate with
+    :func:`simulate` (common random numbers, so the statistics rise with the rate), between a
+    vanishing load and the roofline's offline maximum; a rate passes when the replica keeps up
+    and the SLO's statistic of TTFT and TPOT is within the limits. Results are cached in
+    process and on disk, keyed by every input.
+    """
+    if capacity_model not in CAPACITY_MODELS:
+        raise ValueError(
+            f"unknown capacity model '{capacity_model}'; use {' or '.join(CAPACITY_MODELS)}"
+        )
+    key = _key(replica, traffic, slo, capacity_model) if use_cache else ""
+    if use_cache:
+        hit = _MEMO.get(key) or _disk().get(key)
+        if hit is not None:
+            _MEMO[key] = hit
+            return Capacity(**hit)
+    cap = _compute_capacity(replica, traffic, slo, capacity_model)
+    if use_cache:
+        global _DIRTY
+        d = cap.as_dict()
+        _MEMO[key] = d
+        _disk()[key] = d
+        _DIRTY = True
+    return cap
+
+
+def _fmt(v: float | None) -> str:
+    return "none" if v is None else f"{v:g} ms"
+
+
+def _compute_capacity(
+    replica: Replica, traffic: Traffic, slo: SLO, capacity_model: str
+) -> Capacity:
+    r = replica
+    p, o = traffic.prompt_tokens, traffic.completion_tokens
+    mean_slo = (slo.tpot_ms, slo.ttft_ms)
+    perf = replica_performance(
+        r.model, r.gpu, r.quant, r.eff, r.tp, p, o, *mean_slo, kv_dtype=r.kv_dtype
+    )
+    ub = offline_max_requests_per_s(r, traffic) if perf.fits else 0.0
+    if capacity_model == "roofline" or not perf.fits:
+        return Capacity(
+            fits=perf.fits,
+            meets_slo=perf.meets_slo,
+            reason=perf.reason,
+            requests_per_s=perf.requests_per_s,
+            output_tokens_per_s=perf.output_tokens_per_s,
+            ttft_ms=perf.ttft_ms,
+            tpot_ms=perf.tpot_ms,
+            stat="mean",
+            capacity_model="roofline",
+            upper_bound_rps=ub,
+            batch=float(perf.batch),
+        )
+    reqs = draw_requests(traffic, N_REQUESTS, 0, float(r.model.max_context_tokens))
+
+    def run(rate: float) -> LoadResult:
+        return simulate(r, traffic, rate, requests=reqs, warmup=WARMUP)
+
+    def verdict(res: LoadResult, rate: float, ok: bool, reason: str = "") -> Capacity:
+        return Capacity(
+            fits=True,
+            meets_slo=ok,
+            reason=reason,
+            requests_per_s=rate if ok else 0.0,
+            output_tokens_per_s=rate * float(np.mean(reqs.completion)) if ok else 0.0,
+            ttft_ms=res.ttft_ms[slo.stat],
+            tpot_ms=res.tpot_ms[slo.stat],
+            stat=slo.stat,
+            capacity_model="simulated",
+            upper_bound_rps=ub,
+            batch=res.mean_batch,
+        )
+
+    lo = ub * 2.0**-SEARCH_STEPS
+    low = run(lo)
+    if not slo.met_by(low):
+        return verdict(
+            low,
+            lo,
+            False,
+            f"even at {lo:.3g} requests/s the {slo.stat} TTFT is {low.ttft_ms[slo.stat]:.0f} ms "
+            f"and TPOT {low.tpot_ms[slo.stat]:.1f} ms (limits {_fmt(slo.ttft_ms)} / "
+            f"{_fmt(slo.tpot_ms)})",
+        )
+    hi = ub * BOUND_SLACK
+    best, best_rate = low, lo
+    high = run(hi)
+    if slo.met_by(high):
+        return verdict(high, hi, True)
+    for _ in range(SEARCH_STEPS):
+        mid = 0.5 * (best_rate + hi)
+        res = run(mid)
+        if slo.met_by(res):
+            best, best_rate = res, mid
+        else:
+            hi = mid
+    return verdict(best, best_rate, True)
+
+
+def workload_traffic(w) -> Traffic:
+    """The traffic a workload (a ``Workload`` or its field dict) sends to a replica."""
+    d = w if isinstance(w, dict) else w.model_dump()
+    buckets = d.get("length_buckets")
+    return Traffic(
+        prompt_tokens=float(d["prompt_tokens"]),
+        completion_tokens=float(d["completion_tokens"]),
+        prompt_tokens_cv=float(d.get("prompt_tokens_cv") or 0.0),
+        completion_tokens_cv=float(d.get("completion_tokens_cv") or 0.0),
+        arrival_cv=float(d.get("arrival_cv", 1.0) if d.get("arrival_cv") is not None else 1.0),
+        prefix_cache_hit=float(d.get("prefix_cache_hit") or 0.0),
+        histogram=tuple(tuple(float(x) for x in b) for b in buckets) if buckets else None,
+    )
+
+
+def workload_slo(w) -> SLO:
+    """The SLO of a workload (a ``Workload`` or its field dict); no statistic = mean."""
+    d = w if isinstance(w, dict) else w.model_dump()
+    return SLO(float(d["ttft_ms"]), float(d["tpot_ms"]), d.get("slo_stat") or "mean")
+
+
+def replica_capacity(
+    model: ModelArch,
+    gpu: GPU,
+    quant: Quantization,
+    eff: Efficiency,
+    tp: int,
+    workload,
+    capacity_model: str = "simulated",
+    kv_dtype: str = "auto",
+) -> Capacity:
+    """One replica's SLO capacity for a workload: the function the MILP, the baselines and the
+    verifier all use."""
+    return slo_capacity(
+        Replica(model, gpu, quant, eff, tp, kv_dtype),
+        workload_traffic(workload),
+        workload_slo(workload),
+        capacity_model,
+    )
+
+
+def offline_run(replica: Replica, traffic: Traffic, *, n_requests: int = 1000) -> LoadResult:
+    """An offline benchmark: every request at time 0; throughput = tokens / makespan."""
+    return simulate(replica, traffic, math.inf, n_requests=n_requests, warmup=0)
+
+
+def evaluate(
+    replica: Replica,
+    traffic: Traffic,
+    slo: SLO,
+    *,
+    capacity_model: str = "simulated",
+    rate_rps: float | None = None,
+) -> Capacity:
+    """What ``advisor roofline`` reports for one replica.
+
+    With ``rate_rps``: the statistics at that rate (simulated). With a TTFT or TPOT limit: the
+    SLO capacity. Without either: the offline maximum (the roofline's steady state, or an
+    offline simulated run).
+    """
+    if rate_rps is not None:
+        if capacity_model != "simulated":
+            raise ValueError("--rate needs the simulated capacity model")
+        base = slo_capacity(replica, traffic, SLO(stat=slo.stat), "roofline")
+        if not base.fits:
+            return base
+        res = simulate(replica, traffic, rate_rps, n_requests=N_REQUESTS, warmup=WARMUP)
+        ok = slo.met_by(res)
+        return Capacity(
+            fits=True,
+            meets_slo=ok,
+            reason="" if ok else "the latency statistics at this rate exceed the limits",
+            requests_per_s=res.requests_per_s,
+            output_tokens_per_s=res.output_tokens_per_s,
+            ttft_ms=res.ttft_ms[slo.stat],
+            tpot_ms=res.tpot_ms[slo.stat],
+            stat=slo.stat,
+            capacity_model="simulated",
+            upper_bound_rps=base.upper_bound_rps,
+            batch=res.mean_batch,
+        )
+    if slo.ttft_ms is not None or slo.tpot_ms is not None or capacity_model == "roofline":
+        return slo_capacity(replica, traffic, slo, capacity_model)
+    base = slo_capacity(replica, traffic, SLO(stat=slo.stat), "roofline")
+    if not base.fits:
+        return dataclasses.replace(base, capacity_model="simulated")
+    res = offline_run(replica, traffic)
+    return Capacity(
+        fits=True,
+        meets_slo=True,
+        reason="",
+        requests_per_s=res.requests_per_s,
+        output_tokens_per_s=res.output_tokens_per_s,
+        ttft_ms=res.ttft_ms[slo.stat],
+        tpot_ms=res.tpot_ms[slo.stat],
+        stat=slo.stat,
+        capacity_model="simulated",
+        upper_bound_rps=base.upper_bound_rps,
+        batch=res.mean_batch,
+    )

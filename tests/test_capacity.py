@@ -1,0 +1,145 @@
+"""One capacity function for options, CLI and verifier: SLO capacity, caching, workload fields."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from advisor import serving
+from advisor.catalog import load_catalog
+from advisor.cli import app
+from advisor.roofline import replica_performance
+from advisor.serving import SLO, Replica, Traffic, replica_capacity, slo_capacity
+from advisor.workloads import load_workloads
+
+runner = CliRunner()
+ROOF = ["roofline", "--model", "llama-3.1-70b", "--gpu", "H100-SXM", "--quant", "fp8"]
+ROOF += ["--tp", "2", "--input-tokens", "1000", "--output-tokens", "300"]
+
+
+def run_json(*args: str) -> dict:
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_roofline_json_keys_and_percentile_capacity() -> None:
+    mean = run_json(*ROOF, "--tpot-ms", "50", "--ttft-ms", "2000")["options"][0]
+    p99 = run_json(*ROOF, "--tpot-ms", "50", "--ttft-ms", "2000", "--slo-stat", "p99")
+    (p99,) = p99["options"]
+    for o in (mean, p99):
+        for key in ("fits", "output_tokens_per_s", "requests_per_s", "ttft_ms", "tpot_ms"):
+            assert key in o
+        assert o["capacity_model"] == "simulated" and o["fits"]
+        assert o["tpot_ms"] <= 50 and o["ttft_ms"] <= 2000
+        assert 0 < o["requests_per_s"] <= o["upper_bound_requests_per_s"] * (1 + 1e-9)
+    assert mean["slo_stat"] == "mean" and p99["slo_stat"] == "p99"
+    # a tail limit admits less load than the same limit on the mean
+    assert p99["requests_per_s"] < mean["requests_per_s"]
+    assert p99["output_tokens_per_s"] == pytest.approx(p99["requests_per_s"] * 300)
+
+
+def test_roofline_at_a_rate_and_the_fast_mode(catalog) -> None:
+    (at,) = run_json(*ROOF, "--rate", "2", "--slo-stat", "p90")["options"]
+    assert at["requests_per_s"] == pytest.approx(2.0, rel=0.1)
+    assert at["rate_rps"] == 2.0 and at["slo_stat"] == "p90"
+    (fast,) = run_json(*ROOF, "--tpot-ms", "50", "--capacity-model", "roofline")["options"]
+    g = catalog.gpus["H100-SXM"]
+    perf = replica_performance(
+        catalog.models["llama-3.1-70b"],
+        g,
+        catalog.quantizations["fp8"],
+        catalog.efficiency["hopper"],
+        2,
+        1000,
+        300,
+        50.0,
+    )
+    assert fast["capacity_model"] == "roofline"
+    assert fast["requests_per_s"] == pytest.approx(perf.requests_per_s)
+    res = runner.invoke(app, [*ROOF, "--rate", "2", "--capacity-model", "roofline"])
+    assert res.exit_code == 2 and "--rate" in res.output
+
+
+def test_roofline_plot_writes_a_png(tmp_path: Path) -> None:
+    png = tmp_path / "knee.png"
+    res = runner.invoke(app, [*ROOF, "--tpot-ms", "50", "--slo-stat", "p99", "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_capacity_is_cached_in_process_and_on_disk(catalog, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(serving, "_MEMO", {})
+    monkeypatch.setattr(serving, "_DISK", None)
+    g = catalog.gpus["L40S"]
+    rep = Replica(
+        catalog.models["llama-3.1-8b"],
+        g,
+        catalog.quantizations["fp8"],
+        catalog.efficiency["ada"],
+        1,
+    )
+    traffic, slo = Traffic(1000, 300, 0.5, 0.5), SLO(2000.0, 50.0, "p99")
+    first = slo_capacity(rep, traffic, slo)
+    serving.flush_cache()
+    files = list(tmp_path.glob("capacity-v*.json"))
+    assert len(files) == 1
+    monkeypatch.setattr(serving, "_MEMO", {})
+    monkeypatch.setattr(serving, "_DISK", None)
+    calls = []
+    monkeypatch.setattr(serving, "_compute_capacity", lambda *a: calls.append(a) or first)
+    assert slo_capacity(rep, traffic, slo) == first
+    assert not calls  # read back from disk, not recomputed
+    slo_capacity(rep, traffic, SLO(2000.0, 40.0, "p99"))  # a changed input is a new key
+    assert len(calls) == 1
+
+
+def test_workload_fields_and_old_files(tmp_path: Path, catalog) -> None:
+    (tmp_path / "lengths.csv").write_text(
+        "prompt_tokens,completion_tokens,share\n200,100,0.7\n3000,600,0.3\n"
+    )
+    (tmp_path / "w.yaml").write_text(
+        """workloads:
+  - name: chat-p99
+    model: llama-3.1-8b
+    prompt_tokens: 1040
+    completion_tokens: 250
+    ttft_ms: 2000
+    tpot_ms: 50
+    slo_stat: p99
+    length_histogram: lengths.csv
+    arrival_cv: 2.0
+    prefix_cache_hit: 0.3
+  - name: old-style
+    model: llama-3.1-8b
+    prompt_tokens: 1000
+    completion_tokens: 300
+    ttft_ms: 2000
+    tpot_ms: 50
+"""
+    )
+    wl = load_workloads(catalog, [tmp_path / "w.yaml"])
+    new, old = wl["chat-p99"], wl["old-style"]
+    assert new.stat == "p99" and new.length_buckets == [(200, 100, 0.7), (3000, 600, 0.3)]
+    assert old.slo_stat is None and old.stat == "mean" and old.prompt_tokens_cv == 0
+    t = serving.workload_traffic(new)
+    assert t.histogram and t.arrival_cv == 2.0 and t.prefix_cache_hit == 0.3
+    g = catalog.gpus["H100-SXM"]
+    args = (
+        catalog.models["llama-3.1-8b"],
+        g,
+        catalog.quantizations["fp8"],
+        catalog.efficiency["hopper"],
+        1,
+    )
+    a, b = replica_capacity(*args, new), replica_capacity(*args, old)
+    assert a.feasible and b.feasible and a.stat == "p99" and b.stat == "mean"

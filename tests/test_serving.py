@@ -1,0 +1,129 @@
+"""Tests for advisor.serving: the simulated replica against closed forms."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from advisor.catalog import Catalog, load_catalog
+from advisor.roofline import decode_step_s, prefill_s, step_time_s
+from advisor.serving import (
+    Replica,
+    StepModel,
+    Traffic,
+    load_curve,
+    offline_max_requests_per_s,
+    simulate,
+)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def _replica(catalog, model="llama-3.1-8b", gpu="H100-SXM", quant="fp8", tp=1, **eff) -> Replica:
+    g = catalog.gpus[gpu]
+    e = catalog.efficiency[g.family].model_copy(update=eff)
+    return Replica(catalog.models[model], g, catalog.quantizations[quant], e, tp)
+
+
+@pytest.mark.parametrize(
+    ("model", "gpu", "quant", "tp"),
+    [
+        ("llama-3.1-8b", "H100-SXM", "fp8", 1),
+        ("mixtral-8x7b", "L40S", "fp8", 4),
+        ("llama-3.1-70b", "A100-80G", "bf16", 4),
+    ],
+)
+def test_step_model_is_the_roofline_step_time(catalog, model, gpu, quant, tp) -> None:
+    r = _replica(catalog, model, gpu, quant, tp)
+    sm = StepModel(r)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        tok, kv, attn = rng.uniform(1, 8000), rng.uniform(0, 5e5), rng.uniform(0, 5e6)
+        want = float(step_time_s(r.model, r.gpu, r.quant, r.eff, tp, tok, kv, attn))
+        assert sm.time(tok, kv, attn) == pytest.approx(want, rel=1e-12)
+    # a stretch of pure decode steps is the same function, step by step
+    ends = sm.decode_run(37, 40_000.0, 5)
+    steps = [sm.time(37, 40_000.0 + 37 * j, 40_000.0 + 37 * j) for j in range(5)]
+    assert ends == pytest.approx(np.cumsum(steps), rel=1e-12)
+
+
+def test_vanishing_load_gives_one_prefill_and_batch_one_steps(catalog) -> None:
+    r = _replica(catalog)
+    p, o = 800, 200
+    res = simulate(r, Traffic(p, o), 1e-5, n_requests=60, warmup=10)
+    ttft = prefill_s(r.model, r.gpu, r.quant, r.eff, 1, p) * 1e3
+    assert res.ttft_ms["mean"] == pytest.approx(ttft, rel=1e-6)
+    assert res.ttft_ms["p99"] == pytest.approx(ttft, rel=1e-6)
+    # decode steps at batch 1, contexts p+1 ... p+o-1: affine in the context, so their mean is
+    # the step at the mean context
+    tpot = float(decode_step_s(r.model, r.gpu, r.quant, r.eff, 1, 1, p + o / 2.0)) * 1e3
+    assert res.tpot_ms["mean"] == pytest.approx(tpot, rel=2e-3)
+    assert res.mean_batch == pytest.approx(1.0)
+
+
+def test_saturation_throughput_is_the_offline_maximum(catalog) -> None:
+    """Above saturation the replica runs max_batch sequences; its throughput is the same step
+    model's steady-state maximum (memory ample, short prompts)."""
+    r = _replica(catalog, max_batch=64)
+    traffic = Traffic(200, 400)
+    top = offline_max_requests_per_s(r, traffic)
+    res = simulate(r, traffic, 1.5 * top, n_requests=1500, warmup=300)
+    assert res.requests_per_s == pytest.approx(top, rel=0.05)
+    assert not res.stable
+
+
+def test_single_slot_deterministic_service_is_md1(catalog) -> None:
+    """One sequence at a time, one output token: each request is one prefill step of fixed
+    length D, so TTFT = D + the Pollaczek–Khinchine M/D/1 wait ρD / (2 (1 − ρ))."""
+    r = _replica(catalog, max_batch=1)
+    p = 2000
+    d = prefill_s(r.model, r.gpu, r.quant, r.eff, 1, p)
+    for rho in (0.5, 0.8):
+        res = simulate(r, Traffic(p, 1), rho / d, n_requests=20_000, warmup=1000, seed=3)
+        wait = rho * d / (2.0 * (1.0 - rho))
+        assert res.ttft_ms["mean"] / 1e3 - d == pytest.approx(wait, rel=0.05)
+
+
+@pytest.mark.parametrize("cv", [0.0, 1.0])
+def test_latency_statistics_never_fall_as_the_rate_rises(catalog, cv) -> None:
+    r = _replica(catalog, "llama-3.1-70b", "H100-SXM", "fp8", 2)
+    traffic = Traffic(1000, 300, cv, cv)
+    top = offline_max_requests_per_s(r, traffic)
+    curve = load_curve(r, traffic, [top * f for f in (0.05, 0.2, 0.4, 0.6, 0.8, 0.9)], seed=2)
+    for which in ("ttft_ms", "tpot_ms"):
+        for stat in ("mean", "p50", "p90", "p99"):
+            vals = [getattr(c, which)[stat] for c in curve]
+            rises = all(b >= a * (1 - 1e-9) for a, b in itertools.pairwise(vals))
+            assert rises, (which, stat, vals)
+
+
+def test_same_seed_same_numbers_and_bursts_hurt(catalog) -> None:
+    r = _replica(catalog, "llama-3.1-70b", "H100-SXM", "fp8", 2)
+    t = Traffic(1000, 300, 0.5, 0.5)
+    a = simulate(r, t, 4.0, seed=7)
+    b = simulate(r, t, 4.0, seed=7)
+    assert a == b
+    bursty = simulate(r, dataclasses.replace(t, arrival_cv=3.0), 4.0, seed=7)
+    assert bursty.ttft_ms["p99"] > a.ttft_ms["p99"]
+
+
+def test_prefix_cache_skips_prefill_compute(catalog) -> None:
+    r = _replica(catalog)
+    cold = simulate(r, Traffic(4000, 100), 0.01, n_requests=40, warmup=5)
+    warm = simulate(r, Traffic(4000, 100, prefix_cache_hit=0.75), 0.01, n_requests=40, warmup=5)
+    assert warm.ttft_ms["mean"] < 0.5 * cold.ttft_ms["mean"]
+
+
+def test_a_full_kv_cache_preempts_and_still_finishes_everything(catalog) -> None:
+    # 70B fp8 on one H100: a few GB of KV cache; an offline burst of long requests
+    r = _replica(catalog, "llama-3.1-70b", "H100-SXM", "fp8", 1)
+    res = simulate(r, Traffic(2000, 1000, 0.5, 0.5), math.inf, n_requests=200, warmup=20)
+    assert res.preemptions > 0
+    assert res.output_tokens_per_s > 0 and math.isfinite(res.ttft_ms["p99"])

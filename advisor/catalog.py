@@ -59,6 +59,9 @@ INTERCONNECTS: tuple[str, ...] = ("nvlink", "pcie", "infinity_fabric")
 #: gives its PCIe Gen4 x16 cards (L4, L40S), used for a GPU with a faster link of its own
 #: when an instance joins its GPUs by PCIe (e.g. A100 80GB PCIe instances).
 PCIE_GB_PER_S = 64.0
+#: Latency of one all-reduce ring step over PCIe [us]: NCCL's hwLat for PCI, Ring/LL protocol
+#: (NVIDIA/nccl src/graph/tuning.cc), the figure gpus.yaml gives L4 and L40S.
+PCIE_HOP_LATENCY_US = 1.0
 
 
 class Sourced(BaseModel):
@@ -401,7 +404,15 @@ class Catalog:
         all-reduce runs at ``PCIE_GB_PER_S`` where its datasheet link is faster."""
         gpu = self.gpu(name)
         if interconnect == "pcie" and gpu.interconnect_gb_per_s > PCIE_GB_PER_S:
-            return gpu.model_copy(update={"interconnect_gb_per_s": PCIE_GB_PER_S})
+            # the all-reduce reads the one-way link figures (tp_link_*): PCIe's, as for L4/L40S
+            return gpu.model_copy(
+                update={
+                    "interconnect_gb_per_s": PCIE_GB_PER_S,
+                    "tp_link": "pcie",
+                    "tp_link_gb_per_s": PCIE_GB_PER_S / 2.0,
+                    "tp_link_latency_us": PCIE_HOP_LATENCY_US,
+                }
+            )
         return gpu
 
     def efficiency_for(self, gpu: GPU) -> Efficiency:

@@ -923,8 +923,8 @@ def evaluate(
     """What ``advisor roofline`` reports for one replica.
 
     With ``rate_rps``: the statistics at that rate (simulated). With a TTFT or TPOT limit: the
-    SLO capacity. Without either: the offline maximum (the roofline's steady state, or an
-    offline simulated run).
+    SLO capacity. Without either: the offline maximum, the largest rate the replica keeps up
+    with (the steady-state maximum of the step model, which the simulation reaches).
     """
     if rate_rps is not None:
         if capacity_model != "simulated":
@@ -947,22 +947,6 @@ def evaluate(
             upper_bound_rps=base.upper_bound_rps,
             batch=res.mean_batch,
         )
-    if slo.ttft_ms is not None or slo.tpot_ms is not None or capacity_model == "roofline":
-        return slo_capacity(replica, traffic, slo, capacity_model)
-    base = slo_capacity(replica, traffic, SLO(stat=slo.stat), "roofline")
-    if not base.fits:
-        return dataclasses.replace(base, capacity_model="simulated")
-    res = offline_run(replica, traffic)
-    return Capacity(
-        fits=True,
-        meets_slo=True,
-        reason="",
-        requests_per_s=res.requests_per_s,
-        output_tokens_per_s=res.output_tokens_per_s,
-        ttft_ms=res.ttft_ms[slo.stat],
-        tpot_ms=res.tpot_ms[slo.stat],
-        stat=slo.stat,
-        capacity_model="simulated",
-        upper_bound_rps=base.upper_bound_rps,
-        batch=res.mean_batch,
-    )
+    # without limits the search finds the largest rate the replica keeps up with: its
+    # offline (saturation) maximum, which validate compares with offline runs
+    return slo_capacity(replica, traffic, slo, capacity_model)

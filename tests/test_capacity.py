@@ -143,3 +143,13 @@ def test_workload_fields_and_old_files(tmp_path: Path, catalog) -> None:
     )
     a, b = replica_capacity(*args, new), replica_capacity(*args, old)
     assert a.feasible and b.feasible and a.stat == "p99" and b.stat == "mean"
+
+
+def test_without_limits_the_offline_maximum_is_the_saturation_rate() -> None:
+    """No TTFT/TPOT limit: the simulated answer is the largest rate the replica keeps up with,
+    within the bisection's resolution of the step model's steady-state maximum."""
+    (sim,) = run_json(*ROOF)["options"]
+    (fast,) = run_json(*ROOF, "--capacity-model", "roofline")["options"]
+    assert sim["capacity_model"] == "simulated" and fast["capacity_model"] == "roofline"
+    assert sim["requests_per_s"] <= fast["requests_per_s"] * (1 + 1e-9)
+    assert sim["requests_per_s"] >= 0.8 * fast["requests_per_s"]

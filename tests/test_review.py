@@ -301,7 +301,9 @@ def test_capacity_picks_the_cheapest_tp_and_warns_of_a_starved_batch() -> None:
     res = CliRunner().invoke(app, [*args, "--tp", "1"])
     forced = json.loads(res.stdout)
     assert forced["warnings"] and "memory-starved" in forced["warnings"][0]
-    assert chosen["gpus"] < forced["gpus"] / 5
+    # with a paged KV cache sized at the live context (issue #14) one H100 holds ~33
+    # sequences of 70B fp8, not a handful: TP 1 still needs about three times the GPUs
+    assert chosen["gpus"] < forced["gpus"] / 2
 
 
 def test_roofline_marks_the_cheapest_option_and_starved_batches() -> None:
@@ -314,7 +316,8 @@ def test_roofline_marks_the_cheapest_option_and_starved_batches() -> None:
     (best,) = data["cheapest"]
     rows = {r["tp"]: r for r in data["options"]}
     assert best["tp"] != 1 and rows[best["tp"]]["cheapest"]
-    assert rows[1]["memory_starved"]
+    # memory caps TP 1's batch (issue #14's paged KV cache lets it reach ~33 sequences)
+    assert rows[1]["batch"] == rows[1]["max_batch_memory"] < rows[best["tp"]]["batch"]
 
 
 # --- small things a first-time user hit -------------------------------------------------------

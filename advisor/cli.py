@@ -888,6 +888,7 @@ def report(
 
 
 import advisor.cli_offers  # noqa: E402  (registers `advisor offers`)
+import advisor.cli_scenarios  # noqa: E402  (registers `advisor forecast`)
 import advisor.cli_sweep  # noqa: E402, F401  (registers `advisor sweep`)
 
 

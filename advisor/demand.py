@@ -32,6 +32,7 @@ import datetime as dt
 import io
 import math
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ MAX_PER_HOUR = 1e15
 ONE_HOUR = pd.Timedelta(hours=1)
 _EXAMPLE_HOUR = "2026-01-05T00:00:00Z"
 _ARRAYS = ("requests", "input_tokens", "output_tokens")
+#: columns of a file with scenarios (``advisor.scenarios``)
+_SCENARIO_COLUMN = re.compile(
+    r"^(scenario|scenario_weight|(requests|input_tokens|output_tokens)_p[\d.]+)$"
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,7 +225,8 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _check_header(path: Path, header: list[str]) -> list[str]:
+def check_header(path: Path, header: list[str], extra: Sequence[str] = ()) -> list[str]:
+    """Check a demand CSV's header row; ``extra`` names further accepted columns."""
     names = [c.strip() for c in header]
     if len(names) == 1 and (";" in names[0] or "\t" in names[0]):
         sep = "';'" if ";" in names[0] else "a tab"
@@ -234,7 +240,13 @@ def _check_header(path: Path, header: list[str]) -> list[str]:
                 f"{path}: line 1: column {i + 1} of the header has no name. Remove the empty "
                 "column (or a trailing comma)."
             )
-        if name not in COLUMNS:
+        if name not in COLUMNS and name not in extra and _SCENARIO_COLUMN.match(name):
+            raise DemandError(
+                f"{path}: line 1: column '{name}' describes demand scenarios, which this "
+                "command does not read: give it a file of one scenario (without scenario or "
+                "quantile columns)."
+            )
+        if name not in COLUMNS and name not in extra:
             raise DemandError(
                 f"{path}: line 1: column '{name}' is unknown.{did_you_mean(name, COLUMNS)} "
                 f"Rename or remove it; the columns are {', '.join(COLUMNS)}."
@@ -341,95 +353,117 @@ def load_demand(path: Path, workloads: Mapping[str, Workload]) -> Demand:
         (header = line 1) or column, what is wrong and how to fix it.
     """
     path = Path(path)
+    header, rows = read_rows(path)
+    return demand_from_rows(path, check_header(path, header), rows, workloads)
+
+
+def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Read a CSV file's header cells and its non-blank rows with their line numbers."""
+    path = Path(path)
     text = _read_text(path)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    names: list[str] | None = None
-    hour_cache: dict[str, dt.datetime] = {}
-    values: dict[tuple[dt.datetime, str], tuple[float, float, float]] = {}
-    lines: dict[tuple[dt.datetime, str], int] = {}
-    last: dict[str, tuple[dt.datetime, int]] = {}
-    first_zone: tuple[dt.datetime, int] | None = None
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
     try:
         for row in reader:
-            line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue  # blank line
-            if names is None:
-                names = _check_header(path, row)
+            if header is None:
+                header = row
                 continue
-            if len(row) != len(names):
-                raise DemandError(
-                    f"{path}: line {line}: {len(row)} fields, but the header has "
-                    f"{len(names)} ({','.join(names)}). Give every row the header's columns, "
-                    "leaving a cell empty when a quantity is not given."
-                )
-            cells = dict(zip(names, (c.strip() for c in row), strict=True))
-            hour_text = cells["hour"]
-            ts = hour_cache.get(hour_text)
-            if ts is None:
-                ts = hour_cache[hour_text] = _parse_hour(path, line, hour_text)
-            if first_zone is None:
-                first_zone = (ts, line)
-            elif ts.utcoffset() != first_zone[0].utcoffset():
-                ref, ref_line = first_zone
-                if ts.tzinfo is None or ref.tzinfo is None:
-                    raise DemandError(
-                        f"{path}: line {line}: hour '{hour_text}' has {_offset_text(ts)} but "
-                        f"line {ref_line} has {_offset_text(ref)}. Naive and zoned hours "
-                        "cannot be mixed; give every hour the same offset (e.g. append 'Z' "
-                        "for UTC)."
-                    )
-                raise DemandError(
-                    f"{path}: line {line}: hour '{hour_text}' has {_offset_text(ts)} but line "
-                    f"{ref_line} has {_offset_text(ref)}. Mixed UTC offsets usually mean the "
-                    "file crosses a daylight-saving change; convert every hour to UTC (e.g. "
-                    f"{_EXAMPLE_HOUR}) or to one fixed offset."
-                )
-            name = cells["workload"]
-            if not name:
-                raise DemandError(
-                    f"{path}: line {line}: column 'workload' is empty. Give a workload name."
-                )
-            if name not in workloads:
-                raise DemandError(
-                    f"{path}: line {line}: column 'workload': unknown workload '{name}'."
-                    f"{did_you_mean(name, workloads)} Use a defined name, or define it in a "
-                    "--workloads file."
-                )
-            key = (ts, name)
-            if key in lines:
-                raise DemandError(
-                    f"{path}: line {line}: a second row for hour '{hour_text}' and workload "
-                    f"'{name}' (the first is line {lines[key]}). Keep one row per hour and "
-                    "workload; add the quantities if both are meant."
-                )
-            prev = last.get(name)
-            if prev is not None and ts < prev[0]:
-                raise DemandError(
-                    f"{path}: line {line}: hour '{hour_text}' of workload '{name}' comes "
-                    f"after a later hour (line {prev[1]}). Rows of each workload must ascend "
-                    "by hour; sort the file by hour."
-                )
-            req, inp, out = (
-                _parse_quantity(path, line, q, cells[q]) if q in cells else math.nan
-                for q in QUANTITIES
-            )
-            if math.isnan(req) and math.isnan(inp) and math.isnan(out):
-                given = [q for q in QUANTITIES if q in cells]
-                raise DemandError(
-                    f"{path}: line {line}: no quantity for workload '{name}' at hour "
-                    f"'{hour_text}'. Fill at least one of {', '.join(given)} (0 for no demand)."
-                )
-            lines[key] = line
-            values[key] = (req, inp, out)
-            last[name] = (ts, line)
+            rows.append((reader.line_num, row))
     except csv.Error as exc:
         raise DemandError(
             f"{path}: line {reader.line_num}: the CSV cannot be parsed ({exc}). Check quotes "
             "and separators."
         ) from None
-    if names is None:  # pragma: no cover - _read_text rejects blank files
+    if header is None:  # pragma: no cover - _read_text rejects blank files
         raise DemandError(f"{path}: the file is empty.")
+    return header, rows
+
+
+def demand_from_rows(
+    path: Path,
+    names: Sequence[str],
+    rows: Sequence[tuple[int, list[str]]],
+    workloads: Mapping[str, Workload],
+) -> Demand:
+    """Validate parsed rows (``(line number, cells)`` under header ``names``) into demand.
+
+    ``names`` must already have passed the header check; ``advisor.scenarios`` calls this
+    once per scenario with that scenario's rows.
+    """
+    hour_cache: dict[str, dt.datetime] = {}
+    values: dict[tuple[dt.datetime, str], tuple[float, float, float]] = {}
+    lines: dict[tuple[dt.datetime, str], int] = {}
+    last: dict[str, tuple[dt.datetime, int]] = {}
+    first_zone: tuple[dt.datetime, int] | None = None
+    for line, row in rows:
+        if len(row) != len(names):
+            raise DemandError(
+                f"{path}: line {line}: {len(row)} fields, but the header has "
+                f"{len(names)} ({','.join(names)}). Give every row the header's columns, "
+                "leaving a cell empty when a quantity is not given."
+            )
+        cells = dict(zip(names, (c.strip() for c in row), strict=True))
+        hour_text = cells["hour"]
+        ts = hour_cache.get(hour_text)
+        if ts is None:
+            ts = hour_cache[hour_text] = _parse_hour(path, line, hour_text)
+        if first_zone is None:
+            first_zone = (ts, line)
+        elif ts.utcoffset() != first_zone[0].utcoffset():
+            ref, ref_line = first_zone
+            if ts.tzinfo is None or ref.tzinfo is None:
+                raise DemandError(
+                    f"{path}: line {line}: hour '{hour_text}' has {_offset_text(ts)} but "
+                    f"line {ref_line} has {_offset_text(ref)}. Naive and zoned hours "
+                    "cannot be mixed; give every hour the same offset (e.g. append 'Z' "
+                    "for UTC)."
+                )
+            raise DemandError(
+                f"{path}: line {line}: hour '{hour_text}' has {_offset_text(ts)} but line "
+                f"{ref_line} has {_offset_text(ref)}. Mixed UTC offsets usually mean the "
+                "file crosses a daylight-saving change; convert every hour to UTC (e.g. "
+                f"{_EXAMPLE_HOUR}) or to one fixed offset."
+            )
+        name = cells["workload"]
+        if not name:
+            raise DemandError(
+                f"{path}: line {line}: column 'workload' is empty. Give a workload name."
+            )
+        if name not in workloads:
+            raise DemandError(
+                f"{path}: line {line}: column 'workload': unknown workload '{name}'."
+                f"{did_you_mean(name, workloads)} Use a defined name, or define it in a "
+                "--workloads file."
+            )
+        key = (ts, name)
+        if key in lines:
+            raise DemandError(
+                f"{path}: line {line}: a second row for hour '{hour_text}' and workload "
+                f"'{name}' (the first is line {lines[key]}). Keep one row per hour and "
+                "workload; add the quantities if both are meant."
+            )
+        prev = last.get(name)
+        if prev is not None and ts < prev[0]:
+            raise DemandError(
+                f"{path}: line {line}: hour '{hour_text}' of workload '{name}' comes "
+                f"after a later hour (line {prev[1]}). Rows of each workload must ascend "
+                "by hour; sort the file by hour."
+            )
+        req, inp, out = (
+            _parse_quantity(path, line, q, cells[q]) if q in cells else math.nan for q in QUANTITIES
+        )
+        if math.isnan(req) and math.isnan(inp) and math.isnan(out):
+            given = [q for q in QUANTITIES if q in cells]
+            raise DemandError(
+                f"{path}: line {line}: no quantity for workload '{name}' at hour "
+                f"'{hour_text}'. Fill at least one of {', '.join(given)} (0 for no demand)."
+            )
+        lines[key] = line
+        values[key] = (req, inp, out)
+        last[name] = (ts, line)
     if not values:
         raise DemandError(
             f"{path}: the file has a header but no data rows. Add one row per hour and "
@@ -495,31 +529,27 @@ def _format_number(value: float) -> str:
     return repr(value)
 
 
-def write_demand_csv(demand: Demand, path: Path) -> Path:
-    """Write ``demand`` as a demand CSV with all three quantity columns, atomically.
+def _demand_rows(demand: Demand, prefix: Sequence[str] = ()) -> list[list[str]]:
+    hour_texts = [_format_hour(ts) for ts in demand.hours]
+    return [
+        [
+            *prefix,
+            hour_text,
+            name,
+            *(_format_number(float(getattr(demand, a)[i, j])) for a in _ARRAYS),
+        ]
+        for i, hour_text in enumerate(hour_texts)
+        for j, name in enumerate(demand.workloads)
+    ]
 
-    The file is written to a temporary file in the same folder and then renamed over
-    ``path``, so a failed write never leaves a half-written file.
 
-    Returns
-    -------
-    Path
-        ``path``.
-    """
+def _write_rows(header: Sequence[str], rows: list[list[str]], path: Path) -> Path:
+    """Write CSV rows to a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    hour_texts = [_format_hour(ts) for ts in demand.hours]
-    for i, hour_text in enumerate(hour_texts):
-        for j, name in enumerate(demand.workloads):
-            writer.writerow(
-                [
-                    hour_text,
-                    name,
-                    *(_format_number(float(getattr(demand, a)[i, j])) for a in _ARRAYS),
-                ]
-            )
+    writer.writerow(header)
+    writer.writerows(rows)
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -533,6 +563,34 @@ def write_demand_csv(demand: Demand, path: Path) -> Path:
                 os.unlink(tmp)
         raise OutputError(f"{path}: cannot be written ({exc.strerror}).") from None
     return path
+
+
+def write_demand_csv(demand: Demand, path: Path) -> Path:
+    """Write ``demand`` as a demand CSV with all three quantity columns, atomically.
+
+    The file is written to a temporary file in the same folder and then renamed over
+    ``path``, so a failed write never leaves a half-written file.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    return _write_rows(COLUMNS, _demand_rows(demand), path)
+
+
+def write_scenarios_csv(
+    demands: Sequence[Demand], names: Sequence[str], weights: Sequence[float], path: Path
+) -> Path:
+    """Write scenario demands as one CSV with ``scenario`` and ``scenario_weight`` columns.
+
+    Rows are grouped by scenario, in the order given; written atomically like
+    ``write_demand_csv``.
+    """
+    rows: list[list[str]] = []
+    for demand, name, weight in zip(demands, names, weights, strict=True):
+        rows.extend(_demand_rows(demand, (name, repr(float(weight)))))
+    return _write_rows(("scenario", "scenario_weight", *COLUMNS), rows, path)
 
 
 def _per_workload(value: float | Sequence[float], n: int, what: str) -> list[float]:

@@ -191,6 +191,21 @@ hour,workload,requests,input_tokens,output_tokens
   Token counts not given are effective requests × the mean length.
 - Values must be finite, >= 0 and at most 1e15 per hour.
 
+## Scenarios
+
+A file may describe several futures of the same hours (`advisor/scenarios.py`):
+
+- a `scenario` column naming each row's scenario and an optional `scenario_weight` column
+  (its probability: the same on every row of a scenario; normalized; equal when absent).
+  Every scenario is a complete table over the same hours and workloads;
+- or quantile columns `requests_pNN` (and `input_tokens_pNN`, `output_tokens_pNN`, with the
+  same levels), e.g. `requests_p10,requests_p50,requests_p90`: each level becomes a scenario
+  in which every hour sits at that level, weighted by the band between the midpoints to its
+  neighbouring levels (p10/p50/p90 get 0.3/0.4/0.3). Quantiles must not decrease with the
+  level.
+
+A file without these columns is one scenario.
+
 ## Examples
 
 Tokens/day = mean over the week of input + output tokens per day, computed from each file.

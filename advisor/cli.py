@@ -696,12 +696,27 @@ def solve(
         str,
         typer.Option(help="simulated (serving simulation, default) or roofline (fast mode)."),
     ] = "simulated",
+    risk: Annotated[
+        str,
+        typer.Option(help="With scenarios: expected, minmax or cvar:ALPHA:LAMBDA."),
+    ] = "expected",
+    workers: Annotated[
+        int | None, typer.Option(help="With scenarios: parallel solves (default: CPUs).")
+    ] = None,
+    cluster: Annotated[
+        str | None, typer.Option(help="With scenarios: 'dask' or dask://host:port.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Solve for the minimum-cost blended fleet that serves the demand within its SLOs."""
+    """Solve for the minimum-cost blended fleet that serves the demand within its SLOs.
+
+    A demand file with scenario or quantile columns gets a two-stage plan: reserved GPUs
+    decided once for all scenarios, the rest per scenario and hour.
+    """
     from advisor.pipeline import solve_plan
     from advisor.policy import Policy
     from advisor.report import print_plan_summary
+    from advisor.scenarios import has_scenarios
 
     if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
         raise AdvisorError(f"--time-limit must be > 0 seconds; got {time_limit}.")
@@ -732,6 +747,28 @@ def solve(
     )
     if not max_price_age_days > 0:
         raise AdvisorError(f"--max-price-age-days must be > 0; got {max_price_age_days}.")
+    if has_scenarios(demand) or risk != "expected":
+        from advisor.cli_scenarios import solve_scenarios_cli
+
+        solve_scenarios_cli(
+            demand,
+            workloads=workloads or [],
+            catalog=catalog or [],
+            capacity_file=capacity_file,
+            fleet=fleet,
+            prices=prices,
+            providers=parse_providers(providers),
+            max_price_age_days=max_price_age_days,
+            out_dir=out_dir,
+            settings=(solver, time_limit, gap, threads),
+            aggregate=agg,
+            risk=risk,
+            workers=workers,
+            cluster=cluster,
+            progress=progress,
+            json_out=json_out,
+        )
+        return
     plan = solve_plan(
         demand,
         workloads_files=workloads or [],
@@ -888,7 +925,7 @@ def report(
 
 
 import advisor.cli_offers  # noqa: E402  (registers `advisor offers`)
-import advisor.cli_scenarios  # noqa: E402  (registers `advisor forecast`)
+import advisor.cli_scenarios  # noqa: E402  (registers `advisor forecast`, `advisor stress`)
 import advisor.cli_sweep  # noqa: E402, F401  (registers `advisor sweep`)
 
 

@@ -1,4 +1,6 @@
-"""``advisor forecast``: demand scenarios from hourly history (see ``advisor.forecast``).
+"""``advisor forecast`` and ``advisor stress``, and ``advisor solve`` on scenario files.
+
+Forecasts: ``advisor.forecast``; two-stage plans and stress tests: ``advisor.stochastic``.
 
 Registered on the main ``app`` when ``advisor.cli`` imports this module.
 """
@@ -108,3 +110,241 @@ def forecast(
         f"{out_path}.",
         highlight=False,
     )
+
+
+def _print_scenarios(summary: dict) -> None:
+    from rich.table import Table
+
+    from advisor.scenario_report import scenario_rows
+
+    table = Table(title=f"Scenarios ({summary['risk']})", title_justify="left")
+    for col in ("scenario", "weight", "two-stage", "single forecast", "own optimum", "regret"):
+        table.add_column(col, justify="left" if col == "scenario" else "right")
+    for r in scenario_rows(summary):
+        table.add_row(
+            escape(r["scenario"]),
+            f"{r['weight']:.3f}",
+            f"${r['two_stage_usd']:,.2f}",
+            f"${r['single_forecast_usd']:,.2f}",
+            f"${r['own_optimum_usd']:,.2f}",
+            f"${r['regret_usd']:,.2f}",
+        )
+    out.print(table)
+    gap = summary.get("gap")
+    out.print(
+        f"expected ${summary['expected_cost_usd']:,.2f} (single forecast "
+        f"${summary['single_forecast_expected_cost_usd']:,.2f}), worst "
+        f"${summary['worst_cost_usd']:,.2f} (single forecast "
+        f"${summary['single_forecast_worst_cost_usd']:,.2f}), CVaR@{summary['cvar_alpha']:g} "
+        f"${summary['cvar_usd']:,.2f}; VSS ${summary['vss_usd']:,.2f}, EVPI "
+        f"${summary['evpi_usd']:,.2f}; gap " + ("n/a" if gap is None else f"{gap:.2%}"),
+        highlight=False,
+    )
+
+
+def solve_scenarios_cli(
+    demand: Path,
+    *,
+    workloads: list[Path],
+    catalog: list[Path],
+    capacity_file: Path | None,
+    fleet: Path | None,
+    prices: str | None,
+    providers: list[str] | None,
+    max_price_age_days: float,
+    out_dir: Path | None,
+    settings: tuple,
+    aggregate: str | int,
+    risk: str,
+    workers: int | None,
+    cluster: str | None,
+    progress,
+    json_out: bool,
+) -> None:
+    """``advisor solve`` on a demand file with scenarios: the two-stage plan."""
+    from advisor.parallel import check_cluster
+    from advisor.report import print_plan_summary
+    from advisor.scenario_report import save_scenario_plan
+    from advisor.solve import SolverSettings
+    from advisor.stochastic import load_scenario_inputs, parse_risk, solve_scenarios
+
+    parsed = parse_risk(risk)
+    check_cluster(cluster)
+    if workers is not None and workers < 1:
+        raise AdvisorError(f"--workers must be >= 1; got {workers}.")
+    inputs, scen = load_scenario_inputs(
+        demand,
+        workloads_files=workloads,
+        catalog_dirs=catalog,
+        capacity_file=capacity_file,
+        fleet_file=fleet,
+        prices=prices,
+        providers=providers,
+        max_price_age_days=max_price_age_days,
+    )
+    result = solve_scenarios(
+        inputs,
+        scen,
+        SolverSettings(*settings),
+        risk=parsed,
+        aggregate=aggregate,
+        workers=workers,
+        cluster=cluster,
+        progress=progress,
+    )
+    plan = result.plan
+    for w in plan.data.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
+    if not plan.verified:
+        failures = [
+            f"{c['check']}: {c['detail']}"
+            for c in plan.data["verification"]["checks"]
+            if not c["ok"]
+        ]
+        err.print(
+            "[bold red]error:[/] the plan failed independent verification and was not written: "
+            + escape("; ".join(failures)),
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    if out_dir is not None:
+        save_scenario_plan(plan, out_dir)
+    if json_out:
+        _emit_json(plan.data)
+        return
+    print_plan_summary(plan.data, out)
+    _print_scenarios(result.summary)
+    if out_dir is not None:
+        out.print(
+            f"Plan written to {out_dir}/ (plan.json, schedule.csv, summary.md, scenarios.csv, "
+            "scenarios.png).",
+            highlight=False,
+        )
+
+
+@app.command()
+@handle_errors
+def stress(
+    plan: Annotated[Path, typer.Argument(help="plan.json or its folder.")],
+    demand: Annotated[
+        Path | None, typer.Option(help="Futures: a demand CSV with scenarios (or one future).")
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option(help="Draw this many futures from a forecast of --history.")
+    ] = None,
+    history: Annotated[
+        Path | None, typer.Option(help="Hourly history to forecast futures from (--samples).")
+    ] = None,
+    growth: Annotated[str, typer.Option(help="Growth of sampled futures (1.4 or 1.1:1.8).")] = "1",
+    seed: Annotated[int, typer.Option(help="Random seed of sampled futures.")] = 0,
+    solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
+    time_limit: Annotated[float | None, typer.Option(help="Limit per future [s].")] = None,
+    gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-3,
+    aggregate: Annotated[str, typer.Option(help="auto, exact, or N.")] = "auto",
+    workers: Annotated[int | None, typer.Option(help="Parallel solves (default: CPUs).")] = None,
+    cluster: Annotated[
+        str | None, typer.Option(help="'dask' (local cluster) or dask://host:port.")
+    ] = None,
+    out_csv: Annotated[Path | None, typer.Option("--out", help="Per-future CSV to write.")] = None,
+    catalog: CatalogOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-solve only the hourly recourse of a saved plan's reserved fleet on many futures."""
+    import pandas as pd
+
+    from advisor.cli import _parse_aggregate
+    from advisor.forecast import forecast_demand, parse_growth
+    from advisor.parallel import check_cluster
+    from advisor.plan import Plan
+    from advisor.scenarios import ScenarioSet, load_scenarios
+    from advisor.solve import SolverSettings
+    from advisor.stochastic import plan_inputs, stress_plan
+
+    if (demand is None) == (samples is None):
+        raise AdvisorError("Give either --demand FILE or --samples N (with --history FILE).")
+    if samples is not None and (samples < 1 or history is None):
+        raise AdvisorError("--samples N needs N >= 1 and --history FILE to forecast from.")
+    check_cluster(cluster)
+    if workers is not None and workers < 1:
+        raise AdvisorError(f"--workers must be >= 1; got {workers}.")
+    agg = _parse_aggregate(aggregate)
+    saved = Plan.load(plan)
+    inputs = plan_inputs(saved, catalog_dirs=catalog)
+    if demand is not None:
+        futures = load_scenarios(demand, inputs.workloads)
+    else:
+        from advisor.demand import load_demand
+
+        past = load_demand(history, inputs.workloads)
+        horizon = int(saved.data["horizon_hours"])
+        fc = forecast_demand(
+            past,
+            inputs.workloads,
+            horizon,
+            growth=parse_growth(growth),
+            scenarios=samples,
+            seed=seed,
+            backtest=False,
+        )
+        names = tuple(f"f{k + 1}" for k in range(samples))
+        futures = ScenarioSet(names, [1.0] * samples, fc.paths, "forecast samples")
+    result = stress_plan(
+        saved,
+        inputs,
+        futures,
+        SolverSettings(solver, time_limit, gap, 1),
+        aggregate=agg,
+        workers=workers,
+        cluster=cluster,
+    )
+    if out_csv is not None:
+        rows = [
+            {
+                **{k: v for k, v in f.items() if k not in ("cap_hours", "rate_limit_hours")},
+                "cap_hours": sum(f["cap_hours"].values()),
+                "rate_limit_hours": sum(f["rate_limit_hours"].values()),
+            }
+            for f in result["by_future"]
+        ]
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(out_csv, index=False, float_format="%.12g")
+    if json_out:
+        _emit_json(result)
+        return
+
+    def usd(v: float | None) -> str:
+        return "n/a" if v is None else f"${v:,.2f}"
+
+    held = ", ".join(f"{f['count']} {f['pool']} {f['tier']}" for f in result["fleet"])
+    out.print(
+        f"{result['served']} of {result['futures']} futures served by the saved fleet "
+        f"({held or 'none'}) in {result['seconds']:.1f} s",
+        highlight=False,
+    )
+    out.print(
+        f"cost: expected {usd(result['expected_cost_usd'])}, p10 {usd(result['p10_cost_usd'])}, "
+        f"p50 {usd(result['p50_cost_usd'])}, p90 {usd(result['p90_cost_usd'])}, worst "
+        f"{usd(result['worst_cost_usd'])} (the plan's own forecast: "
+        f"{usd(result['plan_cost_usd'])})",
+        highlight=False,
+    )
+    slo = result["slo_violating_hours"]
+    out.print(
+        "SLO-violating hours: "
+        + ("none (what the pool lacks goes to on-demand, spot or the API)" if slo == 0 else "n/a")
+        + f"; futures using the API: {result['futures_with_api']}",
+        highlight=False,
+    )
+    for label, key in (("availability caps", "cap_hours"), ("API rate limits", "rate_limit_hours")):
+        if result[key]:
+            parts = ", ".join(f"{k}: {v} h" for k, v in sorted(result[key].items()))
+            out.print(f"where it binds, {label}: {escape(parts)}", highlight=False)
+    for f in result["by_future"]:
+        if f["error"]:
+            err.print(
+                f"[yellow]future {escape(f['scenario'])} cannot be served:[/] "
+                + escape(str(f["error"])),
+                highlight=False,
+            )
+    if result["unserved_futures"]:
+        raise typer.Exit(1)

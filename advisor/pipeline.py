@@ -138,8 +138,6 @@ def solve_inputs(
     d = inputs.demand
     opts = option_set(inputs)
     existing = existing_gpus(inputs.commitments, d.hours)
-    ex_rows = existing_rows(inputs.commitments, d.hours)
-    ex_usd = float(sum(r["cost_usd"] for r in ex_rows))
     sol = solve_fleet(
         opts,
         d.workloads,
@@ -154,6 +152,22 @@ def solve_inputs(
     sol = _within_gpu_types(sol, inputs, opts, settings, existing, aggregate, progress)
     if inputs.policy.min_rental_hours and inputs.policy.min_rental_hours > 1:
         _hold_hourly_rentals(sol, opts, inputs.policy.min_rental_hours)
+    return finish_plan(inputs, opts, sol, settings, aggregate=aggregate)
+
+
+def finish_plan(
+    inputs: Inputs,
+    opts: OptionSet,
+    sol: FleetSolution,
+    settings: SolverSettings,
+    *,
+    aggregate: str | int = "auto",
+) -> Plan:
+    """Cost the baselines, assemble ``sol`` into a plan for ``inputs.demand`` and verify it."""
+    d = inputs.demand
+    existing = existing_gpus(inputs.commitments, d.hours)
+    ex_rows = existing_rows(inputs.commitments, d.hours)
+    ex_usd = float(sum(r["cost_usd"] for r in ex_rows))
     baselines = compute_baselines(
         opts,
         d.workloads,

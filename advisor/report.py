@@ -144,6 +144,14 @@ FIGURE_FILES = {
     "pool_utilization": "report_pool_utilization.png",
     "savings": "report_savings.png",
 }
+#: figures only some plans have (a two-stage plan's scenario costs)
+OPTIONAL_FIGURE_FILES = {"scenarios": "report_scenarios.png"}
+
+
+def _figure_file(key: str) -> str:
+    return FIGURE_FILES.get(key) or OPTIONAL_FIGURE_FILES[key]
+
+
 _DPI = 110
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -501,7 +509,68 @@ def _build_figures(plan: Any) -> list[_Figure]:
                 _fig_savings(data),
             )
         )
+    if data.get("scenarios"):
+        from advisor.scenario_report import scenario_figure_png
+
+        figs.append(
+            _Figure(
+                "scenarios",
+                "Cost distribution over demand scenarios",
+                "Probability that the horizon's cost is at most x, for the two-stage fleet and "
+                "the single-forecast fleet (chosen on the weighted mean demand), each priced "
+                "on every scenario; dotted lines are the expected costs.",
+                scenario_figure_png(data["scenarios"]),
+            )
+        )
     return figs
+
+
+def _scenario_blocks(summary: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The two-stage plan's scenario section: measures and the per-scenario table."""
+    from advisor.scenario_report import scenario_rows
+
+    gap = summary.get("gap")
+    fleet = ", ".join(f"{r['count']} {r['gpu']} {r['tier']}" for r in summary["fleet"])
+    single = ", ".join(
+        f"{r['count']} {r['gpu']} {r['tier']}" for r in summary["single_forecast_fleet"]
+    )
+    rows = [
+        [
+            str(r["scenario"]),
+            f"{r['weight']:.3f}",
+            f"{r['two_stage_usd']:,.2f}",
+            f"{r['single_forecast_usd']:,.2f}",
+            f"{r['own_optimum_usd']:,.2f}",
+            f"{r['regret_usd']:,.2f}",
+        ]
+        for r in scenario_rows(summary)
+    ]
+    return [
+        ("h2", "Scenarios (two-stage plan)"),
+        (
+            "p",
+            f"{len(summary['names'])} scenarios, objective {summary['risk']}; the schedule "
+            f"above is scenario {summary['plan_scenario']}. Reserve {fleet or 'none'} "
+            f"(single forecast: {single or 'none'}). Expected cost "
+            f"${summary['expected_cost_usd']:,.2f} (single forecast "
+            f"${summary['single_forecast_expected_cost_usd']:,.2f}), worst "
+            f"${summary['worst_cost_usd']:,.2f}, CVaR@{summary['cvar_alpha']:g} "
+            f"${summary['cvar_usd']:,.2f}; VSS ${summary['vss_usd']:,.2f}, EVPI "
+            f"${summary['evpi_usd']:,.2f}; gap " + ("n/a" if gap is None else f"{gap:.2%}") + ".",
+        ),
+        (
+            "table",
+            [
+                "Scenario",
+                "Weight",
+                "Two-stage (USD)",
+                "Single forecast (USD)",
+                "Own optimum (USD)",
+                "Regret (USD)",
+            ],
+            rows,
+        ),
+    ]
 
 
 def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[Any, ...]]:
@@ -645,6 +714,9 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
             save = _against(c, data["total_cost_usd"])
             brows.append([name, "n/a" if c is None else f"{c:,.2f}", save, str(b.get("note", ""))])
         blocks.append(("table", ["Policy", "Cost (USD)", "The plan", "What it does"], brows))
+    if data.get("scenarios"):
+        blocks += _scenario_blocks(data["scenarios"])
+        fig("scenarios")
     agg = data.get("aggregation") or {}
     blocks += [
         ("h2", "Solver"),
@@ -701,7 +773,7 @@ def _md(blocks: list[tuple[Any, ...]]) -> str:
             out.append("")
         elif kind == "fig":
             f: _Figure = b[1]
-            out += [f"![{f.title}]({FIGURE_FILES[f.key]})", "", f"*{f.caption}*", ""]
+            out += [f"![{f.title}]({_figure_file(f.key)})", "", f"*{f.caption}*", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -791,7 +863,7 @@ def write_report(plan: Any, out_dir: Path | str) -> dict[str, Path]:
     figs = _build_figures(plan)
     written: dict[str, Path] = {}
     for f in figs:
-        target = out / FIGURE_FILES[f.key]
+        target = out / _figure_file(f.key)
         if f.png is None:
             target.unlink(missing_ok=True)  # a stale figure from an earlier report
             continue

@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from advisor.catalog import load_catalog
-from advisor.demand import Demand, load_demand, synthetic_demand, write_demand_csv
+from advisor.demand import (
+    Demand,
+    load_demand,
+    synthetic_demand,
+    write_demand_csv,
+    write_scenarios_csv,
+)
 from advisor.workloads import Workload, load_workloads
 
 # --- parameters [requests/hour unless stated] -----------------------------------------------
@@ -50,6 +56,9 @@ MIXED = {  # workload: (mean, peak_to_trough, weekly_dip)
     "mixtral-8x7b-batch": (15_000, 1.0, 0.0),
 }
 MIXED_NOISE = 0.05
+
+# spiky_growth_scenarios: the spiky week scaled by an uncertain growth, three scenarios
+GROWTH_SCENARIOS = {"flat": (0.8, 0.3), "expected": (1.2, 0.5), "breakout": (2.0, 0.2)}
 # ---------------------------------------------------------------------------------------------
 
 HERE = Path(__file__).resolve().parent
@@ -138,6 +147,23 @@ def mixed_week(wl: dict[str, Workload]) -> Demand:
         seed=5,
         integer=True,
     )
+
+
+def spiky_growth_scenarios(wl: dict[str, Workload]) -> list[tuple[str, float, Demand]]:
+    """The spiky week under three growth outcomes: (name, probability, demand)."""
+    base = spiky_diurnal(wl)
+    w = wl[INTERACTIVE_70B]
+    out = []
+    for name, (growth, weight) in GROWTH_SCENARIOS.items():
+        req = np.rint(base.requests[:, 0] * growth)
+        d = Demand.from_requests(
+            base.hours,
+            {INTERACTIVE_70B: req},
+            prompt_tokens={INTERACTIVE_70B: w.prompt_tokens},
+            completion_tokens={INTERACTIVE_70B: w.completion_tokens},
+        )
+        out.append((name, weight, d))
+    return out
 
 
 EXAMPLES = {
@@ -232,6 +258,18 @@ def main() -> None:
             f"({tokens_per_day * 30 / 1e6:,.0f}M tokens/month)."
         )
         print(f"wrote {path.name}: {tokens_per_day / 1e6:,.2f}M tokens/day")
+    scen = spiky_growth_scenarios(workloads)
+    path = HERE / "spiky_growth_scenarios.csv"
+    write_scenarios_csv(
+        [d for _, _, d in scen], [n for n, _, _ in scen], [p for _, p, _ in scen], path
+    )
+    outcomes = ", ".join(f"{n} ×{GROWTH_SCENARIOS[n][0]:g} (p = {p:g})" for n, p, _ in scen)
+    lines.append(
+        "- `spiky_growth_scenarios.csv`: demand scenarios (columns `scenario`, "
+        f"`scenario_weight`): the spiky week scaled by an uncertain growth: {outcomes}. "
+        "`advisor solve` gives it a two-stage plan."
+    )
+    print(f"wrote {path.name}: {len(scen)} scenarios")
     (HERE / "README.md").write_text(README_HEAD + "\n".join(lines) + "\n", encoding="utf-8")
 
 

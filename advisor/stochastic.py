@@ -1,0 +1,798 @@
+r"""Two-stage plans over demand scenarios, and stress tests of a saved fleet.
+
+The two-stage problem
+---------------------
+Scenarios ``s`` with probabilities ``p_s`` cover the same hours. The first stage — reserved
+and owned GPUs ``R`` (beside existing commitments) — is decided once; the second — on-demand,
+spot, API, and the use of the pool — per scenario and hour. Given ``R`` the scenario × hour
+pairs share nothing but the pool, exactly as hours do in one scenario, so the expected-cost
+problem
+
+    min_R  Σ_s p_s · cost_s(R)
+
+is the ordinary fleet MILP on the scenarios' hours laid end to end, each hour of scenario
+``s`` counted ``p_s`` times. With rational weights ``p_s = n_s / M`` it is that MILP on the
+hours with scenario ``s`` repeated ``n_s`` times, whose optimum is ``M`` times the expected
+cost (every term, reserved GPUs over ``M·H`` hours included, scales by ``M``). Identical
+hours merge exactly, so the copies cost nothing in an exact solve, and the same aggregation,
+Lagrangian bound and verification apply: the bound divided by ``M`` bounds the expected cost
+of every first-stage decision, which makes the reported gap honest. Weights that are not
+multiples of ``1/60`` are rounded to such counts, with a warning.
+
+Every fleet considered is then priced exactly on every scenario by re-solving only the
+recourse (the fleet held fixed as committed GPUs, no new reservations): ``cost_s(R)``.
+
+Risk
+----
+``expected`` (default) minimizes ``E[cost]``; ``cvar:α:λ`` minimizes ``E[cost] + λ·CVaR_α``
+(the mean cost of the worst ``1−α`` of probability); ``minmax`` the worst scenario's cost.
+Risk objectives are taken over candidate fleets — the expected-cost fleet, the
+single-forecast fleet (chosen on the weighted mean demand), each scenario's own optimal fleet
+(up to ``MAX_CROSS`` scenarios), then a local search moving one GPU at a time while the
+objective falls — each priced exactly on every scenario. Their lower bound: the objective is
+monotone in every scenario's cost, so it is at least the objective of the scenarios' own
+lower bounds, and at least ``(1+λ)`` times (CVaR ≥ mean), or for ``minmax`` at least, the
+expected-cost bound. The expected-cost plan keeps whichever candidate has the lowest expected
+cost, so it never costs more in expectation than the single-forecast plan (VSS ≥ 0).
+
+Measures (``plan.json`` key ``scenarios``)
+-------------------------------------------
+VSS (value of the stochastic solution) = E[cost of the single-forecast fleet] − E[cost of the
+two-stage fleet]; EVPI (expected value of perfect information) = E[cost of the two-stage
+fleet] − Σ p_s · (cost of scenario ``s``'s own optimal plan); regret of a scenario = the
+two-stage fleet's cost there minus that scenario's own optimum.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from advisor.catalog import POOL_TIERS, default_prices, load_catalog
+from advisor.demand import Demand
+from advisor.errors import AdvisorError, InfeasibleError
+from advisor.fleet import existing_gpus, existing_rows, load_fleet
+from advisor.options import OptionSet, load_measured_capacity
+from advisor.parallel import run_jobs
+from advisor.pipeline import Inputs, check_providers, finish_plan, option_set, solve_inputs
+from advisor.plan import Plan, assemble_plan
+from advisor.scenarios import ScenarioSet, load_scenarios
+from advisor.solve import FleetSolution, SolverSettings, solve_fleet
+from advisor.workloads import Workload, load_workloads
+
+Fleet = dict[tuple[str, str], int]
+#: most copies of the scenario list used to represent weights as whole counts
+MAX_COPIES = 60
+#: scenarios up to which every scenario's own fleet is a candidate priced on all scenarios
+MAX_CROSS = 8
+#: rounds of the one-GPU local search for risk objectives
+SEARCH_ROUNDS = 6
+
+
+@dataclass(frozen=True)
+class Risk:
+    """The objective over scenario costs: ``expected``, ``cvar`` (α, λ) or ``minmax``."""
+
+    kind: str = "expected"
+    alpha: float = 0.9
+    weight: float = 0.0
+
+    def label(self) -> str:
+        if self.kind == "cvar":
+            return f"cvar:{self.alpha:g}:{self.weight:g}"
+        return self.kind
+
+    def value(self, costs: np.ndarray, weights: np.ndarray) -> float:
+        """The objective of scenario costs [USD] with probabilities ``weights``."""
+        mean = float(np.dot(weights, costs))
+        if self.kind == "minmax":
+            return float(np.max(costs))
+        if self.kind == "cvar":
+            return mean + self.weight * cvar(costs, weights, self.alpha)
+        return mean
+
+
+def parse_risk(text: str) -> Risk:
+    """Parse ``--risk``: ``expected``, ``minmax`` or ``cvar:ALPHA:LAMBDA``."""
+    if text in ("expected", "minmax"):
+        return Risk(text)
+    parts = text.split(":")
+    if parts[0] == "cvar" and len(parts) == 3:
+        try:
+            alpha, lam = float(parts[1]), float(parts[2])
+        except ValueError:
+            alpha = lam = math.nan
+        if 0 <= alpha < 1 and lam >= 0:
+            return Risk("cvar", alpha, lam)
+    raise AdvisorError(
+        f"--risk must be expected, minmax or cvar:ALPHA:LAMBDA with 0 <= ALPHA < 1 and "
+        f"LAMBDA >= 0 (e.g. cvar:0.9:0.5); got '{text}'."
+    )
+
+
+def cvar(costs: np.ndarray, weights: np.ndarray, alpha: float) -> float:
+    """Conditional value at risk: the mean cost over the worst ``1 − alpha`` of probability.
+
+    A scenario straddling the boundary counts with the part of its weight inside the tail
+    (the Rockafellar–Uryasev definition), so CVaR_0 is the mean and CVaR→1 the worst case.
+    """
+    costs = np.asarray(costs, dtype=float)
+    weights = np.asarray(weights, dtype=float)
+    tail = 1.0 - alpha
+    order = np.argsort(-costs, kind="stable")
+    left, total = tail, 0.0
+    for i in order:
+        take = min(weights[i], left)
+        total += take * costs[i]
+        left -= take
+        if left <= 1e-15:
+            break
+    return float(total / tail)
+
+
+def weight_counts(weights: np.ndarray, max_copies: int = MAX_COPIES) -> tuple[np.ndarray, bool]:
+    """Whole copies per scenario whose shares equal ``weights``; and whether that is exact.
+
+    The smallest common denominator up to ``max_copies`` is used when one exists; otherwise
+    the weights are rounded to counts out of ``max_copies`` (largest remainders, at least
+    one copy each).
+    """
+    w = np.asarray(weights, dtype=float)
+    for m in range(1, max_copies + 1):
+        n = w * m
+        if np.all(np.abs(n - np.rint(n)) < 1e-9) and np.all(np.rint(n) >= 1):
+            return np.rint(n).astype(int), True
+    m = max(max_copies, len(w))
+    n = np.maximum(1, np.floor(w * m)).astype(int)
+    rest = w * m - n
+    for i in np.argsort(-rest, kind="stable")[: max(0, m - int(n.sum()))]:
+        n[i] += 1
+    return n, False
+
+
+def fleet_from_rows(rows: Sequence[Mapping[str, Any]]) -> Fleet:
+    """A plan's ``reserved`` rows as ``{(gpu, tier): count}``."""
+    return {
+        (str(r.get("pool") or r["gpu"]), str(r["tier"])): int(r["count"])
+        for r in rows
+        if int(r["count"])
+    }
+
+
+def fleet_text(fleet: Mapping[tuple[str, str], int]) -> str:
+    """``"2 H100-SXM reserved_1y, 1 A100-80G reserved_3y"`` (or ``"none"``)."""
+    return ", ".join(f"{n} {g} {t}" for (g, t), n in sorted(fleet.items()) if n > 0) or "none"
+
+
+def _fixed_options(opts: OptionSet) -> OptionSet:
+    """The options with no pool tier on offer: the reserved fleet is held fixed."""
+    prices = {k: v for k, v in opts.gpu_usd_per_hour.items() if k[1] not in POOL_TIERS}
+    caps = {k: v for k, v in opts.max_gpus.items() if k[1] not in POOL_TIERS}
+    return replace(opts, gpu_usd_per_hour=prices, max_gpus=caps)
+
+
+def fleet_cost_usd(opts: OptionSet, fleet: Mapping[tuple[str, str], int], hours: int) -> float:
+    """What the reserved fleet costs over ``hours`` [USD]."""
+    return float(sum(n * opts.gpu_usd_per_hour[k] * hours for k, n in fleet.items()))
+
+
+def solve_recourse(
+    inputs: Inputs,
+    opts: OptionSet,
+    demand: Demand,
+    fleet: Mapping[tuple[str, str], int],
+    settings: SolverSettings,
+    aggregate: str | int = "auto",
+) -> FleetSolution:
+    """Solve only the hourly recourse of ``demand`` on a fixed reserved ``fleet``.
+
+    The fleet joins the pool as committed GPUs and no new reservation is on offer; the
+    returned solution carries the fleet as its reserved GPUs and a bound that includes it.
+    """
+    missing = [k for k in fleet if k not in opts.gpu_usd_per_hour]
+    if missing:
+        g, t = missing[0]
+        raise AdvisorError(
+            f"The fleet reserves {g} on {t}, which the catalog does not offer; use the "
+            "catalog the plan was solved with (--catalog)."
+        )
+    ex = existing_gpus(inputs.commitments, demand.hours)
+    for (g, _), n in fleet.items():
+        ex[g] = ex.get(g, np.zeros(demand.n_hours)) + n
+    sol = solve_fleet(
+        _fixed_options(opts),
+        demand.workloads,
+        np.asarray(demand.requests),
+        np.asarray(demand.input_tokens),
+        np.asarray(demand.output_tokens),
+        settings,
+        existing_gpus=dict(sorted(ex.items())),
+        aggregate=aggregate,
+    )
+    lower = sol.lower_bound
+    if lower is not None:
+        lower += fleet_cost_usd(opts, fleet, demand.n_hours)
+    return replace(sol, reserved=dict(fleet), lower_bound=lower, api_only=False)
+
+
+def solution_cost_usd(inputs: Inputs, opts: OptionSet, sol: FleetSolution, demand: Demand) -> float:
+    """The cost of a solution on ``demand``, from the plan's own accounting [USD]."""
+    ex_rows = existing_rows(inputs.commitments, demand.hours)
+    plan = assemble_plan(
+        sol,
+        opts,
+        demand.hours,
+        demand.workloads,
+        demand.requests,
+        demand.input_tokens,
+        demand.output_tokens,
+        {},
+        {},
+        existing=ex_rows,
+        existing_usd=float(sum(r["cost_usd"] for r in ex_rows)),
+    )
+    return plan.total_cost_usd
+
+
+def recourse_job(
+    inputs: Inputs,
+    opts: OptionSet,
+    demand: Demand,
+    fleet: Mapping[tuple[str, str], int],
+    settings: SolverSettings,
+    aggregate: str | int,
+) -> dict[str, Any]:
+    """Price a fleet on one future (run in a worker): cost, bound, what bound it, or why not."""
+    t0 = time.perf_counter()
+    try:
+        sol = solve_recourse(inputs, opts, demand, fleet, settings, aggregate)
+    except InfeasibleError as exc:
+        return {"cost_usd": math.inf, "bound_usd": None, "error": str(exc), "seconds": 0.0}
+    return {
+        "cost_usd": solution_cost_usd(inputs, opts, sol, demand),
+        "bound_usd": sol.lower_bound,
+        "error": None,
+        "seconds": time.perf_counter() - t0,
+        **binding_hours(opts, sol, demand),
+    }
+
+
+def binding_hours(opts: OptionSet, sol: FleetSolution, demand: Demand) -> dict[str, Any]:
+    """Hours where an availability cap or an API rate limit is reached, and API-served hours."""
+    caps: dict[str, int] = {}
+    api_hours = 0
+    rate: dict[str, int] = {}
+    for h, sched in enumerate(sol.hours):
+        used: dict[tuple[str, str], float] = {}
+        for (k, s), n in getattr(sched, "replicas", {}).items():
+            dep = opts.deployments.get(k)
+            if dep is None or s not in ("on_demand", "spot"):
+                continue
+            key = (dep.pool_key, s)
+            used[key] = used.get(key, 0.0) + n * dep.units
+        for key, n in used.items():
+            cap = opts.max_gpus.get(key)
+            if cap is not None and n >= cap - 1e-9:
+                label = f"{key[0]} {key[1]}"
+                caps[label] = caps.get(label, 0) + 1
+        fractions = getattr(sched, "api_fraction", {}) or {}
+        if any(f > 1e-9 for f in fractions.values()):
+            api_hours += 1
+        tokens: dict[str, float] = {}
+        for w, f in fractions.items():
+            j = demand.workloads.index(w)
+            model = opts.workloads[w].model
+            t = f * (demand.input_tokens[h, j] + demand.output_tokens[h, j])
+            tokens[model] = tokens.get(model, 0.0) + t
+        for model, t in tokens.items():
+            limit = opts.api_max_tokens_per_hour.get(model)
+            if limit is not None and t >= limit * (1 - 1e-6):
+                rate[model] = rate.get(model, 0) + 1
+    return {"cap_hours": caps, "rate_limit_hours": rate, "api_hours": api_hours}
+
+
+# --- the two-stage plan ----------------------------------------------------------------------
+
+
+def load_scenario_inputs(
+    demand_path: Path | str,
+    *,
+    workloads_files: Sequence[Path | str] = (),
+    catalog_dirs: Sequence[Path | str] = (),
+    capacity_file: Path | str | None = None,
+    fleet_file: Path | str | None = None,
+    prices: str | None = None,
+    providers: Sequence[str] | None = None,
+    max_price_age_days: float | None = None,
+) -> tuple[Inputs, ScenarioSet]:
+    """``pipeline.load_inputs`` for a demand file with scenarios (demand: the weighted mean)."""
+    cdirs = [Path(d) for d in catalog_dirs]
+    catalog = load_catalog(cdirs, prices=prices)
+    if providers is not None:
+        check_providers(catalog, providers)
+    workloads = load_workloads(catalog, [Path(p) for p in workloads_files], catalog_dirs=cdirs)
+    scen = load_scenarios(Path(demand_path), workloads)
+    measured = load_measured_capacity(capacity_file, catalog) if capacity_file else []
+    commitments = load_fleet(fleet_file, catalog) if fleet_file else []
+    files = {
+        "demand": str(demand_path),
+        "catalog_dirs": [str(d) for d in cdirs],
+        "workloads_files": [str(p) for p in workloads_files],
+        "capacity_file": str(capacity_file) if capacity_file else None,
+        "fleet_file": str(fleet_file) if fleet_file else None,
+        "prices": prices or default_prices(),
+        "providers": list(providers) if providers is not None else None,
+    }
+    inputs = Inputs(
+        catalog,
+        workloads,
+        scen.mean_demand(),
+        measured,
+        commitments,
+        files,
+        list(providers) if providers is not None else None,
+    )
+    if max_price_age_days is not None:
+        inputs = replace(inputs, max_price_age_days=max_price_age_days)
+    return inputs, scen
+
+
+@dataclass
+class ScenarioPlan:
+    """The two-stage plan: a verified plan of its fleet on one scenario, and the comparison.
+
+    ``plan`` is the chosen fleet's plan on the scenario named in ``plan.data["scenarios"]
+    ["plan_scenario"]`` (the most probable; the first of equals), carrying the ``scenarios``
+    summary; ``costs`` is one row per scenario (weight, cost of the two-stage and the
+    single-forecast fleets, that scenario's own optimum, regret).
+    """
+
+    plan: Plan
+    summary: dict[str, Any]
+    costs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _scenario_inputs(inputs: Inputs, demand: Demand) -> Inputs:
+    return replace(inputs, demand=demand)
+
+
+def _stacked(scen: ScenarioSet, counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    parts = [d for d, n in zip(scen.demands, counts, strict=True) for _ in range(int(n))]
+    return tuple(
+        np.vstack([getattr(d, a) for d in parts])
+        for a in ("requests", "input_tokens", "output_tokens")
+    )
+
+
+def solve_scenarios(
+    inputs: Inputs,
+    scen: ScenarioSet,
+    settings: SolverSettings = SolverSettings(),
+    *,
+    risk: Risk = Risk(),
+    aggregate: str | int = "auto",
+    workers: int | None = None,
+    cluster: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ScenarioPlan:
+    """Solve the two-stage plan over ``scen`` (method in the module docstring)."""
+    say = progress or (lambda _m: None)
+    if scen.n == 1:
+        return _one_scenario(inputs, scen, settings, risk, aggregate, progress)
+    mean = scen.mean_demand()
+    base = _scenario_inputs(inputs, mean)
+    opts = option_set(base)
+    d0 = scen.demands[0]
+    H = d0.n_hours
+    ex_rows = existing_rows(inputs.commitments, d0.hours)
+    ex_usd = float(sum(r["cost_usd"] for r in ex_rows))
+    warnings: list[str] = []
+
+    # 1. the expected-cost MILP over all scenario hours
+    counts, exact = weight_counts(scen.weights)
+    if not exact:
+        warnings.append(
+            "Scenario weights were rounded to multiples of 1/"
+            f"{int(counts.sum())} for the first-stage solve; every cost is still priced with "
+            "the given weights."
+        )
+    req, inp, out = _stacked(scen, counts)
+    m = int(counts.sum())
+    ex = existing_gpus(inputs.commitments, d0.hours)
+    ex_tiled = {g: np.tile(a, m) for g, a in ex.items()}
+    say(f"two-stage: {scen.n} scenarios x {H} h as {m * H} weighted hours")
+    stacked = solve_fleet(
+        opts, mean.workloads, req, inp, out, settings, existing_gpus=ex_tiled, aggregate=aggregate
+    )
+    expected_bound = None if stacked.lower_bound is None else stacked.lower_bound / m + ex_usd
+    two_stage_fleet = dict(stacked.reserved)
+    say(f"two-stage fleet: {fleet_text(two_stage_fleet)}")
+
+    # 2. the single-forecast fleet and each scenario's own optimum (wait and see)
+    jobs = [(opts, mean, settings, aggregate, inputs)] + [
+        (opts, d, settings, aggregate, inputs) for d in scen.demands
+    ]
+    own = run_jobs(_own_job, jobs, workers=workers, cluster=cluster)
+    single_fleet = own[0]["fleet"]
+    ws_cost = np.array([o["cost_usd"] for o in own[1:]])
+    ws_bound = np.array([o["bound_usd"] if o["bound_usd"] is not None else 0.0 for o in own[1:]])
+    say(f"single-forecast fleet: {fleet_text(single_fleet)}")
+
+    # 3. every candidate fleet priced on every scenario
+    candidates: list[Fleet] = []
+    for f in [two_stage_fleet, single_fleet] + (
+        [o["fleet"] for o in own[1:]] if scen.n <= MAX_CROSS else []
+    ):
+        if f not in candidates:
+            candidates.append(f)
+    priced: dict[tuple, np.ndarray] = {}
+
+    def price(fleets: list[Fleet]) -> None:
+        todo = [f for f in fleets if _key(f) not in priced]
+        if not todo:
+            return
+        results = run_jobs(
+            recourse_job,
+            [(inputs, opts, d, f, settings, aggregate) for f in todo for d in scen.demands],
+            workers=workers,
+            cluster=cluster,
+        )
+        for i, f in enumerate(todo):
+            rows = results[i * scen.n : (i + 1) * scen.n]
+            priced[_key(f)] = np.array([r["cost_usd"] for r in rows])
+
+    price(candidates)
+    w = scen.weights
+    best = min(candidates, key=lambda f: (risk.value(priced[_key(f)], w), _key(f)))
+    if risk.kind != "expected":
+        best = _local_search(best, risk, w, opts, price, priced, say)
+    # the expected-cost plan keeps the candidate of least expected cost
+    chosen = best
+    if risk.kind == "expected":
+        chosen = min(candidates, key=lambda f: (float(np.dot(w, priced[_key(f)])), _key(f)))
+    two = priced[_key(chosen)]
+    one = priced[_key(single_fleet)]
+    if not np.all(np.isfinite(two)):
+        raise InfeasibleError(
+            "No candidate fleet serves every scenario: a scenario needs more than the "
+            "availability caps and API limits allow. Run `advisor stress` on a scenario's own "
+            "plan to see which."
+        )
+
+    # 4. the chosen fleet's verified plan on the most probable scenario
+    top = int(np.argmax(w))
+    top_inputs = _scenario_inputs(inputs, scen.demands[top])
+    sol = solve_recourse(top_inputs, opts, scen.demands[top], chosen, settings, aggregate)
+    plan = finish_plan(top_inputs, opts, sol, settings, aggregate=aggregate)
+
+    objective = float(risk.value(two, w))
+    if risk.kind == "expected":
+        bound = expected_bound
+    else:
+        bound = float(risk.value(ws_bound, w))
+        if expected_bound is not None:
+            factor = 1.0 if risk.kind == "minmax" else 1.0 + risk.weight
+            bound = max(bound, factor * expected_bound)
+    gap = None
+    if bound is not None:
+        # the solver's objective carries a tiny cost per pool replica-hour (a tie-breaker
+        # the plan's accounting leaves out), so a bound may exceed the cost by that much
+        bound = min(bound, objective)
+        gap = max(0.0, (objective - bound) / objective) if objective > 0 else 0.0
+    e_two, e_one = float(np.dot(w, two)), float(np.dot(w, one))
+    e_ws = float(np.dot(w, ws_cost))
+    alpha = risk.alpha if risk.kind == "cvar" else 0.9
+    costs = [
+        {
+            "scenario": name,
+            "weight": float(p),
+            "two_stage_usd": float(c2),
+            "single_forecast_usd": float(c1),
+            "own_optimum_usd": float(cw),
+            "regret_usd": float(c2 - cw),
+        }
+        for name, p, c2, c1, cw in zip(scen.names, w, two, one, ws_cost, strict=True)
+    ]
+    summary = {
+        "names": list(scen.names),
+        "weights": [float(p) for p in w],
+        "method": scen.method,
+        "risk": risk.label(),
+        "plan_scenario": scen.names[top],
+        "fleet": [{"gpu": g, "tier": t, "count": n} for (g, t), n in sorted(chosen.items())],
+        "single_forecast_fleet": [
+            {"gpu": g, "tier": t, "count": n} for (g, t), n in sorted(single_fleet.items())
+        ],
+        "cost_by_scenario_usd": dict(zip(scen.names, map(float, two), strict=True)),
+        "single_forecast_cost_by_scenario_usd": dict(zip(scen.names, map(float, one), strict=True)),
+        "own_optimum_by_scenario_usd": dict(zip(scen.names, map(float, ws_cost), strict=True)),
+        "regret_by_scenario_usd": {r["scenario"]: r["regret_usd"] for r in costs},
+        "expected_cost_usd": e_two,
+        "worst_cost_usd": float(np.max(two)),
+        "cvar_alpha": alpha,
+        "cvar_usd": float(cvar(two, w, alpha)),
+        "single_forecast_expected_cost_usd": e_one,
+        "single_forecast_worst_cost_usd": float(np.max(one)),
+        "single_forecast_cvar_usd": float(cvar(one, w, alpha)),
+        "vss_usd": e_one - e_two,
+        "evpi_usd": e_two - e_ws,
+        "objective_usd": objective,
+        "bound_usd": bound,
+        "gap": gap,
+        "candidates_priced": len(priced),
+        "weights_exact_in_milp": exact,
+        "first_stage_solver": stacked.solver.as_dict(),
+        "warnings": warnings,
+    }
+    plan.data["scenarios"] = summary
+    plan.data["warnings"] = [*plan.data["warnings"], *warnings]
+    return ScenarioPlan(plan, summary, costs)
+
+
+def _one_scenario(
+    inputs: Inputs,
+    scen: ScenarioSet,
+    settings: SolverSettings,
+    risk: Risk,
+    aggregate: str | int,
+    progress: Callable[[str], None] | None,
+) -> ScenarioPlan:
+    """One scenario: today's solve, its plan unchanged, and the scenario measures of it."""
+    plan = solve_inputs(
+        _scenario_inputs(inputs, scen.demands[0]), settings, aggregate=aggregate, progress=progress
+    )
+    name = scen.names[0]
+    cost = plan.total_cost_usd
+    fleet = [
+        {"gpu": r["gpu"], "tier": r["tier"], "count": r["count"]} for r in plan.data["reserved"]
+    ]
+    summary = {
+        "names": [name],
+        "weights": [1.0],
+        "method": scen.method,
+        "risk": risk.label(),
+        "plan_scenario": name,
+        "fleet": fleet,
+        "single_forecast_fleet": fleet,
+        "cost_by_scenario_usd": {name: cost},
+        "single_forecast_cost_by_scenario_usd": {name: cost},
+        "own_optimum_by_scenario_usd": {name: cost},
+        "regret_by_scenario_usd": {name: 0.0},
+        "expected_cost_usd": cost,
+        "worst_cost_usd": cost,
+        "cvar_alpha": risk.alpha if risk.kind == "cvar" else 0.9,
+        "cvar_usd": cost,
+        "single_forecast_expected_cost_usd": cost,
+        "single_forecast_worst_cost_usd": cost,
+        "single_forecast_cvar_usd": cost,
+        "vss_usd": 0.0,
+        "evpi_usd": 0.0,
+        "objective_usd": cost if risk.kind != "cvar" else cost * (1 + risk.weight),
+        "bound_usd": plan.data.get("lower_bound_usd"),
+        "gap": plan.data.get("gap"),
+        "candidates_priced": 1,
+        "weights_exact_in_milp": True,
+        "first_stage_solver": plan.data.get("solver"),
+        "warnings": [],
+    }
+    if summary["bound_usd"] is not None and risk.kind == "cvar":
+        summary["bound_usd"] *= 1 + risk.weight
+    plan.data["scenarios"] = summary
+    row = {
+        "scenario": name,
+        "weight": 1.0,
+        "two_stage_usd": cost,
+        "single_forecast_usd": cost,
+        "own_optimum_usd": cost,
+        "regret_usd": 0.0,
+    }
+    return ScenarioPlan(plan, summary, [row])
+
+
+def _key(fleet: Mapping[tuple[str, str], int]) -> tuple:
+    return tuple(sorted((k, n) for k, n in fleet.items() if n > 0))
+
+
+def _own_job(
+    opts: OptionSet,
+    demand: Demand,
+    settings: SolverSettings,
+    aggregate: str | int,
+    inputs: Inputs,
+) -> dict[str, Any]:
+    """One scenario solved on its own (run in a worker): its fleet, cost and bound."""
+    ex = existing_gpus(inputs.commitments, demand.hours)
+    ex_usd = float(sum(r["cost_usd"] for r in existing_rows(inputs.commitments, demand.hours)))
+    sol = solve_fleet(
+        opts,
+        demand.workloads,
+        np.asarray(demand.requests),
+        np.asarray(demand.input_tokens),
+        np.asarray(demand.output_tokens),
+        settings,
+        existing_gpus=ex,
+        aggregate=aggregate,
+    )
+    return {
+        "fleet": dict(sol.reserved),
+        "cost_usd": solution_cost_usd(inputs, opts, sol, demand),
+        "bound_usd": None if sol.lower_bound is None else sol.lower_bound + ex_usd,
+    }
+
+
+def _neighbours(fleet: Fleet, opts: OptionSet) -> list[Fleet]:
+    """One unit fewer or more of each pool and tier held, or one on each pool's cheapest tier."""
+    out: list[Fleet] = []
+    for key in sorted(fleet):
+        for d in (-1, 1):
+            f = dict(fleet)
+            f[key] = f[key] + d
+            if f[key] <= 0:
+                del f[key]
+            out.append(f)
+    held = {g for g, _ in fleet}
+    for g in sorted({dep.pool_key for dep in opts.deployments.values()} - held):
+        tiers = opts.pool_tiers(g)
+        if tiers:
+            t = min(tiers, key=lambda t: opts.gpu_usd_per_hour[(g, t)])
+            out.append({**fleet, (g, t): 1})
+    return out
+
+
+def _local_search(
+    start: Fleet,
+    risk: Risk,
+    w: np.ndarray,
+    opts: OptionSet,
+    price: Callable[[list[Fleet]], None],
+    priced: dict[tuple, np.ndarray],
+    say: Callable[[str], None],
+) -> Fleet:
+    best = start
+    for _ in range(SEARCH_ROUNDS):
+        near = _neighbours(best, opts)
+        price(near)
+        cand = min([*near, best], key=lambda f: (risk.value(priced[_key(f)], w), _key(f)))
+        if _key(cand) == _key(best):
+            break
+        best = cand
+        say(f"risk search: {fleet_text(best)} at ${risk.value(priced[_key(best)], w):,.2f}")
+    return best
+
+
+# --- stress tests of a saved plan ------------------------------------------------------------
+
+
+def plan_inputs(
+    plan: Plan,
+    *,
+    catalog_dirs: Sequence[Path | str] | None = None,
+    prices: str | None = None,
+) -> Inputs:
+    """Re-read the inputs a saved plan names (catalog, price profile, workloads, capacity,
+    commitments, providers); the demand is the plan's placeholder until replaced."""
+    files = plan.data.get("inputs", {})
+    cdirs = [
+        Path(p)
+        for p in (catalog_dirs if catalog_dirs is not None else files.get("catalog_dirs", []))
+    ]
+    catalog = load_catalog(cdirs, prices=prices or files.get("prices") or "seeds")
+    defs = {w: d["definition"] for w, d in plan.data.get("workloads", {}).items()}
+    if not defs:
+        raise AdvisorError("The plan lists no workloads; stress a plan written by advisor solve.")
+    workloads = {w: Workload.model_validate(d) for w, d in defs.items()}
+    measured = (
+        load_measured_capacity(files["capacity_file"], catalog)
+        if files.get("capacity_file")
+        else []
+    )
+    commitments = load_fleet(files["fleet_file"], catalog) if files.get("fleet_file") else []
+    hours = pd.date_range(plan.data["demand"]["start"], periods=1, freq="h")
+    placeholder = Demand.from_requests(
+        hours,
+        {w: [0.0] for w in sorted(workloads)},
+        prompt_tokens={w: workloads[w].prompt_tokens for w in workloads},
+        completion_tokens={w: workloads[w].completion_tokens for w in workloads},
+    )
+    return Inputs(
+        catalog, workloads, placeholder, measured, commitments, dict(files), files.get("providers")
+    )
+
+
+def stress_plan(
+    plan: Plan,
+    inputs: Inputs,
+    futures: ScenarioSet,
+    settings: SolverSettings = SolverSettings(),
+    *,
+    aggregate: str | int = "auto",
+    workers: int | None = None,
+    cluster: str | None = None,
+) -> dict[str, Any]:
+    """Price a saved plan's reserved fleet on every future by re-solving only its recourse.
+
+    Returns the cost distribution (probability-weighted mean, quantiles, worst), each
+    future's cost and what bound it: hours an availability cap or an API rate limit was
+    reached, hours with API spill-over, and futures no recourse can serve (their reason).
+    Every hour of a served future meets its SLOs: whatever the pool cannot carry goes to
+    on-demand, spot or the API, at their price.
+    """
+    plan_wl = sorted(plan.data.get("workloads", {}))
+    if list(futures.demands[0].workloads) != plan_wl:
+        raise AdvisorError(
+            f"The futures' workloads {list(futures.demands[0].workloads)} differ from the "
+            f"plan's {plan_wl}; stress a plan with futures of the workloads it serves."
+        )
+    fleet = fleet_from_rows(plan.data.get("reserved", []))
+    inputs = replace(inputs, demand=futures.mean_demand())
+    opts = option_set(inputs)
+    t0 = time.perf_counter()
+    rows = run_jobs(
+        recourse_job,
+        [(inputs, opts, d, fleet, settings, aggregate) for d in futures.demands],
+        workers=workers,
+        cluster=cluster,
+    )
+    seconds = time.perf_counter() - t0
+    w = futures.weights
+    costs = np.array([r["cost_usd"] for r in rows])
+    served = np.isfinite(costs)
+    futures_out = []
+    caps: dict[str, int] = {}
+    rate: dict[str, int] = {}
+    for name, p, r in zip(futures.names, w, rows, strict=True):
+        for k, v in (r.get("cap_hours") or {}).items():
+            caps[k] = caps.get(k, 0) + v
+        for k, v in (r.get("rate_limit_hours") or {}).items():
+            rate[k] = rate.get(k, 0) + v
+        futures_out.append(
+            {
+                "scenario": name,
+                "weight": float(p),
+                "cost_usd": None if not math.isfinite(r["cost_usd"]) else float(r["cost_usd"]),
+                "api_hours": r.get("api_hours"),
+                "cap_hours": r.get("cap_hours") or {},
+                "rate_limit_hours": r.get("rate_limit_hours") or {},
+                "error": r.get("error"),
+            }
+        )
+    ok = costs[served]
+    pw = w[served] / w[served].sum() if served.any() else w[served]
+
+    def quantile(q: float) -> float | None:
+        if not served.any():
+            return None
+        order = np.argsort(ok, kind="stable")
+        cum = np.cumsum(pw[order])
+        return float(ok[order][min(len(ok) - 1, int(np.searchsorted(cum, q - 1e-12)))])
+
+    return {
+        "plan_cost_usd": plan.total_cost_usd,
+        "fleet": [{"pool": g, "tier": t, "count": n} for (g, t), n in sorted(fleet.items())],
+        "futures": len(rows),
+        "served": int(served.sum()),
+        "expected_cost_usd": float(np.dot(pw, ok)) if served.any() else None,
+        "p10_cost_usd": quantile(0.1),
+        "p50_cost_usd": quantile(0.5),
+        "p90_cost_usd": quantile(0.9),
+        "worst_cost_usd": float(ok.max()) if served.any() else None,
+        "cvar_0.9_usd": cvar(ok, pw, 0.9) if served.any() else None,
+        # a served future meets its SLOs every hour (the recourse buys what the pool lacks);
+        # a future no recourse can serve is listed instead
+        "slo_violating_hours": 0 if served.all() else None,
+        "unserved_futures": [f["scenario"] for f in futures_out if f["error"]],
+        "cap_hours": caps,
+        "rate_limit_hours": rate,
+        "futures_with_api": int(sum(1 for f in futures_out if f["api_hours"])),
+        "seconds": seconds,
+        "workers": workers,
+        "cluster": cluster,
+        "by_future": futures_out,
+    }

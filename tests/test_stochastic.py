@@ -1,0 +1,232 @@
+"""Two-stage plans over scenarios: brute force on tiny instances, one scenario = today's solve.
+
+Instances reuse the brute-force test's tiny catalog (one workload, GPU types at TP 1,
+reserved_3y and on-demand, the API). Scenario costs of a fixed fleet are enumerated here from
+prices and capacities alone, so the expected-cost optimum over fleets is known exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from advisor.cli import app
+from advisor.demand import Demand, write_scenarios_csv
+from advisor.milp import POOL_EPSILON
+from advisor.options import OptionSet
+from advisor.pipeline import option_set, solve_inputs
+from advisor.scenarios import ScenarioSet
+from advisor.solve import SolverSettings
+from advisor.stochastic import (
+    Risk,
+    cvar,
+    parse_risk,
+    solve_scenarios,
+    weight_counts,
+)
+from advisor.units import HOURS_PER_MONTH, TOKENS_PER_M
+from tests.test_solve_bruteforce import MAX_COUNT, WORKLOAD, instance
+
+EXACT = SolverSettings("highs", time_limit_s=30, gap=0.0)
+
+
+def fleet_cost(opts: OptionSet, demand: Demand, gpu: str, reserved: int) -> float:
+    """One scenario's cost with ``reserved`` GPUs of type ``gpu`` fixed [USD], by enumeration."""
+    wl = opts.workloads[WORKLOAD]
+    (o,) = opts.options_for(WORKLOAD)
+    cap = o.requests_per_hour / (1.0 + wl.headroom)
+    od = opts.gpu_usd_per_hour[(gpu, "on_demand")]
+    api = opts.api_usd_per_m.get(WORKLOAD)
+    H = demand.n_hours
+    cost = reserved * opts.gpu_usd_per_hour[(gpu, "reserved_3y")] * H
+    for t in range(H):
+        d = float(demand.requests[t, 0])
+        if d <= 0:
+            continue
+        api_usd = (demand.input_tokens[t, 0] * api[0] + demand.output_tokens[t, 0] * api[1]) / (
+            TOKENS_PER_M
+        )
+        best = np.inf
+        for pool, hourly in itertools.product(range(reserved + 1), range(MAX_COUNT + 1)):
+            rest = max(0.0, 1.0 - (pool + hourly) * cap / d)
+            best = min(best, hourly * od + rest * api_usd)
+        cost += best
+    with_fleet = cost + opts.monthly_overhead_usd / HOURS_PER_MONTH * H
+    if reserved:
+        return with_fleet
+    all_api = float(
+        (demand.input_tokens[:, 0] * api[0] + demand.output_tokens[:, 0] * api[1]).sum()
+        / TOKENS_PER_M
+    )
+    return min(all_api, with_fleet)
+
+
+def scenario_instance(pattern, factors, weights, overhead=20.0):
+    inputs = instance(("L4",), pattern, overhead, True)
+    d = inputs.demand
+    demands = tuple(
+        Demand.from_requests(
+            d.hours,
+            {WORKLOAD: np.round(d.requests[:, 0] * f)},
+            prompt_tokens={WORKLOAD: inputs.workloads[WORKLOAD].prompt_tokens},
+            completion_tokens={WORKLOAD: inputs.workloads[WORKLOAD].completion_tokens},
+        )
+        for f in factors
+    )
+    scen = ScenarioSet(tuple(f"s{i}" for i in range(len(factors))), np.array(weights), demands)
+    return dataclasses.replace(inputs, demand=scen.mean_demand()), scen
+
+
+@pytest.mark.parametrize(
+    ("pattern", "factors", "weights"),
+    [
+        ((1.0, 2.0, 0.6), (0.5, 1.0, 1.5), (0.3, 0.4, 0.3)),
+        ((0.9, 0.9, 0.9), (0.3, 1.8), (0.5, 0.5)),
+    ],
+)
+def test_two_stage_plan_matches_brute_force(pattern, factors, weights) -> None:
+    inputs, scen = scenario_instance(pattern, factors, weights)
+    opts = option_set(inputs)
+    by_fleet = {
+        r: np.array([fleet_cost(opts, d, "L4", r) for d in scen.demands])
+        for r in range(MAX_COUNT + 1)
+    }
+    expected = {r: float(np.dot(scen.weights, c)) for r, c in by_fleet.items()}
+    best = min(expected.values())
+    sp = solve_scenarios(inputs, scen, EXACT, aggregate="exact", workers=1)
+    s = sp.summary
+    slack = POOL_EPSILON * 3 * MAX_COUNT
+    assert s["expected_cost_usd"] == pytest.approx(best, rel=1e-6, abs=slack)
+    r = sum(f["count"] for f in s["fleet"])
+    assert np.allclose(list(s["cost_by_scenario_usd"].values()), by_fleet[r], rtol=1e-6)
+    # the single-forecast fleet, priced on every scenario, and the measures built on it
+    r1 = sum(f["count"] for f in s["single_forecast_fleet"])
+    assert s["single_forecast_expected_cost_usd"] == pytest.approx(expected[r1], rel=1e-6)
+    assert s["vss_usd"] >= -1e-9
+    own = [min(by_fleet[k][i] for k in by_fleet) for i in range(scen.n)]
+    assert s["evpi_usd"] == pytest.approx(best - np.dot(scen.weights, own), rel=1e-5, abs=slack)
+    assert s["bound_usd"] <= s["expected_cost_usd"] + 1e-9 and s["gap"] < 1e-4
+    assert sp.plan.verified
+    assert sp.plan.data["scenarios"]["plan_scenario"] == scen.names[int(np.argmax(weights))]
+
+
+def test_minmax_worst_case_is_no_worse_than_the_single_forecast() -> None:
+    inputs, scen = scenario_instance((1.0, 2.0, 0.6), (0.5, 1.0, 1.6), (0.3, 0.4, 0.3))
+    s = solve_scenarios(inputs, scen, EXACT, risk=parse_risk("minmax"), workers=1).summary
+    assert s["worst_cost_usd"] <= s["single_forecast_worst_cost_usd"] + 1e-9
+    assert s["objective_usd"] == pytest.approx(s["worst_cost_usd"])
+    assert s["bound_usd"] <= s["objective_usd"] + 1e-9
+
+
+def test_one_scenario_equals_todays_solve() -> None:
+    inputs, scen = scenario_instance((1.0, 2.0, 0.6), (1.0,), (1.0,))
+    today = solve_inputs(dataclasses.replace(inputs, demand=scen.demands[0]), EXACT)
+    sp = solve_scenarios(inputs, scen, EXACT)
+    assert sp.plan.total_cost_usd == today.total_cost_usd
+    assert sp.plan.data["reserved"] == today.data["reserved"]
+    s = sp.summary
+    assert s["expected_cost_usd"] == today.total_cost_usd
+    assert s["vss_usd"] == 0 and s["evpi_usd"] == 0
+
+
+def test_cvar_and_risk_parsing() -> None:
+    c, w = np.array([10.0, 20.0, 40.0]), np.array([0.5, 0.3, 0.2])
+    assert cvar(c, w, 0.0) == pytest.approx(np.dot(c, w))
+    assert cvar(c, w, 0.8) == pytest.approx(40.0)
+    assert cvar(c, w, 0.7) == pytest.approx((0.2 * 40 + 0.1 * 20) / 0.3)
+    assert parse_risk("cvar:0.9:0.5") == Risk("cvar", 0.9, 0.5)
+    assert Risk("cvar", 0.8, 1.0).value(c, w) == pytest.approx(np.dot(c, w) + 40.0)
+    for bad in ("cvar:1:1", "cvar:0.5", "worst", "cvar:a:b"):
+        with pytest.raises(Exception, match="--risk"):
+            parse_risk(bad)
+
+
+def test_weight_counts() -> None:
+    n, exact = weight_counts(np.array([0.3, 0.4, 0.3]))
+    assert n.tolist() == [3, 4, 3] and exact
+    n, exact = weight_counts(np.array([1 / 3, 2 / 3]))
+    assert n.tolist() == [1, 2] and exact
+    n, exact = weight_counts(np.array([0.001, 0.999]))
+    assert not exact and n.min() >= 1
+
+
+def test_cli_solve_with_scenarios_writes_the_summary(saved_two_stage) -> None:
+    _, out, doc = saved_two_stage
+    s = doc["scenarios"]
+    for key in (
+        "names",
+        "weights",
+        "cost_by_scenario_usd",
+        "expected_cost_usd",
+        "cvar_usd",
+        "vss_usd",
+        "evpi_usd",
+    ):
+        assert key in s
+    assert s["names"] == ["s0", "s1"] and s["vss_usd"] >= 0
+    assert (out / "scenarios.csv").is_file() and (out / "scenarios.png").is_file()
+    assert "Scenarios (two-stage plan)" in (out / "summary.md").read_text()
+    saved = json.loads((out / "plan.json").read_text())
+    assert saved["scenarios"]["expected_cost_usd"] == pytest.approx(s["expected_cost_usd"])
+    res = CliRunner().invoke(app, ["report", str(out / "plan.json")])
+    assert res.exit_code == 0, res.output
+    assert "Scenarios (two-stage plan)" in (out / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def saved_two_stage(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stress")
+    _, scen = scenario_instance((1.0, 2.0, 0.6), (0.5, 1.5), (0.5, 0.5))
+    path = write_scenarios_csv(scen.demands, scen.names, scen.weights, tmp / "d.csv")
+    out = tmp / "plan"
+    res = CliRunner().invoke(
+        app,
+        [
+            "solve",
+            str(path),
+            "--solver",
+            "highs",
+            "--aggregate",
+            "exact",
+            "--quiet",
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    return path, out, json.loads(res.output)
+
+
+def test_stress_reprices_the_saved_fleet_on_every_future(saved_two_stage, tmp_path) -> None:
+    path, plan_dir, doc = saved_two_stage
+    args = ["stress", str(plan_dir), "--demand", str(path), "--solver", "highs", "--json"]
+    res = CliRunner().invoke(app, [*args, "--workers", "1", "--out", str(tmp_path / "s.csv")])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output)
+    assert got["served"] == got["futures"] == 2 and got["slo_violating_hours"] == 0
+    # the same fleet and recourse as the two-stage plan's own pricing of its scenarios
+    by = {f["scenario"]: f["cost_usd"] for f in got["by_future"]}
+    for name, cost in doc["scenarios"]["cost_by_scenario_usd"].items():
+        assert by[name] == pytest.approx(cost, rel=1e-9)
+    assert got["expected_cost_usd"] == pytest.approx(doc["scenarios"]["expected_cost_usd"])
+    assert (tmp_path / "s.csv").is_file()
+    # a local Dask cluster gives the same results
+    res = CliRunner().invoke(app, [*args, "--workers", "2", "--cluster", "dask"])
+    assert res.exit_code == 0, res.output
+    assert [f["cost_usd"] for f in json.loads(res.output)["by_future"]] == [
+        f["cost_usd"] for f in got["by_future"]
+    ]
+
+
+def test_stress_needs_one_source_of_futures(saved_two_stage) -> None:
+    _, plan_dir, _ = saved_two_stage
+    res = CliRunner().invoke(app, ["stress", str(plan_dir)])
+    assert res.exit_code == 2 and "--demand" in res.output

@@ -459,6 +459,9 @@ def solve_scenarios(
         chosen = min(candidates, key=lambda f: (float(np.dot(w, priced[_key(f)])), _key(f)))
     two = priced[_key(chosen)]
     one = priced[_key(single_fleet)]
+    # a scenario's own optimum is at most the cheapest plan seen for it: its own solve may
+    # stop at a time limit above a fleet priced here
+    ws_cost = np.minimum(ws_cost, np.min(np.stack(list(priced.values())), axis=0))
     if not np.all(np.isfinite(two)):
         raise InfeasibleError(
             "No candidate fleet serves every scenario: a scenario needs more than the "

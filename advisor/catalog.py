@@ -23,6 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,7 +33,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from advisor.errors import CatalogError, did_you_mean
 from advisor.units import HOURS_PER_MONTH, PARAMS_PER_B
@@ -63,6 +74,44 @@ PCIE_GB_PER_S = 64.0
 #: (NVIDIA/nccl src/graph/tuning.cc), the figure gpus.yaml gives L4 and L40S.
 PCIE_HOP_LATENCY_US = 1.0
 
+#: Largest magnitude of any number in a catalog, workloads or fleet file: far above any real
+#: figure, far below where products of a few of them overflow a float.
+MAX_NUMBER = 1e15
+#: Characters no name or note may hold: C0 controls but tab and newline, DEL, C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type is a number (``float``, ``int``, or either or ``None``)."""
+    if annotation in (int, float):
+        return True
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return any(a in (int, float) for a in typing.get_args(annotation))
+    return False
+
+
+def strict_number(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """Refuse what is not a number where a number belongs: ``true`` is not $1/h, ``"3"`` is
+    not 3 (YAML reads ``1e-3`` as a number here; quotes make text); numbers beyond
+    ``MAX_NUMBER``, which only a units slip or a typo produces; and control characters
+    (terminal escape sequences) in any text."""
+    if isinstance(value, str) and _CONTROL.search(value):
+        ch = _CONTROL.search(value).group()  # type: ignore[union-attr]
+        raise ValueError(
+            f"contains the control character {ch!r}; names and notes are plain text (a "
+            "terminal would run it as a command). Remove it"
+        )
+    field = model.model_fields.get(info.field_name or "")
+    if field is None or not _numeric(field.annotation):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a yes/no value, not a number; write a number")
+    if isinstance(value, str):
+        raise ValueError(f"'{value}' is text, not a valid number; write the number without quotes")
+    if isinstance(value, int | float) and math.isfinite(value) and abs(value) > MAX_NUMBER:
+        raise ValueError(f"{value:g} is above the limit of {MAX_NUMBER:.0e}; check the units")
+    return value
+
 
 class Sourced(BaseModel):
     """Fields every catalog entry has: where its numbers come from and when."""
@@ -72,6 +121,11 @@ class Sourced(BaseModel):
     source: str = Field(min_length=1, description="URL or document the numbers come from")
     as_of: dt.date = Field(description="date the numbers were read or published")
     notes: str = ""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        return strict_number(cls, value, info)
 
 
 class GPU(Sourced):
@@ -513,6 +567,38 @@ def shipped_catalog_dir() -> Path:
     return Path(str(resources.files("advisor.catalogs")))
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, stricter: a mapping with a key twice is an error (not the last
+    one silently winning), and ``1e-3`` is a number as in YAML 1.2 (YAML 1.1 reads text)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # keys merged from an anchor may be overridden
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = key in first
+            except TypeError:  # an unhashable key: SafeLoader reports it
+                continue
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"the key '{key}' appears twice (first on line {first[key] + 1}); keep one",
+                    key_node.start_mark,
+                )
+            first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -523,7 +609,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise CatalogError(f"{path}: cannot be read ({exc.strerror}).") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
+    except RecursionError:
+        raise CatalogError(
+            f"{path}: the YAML nests too deeply for a catalog, workloads or fleet file (they "
+            "nest a few levels: section, list, entry). Fix the file."
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -590,7 +681,7 @@ def _format_validation(path: Path, label: str, exc: ValidationError, model: type
     fields = list(model.model_fields)
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = f"unknown field.{did_you_mean(str(err['loc'][0]), fields)}"
         elif err["type"] == "missing":
@@ -683,11 +774,21 @@ def load_catalog(
         documents = [(path, _read_yaml(path)) for path in files]
         if i == 0:
             documents += profile
+        # one folder is one layer: the same entry in two of its files has no order to win by
+        in_folder: dict[tuple[str, tuple[Any, ...]], Path] = {}
+        defaults_in_folder: Path | None = None
         for path, data in documents:
             for section, entries in data.items():
                 if section == "defaults":
                     if not isinstance(entries, dict):
                         raise CatalogError(f"{path}: 'defaults' must be a mapping.")
+                    if defaults_in_folder is not None and path in files:
+                        raise CatalogError(
+                            f"{path}: 'defaults' is also in {defaults_in_folder.name} of the "
+                            f"same folder '{d}'. Keep it in one file."
+                        )
+                    if path in files:
+                        defaults_in_folder = path
                     defaults_raw.update(entries)
                     defaults_path = path
                     continue
@@ -731,6 +832,15 @@ def load_catalog(
                             f"or give it another {'/'.join(ident)}."
                         )
                     seen_here.add(key)
+                    other = in_folder.get((section, key)) if path in files else None
+                    if other is not None:
+                        raise CatalogError(
+                            f"{path}: {label} is also in {other} (the same folder). One folder "
+                            "is one layer of the catalog, so neither would win; keep one entry, "
+                            "or put the override in a second --catalog folder."
+                        )
+                    if path in files:
+                        in_folder[(section, key)] = path
                     if key in raw[section] and i > 0:
                         merged = {**raw[section][key][0], **entry}
                     else:

@@ -8,8 +8,9 @@ a plan that fails its independent verification exits 1 and is not written.
 from __future__ import annotations
 
 import functools
-import json
 import math
+import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +23,9 @@ from rich.table import Table
 
 from advisor.catalog import DEFAULT_PRICES, Catalog, load_catalog
 from advisor.errors import AdvisorError, CatalogError
-from advisor.plan import check_writable
+from advisor.files import PlanFolder, to_json
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS
+from advisor.processes import Interrupted, solver_run
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
 
 app = typer.Typer(
@@ -92,6 +94,16 @@ def _csv_list(text: str | None) -> list[str] | None:
     return items
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: object) -> str:
+    """``text`` fit for the terminal: control characters (escape sequences) shown as
+    ``\\x1b`` and the like instead of run, and Rich markup shown instead of applied."""
+    shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+    return escape(shown)
+
+
 def handle_errors(fn: F) -> F:
     """Turn library errors into one clear message and exit code 2 (no traceback)."""
 
@@ -100,32 +112,20 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except AdvisorError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            err.print(f"[bold red]error:[/] {safe(exc)}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n")
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if hasattr(obj, "item"):
-        return _clean(obj.item())
-    return obj
+    sys.stdout.write(to_json(obj))
 
 
 def _catalog(dirs: list[Path] | None, prices: str | None = None) -> Catalog:
     cat = load_catalog(dirs or [], prices=prices)
     for w in cat.warnings:
-        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
+        err.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
     return cat
 
 
@@ -535,8 +535,8 @@ def roofline(
         if r["cheapest"]:
             fits += " *"
         t.add_row(
-            r["gpu"],
-            r["quant"],
+            safe(r["gpu"]),
+            safe(r["quant"]),
             str(r["tp"]),
             fits,
             f"{r['mean_batch']:,.0f}" if r["fits"] else "-",
@@ -628,6 +628,23 @@ def validate(
 # --- solve and verify ------------------------------------------------------------------------
 
 
+def _cap_threads(threads: int) -> int:
+    """At most the cores this process may use: more only slows a solver down (HiGHS aborts
+    when it cannot start them)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    if threads > cores:
+        err.print(
+            f"[yellow]note:[/] --threads {threads} is more than the {cores} cores available; "
+            f"using {cores}.",
+            highlight=False,
+        )
+        return cores
+    return threads
+
+
 def _parse_aggregate(value: str) -> str | int:
     if value in ("auto", "exact"):
         return value
@@ -653,7 +670,7 @@ def solve(
     prices: PricesOpt = None,
     providers: ProvidersOpt = None,
     max_price_age_days: MaxPriceAgeOpt = DEFAULT_MAX_PRICE_AGE_DAYS,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Write the plan here.")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Write the plan here.")] = None,
     solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
     time_limit: Annotated[
         float | None,
@@ -713,9 +730,7 @@ def solve(
     A demand file with scenario or quantile columns gets a two-stage plan: reserved GPUs
     decided once for all scenarios, the rest per scenario and hour.
     """
-    from advisor.pipeline import solve_plan
     from advisor.policy import Policy
-    from advisor.report import print_plan_summary
     from advisor.scenarios import has_scenarios
 
     if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
@@ -724,6 +739,7 @@ def solve(
         raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")
     if threads < 1:
         raise AdvisorError(f"--threads must be ≥ 1; got {threads}.")
+    threads = _cap_threads(threads)
     agg = _parse_aggregate(aggregate)
     if max_gpu_types is not None and max_gpu_types < 1:
         raise AdvisorError(f"--max-gpu-types must be ≥ 1; got {max_gpu_types}.")
@@ -740,15 +756,14 @@ def solve(
         raise AdvisorError(
             f"--capacity-model must be simulated or roofline; got '{capacity_model}'."
         )
-    if out_dir is not None:
-        check_writable(out_dir)
-    progress = (
-        None if quiet else (lambda msg: err.print(f"[dim]{escape(str(msg))}[/]", highlight=False))
-    )
     if not max_price_age_days > 0:
         raise AdvisorError(f"--max-price-age-days must be > 0; got {max_price_age_days}.")
     if has_scenarios(demand) or risk != "expected":
         from advisor.cli_scenarios import solve_scenarios_cli
+
+        progress = (
+            None if quiet else (lambda msg: err.print(f"[dim]{safe(msg)}[/]", highlight=False))
+        )
 
         solve_scenarios_cli(
             demand,
@@ -769,27 +784,71 @@ def solve(
             json_out=json_out,
         )
         return
-    plan = solve_plan(
-        demand,
-        workloads_files=workloads or [],
-        catalog_dirs=catalog or [],
-        capacity_file=capacity_file,
-        fleet_file=fleet,
-        prices=prices,
-        providers=parse_providers(providers),
-        max_price_age_days=max_price_age_days,
-        policy_file=policy_file,
-        policy=flags,
-        solver=solver,
-        time_limit_s=time_limit,
-        gap=gap,
-        threads=threads,
-        aggregate=agg,
-        progress=progress,
-        capacity_model=capacity_model,
+    options = {
+        "workloads_files": workloads or [],
+        "catalog_dirs": catalog or [],
+        "capacity_file": capacity_file,
+        "fleet_file": fleet,
+        "prices": prices,
+        "providers": parse_providers(providers),
+        "max_price_age_days": max_price_age_days,
+        "policy_file": policy_file,
+        "policy": flags,
+        "solver": solver,
+        "time_limit_s": time_limit,
+        "gap": gap,
+        "threads": threads,
+        "aggregate": agg,
+        "capacity_model": capacity_model,
+    }
+    try:
+        with solver_run():
+            _solve_locked(out_dir, demand, options, quiet, json_out)
+    except Interrupted as exc:
+        interrupted(exc, out_dir)
+
+
+def interrupted(exc: Interrupted, out_dir: str | Path | None) -> None:
+    """Say how a run stopped by a signal ended, and exit 128 + the signal's number."""
+    kept = "" if out_dir is None else f"; '{out_dir}' holds what it held before"
+    err.print(
+        f"[bold red]interrupted:[/] {exc}: the solver stopped, its processes ended and its "
+        f"temporary files removed; no plan was written{safe(kept)}.",
+        highlight=False,
     )
+    raise typer.Exit(exc.exit_code)
+
+
+def _solve_locked(out_dir: str | None, *args: Any) -> None:
+    """Check, create and lock the output folder before any solving; release it (removing it
+    again if this run created it and wrote nothing) however the run ends."""
+    folder = PlanFolder(out_dir) if out_dir is not None else None
+    if folder is not None:
+        folder.open()
+    try:
+        _solve_into(folder, *args)
+    finally:
+        if folder is not None:
+            folder.close()
+
+
+def _solve_into(
+    folder: PlanFolder | None,
+    demand: Path,
+    options: dict[str, Any],
+    quiet: bool,
+    json_out: bool,
+) -> None:
+    from advisor.pipeline import solve_plan
+    from advisor.plan import PLAN_FILES
+    from advisor.report import print_plan_summary
+
+    if folder is not None:
+        folder.claim(PLAN_FILES)
+    progress = None if quiet else (lambda msg: err.print(f"[dim]{safe(msg)}[/]", highlight=False))
+    plan = solve_plan(demand, **options, progress=progress)
     for w in plan.data.get("warnings", []):
-        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
+        err.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
     if not plan.verified:
         failures = [
             f"{c['check']}: {c['detail']}"
@@ -798,22 +857,23 @@ def solve(
         ]
         err.print(
             "[bold red]error:[/] the plan failed independent verification and was not written: "
-            + escape("; ".join(failures)),
+            + safe("; ".join(failures)),
             highlight=False,
         )
         raise typer.Exit(1)
-    if out_dir is not None:
-        plan.save(out_dir)
+    if folder is not None:
+        plan.save(folder.out, folder=folder)
     if json_out:
         _emit_json(plan.data)
     else:
         print_plan_summary(plan.data, out)
-        if out_dir is not None:
+        if folder is not None:
             out.print(
-                f"Plan written to {out_dir}/ (plan.json, schedule.csv, buy.csv, summary.md).",
+                f"Plan written to {safe(folder.out)}/ (plan.json, schedule.csv, buy.csv, "
+                "summary.md).",
                 highlight=False,
             )
-    if out_dir is None:
+    if folder is None:
         err.print(
             "Nothing written: pass --out DIR to save plan.json, schedule.csv, buy.csv and "
             "summary.md there (e.g. --out out/plan).",
@@ -826,23 +886,34 @@ def solve(
 def verify(
     plan: Annotated[Path, typer.Argument(help="plan.json or its folder.")],
     demand: Annotated[Path, typer.Argument(help="The demand CSV it was solved for.")],
+    workloads: WorkloadsOpt = None,
     catalog: CatalogOpt = None,
-    prices: Annotated[
-        str | None,
-        typer.Option("--prices", help="Price profile; default: the one the plan was solved with."),
-    ] = None,
+    capacity_file: CapacityOpt = None,
+    fleet: FleetOpt = None,
+    prices: PricesOpt = None,
+    providers: ProvidersOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Recompute a saved plan's capacity, SLOs, pool and cost without the solver."""
+    """Recompute a saved plan's capacity, SLOs, pool, cost and totals without the solver,
+    from the inputs given here (as `solve` reads them), never from the plan's own copies."""
     from advisor.pipeline import verify_files
 
-    rep = verify_files(plan, demand, catalog_dirs=catalog, prices=prices)
+    rep = verify_files(
+        plan,
+        demand,
+        workloads_files=workloads or [],
+        catalog_dirs=catalog or [],
+        capacity_file=capacity_file,
+        fleet_file=fleet,
+        prices=prices,
+        providers=parse_providers(providers),
+    )
     if json_out:
         _emit_json(rep.as_dict())
     else:
         for c in rep.checks:
             mark = "[green]ok[/]" if c["ok"] else "[red]FAIL[/]"
-            out.print(f"{mark} {escape(c['check'])}: {escape(c['detail'])}", highlight=False)
+            out.print(f"{mark} {safe(c['check'])}: {safe(c['detail'])}", highlight=False)
         out.print("verified" if rep.ok else "NOT verified")
     if not rep.ok:
         raise typer.Exit(1)
@@ -873,23 +944,23 @@ def compare(
         _emit_json(res)
         return
     names = res["names"]
-    t = Table(title=f"Plans compared with '{names[0]}'")
+    t = Table(title=f"Plans compared with '{safe(names[0])}'")
     t.add_column("metric")
-    t.add_column(names[0], justify="right")
+    t.add_column(safe(names[0]), justify="right")
     for n in names[1:]:
-        t.add_column(n, justify="right")
-        t.add_column(f"Δ vs {names[0]}", justify="right")
+        t.add_column(safe(n), justify="right")
+        t.add_column(f"Δ vs {safe(names[0])}", justify="right")
     group = None
     for r in res["rows"]:
         if r["group"] != group:
             if group is not None:
                 t.add_section()
             group = r["group"]
-        cells = [r["label"], format_value(r["values"][0], r["unit"])]
+        cells = [safe(r["label"]), safe(format_value(r["values"][0], r["unit"]))]
         for i in range(1, len(names)):
             style = _VERDICT_STYLE.get(r["highlight"][i] or "")
-            value = format_value(r["values"][i], r["unit"])
-            delta = format_delta(r, i)
+            value = safe(format_value(r["values"][i], r["unit"]))
+            delta = safe(format_delta(r, i))
             cells += [
                 f"[{style}]{value}[/]" if style else value,
                 f"[bold {style}]{delta}[/]" if style else f"[dim]{delta}[/]",
@@ -897,7 +968,7 @@ def compare(
         t.add_row(*cells)
     out.print(t)
     for n in res["notes"]:
-        err.print(f"[yellow]note:[/] {escape(str(n))}", highlight=False)
+        err.print(f"[yellow]note:[/] {safe(n)}", highlight=False)
 
 
 @app.command()

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from advisor.cli import (
@@ -28,10 +27,13 @@ from advisor.cli import (
     app,
     err,
     handle_errors,
+    interrupted,
     out,
     parse_providers,
+    safe,
 )
 from advisor.errors import AdvisorError
+from advisor.processes import Interrupted, solver_run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,22 +121,24 @@ def sweep(
         providers=parse_providers(providers),
     )
     for w in inputs.catalog.warnings:
-        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
+        err.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
     progress = (
-        None
-        if json_out
-        else (lambda msg: err.print(f"[dim]{escape(str(msg))}[/]", highlight=False))
+        None if json_out else (lambda msg: err.print(f"[dim]{safe(msg)}[/]", highlight=False))
     )
-    table = run_sweep(
-        inputs,
-        param,
-        values,
-        SolverSettings(solver, time_limit, gap, 1),
-        out_dir=out_dir,
-        jobs=jobs or os.cpu_count() or 1,
-        aggregate=agg,
-        progress=progress,
-    )
+    try:
+        with solver_run():  # a signal ends the workers and their solvers too
+            table = run_sweep(
+                inputs,
+                param,
+                values,
+                SolverSettings(solver, time_limit, gap, 1),
+                out_dir=out_dir,
+                jobs=jobs or os.cpu_count() or 1,
+                aggregate=agg,
+                progress=progress,
+            )
+    except Interrupted as exc:
+        interrupted(exc, None)
     unverified = table["status"].astype(str).str.startswith("unverified")
     if json_out:
         _emit_json(
@@ -195,7 +199,7 @@ def _print_table(table: pd.DataFrame, param: str) -> None:
         )
     out.print(t)
     for n in notes:
-        out.print(escape(str(n)), highlight=False)
+        out.print(safe(n), highlight=False)
 
 
 _SHORT = {"on_demand": "on-dem", "overhead": "overhd", "existing": "exist"}

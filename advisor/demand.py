@@ -26,14 +26,11 @@ Token counts not given are effective requests × the mean length.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,13 +39,16 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from advisor.errors import DemandError, OutputError, did_you_mean
+from advisor.errors import DemandError, did_you_mean
+from advisor.files import write_atomically
 from advisor.workloads import Workload
 
 COLUMNS: tuple[str, ...] = ("hour", "workload", "requests", "input_tokens", "output_tokens")
 QUANTITIES: tuple[str, ...] = ("requests", "input_tokens", "output_tokens")
 #: Largest accepted value of any quantity [requests/hour or tokens/hour].
 MAX_PER_HOUR = 1e15
+#: Smallest accepted nonzero quantity: below it a solver's tolerances cannot tell it from 0.
+MIN_PER_HOUR = 1e-6
 ONE_HOUR = pd.Timedelta(hours=1)
 _EXAMPLE_HOUR = "2026-01-05T00:00:00Z"
 _ARRAYS = ("requests", "input_tokens", "output_tokens")
@@ -323,6 +323,11 @@ def _parse_quantity(path: Path, line: int, column: str, text: str) -> float:
         raise DemandError(
             f"{where}: {text} is negative. Demand cannot be negative; write 0 for no demand."
         )
+    if 0 < value < MIN_PER_HOUR:
+        raise DemandError(
+            f"{where}: {text} is below the smallest nonzero quantity, {MIN_PER_HOUR:.0e} per "
+            "hour. Write 0 for no demand, or check the units (quantities are per hour)."
+        )
     if value > MAX_PER_HOUR:
         raise DemandError(
             f"{where}: {text} is above the limit of {MAX_PER_HOUR:.0e} per hour. Check the "
@@ -550,18 +555,7 @@ def _write_rows(header: Sequence[str], rows: list[list[str]], path: Path) -> Pat
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise OutputError(f"{path}: cannot be written ({exc.strerror}).") from None
+    write_atomically(path, buf.getvalue())
     return path
 
 

@@ -31,18 +31,19 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from advisor.catalog import Catalog, _read_yaml
+from advisor.catalog import Catalog, _read_yaml, strict_number
 from advisor.errors import CatalogError, DemandError, did_you_mean
 
 
 class Commitment(BaseModel):
     """GPUs already paid for: count, tier, contracted price, and when they are active."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     gpu: str
     count: int = Field(ge=1)
@@ -57,6 +58,11 @@ class Commitment(BaseModel):
     def _utc_when_naive(cls, v: dt.datetime | None) -> dt.datetime | None:
         # the demand file's rule: a time without an offset is UTC
         return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        return strict_number(cls, value, info)
 
     @model_validator(mode="after")
     def _check(self) -> Commitment:
@@ -103,7 +109,7 @@ def load_fleet(path: Path | str, catalog: Catalog) -> list[Commitment]:
             parts = []
             for err in exc.errors():
                 loc = ".".join(str(p) for p in err["loc"]) or "(entry)"
-                msg = err["msg"]
+                msg = err["msg"].removeprefix("Value error, ")
                 if err["type"] == "extra_forbidden":
                     msg = f"unknown field.{did_you_mean(str(err['loc'][0]), fields)}"
                 parts.append(f"field '{loc}': {msg}")

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from advisor.catalog import GENERIC_PROVIDER, HOURLY_TIERS, POOL_TIERS, Catalog
+from advisor.catalog import GENERIC_PROVIDER, HOURLY_TIERS, MAX_NUMBER, POOL_TIERS, Catalog
 from advisor.errors import CatalogError, DemandError, did_you_mean
 from advisor.roofline import ReplicaPerformance
 from advisor.serving import (
@@ -809,7 +809,7 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
     if not path.is_file():
         raise DemandError(f"Capacity file '{path}' does not exist. Check the --capacity path.")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is not a column
     except UnicodeDecodeError:
         raise DemandError(f"{path}: not UTF-8 text. Save it as UTF-8 CSV.") from None
     rows = list(csv.reader(text.splitlines()))
@@ -856,9 +856,29 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
                     f"{path}: line {lineno}: column '{col}': must be a finite number > 0, "
                     f"got '{rec[col]}'."
                 )
+            if v > MAX_NUMBER:
+                raise DemandError(
+                    f"{path}: line {lineno}: column '{col}': {rec[col]} is above the limit of "
+                    f"{MAX_NUMBER:.0e}; check the units."
+                )
             values[col] = v
         if values["tp"] != int(values["tp"]):
             raise DemandError(f"{path}: line {lineno}: column 'tp' must be a whole number.")
+        # a measured row is an option like any other: the catalog must allow it
+        gpu, quant = catalog.gpu(rec["gpu"]), catalog.quant(rec["quant"])
+        tps = [t for t in TP_DEGREES if t <= gpu.max_tp]
+        if int(values["tp"]) not in tps:
+            raise DemandError(
+                f"{path}: line {lineno}: column 'tp': {rec['tp']} is not a tensor-parallel "
+                f"degree advisor plans on {gpu.name} ({', '.join(map(str, tps))}); fix the row "
+                "or remove it."
+            )
+        if not catalog.supports(gpu, quant):
+            raise DemandError(
+                f"{path}: line {lineno}: column 'quant': {gpu.name} cannot run {quant.name} (it "
+                f"has no {quant.compute_dtype} peak; it has {', '.join(gpu.peak_tflops)}). Fix "
+                "the row or remove it."
+            )
         out.append(
             MeasuredCapacity(
                 model=rec["model"],

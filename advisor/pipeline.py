@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,8 @@ from advisor.baselines import compute_baselines
 from advisor.buylist import term_hours
 from advisor.catalog import POOL_TIERS, Catalog, default_prices, load_catalog
 from advisor.demand import Demand, load_demand
-from advisor.errors import CatalogError, DemandError, PlanError, did_you_mean
+from advisor.errors import AdvisorError, CatalogError, did_you_mean
+from advisor.files import sha256, to_json
 from advisor.fleet import Commitment, existing_gpus, existing_rows, load_fleet
 from advisor.options import MeasuredCapacity, OptionSet, build_options, load_measured_capacity
 from advisor.plan import BUY_FILE, Plan, assemble_plan, read_buy_csv
@@ -112,6 +114,42 @@ def check_providers(catalog: Catalog, providers: Sequence[str]) -> None:
             raise CatalogError(f"--providers: no offer comes from '{p}'.{did_you_mean(p, known)}")
 
 
+def input_digests(inputs: Inputs) -> dict[str, str]:
+    """SHA-256 of each input's content as read (not its file bytes: a CSV saved again with the
+    same numbers keeps its digest). A plan records them; ``verify`` recomputes them from the
+    files it is given and refuses a plan solved for other inputs."""
+    d = inputs.demand
+    cat = inputs.catalog
+    tables = {
+        name: {str(k): v.model_dump(mode="json") for k, v in sorted(getattr(cat, name).items())}
+        for name in (
+            "gpus",
+            "efficiency",
+            "models",
+            "quantizations",
+            "offers",
+            "apis",
+            "api_offers",
+        )
+    }
+    tables["defaults"] = cat.defaults.model_dump(mode="json")
+    parts = {
+        "demand": {
+            "hours": [h.isoformat() for h in d.hours],
+            "workloads": list(d.workloads),
+            "requests": np.asarray(d.requests).tolist(),
+            "input_tokens": np.asarray(d.input_tokens).tolist(),
+            "output_tokens": np.asarray(d.output_tokens).tolist(),
+        },
+        "catalog": tables,
+        "workloads": {w: inputs.workloads[w].model_dump(mode="json") for w in d.workloads},
+        "capacity": [dataclasses.asdict(m) for m in inputs.measured],
+        "fleet": [c.model_dump(mode="json") for c in inputs.commitments],
+        "providers": inputs.providers,
+    }
+    return {k: sha256(to_json(v, indent=None)) for k, v in parts.items()}
+
+
 def option_set(inputs: Inputs) -> OptionSet:
     """Deployment options for the workloads that appear in the demand, within the policy."""
     used = {w: inputs.workloads[w] for w in inputs.demand.workloads}
@@ -188,6 +226,7 @@ def finish_plan(
         },
         "inputs": inputs.files,
         "capacity_model": inputs.capacity_model,
+        "input_sha256": input_digests(inputs),
         "settings": {
             "solver": settings.name,
             "time_limit_s": settings.time_limit_s,
@@ -231,21 +270,7 @@ def finish_plan(
             if inputs.workloads[w].slo_stat is None
         ),
     ]
-    report = verify_plan(
-        plan.data,
-        plan.schedule,
-        d.hours,
-        d.workloads,
-        d.requests,
-        d.input_tokens,
-        d.output_tokens,
-        inputs.catalog,
-        {w: inputs.workloads[w] for w in d.workloads},
-        inputs.measured,
-        existing,
-        providers=inputs.providers,
-        capacity_model=inputs.capacity_model,
-    )
+    report = verify_inputs(plan, inputs)
     plan.data["verified"] = report.ok
     plan.data["verification"] = report.as_dict()
     return plan
@@ -406,60 +431,95 @@ def solve_plan(
     return solve_inputs(inputs, settings, aggregate=aggregate, progress=progress)
 
 
+def verify_inputs(
+    plan: Plan, inputs: Inputs, expected: Mapping[str, Any] | None = None
+) -> VerifyReport:
+    """Check ``plan`` against ``inputs`` alone: every number is recomputed from them (the
+    plan's own copies of SLOs, prices and paths are not trusted). ``expected`` is
+    ``expected_from(inputs)`` when the caller checks many plans against the same inputs."""
+    d = inputs.demand
+    return verify_plan(
+        plan.data,
+        plan.schedule,
+        d.hours,
+        d.workloads,
+        d.requests,
+        d.input_tokens,
+        d.output_tokens,
+        inputs.catalog,
+        {w: inputs.workloads[w] for w in d.workloads},
+        inputs.measured,
+        providers=inputs.providers,
+        capacity_model=inputs.capacity_model,
+        **(expected if expected is not None else expected_from(inputs)),
+    )
+
+
+def expected_from(inputs: Inputs) -> dict[str, Any]:
+    """What a plan for ``inputs`` must report beyond its schedule: the inputs' digests, the
+    commitments' rows and GPUs per hour, and each simple policy's cost."""
+    d = inputs.demand
+    opts = option_set(inputs)
+    ex_rows = existing_rows(inputs.commitments, d.hours)
+    ex_usd = float(sum(r["cost_usd"] for r in ex_rows))
+    baselines = compute_baselines(
+        opts,
+        d.workloads,
+        d.requests,
+        d.input_tokens,
+        d.output_tokens,
+        committed_usd=ex_usd,
+        has_commitments=bool(ex_rows),
+    )
+    return {
+        "existing_gpus": existing_gpus(inputs.commitments, d.hours),
+        "input_sha256": input_digests(inputs),
+        "existing": ex_rows,
+        "baselines": {k: b.total_cost_usd for k, b in baselines.items()},
+    }
+
+
 def verify_files(
     plan_path: Path | str,
     demand_path: Path | str,
     *,
+    workloads_files: Sequence[Path | str] = (),
     catalog_dirs: Sequence[Path | str] | None = None,
+    capacity_file: Path | str | None = None,
+    fleet_file: Path | str | None = None,
     prices: str | None = None,
+    providers: Sequence[str] | None = None,
 ) -> VerifyReport:
-    """Verify a saved plan against a demand CSV, re-reading the inputs the plan names (and
-    its price profile unless ``prices`` names one)."""
+    """Verify a saved plan against the inputs given here, read as ``solve`` reads them (the
+    shipped catalog, workloads and default price profile when none are given). Nothing the
+    plan names is loaded: a plan solved for other inputs fails the ``inputs`` check, which
+    names the input."""
     plan = Plan.load(plan_path)
-    files = plan.data.get("inputs", {})
-    cdirs = [
-        Path(p)
-        for p in (catalog_dirs if catalog_dirs is not None else files.get("catalog_dirs", []))
-    ]
-    # a plan saved before price profiles was solved with the seeds' prices
-    catalog = load_catalog(cdirs, prices=prices or files.get("prices") or "seeds")
-    defs = {w: d["definition"] for w, d in plan.data.get("workloads", {}).items()}
-    if not defs:
-        raise PlanError(f"{plan_path}: the plan lists no workloads.")
-    workloads = {w: Workload.model_validate(d) for w, d in defs.items()}
-    demand = load_demand(Path(demand_path), workloads)
-    if list(demand.workloads) != sorted(defs):
-        raise DemandError(
-            f"{demand_path}: workloads {list(demand.workloads)} differ from the plan's "
-            f"{sorted(defs)}; verify a plan against the demand it was solved for."
-        )
-    measured = (
-        load_measured_capacity(files["capacity_file"], catalog)
-        if files.get("capacity_file")
-        else []
+    recorded = plan.data.get("policy")
+    inputs = load_inputs(
+        demand_path,
+        workloads_files=workloads_files,
+        catalog_dirs=catalog_dirs or (),
+        capacity_file=capacity_file,
+        fleet_file=fleet_file,
+        prices=prices,
+        providers=providers,
+        # the procurement policy is a rule the plan must keep; the plan's rules are checked
+        policy=Policy.model_validate(recorded) if isinstance(recorded, dict) else None,
     )
-    commitments = load_fleet(files["fleet_file"], catalog) if files.get("fleet_file") else []
-    data = plan.data
     buy_path = Path(plan.path or ".") / BUY_FILE
     if buy_path.is_file():
         # the buy list on disk is what a reviewer reads: check that file, not plan.json's copy
-        data = {**plan.data, "buy": read_buy_csv(buy_path)}
-    return verify_plan(
-        data,
-        plan.schedule,
-        demand.hours,
-        demand.workloads,
-        demand.requests,
-        demand.input_tokens,
-        demand.output_tokens,
-        catalog,
-        workloads,
-        measured,
-        existing_gpus(commitments, demand.hours),
-        providers=files.get("providers"),
-        # plans from before the serving model have no capacity_model: they used the roofline
-        capacity_model=plan.data.get("capacity_model", "roofline"),
-    )
+        plan = Plan({**plan.data, "buy": read_buy_csv(buy_path)}, plan.schedule, plan.path)
+    # the capacity model is a method the solve chose, not an input: plans from before the
+    # serving model have none and used the roofline; anything else is refused
+    method = plan.data.get("capacity_model", "roofline")
+    if method not in ("simulated", "roofline"):
+        raise AdvisorError(
+            f"{plan_path}: capacity_model '{method}' is not simulated or roofline; "
+            "the plan file was edited or is not advisor's"
+        )
+    return verify_inputs(plan, replace(inputs, capacity_model=method))
 
 
 def _offers_used(plan: Plan, catalog: Catalog) -> list[Any]:

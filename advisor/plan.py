@@ -7,20 +7,16 @@ A plan on disk is a folder::
     buy.csv        the buy list: one row per GPU type × tier (``advisor.buylist``)
     summary.md     a readable summary, the buy list first
 
-Files are staged and then moved into place one by one with ``plan.json`` last; ``plan.json``
-records the SHA-256 of ``schedule.csv`` so a reader never pairs a plan with another run's
-schedule.
+The three are written as one step (``advisor.files.PlanFolder``: staged, then moved in under a
+journal, so a kill leaves the old plan or the new one); ``plan.json`` also records the SHA-256
+of ``schedule.csv`` so a reader never pairs a plan with another run's schedule.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +35,8 @@ from advisor.buylist import (
     term_hours,
 )
 from advisor.costmath import self_hosting_overhead_usd
-from advisor.errors import OutputError, PlanError
+from advisor.errors import PlanError
+from advisor.files import PlanFolder, reading, sha256, to_json
 from advisor.milp import POOL
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve import FleetSolution, whole_status
@@ -112,54 +109,76 @@ class Plan:
         return s.sort_index()
 
     # -- files ------------------------------------------------------------------------------
-    def save(self, out_dir: Path | str, summary_md: str | None = None) -> Path:
-        """Write ``plan.json``, ``schedule.csv`` and ``summary.md`` into ``out_dir``."""
-        out = Path(out_dir)
+    def save(
+        self,
+        out_dir: Path | str,
+        summary_md: str | None = None,
+        *,
+        folder: PlanFolder | None = None,
+    ) -> Path:
+        """Write ``plan.json``, ``schedule.csv`` and ``summary.md`` into ``out_dir`` as one
+        step (``advisor.files.PlanFolder``): files advisor wrote for an older plan there go,
+        the user's own files stay. Pass ``folder`` when the caller already holds it open."""
         csv_text = self.schedule.to_csv(index=False, float_format="%.12g")
         data = dict(self.data)
-        data["schedule_sha256"] = hashlib.sha256(csv_text.encode()).hexdigest()
+        data["schedule_sha256"] = sha256(csv_text)
+        plan_json = to_json(data)
         files = {
             "schedule.csv": csv_text,
             BUY_FILE: buy_csv(data.get("buy", [])),
             "summary.md": summary_md if summary_md is not None else plan_summary_md(data),
-            "plan.json": json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n",
+            "plan.json": plan_json,
         }
-        write_files_atomically(out, files)
+        if folder is None:
+            with PlanFolder(out_dir) as own:
+                own.commit(files, plan_id=sha256(plan_json), replaces_all=True)
+        else:
+            folder.commit(files, plan_id=sha256(plan_json), replaces_all=True)
         self.data = data
-        self.path = out
-        return out
+        self.path = Path(out_dir)
+        return self.path
 
     @classmethod
     def load(cls, path: Path | str) -> Plan:
         """Load a plan from its folder or its ``plan.json``."""
         p = Path(path)
         plan_json = p / "plan.json" if p.is_dir() else p
-        if not plan_json.is_file():
-            raise PlanError(
-                f"'{path}' is not a plan: no plan.json there. Pass the folder written by "
-                f"`advisor solve --out DIR` or its plan.json."
-            )
-        try:
-            data = json.loads(plan_json.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PlanError(f"{plan_json}: not a valid plan.json ({exc}).") from None
-        if not isinstance(data, dict) or "total_cost_usd" not in data:
-            raise PlanError(f"{plan_json}: not a plan written by advisor (no total_cost_usd).")
         sched_path = plan_json.parent / "schedule.csv"
-        if not sched_path.is_file():
-            raise PlanError(
-                f"{sched_path}: missing; a plan folder holds plan.json and schedule.csv."
-            )
-        text = sched_path.read_text(encoding="utf-8")
+        with reading(plan_json.parent):
+            if not plan_json.is_file():
+                raise PlanError(
+                    f"'{path}' is not a plan: no plan.json there. Pass the folder written by "
+                    f"`advisor solve --out DIR` or its plan.json."
+                )
+            try:
+                data = json.loads(plan_json.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+                raise PlanError(f"{plan_json}: not a valid plan.json ({exc}).") from None
+            if not isinstance(data, dict) or "total_cost_usd" not in data:
+                raise PlanError(f"{plan_json}: not a plan written by advisor (no total_cost_usd).")
+            if not sched_path.is_file():
+                raise PlanError(
+                    f"{sched_path}: missing; a plan folder holds plan.json and schedule.csv."
+                )
+            try:
+                text = sched_path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise PlanError(
+                    f"{sched_path}: not UTF-8 text; not a schedule advisor wrote."
+                ) from None
         want = data.get("schedule_sha256")
-        if want and hashlib.sha256(text.encode()).hexdigest() != want:
+        if want and sha256(text) != want:
             raise PlanError(
                 f"{sched_path} does not belong to {plan_json} (checksum differs); the folder "
                 f"mixes two runs. Solve again into a fresh folder."
             )
-        schedule = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
-        if len(schedule):
-            schedule["hour"] = pd.to_datetime(schedule["hour"], utc=True, format="ISO8601")
+        try:
+            schedule = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
+            if len(schedule):
+                schedule["hour"] = pd.to_datetime(schedule["hour"], utc=True, format="ISO8601")
+        except (ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise PlanError(f"{sched_path}: not a schedule advisor wrote ({first}).") from None
         return cls(data=data, schedule=schedule, path=plan_json.parent)
 
 
@@ -170,78 +189,6 @@ def read_buy_csv(path: Path | str) -> list[dict[str, Any]]:
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise PlanError(f"{path}: not a readable buy list ({exc}).") from None
     return df.to_dict("records")
-
-
-def check_writable(out: Path) -> None:
-    """Fail early, before any work, when ``out`` cannot become a folder of outputs."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out '{out}' is a file; give a folder path.")
-    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
-    if not probe.is_dir():
-        raise OutputError(
-            f"Cannot write to '{out}': '{probe}' is a file, not a folder. Give an --out path "
-            "whose parent folders are folders."
-        )
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(
-            f"Cannot write to '{out}': permission denied on '{probe}'. Choose a writable --out "
-            "folder."
-        )
-
-
-def write_files_atomically(out: Path, files: Mapping[str, str]) -> None:
-    """Stage ``files`` beside ``out`` then move them in, the last one last.
-
-    A new folder appears whole (one rename); in an existing folder each file is replaced by
-    an atomic rename, so a reader sees old or new files, never half a file.
-    """
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        if out.exists() and not out.is_dir():
-            raise OutputError(f"--out '{out}' is a file; give a folder path.")
-        parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    except PermissionError:
-        raise OutputError(
-            f"Cannot write to '{out}': permission denied. Choose a writable --out folder."
-        ) from None
-    except OSError as exc:
-        blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-        if blocker is not None:
-            raise OutputError(
-                f"Cannot write to '{out}': '{blocker}' is a file, not a folder. Give an --out "
-                "path whose parent folders are folders."
-            ) from None
-        raise OutputError(f"Cannot write to '{out}': {exc.strerror}.") from None
-    try:
-        for name, text in files.items():
-            with open(stage / name, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-        if not out.exists():
-            os.rename(stage, out)
-            return
-        for name in files:
-            os.replace(stage / name, out / name)
-    except OSError as exc:
-        raise OutputError(f"Cannot write to '{out}': {exc.strerror}.") from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        f = float(obj)
-        return None if not math.isfinite(f) else f
-    return obj
 
 
 # --- building a plan from a solution ---------------------------------------------------------
@@ -422,6 +369,9 @@ def _per_workload(
             n = groups["replicas"].transform("first").to_numpy(dtype=float)
             idle = np.where((n > used + 1e-12) & (used > 0), (n - used) * tp * price, 0.0)
             spread_idle = np.divide(idle * share, used, out=np.zeros_like(idle), where=used > 0)
+            # replicas kept with no share (a held rental): paid by the rows that hold them
+            rows = groups["replica_share"].transform("size").to_numpy(dtype=float)
+            spread_idle += np.where(used <= 0, n * tp * price / rows, 0.0)
             _add_by(cost, hourly["workload"], share * tp * price + spread_idle)
         pool = schedule[src == POOL]
         if len(pool):
@@ -441,18 +391,22 @@ def _per_workload(
     pool_cost = by_tier["reserved"] + by_tier["owned"] + by_tier.get("existing", 0.0)
     total_pool = sum(pool_use.values())
     spread = [pool_cost, by_tier["overhead"]]
-    self_cost = {w: cost[w] for w in workloads}
     for w in workloads:
         if total_pool > 0:
             cost[w] += pool_cost * pool_use[w] / total_pool
     if total_pool == 0 and pool_cost > 0:
         for w in workloads:
             cost[w] += pool_cost / len(workloads)
-    total_self = sum(cost.values()) or 1.0
+    total_self = sum(cost.values())
     for w in workloads:
-        cost[w] += spread[1] * (
-            cost[w] / total_self if sum(self_cost.values()) or total_pool else 1 / len(workloads)
-        )
+        # the overhead by share of cost; with nothing paid (free GPUs), by pool use
+        if total_self > 0:
+            share = cost[w] / total_self
+        elif total_pool > 0:
+            share = pool_use[w] / total_pool
+        else:
+            share = 1 / len(workloads)
+        cost[w] += spread[1] * share
     return cost
 
 
@@ -460,6 +414,11 @@ def _add_by(totals: dict[str, float], keys: pd.Series, values: np.ndarray) -> No
     """Add ``values`` into ``totals`` summed by ``keys`` (workload names)."""
     for w, v in pd.Series(values, index=keys.to_numpy()).groupby(level=0).sum().items():
         totals[str(w)] += float(v)
+
+
+def _per_m(v: float | None, unit: str = "$") -> str:
+    """A $/M-token figure, or n/a where there are no tokens to divide by."""
+    return "n/a" if v is None else f"{unit}{v:.3f}"
 
 
 def plan_summary_md(data: Mapping[str, Any]) -> str:
@@ -471,8 +430,8 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         f"{len(data['workloads'])} workload(s). Verified: **{data.get('verified')}**.",
         "",
         f"**Total cost: ${data['total_cost_usd']:,.2f}** "
-        f"(${data['usd_per_m_output_tokens']:.3f} per M output tokens, "
-        f"${data['usd_per_m_tokens']:.3f} per M tokens in + out).",
+        f"({_per_m(data['usd_per_m_output_tokens'])} per M output tokens, "
+        f"{_per_m(data['usd_per_m_tokens'])} per M tokens in + out).",
         "",
         "## Buy list",
         "",
@@ -735,6 +694,16 @@ def assemble_plan(
     lower = solution.lower_bound
     if lower is not None:
         lower += existing_usd
+    feasible = min([total, *costs.values()])
+    if lower is not None and lower > feasible * (1 + 1e-3):
+        # a bound above a cost actually reached is the solver's rounding at this scale
+        warnings.append(
+            f"The solver's lower bound ${lower:,.2f} is above a cost reached "
+            f"(${feasible:,.2f}), within its numerical tolerance at this scale; reported "
+            f"as ${feasible:,.2f}."
+        )
+    if lower is not None and lower > feasible:
+        lower = feasible
     gap = None
     if lower is not None and total > 0:
         gap = max(0.0, (total - lower) / total)
@@ -1105,5 +1074,4 @@ __all__ = [
     "read_buy_csv",
     "savings_text",
     "serving_text",
-    "write_files_atomically",
 ]

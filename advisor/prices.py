@@ -231,7 +231,7 @@ def read_api_sheet(path: Path | str) -> list[dict[str, Any]]:
 
 def write_catalog_folder(entries: Iterable[Mapping[str, Any]], out: Path | str) -> Path:
     """Write offer entries as ``offers.yaml`` in a catalog folder (made if missing)."""
-    from advisor.plan import write_files_atomically
+    from advisor.files import write_atomically
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -242,7 +242,7 @@ def write_catalog_folder(entries: Iterable[Mapping[str, Any]], out: Path | str) 
         "# --catalog. Prices are per instance-hour [USD].\n"
         + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     )
-    write_files_atomically(out, {"offers.yaml": text})
+    write_atomically(out / "offers.yaml", text)
     return out / "offers.yaml"
 
 

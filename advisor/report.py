@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from advisor.buylist import buy_table
-from advisor.errors import OutputError
 from advisor.plan import savings_text, serving_text
 
 
@@ -60,8 +58,13 @@ def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
     gap = data.get("gap")
     console.print(
         f"[bold]Total cost (USD): {data['total_cost_usd']:,.2f}[/] over "
-        f"{data['horizon_hours']:.0f} h — {data['usd_per_m_output_tokens']:.3f} USD/M output "
-        f"tokens; verified: {data.get('verified')}; gap "
+        f"{data['horizon_hours']:.0f} h — "
+        + (
+            "n/a"
+            if data.get("usd_per_m_output_tokens") is None
+            else f"{data['usd_per_m_output_tokens']:.3f}"
+        )
+        + f" USD/M output tokens; verified: {data.get('verified')}; gap "
         f"{'n/a' if gap is None else f'{gap:.3%}'}",
         highlight=False,
     )
@@ -69,11 +72,17 @@ def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
     for c in ("GPU (provider instance region)", "tier", "instances", "peak GPUs", "GPU-hours"):
         t.add_column(c, justify="left" if c[:3] in ("GPU", "tie") else "right")
     for r in data.get("existing", []):
-        t.add_row(r["gpu"], f"existing {r['tier']}", "", str(r["count"]), f"{r['gpu_hours']:,.0f}")
+        t.add_row(
+            escape(r["gpu"]),
+            f"existing {escape(r['tier'])}",
+            "",
+            str(r["count"]),
+            f"{r['gpu_hours']:,.0f}",
+        )
     for r in data["fleet"]:
         t.add_row(
-            offer_label(r),
-            r["tier"],
+            escape(offer_label(r)),
+            escape(r["tier"]),
             f"{r.get('instances', r['peak_gpus']):g}",
             str(r["peak_gpus"]),
             f"{r['gpu_hours']:,.0f}",
@@ -95,7 +104,7 @@ def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
     for name, d in data["workloads"].items():
         api = d.get("api_all_in_usd_per_m_output_tokens")
         w.add_row(
-            name,
+            escape(name),
             _usd(d["cost_usd"]),
             "n/a"
             if d["usd_per_m_output_tokens"] is None
@@ -349,7 +358,7 @@ def _fig_usd_per_m(data: Mapping[str, Any]) -> bytes:
     ax.bar_label(ab, labels=["no API" if v is None else f"${v:.3f}" for v in api_v], padding=3)
     ax.set_yticks(y, names)
     ax.invert_yaxis()
-    top = max([v for v in plan_v + api_v if v is not None] or [1.0])
+    top = max([v for v in plan_v + api_v if v is not None and v > 0] or [1.0])
     ax.set_xlim(0, top * 1.2)
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(loc="best", fontsize=9)
@@ -840,50 +849,34 @@ def _html(blocks: list[tuple[Any, ...]], title: str) -> str:
 def write_report(plan: Any, out_dir: Path | str) -> dict[str, Path]:
     """Write ``report.md``, ``report.html`` (figures embedded) and the figure PNGs.
 
-    Returns the written paths: ``markdown``, ``html`` and one per figure key. Every file is
-    written to a temporary name and renamed into place, so readers never see half a file.
+    Returns the written paths: ``markdown``, ``html`` and one per figure key. The files go in
+    as one step (``advisor.files.PlanFolder``): report files advisor wrote earlier that this
+    report does not have (a figure with no data) are removed, the user's files are kept.
     """
     import matplotlib
 
     matplotlib.use("Agg")
 
-    from advisor.plan import write_files_atomically
+    from advisor.files import PlanFolder, sha256, to_json
 
-    out = Path(out_dir)
-    try:
-        if out.exists() and not out.is_dir():
-            raise OutputError(f"--out '{out}' is a file; give a folder path.")
-        out.mkdir(parents=True, exist_ok=True)
-    except PermissionError:
-        raise OutputError(
-            f"Cannot write to '{out}': permission denied. Choose a writable --out folder."
-        ) from None
-    except OSError as exc:
-        raise OutputError(f"Cannot write to '{out}': {exc.strerror}.") from None
+    folder = PlanFolder(out_dir)  # checks the path before any drawing
     figs = _build_figures(plan)
-    written: dict[str, Path] = {}
-    for f in figs:
-        target = out / _figure_file(f.key)
-        if f.png is None:
-            target.unlink(missing_ok=True)  # a stale figure from an earlier report
-            continue
-        _write_bytes_atomically(target, f.png)
-        written[f.key] = target
     blocks = _report_blocks(plan.data, figs)
-    write_files_atomically(
-        out, {"report.md": _md(blocks), "report.html": _html(blocks, "Fleet plan report")}
-    )
+    files: dict[str, str | bytes] = {_figure_file(f.key): f.png for f in figs if f.png is not None}
+    files["report.md"] = _md(blocks)
+    files["report.html"] = _html(blocks, "Fleet plan report")
+    with folder:
+        folder.commit(
+            files,
+            plan_id=sha256(to_json(plan.data)),
+            replaces_all=False,
+            drop=(
+                *FIGURE_FILES.values(),
+                *OPTIONAL_FIGURE_FILES.values(),
+                "report.md",
+                "report.html",
+            ),
+        )
+        out = folder.out
+    written = {f.key: out / _figure_file(f.key) for f in figs if f.png is not None}
     return {"markdown": out / "report.md", "html": out / "report.html", **written}
-
-
-def _write_bytes_atomically(target: Path, payload: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"Cannot write '{target}': {exc.strerror}.") from None

@@ -23,11 +23,11 @@ without a plan (infeasible, solver failure) is a row with that status, not an er
 
 from __future__ import annotations
 
+import io
 import math
 import multiprocessing
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from advisor.errors import AdvisorError, InfeasibleError, OutputError
+from advisor.files import write_atomically
 from advisor.milp import POOL
 from advisor.pipeline import Inputs, solve_inputs
 from advisor.plan import Plan
@@ -296,35 +297,17 @@ def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 # --- files -------------------------------------------------------------------------------------
 
 
-def _temp_beside(path: Path, suffix: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def write_csv_atomically(table: pd.DataFrame, path: Path) -> None:
-    """Write ``table`` as CSV to ``path`` via a temporary file and ``os.replace``."""
-    tmp = _temp_beside(path, ".csv")
-    try:
-        table.to_csv(tmp, index=False, float_format="%.10g")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"Cannot write '{path}': {exc.strerror}.") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``table`` as CSV to ``path`` in one step (``advisor.files.write_atomically``)."""
+    write_atomically(path, table.to_csv(index=False, float_format="%.10g"))
 
 
 def write_figure_atomically(table: pd.DataFrame, param: str, path: Path) -> None:
-    """Draw the sweep figure and write it as PNG to ``path`` via a temporary file."""
+    """Draw the sweep figure and write it as PNG to ``path`` in one step."""
     fig = sweep_figure(table, param)
-    tmp = _temp_beside(path, ".png")
-    try:
-        fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"Cannot write '{path}': {exc.strerror}.") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    write_atomically(path, buf.getvalue())
 
 
 _TIER_COLORS = {

@@ -32,6 +32,7 @@ import pandas as pd
 
 from advisor.catalog import Catalog, Efficiency, load_catalog, shipped_catalog_dir
 from advisor.errors import AdvisorError
+from advisor.files import jsonable
 from advisor.roofline import replica_performance
 
 #: File name of the shipped benchmark table inside the catalog folder.
@@ -236,24 +237,15 @@ class ValidationResult:
         """JSON-able summary (NaN becomes None)."""
         records = []
         for rec in self.rows.to_dict(orient="records"):
-            records.append({k: _jsonable(v) for k, v in rec.items()})
+            records.append({k: jsonable(v) for k, v in rec.items()})
         return {
             "rows": records,
-            "median_abs_error": _jsonable(self.median_abs_error),
-            "p90_abs_error": _jsonable(self.p90_abs_error),
+            "median_abs_error": jsonable(self.median_abs_error),
+            "p90_abs_error": jsonable(self.p90_abs_error),
             "n_used": self.n_used,
             "n_skipped": self.n_skipped,
-            "by_family": {k: _jsonable(v) for k, v in self.by_family.items()},
+            "by_family": {k: jsonable(v) for k, v in self.by_family.items()},
         }
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.floating | float):
-        f = float(v)
-        return None if math.isnan(f) or math.isinf(f) else f
-    return v
 
 
 def _summary(abs_err: Sequence[float]) -> tuple[float, float]:
@@ -458,8 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     json.dumps(
                         {
                             "values": {
-                                f: {k: _jsonable(x) for k, x in v.items()}
-                                for f, v in values.items()
+                                f: {k: jsonable(x) for k, x in v.items()} for f, v in values.items()
                             },
                             "before": {k: v for k, v in before.as_dict().items() if k != "rows"},
                             "after": after.as_dict(),

@@ -16,13 +16,23 @@ From the plan's files, the demand and the catalog alone, recompute:
 * **cost** — reserved, hourly, API, overhead and committed spend recomputed from catalog
   prices add up to the plan's total and per-tier figures.
 
-This module reads the roofline and the catalog directly; it does not use the option
-enumeration, the MILP or the solver.
+* **inputs** — the plan records the SHA-256 of the demand, catalog, workloads, measured
+  capacity and fleet it was solved for; a plan checked against other inputs fails, naming them;
+* **the schedule's numbers** — every number finite and of its sign, whole where it counts
+  things, rows that name a real deployment, and API rows that carry exactly their share of
+  the demand's tokens (not whatever balances a total);
+* **totals** — tokens, per-workload figures, $/M, reserved rows, commitments, utilization,
+  the lower bound and gap and every baseline recomputed and compared with what the plan says.
+
+Nothing is read from the plan's own copies of inputs (SLOs, headroom, definitions, paths):
+the caller passes the inputs. This module reads the roofline and the catalog directly; it does
+not use the option enumeration, the MILP or the solver.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +41,9 @@ import numpy as np
 import pandas as pd
 
 from advisor.buylist import check_buy_rows
-from advisor.catalog import Catalog
+from advisor.catalog import POOL_TIERS, Catalog
 from advisor.errors import PlanError
+from advisor.files import jsonable
 from advisor.policy import Policy, policy_violations
 from advisor.serving import replica_capacity
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
@@ -92,6 +103,9 @@ def verify_plan(
     *,
     providers: Sequence[str] | None = None,
     capacity_model: str = "simulated",
+    input_sha256: Mapping[str, str] | None = None,
+    existing: Sequence[Mapping[str, Any]] | None = None,
+    baselines: Mapping[str, float | None] | None = None,
 ) -> VerifyReport:
     """Run every check on a plan against the demand arrays (``(H, W)``, ``workloads`` order).
 
@@ -99,15 +113,78 @@ def verify_plan(
     ``measured`` holds the rows of a measured-capacity table (model, gpu, quant, tp, lengths,
     SLOs, requests_per_s); a row counts for a workload of the same model and lengths (within
     1%) whose SLOs are no tighter than the row's. ``providers`` (``--providers``) limits
-    where every workload may buy.
+    where every workload may buy. ``input_sha256`` (the digests of the inputs
+    given), ``existing`` (the commitments' rows) and ``baselines`` (each policy's cost) are
+    compared with what the plan reports where given.
+
+    A plan that cannot even be read as a plan (a field of the wrong type, a table without
+    its columns) fails the ``plan_format`` check; it never raises.
     """
     rep = VerifyReport()
-    existing_gpus = existing_gpus or {}
+    try:
+        with np.errstate(all="ignore"):  # a forged 1e308 overflows: it fails a check instead
+            _verify(
+                rep,
+                plan_data,
+                schedule,
+                hours,
+                workloads,
+                requests,
+                input_tokens,
+                output_tokens,
+                catalog,
+                workload_defs,
+                measured,
+                existing_gpus or {},
+                input_sha256,
+                existing,
+                baselines,
+                providers,
+                capacity_model,
+            )
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        PlanError,
+    ) as exc:
+        rep.add("plan_format", False, f"the plan cannot be checked: {type(exc).__name__}: {exc}")
+    return rep
+
+
+def _verify(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    schedule: pd.DataFrame,
+    hours: pd.DatetimeIndex,
+    workloads: Sequence[str],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    catalog: Catalog,
+    workload_defs: Mapping[str, Any],
+    measured: Sequence[Any],
+    existing_gpus: Mapping[str, np.ndarray],
+    input_sha256: Mapping[str, str] | None,
+    existing: Sequence[Mapping[str, Any]] | None,
+    baselines: Mapping[str, float | None] | None,
+    providers: Sequence[str] | None,
+    capacity_model: str,
+) -> None:
     defs = {w: (d if isinstance(d, dict) else d.model_dump()) for w, d in workload_defs.items()}
     H = len(hours)
     from advisor.plan import with_units
 
+    if input_sha256 is not None and not _check_inputs(rep, plan_data, input_sha256):
+        return
+    if not _check_plan_fields(rep, plan_data, catalog):
+        return
     sched = with_units(schedule.copy())
+    if not _check_schedule_table(rep, sched, catalog):
+        return
     if len(sched):
         sched["hour"] = pd.to_datetime(sched["hour"], utc=True, format="ISO8601")
     hour_index = {h: i for i, h in enumerate(pd.DatetimeIndex(hours).tz_convert("UTC"))}
@@ -129,24 +206,15 @@ def verify_plan(
         ),
     )
     if unknown_w or unknown_h:
-        return rep
+        return
 
     t_idx = sched["hour"].map(hour_index).to_numpy() if len(sched) else np.array([], dtype=int)
     w_idx = sched["workload"].map(widx).to_numpy() if len(sched) else np.array([], dtype=int)
 
-    # -- coverage ---------------------------------------------------------------------------
-    served = np.zeros((H, len(workloads)))
-    np.add.at(served, (t_idx, w_idx), sched["requests"].to_numpy(dtype=float))
-    short = served < requests * (1 - REL_TOL) - 1e-9
-    if short.any():
-        t, i = np.argwhere(short)[0]
-        detail = (
-            f"{int(short.sum())} hour×workload cells short; first {hours[t].isoformat()} "
-            f"{workloads[i]}: served {served[t, i]:,.2f} of {requests[t, i]:,.2f} requests"
-        )
-    else:
-        detail = f"all {H * len(workloads)} hour×workload cells covered"
-    rep.add("coverage", not short.any(), detail)
+    # -- coverage: every cell's demand served exactly, tokens with their requests -----------
+    _check_coverage(
+        rep, sched, t_idx, w_idx, hours, workloads, requests, input_tokens, output_tokens
+    )
 
     # -- capacity within SLO, rules ---------------------------------------------------------
     cap_cache: dict[tuple[str, str], float | None] = {}
@@ -162,6 +230,11 @@ def verify_plan(
             bad_cap.append(f"{r.workload} on {r.deployment}: no SLO-meeting operating point")
             continue
         limit = r.replica_share * cap / (1 + d["headroom"])
+        if not _close(r.capacity_requests, limit):
+            bad_cap.append(
+                f"{r.hour.isoformat()} {r.workload} on {r.deployment}: capacity_requests "
+                f"{r.capacity_requests:,.2f}, but the share serves {limit:,.2f}"
+            )
         if r.requests > limit * (1 + REL_TOL) + 1e-9:
             bad_cap.append(
                 f"{r.hour.isoformat()} {r.workload} on {r.deployment}: {r.requests:,.2f} requests "
@@ -187,6 +260,11 @@ def verify_plan(
         if r.model != d["model"]:
             bad_rule.append(f"{r.workload} is served by {r.model}, not {d['model']}")
     api_rows = sched[sched["source"] == "api"] if len(sched) else sched
+    for r in api_rows.itertuples(index=False) if len(api_rows) else []:
+        if r.model != defs[r.workload]["model"]:
+            bad_rule.append(
+                f"{r.workload}'s API rows name {r.model}, not {defs[r.workload]['model']}"
+            )
     for w in sorted(set(api_rows["workload"])) if len(api_rows) else []:
         if not defs[w]["allow_api"]:
             bad_rule.append(f"{w} sends requests to the API but allow_api is false")
@@ -325,7 +403,593 @@ def verify_plan(
     if "buy" in plan_data:
         bad_buy = check_buy_list(plan_data, schedule, float(H))
         rep.add("buy_list", not bad_buy, "; ".join(bad_buy[:3]) or "buy list = schedule totals")
-    return rep
+    _check_totals(
+        rep, plan_data, sched, workloads, requests, input_tokens, output_tokens, catalog, H, tiers
+    )
+    _check_echoes(
+        rep, plan_data, defs, hours, workloads, catalog, input_tokens, output_tokens, api_rows
+    )
+    if existing is not None:
+        _check_existing(rep, plan_data, existing)
+    if baselines is not None:
+        _check_baselines(rep, plan_data, baselines, total)
+
+
+# --- the checks that trust nothing in the plan ---------------------------------------------
+
+#: What each input digest stands for, and how to pass the one the plan was solved with.
+_INPUT_NAMES = {
+    "demand": "the demand CSV",
+    "catalog": "the catalog (pass the --catalog folders it was solved with)",
+    "workloads": "the workload definitions (pass the --workloads files it was solved with)",
+    "capacity": "the measured capacity (pass the --capacity file it was solved with)",
+    "fleet": "the existing commitments (pass the --fleet file it was solved with)",
+}
+SOURCES = ("pool", "on_demand", "spot", "api")
+_COUNT_COLUMNS = ("tp", "replicas", "gpus")
+_NUMBER_COLUMNS = (
+    "gpus_per_unit",
+    "instances",
+    "tp",
+    "replicas",
+    "gpus",
+    "replica_share",
+    "capacity_requests",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+)
+_TEXT_COLUMNS = (
+    "workload",
+    "model",
+    "deployment",
+    "gpu",
+    "quant",
+    "source",
+    "pool",
+    "provider",
+    "instance",
+)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _close(a: float, b: float, tol: float = REL_TOL) -> bool:
+    return math.isclose(a, b, rel_tol=tol, abs_tol=1e-9)
+
+
+def _summarize(problems: list[str]) -> str:
+    return problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
+def _check_inputs(
+    rep: VerifyReport, plan_data: Mapping[str, Any], given: Mapping[str, str]
+) -> bool:
+    """The plan was solved for these inputs (their digests match the ones it records)."""
+    recorded = plan_data.get("input_sha256")
+    if not isinstance(recorded, Mapping):
+        rep.add(
+            "inputs",
+            False,
+            "the plan records no input digests (written by an older advisor, or edited); "
+            "solve again to verify it",
+        )
+        return False
+    differ = [k for k in given if recorded.get(k) != given[k]]
+    rep.add(
+        "inputs",
+        not differ,
+        "; ".join(
+            f"{_INPUT_NAMES.get(k, k)} differs from the one the plan was solved for" for k in differ
+        )
+        or "demand, catalog, workloads, capacity and fleet are the ones the plan was solved for",
+    )
+    return not differ
+
+
+def _check_plan_fields(rep: VerifyReport, plan_data: Mapping[str, Any], catalog: Catalog) -> bool:
+    """plan.json's own numbers are numbers, its reserved rows name real offers."""
+    bad: list[str] = []
+    for key in ("total_cost_usd", "horizon_hours"):
+        if not _is_number(plan_data.get(key)):
+            bad.append(f"{key} is {plan_data.get(key)!r}, not a finite number")
+    tiers = plan_data.get("cost_by_tier_usd")
+    if not isinstance(tiers, Mapping) or not all(_is_number(v) for v in tiers.values()):
+        bad.append("cost_by_tier_usd must map tiers to finite numbers")
+    rows = plan_data.get("reserved")
+    if not isinstance(rows, list):
+        bad.append("reserved must be a list of rows")
+        rows = []
+    seen: set[tuple[str, str]] = set()
+    for i, r in enumerate(rows):
+        if not isinstance(r, Mapping):
+            bad.append(f"reserved[{i}] is not a row")
+            continue
+        key = (r.get("pool", r.get("gpu")), r.get("tier"))
+        if key not in catalog.offers or r.get("tier") not in POOL_TIERS:
+            bad.append(f"reserved[{i}]: no reserved or owned offer {key[0]}/{key[1]}")
+        elif (
+            _pool_desc(catalog, key[0], reserved=True)
+            != {k: r.get(k) for k in ("gpu", "provider", "region", "gpus_per_instance")}
+            or isinstance(r.get("gpus_per_instance"), bool)
+            or r.get("instance") != (catalog.offers[key].instance or key[0])
+        ):
+            bad.append(f"reserved[{i}]: gpu, provider, instance or region is not {key[0]}'s")
+        elif catalog.offers[key].gpu != r.get("gpu"):
+            bad.append(
+                f"reserved[{i}]: {key[0]} holds {catalog.offers[key].gpu}, not {r.get('gpu')}"
+            )
+        count = r.get("count")
+        if not (isinstance(count, int) and not isinstance(count, bool) and count >= 0):
+            bad.append(f"reserved[{i}]: count {count!r} is not a whole number ≥ 0")
+        if key in seen:
+            bad.append(f"reserved[{i}]: {key[0]}/{key[1]} listed twice")
+        seen.add(key)  # type: ignore[arg-type]
+    ex = plan_data.get("existing") or []
+    if not isinstance(ex, list) or not all(
+        isinstance(e, Mapping) and _is_number(e.get("cost_usd")) for e in ex
+    ):
+        bad.append("existing must be a list of commitments with a finite cost_usd")
+    rep.add("plan_fields", not bad, _summarize(bad) if bad else "plan.json's fields are sound")
+    return not bad
+
+
+def _blank(v: Any) -> Any:
+    """An empty CSV cell ('' once NaN) as ''; anything else as itself."""
+    return "" if isinstance(v, float) and math.isnan(v) else v
+
+
+def _pool_desc(catalog: Catalog, key: str, reserved: bool = False) -> dict[str, Any]:
+    """What a plan says of pool ``key``: its GPU, provider, instance type, region and GPUs per
+    unit (a GPU type known only from commitments is a generic one-GPU pool)."""
+    o = next((o for (k, _), o in sorted(catalog.offers.items()) if k == key), None)
+    if o is None:
+        d = {"gpu": key, "provider": "generic", "instance": key, "region": "", "per_unit": 1}
+    else:
+        per_unit = 1 if o.per_gpu else o.gpus_per_instance
+        d = {
+            "gpu": o.gpu,
+            "provider": o.provider,
+            "instance": o.instance or o.gpu,
+            "region": o.region,
+            "per_unit": per_unit,
+        }
+    if reserved:
+        return {
+            "gpu": d["gpu"],
+            "provider": d["provider"],
+            "region": d["region"],
+            "gpus_per_instance": o.gpus_per_instance if o is not None else 1,
+        }
+    return {
+        "gpu": d["gpu"],
+        "provider": d["provider"],
+        "instance": d["instance"],
+        "region": d["region"],
+        "gpus_per_unit": d["per_unit"],
+    }
+
+
+def _check_schedule_table(rep: VerifyReport, schedule: pd.DataFrame, catalog: Catalog) -> bool:
+    """Every row of the schedule is well formed: finite numbers of the right sign, whole
+    counts, a source advisor knows, a deployment named by its model, GPU, quantization and TP
+    that the catalog has, and API rows that hold no GPUs."""
+    bad: list[str] = []
+    missing = [c for c in ("hour", *_TEXT_COLUMNS, *_NUMBER_COLUMNS) if c not in schedule]
+    if missing:
+        rep.add("schedule_numbers", False, f"schedule.csv has no column(s) {', '.join(missing)}")
+        return False
+    if not len(schedule):
+        rep.add("schedule_numbers", True, "no rows")
+        return True
+    nums = {}
+    for c in _NUMBER_COLUMNS:
+        col = pd.to_numeric(schedule[c], errors="coerce").to_numpy(dtype=float)
+        nums[c] = col
+        not_finite = ~np.isfinite(col)
+        if not_finite.any():
+            i = int(np.argmax(not_finite))
+            bad.append(f"row {i + 2}: {c} is {schedule[c].iloc[i]!r}, not a finite number")
+        elif (col < 0).any():
+            i = int(np.argmax(col < 0))
+            bad.append(f"row {i + 2}: {c} is negative ({col[i]:g})")
+    for c in _COUNT_COLUMNS:
+        col = nums[c]
+        frac = np.isfinite(col) & (col != np.round(col))
+        if frac.any():
+            i = int(np.argmax(frac))
+            bad.append(f"row {i + 2}: {c} is {col[i]:g}, not a whole number")
+    self_hosted = (schedule["source"] != "api").to_numpy()
+    for c in _TEXT_COLUMNS:
+        text = schedule[c].map(lambda v: isinstance(v, str) and v != "").to_numpy()
+        # API rows have no GPU or quantization
+        empty = ~text & (
+            self_hosted if c in ("gpu", "quant", "pool", "instance", "provider") else True
+        )
+        if empty.any():
+            bad.append(f"row {int(np.argmax(empty)) + 2}: {c} is empty")
+    if bad:
+        rep.add("schedule_numbers", False, _summarize(bad))
+        return False
+    src = schedule["source"]
+    unknown = ~src.isin(SOURCES)
+    if unknown.any():
+        i = int(np.argmax(unknown.to_numpy()))
+        bad.append(f"row {i + 2}: unknown source {src.iloc[i]!r}")
+    api = (src == "api").to_numpy()
+    wrong = api & (nums["gpus_per_unit"] != 1)
+    if wrong.any():
+        bad.append(f"row {int(np.argmax(wrong)) + 2}: an API row with gpus_per_unit ≠ 1")
+    for c in ("tp", "replicas", "gpus", "replica_share", "capacity_requests", "instances"):
+        wrong = api & (nums[c] != 0)
+        if wrong.any():
+            i = int(np.argmax(wrong))
+            bad.append(f"row {i + 2}: an API row with {c} {nums[c][i]:g} (must be 0)")
+    for i, r in enumerate(schedule.itertuples(index=False)):
+        if r.source == "api":
+            if r.deployment != "api":
+                bad.append(f"row {i + 2}: an API row with deployment {r.deployment!r}")
+            for c in ("gpu", "quant", "pool", "instance", "region"):
+                v = getattr(r, c)
+                if v != "" and not (isinstance(v, float) and math.isnan(v)):
+                    bad.append(f"row {i + 2}: an API row with {c} {v!r} (must be empty)")
+            continue
+        if r.source not in SOURCES:
+            continue
+        tp = int(nums["tp"][i])
+        key = f"{r.model}|{r.pool}|{r.quant}|tp{tp}"
+        if r.gpu in catalog.gpus and not 1 <= tp <= catalog.gpus[r.gpu].max_tp:
+            bad.append(f"row {i + 2}: a TP-{tp} group does not fit {r.gpu}")
+        elif not (r.deployment == key or re.fullmatch(re.escape(key) + r"x[0-9]+", r.deployment)):
+            bad.append(f"row {i + 2}: deployment {r.deployment!r} is not {key!r}")
+        elif r.gpu not in catalog.gpus or r.quant not in catalog.quantizations:
+            bad.append(f"row {i + 2}: {r.gpu}/{r.quant} is not in the catalog")
+        elif tp < 1 or tp > catalog.gpus[r.gpu].max_tp:
+            bad.append(f"row {i + 2}: tp {tp} is not possible on {r.gpu}")
+        elif r.source != "pool" and (r.pool, r.source) not in catalog.offers:
+            bad.append(f"row {i + 2}: no {r.source} offer for {r.gpu}")
+        else:
+            want = _pool_desc(catalog, r.pool)
+            got = {
+                "gpu": r.gpu,
+                "provider": r.provider,
+                "instance": r.instance,
+                "region": r.region if isinstance(r.region, str) else _blank(r.region),
+                "gpus_per_unit": nums["gpus_per_unit"][i],
+            }
+            if got != want:
+                bad.append(f"row {i + 2}: {got} is not pool {r.pool}'s {want}")
+            elif not _close(nums["instances"][i], nums["replicas"][i] * tp / want["gpus_per_unit"]):
+                bad.append(
+                    f"row {i + 2}: instances {nums['instances'][i]:g} ≠ replicas × tp / "
+                    "GPUs per instance"
+                )
+        if len(bad) > 20:
+            break
+    dup = schedule.duplicated(["hour", "workload", "deployment", "source"])
+    if dup.any():
+        i = int(np.argmax(dup.to_numpy()))
+        bad.append(f"row {i + 2}: a second row for the same hour, workload, deployment, source")
+    rep.add(
+        "schedule_numbers",
+        not bad,
+        _summarize(bad) if bad else f"{len(schedule)} rows: finite, signed, whole where counted",
+    )
+    return not bad
+
+
+def _check_coverage(
+    rep: VerifyReport,
+    sched: pd.DataFrame,
+    t_idx: np.ndarray,
+    w_idx: np.ndarray,
+    hours: pd.DatetimeIndex,
+    workloads: Sequence[str],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> None:
+    """Each cell's rows serve its demand exactly (no more, no less), and each row carries its
+    requests' share of the cell's tokens: the API's tokens are served demand, nothing else."""
+    H, W = len(hours), len(workloads)
+    bad: list[str] = []
+    served = {}
+    for col, want in (
+        ("requests", requests),
+        ("input_tokens", input_tokens),
+        ("output_tokens", output_tokens),
+    ):
+        got = np.zeros((H, W))
+        np.add.at(got, (t_idx, w_idx), sched[col].to_numpy(dtype=float))
+        served[col] = got
+        off = ~np.isclose(got, want, rtol=REL_TOL, atol=1e-9)
+        if off.any():
+            t, i = np.argwhere(off)[0]
+            verb = "short" if got[t, i] < want[t, i] else "over"
+            bad.append(
+                f"{int(off.sum())} hour×workload cells {col} ≠ demand; first "
+                f"{hours[t].isoformat()} {workloads[i]}: served {got[t, i]:,.2f} of "
+                f"{want[t, i]:,.2f} ({verb})"
+            )
+    if len(sched):
+        req = sched["requests"].to_numpy(dtype=float)
+        dem = requests[t_idx, w_idx]
+        share = np.divide(req, dem, out=np.zeros_like(req), where=dem > 0)
+        for col, want in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            expect = want[t_idx, w_idx] * share
+            got = sched[col].to_numpy(dtype=float)
+            off = ~np.isclose(got, expect, rtol=REL_TOL, atol=1e-9)
+            if off.any():
+                j = int(np.argmax(off))
+                bad.append(
+                    f"row {j + 2} ({sched['source'].iloc[j]}): {col} {got[j]:,.2f} is not its "
+                    f"{req[j]:,.2f} requests' share of the demand ({expect[j]:,.2f})"
+                )
+    rep.add(
+        "coverage",
+        not bad,
+        "; ".join(bad)
+        if bad
+        else f"all {H * W} hour×workload cells served exactly, tokens with their requests",
+    )
+
+
+def _check_totals(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    sched: pd.DataFrame,
+    workloads: Sequence[str],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    catalog: Catalog,
+    H: int,
+    tiers: Mapping[str, float],
+) -> None:
+    """Every total the plan reports, recomputed: tokens, per-workload figures, $/M, reserved
+    rows, utilization, the bound and the gap."""
+    bad: list[str] = []
+
+    def same(label: str, reported: Any, value: float | None) -> None:
+        if value is None:
+            if reported is not None:
+                bad.append(f"{label}: reported {reported!r}, expected none")
+        elif not _is_number(reported) or not _close(float(reported), value):
+            bad.append(f"{label}: reported {reported!r}, recomputed {value:,.6g}")
+
+    total = float(sum(tiers.values()))
+    tin, tout = float(input_tokens.sum()), float(output_tokens.sum())
+    tok = plan_data.get("tokens") or {}
+    same("tokens.input", tok.get("input"), tin)
+    same("tokens.output", tok.get("output"), tout)
+    same(
+        "usd_per_m_output_tokens",
+        plan_data.get("usd_per_m_output_tokens"),
+        total / tout * TOKENS_PER_M if tout else None,
+    )
+    same(
+        "usd_per_m_tokens",
+        plan_data.get("usd_per_m_tokens"),
+        total / (tin + tout) * TOKENS_PER_M if tin + tout else None,
+    )
+    by_w = plan_data.get("cost_by_workload_usd") or {}
+    wl = plan_data.get("workloads") or {}
+    if sorted(by_w) != sorted(workloads) or sorted(wl) != sorted(workloads):
+        bad.append(
+            f"workloads listed {sorted(wl)}, costed {sorted(by_w)}, demand {list(workloads)}"
+        )
+    else:
+        for i, w in enumerate(workloads):
+            c = by_w[w]
+            if not _is_number(c) or c < -1e-9:
+                bad.append(f"cost_by_workload_usd[{w}] is {c!r}")
+                continue
+            d = wl[w]
+            wo = float(output_tokens[:, i].sum())
+            same(f"workloads[{w}].requests", d.get("requests"), float(requests[:, i].sum()))
+            same(
+                f"workloads[{w}].input_tokens",
+                d.get("input_tokens"),
+                float(input_tokens[:, i].sum()),
+            )
+            same(f"workloads[{w}].output_tokens", d.get("output_tokens"), wo)
+            same(f"workloads[{w}].cost_usd", d.get("cost_usd"), float(c))
+            same(
+                f"workloads[{w}].usd_per_m_output_tokens",
+                d.get("usd_per_m_output_tokens"),
+                float(c) / wo * TOKENS_PER_M if wo > 0 else None,
+            )
+            api_req = (
+                float(
+                    sched.loc[
+                        (sched["workload"] == w) & (sched["source"] == "api"), "requests"
+                    ].sum()
+                )
+                if len(sched)
+                else 0.0
+            )
+            same(
+                f"workloads[{w}].api_share_of_requests",
+                d.get("api_share_of_requests"),
+                api_req / max(float(requests[:, i].sum()), 1e-12),
+            )
+        if all(_is_number(v) for v in by_w.values()):
+            same("sum of cost_by_workload_usd", float(sum(by_w.values())), total)
+    for i, r in enumerate(plan_data.get("reserved", [])):
+        price = _spot_aware_price(catalog, r.get("pool", r["gpu"]), r["tier"])
+        same(f"reserved[{i}].usd_per_hour", r.get("usd_per_hour"), price)
+        same(f"reserved[{i}].cost_usd", r.get("cost_usd"), r["count"] * price * H)
+    existing = plan_data.get("existing") or []
+    pool_capacity = sum(int(r["count"]) for r in plan_data.get("reserved", [])) * H + sum(
+        float(e.get("gpu_hours", 0.0)) for e in existing
+    )
+    pool = sched[sched["source"] == "pool"] if len(sched) else sched
+    load = (
+        float((pool["replica_share"] * pool["tp"] / pool["gpus_per_unit"]).sum())
+        if len(pool)
+        else 0.0
+    )
+    same(
+        "reserved_utilization",
+        plan_data.get("reserved_utilization"),
+        load / pool_capacity if pool_capacity > 0 else None,
+    )
+    lower = plan_data.get("lower_bound_usd")
+    if lower is None and plan_data.get("gap") is not None:
+        bad.append(f"gap {plan_data.get('gap')!r} without a lower bound")
+    if lower is not None:
+        if not _is_number(lower):
+            bad.append(f"lower_bound_usd is {lower!r}, not a finite number")
+        elif lower > total * (1 + REL_TOL) + 1e-6:
+            bad.append(f"lower bound ${lower:,.2f} is above the plan's cost ${total:,.2f}")
+        else:
+            same(
+                "gap",
+                plan_data.get("gap"),
+                max(0.0, (total - lower) / total) if total > 0 else None,
+            )
+    rep.add(
+        "totals",
+        not bad,
+        _summarize(bad)
+        if bad
+        else "tokens, workloads, $/M, reserved rows, utilization and gap recomputed",
+    )
+
+
+def _check_echoes(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    defs: Mapping[str, Mapping[str, Any]],
+    hours: pd.DatetimeIndex,
+    workloads: Sequence[str],
+    catalog: Catalog,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    api_rows: pd.DataFrame,
+) -> None:
+    """What plan.json repeats of the inputs (each workload's definition and SLOs, the demand's
+    span) is what the inputs say, so a reader of the plan is not misled either."""
+    bad: list[str] = []
+    wl = plan_data.get("workloads") or {}
+    for w in workloads:
+        d = defs[w]
+        got = wl.get(w) if isinstance(wl, Mapping) else None
+        if not isinstance(got, Mapping):
+            bad.append(f"workloads[{w}] is missing")
+            continue
+        if got.get("definition") != jsonable(d):
+            bad.append(f"workloads[{w}].definition differs from the workload given")
+        slo = {"tpot_ms": d["tpot_ms"], "ttft_ms": d["ttft_ms"], "headroom": d["headroom"]}
+        if jsonable(got.get("slo")) != jsonable(slo):
+            bad.append(f"workloads[{w}].slo is {got.get('slo')!r}, the workload says {slo!r}")
+        if got.get("model") != d["model"]:
+            bad.append(f"workloads[{w}].model is {got.get('model')!r}, not {d['model']!r}")
+        api = (
+            _api_offer(catalog, d["model"], _api_provider(api_rows, w)) if d["allow_api"] else None
+        )
+        prices = {
+            "api_usd_per_m_input_tokens": api and api.usd_per_m_input_tokens,
+            "api_usd_per_m_output_tokens": api and api.usd_per_m_output_tokens,
+        }
+        i = list(workloads).index(w)
+        wo = float(output_tokens[:, i].sum())
+        prices["api_all_in_usd_per_m_output_tokens"] = (
+            None
+            if api is None or wo <= 0
+            else (
+                float(input_tokens[:, i].sum()) * api.usd_per_m_input_tokens
+                + wo * api.usd_per_m_output_tokens
+            )
+            / wo
+        )
+        for k, v in prices.items():
+            if d.get("providers"):
+                break  # the offer depends on the providers' prices; checked by the cost
+            r = got.get(k)
+            if (v is None) != (r is None) or (
+                v is not None and not (_is_number(r) and _close(float(r), float(v)))
+            ):
+                bad.append(f"workloads[{w}].{k} is {r!r}, the catalog gives {v!r}")
+    dem = plan_data.get("demand") or {}
+    span = {
+        "hours": len(hours),
+        "start": hours[0].isoformat() if len(hours) else None,
+        "end": hours[-1].isoformat() if len(hours) else None,
+        "workloads": list(workloads),
+    }
+    for k, v in span.items():
+        if not isinstance(dem, Mapping) or dem.get(k) != v:
+            bad.append(
+                f"demand.{k} is {dem.get(k) if isinstance(dem, Mapping) else dem!r}, "
+                f"the demand gives {v!r}"
+            )
+    rep.add(
+        "echoes",
+        not bad,
+        _summarize(bad) if bad else "workload definitions, SLOs and the demand's span as given",
+    )
+
+
+def _check_existing(
+    rep: VerifyReport, plan_data: Mapping[str, Any], existing: Sequence[Mapping[str, Any]]
+) -> None:
+    """The plan's commitments are the fleet file's, with their active hours and spend."""
+    reported = plan_data.get("existing") or []
+    bad: list[str] = []
+    if len(reported) != len(existing):
+        bad.append(f"the plan lists {len(reported)} commitments, the fleet {len(existing)}")
+    else:
+        for i, (got, want) in enumerate(zip(reported, existing, strict=True)):
+            for k in ("gpu", "tier", "count", "active_hours"):
+                if got.get(k) != want[k]:
+                    bad.append(f"existing[{i}].{k}: reported {got.get(k)!r}, fleet {want[k]!r}")
+            for k in ("usd_per_hour", "gpu_hours", "cost_usd"):
+                v = got.get(k)
+                if not _is_number(v) or not _close(float(v), float(want[k])):
+                    bad.append(f"existing[{i}].{k}: reported {v!r}, recomputed {want[k]!r}")
+    rep.add(
+        "existing",
+        not bad,
+        _summarize(bad) if bad else f"{len(existing)} commitments as the fleet file gives them",
+    )
+
+
+def _check_baselines(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    baselines: Mapping[str, float | None],
+    total: float,
+) -> None:
+    """Each simple policy's cost and the saving against the best one, recomputed."""
+    reported = plan_data.get("baselines") or {}
+    bad: list[str] = []
+    if sorted(reported) != sorted(baselines):
+        bad.append(f"baselines {sorted(reported)}, expected {sorted(baselines)}")
+    else:
+        for k, v in baselines.items():
+            got = reported[k].get("total_cost_usd") if isinstance(reported[k], Mapping) else "?"
+            if v is None:
+                if got is not None:
+                    bad.append(f"{k}: reported {got!r}, not applicable")
+            elif not _is_number(got) or not _close(float(got), v):
+                bad.append(f"{k}: reported {got!r}, recomputed {v:,.2f}")
+    costs = {k: v for k, v in baselines.items() if v is not None}
+    best = min(costs, key=lambda k: costs[k]) if costs else None
+    if plan_data.get("best_baseline") != best:
+        bad.append(f"best_baseline: reported {plan_data.get('best_baseline')!r}, expected {best!r}")
+    sv = plan_data.get("savings_vs_best_baseline_usd")
+    if best is not None and (not _is_number(sv) or not _close(float(sv), costs[best] - total)):
+        bad.append(
+            f"savings_vs_best_baseline_usd: reported {sv!r}, recomputed {costs[best] - total:,.2f}"
+        )
+    rep.add(
+        "baselines",
+        not bad,
+        _summarize(bad) if bad else f"{len(baselines)} simple policies recomputed",
+    )
 
 
 def _api_provider(api_rows: pd.DataFrame, workload: str) -> str:

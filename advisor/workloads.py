@@ -49,9 +49,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from advisor.catalog import Catalog, _read_yaml, shipped_catalog_dir
+from advisor.catalog import Catalog, _read_yaml, shipped_catalog_dir, strict_number
 from advisor.errors import CatalogError, DemandError, did_you_mean
 
 SECTION = "workloads"
@@ -61,7 +61,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class Workload(BaseModel):
     """One class of requests with its SLOs and what it may be served on."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(description="identifier used in demand CSVs")
     model: str = Field(description="catalog model name")
@@ -113,6 +113,11 @@ class Workload(BaseModel):
     def stat(self) -> str:
         """The SLO statistic, ``mean`` when none is stated."""
         return self.slo_stat or "mean"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        return strict_number(cls, value, info)
 
     @field_validator("name")
     @classmethod

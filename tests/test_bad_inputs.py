@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from advisor.cli import app, handle_errors
 from advisor.errors import AdvisorError
+from advisor.files import leftovers, visible
 
 WL = "llama-3.1-8b-interactive"
 HEADER = "hour,workload,requests,input_tokens,output_tokens\n"
@@ -339,12 +340,8 @@ def test_bad_input(case: Case, tmp_path: Path) -> None:
         assert not out.exists()
         assert _snapshot(tmp_path) == before  # no staging folder or partial file left
     else:
-        assert sorted(p.name for p in out.iterdir()) == [
-            "buy.csv",
-            "plan.json",
-            "schedule.csv",
-            "summary.md",
-        ]
+        assert visible(out) == ["buy.csv", "plan.json", "schedule.csv", "summary.md"]
+        assert not leftovers(out)
 
 
 # --- the output location -------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from advisor.cli import app
 from advisor.compare import compare_plans, compare_table_md
+from advisor.files import leftovers
 from advisor.pipeline import solve_plan
 from advisor.plan import Plan
 from advisor.report import FIGURE_FILES, pool_utilization_by_hour_of_week
@@ -133,7 +134,7 @@ def test_report_writes_markdown_html_and_figures(saved: dict[str, Path], tmp_pat
     html = paths["html"].read_text(encoding="utf-8")
     assert html.count('src="data:image/png;base64,') == len(FIGURE_FILES)
     assert "http://" not in html and "https://" not in html  # self-contained
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    assert not leftovers(out)  # no temp files left
 
 
 def test_report_default_folder_and_no_pool(saved: dict[str, Path]) -> None:

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from advisor.cli import app
+from advisor.files import leftovers, visible
 from advisor.pipeline import load_inputs, solve_inputs, solve_plan, verify_files
 from advisor.plan import Plan
 from advisor.solve import SolverSettings, available_solvers
@@ -82,12 +83,8 @@ def test_interruptible_batch_runs_on_spot(plans: dict[str, Plan]) -> None:
 def test_plan_files_round_trip_and_verify_from_disk(plans: dict[str, Plan], tmp_path: Path) -> None:
     plan = plans["spiky_diurnal"]
     out = plan.save(tmp_path / "spiky")
-    assert sorted(p.name for p in out.iterdir()) == [
-        "buy.csv",
-        "plan.json",
-        "schedule.csv",
-        "summary.md",
-    ]
+    assert visible(out) == ["buy.csv", "plan.json", "schedule.csv", "summary.md"]
+    assert not leftovers(out)
     loaded = Plan.load(out / "plan.json")
     assert loaded.total_cost_usd == pytest.approx(plan.total_cost_usd)
     assert len(loaded.schedule) == len(plan.schedule)

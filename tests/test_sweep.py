@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import advisor.cli_sweep  # noqa: F401  registers `advisor sweep` on the app
 from advisor.cli import app
 from advisor.errors import AdvisorError
+from advisor.files import leftovers, visible
 from advisor.pipeline import load_inputs
 from advisor.solve import SolverSettings, available_solvers
 from advisor.sweep import apply_param, check_sweep, sweep
@@ -67,10 +68,11 @@ def test_sweep_writes_table_figure_and_plans(inputs, tmp_path: Path, param: str)
     dirs = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert dirs == [f"{param}=1", f"{param}=2"]
     for d in dirs:
-        assert {"plan.json", "schedule.csv", "summary.md"} <= {p.name for p in (out / d).iterdir()}
+        assert visible(out / d) == ["buy.csv", "plan.json", "schedule.csv", "summary.md"]
+        assert not leftovers(out / d)
     saved = json.loads((out / f"{param}=2" / "plan.json").read_text())
     assert saved["total_cost_usd"] == pytest.approx(costs[1])
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temp files left behind"
+    assert not leftovers(out), "temp files left behind"
 
 
 def test_apply_param_scales_the_right_thing(inputs) -> None:

@@ -175,6 +175,13 @@ def _verify(
     capacity_model: str,
 ) -> None:
     defs = {w: (d if isinstance(d, dict) else d.model_dump()) for w, d in workload_defs.items()}
+    method = plan_data.get("capacity_model", capacity_model)
+    rep.add(
+        "capacity_model",
+        method == capacity_model,
+        f"capacity recomputed with the {capacity_model} model"
+        + ("" if method == capacity_model else f"; the plan says {method!r}"),
+    )
     H = len(hours)
     from advisor.plan import with_units
 
@@ -882,7 +889,12 @@ def _check_echoes(
             continue
         if got.get("definition") != jsonable(d):
             bad.append(f"workloads[{w}].definition differs from the workload given")
-        slo = {"tpot_ms": d["tpot_ms"], "ttft_ms": d["ttft_ms"], "headroom": d["headroom"]}
+        slo = {
+            "tpot_ms": d["tpot_ms"],
+            "ttft_ms": d["ttft_ms"],
+            "stat": d.get("slo_stat") or "mean",  # no statistic stated bounds the mean
+            "headroom": d["headroom"],
+        }
         if jsonable(got.get("slo")) != jsonable(slo):
             bad.append(f"workloads[{w}].slo is {got.get('slo')!r}, the workload says {slo!r}")
         if got.get("model") != d["model"]:

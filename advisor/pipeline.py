@@ -204,17 +204,7 @@ def finish_plan(
     """Cost the baselines, assemble ``sol`` into a plan for ``inputs.demand`` and verify it."""
     d = inputs.demand
     existing = existing_gpus(inputs.commitments, d.hours)
-    ex_rows = existing_rows(inputs.commitments, d.hours)
-    ex_usd = float(sum(r["cost_usd"] for r in ex_rows))
-    baselines = compute_baselines(
-        opts,
-        d.workloads,
-        d.requests,
-        d.input_tokens,
-        d.output_tokens,
-        committed_usd=ex_usd,
-        has_commitments=bool(ex_rows),
-    )
+    ex_rows, ex_usd, baselines = _baselines(inputs, opts)
     meta = {
         "advisor_version": __version__,
         "demand": {
@@ -455,11 +445,13 @@ def verify_inputs(
     )
 
 
-def expected_from(inputs: Inputs) -> dict[str, Any]:
-    """What a plan for ``inputs`` must report beyond its schedule: the inputs' digests, the
-    commitments' rows and GPUs per hour, and each simple policy's cost."""
+def _baselines(
+    inputs: Inputs, opts: OptionSet
+) -> tuple[list[dict[str, Any]], float, dict[str, Any]]:
+    """The commitments' rows over the demand's hours, their spend [USD] and each simple
+    policy on ``opts``, every policy paying what is already committed (one rule for the plan
+    and its baselines)."""
     d = inputs.demand
-    opts = option_set(inputs)
     ex_rows = existing_rows(inputs.commitments, d.hours)
     ex_usd = float(sum(r["cost_usd"] for r in ex_rows))
     baselines = compute_baselines(
@@ -471,6 +463,15 @@ def expected_from(inputs: Inputs) -> dict[str, Any]:
         committed_usd=ex_usd,
         has_commitments=bool(ex_rows),
     )
+    return ex_rows, ex_usd, baselines
+
+
+def expected_from(inputs: Inputs) -> dict[str, Any]:
+    """What a plan for ``inputs`` must report beyond its schedule: the inputs' digests, the
+    commitments' rows and GPUs per hour, and each simple policy's cost."""
+    d = inputs.demand
+    opts = option_set(inputs)
+    ex_rows, _, baselines = _baselines(inputs, opts)
     return {
         "existing_gpus": existing_gpus(inputs.commitments, d.hours),
         "input_sha256": input_digests(inputs),

@@ -52,6 +52,11 @@ instance, so no instance is left with a gap a later group cannot fill). Hourly i
 run one deployment each (``gpus/tp`` replicas), so mixing two deployments in one rented
 instance is outside the model; committed instances may mix freely.
 ``apilimit[m,t]`` ``Σ_{w of m} f[w,t]·(tokens of w in t) ≤ rate limit of m's API``
+``start[k,s,t]``, ``hold[k,s,t]``  with a minimum rental of ``m`` hours (policy) on hourly
+                  sources, over consecutive real hours: ``v[k,s,t] ≥ x[k,s,t] − x[k,s,t−1]``,
+                  ``v ≥ 0`` (units started in hour ``t``) and
+                  ``x[k,s,t] ≥ Σ_{t−m<τ≤t} v[k,s,τ]`` (every unit started in the last ``m``
+                  hours still runs); ``x`` before the first point is the window's history
 ``gpu_types``     with a policy of at most ``K`` GPU types: ``z[g] ∈ {0,1}``,
                   ``Σ_g z[g] ≤ K``, ``Σ_{k on type g, s} gpus_k·x[k,s,t] ≤ M[g,t]·z[g]``
                   and ``R[p,τ] ≤ (max_t M[g,t] / GPUs per unit of p + 1)·z[g]`` for each
@@ -93,6 +98,12 @@ class ModelInput:
     existing_gpus: Mapping[str, np.ndarray] = field(default_factory=dict)
     #: pool GPUs fixed per (gpu, tier) (recovery given a reserved fleet), or None to optimize
     fixed_reserved: Mapping[tuple[str, str], int] | None = None
+    #: a minimum rental [hours] per on-demand/spot start (procurement policy): the points
+    #: must then be consecutive real hours in time order (weights 1)
+    min_rental_hours: int = 1
+    #: units each hourly lane ran in the ``min_rental_hours`` hours before the first point,
+    #: oldest first (a window following one already decided); none ran where absent
+    rental_history: Mapping[tuple[str, str], np.ndarray] = field(default_factory=dict)
 
     @property
     def n_points(self) -> int:
@@ -117,6 +128,8 @@ class FleetModel:
     n_integer: int
     n_variables: int
     n_constraints: int
+    #: units started per hourly lane and point, with a minimum rental (``start`` rows)
+    v: dict[tuple[str, str, int], pulp.LpVariable] = field(default_factory=dict)
 
 
 def deployment_sources(opts: OptionSet, inp: ModelInput) -> dict[str, list[str]]:
@@ -298,6 +311,9 @@ def build_model(
                 n_cons += 1
     # --- at most K GPU types (procurement policy) ------------------------------------------
     n_cons += _define_gpu_type_limit(prob, opts, inp, sources, R, x, relax)
+    # --- a minimum rental per on-demand/spot start (procurement policy) ---------------------
+    v, n_rental_rows = _define_min_rental(prob, inp, x, k_index)
+    n_cons += n_rental_rows
     n_int = 0 if relax else len(R) + (0 if relax_replicas else len(x))
     return FleetModel(
         prob=prob,
@@ -310,9 +326,66 @@ def build_model(
         constant_usd=horizon * overhead_per_hour,
         sources=sources,
         n_integer=n_int,
-        n_variables=len(R) + len(x) + len(y) + len(f),
+        n_variables=len(R) + len(x) + len(y) + len(f) + len(v),
+        v=v,
         n_constraints=n_cons,
     )
+
+
+def rental_carry(history: np.ndarray, min_hours: int) -> tuple[float, np.ndarray]:
+    """From a lane's units in the ``min_hours`` hours before a window (oldest first): the
+    units running in the hour before it, and per hour of the window the units started before
+    it that must still run then (``(min_hours - 1,)``; zeros where nothing ran)."""
+    h = np.zeros(min_hours)
+    tail = np.asarray(history, dtype=float)[-min_hours:]
+    if len(tail):
+        h[min_hours - len(tail) :] = tail
+    starts = np.maximum(np.diff(h, prepend=0.0), 0.0)
+    starts[0] = 0.0  # the oldest hour's own start is m hours back: it no longer binds
+    # hour j of the window still holds every start at history position i with i > j
+    carry = np.array([starts[j + 1 :].sum() for j in range(min_hours - 1)])
+    return float(h[-1]), carry
+
+
+def _define_min_rental(
+    prob: pulp.LpProblem,
+    inp: ModelInput,
+    x: Mapping[tuple[str, str, int], pulp.LpVariable],
+    k_index: Mapping[str, int],
+) -> tuple[dict[tuple[str, str, int], pulp.LpVariable], int]:
+    """Each on-demand/spot unit started runs ``inp.min_rental_hours`` hours: ``v[k,s,t] ≥
+    x[k,s,t] − x[k,s,t−1]`` and ``x[k,s,t] ≥ Σ_{t−m<τ≤t} v[k,s,τ]`` (plus the starts of the
+    history still running). ``v`` may be continuous: for integer ``x`` the rows hold with
+    ``v = max(0, Δx)`` exactly when every start lasts ``m`` hours. Returns (``v`` by lane
+    and point, rows added)."""
+    m = inp.min_rental_hours
+    out: dict[tuple[str, str, int], pulp.LpVariable] = {}
+    if m <= 1:
+        return out, 0
+    lanes = sorted({(k, s) for (k, s, _t) in x if s != POOL})
+    rows = 0
+    for k, s in lanes:
+        before, carry = rental_carry(inp.rental_history.get((k, s), np.zeros(0)), m)
+        name = f"{k_index[k]}_{s}"
+        v = [pulp.LpVariable(f"v_{name}_{t}", lowBound=0) for t in range(inp.n_points)]
+        out.update({(k, s, t): var for t, var in enumerate(v)})
+        for t in range(inp.n_points):
+            prev = [(x[(k, s, t - 1)], 1.0)] if t > 0 else []
+            prob += pulp.LpConstraint(
+                pulp.LpAffineExpression([(v[t], 1.0), (x[(k, s, t)], -1.0), *prev]),
+                pulp.LpConstraintGE,
+                f"start_{name}_{t}",
+                -before if t == 0 else 0.0,
+            )
+            window = [(v[tau], -1.0) for tau in range(max(0, t - m + 1), t + 1)]
+            prob += pulp.LpConstraint(
+                pulp.LpAffineExpression([(x[(k, s, t)], 1.0), *window]),
+                pulp.LpConstraintGE,
+                f"hold_{name}_{t}",
+                float(carry[t]) if t < len(carry) else 0.0,
+            )
+            rows += 2
+    return out, rows
 
 
 def _gpu_of(opts: OptionSet, pool: str) -> str:

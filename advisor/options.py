@@ -194,6 +194,8 @@ class OptionSet:
     dominated_lanes: set[tuple[str, str]] = field(default_factory=set)
     #: at most this many GPU types in the fleet (procurement policy), or None
     max_gpu_types: int | None = None
+    #: each on-demand/spot start runs at least this many hours (procurement policy)
+    min_rental_hours: int = 1
 
     def options_for(self, workload: str) -> list[Option]:
         return [o for (w, _), o in self.options.items() if w == workload]
@@ -328,6 +330,7 @@ def build_options(
     providers: Sequence[str] | None = None,
     committed_gpus: Sequence[str] = (),
     max_gpu_types: int | None = None,
+    min_rental_hours: int | None = None,
     capacity_model: str = "simulated",
 ) -> OptionSet:
     """Enumerate, evaluate and prune deployment options for ``workloads``.
@@ -342,7 +345,8 @@ def build_options(
     ``providers`` limits the offers (GPU and API) every workload may buy from; a workload's
     own ``providers`` list narrows it further. ``committed_gpus`` are GPU types of existing
     commitments: their generic per-GPU pool exists even where no offer sells it. With
-    ``max_gpu_types`` the MILP keeps the fleet to that many GPU types.
+    ``max_gpu_types`` the MILP keeps the fleet to that many GPU types; with
+    ``min_rental_hours`` every on-demand/spot start runs that long.
     """
     all_prices = effective_prices(catalog)
     pools = catalog_pools(catalog)
@@ -481,6 +485,7 @@ def build_options(
         dominated_offers=dominated_offers,
         api_provider=api_provider,
         max_gpu_types=max_gpu_types,
+        min_rental_hours=min_rental_hours or 1,
     )
     result.dominated_lanes = dominated_lanes(result)
     idle = unpaying_pools(result, committed_gpus)

@@ -26,7 +26,7 @@ from advisor.files import sha256, to_json
 from advisor.fleet import Commitment, existing_gpus, existing_rows, load_fleet
 from advisor.options import MeasuredCapacity, OptionSet, build_options, load_measured_capacity
 from advisor.plan import BUY_FILE, Plan, assemble_plan, read_buy_csv
-from advisor.policy import Policy, apply_policy, check_policy, hold_rentals, load_policy
+from advisor.policy import Policy, apply_policy, check_policy, load_policy
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS, stale_prices
 from advisor.solve import FleetSolution, Progress, SolverSettings, solve_fleet
 from advisor.verify import VerifyReport, verify_plan
@@ -161,6 +161,7 @@ def option_set(inputs: Inputs) -> OptionSet:
         providers=inputs.providers,
         committed_gpus=sorted({c.gpu for c in inputs.commitments}),
         max_gpu_types=inputs.policy.max_gpu_types,
+        min_rental_hours=inputs.policy.min_rental_hours,
         capacity_model=inputs.capacity_model,
     )
 
@@ -188,8 +189,6 @@ def solve_inputs(
         progress=progress,
     )
     sol = _within_gpu_types(sol, inputs, opts, settings, existing, aggregate, progress)
-    if inputs.policy.min_rental_hours and inputs.policy.min_rental_hours > 1:
-        _hold_hourly_rentals(sol, opts, inputs.policy.min_rental_hours)
     return finish_plan(inputs, opts, sol, settings, aggregate=aggregate)
 
 
@@ -328,48 +327,6 @@ def _within_gpu_types(
         "first solve's bound."
     )
     return replace(again, lower_bound=lower, warnings=[*again.warnings, note])
-
-
-def _hold_hourly_rentals(sol: FleetSolution, opts: OptionSet, min_hours: int) -> None:
-    """Keep every on-demand/spot replica at least ``min_hours`` (``policy.hold_rentals``),
-    in place. A replica held past its workloads' demand is given to one workload that may use
-    its lane with a zero share, so the schedule (and the cost) shows it."""
-    # identical hours share one schedule object: give every hour its own before changing it
-    sol.hours[:] = [replace(h, replicas=dict(h.replicas), shares=dict(h.shares)) for h in sol.hours]
-    lanes = sorted(
-        {(k, s) for hs in sol.hours for (k, s) in hs.replicas if s in ("on_demand", "spot")}
-    )
-    series = {
-        lane: np.array([hs.replicas.get(lane, 0) for hs in sol.hours], dtype=float)
-        for lane in lanes
-    }
-    users = {
-        (k, s): [
-            w
-            for (w, kk) in opts.options
-            if kk == k and (s != "spot" or opts.workloads[w].allow_spot)
-        ]
-        for k, s in lanes
-    }
-    added = 0.0
-    for lane, held in hold_rentals(series, min_hours).items():
-        k, s = lane
-        for t in np.flatnonzero(held > series[lane]):
-            hs = sol.hours[t]
-            hs.replicas[lane] = int(held[t])
-            if not any((w, k, s) in hs.shares for w in users[lane]) and users[lane]:
-                hs.shares[(users[lane][0], k, s)] = 0.0
-            added += (
-                (held[t] - series[lane][t])
-                * opts.deployments[k].units
-                * (opts.gpu_usd_per_hour[(opts.deployments[k].pool_key, s)])
-            )
-    if added > 0:
-        sol.warnings.append(
-            f"Rented replicas are held for at least {min_hours} h (policy min_rental_hours): "
-            f"${added:,.2f} over the solved schedule; the gap is against the bound without "
-            "that rule."
-        )
 
 
 def commitment_terms(catalog: Catalog) -> dict[tuple[str, str], float]:

@@ -18,10 +18,11 @@ How each is enforced, exactly:
 * ``max_gpu_types`` is a constraint of the MILP: a binary per GPU type that every GPU of the
   type (reserved, or any replica in any hour) requires, at most K of them set.
 
-* ``min_rental_hours`` holds the solved schedule's hourly replicas: each lane runs the most
-  replicas it ran in the last ``m`` hours (a trailing maximum), so every start lasts ``m``
-  hours. Not a MILP constraint: the bound stays that of the problem without it (still valid,
-  as the rule only adds cost), so the gap shows what the rule costs at most.
+* ``min_rental_hours`` is a constraint of the MILP over real hours in time order (``start``
+  and ``hold`` rows: every unit started runs ``m`` hours). The models over merged or
+  representative hours cannot carry it, so once the fleet is solved without it the hours are
+  solved again with it (``advisor.solve.rental``): up to two weeks with the reserved fleet
+  re-optimized in the same MILP, longer horizons in week-long windows with the fleet fixed.
 
 The plan records the policy (``plan.json`` ``policy``) and the verifier checks the plan
 against it.
@@ -172,19 +173,6 @@ def rental_shortfalls(schedule: pd.DataFrame, hours: pd.DatetimeIndex, min_hours
                 f"{window[short[0]]:g} started in the last {min_hours} h"
             )
     return bad
-
-
-def hold_rentals(replicas: Mapping[tuple[str, str], np.ndarray], min_hours: int) -> dict:
-    """Each hourly lane's replicas held for ``min_hours``: the trailing maximum over the last
-    ``min_hours`` hours (``replicas`` per lane, ``(H,)`` each)."""
-    out = {}
-    for lane, n in replicas.items():
-        n = np.asarray(n, dtype=float)
-        held = n.copy()
-        for j in range(1, min_hours):
-            held[j:] = np.maximum(held[j:], n[:-j])
-        out[lane] = held
-    return out
 
 
 def policy_violations(

@@ -402,4 +402,4 @@ def test_min_rental_hours_holds_every_start_and_the_verifier_checks_it(tmp_path:
     held = solve_inputs(load_inputs(demand, policy=Policy(min_rental_hours=8)), FAST)
     assert held.verified, held.data["verification"]
     assert held.total_cost_usd >= free.total_cost_usd * (1 - 1e-9)
-    assert any("held for at least 8 h" in w for w in held.data["warnings"])
+    assert any("runs at least 8 h" in w for w in held.data["warnings"])

@@ -81,6 +81,8 @@ class TimeBudget:
         #: set by the caller (--time-limit), not the default
         self.given = given
         self.start = time.perf_counter() if start is None else start
+        #: the budget the warnings name (the whole one, for a ``first`` share of it)
+        self.named_s = self.total_s
 
     @classmethod
     def for_solve(
@@ -94,6 +96,13 @@ class TimeBudget:
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
 
+    def first(self, share: float) -> TimeBudget:
+        """The first ``share`` of this budget (same start): for the stages before one that
+        keeps the rest."""
+        part = TimeBudget(self.total_s * share, given=self.given, start=self.start)
+        part.named_s = self.named_s
+        return part
+
     def left(self) -> float:
         """Seconds left of the budget (never below 0)."""
         return max(0.0, self.total_s - self.elapsed())
@@ -101,8 +110,8 @@ class TimeBudget:
     def describe(self) -> str:
         """The budget as the warnings name it."""
         if self.given:
-            return f"{self.total_s:g} s"
-        return f"{self.total_s:g} s, the default; raise it with --time-limit"
+            return f"{self.named_s:g} s"
+        return f"{self.named_s:g} s, the default; raise it with --time-limit"
 
 
 def default_budget_s(n_distinct_hours: int) -> float:

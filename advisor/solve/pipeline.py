@@ -71,6 +71,7 @@ from advisor.solve.fleet_search import (
 )
 from advisor.solve.problem import Problem
 from advisor.solve.recover import Recovered, recover_hours, refine_hours, solve_points
+from advisor.solve.rental import enforce_min_rental
 from advisor.solve.schedule import FleetSolution, HourSchedule, hours_cost, read_points
 
 #: Seconds per real hour a clustered solve keeps back from its budget for what follows it
@@ -99,6 +100,8 @@ MIN_MILP_S = 10.0
 #: Share of the budget the MILP over every hour gets under ``aggregate="auto"``; where it
 #: stops short of its gap, the decomposition (``DECOMPOSE_CLUSTERS``) gets the rest.
 HYBRID_MILP_SHARE = 0.3
+#: Share of the budget kept for the hours re-solved with a minimum rental (policy).
+RENTAL_SHARE = 0.4
 #: Representative hours that choose the fleet when the decomposition follows the MILP
 #: (every distinct hour is still recovered on its own where the time allows).
 DECOMPOSE_CLUSTERS = 24
@@ -412,7 +415,9 @@ def solve_problem(
     ex_names = problem.existing_names
     ex = problem.existing_matrix()
     agg = aggregate_hours(requests, input_tokens, output_tokens, ex, aggregate)
-    budget = TimeBudget.for_solve(settings.time_limit_s, agg.n_distinct, start=t_start)
+    whole = TimeBudget.for_solve(settings.time_limit_s, agg.n_distinct, start=t_start)
+    # a minimum rental re-solves the hours with the rule at the end: it keeps its share
+    budget = whole.first(1.0 - RENTAL_SHARE) if opts.min_rental_hours > 1 else whole
     progress = timed(progress, budget)
     say = progress or (lambda _m: None)
     say(
@@ -576,7 +581,7 @@ def solve_problem(
         )
     if lower is not None and api_only is not None:
         lower = min(lower, api_only)
-    return FleetSolution(
+    sol = FleetSolution(
         reserved=reserved,
         hours=hours,
         solver=res,
@@ -590,6 +595,7 @@ def solve_problem(
         time_limited=time_limited,
         gap_tolerance=settings.gap,
     )
+    return enforce_min_rental(problem, sol, settings, whole)
 
 
 def _decompose(

@@ -1,0 +1,118 @@
+"""A minimum rental per on-demand/spot start (policy ``min_rental_hours``) as MILP rows, the
+hold that starts the solver and the windows of long horizons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_review import demand_slice
+
+import advisor.solve.rental as rental
+from advisor.milp import ModelInput, build_model, rental_carry
+from advisor.pipeline import load_inputs, option_set, solve_inputs
+from advisor.policy import Policy, rental_shortfalls
+from advisor.solve import SolverSettings, available_solvers
+
+SOLVERS = available_solvers()
+FAST = SolverSettings(SOLVERS[-1], 60, 1e-3)
+
+
+def shortfalls(units: np.ndarray, m: int) -> list[str]:
+    hours = pd.date_range("2026-01-05", periods=len(units), freq="h", tz="UTC")
+    sched = pd.DataFrame(
+        {"hour": hours, "deployment": "k", "source": "spot", "replicas": units, "gpu": "g"}
+    )
+    return rental_shortfalls(sched, hours, m)
+
+
+def test_hold_forward_keeps_each_start_exactly_m_hours() -> None:
+    held = rental.hold_forward(np.array([0, 2, 0, 0, 1, 0, 0, 0]), 3)
+    assert held.tolist() == [0, 2, 2, 2, 1, 0, 0, 0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=30), st.integers(2, 6))
+def test_hold_forward_meets_the_rule_and_never_exceeds_the_trailing_maximum(
+    units: list[int], m: int
+) -> None:
+    n = np.array(units, dtype=float)
+    held = rental.hold_forward(n, m)
+    trailing = np.array([n[max(0, t - m + 1) : t + 1].max() for t in range(len(n))])
+    assert (held >= n).all() and (held <= trailing).all()
+    assert shortfalls(held, m) == []
+
+
+def test_rental_carry_holds_the_starts_of_the_window_before() -> None:
+    before, carry = rental_carry(np.array([0.0, 3.0, 3.0]), 3)
+    assert before == 3.0 and carry.tolist() == [3.0, 0.0]
+    before, carry = rental_carry(np.zeros(0), 4)
+    assert before == 0.0 and carry.tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.fixture(scope="module")
+def batch_48h(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demand_slice("business_hours_batch.csv", 48, 1.0, tmp_path_factory.mktemp("d") / "d.csv")
+
+
+def test_the_milp_rows_reject_a_start_shorter_than_the_minimum(batch_48h: Path) -> None:
+    """Built with ``min_rental_hours`` the model has start/hold rows: a one-hour spike on a
+    rented lane is infeasible for it, the same spike held is feasible."""
+    inputs = load_inputs(batch_48h, policy=Policy(min_rental_hours=4))
+    opts = option_set(inputs)
+    d = inputs.demand
+    inp = ModelInput(
+        d.workloads,
+        np.asarray(d.requests)[:8],
+        np.asarray(d.input_tokens)[:8],
+        np.asarray(d.output_tokens)[:8],
+        np.ones(8),
+        min_rental_hours=4,
+    )
+    fm = build_model(opts, inp)
+    assert fm.v and any(n.startswith("hold_") for n in fm.prob.constraints)
+    lane = next((k, s) for (k, s, _t) in fm.v)
+
+    def feasible_rows(units: list[int]) -> bool:
+        for var in fm.prob.variables():
+            var.varValue = 0.0
+        for t, n in enumerate(units):
+            fm.x[(*lane, t)].varValue = n
+        rental._set_starts(fm)
+        rows = [
+            c for name, c in fm.prob.constraints.items() if name.split("_")[0] in ("start", "hold")
+        ]
+        return all(c.valid(1e-9) for c in rows)
+
+    assert not feasible_rows([0, 1, 0, 0, 0, 0, 0, 0])
+    assert feasible_rows([0, 1, 1, 1, 1, 0, 0, 0])
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_plan_with_a_minimum_rental_is_solved_with_the_rule_and_verified(
+    batch_48h: Path, solver: str
+) -> None:
+    held = solve_inputs(
+        load_inputs(batch_48h, policy=Policy(min_rental_hours=8)), SolverSettings(solver, 20, 1e-3)
+    )
+    assert held.verified, held.data["verification"]
+    stages = [s["stage"] for s in held.data["solver"]["stages"]]
+    assert any(s.startswith("minimum rental (every hour") for s in stages)
+    gap = held.data["solver"]["gap"]
+    assert gap is not None and gap <= 0.05
+
+
+def test_long_horizons_solve_the_rule_in_windows_after_the_ones_before(
+    batch_48h: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``JOINT_HOURS_MAX`` the hours are solved in windows, each bound by the starts of
+    the one before: the plan meets the rule across the window edges and is verified."""
+    monkeypatch.setattr(rental, "JOINT_HOURS_MAX", 0)
+    monkeypatch.setattr(rental, "WINDOW_HOURS", 12)
+    plan = solve_inputs(load_inputs(batch_48h, policy=Policy(min_rental_hours=6)), FAST)
+    assert plan.verified, plan.data["verification"]
+    assert any("h windows" in s["stage"] for s in plan.data["solver"]["stages"])

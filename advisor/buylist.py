@@ -1,5 +1,5 @@
 """The buy list: what a procurement review signs, one row per offer bought (provider,
-instance type, region) and tier.
+instance type, region), tier and deployment.
 
 ``buy.csv`` in a plan folder has exactly the columns of :data:`BUY_COLUMNS`:
 
@@ -8,6 +8,11 @@ instance type, region) and tier.
     type), the GPU type and the procurement tier (``reserved_1y``, ``reserved_3y``,
     ``owned``, ``capacity_block``, ``on_demand``, ``spot``); existing commitments are not in
     it (already signed).
+``deployment``
+    What runs on it (``model|gpu|quant|tpN``). Hourly tiers: a row per deployment (a rented
+    instance runs one). Pool tiers: one row per commitment, naming every deployment that ran
+    on the pool in some hour, joined with `` + `` (a committed pool is shared; its count is
+    not split between them); empty where nothing ran on it.
 ``count``
     Instances to commit (pool tiers); for ``on_demand`` and ``spot`` the mean instances
     running over the horizon (instance-hours / horizon). A per-GPU offer's instance is one
@@ -47,6 +52,7 @@ BUY_COLUMNS = (
     "region",
     "gpu",
     "tier",
+    "deployment",
     "count",
     "peak_count",
     "gpu_hours",
@@ -63,6 +69,10 @@ DEFAULT_OWNED_YEARS = 3.0
 #: A horizon shorter than this fraction of a commitment's term earns a warning.
 SHORT_HORIZON_FRACTION = 0.25
 _HOURLY = ("on_demand", "spot")
+#: A buy row's key on an hourly tier: the offer, the tier and the deployment.
+_HOURLY_KEY = ("provider", "instance", "region", "source", "deployment")
+#: Joins the deployments that share a committed pool in its buy row.
+POOL_JOIN = " + "
 
 
 def term_hours(
@@ -146,9 +156,9 @@ def buy_rows(
     gpu_usd_per_hour: Mapping[tuple[str, str], float],
 ) -> list[dict[str, Any]]:
     """The buy list from a plan's reserved rows, its hourly schedule and the prices [USD per
-    pool unit-hour] per (pool, tier): one row per offer (provider, instance, region) and
-    tier; counts are instances, ``gpu_hours`` GPU-hours."""
-    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    pool unit-hour] per (pool, tier): one row per offer (provider, instance, region), tier
+    and (hourly tiers) deployment; counts are instances, ``gpu_hours`` GPU-hours."""
+    rows: dict[tuple[str, ...], dict[str, Any]] = {}
     self_rows = schedule[schedule["source"] != "api"] if len(schedule) else schedule
     per = (
         _pool_columns(self_rows.drop_duplicates(["hour", "deployment", "source"]))
@@ -156,11 +166,14 @@ def buy_rows(
         else self_rows
     )
     pool_peak: dict[tuple[str, str, str], int] = {}
+    pool_deps: dict[tuple[str, str, str], str] = {}
     if len(per):
-        pool = per[per["source"] == "pool"]
+        pool = per[(per["source"] == "pool") & (per["gpus"] > 0)]
         for key, grp in pool.groupby(["provider", "instance", "region"]):
+            where = tuple(str(k) for k in key)
             peak = float(grp.groupby("hour")["instances"].sum().max())
-            pool_peak[tuple(str(k) for k in key)] = math.ceil(peak - 1e-9)  # type: ignore[index]
+            pool_peak[where] = math.ceil(peak - 1e-9)  # type: ignore[index]
+            pool_deps[where] = POOL_JOIN.join(sorted(set(grp["deployment"].astype(str))))  # type: ignore[index]
     for r in reserved:
         where = _where(r)
         key = (*where, str(r["tier"]))
@@ -172,6 +185,7 @@ def buy_rows(
                 "region": where[2],
                 "gpu": str(r["gpu"]),
                 "tier": str(r["tier"]),
+                "deployment": pool_deps.get(where, ""),
                 "count": 0,
                 "peak_count": pool_peak.get(where, 0),
                 "gpu_hours": 0.0,
@@ -189,21 +203,21 @@ def buy_rows(
         row["commitment_usd"] += float(r["commitment_usd"])
     if len(per):
         hourly = per[per["source"].isin(_HOURLY) & (per["gpus"] > 0)]
-        for (prov, inst, reg, s), grp in hourly.groupby(
-            ["provider", "instance", "region", "source"]
-        ):
+        for key, grp in hourly.groupby([*_HOURLY_KEY]):
+            prov, inst, reg, tier, dep = (str(k) for k in key)
             by_hour = grp.groupby("hour")["instances"].sum()
             hours = pd.to_datetime(pd.Series(by_hour.index), utc=True)
             usd = sum(
-                float(lane["instances"].sum()) * gpu_usd_per_hour[(str(pk), str(s))]
+                float(lane["instances"].sum()) * gpu_usd_per_hour[(str(pk), tier)]
                 for pk, lane in grp.groupby("pool")
             )
-            rows[(str(prov), str(inst), str(reg), str(s))] = {
-                "provider": str(prov),
-                "instance": str(inst),
-                "region": str(reg),
+            rows[(prov, inst, reg, tier, dep)] = {
+                "provider": prov,
+                "instance": inst,
+                "region": reg,
                 "gpu": str(grp["gpu"].iloc[0]),
-                "tier": str(s),
+                "tier": tier,
+                "deployment": dep,
                 "count": round(float(by_hour.sum()) / horizon_h, 2),
                 "peak_count": round(float(by_hour.max())),
                 "gpu_hours": float(grp["gpus"].sum()),
@@ -225,6 +239,20 @@ def buy_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def deployment_label(deployment: str) -> str:
+    """A buy row's deployments as the tables show them: ``model quant TPn`` each (the GPU
+    has its own column); ``-`` for none."""
+    labels = []
+    for d in deployment.split(POOL_JOIN) if deployment else []:
+        parts = d.split("|")
+        if len(parts) == 4:
+            tp = parts[3].replace("tp", "TP").replace("x", " ×")
+            labels.append(f"{parts[0]} {parts[2]} {tp}")
+        else:
+            labels.append(d)
+    return ", ".join(labels) or "-"
+
+
 def buy_table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """The buy list as a header and text rows, for Markdown, HTML and the terminal."""
     head = [
@@ -233,6 +261,7 @@ def buy_table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[s
         "region",
         "GPU",
         "tier",
+        "runs",
         "instances",
         "peak",
         "GPU-hours",
@@ -251,6 +280,7 @@ def buy_table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[s
                 str(r.get("region") or "-"),
                 str(r["gpu"]),
                 str(r["tier"]),
+                deployment_label(str(r.get("deployment", ""))),
                 f"{c:,.2f}" if isinstance(c, float) and not float(c).is_integer() else f"{c:,.0f}",
                 f"{r['peak_count']:,}",
                 f"{r['gpu_hours']:,.0f}",
@@ -263,44 +293,33 @@ def buy_table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[s
     return head, body
 
 
+def _key(r: Mapping[str, Any]) -> tuple[str, ...]:
+    """A buy row's identity: offer, tier and, on an hourly tier, the deployment."""
+    tier = str(r["tier"])
+    return (*_where(r), tier, str(r.get("deployment", "")) if tier in _HOURLY else "")
+
+
 def check_buy_rows(
     rows: Sequence[Mapping[str, Any]],
     schedule: pd.DataFrame,
     reserved: Sequence[Mapping[str, Any]],
     horizon_h: float,
 ) -> list[str]:
-    """Problems between a buy list and the plan: instance-hours, GPU-hours and peaks per
-    hourly offer × tier recomputed from the schedule, counts per committed offer × tier from
-    the reserved rows."""
-    problems = []
-    cols = [c for c in BUY_COLUMNS if rows and c not in rows[0]]
-    if cols:
+    """Problems between a buy list and the plan: instance-hours, GPU-hours per hourly
+    offer × tier × deployment recomputed from the schedule, counts per committed offer ×
+    tier from the reserved rows and the deployments each committed pool ran."""
+    if rows and (cols := [c for c in BUY_COLUMNS if c not in rows[0]]):
         return [f"buy list lacks columns {cols}"]
-    got: dict[tuple[str, ...], tuple[float, float]] = {}
+    problems = []
+    got: dict[tuple[str, ...], tuple[float, float, str]] = {}
     for r in rows:
-        key = (*_where(r), str(r["tier"]))
+        key = _key(r)
         if key in got:
-            problems.append(f"{' '.join(key)} listed twice")
-        got[key] = (float(r["count"]), float(r["gpu_hours"]))
+            problems.append(f"{' '.join(k for k in key if k)} listed twice")
+        got[key] = (float(r["count"]), float(r["gpu_hours"]), str(r.get("deployment", "")))
         if str(r["tier"]) in _HOURLY and float(r["commitment_usd"]) != 0:
             problems.append(f"{' '.join(key)}: an hourly tier carries no commitment")
-    want: dict[tuple[str, ...], tuple[float, float]] = {}
-    for r in reserved:
-        key = (*_where(r), str(r["tier"]))
-        c, h = want.get(key, (0.0, 0.0))
-        want[key] = (c + float(r["count"]), h + _gpus(r) * horizon_h)
-    if len(schedule):
-        per = schedule[schedule["source"].isin(_HOURLY) & (schedule["gpus"] > 0)].drop_duplicates(
-            ["hour", "deployment", "source"]
-        )
-        if len(per):
-            per = _pool_columns(per)
-            for (prov, inst, reg, s), grp in per.groupby(
-                ["provider", "instance", "region", "source"]
-            ):
-                inst_h = float(grp["instances"].sum())
-                key = (str(prov), str(inst), str(reg), str(s))
-                want[key] = (round(inst_h / horizon_h, 2), float(grp["gpus"].sum()))
+    want = _expected_rows(schedule, reserved, horizon_h)
     for key in sorted(set(got) | set(want)):
         name = " ".join(k for k in key if k)
         if key not in got:
@@ -308,10 +327,43 @@ def check_buy_rows(
         elif key not in want:
             problems.append(f"{name}: in the buy list, not in the plan")
         else:
-            (c1, h1), (c2, h2) = got[key], want[key]
+            (c1, h1, d1), (c2, h2, d2) = got[key], want[key]
             if not (math.isclose(c1, c2, abs_tol=0.011) and math.isclose(h1, h2, rel_tol=1e-9)):
                 problems.append(
                     f"{name}: buy list {c1:g} instances / {h1:,.1f} GPU-hours, "
                     f"schedule {c2:g} / {h2:,.1f}"
                 )
+            if d1 != d2:
+                problems.append(f"{name}: buy list runs '{d1}', schedule '{d2}'")
     return problems
+
+
+def _expected_rows(
+    schedule: pd.DataFrame, reserved: Sequence[Mapping[str, Any]], horizon_h: float
+) -> dict[tuple[str, ...], tuple[float, float, str]]:
+    """(count, GPU-hours, deployments) per buy row key, from the reserved rows and the
+    schedule alone."""
+    want: dict[tuple[str, ...], tuple[float, float, str]] = {}
+    per = schedule
+    if len(per):
+        per = per[(per["source"] != "api") & (per["gpus"] > 0)]
+        per = _pool_columns(per.drop_duplicates(["hour", "deployment", "source"]))
+    deps: dict[tuple[str, ...], str] = {}
+    if len(per):
+        for where, grp in per[per["source"] == "pool"].groupby(["provider", "instance", "region"]):
+            deps[tuple(str(k) for k in where)] = POOL_JOIN.join(
+                sorted(set(grp["deployment"].astype(str)))
+            )
+    for r in reserved:
+        key = _key(r)
+        c, h, _ = want.get(key, (0.0, 0.0, ""))
+        want[key] = (c + float(r["count"]), h + _gpus(r) * horizon_h, deps.get(_where(r), ""))
+    if len(per):
+        for key, grp in per[per["source"].isin(_HOURLY)].groupby([*_HOURLY_KEY]):
+            k = tuple(str(x) for x in key)
+            want[k] = (
+                round(float(grp["instances"].sum()) / horizon_h, 2),
+                float(grp["gpus"].sum()),
+                k[-1],
+            )
+    return want

@@ -149,14 +149,19 @@ def test_buy_csv_has_the_columns_and_the_schedules_totals(spiky: Plan, tmp_path:
     assert (buy.loc[buy["tier"].isin(["on_demand", "spot"]), "gpu_hours"] > 0).all()
     sched = spiky.schedule
     per = sched[sched["source"] != "api"].drop_duplicates(["hour", "deployment", "source"])
-    for (g, s), grp in per[per["source"].isin(["on_demand", "spot"])].groupby(["gpu", "source"]):
-        row = buy[(buy["gpu"] == g) & (buy["tier"] == s)]
+    hourly = per[per["source"].isin(["on_demand", "spot"])]
+    for (g, s, k), grp in hourly.groupby(["gpu", "source", "deployment"]):
+        # one row per GPU x tier x deployment
+        row = buy[(buy["gpu"] == g) & (buy["tier"] == s) & (buy["deployment"] == k)]
         assert len(row) == 1
         assert row["gpu_hours"].iloc[0] == pytest.approx(grp["gpus"].sum())
         assert row["peak_count"].iloc[0] == grp.groupby("hour")["gpus"].sum().max()
     for r in spiky.data["reserved"]:
         row = buy[(buy["gpu"] == r["gpu"]) & (buy["tier"] == r["tier"])]
         assert row["count"].iloc[0] == r["count"]
+        # a committed pool names every deployment that ran on it
+        ran = sched[(sched["source"] == "pool") & (sched["gpu"] == r["gpu"])]["deployment"]
+        assert set(row["deployment"].iloc[0].split(" + ")) == set(ran)
         assert row["commitment_usd"].iloc[0] == pytest.approx(r["commitment_usd"])
     summary = (out / "summary.md").read_text()
     assert summary.index("## Buy list") < summary.index("## Cost by tier")

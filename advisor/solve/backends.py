@@ -26,6 +26,7 @@ from advisor.milp import (
     value,
 )
 from advisor.options import OptionSet
+from advisor.processes import Interrupted
 
 SOLVERS = ("cbc", "highs")
 
@@ -400,9 +401,42 @@ def silence_highs_banner() -> None:
         os.close(null)
 
 
+class _InterruptibleHiGHS(pulp.HiGHS):  # type: ignore[misc,name-defined]
+    """PuLP's HiGHS with the solve on a thread of its own, so that a signal reaches Python
+    while HiGHS runs (a solve on the main thread holds it in C until it returns: SIGINT and
+    SIGTERM waited for the whole time limit). On any exception in the waiting thread
+    (``KeyboardInterrupt``, ``processes.Interrupted``) HiGHS is asked to stop through its
+    interrupt callbacks, its thread is joined, and the exception goes on."""
+
+    def callSolver(self, lp: pulp.LpProblem) -> None:
+        h = lp.solverModel
+        stop = threading.Event()
+
+        def interrupt(event: Any) -> None:
+            if stop.is_set():
+                event.interrupt()
+
+        # the MIP's and the interior point's checks only: a Python call at every simplex
+        # iteration cost 5% on a week's exact solve, these cost nothing measurable
+        h.cbMipInterrupt += interrupt
+        h.cbIpmInterrupt += interrupt
+        thread = h.startSolve()
+        try:
+            while not h.wait(HIGHS_POLL_S)[0]:
+                pass
+        except BaseException:
+            stop.set()
+            thread.join()
+            raise
+
+
+#: Seconds between the waiting thread's checks for signals while HiGHS runs.
+HIGHS_POLL_S = 0.05
+
+
 def _run_highs(fm: FleetModel, settings: SolverSettings, start: float) -> SolverResult:
     silence_highs_banner()
-    solver = pulp.HiGHS(
+    solver = _InterruptibleHiGHS(
         msg=False,
         timeLimit=settings.time_limit_s,
         gapRel=settings.gap,
@@ -411,6 +445,8 @@ def _run_highs(fm: FleetModel, settings: SolverSettings, start: float) -> Solver
     )
     try:
         fm.prob.solve(solver)
+    except Interrupted:
+        raise
     except Exception as exc:  # highspy raises plain exceptions
         raise SolverError(f"HiGHS failed: {exc}. Try --solver cbc.") from None
     seconds = time.perf_counter() - start

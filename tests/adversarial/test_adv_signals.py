@@ -96,3 +96,23 @@ def test_threads_beyond_the_cores_are_capped(tmp_path: Path) -> None:
     assert proc.returncode == 0, stderr
     cores = len(os.sched_getaffinity(0))
     assert f"note: --threads 100000 is more than the {cores} cores available; using" in stderr
+
+
+def test_a_signal_stops_highs_mid_solve(tmp_path: Path) -> None:
+    """HiGHS runs in-process: a signal must stop it mid-solve, not wait for its time limit
+    (it held the main thread in C, so SIGTERM took effect only when the solve ended, 28 s
+    later on this exact week, and was then reported as a HiGHS failure with exit 2)."""
+    args = [*SLOW[:1], "--solver", "highs", "--aggregate", "exact", "--time-limit", "300"]
+    proc = _advisor("solve", *args, "--out", str(tmp_path / "out"), tmpdir=tmp_path)
+    assert proc.stderr is not None
+    # the stage line comes once the model is built and HiGHS has started
+    deadline = time.monotonic() + 120
+    while "build:" not in proc.stderr.readline():
+        assert time.monotonic() < deadline and proc.poll() is None
+    time.sleep(2.0)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "interrupted: SIGTERM" in stderr and "Traceback" not in stderr
+    assert time.monotonic() - sent < 20.0

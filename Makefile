@@ -19,8 +19,9 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# one worker per core, each test file on one worker (its fixtures built once)
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py

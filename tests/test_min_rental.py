@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_review import demand_slice
 
 import advisor.solve.rental as rental
 from advisor.milp import ModelInput, build_model, rental_carry
 from advisor.pipeline import load_inputs, option_set, solve_inputs
 from advisor.policy import Policy, rental_shortfalls
 from advisor.solve import SolverSettings, available_solvers
+from tests.test_review import demand_slice
 
 SOLVERS = available_solvers()
 FAST = SolverSettings(SOLVERS[-1], 60, 1e-3)

@@ -7,8 +7,9 @@ Registered on the main ``app`` when ``advisor.cli`` imports this module.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -152,6 +153,9 @@ def solve_scenarios_cli(
     prices: str | None,
     providers: list[str] | None,
     max_price_age_days: float,
+    policy_file: Path | None,
+    policy: Any,
+    capacity_model: str,
     out_dir: Path | None,
     settings: tuple,
     aggregate: str | int,
@@ -181,9 +185,11 @@ def solve_scenarios_cli(
         prices=prices,
         providers=providers,
         max_price_age_days=max_price_age_days,
+        policy_file=policy_file,
+        policy=policy,
     )
     result = solve_scenarios(
-        inputs,
+        replace(inputs, capacity_model=capacity_model),
         scen,
         SolverSettings(*settings),
         risk=parsed,

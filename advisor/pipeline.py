@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -67,16 +67,18 @@ def load_inputs(
     max_price_age_days: float = DEFAULT_MAX_PRICE_AGE_DAYS,
     policy_file: Path | str | None = None,
     policy: Policy | None = None,
+    read_demand: Callable[[Path, Mapping[str, Workload]], Demand] = load_demand,
 ) -> Inputs:
-    """Load and validate the catalog (with price profile ``prices``), workloads, demand,
-    measured capacity, fleet and procurement policy; ``providers`` limits where the plan may
-    buy, and ``policy``'s fields that are set replace those of ``policy_file``."""
+    """Load and validate the catalog (with price profile ``prices``), workloads, demand
+    (``read_demand``: a scenario file's reader gives its weighted mean), measured capacity,
+    fleet and procurement policy; ``providers`` limits where the plan may buy, and
+    ``policy``'s fields that are set replace those of ``policy_file``."""
     cdirs = [Path(d) for d in catalog_dirs]
     catalog = load_catalog(cdirs, prices=prices)
     if providers is not None:
         check_providers(catalog, providers)
     workloads = load_workloads(catalog, [Path(p) for p in workloads_files], catalog_dirs=cdirs)
-    demand = load_demand(Path(demand_path), workloads)
+    demand = read_demand(Path(demand_path), workloads)
     measured = load_measured_capacity(capacity_file, catalog) if capacity_file else []
     commitments = load_fleet(fleet_file, catalog) if fleet_file else []
     pol = load_policy(policy_file, catalog) if policy_file else Policy()

@@ -55,17 +55,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advisor.catalog import POOL_TIERS, default_prices, load_catalog
+from advisor.catalog import POOL_TIERS, load_catalog
 from advisor.demand import Demand
 from advisor.errors import AdvisorError, InfeasibleError
 from advisor.fleet import existing_gpus, existing_rows, load_fleet
 from advisor.options import OptionSet, load_measured_capacity
 from advisor.parallel import run_jobs
-from advisor.pipeline import Inputs, check_providers, finish_plan, option_set, solve_inputs
+from advisor.pipeline import Inputs, finish_plan, load_inputs, option_set, solve_inputs
 from advisor.plan import Plan, assemble_plan
 from advisor.scenarios import ScenarioSet, load_scenarios
 from advisor.solve import FleetSolution, SolverSettings, solve_fleet
-from advisor.workloads import Workload, load_workloads
+from advisor.workloads import Workload
 
 Fleet = dict[tuple[str, str], int]
 #: most copies of the scenario list used to represent weights as whole counts
@@ -301,47 +301,24 @@ def binding_hours(opts: OptionSet, sol: FleetSolution, demand: Demand) -> dict[s
 # --- the two-stage plan ----------------------------------------------------------------------
 
 
-def load_scenario_inputs(
-    demand_path: Path | str,
-    *,
-    workloads_files: Sequence[Path | str] = (),
-    catalog_dirs: Sequence[Path | str] = (),
-    capacity_file: Path | str | None = None,
-    fleet_file: Path | str | None = None,
-    prices: str | None = None,
-    providers: Sequence[str] | None = None,
-    max_price_age_days: float | None = None,
-) -> tuple[Inputs, ScenarioSet]:
-    """``pipeline.load_inputs`` for a demand file with scenarios (demand: the weighted mean)."""
-    cdirs = [Path(d) for d in catalog_dirs]
-    catalog = load_catalog(cdirs, prices=prices)
-    if providers is not None:
-        check_providers(catalog, providers)
-    workloads = load_workloads(catalog, [Path(p) for p in workloads_files], catalog_dirs=cdirs)
-    scen = load_scenarios(Path(demand_path), workloads)
-    measured = load_measured_capacity(capacity_file, catalog) if capacity_file else []
-    commitments = load_fleet(fleet_file, catalog) if fleet_file else []
-    files = {
-        "demand": str(demand_path),
-        "catalog_dirs": [str(d) for d in cdirs],
-        "workloads_files": [str(p) for p in workloads_files],
-        "capacity_file": str(capacity_file) if capacity_file else None,
-        "fleet_file": str(fleet_file) if fleet_file else None,
-        "prices": prices or default_prices(),
-        "providers": list(providers) if providers is not None else None,
-    }
-    inputs = Inputs(
-        catalog,
-        workloads,
-        scen.mean_demand(),
-        measured,
-        commitments,
-        files,
-        list(providers) if providers is not None else None,
-    )
-    if max_price_age_days is not None:
-        inputs = replace(inputs, max_price_age_days=max_price_age_days)
-    return inputs, scen
+def load_scenario_inputs(demand_path: Path | str, **options: Any) -> tuple[Inputs, ScenarioSet]:
+    """``pipeline.load_inputs`` (its keyword ``options``) for a demand file with scenarios:
+    the inputs' demand is the scenarios' weighted mean. A minimum rental (policy) is refused:
+    the two-stage model stacks the scenarios' hours, which are not one timeline."""
+    got: list[ScenarioSet] = []
+
+    def read(path: Path, workloads: Mapping[str, Any]) -> Demand:
+        got.append(load_scenarios(path, workloads))
+        return got[0].mean_demand()
+
+    inputs = load_inputs(demand_path, read_demand=read, **options)
+    if (inputs.policy.min_rental_hours or 1) > 1:
+        raise AdvisorError(
+            f"{demand_path}: a minimum rental (min_rental_hours) is not available with "
+            "scenarios: the two-stage model stacks the scenarios' hours, which are not one "
+            "timeline. Drop it, or solve one scenario's demand on its own with it."
+        )
+    return inputs, got[0]
 
 
 @dataclass

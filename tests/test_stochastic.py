@@ -230,3 +230,18 @@ def test_stress_needs_one_source_of_futures(saved_two_stage) -> None:
     _, plan_dir, _ = saved_two_stage
     res = CliRunner().invoke(app, ["stress", str(plan_dir)])
     assert res.exit_code == 2 and "--demand" in res.output
+
+
+def test_scenario_solves_take_the_policy_and_capacity_model_flags(saved_two_stage) -> None:
+    """The scenario path dropped --tiers, --policy and --capacity-model without a word: a
+    plan "without reserved tiers" reserved GPUs and recorded no policy."""
+    path, _, _ = saved_two_stage
+    args = ["solve", str(path), "--solver", "highs", "--aggregate", "exact", "--quiet"]
+    args += ["--workers", "1", "--json", "--tiers", "on_demand,spot,api"]
+    res = CliRunner().invoke(app, [*args, "--capacity-model", "roofline"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["policy"]["tiers"] == ["on_demand", "spot", "api"]
+    assert doc["reserved"] == [] and doc["capacity_model"] == "roofline"
+    res = CliRunner().invoke(app, [*args, "--min-rental-hours", "4"])
+    assert res.exit_code == 2 and "not available with scenarios" in res.output

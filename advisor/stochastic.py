@@ -46,6 +46,7 @@ two-stage fleet's cost there minus that scenario's own optimum.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,7 +65,7 @@ from advisor.parallel import run_jobs
 from advisor.pipeline import Inputs, finish_plan, load_inputs, option_set, solve_inputs
 from advisor.plan import Plan, assemble_plan
 from advisor.scenarios import ScenarioSet, load_scenarios
-from advisor.solve import FleetSolution, SolverSettings, solve_fleet
+from advisor.solve import FleetSolution, SolverSettings, TimeBudget, solve_fleet
 from advisor.workloads import Workload
 
 Fleet = dict[tuple[str, str], int]
@@ -321,6 +322,63 @@ def load_scenario_inputs(demand_path: Path | str, **options: Any) -> tuple[Input
     return inputs, got[0]
 
 
+#: Shares of a two-stage solve's time budget: the first stage (every scenario's hours in one
+#: model), then the scenarios' own solves; pricing the candidate fleets on every scenario gets
+#: what is left but ``FINAL_SHARE``, which the chosen fleet's plan keeps.
+FIRST_STAGE_SHARE = 0.4
+OWN_SHARE = 0.2
+FINAL_SHARE = 0.1
+#: The least time one solve of a two-stage run is given [s], whatever is left.
+MIN_JOB_S = 2.0
+
+
+@dataclass(frozen=True)
+class ScenarioClock:
+    """One wall-clock budget for a whole two-stage solve (``--time-limit``, else the default
+    for its stacked hours), handed out in shares: each of its many solves (the first stage,
+    each scenario's own, each fleet priced on each scenario, the plan) gets its share as its
+    time limit, the jobs of a phase dividing theirs over the parallel workers."""
+
+    budget: TimeBudget
+    workers: int
+
+    @classmethod
+    def start(
+        cls, time_limit_s: float | None, stacked_hours: int, workers: int | None
+    ) -> ScenarioClock:
+        n = max(1, int(workers or os.cpu_count() or 1))
+        return cls(TimeBudget.for_solve(time_limit_s, stacked_hours), n)
+
+    def share(self, settings: SolverSettings, fraction: float) -> SolverSettings:
+        """One solve's settings for ``fraction`` of the whole budget."""
+        limit = min(self.budget.left(), fraction * self.budget.total_s)
+        return replace(settings, time_limit_s=max(MIN_JOB_S, limit))
+
+    def per_job(
+        self, settings: SolverSettings, fraction: float | None, n_jobs: int
+    ) -> SolverSettings:
+        """Each of ``n_jobs`` parallel solves' settings for ``fraction`` of the budget (None:
+        what is left but ``FINAL_SHARE``)."""
+        room = self.budget.left() - FINAL_SHARE * self.budget.total_s
+        if fraction is not None:
+            room = min(room, fraction * self.budget.total_s)
+        each = room * min(self.workers, n_jobs) / max(n_jobs, 1)
+        return replace(settings, time_limit_s=max(MIN_JOB_S, each))
+
+    def jobs_affordable(self) -> int:
+        """How many solves of ``MIN_JOB_S`` what is left (but ``FINAL_SHARE``) pays for."""
+        room = self.budget.left() - FINAL_SHARE * self.budget.total_s
+        return max(0, int(room * self.workers / MIN_JOB_S))
+
+    def spent(self) -> bool:
+        """Whether only the final share (or less) is left."""
+        return self.budget.left() <= FINAL_SHARE * self.budget.total_s
+
+    def rest(self, settings: SolverSettings) -> SolverSettings:
+        """The last solve's settings: what is left of the budget."""
+        return replace(settings, time_limit_s=max(MIN_JOB_S, self.budget.left()))
+
+
 @dataclass
 class ScenarioPlan:
     """The two-stage plan: a verified plan of its fleet on one scenario, and the comparison.
@@ -385,16 +443,25 @@ def solve_scenarios(
     ex = existing_gpus(inputs.commitments, d0.hours)
     ex_tiled = {g: np.tile(a, m) for g, a in ex.items()}
     say(f"two-stage: {scen.n} scenarios x {H} h as {m * H} weighted hours")
+    clock = ScenarioClock.start(settings.time_limit_s, m * H, workers)
     stacked = solve_fleet(
-        opts, mean.workloads, req, inp, out, settings, existing_gpus=ex_tiled, aggregate=aggregate
+        opts,
+        mean.workloads,
+        req,
+        inp,
+        out,
+        clock.share(settings, FIRST_STAGE_SHARE),
+        existing_gpus=ex_tiled,
+        aggregate=aggregate,
     )
     expected_bound = None if stacked.lower_bound is None else stacked.lower_bound / m + ex_usd
     two_stage_fleet = dict(stacked.reserved)
     say(f"two-stage fleet: {fleet_text(two_stage_fleet)}")
 
     # 2. the single-forecast fleet and each scenario's own optimum (wait and see)
-    jobs = [(opts, mean, settings, aggregate, inputs)] + [
-        (opts, d, settings, aggregate, inputs) for d in scen.demands
+    own_settings = clock.per_job(settings, OWN_SHARE, scen.n + 1)
+    jobs = [(opts, mean, own_settings, aggregate, inputs)] + [
+        (opts, d, own_settings, aggregate, inputs) for d in scen.demands
     ]
     own = run_jobs(_own_job, jobs, workers=workers, cluster=cluster)
     single_fleet = own[0]["fleet"]
@@ -404,20 +471,25 @@ def solve_scenarios(
 
     # 3. every candidate fleet priced on every scenario
     candidates: list[Fleet] = []
-    for f in [two_stage_fleet, single_fleet] + (
-        [o["fleet"] for o in own[1:]] if scen.n <= MAX_CROSS else []
-    ):
+    for f in [two_stage_fleet, single_fleet]:
         if f not in candidates:
             candidates.append(f)
+    # each scenario's own fleet too, as many as the budget prices at MIN_JOB_S a solve
+    extra = clock.jobs_affordable() // scen.n - len(candidates)
+    for f in [o["fleet"] for o in own[1:]] if scen.n <= MAX_CROSS else []:
+        if f not in candidates and extra > 0:
+            candidates.append(f)
+            extra -= 1
     priced: dict[tuple, np.ndarray] = {}
 
     def price(fleets: list[Fleet]) -> None:
         todo = [f for f in fleets if _key(f) not in priced]
         if not todo:
             return
+        each = clock.per_job(settings, None, len(todo) * scen.n)
         results = run_jobs(
             recourse_job,
-            [(inputs, opts, d, f, settings, aggregate) for f in todo for d in scen.demands],
+            [(inputs, opts, d, f, each, aggregate) for f in todo for d in scen.demands],
             workers=workers,
             cluster=cluster,
         )
@@ -429,7 +501,7 @@ def solve_scenarios(
     w = scen.weights
     best = min(candidates, key=lambda f: (risk.value(priced[_key(f)], w), _key(f)))
     if risk.kind != "expected":
-        best = _local_search(best, risk, w, opts, price, priced, say)
+        best = _local_search(best, risk, w, opts, price, priced, say, clock.spent)
     # the expected-cost plan keeps the candidate of least expected cost
     chosen = best
     if risk.kind == "expected":
@@ -449,8 +521,9 @@ def solve_scenarios(
     # 4. the chosen fleet's verified plan on the most probable scenario
     top = int(np.argmax(w))
     top_inputs = _scenario_inputs(inputs, scen.demands[top])
-    sol = solve_recourse(top_inputs, opts, scen.demands[top], chosen, settings, aggregate)
-    plan = finish_plan(top_inputs, opts, sol, settings, aggregate=aggregate)
+    last = clock.rest(settings)
+    sol = solve_recourse(top_inputs, opts, scen.demands[top], chosen, last, aggregate)
+    plan = finish_plan(top_inputs, opts, sol, last, aggregate=aggregate)
 
     objective = float(risk.value(two, w))
     if risk.kind == "expected":
@@ -634,9 +707,13 @@ def _local_search(
     price: Callable[[list[Fleet]], None],
     priced: dict[tuple, np.ndarray],
     say: Callable[[str], None],
+    out_of_time: Callable[[], bool] = lambda: False,
 ) -> Fleet:
     best = start
     for _ in range(SEARCH_ROUNDS):
+        if out_of_time():
+            say("risk search: stopped by the time budget")
+            break
         near = _neighbours(best, opts)
         price(near)
         cand = min([*near, best], key=lambda f: (risk.value(priced[_key(f)], w), _key(f)))

@@ -245,3 +245,29 @@ def test_scenario_solves_take_the_policy_and_capacity_model_flags(saved_two_stag
     assert doc["reserved"] == [] and doc["capacity_model"] == "roofline"
     res = CliRunner().invoke(app, [*args, "--min-rental-hours", "4"])
     assert res.exit_code == 2 and "not available with scenarios" in res.output
+
+
+def test_a_two_stage_solve_shares_one_time_limit_among_its_solves(monkeypatch) -> None:
+    """Every solve of a two-stage run got the whole --time-limit (the first stage, each
+    scenario's own solve, each fleet on each scenario, the plan): with many scenarios the
+    run took many times its limit. On a clock where every solve runs to its limit (the worst
+    case), the run now ends within the limit."""
+    import time
+
+    import advisor.stochastic as st
+
+    now = [0.0]
+    real = st.solve_fleet
+
+    def to_its_limit(*args, **kwargs):
+        settings = args[5] if len(args) > 5 else kwargs["settings"]
+        got = real(*args, **kwargs)
+        now[0] += settings.time_limit_s
+        return got
+
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(st, "solve_fleet", to_its_limit)
+    inputs, scen = scenario_instance((1.0, 2.0, 0.6), (0.5, 1.0, 1.5, 2.0), (0.25,) * 4)
+    limit = 60.0
+    solve_scenarios(inputs, scen, SolverSettings("highs", limit, 1e-3), workers=1)
+    assert 0 < now[0] <= limit * (1 + 1e-9)

@@ -365,10 +365,11 @@ class ScenarioClock:
         each = room * min(self.workers, n_jobs) / max(n_jobs, 1)
         return replace(settings, time_limit_s=max(MIN_JOB_S, each))
 
-    def jobs_affordable(self) -> int:
-        """How many solves of ``MIN_JOB_S`` what is left (but ``FINAL_SHARE``) pays for."""
+    def jobs_affordable(self, pace_s: float = MIN_JOB_S) -> int:
+        """How many solves of ``pace_s`` (at least ``MIN_JOB_S``) what is left (but
+        ``FINAL_SHARE``) pays for."""
         room = self.budget.left() - FINAL_SHARE * self.budget.total_s
-        return max(0, int(room * self.workers / MIN_JOB_S))
+        return max(0, int(room * self.workers / max(MIN_JOB_S, pace_s)))
 
     def spent(self) -> bool:
         """Whether only the final share (or less) is left."""
@@ -463,7 +464,10 @@ def solve_scenarios(
     jobs = [(opts, mean, own_settings, aggregate, inputs)] + [
         (opts, d, own_settings, aggregate, inputs) for d in scen.demands
     ]
+    t_own = time.perf_counter()
     own = run_jobs(_own_job, jobs, workers=workers, cluster=cluster)
+    # what one solve of a scenario took here, start-up and plan included
+    pace_s = (time.perf_counter() - t_own) * min(clock.workers, len(jobs)) / len(jobs)
     single_fleet = own[0]["fleet"]
     ws_cost = np.array([o["cost_usd"] for o in own[1:]])
     ws_bound = np.array([o["bound_usd"] if o["bound_usd"] is not None else 0.0 for o in own[1:]])
@@ -474,8 +478,9 @@ def solve_scenarios(
     for f in [two_stage_fleet, single_fleet]:
         if f not in candidates:
             candidates.append(f)
-    # each scenario's own fleet too, as many as the budget prices at MIN_JOB_S a solve
-    extra = clock.jobs_affordable() // scen.n - len(candidates)
+    # each scenario's own fleet too, as many as the budget prices at the pace of the
+    # scenarios' own solves (a year's solve costs seconds beyond its limit: start-up, plan)
+    extra = clock.jobs_affordable(pace_s) // scen.n - len(candidates)
     for f in [o["fleet"] for o in own[1:]] if scen.n <= MAX_CROSS else []:
         if f not in candidates and extra > 0:
             candidates.append(f)

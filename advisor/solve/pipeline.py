@@ -72,7 +72,13 @@ from advisor.solve.fleet_search import (
 from advisor.solve.problem import Problem
 from advisor.solve.recover import Recovered, recover_hours, refine_hours, solve_points
 from advisor.solve.rental import enforce_min_rental
-from advisor.solve.schedule import FleetSolution, HourSchedule, hours_cost, read_points
+from advisor.solve.schedule import (
+    FleetSolution,
+    HourSchedule,
+    all_api_hours,
+    hours_cost,
+    read_points,
+)
 
 #: Seconds per real hour a clustered solve keeps back from its budget for what follows it
 #: (baselines, plan assembly, verification: 1.3 s measured at 8,760 h x 10 workloads).
@@ -469,12 +475,7 @@ def solve_problem(
         api_only = None  # committed GPUs already carry the overhead
     if api_only is not None and res.objective is not None and api_only <= res.objective:
         say(f"all-API plan (${api_only:,.2f}) is cheaper than any self-hosted fleet")
-        hours = [
-            HourSchedule(
-                api_fraction={w: 1.0 for i, w in enumerate(workloads) if requests[h, i] > 0}
-            )
-            for h in range(requests.shape[0])
-        ]
+        hours = all_api_hours(workloads, requests)
         bound = api_only if res.bound is None else min(api_only, res.bound)
         if clustered:
             lb_res = lower_solve(

@@ -32,7 +32,13 @@ from advisor.solve.backends import SOLVED, SolverSettings, StartSolution, Status
 from advisor.solve.bounds import api_only_cost
 from advisor.solve.budget import StageReport, TimeBudget
 from advisor.solve.problem import Problem
-from advisor.solve.schedule import FleetSolution, HourSchedule, hours_cost, read_points
+from advisor.solve.schedule import (
+    FleetSolution,
+    HourSchedule,
+    all_api_hours,
+    hours_cost,
+    read_points,
+)
 from advisor.units import HOURS_PER_MONTH
 
 #: Horizons up to this many hours re-solve the fleet with the rule in one MILP.
@@ -242,7 +248,7 @@ def enforce_min_rental(
     if not problem.existing_gpus:
         api = api_only_cost(opts, problem.workloads, problem.requests, *tokens)
     if api is not None and api < cost:
-        reserved, hours, cost = {}, _all_api(problem), api
+        reserved, hours, cost = {}, all_api_hours(problem.workloads, problem.requests), api
     if api is not None and lower is not None:
         lower = min(lower, api)
     report = StageReport(
@@ -264,11 +270,3 @@ def enforce_min_rental(
             f"${before:,.2f} for the plan without it.",
         ],
     )
-
-
-def _all_api(problem: Problem) -> list[HourSchedule]:
-    """Every hour's demand sent to the API."""
-    return [
-        HourSchedule(api_fraction={w: 1.0 for i, w in enumerate(problem.workloads) if r[i] > 0})
-        for r in problem.requests
-    ]

@@ -52,6 +52,14 @@ class FleetSolution:
     gap_tolerance: float = 0.0
 
 
+def all_api_hours(workloads: tuple[str, ...], requests: np.ndarray) -> list[HourSchedule]:
+    """Every hour's demand (``requests``: ``(H, W)``) sent to the API."""
+    return [
+        HourSchedule(api_fraction={w: 1.0 for i, w in enumerate(workloads) if r[i] > 0})
+        for r in requests
+    ]
+
+
 def read_points(fm: FleetModel, opts: OptionSet) -> list[HourSchedule]:
     T = fm.inp.n_points
     out = [HourSchedule() for _ in range(T)]

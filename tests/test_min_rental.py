@@ -16,7 +16,7 @@ from advisor.milp import ModelInput, build_model, rental_carry
 from advisor.pipeline import load_inputs, option_set, solve_inputs
 from advisor.policy import Policy, rental_shortfalls
 from advisor.solve import SolverSettings, available_solvers
-from tests.test_review import demand_slice
+from tests.test_review import DEMAND, demand_slice
 
 SOLVERS = available_solvers()
 FAST = SolverSettings(SOLVERS[-1], 60, 1e-3)
@@ -116,3 +116,25 @@ def test_long_horizons_solve_the_rule_in_windows_after_the_ones_before(
     plan = solve_inputs(load_inputs(batch_48h, policy=Policy(min_rental_hours=6)), FAST)
     assert plan.verified, plan.data["verification"]
     assert any("h windows" in s["stage"] for s in plan.data["solver"]["stages"])
+
+
+def test_an_unproven_milp_worse_than_the_api_hands_over_to_the_decomposition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Snapshot prices, a week of three workloads, two GPU types and a 4 h minimum rental:
+    the hourly MILP's share ran out on an incumbent dearer than all-API, and the solve
+    returned the all-API plan ($4,421, a 36% gap, dearer than renting on demand) without
+    trying the decomposition. An unproven MILP now hands over, and all-API is compared with
+    the plan found at the end."""
+    import advisor.solve.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "HYBRID_MILP_SHARE", 0.02)
+    policy = Policy(
+        tiers=["on_demand", "spot", "reserved_1y", "api"], max_gpu_types=2, min_rental_hours=4
+    )
+    inputs = load_inputs(DEMAND / "mixed_week.csv", prices="snapshot", policy=policy)
+    plan = solve_inputs(inputs, SolverSettings("cbc", 20, 1e-3))
+    assert plan.verified, plan.data["verification"]
+    assert plan.data["reserved"] or len(plan.schedule[plan.schedule["source"] != "api"])
+    for name, b in plan.data["baselines"].items():
+        assert plan.total_cost_usd <= b["total_cost_usd"] * (1 + 1e-9), name

@@ -473,7 +473,16 @@ def solve_problem(
     api_only = api_only_cost(opts, workloads, requests, input_tokens, output_tokens)
     if existing_gpus:
         api_only = None  # committed GPUs already carry the overhead
-    if api_only is not None and res.objective is not None and api_only <= res.objective:
+    # all-API wins outright where no self-hosted plan can beat it (the bound) or the MILP's
+    # plan is final; an unproven hourly MILP first hands over to the decomposition (under
+    # "auto"), and the all-API plan is compared with the plan found at the end
+    final_first = not hybrid or not _short_of(relative_gap(res.objective, res.bound), settings.gap)
+    if (
+        api_only is not None
+        and res.objective is not None
+        and api_only <= res.objective
+        and (final_first or (res.bound is not None and api_only <= res.bound))
+    ):
         say(f"all-API plan (${api_only:,.2f}) is cheaper than any self-hosted fleet")
         hours = all_api_hours(workloads, requests)
         bound = api_only if res.bound is None else min(api_only, res.bound)
@@ -582,9 +591,16 @@ def solve_problem(
         )
     if lower is not None and api_only is not None:
         lower = min(lower, api_only)
+    all_api = False
+    if api_only is not None:
+        usd = hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
+        if api_only < usd + fm.constant_usd:
+            say(f"all-API plan (${api_only:,.2f}) is cheaper than the fleet found")
+            reserved, hours, all_api = {}, all_api_hours(workloads, requests), True
     sol = FleetSolution(
         reserved=reserved,
         hours=hours,
+        api_only=all_api,
         solver=res,
         bound_solver=bound_res,
         lower_bound=lower,

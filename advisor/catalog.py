@@ -469,6 +469,12 @@ class Catalog:
             )
         return gpu
 
+    def gpu_in_pool(self, name: str, pool: str | None) -> GPU:
+        """The GPU ``name`` as the offers of ``pool`` (an offer pool key; None or the GPU's
+        own name: the generic per-GPU pool) link it (``gpu_on``)."""
+        link = next((o.interconnect for (p, _), o in self.offers.items() if p == pool), None)
+        return self.gpu_on(name, link)
+
     def efficiency_for(self, gpu: GPU) -> Efficiency:
         return _lookup(self.efficiency, gpu.family, "efficiency family")
 

@@ -989,7 +989,15 @@ def report(
 
     p = Plan.load(plan)
     assert p.path is not None
-    paths = write_report(p, out_dir if out_dir is not None else p.path)
+    named = p.data.get("inputs") or {}
+    try:  # the catalog the plan names, for its deployments' load figures
+        cat = load_catalog(
+            [Path(d) for d in named.get("catalog_dirs") or []], prices=named.get("prices")
+        )
+    except AdvisorError as exc:
+        cat = None
+        err.print(f"note: no load figures: {safe(str(exc))}", highlight=False)
+    paths = write_report(p, out_dir if out_dir is not None else p.path, cat)
     if json_out:
         _emit_json({k: str(v) for k, v in paths.items()})
         return

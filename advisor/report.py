@@ -21,7 +21,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from advisor.buylist import buy_table
+from advisor.catalog import Catalog
 from advisor.plan import savings_text, serving_text
+from advisor.serving import Replica, slo_capacity, workload_slo, workload_traffic
+from advisor.serving_plot import load_figure_png
 
 
 def _api_all_in(workload: Mapping[str, Any]) -> float | None:
@@ -157,7 +160,14 @@ FIGURE_FILES = {
 OPTIONAL_FIGURE_FILES = {"scenarios": "report_scenarios.png"}
 
 
+#: Deployments drawn under load in the report: those serving the most requests.
+MAX_LOAD_FIGURES = 6
+LOAD_FIGURE = "load_"
+
+
 def _figure_file(key: str) -> str:
+    if key.startswith(LOAD_FIGURE):
+        return f"report_{key}.png"
     return FIGURE_FILES.get(key) or OPTIONAL_FIGURE_FILES[key]
 
 
@@ -459,7 +469,45 @@ def _fig_savings(data: Mapping[str, Any]) -> bytes:
     return _png(fig)
 
 
-def _build_figures(plan: Any) -> list[_Figure]:
+def _load_figures(plan: Any, catalog: Catalog | None) -> list[_Figure]:
+    """TTFT and TPOT against request rate for each deployment × workload that serves the
+    most requests (at most ``MAX_LOAD_FIGURES``), with the SLO and the capacity the plan
+    sized it at: the plan's capacity function on ``catalog``."""
+    sched = plan.schedule
+    if catalog is None or sched is None or not len(sched):
+        return []
+    served = sched[(sched["source"] != "api") & (sched["requests"] > 0)]
+    top = served.groupby(["deployment", "workload"])["requests"].sum().nlargest(MAX_LOAD_FIGURES)
+    method = plan.data.get("capacity_model", "simulated")
+    figs = []
+    for i, (dep, w) in enumerate(top.index, 1):
+        row = served[(served["deployment"] == dep) & (served["workload"] == w)].iloc[0]
+        d = plan.data["workloads"][w]["definition"]
+        gpu = catalog.gpu_in_pool(str(row["gpu"]), row.get("pool") or str(row["gpu"]))
+        replica = Replica(
+            catalog.model(d["model"]), gpu, catalog.quant(str(row["quant"])),
+            catalog.efficiency_for(gpu), int(row["tp"]),
+        )  # fmt: skip
+        traffic, slo = workload_traffic(d), workload_slo(d)
+        cap = slo_capacity(replica, traffic, slo, method)
+        if not cap.feasible:
+            continue
+        title = f"{w} on {row['quant']} TP{int(row['tp'])} {row['gpu']}"
+        figs.append(
+            _Figure(
+                f"{LOAD_FIGURE}{i}",
+                title,
+                f"One replica of {dep} serving {w}: TTFT and TPOT (p50, p99) against the "
+                f"arrival rate ({method} capacity model), the SLO ({slo.stat}) in red and the "
+                f"capacity the plan sizes replicas at ({cap.requests_per_s:.2f} requests/s, "
+                f"before headroom) in green.",
+                load_figure_png(replica, traffic, slo, cap, title=title),
+            )
+        )
+    return figs
+
+
+def _build_figures(plan: Any, catalog: Catalog | None = None) -> list[_Figure]:
     data = plan.data
     hours = _horizon_hours(plan)
     figs = [
@@ -531,7 +579,7 @@ def _build_figures(plan: Any) -> list[_Figure]:
                 scenario_figure_png(data["scenarios"]),
             )
         )
-    return figs
+    return figs + _load_figures(plan, catalog)
 
 
 def _scenario_blocks(summary: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -708,6 +756,10 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
             "on this fleet (spare capacity first, then the cheapest hourly replica or the API).",
         )
     )
+    loads = [f for f in figs if f.key.startswith(LOAD_FIGURE)]
+    if loads:
+        blocks.append(("h2", "Deployments under load"))
+        blocks += [("fig", f) for f in loads]
     blocks.append(("h2", "Reserved-pool utilization by hour of week"))
     f = byk.get("pool_utilization")
     if f is not None and f.png is None:
@@ -846,8 +898,9 @@ def _html(blocks: list[tuple[Any, ...]], title: str) -> str:
     )
 
 
-def write_report(plan: Any, out_dir: Path | str) -> dict[str, Path]:
-    """Write ``report.md``, ``report.html`` (figures embedded) and the figure PNGs.
+def write_report(plan: Any, out_dir: Path | str, catalog: Catalog | None = None) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html`` (figures embedded) and the figure PNGs; with the
+    ``catalog`` the plan was solved on, a load figure per deployment it uses most.
 
     Returns the written paths: ``markdown``, ``html`` and one per figure key. The files go in
     as one step (``advisor.files.PlanFolder``): report files advisor wrote earlier that this
@@ -860,7 +913,7 @@ def write_report(plan: Any, out_dir: Path | str) -> dict[str, Path]:
     from advisor.files import PlanFolder, sha256, to_json
 
     folder = PlanFolder(out_dir)  # checks the path before any drawing
-    figs = _build_figures(plan)
+    figs = _build_figures(plan, catalog)
     blocks = _report_blocks(plan.data, figs)
     files: dict[str, str | bytes] = {_figure_file(f.key): f.png for f in figs if f.png is not None}
     files["report.md"] = _md(blocks)
@@ -873,6 +926,7 @@ def write_report(plan: Any, out_dir: Path | str) -> dict[str, Path]:
             drop=(
                 *FIGURE_FILES.values(),
                 *OPTIONAL_FIGURE_FILES.values(),
+                *(_figure_file(f"{LOAD_FIGURE}{i}") for i in range(1, MAX_LOAD_FIGURES + 1)),
                 "report.md",
                 "report.html",
             ),

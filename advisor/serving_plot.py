@@ -25,6 +25,25 @@ def load_figure(
     points: int = 12,
 ) -> Path:
     """Plot TTFT and TPOT (p50 and p99) against the arrival rate and save a PNG at ``path``."""
+    out = Path(path)
+    png = load_figure_png(replica, traffic, slo, capacity, title=title, points=points)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png)
+    return out
+
+
+def load_figure_png(
+    replica: Replica,
+    traffic: Traffic,
+    slo: SLO,
+    capacity: Capacity,
+    *,
+    title: str | None = None,
+    points: int = 12,
+) -> bytes:
+    """``load_figure``'s picture as PNG bytes."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,8 +82,7 @@ def load_figure(
     )
     fig.suptitle(name, fontsize=10)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    return out
+    return buf.getvalue()

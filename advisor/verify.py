@@ -1068,9 +1068,7 @@ def _capacity(
     ]
     if rates:
         return max(rates) * SECONDS_PER_HOUR
-    pool = getattr(r, "pool", r.gpu)
-    link = next((o.interconnect for (p, _), o in catalog.offers.items() if p == pool), None)
-    gpu = catalog.gpu_on(r.gpu, link)
+    gpu = catalog.gpu_in_pool(r.gpu, getattr(r, "pool", r.gpu))
     cap = replica_capacity(
         catalog.model(d["model"]),
         gpu,

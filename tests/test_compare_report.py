@@ -17,7 +17,7 @@ from advisor.compare import compare_plans, compare_table_md
 from advisor.files import leftovers
 from advisor.pipeline import solve_plan
 from advisor.plan import Plan
-from advisor.report import FIGURE_FILES, pool_utilization_by_hour_of_week
+from advisor.report import FIGURE_FILES, MAX_LOAD_FIGURES, pool_utilization_by_hour_of_week
 from advisor.solve import available_solvers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,8 +131,16 @@ def test_report_writes_markdown_html_and_figures(saved: dict[str, Path], tmp_pat
     md = paths["markdown"].read_text(encoding="utf-8")
     for name in FIGURE_FILES.values():
         assert f"]({name})" in md
+    # a load figure per deployment the plan uses most, from the catalog the plan names
+    loads = sorted(k for k in paths if k.startswith("load_"))
+    assert 1 <= len(loads) <= MAX_LOAD_FIGURES
+    for key in loads:
+        assert paths[key] == out / f"report_{key}.png"
+        _check_png(paths[key])
+        assert f"](report_{key}.png)" in md
+    assert "## Deployments under load" in md and "capacity the plan sizes replicas at" in md
     html = paths["html"].read_text(encoding="utf-8")
-    assert html.count('src="data:image/png;base64,') == len(FIGURE_FILES)
+    assert html.count('src="data:image/png;base64,') == len(FIGURE_FILES) + len(loads)
     assert "http://" not in html and "https://" not in html  # self-contained
     assert not leftovers(out)  # no temp files left
 
@@ -145,6 +153,8 @@ def test_report_default_folder_and_no_pool(saved: dict[str, Path]) -> None:
     assert res.exit_code == 0, res.output
     md = (saved["low"] / "report.md").read_text(encoding="utf-8")
     assert "No reserved pool" in md
+    assert "Deployments under load" not in md  # every request goes to the API
+    assert not list(saved["low"].glob("report_load_*.png"))
     assert not (saved["low"] / FIGURE_FILES["pool_utilization"]).exists()
     for key in ("capacity", "cost_by_tier", "usd_per_m", "savings"):
         _check_png(saved["low"] / FIGURE_FILES[key])

@@ -130,6 +130,8 @@ class FleetModel:
     n_constraints: int
     #: units started per hourly lane and point, with a minimum rental (``start`` rows)
     v: dict[tuple[str, str, int], pulp.LpVariable] = field(default_factory=dict)
+    #: the ``pool[g,t]`` rows by (pool, point), whose duals price the pool
+    pool_rows: dict[tuple[str, int], pulp.LpConstraint] = field(default_factory=dict)
 
 
 def deployment_sources(opts: OptionSet, inp: ModelInput) -> dict[str, list[str]]:
@@ -158,134 +160,208 @@ def deployment_sources(opts: OptionSet, inp: ModelInput) -> dict[str, list[str]]
     return out
 
 
+@dataclass
+class _Columns:
+    """The model's columns by what they are, and the indices their names use."""
+
+    R: dict[tuple[str, str], pulp.LpVariable]
+    x: dict[tuple[str, str, int], pulp.LpVariable]
+    y: dict[tuple[str, str, str, int], pulp.LpVariable]
+    f: dict[tuple[str, int], pulp.LpVariable]
+    eligible: dict[tuple[str, str], list[str]]
+    #: workload index in the demand arrays, deployment index in the names
+    W: dict[str, int]
+    k_index: dict[str, int]
+
+    def use(self, w: str, k: str, s: str, t: int) -> pulp.LpVariable | None:
+        """The column of ``w``'s use of lane ``(k, s)`` at point ``t``, if it may use it."""
+        el = self.eligible.get((k, s))
+        if not el or w not in el:
+            return None
+        return self.x[(k, s, t)] if len(el) == 1 else self.y[(w, k, s, t)]
+
+
 def build_model(
     opts: OptionSet, inp: ModelInput, *, relax: bool = False, relax_replicas: bool = False
 ) -> FleetModel:
     """Build the MILP for ``inp``: its LP relaxation with ``relax=True``; with
     ``relax_replicas=True`` only the reserved GPUs stay integer (hourly replicas continuous),
-    the representative-hour model of large horizons."""
-    cat = pulp.LpContinuous if relax else pulp.LpInteger
-    x_cat = pulp.LpContinuous if relax or relax_replicas else pulp.LpInteger
-    T = inp.n_points
-    W = {w: i for i, w in enumerate(inp.workloads)}
-    weights = np.asarray(inp.weights, dtype=float)
-    horizon = float(weights.sum())
+    the representative-hour model of large horizons. One ``define_*`` per family of columns
+    and rows (module docstring); rows are named ``family_<what>_<point>``."""
     prob = pulp.LpProblem("fleet", pulp.LpMinimize)
     sources = deployment_sources(opts, inp)
-    deps = opts.deployments
-    users: dict[str, list[str]] = {k: [] for k in deps}
+    users: dict[str, list[str]] = {k: [] for k in opts.deployments}
     for w, k in opts.options:
-        if w in W:
+        if w in inp.workloads:
             users[k].append(w)
+    cols = define_columns(opts, inp, sources, users, relax, relax or relax_replicas)
+    prob += define_objective(opts, inp, cols)
+    n_cons = define_cover(prob, opts, inp, sources, cols)
+    n_cons += define_share(prob, users, cols)
+    pool_rows, n = define_pool(prob, opts, inp, cols)
+    n_cons += n
+    n_cons += define_api_limit(prob, opts, inp, cols)
+    n_cons += _define_gpu_type_limit(prob, opts, inp, sources, cols.R, cols.x, relax)
+    v, n = _define_min_rental(prob, inp, cols.x, cols.k_index)
+    n_cons += n
+    horizon = float(np.asarray(inp.weights, dtype=float).sum())
+    n_int = 0 if relax else len(cols.R) + (0 if relax_replicas else len(cols.x))
+    return FleetModel(
+        prob=prob,
+        inp=inp,
+        R=cols.R,
+        x=cols.x,
+        y=cols.y,
+        eligible=cols.eligible,
+        f=cols.f,
+        constant_usd=horizon * opts.monthly_overhead_usd / HOURS_PER_MONTH,
+        sources=sources,
+        n_integer=n_int,
+        n_variables=len(cols.R) + len(cols.x) + len(cols.y) + len(cols.f) + len(v),
+        n_constraints=n_cons,
+        v=v,
+        pool_rows=pool_rows,
+    )
 
-    # --- variables -----------------------------------------------------------------------
-    R: dict[tuple[str, str], pulp.LpVariable] = {}
+
+def define_columns(
+    opts: OptionSet,
+    inp: ModelInput,
+    sources: Mapping[str, list[str]],
+    users: Mapping[str, list[str]],
+    relax: bool,
+    relax_x: bool,
+) -> _Columns:
+    """``R[g,τ]`` (fixed where ``inp.fixed_reserved`` says), ``x[k,s,t]``, ``y[w,k,s,t]``
+    where several workloads may share a lane, ``f[w,t]`` where the API is allowed."""
+    cat = pulp.LpContinuous if relax else pulp.LpInteger
+    x_cat = pulp.LpContinuous if relax_x else pulp.LpInteger
+    deps = opts.deployments
+    cols = _Columns({}, {}, {}, {}, {}, {w: i for i, w in enumerate(inp.workloads)}, {})
+    cols.k_index.update({k: i for i, k in enumerate(deps)})
     pool_gpus = sorted({d.pool_key for k, d in deps.items() if POOL in sources[k] and users[k]})
     for g in pool_gpus:
         for tier in opts.pool_tiers(g):
             fixed = None if inp.fixed_reserved is None else inp.fixed_reserved.get((g, tier), 0)
-            ub = opts.max_gpus.get((g, tier))
-            if fixed is not None:
-                R[(g, tier)] = pulp.LpVariable(
-                    f"R_{lp_name(g)}_{tier}", lowBound=fixed, upBound=fixed, cat=cat
-                )
-            else:
-                R[(g, tier)] = pulp.LpVariable(
-                    f"R_{lp_name(g)}_{tier}", lowBound=0, upBound=ub, cat=cat
-                )
-    x: dict[tuple[str, str, int], pulp.LpVariable] = {}
-    y: dict[tuple[str, str, str, int], pulp.LpVariable] = {}
-    eligible: dict[tuple[str, str], list[str]] = {}
-    f: dict[tuple[str, int], pulp.LpVariable] = {}
-    k_index = {k: i for i, k in enumerate(deps)}
+            lo, hi = (fixed, fixed) if fixed is not None else (0, opts.max_gpus.get((g, tier)))
+            cols.R[(g, tier)] = pulp.LpVariable(
+                f"R_{lp_name(g)}_{tier}", lowBound=lo, upBound=hi, cat=cat
+            )
     for k in deps:
-        if not users[k]:
-            continue
-        for s in sources[k]:
+        for s in sources[k] if users[k] else []:
             el = [w for w in users[k] if s != "spot" or opts.workloads[w].allow_spot]
             if not el:
                 continue
-            eligible[(k, s)] = el
-            for t in range(T):
-                x[(k, s, t)] = pulp.LpVariable(f"x_{k_index[k]}_{s}_{t}", lowBound=0, cat=x_cat)
-                if len(el) > 1:
-                    for w in el:
-                        y[(w, k, s, t)] = pulp.LpVariable(
-                            f"y_{W[w]}_{k_index[k]}_{s}_{t}", lowBound=0
-                        )
+            cols.eligible[(k, s)] = el
+            ki = cols.k_index[k]
+            for t in range(inp.n_points):
+                cols.x[(k, s, t)] = pulp.LpVariable(f"x_{ki}_{s}_{t}", lowBound=0, cat=x_cat)
+                for w in el if len(el) > 1 else []:
+                    cols.y[(w, k, s, t)] = pulp.LpVariable(
+                        f"y_{cols.W[w]}_{ki}_{s}_{t}", lowBound=0
+                    )
     for w in inp.workloads:
-        if w in opts.api_usd_per_m:
-            for t in range(T):
-                if inp.requests[t, W[w]] > 0:
-                    f[(w, t)] = pulp.LpVariable(f"f_{W[w]}_{t}", lowBound=0, upBound=1)
-    overhead_per_hour = opts.monthly_overhead_usd / HOURS_PER_MONTH
+        for t in range(inp.n_points) if w in opts.api_usd_per_m else []:
+            if inp.requests[t, cols.W[w]] > 0:
+                cols.f[(w, t)] = pulp.LpVariable(f"f_{cols.W[w]}_{t}", lowBound=0, upBound=1)
+    return cols
 
-    def use(w: str, k: str, s: str, t: int) -> pulp.LpVariable | None:
-        el = eligible.get((k, s))
-        if not el or w not in el:
-            return None
-        return x[(k, s, t)] if len(el) == 1 else y[(w, k, s, t)]
 
-    # --- objective -----------------------------------------------------------------------
+def define_objective(opts: OptionSet, inp: ModelInput, cols: _Columns) -> pulp.LpAffineExpression:
+    """Reserved units over the horizon, hourly units and API tokens per point (weighted),
+    a tiny cost per pool replica (``POOL_EPSILON``); the overhead is a constant outside."""
+    weights = np.asarray(inp.weights, dtype=float)
+    horizon = float(weights.sum())
+    deps = opts.deployments
     terms: list[tuple[pulp.LpVariable, float]] = []
-    for (g, tier), var in R.items():
+    for (g, tier), var in cols.R.items():
         terms.append((var, horizon * opts.gpu_usd_per_hour[(g, tier)]))
-    for (k, s, t), var in x.items():
-        units = deps[k].units
+    for (k, s, t), var in cols.x.items():
         price = POOL_EPSILON if s == POOL else opts.gpu_usd_per_hour[(deps[k].pool_key, s)]
-        terms.append((var, weights[t] * price * units))
-    for (w, t), var in f.items():
-        a = api_usd_per_hour(
-            opts.api_usd_per_m[w], inp.input_tokens[t, W[w]], inp.output_tokens[t, W[w]]
-        )
+        terms.append((var, weights[t] * price * deps[k].units))
+    for (w, t), var in cols.f.items():
+        i = cols.W[w]
+        a = api_usd_per_hour(opts.api_usd_per_m[w], inp.input_tokens[t, i], inp.output_tokens[t, i])
         terms.append((var, weights[t] * float(a)))
-    prob += pulp.LpAffineExpression(terms)
+    return pulp.LpAffineExpression(terms)
 
-    # --- constraints ---------------------------------------------------------------------
-    n_cons = 0
+
+def define_cover(
+    prob: pulp.LpProblem,
+    opts: OptionSet,
+    inp: ModelInput,
+    sources: Mapping[str, list[str]],
+    cols: _Columns,
+) -> int:
+    """``cover[w,t]``: every workload's demand served within its SLO (capacity over
+    ``1 + headroom``), or sent to the API. Returns the rows added."""
+    rows = 0
     for w in inp.workloads:
-        wl = opts.workloads[w]
-        opts_w = [(k, o.requests_per_hour) for (ww, k), o in opts.options.items() if ww == w]
-        for t in range(T):
-            d = float(inp.requests[t, W[w]])
+        i, headroom = cols.W[w], opts.workloads[w].headroom
+        caps = [(k, o.requests_per_hour) for (ww, k), o in opts.options.items() if ww == w]
+        for t in range(inp.n_points):
+            d = float(inp.requests[t, i])
             if d <= 0:
                 continue
-            row = []
-            for k, cap in opts_w:
-                for s in sources[k]:
-                    v = use(w, k, s, t)
-                    if v is not None:
-                        row.append((v, cap / ((1.0 + wl.headroom) * d)))
-            if (w, t) in f:
-                row.append((f[(w, t)], 1.0))
+            row = [
+                (v, cap / ((1.0 + headroom) * d))
+                for k, cap in caps
+                for s in sources[k]
+                if (v := cols.use(w, k, s, t)) is not None
+            ]
+            if (w, t) in cols.f:
+                row.append((cols.f[(w, t)], 1.0))
             prob += pulp.LpConstraint(
-                pulp.LpAffineExpression(row), pulp.LpConstraintGE, f"cover_{W[w]}_{t}", 1.0
+                pulp.LpAffineExpression(row),
+                pulp.LpConstraintGE,
+                f"cover_{i}_{lp_name(w)}_{t}",
+                1.0,
             )
-            n_cons += 1
-    for (k, s, t), var in x.items():
-        ys = [y[(w, k, s, t)] for w in users[k] if (w, k, s, t) in y]
+            rows += 1
+    return rows
+
+
+def define_share(prob: pulp.LpProblem, users: Mapping[str, list[str]], cols: _Columns) -> int:
+    """``share[k,s,t]``: workloads sharing a lane use at most its units. Returns the rows."""
+    rows = 0
+    for (k, s, t), var in cols.x.items():
+        ys = [cols.y[(w, k, s, t)] for w in users[k] if (w, k, s, t) in cols.y]
         if ys:
             prob += pulp.LpConstraint(
                 pulp.LpAffineExpression([(v, 1.0) for v in ys] + [(var, -1.0)]),
                 pulp.LpConstraintLE,
-                f"share_{k_index[k]}_{s}_{t}",
+                f"share_{cols.k_index[k]}_{s}_{t}",
                 0.0,
             )
-            n_cons += 1
-    by_gpu_src: dict[tuple[str, str, int], list[tuple[pulp.LpVariable, float]]] = {}
-    for (k, s, t), var in x.items():
-        by_gpu_src.setdefault((deps[k].pool_key, s, t), []).append((var, float(deps[k].units)))
-    for (g, s, t), row in sorted(by_gpu_src.items()):
+            rows += 1
+    return rows
+
+
+def define_pool(
+    prob: pulp.LpProblem, opts: OptionSet, inp: ModelInput, cols: _Columns
+) -> tuple[dict[tuple[str, int], pulp.LpConstraint], int]:
+    """``pool[g,t]``: pool replicas within the committed and existing units; ``avail[g,s,t]``:
+    hourly units within an offer's cap. Returns (the pool rows by (pool, point), rows added)."""
+    deps = opts.deployments
+    by_lane: dict[tuple[str, str, int], list[tuple[pulp.LpVariable, float]]] = {}
+    for (k, s, t), var in cols.x.items():
+        by_lane.setdefault((deps[k].pool_key, s, t), []).append((var, float(deps[k].units)))
+    pool_rows: dict[tuple[str, int], pulp.LpConstraint] = {}
+    rows = 0
+    for (g, s, t), row in sorted(by_lane.items()):
         if s == POOL:
-            committed = [(R[(g, tier)], -1.0) for tier in opts.pool_tiers(g) if (g, tier) in R]
+            committed = [
+                (cols.R[(g, tier)], -1.0) for tier in opts.pool_tiers(g) if (g, tier) in cols.R
+            ]
             existing = float(inp.existing_gpus[g][t]) if g in inp.existing_gpus else 0.0
-            prob += pulp.LpConstraint(
+            c = pulp.LpConstraint(
                 pulp.LpAffineExpression(row + committed),
                 pulp.LpConstraintLE,
                 f"pool_{lp_name(g)}_{t}",
                 existing,
             )
-            n_cons += 1
+            prob += c
+            pool_rows[(g, t)] = c
         elif (g, s) in opts.max_gpus:
             prob += pulp.LpConstraint(
                 pulp.LpAffineExpression(row),
@@ -293,14 +369,23 @@ def build_model(
                 f"avail_{lp_name(g)}_{s}_{t}",
                 float(opts.max_gpus[(g, s)]),
             )
-            n_cons += 1
+        else:
+            continue
+        rows += 1
+    return pool_rows, rows
+
+
+def define_api_limit(prob: pulp.LpProblem, opts: OptionSet, inp: ModelInput, cols: _Columns) -> int:
+    """``apilimit[m,t]``: the tokens sent to a model's API within its rate limit. Returns the
+    rows added."""
+    rows = 0
     for model, limit in sorted(opts.api_max_tokens_per_hour.items()):
-        for t in range(T):
-            row = []
-            for w in inp.workloads:
-                if opts.workloads[w].model == model and (w, t) in f:
-                    tokens = float(inp.input_tokens[t, W[w]] + inp.output_tokens[t, W[w]])
-                    row.append((f[(w, t)], tokens / limit))
+        for t in range(inp.n_points):
+            row = [
+                (cols.f[(w, t)], float(inp.input_tokens[t, i] + inp.output_tokens[t, i]) / limit)
+                for w, i in cols.W.items()
+                if opts.workloads[w].model == model and (w, t) in cols.f
+            ]
             if row:
                 prob += pulp.LpConstraint(
                     pulp.LpAffineExpression(row),
@@ -308,28 +393,8 @@ def build_model(
                     f"apilimit_{lp_name(model)}_{t}",
                     1.0,
                 )
-                n_cons += 1
-    # --- at most K GPU types (procurement policy) ------------------------------------------
-    n_cons += _define_gpu_type_limit(prob, opts, inp, sources, R, x, relax)
-    # --- a minimum rental per on-demand/spot start (procurement policy) ---------------------
-    v, n_rental_rows = _define_min_rental(prob, inp, x, k_index)
-    n_cons += n_rental_rows
-    n_int = 0 if relax else len(R) + (0 if relax_replicas else len(x))
-    return FleetModel(
-        prob=prob,
-        inp=inp,
-        R=R,
-        x=x,
-        y=y,
-        eligible=eligible,
-        f=f,
-        constant_usd=horizon * overhead_per_hour,
-        sources=sources,
-        n_integer=n_int,
-        n_variables=len(R) + len(x) + len(y) + len(f) + len(v),
-        v=v,
-        n_constraints=n_cons,
-    )
+                rows += 1
+    return rows
 
 
 def rental_carry(history: np.ndarray, min_hours: int) -> tuple[float, np.ndarray]:

@@ -14,7 +14,6 @@ from advisor.milp import (
     FleetModel,
     ModelInput,
     build_model,
-    lp_name,
     value,
 )
 from advisor.options import OptionSet, api_usd_per_hour
@@ -126,7 +125,7 @@ def pool_prices(fm: FleetModel, weights: np.ndarray) -> dict[str, np.ndarray]:
     for g in sorted({g for g, _ in fm.R} | set(fm.inp.existing_gpus)):
         arr = np.zeros(fm.inp.n_points)
         for t in range(fm.inp.n_points):
-            c = fm.prob.constraints.get(f"pool_{lp_name(g)}_{t}")
+            c = fm.pool_rows.get((g, t))
             if c is not None and c.pi is not None and math.isfinite(c.pi):
                 arr[t] = max(0.0, -float(c.pi)) / weights[t]
         out[g] = arr

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from advisor.demand import Demand
 from advisor.milp import ModelInput, build_model
 from advisor.pipeline import load_inputs, option_set
 from tests.test_review import DEMAND
+
+
+def first_hours(d: Demand, n: int, **kw: Any) -> ModelInput:
+    """The first ``n`` hours of a demand as model points, in time order."""
+    arrays = (np.asarray(a)[:n] for a in (d.requests, d.input_tokens, d.output_tokens))
+    return ModelInput(d.workloads, *arrays, np.ones(n), **kw)
+
 
 FAMILIES = {"cover", "share", "pool", "avail", "apilimit", "gpu", "start", "hold"}
 
 
 def test_rows_are_named_by_family_and_what_they_bind() -> None:
     inputs = load_inputs(DEMAND / "mixed_week.csv")
-    opts = option_set(inputs)
     d = inputs.demand
-    inp = ModelInput(
-        d.workloads,
-        np.asarray(d.requests)[:4],
-        np.asarray(d.input_tokens)[:4],
-        np.asarray(d.output_tokens)[:4],
-        np.ones(4),
-    )
-    fm = build_model(opts, inp)
+    fm = build_model(option_set(inputs), first_hours(d, 4))
     names = list(fm.prob.constraints)
     assert {n.split("_")[0] for n in names} <= FAMILIES
     assert len(names) == fm.n_constraints

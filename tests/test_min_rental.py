@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import advisor.solve.rental as rental
-from advisor.milp import ModelInput, build_model, rental_carry
+from advisor.milp import build_model, rental_carry
 from advisor.pipeline import load_inputs, option_set, solve_inputs
 from advisor.policy import Policy, rental_shortfalls
 from advisor.solve import SolverSettings, available_solvers
+from tests.test_milp_rows import first_hours
 from tests.test_review import DEMAND, demand_slice
 
 SOLVERS = available_solvers()
@@ -64,16 +65,7 @@ def test_the_milp_rows_reject_a_start_shorter_than_the_minimum(batch_48h: Path) 
     rented lane is infeasible for it, the same spike held is feasible."""
     inputs = load_inputs(batch_48h, policy=Policy(min_rental_hours=4))
     opts = option_set(inputs)
-    d = inputs.demand
-    inp = ModelInput(
-        d.workloads,
-        np.asarray(d.requests)[:8],
-        np.asarray(d.input_tokens)[:8],
-        np.asarray(d.output_tokens)[:8],
-        np.ones(8),
-        min_rental_hours=4,
-    )
-    fm = build_model(opts, inp)
+    fm = build_model(opts, first_hours(inputs.demand, 8, min_rental_hours=4))
     assert fm.v and any(n.startswith("hold_") for n in fm.prob.constraints)
     lane = next((k, s) for (k, s, _t) in fm.v)
 

@@ -1017,4 +1017,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run as `python -m advisor.cli`, this file is `__main__`, and the command modules above
+    # registered `offers`, `forecast`, `stress` and `sweep` on the app of `advisor.cli`, a
+    # second copy: run that one ("No such command 'stress'" otherwise)
+    from advisor.cli import main as _imported_main
+
+    _imported_main()

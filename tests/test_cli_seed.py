@@ -179,3 +179,17 @@ def test_bad_input_is_one_clear_error(args: list[str], needle: str) -> None:
     res = runner.invoke(app, args)
     assert res.exit_code == 2
     assert needle in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("module", ["advisor", "advisor.cli"])
+def test_python_dash_m_knows_every_command(module: str) -> None:
+    """`python -m advisor.cli stress` said "No such command": the command modules register
+    on the app of the imported `advisor.cli`, not on `__main__`'s."""
+    import subprocess
+    import sys
+
+    for cmd in ("stress", "forecast", "offers", "sweep"):
+        proc = subprocess.run(
+            [sys.executable, "-m", module, cmd, "--help"], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, (cmd, proc.stderr)

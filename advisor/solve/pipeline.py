@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -143,8 +143,6 @@ def solve_clustered(
     input_tokens = problem.input_tokens
     output_tokens = problem.output_tokens
     existing_gpus = problem.existing_gpus
-    ex = problem.existing_matrix()
-    ex_names = sorted(existing_gpus)
     t0 = time.perf_counter()
     budget = max(time_budget.left(), 1e-3)
 
@@ -264,81 +262,15 @@ def solve_clustered(
             time_limited=bool(cut),
         )
     )
+    # 3. the chosen fleet's schedule for every real hour
     t_recover = time.perf_counter()
-
-    # 3. the chosen fleet's schedule for every real hour: from every distinct hour as a
-    #    point of its own where the time allows; else from finer representative hours (at
-    #    their maxima, trimmed per hour), or, with HiGHS, from the clusters' and then every
-    #    real hour re-solved on its representative's lanes
-    def recover(labels: np.ndarray, points_inp: ModelInput, deadline: float) -> Recovered | None:
-        return recover_hours(
-            problem,
-            labels,
-            points_inp,
-            best,
-            settings,
-            say,
-            deadline,
-        )
-
-    points = agg.n_points
-    resolved = 0
     finish = FINISH_S_PER_HOUR * requests.shape[0]
     room = max(1.0, budget - min(LAGRANGE_S, 0.2 * budget) - finish - elapsed())
-    # as many points as the room holds at the estimates' mean pace, with a margin (the
-    # maxima are slower to solve than the hours near the means): points left at the
-    # deadline keep rounded schedules, and the bound's share stays untouched
     pace = max(float(np.mean(timing)), 1e-6) if timing else math.inf
-    n_fine = int(FINE_MARGIN * room / pace) if math.isfinite(pace) else 0
-    got: Recovered | None = None
-    rep_labels = agg.labels
-    deadline = time.perf_counter() + room
-    if n_fine > agg.n_points and (n_fine >= agg.n_distinct or settings.name != "highs"):
-        fine = aggregate_hours(requests, input_tokens, output_tokens, ex, n_fine)
-        fine_inp = ModelInput(
-            workloads,
-            fine.upper,
-            fine.upper_in,
-            fine.upper_out,
-            fine.weights,
-            existing_at_points(fine, ex, ex_names),
-        )
-        got = recover(fine.labels, fine_inp, deadline)
-        if got is not None:
-            points, rep_labels = fine.n_points, fine.labels
-            say(f"schedule from {fine.n_points} points: ${got[0]:,.2f} before overhead")
-    if got is None:
-        got = recover(agg.labels, upper_inp, deadline)
-        if got is not None:
-            say(f"schedule from {agg.n_points} points: ${got[0]:,.2f} before overhead")
-    if got is None:
-        raise SolverError(
-            "No hour-by-hour schedule could be recovered from the representative hours. "
-            "Try --aggregate exact or a larger --time-limit."
-        )
-    best_cost, best_hours, best_points = got
-    if points < agg.n_distinct and settings.name == "highs":
-        # HiGHS runs in-process (CBC pays a process start per solve): every real hour gets
-        # a small integer solve of its own on its representative's lanes
-        reserved = {key: n for key, n in best.items() if n > 0}
-        best_hours, resolved = refine_hours(
-            problem,
-            best_points,
-            rep_labels,
-            reserved,
-            best_hours,
-            settings,
-            deadline,
-        )
-        best_cost = hours_cost(opts, workloads, reserved, best_hours, input_tokens, output_tokens)
-        say(
-            f"schedule with {resolved} of {agg.n_distinct} hours re-solved: "
-            f"${best_cost:,.2f} before overhead"
-        )
-        if resolved < agg.n_distinct:
-            cut.append(f"the schedule recovery ({resolved} of {agg.n_distinct} hours re-solved)")
-    elif points < agg.n_distinct:
-        cut.append(f"the schedule recovery ({points} of {agg.n_distinct} hours)")
+    best_cost, best_hours, points, resolved, recovery_cut = recover_schedule(
+        problem, agg, upper_inp, best, settings, say, room, pace
+    )
+    cut += recovery_cut
     stages.add(
         StageReport(
             f"schedule recovery ({points} points, {resolved} hours re-solved)",
@@ -349,18 +281,61 @@ def solve_clustered(
         )
     )
 
-    # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour
-    lam_limit = max(0.5, min(LAGRANGE_S, budget - finish - elapsed()))
-    lag, lag_res = hourly_bound(
+    # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour,
+    #    then (where it is not proven) a short MILP at the clusters' minima
+    lower, bound_res, bound_cut = bound_stages(
         problem,
         agg,
-        ModelInput(workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, points_existing),
+        points_existing,
         settings,
         progress,
         say,
+        stages,
         best_cost,
-        lam_limit,
         fm.constant_usd,
+        lambda: budget - finish - elapsed(),
+        overrun,
+        (lower, bound_res),
+    )
+    cut += bound_cut
+    recovery = {"recovery_points": points, "hours_resolved": resolved}
+    return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, recovery, cut
+
+
+def bound_stages(
+    problem: Problem,
+    agg: Aggregation,
+    points_existing: Mapping[str, np.ndarray],
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+    stages: StageLog,
+    plan_cost: float,
+    constant_usd: float,
+    time_left: Callable[[], float],
+    overrun_s: float,
+    best: tuple[float | None, SolverResult],
+) -> tuple[float | None, SolverResult, list[str]]:
+    """The bound of a clustered solve: the hourly Lagrangian (pool rows priced per cluster,
+    whole replicas every hour) and, where the plan (``plan_cost``, before overhead) is not
+    yet proven, the MILP at the clusters' minima (reserved GPUs whole; it can bound better
+    with few of them). ``best``: the bound so far and its report. Returns the best bound,
+    its report and the phases the time cut short; adds a report per stage to ``stages``."""
+    lower, bound_res = best
+    cut = []
+    lam_limit = max(0.5, min(LAGRANGE_S, time_left()))
+    lag, lag_res = hourly_bound(
+        problem,
+        agg,
+        ModelInput(
+            problem.workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, points_existing
+        ),
+        settings,
+        progress,
+        say,
+        plan_cost,
+        lam_limit,
+        constant_usd,
     )
     stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
     if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
@@ -369,17 +344,90 @@ def solve_clustered(
         # stopped on the clock, and that clock was what the budget had left (at its own
         # cap of LAGRANGE_S a larger budget would not have given it more)
         cut.append("the bound")
-    # the Lagrangian relaxes the reserved GPUs' integrality; with few of them the MILP at
-    # the clusters' minimum demand (reserved GPUs whole) can bound better: a short try
-    plan_usd = best_cost + fm.constant_usd
-    min_limit = min(MIN_MILP_S, budget - finish - elapsed() - overrun)
-    if _short_of(relative_gap(plan_usd, lower), settings.gap) and min_limit >= 1.0:
-        res = min_bound(opts, workloads, agg, points_existing, settings, progress, say, min_limit)
+    min_limit = min(MIN_MILP_S, time_left() - overrun_s)
+    if _short_of(relative_gap(plan_cost + constant_usd, lower), settings.gap) and min_limit >= 1.0:
+        res = min_bound(
+            problem.opts, problem.workloads, agg, points_existing, settings, progress, say,
+            min_limit,
+        )  # fmt: skip
         stages.add(StageReport.of("bound (MILP at cluster minima)", res))
         if res.bound is not None and (lower is None or res.bound > lower):
             lower, bound_res = res.bound, res
-    recovery = {"recovery_points": points, "hours_resolved": resolved}
-    return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, recovery, cut
+    return lower, bound_res, cut
+
+
+def recover_schedule(
+    problem: Problem,
+    agg: Aggregation,
+    upper_inp: ModelInput,
+    fleet: Fleet,
+    settings: SolverSettings,
+    say: Progress,
+    room_s: float,
+    pace_s: float,
+) -> tuple[float, list[HourSchedule], int, int, list[str]]:
+    """The schedule of every real hour on ``fleet`` within ``room_s``: from every distinct
+    hour as a point of its own where the time allows (at ``pace_s`` a point, with a margin);
+    else from finer representative hours (at their maxima, trimmed per hour), or, with
+    HiGHS, from the clusters' and then every real hour re-solved on its representative's
+    lanes. Returns (cost before overhead [USD], hours, points, hours re-solved, the phases
+    the time cut short)."""
+    opts, workloads = problem.opts, problem.workloads
+    requests, input_tokens, output_tokens = (
+        problem.requests,
+        problem.input_tokens,
+        problem.output_tokens,
+    )
+    ex, ex_names = problem.existing_matrix(), problem.existing_names
+    points, resolved, cut = agg.n_points, 0, []
+    # as many points as the room holds at the estimates' mean pace, with a margin (the
+    # maxima are slower to solve than the hours near the means): points left at the
+    # deadline keep rounded schedules, and the bound's share stays untouched
+    n_fine = int(FINE_MARGIN * room_s / pace_s) if math.isfinite(pace_s) else 0
+    got: Recovered | None = None
+    rep_labels = agg.labels
+    deadline = time.perf_counter() + room_s
+    if n_fine > agg.n_points and (n_fine >= agg.n_distinct or settings.name != "highs"):
+        fine = aggregate_hours(requests, input_tokens, output_tokens, ex, n_fine)
+        fine_inp = ModelInput(
+            workloads,
+            fine.upper,
+            fine.upper_in,
+            fine.upper_out,
+            fine.weights,
+            existing_at_points(fine, ex, ex_names),
+        )
+        got = recover_hours(problem, fine.labels, fine_inp, fleet, settings, say, deadline)
+        if got is not None:
+            points, rep_labels = fine.n_points, fine.labels
+            say(f"schedule from {fine.n_points} points: ${got[0]:,.2f} before overhead")
+    if got is None:
+        got = recover_hours(problem, agg.labels, upper_inp, fleet, settings, say, deadline)
+        if got is not None:
+            say(f"schedule from {agg.n_points} points: ${got[0]:,.2f} before overhead")
+    if got is None:
+        raise SolverError(
+            "No hour-by-hour schedule could be recovered from the representative hours. "
+            "Try --aggregate exact or a larger --time-limit."
+        )
+    cost, hours, rep_points = got
+    if points < agg.n_distinct and settings.name == "highs":
+        # HiGHS runs in-process (CBC pays a process start per solve): every real hour gets
+        # a small integer solve of its own on its representative's lanes
+        reserved = {key: n for key, n in fleet.items() if n > 0}
+        hours, resolved = refine_hours(
+            problem, rep_points, rep_labels, reserved, hours, settings, deadline
+        )
+        cost = hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
+        say(
+            f"schedule with {resolved} of {agg.n_distinct} hours re-solved: "
+            f"${cost:,.2f} before overhead"
+        )
+        if resolved < agg.n_distinct:
+            cut.append(f"the schedule recovery ({resolved} of {agg.n_distinct} hours re-solved)")
+    elif points < agg.n_distinct:
+        cut.append(f"the schedule recovery ({points} of {agg.n_distinct} hours)")
+    return cost, hours, points, resolved, cut
 
 
 def solve_fleet(

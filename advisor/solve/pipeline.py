@@ -140,9 +140,6 @@ def solve_clustered(
     opts = problem.opts
     workloads = problem.workloads
     requests = problem.requests
-    input_tokens = problem.input_tokens
-    output_tokens = problem.output_tokens
-    existing_gpus = problem.existing_gpus
     t0 = time.perf_counter()
     budget = max(time_budget.left(), 1e-3)
 
@@ -191,68 +188,11 @@ def solve_clustered(
             if big not in candidates:
                 candidates.append(big)
 
-    # 2. each candidate's cost estimated on one real hour per cluster (the hour nearest its
-    #    mean, weighted by the cluster's hours), each hour's whole replicas solved given the
-    #    fleet; then a local search one GPU at a time from the cheapest. (The cluster maxima
-    #    with their schedules trimmed per hour overstate an hour's cost the more the smaller
-    #    the pool, and so chose too large a fleet: measured at 8,760 h x 10 workloads, 12
-    #    MI300X and 2 H100 at $251k where 9 and 2 cost $240k, both by exact hourly solves on
-    #    every 20th hour; the estimate here read $251k and $239k.)
-    med = medoids(agg, requests)
-    med_inp = ModelInput(
-        workloads,
-        requests[med],
-        input_tokens[med],
-        output_tokens[med],
-        agg.weights,
-        {g: np.asarray(v)[med] for g, v in existing_gpus.items()},
+    # 2. each candidate's cost estimated on one real hour per cluster, then a local search
+    best, best_cost, timing, stopped = search_fleet(
+        problem, agg, candidates, settings, say, t0 + search_until
     )
-    estimated: dict[frozenset, float] = {}
-    timing: list[float] = []  # seconds per point solved
-
-    def cost_of(fleet: Fleet) -> float:
-        key = frozenset((k, n) for k, n in fleet.items() if n > 0)
-        if key not in estimated:
-            t_rec = time.perf_counter()
-            # past the search's share of the budget, points keep rounded schedules (fast)
-            deadline = min(t_rec + EVAL_S, t0 + search_until)
-            got = solve_points(opts, med_inp, fleet, settings, say, deadline)
-            timing.append((time.perf_counter() - t_rec) / agg.n_points)
-            estimated[key] = (
-                math.inf
-                if got is None
-                else hours_cost(
-                    opts,
-                    workloads,
-                    fleet,
-                    got,
-                    med_inp.input_tokens,
-                    med_inp.output_tokens,
-                    agg.weights,
-                )
-            )
-        return estimated[key]
-
-    best = min(candidates, key=cost_of)
-    best_cost = cost_of(best)
-    say(f"fleet candidates: best ${best_cost:,.2f} before overhead (estimated)")
-    gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
-    cut: list[str] = []  # phases the time budget cut short
-    improved = math.isfinite(best_cost)
-    while improved:
-        if elapsed() >= search_until:
-            cut.append("the fleet search")
-            break
-        improved = False
-        for nb in neighbours(best, opts, gpus):
-            if elapsed() >= search_until:
-                improved = True  # neighbours left untried
-                break
-            c = cost_of(nb)
-            if c < best_cost - 1e-6:
-                best, best_cost, improved = nb, c, True
-                say(f"fleet search: ${best_cost:,.2f} (estimated) with {fleet_text(best)}")
-                break
+    cut: list[str] = ["the fleet search"] if stopped else []  # phases the budget cut short
     stages.add(
         StageReport(
             "fleet search (estimated on one hour per cluster)",
@@ -300,6 +240,79 @@ def solve_clustered(
     cut += bound_cut
     recovery = {"recovery_points": points, "hours_resolved": resolved}
     return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, recovery, cut
+
+
+def search_fleet(
+    problem: Problem,
+    agg: Aggregation,
+    candidates: list[Fleet],
+    settings: SolverSettings,
+    say: Progress,
+    until: float,
+) -> tuple[Fleet, float, list[float], bool]:
+    """The cheapest fleet by estimate: each candidate's cost estimated on one real hour per
+    cluster (the hour nearest its mean, weighted by the cluster's hours), each hour's whole
+    replicas solved given the fleet; then a local search one GPU at a time from the
+    cheapest, until ``until`` (``time.perf_counter()``). (The cluster maxima with their
+    schedules trimmed per hour overstate an hour's cost the more the smaller the pool, and
+    so chose too large a fleet: measured at 8,760 h x 10 workloads, 12 MI300X and 2 H100 at
+    $251k where 9 and 2 cost $240k, both by exact hourly solves on every 20th hour; the
+    estimate here read $251k and $239k.) Returns (fleet, its estimated cost before overhead,
+    seconds per point of each estimate, whether the clock stopped the search)."""
+    opts, workloads, requests = problem.opts, problem.workloads, problem.requests
+    med = medoids(agg, requests)
+    med_inp = ModelInput(
+        workloads,
+        requests[med],
+        problem.input_tokens[med],
+        problem.output_tokens[med],
+        agg.weights,
+        {g: np.asarray(v)[med] for g, v in problem.existing_gpus.items()},
+    )
+    estimated: dict[frozenset, float] = {}
+    timing: list[float] = []  # seconds per point solved
+
+    def cost_of(fleet: Fleet) -> float:
+        key = frozenset((k, n) for k, n in fleet.items() if n > 0)
+        if key not in estimated:
+            t_rec = time.perf_counter()
+            # past the search's share of the budget, points keep rounded schedules (fast)
+            got = solve_points(opts, med_inp, fleet, settings, say, min(t_rec + EVAL_S, until))
+            timing.append((time.perf_counter() - t_rec) / agg.n_points)
+            estimated[key] = (
+                math.inf
+                if got is None
+                else hours_cost(
+                    opts,
+                    workloads,
+                    fleet,
+                    got,
+                    med_inp.input_tokens,
+                    med_inp.output_tokens,
+                    agg.weights,
+                )
+            )
+        return estimated[key]
+
+    best = min(candidates, key=cost_of)
+    best_cost = cost_of(best)
+    say(f"fleet candidates: best ${best_cost:,.2f} before overhead (estimated)")
+    gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
+    improved = math.isfinite(best_cost)
+    while improved:
+        if time.perf_counter() >= until:
+            return best, best_cost, timing, True
+        improved = False
+        for nb in neighbours(best, opts, gpus):
+            if time.perf_counter() >= until:
+                improved = True  # neighbours left untried
+                break
+            c = cost_of(nb)
+            if c < best_cost - 1e-6:
+                best, best_cost, improved = nb, c, True
+                say(f"fleet search: ${best_cost:,.2f} (estimated) with {fleet_text(best)}")
+                break
+    return best, best_cost, timing, False
 
 
 def bound_stages(

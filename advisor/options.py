@@ -26,6 +26,7 @@ from advisor.roofline import ReplicaPerformance
 from advisor.serving import (
     Capacity,
     Replica,
+    measured_matches,
     offline_max_requests_per_s,
     replica_capacity,
     workload_traffic,
@@ -724,14 +725,7 @@ def _apply_measured(
     for wname, w in workloads.items():
         best: dict[str, MeasuredCapacity] = {}
         for row in measured:
-            if row.model != w.model:
-                continue
-            if not (
-                _close(row.prompt_tokens, w.prompt_tokens)
-                and _close(row.completion_tokens, w.completion_tokens)
-            ):
-                continue
-            if row.tpot_ms > w.tpot_ms or row.ttft_ms > w.ttft_ms:
+            if not measured_matches(row, w.model, w):
                 continue
             if w.quantizations and row.quant not in w.quantizations:
                 continue
@@ -752,10 +746,6 @@ def _apply_measured(
                 "measured",
                 old.perf if old else None,
             )
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= 0.01 * max(abs(a), abs(b))
 
 
 def _prune_dominated(

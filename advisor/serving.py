@@ -887,6 +887,25 @@ def workload_slo(w) -> SLO:
     return SLO(float(d["ttft_ms"]), float(d["tpot_ms"]), d.get("slo_stat") or "mean")
 
 
+def measured_matches(row, model: str, workload) -> bool:
+    """Whether a measured-capacity row (``model``, ``prompt_tokens``, ``completion_tokens``,
+    ``tpot_ms``, ``ttft_ms``) stands for a workload (a ``Workload`` or its field dict) of
+    ``model``: the same model, mean prompt and completion lengths within 1%, SLOs at least
+    as tight as the workload's. The one rule the options and the verifier apply."""
+    d = workload if isinstance(workload, dict) else workload.model_dump()
+
+    def close(a: float, b: float) -> bool:
+        return abs(a - b) <= 0.01 * max(abs(a), abs(b))
+
+    return (
+        row.model == model
+        and close(row.prompt_tokens, float(d["prompt_tokens"]))
+        and close(row.completion_tokens, float(d["completion_tokens"]))
+        and row.tpot_ms <= float(d["tpot_ms"])
+        and row.ttft_ms <= float(d["ttft_ms"])
+    )
+
+
 def replica_capacity(
     model: ModelArch,
     gpu: GPU,

@@ -45,7 +45,7 @@ from advisor.catalog import POOL_TIERS, Catalog
 from advisor.errors import PlanError
 from advisor.files import jsonable
 from advisor.policy import Policy, policy_violations
-from advisor.serving import replica_capacity
+from advisor.serving import measured_matches, replica_capacity
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
 
 REL_TOL = 1e-6
@@ -1054,17 +1054,11 @@ def _capacity(
     """Requests/hour one replica serves for workload definition ``d`` (measured, or the one
     capacity function :func:`advisor.serving.replica_capacity` the options use)."""
 
-    def close(a: float, b: float) -> bool:
-        return abs(a - b) <= 0.01 * max(abs(a), abs(b))
-
     rates = [
         m.requests_per_s
         for m in measured
-        if (m.model, m.gpu, m.quant, m.tp) == (d["model"], r.gpu, r.quant, int(r.tp))
-        and close(m.prompt_tokens, d["prompt_tokens"])
-        and close(m.completion_tokens, d["completion_tokens"])
-        and m.tpot_ms <= d["tpot_ms"]
-        and m.ttft_ms <= d["ttft_ms"]
+        if (m.gpu, m.quant, m.tp) == (r.gpu, r.quant, int(r.tp))
+        and measured_matches(m, d["model"], d)
     ]
     if rates:
         return max(rates) * SECONDS_PER_HOUR

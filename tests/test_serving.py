@@ -127,3 +127,22 @@ def test_a_full_kv_cache_preempts_and_still_finishes_everything(catalog) -> None
     res = simulate(r, Traffic(2000, 1000, 0.5, 0.5), math.inf, n_requests=200, warmup=20)
     assert res.preemptions > 0
     assert res.output_tokens_per_s > 0 and math.isfinite(res.ttft_ms["p99"])
+
+
+def test_one_measured_capacity_rule_for_the_options_and_the_verifier() -> None:
+    """The measured-row match lived twice (options and verify); it is one function now."""
+    from types import SimpleNamespace
+
+    from advisor.serving import measured_matches
+
+    w = {"prompt_tokens": 1000, "completion_tokens": 300, "tpot_ms": 50, "ttft_ms": 2000}
+
+    def row(**kw: float | str) -> SimpleNamespace:
+        base = {"model": "m", "prompt_tokens": 1000.0, "completion_tokens": 300.0}
+        return SimpleNamespace(**{**base, "tpot_ms": 40.0, "ttft_ms": 1500.0, **kw})
+
+    assert measured_matches(row(), "m", w)
+    assert measured_matches(row(prompt_tokens=1009.0), "m", w)  # within 1%
+    assert not measured_matches(row(prompt_tokens=1020.0), "m", w)
+    assert not measured_matches(row(tpot_ms=60.0), "m", w)  # a looser SLO than the workload's
+    assert not measured_matches(row(model="other"), "m", w)

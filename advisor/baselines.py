@@ -25,6 +25,7 @@ import numpy as np
 
 from advisor.costmath import self_hosting_overhead_usd
 from advisor.options import Option, OptionSet, api_usd_per_hour
+from advisor.workloads import capacity_needed, demand_covered
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,13 @@ class Baseline:
 
 
 def _replicas(demand: np.ndarray, opt: Option, headroom: float) -> np.ndarray:
-    return np.ceil(demand * (1.0 + headroom) / opt.requests_per_hour - 1e-9)
+    return np.ceil(capacity_needed(demand, headroom) / opt.requests_per_hour - 1e-9)
 
 
 def _level_replicas(level: float, opt: Option, headroom: float, level_of: str) -> int:
     """Replicas reserved for a demand level: enough for the peak; for the trough, the nearest
     whole number of replicas, at least one (a baseline that is busy nearly all the time)."""
-    n = level * (1.0 + headroom) / opt.requests_per_hour
+    n = capacity_needed(level, headroom) / opt.requests_per_hour
     if level_of == "peak":
         return math.ceil(n - 1e-9)
     return max(1, round(n))
@@ -152,7 +153,7 @@ def compute_baselines(
                 if usd_per_hour is None:
                     continue
                 c = usd_per_hour * H
-                served = min(level, n * o.requests_per_hour / (1 + wl.headroom))
+                served = min(level, demand_covered(n * o.requests_per_hour, wl.headroom))
                 rank = c / max(served, 1e-9) if level_of != "peak" else c
                 if best is None or rank < best[0]:
                     best = (rank, o, c)
@@ -167,7 +168,7 @@ def compute_baselines(
             if level_of == "peak":
                 continue
             n_res = _level_replicas(level, o, wl.headroom, level_of)
-            covered = n_res * o.requests_per_hour / (1 + wl.headroom)
+            covered = demand_covered(n_res * o.requests_per_hour, wl.headroom)
             rest = np.maximum(d - covered, 0.0)
             if api_cost[w] is not None:
                 frac = np.divide(rest, d, out=np.zeros_like(d), where=d > 0)

@@ -19,6 +19,7 @@ from advisor.units import (
     TOKENS_PER_M,
     tokens_per_s_to_m_tokens_per_hour,
 )
+from advisor.workloads import capacity_needed
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -151,7 +152,7 @@ def capacity_plan(
     avg = tokens_per_day / SECONDS_PER_DAY
     peak = avg * peak_factor
     at_peak = peak / tokens_per_s_per_gpu
-    gpus = math.ceil(at_peak * (1.0 + headroom) - 1e-9)
+    gpus = math.ceil(capacity_needed(at_peak, headroom) - 1e-9)
     usd_per_month = gpus * usd_per_gpu_hour * HOURS_PER_MONTH
     usd_per_m = usd_per_month / (tokens_per_day * DAYS_PER_MONTH) * TOKENS_PER_M
     return CapacityPlan(

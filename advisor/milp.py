@@ -79,6 +79,7 @@ import pulp
 
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.units import HOURS_PER_MONTH
+from advisor.workloads import capacity_needed, demand_covered
 
 POOL = "pool"
 #: Cost [USD/GPU-hour] on pool replicas: breaks ties toward not running idle replicas.
@@ -304,7 +305,7 @@ def define_cover(
             if d <= 0:
                 continue
             row = [
-                (v, cap / ((1.0 + headroom) * d))
+                (v, demand_covered(cap, headroom) / d)
                 for k, cap in caps
                 for s in sources[k]
                 if (v := cols.use(w, k, s, t)) is not None
@@ -538,7 +539,7 @@ def _gpus_needed(
             ]
             if per_gpu:
                 headroom = opts.workloads[w].headroom
-                need += inp.requests[:, W[w]] * (1.0 + headroom) / min(per_gpu)
+                need += capacity_needed(inp.requests[:, W[w]], headroom) / min(per_gpu)
         out[g] = np.ceil(need) + slack
     return out
 

@@ -41,6 +41,7 @@ from advisor.milp import POOL
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve import FleetSolution, whole_status
 from advisor.units import TOKENS_PER_M
+from advisor.workloads import demand_covered
 
 SCHEDULE_COLUMNS = [
     "hour",
@@ -217,7 +218,8 @@ def build_schedule(
             f = hs.api_fraction.get(w, 0.0)
             lanes = [(k, s, v) for (ww, k, s), v in hs.shares.items() if ww == w]
             caps = [
-                v * opts.options[(w, k)].requests_per_hour / (1 + wl.headroom) for k, s, v in lanes
+                demand_covered(v * opts.options[(w, k)].requests_per_hour, wl.headroom)
+                for k, s, v in lanes
             ]
             total_cap = sum(caps)
             self_req = d * (1.0 - f)
@@ -920,14 +922,16 @@ def marginal_usd_per_m_output(
             if s == "spot" and not wl.allow_spot:
                 continue
             price = opts.gpu_usd_per_hour[(dep.pool_key, s)]
-            lane_rate = min(lane_rate, price * dep.units * (1 + wl.headroom) / o.requests_per_hour)
+            lane_rate = min(
+                lane_rate, price * dep.units / demand_covered(o.requests_per_hour, wl.headroom)
+            )
     rate = np.full(H, lane_rate)
     api = opts.api_usd_per_m.get(workload)
     if api is not None:
         api_usd = api_usd_per_hour(api, input_tokens, output_tokens)
         per_req = np.divide(api_usd, requests, out=np.full(H, np.inf), where=requests > 0)
         rate = np.minimum(rate, per_req)
-    caps = {o.key: o.requests_per_hour / (1 + wl.headroom) for o in options}
+    caps = {o.key: demand_covered(o.requests_per_hour, wl.headroom) for o in options}
     spare = np.zeros(H)
     if not wl.allow_spot and len(idle_share):
         idle_share = idle_share[idle_share["source"] != "spot"]

@@ -47,6 +47,7 @@ from advisor.files import jsonable
 from advisor.policy import Policy, policy_violations
 from advisor.serving import measured_matches, replica_capacity
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
+from advisor.workloads import demand_covered
 
 REL_TOL = 1e-6
 
@@ -236,7 +237,7 @@ def _verify(
         if cap is None:
             bad_cap.append(f"{r.workload} on {r.deployment}: no SLO-meeting operating point")
             continue
-        limit = r.replica_share * cap / (1 + d["headroom"])
+        limit = demand_covered(r.replica_share * cap, d["headroom"])
         if not _close(r.capacity_requests, limit):
             bad_cap.append(
                 f"{r.hour.isoformat()} {r.workload} on {r.deployment}: capacity_requests "

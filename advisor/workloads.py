@@ -47,7 +47,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -56,6 +56,23 @@ from advisor.errors import CatalogError, DemandError, did_you_mean
 
 SECTION = "workloads"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+#: A rate [requests/hour], or an array of them.
+Rate = TypeVar("Rate")
+
+
+def capacity_needed(demand: Rate, headroom: float) -> Rate:
+    """The capacity that serves ``demand`` (a rate, or an array of rates) with a workload's
+    ``headroom``: ``demand × (1 + headroom)``. The one place of that rule; its inverse is
+    ``demand_covered``."""
+    return demand * (1.0 + headroom)
+
+
+def demand_covered(capacity: Rate, headroom: float) -> Rate:
+    """The demand a capacity (a rate, or an array) covers with a workload's ``headroom``:
+    ``capacity / (1 + headroom)``."""
+    return capacity / (1.0 + headroom)
 
 
 class Workload(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from advisor.options import OptionSet
+from advisor.workloads import demand_covered
 
 
 class Cause(enum.StrEnum):
@@ -119,7 +120,7 @@ def _capacity_within_caps(opts: OptionSet, w: str) -> float:
             limits.append(opts.max_gpus.get((dep.pool_key, tier), math.inf))
         gpus = sum(limits)  # inf where a tier has no cap
         replicas = math.floor(gpus / dep.units) if math.isfinite(gpus) else math.inf
-        cap = max(cap, replicas * o.requests_per_hour / (1 + wl.headroom))
+        cap = max(cap, demand_covered(replicas * o.requests_per_hour, wl.headroom))
     return cap
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.backends import silence_highs_banner
+from advisor.workloads import capacity_needed
 
 #: Supergradient steps without a better bound before the step is halved.
 PATIENCE = 8
@@ -155,8 +156,7 @@ def build_blocks(
         unit = np.full((H, len(cols)), np.inf)
         for j, i in enumerate(cols):
             w = workloads[i]
-            head = 1.0 + opts.workloads[w].headroom
-            need[:, j] = beta[j] * head * requests[:, i]
+            need[:, j] = beta[j] * capacity_needed(requests[:, i], opts.workloads[w].headroom)
             if w in opts.api_usd_per_m:
                 a = api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[:, i], output_tokens[:, i])
                 ok = need[:, j] > 0

@@ -18,6 +18,7 @@ from advisor.milp import (
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.backends import SolverResult
 from advisor.solve.budget import StageReport
+from advisor.workloads import demand_covered
 
 
 @dataclass
@@ -116,7 +117,9 @@ def trim_hour(
                 del shares[key]
             continue
         cover = {
-            key: shares[key] * opts.options[(w, key[1])].requests_per_hour / (1 + wl.headroom)
+            key: demand_covered(
+                shares[key] * opts.options[(w, key[1])].requests_per_hour, wl.headroom
+            )
             for key in lanes
         }
         surplus = sum(cover.values()) - d
@@ -171,7 +174,7 @@ def trim_hour(
             w = key[0]
             i = widx[w]
             wl = opts.workloads[w]
-            req = take * opts.options[(w, k)].requests_per_hour / (1 + wl.headroom)
+            req = demand_covered(take * opts.options[(w, k)].requests_per_hour, wl.headroom)
             frac = req / requests[i]
             api_cost += (
                 float(api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[i], output_tokens[i]))
@@ -252,7 +255,7 @@ def _repair_pool(
                 else:
                     i = workloads.index(w)
                     wl = opts.workloads[w]
-                    req = part * opts.options[(w, k)].requests_per_hour / (1 + wl.headroom)
+                    req = demand_covered(part * opts.options[(w, k)].requests_per_hour, wl.headroom)
                     api[w] = min(1.0, api.get(w, 0.0) + req / requests[i])
             replicas[(k, POOL)] = n - 1
             if has_od:

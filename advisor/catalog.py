@@ -469,6 +469,20 @@ class Catalog:
             )
         return gpu
 
+    def unit_price(self, pool: str, tier: str) -> float:
+        """Price per pool unit-hour of the offer (``pool``, ``tier``) [USD]; on spot with its
+        expected on-demand fallback: capacity lost to an interruption
+        (``interruption_rate_per_hour`` of it, on average) is re-run on on-demand capacity of
+        the same pool (its own price where the pool has none), so a spot unit-hour costs
+        ``spot + rate × on_demand``. Raises ``KeyError`` for an offer not in the catalog."""
+        offer = self.offers[(pool, tier)]
+        price = offer.effective_usd_per_hour
+        if tier == "spot":
+            od = self.offers.get((pool, "on_demand"))
+            fallback = od.effective_usd_per_hour if od else offer.effective_usd_per_hour
+            price += offer.interruption_rate_per_hour * fallback
+        return price
+
     def gpu_in_pool(self, name: str, pool: str | None) -> GPU:
         """The GPU ``name`` as the offers of ``pool`` (an offer pool key; None or the GPU's
         own name: the generic per-GPU pool) link it (``gpu_on``)."""

@@ -212,21 +212,9 @@ class OptionSet:
 
 
 def effective_prices(catalog: Catalog) -> dict[tuple[str, str], float]:
-    """Price per pool unit-hour per (pool, tier); spot adds its expected on-demand fallback.
-
-    Spot capacity lost to an interruption (``interruption_rate_per_hour`` of it, on average)
-    is re-run on on-demand capacity of the same pool, so a spot unit-hour is priced at
-    ``spot + rate × on_demand``.
-    """
-    prices: dict[tuple[str, str], float] = {}
-    for (pool, tier), offer in sorted(catalog.offers.items()):
-        price = offer.effective_usd_per_hour
-        if tier == "spot":
-            od = catalog.offers.get((pool, "on_demand"))
-            fallback = od.effective_usd_per_hour if od else price
-            price += offer.interruption_rate_per_hour * fallback
-        prices[(pool, tier)] = price
-    return prices
+    """Price per pool unit-hour per (pool, tier) (``Catalog.unit_price``: spot adds its
+    expected on-demand fallback)."""
+    return {key: catalog.unit_price(*key) for key in sorted(catalog.offers)}
 
 
 def api_usd_per_hour(usd_per_m: tuple[float, float], input_tokens, output_tokens):

@@ -74,19 +74,12 @@ class VerifyReport:
 
 def _spot_aware_price(catalog: Catalog, gpu: str, tier: str) -> float:
     """Price per unit-hour of pool ``gpu`` (a GPU type or an instance pool) on ``tier``."""
-    offer = catalog.offers.get((gpu, tier))
-    if offer is None:
+    if (gpu, tier) not in catalog.offers:
         raise PlanError(
             f"The plan buys {gpu} on {tier}, which the catalog does not offer. Verify with "
             "the price profile (--prices) and --catalog folders the plan was solved with."
         )
-    price = offer.effective_usd_per_hour
-    if tier == "spot":
-        od = catalog.offers.get((gpu, "on_demand"))
-        price += offer.interruption_rate_per_hour * (
-            od.effective_usd_per_hour if od else offer.effective_usd_per_hour
-        )
-    return price
+    return catalog.unit_price(gpu, tier)
 
 
 def verify_plan(

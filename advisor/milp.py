@@ -77,8 +77,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pulp
 
+from advisor.costmath import self_hosting_overhead_usd
 from advisor.options import OptionSet, api_usd_per_hour
-from advisor.units import HOURS_PER_MONTH
 from advisor.workloads import capacity_needed, demand_covered
 
 POOL = "pool"
@@ -215,7 +215,9 @@ def build_model(
         y=cols.y,
         eligible=cols.eligible,
         f=cols.f,
-        constant_usd=horizon * opts.monthly_overhead_usd / HOURS_PER_MONTH,
+        constant_usd=self_hosting_overhead_usd(
+            opts.monthly_overhead_usd, horizon, self_hosts=True, has_commitments=False
+        ),
         sources=sources,
         n_integer=n_int,
         n_variables=len(cols.R) + len(cols.x) + len(cols.y) + len(cols.f) + len(v),

@@ -27,6 +27,7 @@ from dataclasses import replace
 import numpy as np
 import pulp
 
+from advisor.costmath import self_hosting_overhead_usd
 from advisor.milp import POOL, FleetModel, ModelInput, build_model, rental_carry, value
 from advisor.solve.backends import SOLVED, SolverSettings, StartSolution, Status, run_solver
 from advisor.solve.bounds import api_only_cost
@@ -39,7 +40,6 @@ from advisor.solve.schedule import (
     hours_cost,
     read_points,
 )
-from advisor.units import HOURS_PER_MONTH
 
 #: Horizons up to this many hours re-solve the fleet with the rule in one MILP.
 JOINT_HOURS_MAX = 336
@@ -237,7 +237,9 @@ def enforce_min_rental(
         hours, n_held = _windows(problem, reserved, sol.hours, settings, budget)
         cut = n_held > 0
         stage = f"minimum rental ({WINDOW_HOURS} h windows, fleet fixed; {n_held} held)"
-    overhead = opts.monthly_overhead_usd / HOURS_PER_MONTH * problem.n_hours
+    overhead = self_hosting_overhead_usd(
+        opts.monthly_overhead_usd, problem.n_hours, self_hosts=True, has_commitments=False
+    )
     tokens = (problem.input_tokens, problem.output_tokens)
     before = hours_cost(opts, problem.workloads, sol.reserved, sol.hours, *tokens) + overhead
     cost = hours_cost(opts, problem.workloads, reserved, hours, *tokens) + overhead

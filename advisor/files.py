@@ -11,28 +11,43 @@ its bookkeeping in ``DIR/.advisor/``:
     held (``flock``) by the one process writing into the folder, from before its solve to the
     end of its write: a second writer is refused with the first one's process id.
 ``commit.lock``
-    held exclusively while files are moved into place, shared by readers (``Plan.load``), so
-    an advisor reader never sees two runs mixed.
-``stage-*/`` and ``commit.json``
-    a write stages every file, then records what it will move (``commit.json``, written
-    atomically: the commit point), then moves the files in. A process killed before the commit
-    point leaves the old plan; one killed after it leaves a journal that the next writer or
-    reader rolls forward, giving the new plan whole. Files advisor wrote for the older plan
-    (reports, figures) are removed in the same step.
+    held exclusively while a new folder is swapped in (or files are moved in), shared by
+    readers (``Plan.load``), so an advisor reader never sees two runs mixed.
 
-New files and folders get the permissions the umask gives (``0o666``/``0o777`` less it).
+A write swaps the whole folder (``swap``): it builds the new folder beside ``DIR`` in its
+parent (``.DIR.advisor-PID-XXXXXXXX``: the new files, hard links to every file it keeps, its
+own bookkeeping), then exchanges the two folders in one ``renameat2(RENAME_EXCHANGE)`` call and
+removes the old one. Any reader, advisor or not, sees the old folder or the new one; a process
+killed at any point leaves one of them whole in ``DIR`` (and, at worst, a dotted leftover in the
+parent that the next advisor command removes). A file the user adds to ``DIR`` during the swap
+is moved back into the new folder.
+
+Where the swap cannot be made (no ``renameat2``, a parent advisor may not write, ``DIR`` a
+symbolic link, a mount point or another user's, or holding folders of the user's) a write moves
+files in under a journal instead: it stages every file in ``.advisor/stage-*/``, records what it
+will move (``commit.json``, written atomically: the commit point), then moves the files in. A
+process killed before the commit point leaves the old plan; one killed after it leaves a journal
+that the next writer or reader rolls forward, giving the new plan whole. Either way, files
+advisor wrote for the older plan (reports, figures) are removed in the same step.
+
+New files and folders get the permissions the umask gives (``0o666``/``0o777`` less it); a
+swapped-in folder keeps the old folder's mode.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import errno
 import hashlib
 import json
 import math
 import os
+import re
 import shutil
+import stat
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -60,6 +75,33 @@ STEP_HOOK: Callable[[str], None] | None = None
 def _step(name: str) -> None:
     if STEP_HOOK is not None:
         STEP_HOOK(name)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _load_exchange() -> Callable[[Path, Path], None] | None:
+    """``renameat2(a, b, RENAME_EXCHANGE)`` where the C library has it (Linux), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+
+    def exchange(a: Path, b: Path) -> None:
+        if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(b))
+
+    return exchange
+
+
+#: Exchanges two folders in one step; None where the system cannot (writes use the journal).
+EXCHANGE: Callable[[Path, Path], None] | None = _load_exchange()
 
 
 # --- JSON --------------------------------------------------------------------------------------
@@ -206,20 +248,10 @@ class PlanFolder:
             if not self.meta.exists():
                 os.mkdir(self.meta, 0o777)
                 self._created.append(self.meta)
-            fd = os.open(self.meta / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = self._take_writer_lock()
         except OSError as exc:
             self._undo_created()
             raise self._path_error(exc) from None
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                os.close(fd)
-                raise OutputError(
-                    f"Another advisor process (pid {holder}) is writing a plan into '{self.out}'. "
-                    "Wait for it to finish, or choose another --out folder."
-                ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd
@@ -228,6 +260,28 @@ class PlanFolder:
         except OSError as exc:
             self.close()
             raise _fail(self.out, exc) from None
+
+    def _take_writer_lock(self) -> int:
+        """The folder's writer lock, held; refused (OutputError) while another process holds
+        it. A lock taken on a folder swapped out meanwhile is let go and taken again."""
+        path = self.meta / WRITER_LOCK
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            if fcntl is None:
+                return fd
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                self._undo_created()
+                raise OutputError(
+                    f"Another advisor process (pid {holder}) is writing a plan into '{self.out}'. "
+                    "Wait for it to finish, or choose another --out folder."
+                ) from None
+            if _is_at(fd, path):
+                return fd
+            os.close(fd)
 
     def close(self) -> None:
         """Release the lock; if nothing was committed, remove what ``open`` created."""
@@ -301,7 +355,81 @@ class PlanFolder:
             if replaces_all
             else {n: e for n, e in old.items() if n not in files and n not in drop}
         )
-        stale = [n for n in old if n not in files and n not in keep]
+        stale = {n: old[n]["sha256"] for n in old if n not in files and n not in keep}
+        manifest = {"files": {**keep, **new_entries}, "plan": plan_id}
+        try:
+            if not self._swap(files, stale, manifest):
+                self._journal(files, stale, manifest)
+        except OSError as exc:
+            raise _fail(self.out, exc) from None
+        self._committed = True
+        self._created = []
+
+    def _swap(
+        self, files: Mapping[str, str | bytes], stale: dict[str, str], manifest: dict[str, Any]
+    ) -> bool:
+        """Build the new folder beside this one and exchange the two in one step; False, with
+        nothing changed, where that cannot be done (see the module docstring)."""
+        keep = self._swap_keeps(files, stale)
+        if keep is None or EXCHANGE is None:
+            return False
+        out = Path(os.path.abspath(self.out))
+        new = out.parent / f".{out.name}.advisor-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        lock_fd = None
+        try:
+            lock_fd = _build_folder(new, out, files, keep, manifest)
+            _step("staged")
+            with _commit_lock(out, exclusive=True):
+                _step("locked")
+                EXCHANGE(new, out)
+        except BaseException as exc:  # nothing changed in ``out``: undo, then fall back or stop
+            if lock_fd is not None:
+                os.close(lock_fd)
+            shutil.rmtree(new, ignore_errors=True)
+            if isinstance(exc, OSError):
+                return False
+            raise
+        _step("exchanged")
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+        self._lock_fd = lock_fd
+        _return_late_files(new, out, files, keep)
+        shutil.rmtree(new, ignore_errors=True)  # the old folder
+        return True
+
+    def _swap_keeps(
+        self, files: Mapping[str, str | bytes], stale: dict[str, str]
+    ) -> set[str] | None:
+        """The names the new folder keeps (the user's files, and advisor's not replaced), or
+        None where a whole-folder swap cannot be made."""
+        out = Path(os.path.abspath(self.out))
+        try:
+            st, parent = os.lstat(out), os.stat(out.parent)
+            if stat.S_ISLNK(st.st_mode) or st.st_dev != parent.st_dev:
+                return None  # a symbolic link or a mount point
+            if Path.cwd().resolve().is_relative_to(out.resolve()):
+                return None  # this process's folder: swapping it would strand the shell
+            if st.st_uid != os.geteuid() or not os.access(out.parent, os.W_OK | os.X_OK):
+                return None
+            entries = list(os.scandir(out))
+        except OSError:
+            return None
+        keep: set[str] = set()
+        for entry in entries:
+            name = entry.name
+            if name == META_DIR or name in files:
+                continue
+            if name in stale and _file_sha(out / name) == stale[name]:
+                continue  # advisor's, for the older plan: dropped
+            if entry.is_dir(follow_symlinks=False):
+                return None  # a folder of the user's: hard links cannot keep it
+            keep.add(name)
+        return keep
+
+    def _journal(
+        self, files: Mapping[str, str | bytes], stale: dict[str, str], manifest: dict[str, Any]
+    ) -> None:
+        """Stage the files, record the move (the commit point), then move them in."""
         stage = self.meta / f"stage-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             os.mkdir(stage, 0o777)
@@ -311,17 +439,78 @@ class PlanFolder:
             journal = {
                 "stage": stage.name,
                 "move": list(files),
-                "remove": {n: old[n]["sha256"] for n in stale},
-                "manifest": {"files": {**keep, **new_entries}, "plan": plan_id},
+                "remove": stale,
+                "manifest": manifest,
             }
             write_atomically(self.meta / JOURNAL, to_json(journal))
             _step("journal")
             recover(self.out)
-        except OSError as exc:
+        except OSError:
             shutil.rmtree(stage, ignore_errors=True)
-            raise _fail(self.out, exc) from None
-        self._committed = True
-        self._created = []
+            raise
+
+
+def _build_folder(
+    new: Path,
+    old: Path,
+    files: Mapping[str, str | bytes],
+    keep: set[str],
+    manifest: dict[str, Any],
+) -> int:
+    """Make ``new``: ``files``, hard links to ``old``'s files named in ``keep``, and its own
+    bookkeeping, with ``old``'s mode. Returns its writer lock, held by this process."""
+    os.mkdir(new, 0o700)
+    meta = new / META_DIR
+    os.mkdir(meta, 0o777)
+    fd = os.open(meta / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.close(os.open(meta / COMMIT_LOCK, os.O_RDWR | os.O_CREAT, 0o666))
+        for name, payload in files.items():
+            _write_new(new / name, payload)
+        for name in keep:
+            os.link(old / name, new / name, follow_symlinks=False)
+        _write_new(meta / MANIFEST, to_json(manifest))
+        os.chmod(new, stat.S_IMODE(os.stat(old).st_mode))
+        _fsync_dir(meta)
+        _fsync_dir(new)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _return_late_files(
+    old: Path, out: Path, files: Mapping[str, str | bytes], keep: set[str]
+) -> None:
+    """Move back into ``out`` what the user put in the old folder while the new one was
+    built (a new file, or a kept file replaced meanwhile)."""
+    for entry in os.scandir(old):
+        name = entry.name
+        if name == META_DIR or name in files:
+            continue
+        with contextlib.suppress(OSError):
+            if name in keep:
+                if not os.path.samestat(entry.stat(follow_symlinks=False), os.lstat(out / name)):
+                    os.replace(old / name, out / name)
+            elif not os.path.lexists(out / name) and not _dropped(old, name):
+                os.rename(old / name, out / name)
+
+
+def _dropped(old: Path, name: str) -> bool:
+    """Whether ``old/name`` is a file advisor wrote for the older plan (dropped by design)."""
+    entry = read_manifest(old).get("files", {}).get(name)
+    return entry is not None and _file_sha(old / name) == entry.get("sha256")
 
 
 def read_manifest(out: Path) -> dict[str, Any]:
@@ -367,11 +556,19 @@ def _legacy_plan_file(out: Path, name: str) -> bool:
     return bool(want) and _file_sha(out / "schedule.csv") == want
 
 
+def _is_at(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the one at ``path`` (not swapped out meanwhile)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def _commit_lock(out: Path, exclusive: bool) -> Iterator[None]:
     path = out / META_DIR / COMMIT_LOCK
     fd = None
-    if fcntl is not None:
+    while fcntl is not None:
         try:
             fd = (
                 os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -380,8 +577,11 @@ def _commit_lock(out: Path, exclusive: bool) -> Iterator[None]:
             )
         except OSError:
             fd = None  # a reader of a folder it cannot write, or one without bookkeeping
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            break
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if _is_at(fd, path):
+            break
+        os.close(fd)  # the folder was swapped while this waited: lock the new one
     try:
         yield
     finally:
@@ -389,9 +589,29 @@ def _commit_lock(out: Path, exclusive: bool) -> Iterator[None]:
             os.close(fd)
 
 
+def _swap_leftovers(out: Path) -> list[Path]:
+    """Folders beside ``out`` left by a swap whose process is gone: a new folder never
+    swapped in, or the old one swapped out but not yet removed."""
+    out = Path(os.path.abspath(out))
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.advisor-(\d+)-[0-9a-f]{{8}}")
+    try:
+        entries = list(os.scandir(out.parent))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m and entry.is_dir(follow_symlinks=False) and _process_is_gone(int(m.group(1))):
+            found.append(Path(entry.path))
+    return found
+
+
 def recover(out: Path) -> None:
     """Finish a write whose commit point passed (``commit.json`` exists); drop stages of
-    writes that never reached it. Safe to call any time; a no-op on a clean folder."""
+    writes that never reached it, and folders a swap left beside it. Safe to call any time;
+    a no-op on a clean folder."""
+    for p in _swap_leftovers(out):
+        shutil.rmtree(p, ignore_errors=True)
     meta = out / META_DIR
     if not meta.is_dir():
         return
@@ -421,8 +641,12 @@ def _stage_is_abandoned(p: Path) -> bool:
         pid = int(p.name.split("-")[1])
     except (IndexError, ValueError):
         return True
+    return pid == os.getpid() or _process_is_gone(pid)
+
+
+def _process_is_gone(pid: int) -> bool:
     if pid == os.getpid():
-        return True
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -443,6 +667,7 @@ def leftovers(out: Path | str) -> list[str]:
             for p in meta.iterdir()
             if p.name.startswith(("stage-", ".")) or p.name == JOURNAL
         ]
+    found += [f"../{p.name}" for p in _swap_leftovers(out)]
     return sorted(found)
 
 
@@ -456,9 +681,10 @@ def reading(out: Path) -> Iterator[None]:
     """Hold the folder steady while its files are read: no commit moves files meanwhile, and
     an interrupted one is finished first where the folder is writable."""
     meta = out / META_DIR
-    if meta.is_dir() and any(
+    journal = meta.is_dir() and any(
         p.name == JOURNAL or p.name.startswith("stage-") for p in meta.iterdir()
-    ):
+    )
+    if journal or _swap_leftovers(out):
         # read-only: the reader's checksums catch a mixed folder
         with contextlib.suppress(OSError):
             recover(out)

@@ -7,8 +7,9 @@ A plan on disk is a folder::
     buy.csv        the buy list: one row per GPU type × tier (``advisor.buylist``)
     summary.md     a readable summary, the buy list first
 
-The three are written as one step (``advisor.files.PlanFolder``: staged, then moved in under a
-journal, so a kill leaves the old plan or the new one); ``plan.json`` also records the SHA-256
+The four are written as one step (``advisor.files.PlanFolder``: a new folder swapped in whole,
+or files moved in under a journal, so a kill leaves the old plan or the new one); ``plan.json``
+also records the SHA-256
 of ``schedule.csv`` so a reader never pairs a plan with another run's schedule.
 """
 

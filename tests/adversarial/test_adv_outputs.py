@@ -3,11 +3,13 @@ happens to the writer; the user's files are never touched; --out is checked befo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,10 @@ from advisor.pipeline import solve_plan
 from advisor.plan import PLAN_FILES, Plan
 from tests.adversarial.helpers import FAST, assert_clean, invoke, snapshot, write
 
-STEPS = [
+#: The steps of a write, where a test pauses or kills the writer: a whole-folder swap, and the
+#: journal used where the swap cannot be made.
+SWAP_STEPS = ["staged", "locked", "exchanged"]
+JOURNAL_STEPS = [
     "staged",
     "journal",
     "move:schedule.csv",
@@ -27,6 +32,18 @@ STEPS = [
     "move:plan.json",
     "manifest",
 ]
+KILLS = [("swap", s) for s in SWAP_STEPS] + [("journal", s) for s in JOURNAL_STEPS]
+
+
+@pytest.fixture(params=["swap", "journal"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Write plan folders by the whole-folder swap or by the journal."""
+    if request.param == "swap":
+        if files.EXCHANGE is None:
+            pytest.skip("this system cannot exchange two folders in one step")
+    else:
+        monkeypatch.setattr(files, "EXCHANGE", None)
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +65,17 @@ def _identity(folder: Path) -> str:
     return "new" if plan.data["warnings"] == ["the second run"] else "old"
 
 
+def _raw_identity(folder: Path) -> str:
+    """The same, read as a program other than advisor would: the bytes on disk as they are,
+    nothing finished or cleaned first."""
+    data = json.loads((folder / "plan.json").read_bytes())
+    assert files.sha256((folder / "schedule.csv").read_bytes()) == data["schedule_sha256"]
+    manifest = json.loads((folder / files.META_DIR / files.MANIFEST).read_bytes())["files"]
+    for name in PLAN_FILES:
+        assert files.sha256((folder / name).read_bytes()) == manifest[name]["sha256"], name
+    return "new" if data["warnings"] == ["the second run"] else "old"
+
+
 def _save_in_child(plan: Plan, out: Path, kill_at: str) -> int:
     """Save ``plan`` in a forked child that SIGKILLs itself at step ``kill_at``."""
     pid = os.fork()
@@ -66,9 +94,15 @@ def _save_in_child(plan: Plan, out: Path, kill_at: str) -> int:
     return status
 
 
-@pytest.mark.parametrize("step", STEPS)
+def _expect_after_kill(mode: str, step: str) -> str:
+    """Before the swap (or the journal's commit point) the old plan stands; after it, the new."""
+    before = {"swap": ("staged", "locked"), "journal": ("staged",)}[mode]
+    return "old" if step in before else "new"
+
+
+@pytest.mark.parametrize(("mode", "step"), KILLS, indirect=["mode"])
 def test_kill_9_during_a_rewrite_leaves_old_or_new_whole(
-    step: str, two_plans: tuple[Plan, Plan], tmp_path: Path
+    mode: str, step: str, two_plans: tuple[Plan, Plan], tmp_path: Path
 ) -> None:
     old, new = two_plans
     out = tmp_path / "plan"
@@ -76,65 +110,175 @@ def test_kill_9_during_a_rewrite_leaves_old_or_new_whole(
     write(out / "notes.txt", "mine\n")
     status = _save_in_child(new, out, step)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-    # before the commit point the old plan stands; after it the next reader finishes the move
-    expect = "old" if step == "staged" else "new"
-    assert _identity(out) == expect
+    expect = _expect_after_kill(mode, step)
+    if mode == "swap":  # whole on disk at once, before any advisor command runs again
+        assert _raw_identity(out) == expect
+    assert _identity(out) == expect  # the journal: the next reader finishes the move
     assert (out / "notes.txt").read_text() == "mine\n"
     assert not leftovers(out)
+    assert visible(tmp_path) == ["plan"]
 
 
-@pytest.mark.parametrize("step", STEPS)
-def test_kill_9_during_a_first_write(step: str, two_plans: tuple[Plan, Plan], tmp_path: Path):
+@pytest.mark.parametrize(("mode", "step"), KILLS, indirect=["mode"])
+def test_kill_9_during_a_first_write(
+    mode: str, step: str, two_plans: tuple[Plan, Plan], tmp_path: Path
+) -> None:
     _, new = two_plans
     out = tmp_path / "plan"
     _save_in_child(new, out, step)
-    if step == "staged":
+    if _expect_after_kill(mode, step) == "old":
         assert not (out / "plan.json").exists()  # no plan at all, never a partial one
         assert visible(out) == []
+        with PlanFolder(out):  # the next writer removes what the killed one left
+            pass
     else:
+        if mode == "swap":
+            assert _raw_identity(out) == "new"
         assert _identity(out) == "new"
+    assert not leftovers(out)
 
 
-def test_the_next_writer_finishes_an_interrupted_write(two_plans, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mode", "step"),
+    [("swap", "exchanged"), ("journal", "move:summary.md")],
+    indirect=["mode"],
+)
+def test_the_next_writer_finishes_an_interrupted_write(
+    mode: str, step: str, two_plans, tmp_path: Path
+) -> None:
     old, new = two_plans
     out = tmp_path / "plan"
     old.save(out)
-    _save_in_child(new, out, "move:summary.md")
-    with PlanFolder(out):  # a writer opening the folder rolls the journal forward
+    _save_in_child(new, out, step)
+    with PlanFolder(out):  # a writer opening the folder cleans up (or rolls forward)
         pass
     assert not leftovers(out)
     assert _identity(out) == "new"
 
 
-def test_a_reader_waits_for_a_commit_in_progress(two_plans, tmp_path: Path) -> None:
+@pytest.fixture
+def swap_folder(two_plans: tuple[Plan, Plan], tmp_path: Path) -> tuple[Plan, Path]:
+    """The new plan, and a folder holding the old one, where folders can be swapped."""
+    if files.EXCHANGE is None:
+        pytest.skip("this system cannot exchange two folders in one step")
     old, new = two_plans
     out = tmp_path / "plan"
     old.save(out)
+    return new, out
+
+
+@contextlib.contextmanager
+def _writer_paused_at(plan: Plan, out: Path, step: str) -> Iterator[None]:
+    """Save ``plan`` into ``out`` in a thread paused at ``step`` while the body runs."""
     paused, resume = threading.Event(), threading.Event()
 
-    def hook(step: str) -> None:
-        if step == "move:summary.md":
+    def hook(at: str) -> None:
+        if at == step:
             paused.set()
             resume.wait(30)
 
     files.STEP_HOOK = hook
+    writer = threading.Thread(target=plan.save, args=(out,))
     try:
-        writer = threading.Thread(target=new.save, args=(out,))
         writer.start()
         assert paused.wait(30)
-        # mid-commit: schedule.csv is new, plan.json old; a reader must not see that
-        seen: list[str] = []
+        yield
+    finally:
+        resume.set()
+        writer.join(30)
+        files.STEP_HOOK = None
+
+
+@pytest.mark.parametrize(
+    ("mode", "step"),
+    [("swap", "locked"), ("journal", "move:summary.md")],
+    indirect=["mode"],
+)
+def test_a_reader_waits_for_a_commit_in_progress(
+    mode: str, step: str, two_plans, tmp_path: Path
+) -> None:
+    old, new = two_plans
+    out = tmp_path / "plan"
+    old.save(out)
+    seen: list[str] = []
+    with _writer_paused_at(new, out, step):
+        # mid-commit; a reader must wait, then see the new plan whole
         reader = threading.Thread(target=lambda: seen.append(_identity(out)))
         reader.start()
         reader.join(0.3)
         assert reader.is_alive(), "the reader read a folder in mid-commit"
-        resume.set()
-        writer.join(30)
-        reader.join(30)
+    reader.join(30)
+    assert seen == ["new"]
+
+
+def test_a_writer_is_refused_while_another_swaps(swap_folder: tuple[Plan, Path]) -> None:
+    """The lock moves with the folder: a second writer arriving just after the swap meets
+    the first writer's lock on the new folder."""
+    new, out = swap_folder
+    refused = pytest.raises(OutputError, match=f"Another advisor process \\(pid {os.getpid()}\\)")
+    with _writer_paused_at(new, out, "exchanged"), refused:
+        PlanFolder(out).open()
+    assert _raw_identity(out) == "new"
+    assert not leftovers(out)
+
+
+def test_a_file_added_during_a_swap_is_kept(swap_folder: tuple[Plan, Path]) -> None:
+    new, out = swap_folder
+    write(out / "notes.txt", "v1\n")
+
+    def hook(at: str) -> None:
+        if at == "locked":  # the new folder is built; the user writes into the old one
+            write(out / "late.txt", "late\n")
+            write(out / "notes.txt", "v2\n")
+
+    files.STEP_HOOK = hook
+    try:
+        new.save(out)
     finally:
         files.STEP_HOOK = None
-        resume.set()
-    assert seen == ["new"]
+    assert (out / "late.txt").read_text() == "late\n"
+    assert (out / "notes.txt").read_text() == "v2\n"
+    assert _raw_identity(out) == "new"
+    assert not leftovers(out)
+
+
+def test_the_swap_keeps_the_folder_mode_and_user_files(swap_folder: tuple[Plan, Path]) -> None:
+    new, out = swap_folder
+    notes = write(out / "notes.txt", "mine\n")
+    (out / "link.txt").symlink_to("notes.txt")
+    out.chmod(0o750)
+    inode = notes.stat().st_ino
+    new.save(out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750
+    assert (out / "notes.txt").stat().st_ino == inode  # the same file, not a copy
+    assert os.readlink(out / "link.txt") == "notes.txt"
+    assert _raw_identity(out) == "new"
+
+
+@pytest.mark.parametrize("where", ["cwd", "subfolder", "symlink"])
+def test_folders_the_swap_must_not_move_use_the_journal(
+    where: str, two_plans, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The working folder (a shell would be left in a removed folder), a folder holding the
+    user's folders, and a symbolic link are written in place, under the journal."""
+    old, new = two_plans
+    real = tmp_path / "plan"
+    old.save(real)
+    out = real
+    if where == "cwd":
+        monkeypatch.chdir(real)
+        out = Path(".")
+    elif where == "subfolder":
+        write(real / "mine" / "notes.txt", "mine\n")
+    else:
+        out = tmp_path / "link"
+        out.symlink_to(real)
+    inode = real.stat().st_ino
+    new.save(out)
+    assert real.stat().st_ino == inode  # the same folder, written in place
+    assert out.is_symlink() == (where == "symlink")
+    assert _raw_identity(real) == "new"
+    assert not leftovers(real)
 
 
 def test_a_second_writer_is_refused(api_demand: Path, tmp_path: Path) -> None:

@@ -587,7 +587,7 @@ def solve_problem(
     proven = not _short_of(relative_gap(res.objective, res.bound), settings.gap)
     cut: list[str] = []
     if hybrid and not proven:
-        got = _decompose(
+        got = decompose(
             problem,
             settings,
             progress,
@@ -676,7 +676,7 @@ def solve_problem(
     return enforce_min_rental(problem, sol, settings, whole)
 
 
-def _decompose(
+def decompose(
     problem: Problem,
     settings: SolverSettings,
     progress: Progress | None,
@@ -687,9 +687,9 @@ def _decompose(
 ) -> tuple[Fleet, list[HourSchedule], float, SolverResult, float | None, dict, list[str]] | None:
     """The clustered pipeline (``DECOMPOSE_CLUSTERS`` representative hours choose the fleet,
     every real hour recovered, the bound) on what the budget has left, after an hourly MILP
-    that stopped short of its gap. Returns (fleet, hours, plan cost [USD, overhead
-    included], bound report, bound, aggregation detail, phases cut short), or None where
-    there are too few distinct hours to cluster or the cluster model is not solved. The
+    that stopped short of its gap; with no more distinct hours than that, each is a point of
+    its own. Returns (fleet, hours, plan cost [USD, overhead included], bound report, bound,
+    aggregation detail, phases cut short), or None where the fleet model is not solved. The
     MILP's incumbent fleet (``milp_fleet``) is one of the search's candidates."""
     opts = problem.opts
     workloads = problem.workloads
@@ -698,9 +698,8 @@ def _decompose(
     output_tokens = problem.output_tokens
     existing_gpus = problem.existing_gpus
     ex = problem.existing_matrix()
+    # with no more distinct hours than that, each is a point of its own (exact)
     agg = aggregate_hours(requests, input_tokens, output_tokens, ex, DECOMPOSE_CLUSTERS)
-    if agg.mode != "clustered":
-        return None
     ex_names = sorted(existing_gpus)
     points_existing = existing_at_points(agg, ex, ex_names)
     upper_inp = ModelInput(

@@ -627,24 +627,12 @@ def test_the_decomposition_runs_on_a_short_horizon() -> None:
     where the hours were too few to cluster (24 or fewer), leaving the MILP's incumbent (at
     24 h x 10 workloads: $2,262 at a 54% gap, where the decomposition finds $1,229). Each
     distinct hour is then a point of its own; the plan is whole and the bound valid."""
-    import numpy as np
-
-    from advisor.catalog import load_catalog
-    from advisor.demand import synthetic_demand
-    from advisor.pipeline import Inputs, option_set
-    from advisor.solve import Problem, solve_problem
+    from advisor.solve import solve_problem
     from advisor.solve.backends import Status
     from advisor.solve.budget import StageLog, TimeBudget
     from advisor.solve.pipeline import decompose
-    from advisor.workloads import load_workloads
 
-    cat = load_catalog()
-    wl = load_workloads(cat)
-    names = ["llama-3.1-70b-interactive", "llama-3.1-70b-batch"]
-    d = synthetic_demand({n: wl[n] for n in names}, 12, mean_requests_per_hour=[40_000, 30_000])
-    opts = option_set(Inputs(cat, {n: wl[n] for n in names}, d))
-    req, tin, tout = (np.asarray(a) for a in (d.requests, d.input_tokens, d.output_tokens))
-    problem = Problem(opts, d.workloads, req, tin, tout)
+    problem = _two_workload_problem(12)
     settings = SolverSettings(FAST.name, 60, 1e-4)
     budget = TimeBudget(60, given=True)
     got = decompose(problem, settings, None, lambda _m: None, budget, StageLog(budget, None), None)
@@ -656,3 +644,103 @@ def test_the_decomposition_runs_on_a_short_horizon() -> None:
     assert exact.solver.status == Status.OPTIMAL
     assert usd >= optimum * (1 - 1e-4)
     assert lower is not None and lower <= optimum * (1 + 1e-9)
+
+
+def _two_workload_problem(hours: int):  # type: ignore[no-untyped-def]
+    """Seed-priced 70B interactive + batch demand over ``hours`` hours, as a ``Problem``."""
+    import numpy as np
+
+    from advisor.catalog import load_catalog
+    from advisor.demand import synthetic_demand
+    from advisor.pipeline import Inputs, option_set
+    from advisor.solve import Problem
+    from advisor.workloads import load_workloads
+
+    cat = load_catalog()
+    wl = load_workloads(cat)
+    names = ["llama-3.1-70b-interactive", "llama-3.1-70b-batch"]
+    d = synthetic_demand({n: wl[n] for n in names}, hours, mean_requests_per_hour=[40_000, 30_000])
+    opts = option_set(Inputs(cat, {n: wl[n] for n in names}, d))
+    req, tin, tout = (np.asarray(a) for a in (d.requests, d.input_tokens, d.output_tokens))
+    return Problem(opts, d.workloads, req, tin, tout)
+
+
+def test_the_search_paces_recovery_on_whole_solves_only() -> None:
+    """Regression: an estimate cut by the search's deadline rounds its points (fast), and its
+    time per point made recovery plan for more points than the time held (168 h x 10
+    workloads: 168 points planned, the late ones rounded, $9,481 where 24 points and
+    re-solved hours gave $7,574). Estimates past the deadline give no pace."""
+    import time
+
+    from advisor.solve.aggregate import aggregate_hours
+    from advisor.solve.pipeline import search_fleet
+
+    problem = _two_workload_problem(12)
+    agg = aggregate_hours(
+        problem.requests, problem.input_tokens, problem.output_tokens, None, "exact"
+    )
+    fleet = {("MI300X", "reserved_3y"): 2}
+    settings = SolverSettings(FAST.name, 30, 1e-3)
+    past = time.perf_counter() - 1.0
+    _, cost, timing, stopped = search_fleet(problem, agg, [fleet], settings, print, past)
+    assert stopped and timing == [] and cost > 0
+    _, _, timing, _ = search_fleet(problem, agg, [fleet], settings, print, past + 1e6)
+    assert len(timing) >= 1 and all(t > 0 for t in timing)
+
+
+def test_a_large_hourly_model_goes_to_the_decomposition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``MILP_MAX_INTEGERS`` integer columns the MILP over every hour is left out (its
+    incumbent was never near the decomposition's plan, and HiGHS ran far past its limit):
+    the decomposition's plan is whole and its bound valid."""
+    import advisor.solve.pipeline as solve_pipeline
+    from advisor.solve import solve_problem
+
+    problem = _two_workload_problem(12)
+    settings = SolverSettings(FAST.name, 60, 1e-4)
+    exact = solve_problem(problem, settings, aggregate="exact")
+    monkeypatch.setattr(solve_pipeline, "MILP_MAX_INTEGERS", 0)
+    sol = solve_problem(problem, settings)
+    names = [s.stage for s in sol.stages]
+    assert not any(n.startswith("MILP") for n in names), names
+    assert any(n.startswith("schedule recovery") for n in names), names
+    assert len(sol.hours) == 12
+    assert sol.lower_bound is not None
+    assert sol.lower_bound <= exact.solver.objective * (1 + 1e-9)
+
+
+def test_the_milp_runs_again_from_the_decompositions_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the MILP over every hour stops short of its gap and time is left after the
+    decomposition, the MILP runs again from the plan found (``polish``): never dearer, its
+    bound kept where better."""
+    import advisor.solve.pipeline as solve_pipeline
+    from advisor.costmath import self_hosting_overhead_usd
+    from advisor.solve import FleetSolution, solve_problem
+    from advisor.solve.schedule import hours_cost
+
+    problem = _two_workload_problem(24)
+    settings = SolverSettings(FAST.name, 40, 1e-4)
+    exact = solve_problem(problem, settings, aggregate="exact")
+    monkeypatch.setattr(solve_pipeline, "HYBRID_MILP_SHARE", 0.0)  # the first run: 0.1 s
+    sol = solve_problem(problem, settings)
+    names = [s.stage for s in sol.stages]
+    if sol.stages[0].status.value == "optimal":
+        pytest.skip("the first MILP proved the plan in 0.1 s")
+    assert "MILP (every hour, from the plan so far)" in names, names
+    polish = next(s for s in sol.stages if s.stage.startswith("MILP (every hour, from"))
+    recovered = next(s for s in sol.stages if s.stage.startswith("schedule recovery"))
+    assert polish.bound is not None and recovered.objective is not None
+
+    def usd(s: FleetSolution) -> float:
+        return hours_cost(
+            problem.opts, problem.workloads, s.reserved, s.hours, problem.input_tokens,
+            problem.output_tokens,
+        )  # fmt: skip
+
+    overhead = self_hosting_overhead_usd(
+        problem.opts.monthly_overhead_usd, 24, self_hosts=True, has_commitments=False
+    )
+    assert usd(sol) + overhead <= recovered.objective + 1e-6  # never dearer
+    assert sol.lower_bound is not None and sol.lower_bound >= polish.bound - 1e-9
+    assert sol.lower_bound <= exact.solver.objective * (1 + 1e-9)

@@ -12,11 +12,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pulp
 
 from advisor.errors import SolverError
@@ -136,8 +137,7 @@ def run_solver(
     _check_solver(settings.name)
     start = time.perf_counter()
     if warm is not None:
-        if settings.name == "cbc":
-            warm.apply()
+        warm.apply()
     elif settings.name == "cbc" and opts is not None and fm.n_integer > 0:
         warm = lp_rounding_start(fm, opts)
         if warm is not None:
@@ -165,7 +165,7 @@ def run_solver(
                 "cbc", Status.NOT_SOLVED, time.perf_counter() - start, None, None, None
             )
     else:
-        res = _run_highs(fm, settings, start)
+        res = _run_highs(fm, settings, start, warm)
     # the model's objective leaves out a constant (the self-hosting overhead): add it back
     if res.objective is not None:
         res.objective += fm.constant_usd
@@ -408,8 +408,15 @@ class _InterruptibleHiGHS(pulp.HiGHS):  # type: ignore[misc,name-defined]
     (``KeyboardInterrupt``, ``processes.Interrupted``) HiGHS is asked to stop through its
     interrupt callbacks, its thread is joined, and the exception goes on."""
 
+    #: variable values handed to HiGHS as its starting solution (``StartSolution.values``)
+    start: Mapping[pulp.LpVariable, float] | None = None
+
     def callSolver(self, lp: pulp.LpProblem) -> None:
         h = lp.solverModel
+        if self.start:
+            given = [(v.index, self.start[v]) for v in lp.variables() if v in self.start]
+            index = np.array([i for i, _ in given], dtype=np.int32)
+            h.setSolution(len(given), index, np.array([x for _, x in given], dtype=float))
         stop = threading.Event()
 
         def interrupt(event: Any) -> None:
@@ -434,7 +441,9 @@ class _InterruptibleHiGHS(pulp.HiGHS):  # type: ignore[misc,name-defined]
 HIGHS_POLL_S = 0.05
 
 
-def _run_highs(fm: FleetModel, settings: SolverSettings, start: float) -> SolverResult:
+def _run_highs(
+    fm: FleetModel, settings: SolverSettings, start: float, warm: StartSolution | None = None
+) -> SolverResult:
     silence_highs_banner()
     solver = _InterruptibleHiGHS(
         msg=False,
@@ -443,6 +452,7 @@ def _run_highs(fm: FleetModel, settings: SolverSettings, start: float) -> Solver
         threads=settings.threads,
         random_seed=settings.seed,
     )
+    solver.start = None if warm is None else warm.values
     try:
         fm.prob.solve(solver)
     except Interrupted:

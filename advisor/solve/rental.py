@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
-import pulp
 
 from advisor.costmath import self_hosting_overhead_usd
 from advisor.milp import POOL, FleetModel, ModelInput, build_model, rental_carry, value
@@ -38,6 +37,7 @@ from advisor.solve.schedule import (
     HourSchedule,
     all_api_hours,
     hours_cost,
+    plan_start,
     read_points,
 )
 
@@ -112,31 +112,8 @@ def lane_history(
 def _start_from(
     fm: FleetModel, reserved: Mapping[tuple[str, str], int], hours: list[HourSchedule]
 ) -> StartSolution | None:
-    """A held schedule as the solver's start: every variable set from it, the starts ``v``
-    derived; None where the schedule is not a feasible point of ``fm`` (checked row by
-    row)."""
-    for var in fm.prob.variables():
-        var.varValue = 0.0
-    for key, var in fm.R.items():
-        var.varValue = float(reserved.get(key, 0))
-    for (k, s, t), var in fm.x.items():
-        var.varValue = float(hours[t].replicas.get((k, s), 0))
-    if any(
-        n > 0 and (k, s, t) not in fm.x
-        for t, h in enumerate(hours)
-        for (k, s), n in h.replicas.items()
-    ):
-        return None
-    for (w, k, s, t), var in fm.y.items():
-        var.varValue = float(hours[t].shares.get((w, k, s), 0.0))
-    for (w, t), var in fm.f.items():
-        var.varValue = float(hours[t].api_fraction.get(w, 0.0))
-    _set_starts(fm)
-    if not fm.prob.valid(1e-6):
-        return None
-    values = {v: float(v.varValue or 0.0) for v in fm.prob.variables()}
-    cost = float(pulp.value(fm.prob.objective) or 0.0) + fm.constant_usd
-    return StartSolution(0.0, cost, values)
+    """A held schedule as the solver's start, the starts ``v`` derived from it."""
+    return plan_start(fm, reserved, hours, derive=_set_starts)
 
 
 def _set_starts(fm: FleetModel) -> None:

@@ -4,11 +4,12 @@ solved model, trimmed to an hour's own demand, costed."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pulp
 
 from advisor.milp import (
     POOL,
@@ -16,7 +17,7 @@ from advisor.milp import (
     value,
 )
 from advisor.options import OptionSet, api_usd_per_hour
-from advisor.solve.backends import SolverResult
+from advisor.solve.backends import SolverResult, StartSolution
 from advisor.solve.budget import StageReport
 from advisor.workloads import demand_covered
 
@@ -84,6 +85,42 @@ def read_points(fm: FleetModel, opts: OptionSet) -> list[HourSchedule]:
         if v > 1e-9:
             out[t].api_fraction[w] = min(1.0, v)
     return out
+
+
+def plan_start(
+    fm: FleetModel,
+    reserved: Mapping[tuple[str, str], int],
+    hours: list[HourSchedule],
+    lp_objective: float = 0.0,
+    derive: Callable[[FleetModel], None] | None = None,
+) -> StartSolution | None:
+    """A plan (the reserved fleet, one schedule per point of ``fm``) as the solver's start:
+    every variable set from it (``derive`` sets any the plan does not name), checked row by
+    row. None where the plan is not a feasible point of ``fm``. ``lp_objective``: a valid
+    lower bound known for the model, kept with the start."""
+    for var in fm.prob.variables():
+        var.varValue = 0.0
+    for key, var in fm.R.items():
+        var.varValue = float(reserved.get(key, 0))
+    if any(
+        n > 0 and (k, s, t) not in fm.x
+        for t, h in enumerate(hours)
+        for (k, s), n in h.replicas.items()
+    ):
+        return None
+    for (k, s, t), var in fm.x.items():
+        var.varValue = float(hours[t].replicas.get((k, s), 0))
+    for (w, k, s, t), var in fm.y.items():
+        var.varValue = float(hours[t].shares.get((w, k, s), 0.0))
+    for (w, t), var in fm.f.items():
+        var.varValue = float(hours[t].api_fraction.get(w, 0.0))
+    if derive is not None:
+        derive(fm)
+    if not fm.prob.valid(1e-6):
+        return None
+    values = {v: float(v.varValue or 0.0) for v in fm.prob.variables()}
+    cost = float(pulp.value(fm.prob.objective) or 0.0) + fm.constant_usd
+    return StartSolution(lp_objective, cost, values)
 
 
 def trim_hour(

@@ -340,7 +340,7 @@ def cost_breakdown(
     return by_tier
 
 
-def _per_workload(
+def workload_costs(
     schedule: pd.DataFrame,
     by_tier: Mapping[str, float],
     gpu_usd_per_hour: Mapping[tuple[str, str], float],
@@ -580,7 +580,7 @@ def assemble_plan(
         has_existing=bool(existing),
     )
     total = float(sum(by_tier.values()))
-    per_w = _per_workload(schedule, by_tier, opts.gpu_usd_per_hour, opts.api_usd_per_m, workloads)
+    per_w = workload_costs(schedule, by_tier, opts.gpu_usd_per_hour, opts.api_usd_per_m, workloads)
     out_tokens = float(output_tokens.sum())
     in_tokens = float(input_tokens.sum())
     wl_data: dict[str, Any] = {}

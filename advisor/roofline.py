@@ -168,7 +168,7 @@ def min_tp_to_fit(model: ModelArch, gpu: GPU, quant: Quantization, eff: Efficien
 # --- step times -----------------------------------------------------------------------------
 
 
-def _weights_read_bytes(model: ModelArch, quant: Quantization, tokens: np.ndarray) -> np.ndarray:
+def weights_read_bytes(model: ModelArch, quant: Quantization, tokens: np.ndarray) -> np.ndarray:
     """Weight bytes one forward pass over ``tokens`` tokens reads (MoE: touched experts)."""
     tokens = np.asarray(tokens, dtype=float)
     total = weight_bytes(model, quant)
@@ -243,7 +243,7 @@ def step_parts_s(
     kv_read = np.asarray(kv_read_tokens, dtype=float) * kv_bytes_per_token(
         model, quant, kv_dtype, gpu
     )
-    mem_bytes = _weights_read_bytes(model, quant, tok) + kv_read
+    mem_bytes = weights_read_bytes(model, quant, tok) + kv_read
     t_mem = mem_bytes / (tp * tb_per_s_to_bytes_per_s(gpu.hbm_tb_per_s) * eff.mbu)
     attn = 4.0 * model.layers * model.q_heads * model.head_dim
     flops = 2.0 * model.active_params * tok + attn * np.asarray(attention_context_tokens, float)

@@ -9,7 +9,6 @@ import pytest
 
 from advisor.catalog import GPU, Catalog, Efficiency, ModelArch, load_catalog
 from advisor.roofline import (
-    _weights_read_bytes,
     decode_ceiling_tokens_per_s,
     decode_step_parts_s,
     decode_step_s,
@@ -18,6 +17,7 @@ from advisor.roofline import (
     prefill_ceiling_tokens_per_s,
     replica_performance,
     weight_bytes,
+    weights_read_bytes,
 )
 
 AS_OF = dt.date(2026, 11, 24)
@@ -158,7 +158,7 @@ def test_max_batch_by_memory_zero_when_weights_do_not_fit(catalog) -> None:
 
 def test_moe_weights_read_grow_with_batch(catalog) -> None:
     m, q = catalog.models["mixtral-8x7b"], catalog.quantizations["bf16"]
-    b1, b64 = _weights_read_bytes(m, q, np.array([1.0, 64.0]))
+    b1, b64 = weights_read_bytes(m, q, np.array([1.0, 64.0]))
     total = weight_bytes(m, q)
     assert b1 < b64 < total
     # Batch 1 touches 2 of 8 experts: the active parameters.

@@ -397,7 +397,7 @@ def _per_workload_by_rows(schedule, gpu_usd_per_hour, api_usd_per_m, workloads):
 def test_vectorized_cost_attribution_matches_the_row_by_row_reference() -> None:
     import pandas as pd
 
-    from advisor.plan import _per_workload
+    from advisor.plan import workload_costs
 
     rows = [
         # hour, workload, deployment, gpu, source, tp, replicas, share, in tok, out tok
@@ -418,7 +418,7 @@ def test_vectorized_cost_attribution_matches_the_row_by_row_reference() -> None:
     prices = {("H100", "on_demand"): 4.0, ("L4", "spot"): 0.5}
     api = {"a": (1.0, 3.0), "b": (0.5, 2.0)}
     by_tier = {"reserved": 100.0, "owned": 0.0, "existing": 0.0, "overhead": 10.0}
-    got = _per_workload(schedule, by_tier, prices, api, ("a", "b"))
+    got = workload_costs(schedule, by_tier, prices, api, ("a", "b"))
     direct, pool = _per_workload_by_rows(schedule, prices, api, ("a", "b"))
     total_pool = sum(pool.values())
     self_total = sum(direct[w] + 100.0 * pool[w] / total_pool for w in ("a", "b"))

@@ -4,10 +4,12 @@ warm starts from the LP relaxation rounded up."""
 from __future__ import annotations
 
 import enum
+import json
 import math
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -441,9 +443,19 @@ class _InterruptibleHiGHS(pulp.HiGHS):  # type: ignore[misc,name-defined]
 HIGHS_POLL_S = 0.05
 
 
+#: Integer columns past which a time-limited HiGHS solve runs in a child process that is
+#: killed at its deadline (``advisor.solve.highs_child``): in-process, HiGHS's root cut loop
+#: on such models ignores the limit and every callback.
+HIGHS_CHILD_INTEGERS = 12_000
+#: Seconds a HiGHS child gets past its time limit before it is killed.
+HIGHS_CHILD_GRACE_S = 2.0
+
+
 def _run_highs(
     fm: FleetModel, settings: SolverSettings, start: float, warm: StartSolution | None = None
 ) -> SolverResult:
+    if settings.time_limit_s is not None and fm.n_integer > HIGHS_CHILD_INTEGERS:
+        return _run_highs_child(fm, settings, start, warm)
     silence_highs_banner()
     solver = _InterruptibleHiGHS(
         msg=False,
@@ -481,6 +493,96 @@ def _run_highs(
     if "unbounded" in model_status.lower():
         return SolverResult("highs", Status.UNBOUNDED, seconds, None, None, None)
     return SolverResult("highs", Status.NOT_SOLVED, seconds, None, None, None, limited)
+
+
+def _run_highs_child(
+    fm: FleetModel, settings: SolverSettings, start: float, warm: StartSolution | None
+) -> SolverResult:
+    """HiGHS on ``fm`` in a child process, killed ``HIGHS_CHILD_GRACE_S`` past the time
+    limit (or at once on a signal); its last improving solution stands."""
+    from advisor.solve import highs_child
+
+    tmp = Path(tempfile.mkdtemp(prefix="advisor-highs-"))
+    try:
+        lp = fm.prob
+        silence_highs_banner()
+        builder = pulp.HiGHS(msg=False)
+        builder.createAndConfigureSolver(lp)
+        builder.buildSolverModel(lp)  # sets every variable's column index
+        lp.solverModel.writeModel(str(tmp / "model.mps"))
+        columns = lp.variables()
+        if warm is not None:
+            values = np.zeros(len(columns))
+            for v in columns:
+                values[v.index] = warm.values.get(v, 0.0)
+            highs_child.save(tmp / highs_child.START, values, warm.objective, -math.inf, "start")
+        used = time.perf_counter() - start
+        options = {
+            "time_limit": max(0.1, float(settings.time_limit_s or 0.0) - used),
+            "mip_rel_gap": settings.gap,
+            "threads": settings.threads,
+            "random_seed": settings.seed,
+        }
+        (tmp / "options.json").write_text(json.dumps(options))
+        killed = _wait_child(
+            [sys.executable, "-m", "advisor.solve.highs_child", str(tmp / "model.mps"),
+             str(tmp), str(tmp / "options.json")],
+            start + float(settings.time_limit_s or 0.0) + HIGHS_CHILD_GRACE_S,
+        )  # fmt: skip
+        got = None if killed else highs_child.load(tmp / highs_child.RESULT)
+        if got is None or got["values"].size == 0:
+            got = highs_child.load(tmp / highs_child.INCUMBENT) or got
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _child_result(fm, got, killed, time.perf_counter() - start)
+
+
+def _wait_child(cmd: list[str], deadline: float) -> bool:
+    """Run ``cmd`` until it exits or ``deadline`` (``time.perf_counter()``); True where it
+    was killed there. A signal (an exception here) kills it too, and goes on."""
+    # the child imports advisor the way this process did, installed or not
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        while proc.poll() is None:
+            if time.perf_counter() > deadline:
+                proc.kill()
+                proc.wait()
+                return True
+            time.sleep(HIGHS_POLL_S)
+        return False
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _child_result(
+    fm: FleetModel, got: dict[str, Any] | None, killed: bool, seconds: float
+) -> SolverResult:
+    """A HiGHS child's solution (``highs_child.load``) read into ``fm``'s variables."""
+    status = "" if got is None else got["status"].lower()
+    if got is None or got["values"].size == 0:
+        if "infeasible" in status:
+            return SolverResult("highs", Status.INFEASIBLE, seconds, None, None, None)
+        if "unbounded" in status:
+            return SolverResult("highs", Status.UNBOUNDED, seconds, None, None, None)
+        return SolverResult("highs", Status.NOT_SOLVED, seconds, None, None, None, True)
+    for v in fm.prob.variables():
+        v.varValue = float(got["values"][v.index])
+    objective = float(pulp.value(fm.prob.objective) or 0.0)
+    bound = got["bound"] if math.isfinite(got["bound"]) else None
+    limited = killed or "limit" in status or status == "incumbent"
+    done = status == "optimal" and not limited
+    return SolverResult(
+        "highs",
+        Status.OPTIMAL if done else Status.FEASIBLE,
+        seconds,
+        objective,
+        bound,
+        relative_gap(objective, bound),
+        limited,
+    )
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:

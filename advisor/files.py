@@ -370,10 +370,12 @@ class PlanFolder:
     ) -> bool:
         """Build the new folder beside this one and exchange the two in one step; False, with
         nothing changed, where that cannot be done (see the module docstring)."""
-        keep = self._swap_keeps(files, stale)
-        if keep is None or EXCHANGE is None:
+        if EXCHANGE is None:
             return False
         out = Path(os.path.abspath(self.out))
+        keep = _swap_keeps(out, files, stale)
+        if keep is None:
+            return False
         new = out.parent / f".{out.name}.advisor-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         lock_fd = None
         try:
@@ -397,35 +399,6 @@ class PlanFolder:
         shutil.rmtree(new, ignore_errors=True)  # the old folder
         return True
 
-    def _swap_keeps(
-        self, files: Mapping[str, str | bytes], stale: dict[str, str]
-    ) -> set[str] | None:
-        """The names the new folder keeps (the user's files, and advisor's not replaced), or
-        None where a whole-folder swap cannot be made."""
-        out = Path(os.path.abspath(self.out))
-        try:
-            st, parent = os.lstat(out), os.stat(out.parent)
-            if stat.S_ISLNK(st.st_mode) or st.st_dev != parent.st_dev:
-                return None  # a symbolic link or a mount point
-            if Path.cwd().resolve().is_relative_to(out.resolve()):
-                return None  # this process's folder: swapping it would strand the shell
-            if st.st_uid != os.geteuid() or not os.access(out.parent, os.W_OK | os.X_OK):
-                return None
-            entries = list(os.scandir(out))
-        except OSError:
-            return None
-        keep: set[str] = set()
-        for entry in entries:
-            name = entry.name
-            if name == META_DIR or name in files:
-                continue
-            if name in stale and _file_sha(out / name) == stale[name]:
-                continue  # advisor's, for the older plan: dropped
-            if entry.is_dir(follow_symlinks=False):
-                return None  # a folder of the user's: hard links cannot keep it
-            keep.add(name)
-        return keep
-
     def _journal(
         self, files: Mapping[str, str | bytes], stale: dict[str, str], manifest: dict[str, Any]
     ) -> None:
@@ -448,6 +421,35 @@ class PlanFolder:
         except OSError:
             shutil.rmtree(stage, ignore_errors=True)
             raise
+
+
+def _swap_keeps(
+    out: Path, files: Mapping[str, str | bytes], stale: dict[str, str]
+) -> set[str] | None:
+    """The names the new folder keeps (the user's files, and advisor's not replaced), or
+    None where a whole-folder swap cannot be made."""
+    try:
+        st, parent = os.lstat(out), os.stat(out.parent)
+        if stat.S_ISLNK(st.st_mode) or st.st_dev != parent.st_dev:
+            return None  # a symbolic link or a mount point
+        if Path.cwd().resolve().is_relative_to(out.resolve()):
+            return None  # this process's folder: swapping it would strand the shell
+        if st.st_uid != os.geteuid() or not os.access(out.parent, os.W_OK | os.X_OK):
+            return None
+        entries = list(os.scandir(out))
+    except OSError:
+        return None
+    keep: set[str] = set()
+    for entry in entries:
+        name = entry.name
+        if name == META_DIR or name in files:
+            continue
+        if name in stale and _file_sha(out / name) == stale[name]:
+            continue  # advisor's, for the older plan: dropped
+        if entry.is_dir(follow_symlinks=False):
+            return None  # a folder of the user's: hard links cannot keep it
+        keep.add(name)
+    return keep
 
 
 def _build_folder(

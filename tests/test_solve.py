@@ -3,6 +3,7 @@ existing commitments, measured capacity, and the plan files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -27,8 +28,12 @@ FAST = SolverSettings("highs" if "highs" in available_solvers() else "cbc", 120,
 @pytest.fixture(scope="module")
 def plans() -> dict[str, Plan]:
     out = {}
+    # a 20 s budget, as a planner's default run: spiky_diurnal stops near a 1.4% gap, which
+    # the structural checks below do not depend on
     for name in ("high_steady", "spiky_diurnal", "business_hours_batch", "low_volume"):
-        out[name] = solve_inputs(load_inputs(DEMAND / f"{name}.csv"), FAST)
+        out[name] = solve_inputs(
+            load_inputs(DEMAND / f"{name}.csv"), dataclasses.replace(FAST, time_limit_s=20)
+        )
     return out
 
 
@@ -257,14 +262,15 @@ def test_an_oversized_commitment_is_flagged_under_used(tmp_path: Path) -> None:
 
 def test_clustered_plan_is_verified_and_its_bound_is_valid() -> None:
     inputs = load_inputs(DEMAND / "spiky_diurnal.csv")
-    exact = solve_inputs(inputs, SolverSettings(FAST.name, 120, 1e-4), aggregate="exact")
+    # the hourly solve need not finish: its bound and its plan bracket the optimum
+    exact = solve_inputs(inputs, SolverSettings(FAST.name, 15, 1e-4), aggregate="exact")
     clustered = solve_inputs(inputs, SolverSettings(FAST.name, 120, 1e-4), aggregate=24)
     agg = clustered.data["aggregation"]
     assert (agg["mode"], agg["points"], agg["hours"]) == ("clustered", 24, 168)
     assert 24 <= agg["recovery_points"] <= 168  # the schedule comes from finer points
     assert clustered.verified, clustered.data["verification"]
-    # every real hour is served, so the plan costs at least the exact optimum (to its gap)...
-    assert clustered.total_cost_usd >= exact.total_cost_usd * (1 - 1e-4)
+    # every real hour is served, so the plan costs at least the hourly problem's lower bound...
+    assert clustered.total_cost_usd >= exact.data["lower_bound_usd"] * (1 - 1e-9)
     # ...and the bound it reports is a real lower bound on the full hourly problem
     assert clustered.data["lower_bound_usd"] <= exact.total_cost_usd * (1 + 1e-9)
     gap = clustered.data["gap"]
@@ -532,7 +538,6 @@ def test_a_bound_stopped_at_its_own_cap_is_not_blamed_on_the_budget(
     """Regression: the warning said the time budget cut the bound short whenever the
     Lagrangian stopped on its clock, also at its own cap (``LAGRANGE_S``) with most of the
     budget left, where a larger --time-limit would not have helped."""
-    import dataclasses
 
     import advisor.solve.bounds as bounds
     import advisor.solve.pipeline as solve_pipeline

@@ -1,8 +1,9 @@
 """Invariants of the solved plan on small generated instances.
 
 Each example is 1–2 llama-3.1-8b workloads over 4–12 hours with random demand, a catalog cut
-down to 2–3 GPU types, solved exactly (``aggregate="exact"``, gap 0) with CBC through
-``advisor.pipeline.solve_inputs`` (options → MILP → plan → independent verification):
+down to 2–3 GPU types, solved at every hour (``aggregate="exact"``, asked for gap 0) with the
+default back-end through ``advisor.pipeline.solve_inputs`` (options → MILP → plan → independent
+verification):
 
 (a) the plan covers the demand every hour, per the independent verifier;
 (b) the verifier's recomputed cost equals the reported cost;
@@ -11,8 +12,15 @@ down to 2–3 GPU types, solved exactly (``aggregate="exact"``, gap 0) with CBC 
 (e) scaling every price by k scales the cost by k;
 (f) solving the same input twice gives the same plan (timings aside).
 
+Some of these tiny models are hard to close exactly: CBC stalls at a relative gap of about
+1e-5 to 6e-4 on ``HARD`` below (one L4 type, 11 hours, two workloads: the packing of TP1/TP2/TP4
+replicas), which HiGHS proves in a second or two. A plan that
+stops at its time limit with a gap of at most ``GAP_TOL`` is accepted, and (c)–(e) compare one
+plan's cost with the other's proven lower bound, which holds whatever the gaps: for (d),
+bound(more offers) ≤ optimum(more offers) ≤ optimum(fewer offers) ≤ cost(fewer offers).
+
 The MILP puts a tiny cost (``POOL_EPSILON`` per GPU-hour) on pool replicas to break ties; it is
-not part of the plan's cost, so comparisons between two optimal plans allow that much slack.
+not part of the plan's cost, so comparisons between two plans allow that much slack.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from advisor.catalog import TIERS, Catalog, load_catalog
@@ -39,10 +47,11 @@ from advisor.workloads import Workload, load_workloads
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
 FEW = 100 if THOROUGH else 10
 SOME = 150 if THOROUGH else 15
-SETTINGS = SolverSettings("cbc", time_limit_s=20, gap=0.0)
+SETTINGS = SolverSettings(time_limit_s=10, gap=0.0)
 WORKLOADS = ("llama-3.1-8b-interactive", "llama-3.1-8b-batch")
 GPUS = ("H100-SXM", "A100-80G", "L4", "L40S", "H200")
 REL = 1e-6
+GAP_TOL = 1e-2
 
 _CATALOG = load_catalog()
 _WORKLOADS = load_workloads(_CATALOG)
@@ -107,15 +116,27 @@ def check_plan(plan: Plan) -> None:
     assert checks["coverage"]["ok"], checks["coverage"]["detail"]
     assert checks["cost"]["ok"], checks["cost"]["detail"]
     assert plan.verified, plan.data["verification"]
-    assert plan.data["solver"]["status"] == "optimal"
+    solver = plan.data["solver"]
+    assert solver["status"] == "optimal" or (
+        solver["status"] == "time_limited"
+        and solver["gap"] is not None
+        and solver["gap"] <= GAP_TOL
+    ), solver
+    assert lower(plan) <= plan.total_cost_usd + 1e-9
     assert math.isfinite(plan.total_cost_usd) and plan.total_cost_usd >= 0
     assert math.isclose(
         sum(plan.cost_by_tier_usd.values()), plan.total_cost_usd, rel_tol=1e-9, abs_tol=1e-9
     )
-    # an optimal plan is never beaten by a simple policy (each is a feasible fleet)
+    # no simple policy (each a feasible fleet) costs less than the proven lower bound
     for name, cost in plan.baselines.items():
         if cost is not None:
-            assert plan.total_cost_usd <= cost * (1 + REL) + slack(plan), name
+            assert lower(plan) <= cost * (1 + REL) + slack(plan), name
+
+
+def lower(plan: Plan) -> float:
+    """The solver's proven lower bound on the plan's cost [USD] (its cost when optimal)."""
+    bound = plan.data["solver"]["bound"]
+    return plan.total_cost_usd if plan.data["solver"]["status"] == "optimal" else bound
 
 
 def slack(*plans: Plan) -> float:
@@ -141,11 +162,22 @@ def test_more_demand_never_costs_less(inst: Instance, factor: float) -> None:
     """(c)"""
     base = solve(inst.inputs())
     more = solve(inst.inputs(scale=factor))
-    assert more.total_cost_usd >= base.total_cost_usd * (1 - REL) - slack(base, more)
+    assert more.total_cost_usd >= lower(base) * (1 - REL) - slack(base, more)
+
+
+# CBC stops at its time limit on the L4-only side (CI, 2026-11-30: a gap of about 1e-5)
+HARD = Instance(
+    gpus=("L40S", "L4"),
+    requests={
+        "llama-3.1-8b-batch": (84_000, 120_000, 64_917, 39_192, 120_000, 84_000, *[120_000] * 5),
+        "llama-3.1-8b-interactive": (*[1000] * 7, 700, 578, 400, 0),
+    },
+)
 
 
 @settings(max_examples=FEW)
 @given(inst=instances(min_gpus=2, max_gpus=3), extra=st.sampled_from(GPUS))
+@example(inst=HARD, extra="L40S")
 def test_adding_an_offer_never_costs_more(inst: Instance, extra: str) -> None:
     """(d): the same instance with one more GPU type's offers."""
     small = tuple(g for g in inst.gpus if g != extra)
@@ -154,7 +186,7 @@ def test_adding_an_offer_never_costs_more(inst: Instance, extra: str) -> None:
         extra = inst.gpus[-1]
     fewer = solve(inst.inputs(restrict(_CATALOG, small)))
     more = solve(inst.inputs(restrict(_CATALOG, (*small, extra))))
-    assert more.total_cost_usd <= fewer.total_cost_usd * (1 + REL) + slack(fewer, more)
+    assert lower(more) <= fewer.total_cost_usd * (1 + REL) + slack(fewer, more)
 
 
 @settings(max_examples=FEW)
@@ -165,9 +197,11 @@ def test_scaling_every_price_scales_the_cost(inst: Instance, k: float) -> None:
     base = solve(inst.inputs(catalog))
     scaled_catalog = catalog.scaled({t: k for t in TIERS} | {"api": k, "overhead": k})
     scaled = solve(inst.inputs(scaled_catalog))
-    assert scaled.total_cost_usd == pytest.approx(
-        k * base.total_cost_usd, rel=REL, abs=k * slack(base, scaled)
-    )
+    tol = k * slack(base, scaled)
+    if "optimal" == base.data["solver"]["status"] == scaled.data["solver"]["status"]:
+        assert scaled.total_cost_usd == pytest.approx(k * base.total_cost_usd, rel=REL, abs=tol)
+    assert scaled.total_cost_usd >= k * lower(base) * (1 - REL) - tol
+    assert lower(scaled) <= k * base.total_cost_usd * (1 + REL) + tol
 
 
 def _without_timings(obj: Any) -> Any:

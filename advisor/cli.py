@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from advisor.catalog import DEFAULT_PRICES, Catalog, load_catalog
+from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import AdvisorError, CatalogError
 from advisor.files import PlanFolder, to_json
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS
@@ -44,6 +45,7 @@ CatalogOpt = Annotated[
     list[Path] | None,
     typer.Option("--catalog", help="Folder of catalog YAML merged over the shipped one."),
 ]
+SolverOpt = Annotated[str, typer.Option(help="highs or cbc.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 WorkloadsOpt = Annotated[
     list[Path] | None, typer.Option("--workloads", help="Workloads YAML (repeatable).")
@@ -671,7 +673,7 @@ def solve(
     providers: ProvidersOpt = None,
     max_price_age_days: MaxPriceAgeOpt = DEFAULT_MAX_PRICE_AGE_DAYS,
     out_dir: Annotated[str | None, typer.Option("--out", help="Write the plan here.")] = None,
-    solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
+    solver: SolverOpt = DEFAULT_SOLVER,
     time_limit: Annotated[
         float | None,
         typer.Option(

@@ -17,6 +17,7 @@ from rich.markup import escape
 from advisor.cli import (
     CatalogOpt,
     JsonOpt,
+    SolverOpt,
     WorkloadsOpt,
     _emit_json,
     app,
@@ -24,6 +25,7 @@ from advisor.cli import (
     handle_errors,
     out,
 )
+from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import AdvisorError
 
 
@@ -243,7 +245,7 @@ def stress(
     ] = None,
     growth: Annotated[str, typer.Option(help="Growth of sampled futures (1.4 or 1.1:1.8).")] = "1",
     seed: Annotated[int, typer.Option(help="Random seed of sampled futures.")] = 0,
-    solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
+    solver: SolverOpt = DEFAULT_SOLVER,
     time_limit: Annotated[float | None, typer.Option(help="Limit per future [s].")] = None,
     gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-3,
     aggregate: Annotated[str, typer.Option(help="auto, exact, or N.")] = "auto",

@@ -21,6 +21,7 @@ from advisor.cli import (
     JsonOpt,
     PricesOpt,
     ProvidersOpt,
+    SolverOpt,
     WorkloadsOpt,
     _emit_json,
     _parse_aggregate,
@@ -32,6 +33,7 @@ from advisor.cli import (
     parse_providers,
     safe,
 )
+from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import AdvisorError
 from advisor.processes import Interrupted, solver_run
 
@@ -82,7 +84,7 @@ def sweep(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for sweep.csv, sweep.png and one plan per value.")
     ] = Path("out/sweep"),
-    solver: Annotated[str, typer.Option(help="cbc (default) or highs.")] = "cbc",
+    solver: SolverOpt = DEFAULT_SOLVER,
     time_limit: Annotated[
         float | None, typer.Option(help="Solver time limit per case [s].")
     ] = None,

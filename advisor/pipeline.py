@@ -28,7 +28,7 @@ from advisor.options import MeasuredCapacity, OptionSet, build_options, load_mea
 from advisor.plan import BUY_FILE, Plan, assemble_plan, read_buy_csv
 from advisor.policy import Policy, apply_policy, check_policy, load_policy
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS, stale_prices
-from advisor.solve import FleetSolution, Progress, SolverSettings, solve_fleet
+from advisor.solve import DEFAULT_SOLVER, FleetSolution, Progress, SolverSettings, solve_fleet
 from advisor.verify import VerifyReport, verify_plan
 from advisor.workloads import Workload, load_workloads
 
@@ -354,7 +354,7 @@ def solve_plan(
     max_price_age_days: float = DEFAULT_MAX_PRICE_AGE_DAYS,
     policy_file: Path | str | None = None,
     policy: Policy | None = None,
-    solver: str = "cbc",
+    solver: str = DEFAULT_SOLVER,
     time_limit_s: float | None = None,
     gap: float = 1e-3,
     threads: int = 1,

@@ -16,6 +16,7 @@ The stages, one module each (``pipeline`` wires them; its docstring describes th
 
 from advisor.solve.aggregate import AUTO_CLUSTERS, AUTO_EXACT_LIMIT, Aggregation, aggregate_hours
 from advisor.solve.backends import (
+    DEFAULT_SOLVER,
     SOLVERS,
     Progress,
     SolverResult,
@@ -43,6 +44,7 @@ __all__ = [
     "AUTO_EXACT_LIMIT",
     "DEFAULT_BUDGET_S",
     "DEFAULT_EXACT_BUDGET_S",
+    "DEFAULT_SOLVER",
     "SOLVERS",
     "Aggregation",
     "Cause",

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pulp
 
+from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import SolverError
 from advisor.milp import (
     POOL,
@@ -58,7 +59,7 @@ Progress = Callable[[str], None]
 class SolverSettings:
     """How to run the MILP solver."""
 
-    name: str = "cbc"
+    name: str = DEFAULT_SOLVER
     time_limit_s: float | None = None
     gap: float = 1e-3
     threads: int = 1

@@ -20,7 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from advisor.catalog import GENERIC_PROVIDER, HOURLY_TIERS, MAX_NUMBER, POOL_TIERS, Catalog
+from advisor.catalog import (
+    GENERIC_PROVIDER,
+    HOURLY_TIERS,
+    MAX_NUMBER,
+    POOL_TIERS,
+    ApiOffer,
+    Catalog,
+)
 from advisor.errors import CatalogError, DemandError, did_you_mean
 from advisor.roofline import ReplicaPerformance
 from advisor.serving import (
@@ -248,6 +255,17 @@ def allowed_providers(w: Workload, providers: Sequence[str] | None) -> set[str] 
     return allowed
 
 
+def workload_api_offer(
+    catalog: Catalog, w: Workload, providers: Sequence[str] | None
+) -> ApiOffer | None:
+    """The API offer workload ``w`` is priced at: the cheapest at its mean lengths among the
+    providers it may buy from; None where it may not use an API or none is allowed."""
+    if not w.allow_api:
+        return None
+    allowed = allowed_providers(w, providers)
+    return catalog.api_offer_for(w.model, w.prompt_tokens, w.completion_tokens, allowed)
+
+
 def tp_fits(pool: Pool, tp: int, max_tp: int) -> bool:
     """Whether a TP group of ``tp`` GPUs fits one unit of ``pool``.
 
@@ -444,8 +462,8 @@ def build_options(
     api_provider = {}
     limits = {}
     for wname, w in sorted(workloads.items()):
-        offer = catalog.api_offer_for(w.model, w.prompt_tokens, w.completion_tokens, allowed[wname])
-        if w.allow_api and offer is not None:
+        offer = workload_api_offer(catalog, w, providers)
+        if offer is not None:
             api[wname] = (offer.usd_per_m_input_tokens, offer.usd_per_m_output_tokens)
             api_provider[wname] = offer.provider
             if offer.max_tokens_per_minute is not None:

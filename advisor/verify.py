@@ -41,13 +41,14 @@ import numpy as np
 import pandas as pd
 
 from advisor.buylist import check_buy_rows
-from advisor.catalog import POOL_TIERS, Catalog
+from advisor.catalog import POOL_TIERS, ApiOffer, Catalog
 from advisor.errors import PlanError
 from advisor.files import jsonable
+from advisor.options import workload_api_offer
 from advisor.policy import Policy, policy_violations
 from advisor.serving import measured_matches, replica_capacity
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
-from advisor.workloads import demand_covered
+from advisor.workloads import Workload, demand_covered
 
 REL_TOL = 1e-6
 
@@ -407,9 +408,10 @@ def _verify(
     _check_totals(
         rep, plan_data, sched, workloads, requests, input_tokens, output_tokens, catalog, H, tiers
     )
-    _check_echoes(
-        rep, plan_data, defs, hours, workloads, catalog, input_tokens, output_tokens, api_rows
-    )
+    priced = {
+        w: workload_api_offer(catalog, _as_workload(workload_defs[w]), providers) for w in workloads
+    }
+    _check_echoes(rep, plan_data, defs, hours, workloads, priced, input_tokens, output_tokens)
     if existing is not None:
         _check_existing(rep, plan_data, existing)
     if baselines is not None:
@@ -866,13 +868,13 @@ def _check_echoes(
     defs: Mapping[str, Mapping[str, Any]],
     hours: pd.DatetimeIndex,
     workloads: Sequence[str],
-    catalog: Catalog,
+    priced: Mapping[str, ApiOffer | None],
     input_tokens: np.ndarray,
     output_tokens: np.ndarray,
-    api_rows: pd.DataFrame,
 ) -> None:
     """What plan.json repeats of the inputs (each workload's definition and SLOs, the demand's
-    span) is what the inputs say, so a reader of the plan is not misled either."""
+    span, the API prices it is priced at: ``priced``, by the inputs' providers) is what the
+    inputs say, so a reader of the plan is not misled either."""
     bad: list[str] = []
     wl = plan_data.get("workloads") or {}
     for w in workloads:
@@ -893,9 +895,7 @@ def _check_echoes(
             bad.append(f"workloads[{w}].slo is {got.get('slo')!r}, the workload says {slo!r}")
         if got.get("model") != d["model"]:
             bad.append(f"workloads[{w}].model is {got.get('model')!r}, not {d['model']!r}")
-        api = (
-            _api_offer(catalog, d["model"], _api_provider(api_rows, w)) if d["allow_api"] else None
-        )
+        api = priced[w]
         prices = {
             "api_usd_per_m_input_tokens": api and api.usd_per_m_input_tokens,
             "api_usd_per_m_output_tokens": api and api.usd_per_m_output_tokens,
@@ -912,8 +912,6 @@ def _check_echoes(
             / wo
         )
         for k, v in prices.items():
-            if d.get("providers"):
-                break  # the offer depends on the providers' prices; checked by the cost
             r = got.get(k)
             if (v is None) != (r is None) or (
                 v is not None and not (_is_number(r) and _close(float(r), float(v)))
@@ -996,6 +994,10 @@ def _check_baselines(
         not bad,
         _summarize(bad) if bad else f"{len(baselines)} simple policies recomputed",
     )
+
+
+def _as_workload(d: Workload | Mapping[str, Any]) -> Workload:
+    return d if isinstance(d, Workload) else Workload.model_validate(d)
 
 
 def _api_provider(api_rows: pd.DataFrame, workload: str) -> str:

@@ -426,6 +426,18 @@ def test_a_shipped_example_on_the_snapshot_names_providers_and_instances() -> No
     assert hosted["provider"].ne("generic").all() and hosted["instance"].ne("").all()
 
 
+def test_gpu_providers_only_verify_with_no_api_to_price(tmp_path: Path) -> None:
+    """Regression: with --providers naming no API provider, the plan prices no API, and the
+    verifier compared that with the cheapest API of the whole catalog and refused the plan."""
+    args = ["solve", "demand/low_volume.csv", "--prices", "snapshot", "--providers", "runpod"]
+    res = CliRunner().invoke(app, [*args, "--quiet", "--json"])
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.stdout)
+    assert plan["verified"] and plan["cost_by_tier_usd"]["api"] == 0
+    for w in plan["workloads"].values():
+        assert w["api_usd_per_m_input_tokens"] is None and w["api_provider"] is None
+
+
 def test_price_sheet_fills_a_known_instance_from_the_snapshot(tmp_path: Path) -> None:
     sheet = tmp_path / "prices.csv"
     sheet.write_text(

@@ -5,7 +5,7 @@ shipped catalog, demand from ``advisor.demand.synthetic_demand`` (daily cosine w
 trough 3, weekend dip 0.3, lognormal noise 0.05, fixed seed per case). Every case runs in a
 fresh subprocess so its peak memory is its own. For each case it records build time, solver
 time, total wall time, peak memory, plan cost, lower bound, gap, the aggregation used and
-the solver status, with ``aggregate="auto"``, for CBC (the default) and HiGHS. Where it
+the solver status, with ``aggregate="auto"``, for HiGHS (the default) and CBC. Where it
 finishes within the time limit, the naive hour-by-hour MILP (``aggregate="exact"``) is
 solved too, for the cost and time ratios. Results go to ``benchmarks/RESULTS.md`` (written
 after every case, so partial results survive) and ``benchmarks/results.json``.

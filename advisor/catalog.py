@@ -619,7 +619,7 @@ _Loader.add_implicit_resolver(
 )
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -685,7 +685,7 @@ def _bad_timestamp_line(text: str) -> int | None:
     return None
 
 
-def _entry_label(section: str, entry: Mapping[str, Any], index: int) -> str:
+def entry_label(section: str, entry: Mapping[str, Any], index: int) -> str:
     keys = _SECTIONS[section][1]
     if section == "offers" and entry.get("instance") and "tier" in entry:
         parts = [entry.get("provider", GENERIC_PROVIDER), entry["instance"]]
@@ -696,7 +696,7 @@ def _entry_label(section: str, entry: Mapping[str, Any], index: int) -> str:
     return f"{section}[#{index + 1}]"
 
 
-def _format_validation(path: Path, label: str, exc: ValidationError, model: type) -> str:
+def format_validation(path: Path, label: str, exc: ValidationError, model: type) -> str:
     problems = []
     fields = list(model.model_fields)
     for err in exc.errors():
@@ -742,7 +742,7 @@ def _profile_documents(prices: str) -> list[tuple[Path, dict[str, Any]]]:
     folder = shipped_catalog_dir() / "prices"
     if prices == "seeds":
         files = sorted((folder / "seeds").glob("*.yaml"))
-        return [(f, _read_yaml(f)) for f in files]
+        return [(f, read_yaml(f)) for f in files]
     from advisor.prices import read_api_sheet, read_offer_sheet
 
     offers = read_offer_sheet(folder / "snapshot.csv")
@@ -791,7 +791,7 @@ def load_catalog(
         if i > 0 and not files:
             raise CatalogError(f"Catalog folder '{d}' holds no .yaml files.")
         sources.append(str(d))
-        documents = [(path, _read_yaml(path)) for path in files]
+        documents = [(path, read_yaml(path)) for path in files]
         if i == 0:
             documents += profile
         # one folder is one layer: the same entry in two of its files has no order to win by
@@ -828,7 +828,7 @@ def load_catalog(
                         raise CatalogError(
                             f"{path}: {section}[#{j + 1}] must be a mapping of fields."
                         )
-                    label = _entry_label(section, entry, j)
+                    label = entry_label(section, entry, j)
                     missing = [k for k in keys if k not in entry]
                     if missing:
                         raise CatalogError(
@@ -908,11 +908,11 @@ def _validate(
     for section, (model, keys) in _SECTIONS.items():
         table: dict[Any, Any] = {}
         for key, (entry, path) in raw[section].items():
-            label = _entry_label(section, entry, 0)
+            label = entry_label(section, entry, 0)
             try:
                 obj = model.model_validate(entry)
             except ValidationError as exc:
-                raise CatalogError(_format_validation(path, label, exc, model)) from None
+                raise CatalogError(format_validation(path, label, exc, model)) from None
             if section == "offers":
                 k = (obj.pool, obj.tier)
                 if k in table:
@@ -932,7 +932,7 @@ def _validate(
     try:
         defaults = Defaults.model_validate(defaults_raw)
     except ValidationError as exc:
-        raise CatalogError(_format_validation(defaults_path, "defaults", exc, Defaults)) from None
+        raise CatalogError(format_validation(defaults_path, "defaults", exc, Defaults)) from None
 
     gpus, models = tables["gpus"], tables["models"]
     for g in gpus.values():
@@ -944,7 +944,7 @@ def _validate(
     warn: list[str] = []
     shapes: dict[str, tuple[Offer, tuple[Any, ...]]] = {}
     for key, o in tables["offers"].items():
-        label = _entry_label("offers", o.model_dump(), 0)
+        label = entry_label("offers", o.model_dump(), 0)
         if o.gpu not in gpus:
             raise CatalogError(
                 f"{where[('offers', key)]}: {label}: field 'gpu': "
@@ -963,7 +963,7 @@ def _validate(
         for tier in ("reserved_1y", "reserved_3y", "spot"):
             other = tables["offers"].get((pool, tier))
             if od and other and other.effective_usd_per_hour > od.effective_usd_per_hour:
-                label = _entry_label("offers", other.model_dump(), 0)
+                label = entry_label("offers", other.model_dump(), 0)
                 warn.append(
                     f"{label}: ${other.effective_usd_per_hour:.2f}/h is above "
                     f"on-demand ${od.effective_usd_per_hour:.2f}/h; check the price "

@@ -120,11 +120,11 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _emit_json(obj: Any) -> None:
+def emit_json(obj: Any) -> None:
     sys.stdout.write(to_json(obj))
 
 
-def _catalog(dirs: list[Path] | None, prices: str | None = None) -> Catalog:
+def cli_catalog(dirs: list[Path] | None, prices: str | None = None) -> Catalog:
     cat = load_catalog(dirs or [], prices=prices)
     for w in cat.warnings:
         err.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
@@ -156,7 +156,7 @@ def cost(
         "usd_per_m_tokens": v,
     }
     if json_out:
-        _emit_json(res)
+        emit_json(res)
     else:
         out.print(f"${v:.4f} per million tokens ({res['m_tokens_per_hour']:.3f} M tokens/hour)")
 
@@ -174,7 +174,7 @@ def breakeven(
 
     v = breakeven_m_tokens_per_month(api_usd_per_m, self_usd_per_m, monthly_overhead_usd)
     if json_out:
-        _emit_json(
+        emit_json(
             {
                 "api_usd_per_m": api_usd_per_m,
                 "self_usd_per_m": self_usd_per_m,
@@ -230,7 +230,7 @@ def capacity(
                 "Give --tokens-per-s-per-gpu, or --model and --gpu to derive it from the roofline."
             )
         tokens_per_s_per_gpu, source, warning = _roofline_rate(
-            _catalog(catalog, prices),
+            cli_catalog(catalog, prices),
             model,
             gpu,
             quant,
@@ -255,7 +255,7 @@ def capacity(
     if model and gpu and tokens_per_s_per_gpu is not None and source != "given":
         res["warnings"] = [warning] if warning else []
     if json_out:
-        _emit_json(res)
+        emit_json(res)
         return
     t = Table(title="Capacity plan (30-day month)")
     t.add_column("quantity")
@@ -389,7 +389,7 @@ def roofline(
     from advisor.roofline import replica_performance
     from advisor.serving import CAPACITY_MODELS, SLO, STATS, Replica, Traffic, evaluate
 
-    cat = _catalog(catalog, prices)
+    cat = cli_catalog(catalog, prices)
     m = cat.model(model)
     for name, v in (("input-tokens", input_tokens), ("output-tokens", output_tokens)):
         if not (v > 0 and math.isfinite(v)):
@@ -486,7 +486,7 @@ def roofline(
             raise AdvisorError("--plot needs an option that fits; none does.")
         load_figure(chosen[0], traffic, slo, chosen[1], plot)
     if json_out:
-        _emit_json(
+        emit_json(
             {
                 "model": model,
                 "input_tokens": input_tokens,
@@ -581,12 +581,12 @@ def validate(
             f"--capacity-model must be simulated or roofline; got '{capacity_model}'."
         )
     rows = load_serving_runs(benchmarks)
-    res = validate_serving(_catalog(catalog), rows, capacity_model=capacity_model)
+    res = validate_serving(cli_catalog(catalog), rows, capacity_model=capacity_model)
     table, summary = res["rows"], res["summary"]
     cal = summary["calibration"]
     if json_out:
         off = cal["offline_throughput"]
-        _emit_json(
+        emit_json(
             {
                 "capacity_model": capacity_model,
                 "median_abs_error": off["median"],
@@ -647,7 +647,7 @@ def _cap_threads(threads: int) -> int:
     return threads
 
 
-def _parse_aggregate(value: str) -> str | int:
+def parse_aggregate(value: str) -> str | int:
     if value in ("auto", "exact"):
         return value
     try:
@@ -742,7 +742,7 @@ def solve(
     if threads < 1:
         raise AdvisorError(f"--threads must be ≥ 1; got {threads}.")
     threads = _cap_threads(threads)
-    agg = _parse_aggregate(aggregate)
+    agg = parse_aggregate(aggregate)
     if max_gpu_types is not None and max_gpu_types < 1:
         raise AdvisorError(f"--max-gpu-types must be ≥ 1; got {max_gpu_types}.")
     if min_rental_hours is not None and min_rental_hours < 1:
@@ -869,7 +869,7 @@ def _solve_into(
     if folder is not None:
         plan.save(folder.out, folder=folder)
     if json_out:
-        _emit_json(plan.data)
+        emit_json(plan.data)
     else:
         print_plan_summary(plan.data, out)
         if folder is not None:
@@ -914,7 +914,7 @@ def verify(
         providers=parse_providers(providers),
     )
     if json_out:
-        _emit_json(rep.as_dict())
+        emit_json(rep.as_dict())
     else:
         for c in rep.checks:
             mark = "[green]ok[/]" if c["ok"] else "[red]FAIL[/]"
@@ -946,7 +946,7 @@ def compare(
         raise AdvisorError(f"compare needs at least two plans; got {len(plans)}.")
     res = compare_plans([Plan.load(p) for p in plans])
     if json_out:
-        _emit_json(res)
+        emit_json(res)
         return
     names = res["names"]
     t = Table(title=f"Plans compared with '{safe(names[0])}'")
@@ -1001,7 +1001,7 @@ def report(
         err.print(f"note: no load figures: {safe(str(exc))}", highlight=False)
     paths = write_report(p, out_dir if out_dir is not None else p.path, cat)
     if json_out:
-        _emit_json({k: str(v) for k, v in paths.items()})
+        emit_json({k: str(v) for k, v in paths.items()})
         return
     out.print(f"Report written: {paths['html']} and {paths['markdown']}", highlight=False)
     figs = [v.name for k, v in paths.items() if k not in ("html", "markdown")]

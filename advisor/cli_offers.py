@@ -20,9 +20,9 @@ from advisor.cli import (
     JsonOpt,
     PricesOpt,
     ProvidersOpt,
-    _catalog,
-    _emit_json,
     app,
+    cli_catalog,
+    emit_json,
     handle_errors,
     out,
     parse_providers,
@@ -59,7 +59,7 @@ def offers(
     from advisor.offers import offer_rows
     from advisor.pipeline import check_providers
 
-    cat = _catalog(catalog, prices)
+    cat = cli_catalog(catalog, prices)
     names = parse_providers(providers)
     if names is not None:
         check_providers(cat, names)
@@ -78,7 +78,7 @@ def offers(
         ttft_ms=ttft_ms,
     )
     if json_out:
-        _emit_json({"model": model, "offers": rows})
+        emit_json({"model": model, "offers": rows})
         return
     t = Table(title="Offers (cheapest per GPU-hour first)", box=box.SIMPLE)
     for col, just in (
@@ -167,6 +167,6 @@ def import_sheet(
     # the folder must load as a catalog, with the same checks as any --catalog folder
     load_catalog([out_dir], prices=prices)
     if json_out:
-        _emit_json({"catalog": str(out_dir), "file": str(path), "offers": len(entries)})
+        emit_json({"catalog": str(out_dir), "file": str(path), "offers": len(entries)})
         return
     out.print(f"{len(entries)} offers written to {path}; use it with --catalog {out_dir}.")

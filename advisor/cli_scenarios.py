@@ -19,8 +19,8 @@ from advisor.cli import (
     JsonOpt,
     SolverOpt,
     WorkloadsOpt,
-    _emit_json,
     app,
+    emit_json,
     err,
     handle_errors,
     out,
@@ -90,7 +90,7 @@ def forecast(
         for b in fc.backtest
     ]
     if json_out:
-        _emit_json(
+        emit_json(
             {
                 "out": str(out_path),
                 "horizon_hours": horizon,
@@ -218,7 +218,7 @@ def solve_scenarios_cli(
     if out_dir is not None:
         save_scenario_plan(plan, out_dir)
     if json_out:
-        _emit_json(plan.data)
+        emit_json(plan.data)
         return
     print_plan_summary(plan.data, out)
     _print_scenarios(result.summary)
@@ -260,7 +260,7 @@ def stress(
     """Re-solve only the hourly recourse of a saved plan's reserved fleet on many futures."""
     import pandas as pd
 
-    from advisor.cli import _parse_aggregate
+    from advisor.cli import parse_aggregate
     from advisor.forecast import forecast_demand, parse_growth
     from advisor.parallel import check_cluster
     from advisor.plan import Plan
@@ -275,7 +275,7 @@ def stress(
     check_cluster(cluster)
     if workers is not None and workers < 1:
         raise AdvisorError(f"--workers must be >= 1; got {workers}.")
-    agg = _parse_aggregate(aggregate)
+    agg = parse_aggregate(aggregate)
     saved = Plan.load(plan)
     inputs = plan_inputs(saved, catalog_dirs=catalog)
     if demand is not None:
@@ -317,7 +317,7 @@ def stress(
         out_csv.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows).to_csv(out_csv, index=False, float_format="%.12g")
     if json_out:
-        _emit_json(result)
+        emit_json(result)
         return
 
     def usd(v: float | None) -> str:

@@ -23,13 +23,13 @@ from advisor.cli import (
     ProvidersOpt,
     SolverOpt,
     WorkloadsOpt,
-    _emit_json,
-    _parse_aggregate,
     app,
+    emit_json,
     err,
     handle_errors,
     interrupted,
     out,
+    parse_aggregate,
     parse_providers,
     safe,
 )
@@ -110,7 +110,7 @@ def sweep(
         raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")
     if jobs is not None and jobs < 1:
         raise AdvisorError(f"--jobs must be ≥ 1; got {jobs}.")
-    agg = _parse_aggregate(aggregate)
+    agg = parse_aggregate(aggregate)
     if out_dir.exists() and not out_dir.is_dir():
         raise AdvisorError(f"--out '{out_dir}' is a file; give a folder path.")
     inputs = load_inputs(
@@ -143,7 +143,7 @@ def sweep(
         interrupted(exc, None)
     unverified = table["status"].astype(str).str.startswith("unverified")
     if json_out:
-        _emit_json(
+        emit_json(
             {
                 "param": param,
                 "values": values,

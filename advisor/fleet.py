@@ -36,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from advisor.catalog import Catalog, _read_yaml, strict_number
+from advisor.catalog import Catalog, read_yaml, strict_number
 from advisor.errors import CatalogError, DemandError, did_you_mean
 
 
@@ -86,7 +86,7 @@ def load_fleet(path: Path | str, catalog: Catalog) -> list[Commitment]:
     if not path.is_file():
         raise DemandError(f"Fleet file '{path}' does not exist. Check the --fleet path.")
     try:
-        data = _read_yaml(path)
+        data = read_yaml(path)
     except CatalogError as exc:
         raise DemandError(str(exc)) from None
     entries = data.get("commitments")

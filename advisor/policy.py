@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from advisor.catalog import TIERS, Catalog, _read_yaml
+from advisor.catalog import TIERS, Catalog, read_yaml
 from advisor.errors import CatalogError, DemandError, did_you_mean
 from advisor.workloads import Workload
 
@@ -105,7 +105,7 @@ def load_policy(path: Path | str, catalog: Catalog) -> Policy:
     if not path.is_file():
         raise DemandError(f"Policy file '{path}' does not exist. Check the --policy path.")
     try:
-        data = _read_yaml(path)
+        data = read_yaml(path)
     except CatalogError as exc:
         raise DemandError(str(exc)) from None
     section = data.get("policy")

@@ -126,14 +126,14 @@ def _convert(
 def _validated(path: Path, lineno: int, entry: dict[str, Any], model: type) -> dict[str, Any]:
     from pydantic import ValidationError
 
-    from advisor.catalog import _entry_label, _format_validation
+    from advisor.catalog import entry_label, format_validation
 
     section = "offers" if model.__name__ == "Offer" else "apis"
     try:
         model.model_validate(entry)
     except ValidationError as exc:
-        label = f"line {lineno}: " + _entry_label(section, entry, lineno - 2)
-        raise CatalogError(_format_validation(path, label, exc, model)) from None
+        label = f"line {lineno}: " + entry_label(section, entry, lineno - 2)
+        raise CatalogError(format_validation(path, label, exc, model)) from None
     return entry
 
 

@@ -209,7 +209,7 @@ def _tp_comm_s(model: ModelArch, gpu: GPU, eff: Efficiency, tp: int, tokens: np.
     return n * allreduce_s(gpu, eff, tp, tokens * model.hidden_size * ACTIVATION_BYTES)
 
 
-def _peak_flops(gpu: GPU, quant: Quantization) -> float:
+def peak_flops(gpu: GPU, quant: Quantization) -> float:
     return tflops_to_flops(gpu.peak_tflops[quant.compute_dtype])
 
 
@@ -247,7 +247,7 @@ def step_parts_s(
     t_mem = mem_bytes / (tp * tb_per_s_to_bytes_per_s(gpu.hbm_tb_per_s) * eff.mbu)
     attn = 4.0 * model.layers * model.q_heads * model.head_dim
     flops = 2.0 * model.active_params * tok + attn * np.asarray(attention_context_tokens, float)
-    t_cmp = flops / (tp * _peak_flops(gpu, quant) * eff.mfu)
+    t_cmp = flops / (tp * peak_flops(gpu, quant) * eff.mfu)
     t_fixed = _tp_comm_s(model, gpu, eff, tp, tok) + eff.step_overhead_ms / MS_PER_S
     return t_mem, t_cmp, t_fixed
 

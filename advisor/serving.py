@@ -55,9 +55,9 @@ from advisor.catalog import GPU, Efficiency, ModelArch, Quantization
 from advisor.roofline import (
     ACTIVATION_BYTES,
     ALLREDUCES_PER_LAYER,
-    _peak_flops,
     kv_bytes_per_token,
     kv_capacity_tokens,
+    peak_flops,
     replica_performance,
     weight_bytes,
 )
@@ -114,7 +114,7 @@ class StepModel:
     def __init__(self, r: Replica) -> None:
         m, g, q, e, tp = r.model, r.gpu, r.quant, r.eff, r.tp
         self.inv_bw = 1.0 / (tp * tb_per_s_to_bytes_per_s(g.hbm_tb_per_s) * e.mbu)
-        self.inv_fl = 1.0 / (tp * _peak_flops(g, q) * e.mfu)
+        self.inv_fl = 1.0 / (tp * peak_flops(g, q) * e.mfu)
         self.kvb = kv_bytes_per_token(m, q, r.kv_dtype, g)
         self.c_tok = 2.0 * m.active_params
         self.c_attn = 4.0 * m.layers * m.q_heads * m.head_dim

@@ -51,7 +51,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from advisor.catalog import Catalog, _read_yaml, shipped_catalog_dir, strict_number
+from advisor.catalog import Catalog, read_yaml, shipped_catalog_dir, strict_number
 from advisor.errors import CatalogError, DemandError, did_you_mean
 
 SECTION = "workloads"
@@ -169,7 +169,7 @@ def _end(sentence: str) -> str:
     return sentence if sentence.endswith((".", "?", "!")) else sentence + "."
 
 
-def _format_validation(path: Path, label: str, exc: ValidationError) -> str:
+def format_validation(path: Path, label: str, exc: ValidationError) -> str:
     """Turn a pydantic error into ``FILE: workloads[NAME]: field 'x': message.``."""
     problems = []
     fields = list(Workload.model_fields)
@@ -197,7 +197,7 @@ def _read(path: Path, *, explicit: bool) -> dict[str, Any]:
                 "itself, or pass a catalog folder with --catalog."
             )
     try:
-        return _read_yaml(path)
+        return read_yaml(path)
     except CatalogError as exc:
         msg = str(exc)
         if "at the top level" in msg:
@@ -248,7 +248,7 @@ def _validate(path: Path, entry: Mapping[str, Any], catalog: Catalog) -> Workloa
     try:
         wl = Workload.model_validate(entry)
     except ValidationError as exc:
-        raise DemandError(_format_validation(path, label, exc)) from None
+        raise DemandError(format_validation(path, label, exc)) from None
     where = f"{path}: {label}"
     if wl.model not in catalog.models:
         raise DemandError(

@@ -2,7 +2,7 @@
 scenarios, with one time budget for the whole run.
 
     python benchmarks/scenarios.py [--hours 8760] [--scenarios 20] [--time-limit 540]
-        [--solver cbc] [--workers 2] [--out benchmarks/SCENARIO_RESULTS.md]
+        [--solver highs] [--workers 2] [--out benchmarks/SCENARIO_RESULTS.md]
 
 Demand: the grid's three workloads (``benchmarks/run.py``: llama-3.1-8b-interactive,
 llama-3.1-70b-interactive, mixtral-8x7b-batch) with its synthetic shape and volumes, scaled
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import MEAN_REQUESTS, NOISE, PEAK_TO_TROUGH, SEED, WEEKLY_DIP, WORKLOAD_SETS  # noqa: E402
 
 from advisor.catalog import load_catalog  # noqa: E402
+from advisor.defaults import DEFAULT_SOLVER  # noqa: E402
 from advisor.demand import synthetic_demand  # noqa: E402
 from advisor.pipeline import Inputs  # noqa: E402
 from advisor.scenarios import ScenarioSet  # noqa: E402
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hours", type=int, default=8760)
     ap.add_argument("--scenarios", type=int, default=20)
     ap.add_argument("--time-limit", type=float, default=540.0)
-    ap.add_argument("--solver", default="cbc")
+    ap.add_argument("--solver", default=DEFAULT_SOLVER)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "SCENARIO_RESULTS.md"))
     args = ap.parse_args(argv)

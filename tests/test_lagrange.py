@@ -196,3 +196,27 @@ def test_an_exact_solve_cut_short_takes_the_hourly_bound_when_it_is_tighter() ->
     # the bound solver is named only where its bound beat the MILP's own
     assert plan.data["bound_solver"]["name"] == "lagrangian"
     assert plan.data["lower_bound_usd"] <= plan.total_cost_usd
+
+
+def test_the_pool_use_at_the_best_prices_proposes_fleets() -> None:
+    """The Lagrangian reports each hour's pool GPUs at its best prices; the fleets proposed
+    from them are the quantiles of that use, on the cheapest pool tiers."""
+    from advisor.solve.fleet_search import usage_fleets
+
+    inputs = instance(("L4",), (2.0, 3.0, 1.0), 0.0, False)
+    opts = option_set(inputs)
+    d = inputs.demand
+    lag = lagrangian_bound(
+        opts, d.workloads, d.requests, d.input_tokens, d.output_tokens, np.arange(N_HOURS), {}
+    )
+    assert lag.pool_gpus == ("L4",)
+    assert lag.hourly_usage is not None and lag.hourly_usage.shape == (1, N_HOURS)
+    use = lag.hourly_usage[0]
+    assert np.all(use >= 0)
+    assert np.median(use) >= 1  # no API: most hours use reserved L4s at these prices
+    (median,) = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, {})
+    cheapest = min(opts.pool_tiers("L4"), key=lambda t: opts.gpu_usd_per_hour[("L4", t)])
+    assert median == ({("L4", cheapest): int(np.ceil(np.median(use)))} if np.median(use) else {})
+    # GPUs already committed in an hour are not bought again
+    (none,) = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, {"L4": use + 1})
+    assert none == {}

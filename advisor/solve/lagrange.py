@@ -85,6 +85,10 @@ class LagrangeResult:
     history: list[float]
     #: stopped by its time limit (not by a stall, the target or its iteration cap)
     time_limited: bool = False
+    #: the pool GPU types priced, and the pool GPUs each hour's subproblem uses at the best
+    #: prices found, (len(pool_gpus), H): where a fleet that supports those prices lies
+    pool_gpus: tuple[str, ...] = ()
+    hourly_usage: np.ndarray | None = None
 
 
 def build_blocks(
@@ -275,10 +279,12 @@ def _evaluate(
     members: list[np.ndarray],  # hours of each cluster
     n_gpus: int,
     parts: tuple[np.ndarray, np.ndarray] | None = None,
+    hourly: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """Σ over hours of the subproblem optima at ``lam``, and pool GPU-hours used per type and
     cluster (the supergradient's first part). With ``parts`` = (cost (B, T), usage
-    (B, G, T)), each block's and cluster's share of both is written there too."""
+    (B, G, T)), each block's and cluster's share of both is written there too; with
+    ``hourly`` (G, H), the pool GPUs used in each hour."""
     total = 0.0
     usage = np.zeros((n_gpus, len(members)))
     for bi, b in enumerate(blocks):
@@ -286,14 +292,17 @@ def _evaluate(
         for t, hours in enumerate(members):
             if hours.size == 0:
                 continue
-            cost, used = evaluate(b, lam[:, t], hours, n_gpus)
+            cost, per_hour = evaluate(b, lam[:, t], hours, n_gpus)
             if not math.isfinite(cost):
                 return -math.inf, usage
+            used = per_hour.sum(axis=0)
             total += cost
             usage[:, t] += used
             if parts is not None:
                 parts[0][bi, t] = cost
                 parts[1][bi, :, t] = used
+            if hourly is not None:
+                hourly[:, hours] += per_hour.T
     return total, usage
 
 
@@ -301,8 +310,9 @@ def _single_evaluate(
     b: _Block, lam: np.ndarray, hours: np.ndarray, n_gpus: int
 ) -> tuple[float, np.ndarray]:
     """The summed hourly subproblem optima of a block with one or 3+ workloads at ``lam``
-    (G,) (inf if an hour cannot be served), and its pool GPU-hours used per type."""
-    usage = np.zeros(n_gpus)
+    (G,) (inf if an hour cannot be served), and the pool GPUs it uses per hour and type
+    (len(hours), G)."""
+    usage = np.zeros((hours.size, n_gpus))
     need = b.need[hours]
     q = need.sum(axis=1)
     k_max = float(q.max())
@@ -336,11 +346,11 @@ def _single_evaluate(
     best = tot[j, cols]
     if not np.all(np.isfinite(best)):
         return math.inf, usage
-    usage += U[j].sum(axis=0)
+    usage += U[j]
     for jw in range(n_w):
         if alt_gpu[jw] >= 0:
             used = taken[j, cols, jw] * use_alt[:, jw]
-            usage[alt_gpu[jw]] += float(used.sum()) * alt_gpus_per_unit[jw]
+            usage[:, alt_gpu[jw]] += used * alt_gpus_per_unit[jw]
     return float(best.sum()), usage
 
 
@@ -394,7 +404,7 @@ def pair_evaluate(
     both ``F`` are linear in ``θ`` (API only), and at those values they take their lower
     value, so the minimum is at one of them or at ``θ ∈ {0, 1}``: those are all tried.
     Relaxed: a lane's copy limit applies to each workload separately. Returns the summed
-    cost and pool GPU-hours used per type."""
+    cost and the pool GPUs used per hour and type (len(hours), G)."""
     need = b.need[hours]
     unit = b.api_unit_usd[hours]
     n = hours.size
@@ -438,12 +448,12 @@ def pair_evaluate(
     r = np.arange(n)
     cost = V[r, best]
     if not np.all(np.isfinite(cost)):
-        return math.inf, np.zeros(n_gpus)
-    usage = covers[0].U[j1[r, best]].sum(axis=0) + covers[1].U[j2[r, best]].sum(axis=0)
+        return math.inf, np.zeros((n, n_gpus))
+    usage = covers[0].U[j1[r, best]] + covers[1].U[j2[r, best]]
     lane = lane_of[best]  # the split lane of each hour, -1: none
     for si, (_, _, _, g, tp) in enumerate(shared):
         if g >= 0:
-            usage[g] += tp * float(np.count_nonzero(lane == si))
+            usage[:, g] += tp * (lane == si)
     return float(cost.sum()), usage
 
 
@@ -777,6 +787,10 @@ def lagrangian_bound(
     for gi, g in enumerate(pool_gpus):
         if g in lam0:
             lam[gi] = np.asarray(lam0[g], dtype=float)
-    ascend(labels, lam)
+    best_lam = ascend(labels, lam)
+    hourly: np.ndarray | None = np.zeros((G, H))
+    members = [np.flatnonzero(labels == t) for t in range(T0)]
+    if not math.isfinite(_evaluate(blocks, best_lam, members, G, None, hourly)[0]):
+        hourly = None
     seconds = time.perf_counter() - t0
-    return LagrangeResult(best, it, seconds, history, timed_out)
+    return LagrangeResult(best, it, seconds, history, timed_out, tuple(pool_gpus), hourly)

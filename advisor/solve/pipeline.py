@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -68,6 +68,7 @@ from advisor.solve.fleet_search import (
     Fleet,
     fleet_text,
     neighbours,
+    usage_fleets,
 )
 from advisor.solve.problem import Problem
 from advisor.solve.recover import Recovered, recover_hours, refine_hours, solve_points
@@ -90,9 +91,11 @@ FINISH_S_PER_HOUR = 5e-4
 FINE_MARGIN = 0.85
 
 
-#: Seconds for the Lagrangian bound (it stops earlier once it stalls); the schedule
-#: recovery leaves it this much of the budget, or a fifth of the budget if less.
+#: Seconds for the Lagrangian bound (it stops earlier once it stalls), or ``LAGRANGE_SHARE``
+#: of a clustered solve's budget if less; it runs before the fleet search, which starts
+#: from the fleets its prices point to.
 LAGRANGE_S = 35.0
+LAGRANGE_SHARE = 0.2
 
 
 #: Share of --time-limit an exact (hourly) solve with CBC keeps for the Lagrangian bound,
@@ -181,8 +184,31 @@ def solve_clustered(
         if ires.status in SOLVED:
             candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
         overrun = max(0.0, ires.seconds - int_limit)
+    # the hourly Lagrangian bound, before the search: the pool GPUs its hourly subproblems
+    # use at its best prices propose fleets too, tried first
+    lam_limit = max(0.5, min(LAGRANGE_S, LAGRANGE_SHARE * budget))
+    lag, lag_res = hourly_bound(
+        problem,
+        agg,
+        ModelInput(workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, points_existing),
+        settings,
+        progress,
+        say,
+        None,
+        lam_limit,
+        fm.constant_usd,
+    )
+    stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
+    if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
+        lower, bound_res = lag_res.bound, lag_res
+    # stopped on the clock, and that clock was the budget's share (at its own cap of
+    # LAGRANGE_S a larger budget would not have given it more)
+    lag_cut = ["the bound"] if lag.time_limited and lam_limit < LAGRANGE_S else []
+    if lag.hourly_usage is not None:
+        proposed = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, problem.existing_gpus)
+        candidates = [f for f in proposed if f not in candidates] + candidates
     t_search = time.perf_counter()
-    search_until = SEARCH_SHARE * budget
+    search_until = elapsed() + SEARCH_SHARE * budget
     # the relaxed models value the pool too little (fractional hourly replicas waste
     # nothing), so larger versions of their fleets start the search too: measured at 2,160
     # and 8,760 h x 10 workloads, they all proposed 7-8 MI300X where 9-12 cost less
@@ -199,7 +225,7 @@ def solve_clustered(
     best, best_cost, timing, stopped = search_fleet(
         problem, agg, candidates, settings, say, t0 + search_until
     )
-    cut: list[str] = ["the fleet search"] if stopped else []  # phases the budget cut short
+    cut = lag_cut + (["the fleet search"] if stopped else [])  # phases the budget cut short
     stages.add(
         StageReport(
             "fleet search (estimated on one hour per cluster)",
@@ -212,7 +238,7 @@ def solve_clustered(
     # 3. the chosen fleet's schedule for every real hour
     t_recover = time.perf_counter()
     finish = FINISH_S_PER_HOUR * requests.shape[0]
-    room = max(1.0, budget - min(LAGRANGE_S, 0.2 * budget) - finish - elapsed())
+    room = max(1.0, budget - finish - elapsed())
     pace = max(float(np.mean(timing)), 1e-6) if timing else math.inf
     best_cost, best_hours, points, resolved, recovery_cut = recover_schedule(
         problem, agg, upper_inp, best, settings, say, room, pace
@@ -228,9 +254,9 @@ def solve_clustered(
         )
     )
 
-    # 4. the bound: Lagrangian relaxation of the pool rows with whole replicas every hour,
-    #    then (where it is not proven) a short MILP at the clusters' minima
-    lower, bound_res, bound_cut = bound_stages(
+    # 4. where the plan is not proven by the bounds so far, a short MILP at the clusters'
+    #    minima (reserved GPUs whole: it can bound better with few of them)
+    lower, bound_res = minima_bound_stage(
         problem,
         agg,
         points_existing,
@@ -238,13 +264,10 @@ def solve_clustered(
         progress,
         say,
         stages,
-        best_cost,
-        fm.constant_usd,
-        lambda: budget - finish - elapsed(),
-        overrun,
+        best_cost + fm.constant_usd,
+        budget - finish - elapsed() - overrun,
         (lower, bound_res),
     )
-    cut += bound_cut
     recovery = {"recovery_points": points, "hours_resolved": resolved}
     return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, recovery, cut
 
@@ -326,7 +349,7 @@ def search_fleet(
     return best, best_cost, timing, False
 
 
-def bound_stages(
+def minima_bound_stage(
     problem: Problem,
     agg: Aggregation,
     points_existing: Mapping[str, np.ndarray],
@@ -334,50 +357,26 @@ def bound_stages(
     progress: Progress | None,
     say: Progress,
     stages: StageLog,
-    plan_cost: float,
-    constant_usd: float,
-    time_left: Callable[[], float],
-    overrun_s: float,
+    plan_usd: float,
+    limit_s: float,
     best: tuple[float | None, SolverResult],
-) -> tuple[float | None, SolverResult, list[str]]:
-    """The bound of a clustered solve: the hourly Lagrangian (pool rows priced per cluster,
-    whole replicas every hour) and, where the plan (``plan_cost``, before overhead) is not
-    yet proven, the MILP at the clusters' minima (reserved GPUs whole; it can bound better
-    with few of them). ``best``: the bound so far and its report. Returns the best bound,
-    its report and the phases the time cut short; adds a report per stage to ``stages``."""
+) -> tuple[float | None, SolverResult]:
+    """Where the plan (``plan_usd``, overhead included) is not yet proven by the bound so far
+    (``best``: the bound and its report), the MILP at the clusters' minima (reserved GPUs
+    whole; it can bound better with few of them) within ``limit_s`` (at most ``MIN_MILP_S``;
+    not run under a second). Returns the better bound and its report; adds the stage's report
+    to ``stages``."""
     lower, bound_res = best
-    cut = []
-    lam_limit = max(0.5, min(LAGRANGE_S, time_left()))
-    lag, lag_res = hourly_bound(
-        problem,
-        agg,
-        ModelInput(
-            problem.workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, points_existing
-        ),
-        settings,
-        progress,
-        say,
-        plan_cost,
-        lam_limit,
-        constant_usd,
+    limit = min(MIN_MILP_S, limit_s)
+    if not _short_of(relative_gap(plan_usd, lower), settings.gap) or limit < 1.0:
+        return lower, bound_res
+    res = min_bound(
+        problem.opts, problem.workloads, agg, points_existing, settings, progress, say, limit
     )
-    stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
-    if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
-        lower, bound_res = lag_res.bound, lag_res
-    if lag.time_limited and lam_limit < LAGRANGE_S:
-        # stopped on the clock, and that clock was what the budget had left (at its own
-        # cap of LAGRANGE_S a larger budget would not have given it more)
-        cut.append("the bound")
-    min_limit = min(MIN_MILP_S, time_left() - overrun_s)
-    if _short_of(relative_gap(plan_cost + constant_usd, lower), settings.gap) and min_limit >= 1.0:
-        res = min_bound(
-            problem.opts, problem.workloads, agg, points_existing, settings, progress, say,
-            min_limit,
-        )  # fmt: skip
-        stages.add(StageReport.of("bound (MILP at cluster minima)", res))
-        if res.bound is not None and (lower is None or res.bound > lower):
-            lower, bound_res = res.bound, res
-    return lower, bound_res, cut
+    stages.add(StageReport.of("bound (MILP at cluster minima)", res))
+    if res.bound is not None and (lower is None or res.bound > lower):
+        lower, bound_res = res.bound, res
+    return lower, bound_res
 
 
 def recover_schedule(

@@ -89,6 +89,9 @@ class LagrangeResult:
     #: prices found, (len(pool_gpus), H): where a fleet that supports those prices lies
     pool_gpus: tuple[str, ...] = ()
     hourly_usage: np.ndarray | None = None
+    #: the cutting-plane phase ran: the prices are near the best per-cluster prices, not
+    #: wherever the supergradient ascent stopped
+    cutting_planes: bool = False
 
 
 def build_blocks(
@@ -793,4 +796,5 @@ def lagrangian_bound(
     if not math.isfinite(_evaluate(blocks, best_lam, members, G, None, hourly)[0]):
         hourly = None
     seconds = time.perf_counter() - t0
-    return LagrangeResult(best, it, seconds, history, timed_out, tuple(pool_gpus), hourly)
+    planes = cutting_planes and cutting_planes_available()
+    return LagrangeResult(best, it, seconds, history, timed_out, tuple(pool_gpus), hourly, planes)

@@ -184,8 +184,10 @@ def solve_clustered(
         if ires.status in SOLVED:
             candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
         overrun = max(0.0, ires.seconds - int_limit)
-    # the hourly Lagrangian bound, before the search: the pool GPUs its hourly subproblems
-    # use at its best prices propose fleets too, tried first
+    # the hourly Lagrangian bound, before the search: where its cutting-plane phase ran, the
+    # pool GPUs its hourly subproblems use at its best prices propose fleets too, tried
+    # first (with the ascent alone, CBC, measured at 168 h x 10 workloads, 30 s: $12,284
+    # with them, $10,726 without)
     lam_limit = max(0.5, min(LAGRANGE_S, LAGRANGE_SHARE * budget))
     lag, lag_res = hourly_bound(
         problem,
@@ -204,7 +206,7 @@ def solve_clustered(
     # stopped on the clock, and that clock was the budget's share (at its own cap of
     # LAGRANGE_S a larger budget would not have given it more)
     lag_cut = ["the bound"] if lag.time_limited and lam_limit < LAGRANGE_S else []
-    if lag.hourly_usage is not None:
+    if lag.hourly_usage is not None and lag.cutting_planes:
         proposed = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, problem.existing_gpus)
         candidates = [f for f in proposed if f not in candidates] + candidates
     t_search = time.perf_counter()

@@ -166,7 +166,8 @@ def hourly_bound(
         lam0,
         existing_gpus=existing_gpus,
         target_usd=target_usd,
-        time_limit_s=time_limit_s,
+        # the LP that gave the starting prices counts against the limit
+        time_limit_s=max(0.1, time_limit_s - (time.perf_counter() - t0)),
         # the cutting-plane master is an LP solved with HiGHS: only on that back-end, so
         # each back-end's results stay its own
         cutting_planes=settings.name == "highs",

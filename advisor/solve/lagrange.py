@@ -657,6 +657,7 @@ def lagrangian_bound(
     budget = np.array([min([c for c, u in tg if math.isinf(u)], default=math.inf) for tg in tiers])
     history: list[float] = []
     best = -math.inf
+    best_hourly: np.ndarray | None = None  # the pool GPUs used each hour at the best prices
     it = 0
     timed_out = False  # the last loop ended on the clock (not a stall, the target or the cap)
 
@@ -697,8 +698,10 @@ def lagrangian_bound(
             master = _Master(len(blocks), n_hours, E, tiers, elastic)
 
         def dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
+            nonlocal best_hourly
             parts = (np.zeros((len(blocks), T)), np.zeros((len(blocks), G, T)))
-            val, usage = _evaluate(blocks, lam, members, G, parts)
+            hourly = np.zeros((G, H))
+            val, usage = _evaluate(blocks, lam, members, G, parts, hourly)
             if master is not None and math.isfinite(val):
                 master.add(lam, parts)
             grad = usage - E
@@ -709,6 +712,8 @@ def lagrangian_bound(
                     if spent[gi] > cost and math.isfinite(cap):
                         val += cap * (cost - spent[gi])
                         grad[gi] -= cap * n_hours
+            if val > best:  # every caller takes a better value as its best
+                best_hourly = hourly
             return val, grad
 
         lam = project(lam)
@@ -790,11 +795,8 @@ def lagrangian_bound(
     for gi, g in enumerate(pool_gpus):
         if g in lam0:
             lam[gi] = np.asarray(lam0[g], dtype=float)
-    best_lam = ascend(labels, lam)
-    hourly: np.ndarray | None = np.zeros((G, H))
-    members = [np.flatnonzero(labels == t) for t in range(T0)]
-    if not math.isfinite(_evaluate(blocks, best_lam, members, G, None, hourly)[0]):
-        hourly = None
+    ascend(labels, lam)
     seconds = time.perf_counter() - t0
+    hourly = best_hourly if math.isfinite(best) else None
     planes = cutting_planes and cutting_planes_available()
     return LagrangeResult(best, it, seconds, history, timed_out, tuple(pool_gpus), hourly, planes)

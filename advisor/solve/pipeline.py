@@ -152,13 +152,11 @@ def solve_clustered(
 
     With ``bound_first`` the hourly Lagrangian runs before the fleet search and, where its
     cutting-plane phase ran, the pool GPUs its hourly subproblems use at its best prices
-    propose a fleet, tried first (``usage_fleets``). Measured with HiGHS: 24 h x 10
-    workloads, 30 s, $1,217 at a 6.7% gap without, $1,150 at 0.27% with; 168 h, $8,743 at
-    7.9% without, $8,393 at 4.0% with; but 720 h x 10, 120 s, where each candidate costs
-    about 6 s to estimate on 160 points, $35,956 with against $34,323 without (the search
-    and recovery had less time), so only the short-horizon decomposition takes it. With
-    the ascent alone (CBC) the prices mislead: 168 h x 10, $12,284 with the fleet,
-    $10,726 without."""
+    propose a fleet, tried first (``usage_fleets``). Measured with HiGHS (benchmarks/run.py,
+    seeds prices): 24 h x 10 workloads, 30 s, $1,226 without, $1,150 with; 168 h, $8,743
+    and $8,249; 720 h x 10, 120 s, $37,070 and $35,956; 8,760 h x 10, $454,966 and $447,290;
+    one to three workloads the same or within 0.2%. With the ascent alone (CBC) the prices
+    mislead: 168 h x 10, 30 s, $12,284 with the fleet, $10,726 without."""
     opts = problem.opts
     workloads = problem.workloads
     requests = problem.requests
@@ -713,6 +711,8 @@ def solve_problem(
             say,
             budget,
             stages,
+            # the bound first where its prices propose a fleet (its cutting planes: HiGHS)
+            bound_first=settings.name == "highs",
         )
         reserved, hours, bound_res, lower, recovery, cut = got
         agg_info = {**agg_info, **recovery}

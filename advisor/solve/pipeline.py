@@ -93,8 +93,8 @@ FINE_MARGIN = 0.85
 
 
 #: Seconds for the Lagrangian bound (it stops earlier once it stalls), or ``LAGRANGE_SHARE``
-#: of a clustered solve's budget if less; it runs before the fleet search, which starts
-#: from the fleets its prices point to.
+#: of a clustered solve's budget if less; with HiGHS (and in the short-horizon
+#: decomposition) it runs before the fleet search, else after the recovery.
 LAGRANGE_S = 35.0
 LAGRANGE_SHARE = 0.2
 
@@ -153,10 +153,11 @@ def solve_clustered(
     With ``bound_first`` the hourly Lagrangian runs before the fleet search and, where its
     cutting-plane phase ran, the pool GPUs its hourly subproblems use at its best prices
     propose a fleet, tried first (``usage_fleets``). Measured with HiGHS (benchmarks/run.py,
-    seeds prices): 24 h x 10 workloads, 30 s, $1,226 without, $1,150 with; 168 h, $8,743
-    and $8,249; 720 h x 10, 120 s, $37,070 and $35,956; 8,760 h x 10, $454,966 and $447,290;
-    one to three workloads the same or within 0.2%. With the ascent alone (CBC) the prices
-    mislead: 168 h x 10, 30 s, $12,284 with the fleet, $10,726 without."""
+    seeds prices, benchmarks/RESULTS_2026-11-30_s9_*.md): 24 h x 10 workloads, 30 s, $1,226
+    without, $1,150 with; 168 h, $8,743 and $8,249; 720 h x 10, 120 s, $37,070 and $36,003;
+    8,760 h x 10, $454,966 and $438,422; one to three workloads the same or better. With
+    the ascent alone (CBC) the prices mislead: 168 h x 10, 30 s, $12,284 with the fleet,
+    $10,726 without."""
     opts = problem.opts
     workloads = problem.workloads
     requests = problem.requests

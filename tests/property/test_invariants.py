@@ -204,6 +204,12 @@ def test_scaling_every_price_scales_the_cost(inst: Instance, k: float) -> None:
     assert lower(scaled) <= k * base.total_cost_usd * (1 + REL) + tol
 
 
+#: What a plan reports of its bound where the hourly Lagrangian ran: its ascent hands over to
+#: the cutting planes at a share of its time limit, so its value depends on the machine's pace
+#: (CI, 2026-11-30: the same plan twice, the Lagrangian stage's bound different)
+CLOCKED = ("solver", "bound_solver", "gap", "lower_bound_usd")
+
+
 def _without_timings(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {
@@ -214,13 +220,28 @@ def _without_timings(obj: Any) -> Any:
     return obj
 
 
+def _lagrangian_ran(plan: Plan) -> bool:
+    return any(s["stage"].startswith("bound (hourly") for s in plan.data["solver"]["stages"])
+
+
 @settings(max_examples=FEW)
 @given(inst=instances())
 def test_solving_twice_gives_the_same_plan(inst: Instance) -> None:
     """(f)"""
     first = solve(inst.inputs())
     second = solve(inst.inputs())
-    assert _without_timings(first.data) == _without_timings(second.data)
+    if first.data["solver"]["time_limited"] or second.data["solver"]["time_limited"]:
+        # a solve its clock cut short is the best found in the time: deterministic only
+        # where the MILP proves its gap (README); both plans were verified by ``solve``
+        event("cut by the time limit: not compared")
+        return
+    a, b = _without_timings(first.data), _without_timings(second.data)
+    if _lagrangian_ran(first) or _lagrangian_ran(second):
+        event("the hourly Lagrangian ran: its bound is left out of the comparison")
+        for k in CLOCKED:
+            a.pop(k), b.pop(k)
+        assert first.data["solver"]["objective"] == second.data["solver"]["objective"]
+    assert a == b
     pd.testing.assert_frame_equal(first.schedule, second.schedule)
 
 

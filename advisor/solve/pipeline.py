@@ -35,6 +35,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -83,6 +84,8 @@ from advisor.solve.schedule import (
     read_points,
 )
 
+R = TypeVar("R")  # a bound's report
+
 #: Seconds per real hour a clustered solve keeps back from its budget for what follows it
 #: (baselines, plan assembly, verification: 1.3 s measured at 8,760 h x 10 workloads).
 FINISH_S_PER_HOUR = 5e-4
@@ -122,6 +125,16 @@ RENTAL_SHARE = 0.4
 #: Representative hours that choose the fleet when the decomposition follows the MILP
 #: (every distinct hour is still recovered on its own where the time allows).
 DECOMPOSE_CLUSTERS = 24
+
+
+def larger_bound(
+    lower: float | None, report: R, bound: float | None, candidate: R
+) -> tuple[float | None, R]:
+    """The larger of two lower bounds [USD], each with the report it came from (None: no
+    bound): ``bound`` and ``candidate`` replace ``lower`` and ``report`` where larger."""
+    if bound is not None and (lower is None or bound > lower):
+        return bound, candidate
+    return lower, report
 
 
 def _short_of(gap: float | None, target: float) -> bool:
@@ -384,8 +397,7 @@ def lagrangian_stage(
         problem, agg, means, settings, progress, say, plan_cost, limit, constant_usd
     )
     stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
-    if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
-        lower, bound_res = lag_res.bound, lag_res
+    lower, bound_res = larger_bound(lower, bound_res, lag_res.bound, lag_res)
     # stopped on the clock, and that clock was the budget's share (at its own cap of
     # LAGRANGE_S a larger budget would not have given it more)
     cut = ["the bound"] if lag.time_limited and limit < LAGRANGE_S else []
@@ -417,9 +429,7 @@ def minima_bound_stage(
         problem.opts, problem.workloads, agg, points_existing, settings, progress, say, limit
     )
     stages.add(StageReport.of("bound (MILP at cluster minima)", res))
-    if res.bound is not None and (lower is None or res.bound > lower):
-        lower, bound_res = res.bound, res
-    return lower, bound_res
+    return larger_bound(lower, bound_res, res.bound, res)
 
 
 def recover_schedule(
@@ -661,8 +671,7 @@ def solve_problem(
         )
         if got is not None:
             d_reserved, d_hours, d_usd, d_bound_res, d_lower, d_info, cut = got
-            if d_lower is not None and (lower is None or d_lower > lower):
-                lower, bound_res = d_lower, d_bound_res
+            lower, bound_res = larger_bound(lower, bound_res, d_lower, d_bound_res)
             if res.objective is None or d_usd < res.objective - 1e-6:
                 reserved, hours = d_reserved, d_hours
                 agg_info = {**agg_info, **d_info}
@@ -676,8 +685,7 @@ def solve_problem(
                 p_res, p_reserved, p_hours = polished
                 stages.add(StageReport.of("MILP (every hour, from the plan so far)", p_res))
                 time_limited = time_limited or p_res.time_limited
-                if p_res.bound is not None and (lower is None or p_res.bound > lower):
-                    lower, bound_res = p_res.bound, p_res
+                lower, bound_res = larger_bound(lower, bound_res, p_res.bound, p_res)
                 if p_reserved is not None:
                     reserved, hours = p_reserved, p_hours
                     say(f"the MILP improved the plan: ${p_res.objective:,.2f}")
@@ -698,8 +706,7 @@ def solve_problem(
             )
             stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
             time_limited = time_limited or lag_res.time_limited
-            if lag_res.bound is not None and (lower is None or lag_res.bound > lower):
-                lower, bound_res = lag_res.bound, lag_res
+            lower, bound_res = larger_bound(lower, bound_res, lag_res.bound, lag_res)
     else:
         got = solve_clustered(
             problem,

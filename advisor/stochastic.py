@@ -29,11 +29,16 @@ Risk
 Risk objectives are taken over candidate fleets — the expected-cost fleet, the
 single-forecast fleet (chosen on the weighted mean demand), each scenario's own optimal fleet
 (up to ``MAX_CROSS`` scenarios), then a local search moving one GPU at a time while the
-objective falls — each priced exactly on every scenario. Their lower bound: the objective is
-monotone in every scenario's cost, so it is at least the objective of the scenarios' own
-lower bounds, and at least ``(1+λ)`` times (CVaR ≥ mean), or for ``minmax`` at least, the
-expected-cost bound. The expected-cost plan keeps whichever candidate has the lowest expected
-cost, so it never costs more in expectation than the single-forecast plan (VSS ≥ 0).
+objective falls — each priced exactly on every scenario. The expected-cost plan keeps
+whichever candidate has the lowest expected cost, so it never costs more in expectation than
+the single-forecast plan (VSS ≥ 0).
+
+Bounds (``risk_bound``): a fleet costs at least a scenario's own optimum on that scenario, and
+every objective is monotone in every scenario's cost, so it is at least the objective of the
+scenarios' own lower bounds — for ``expected`` the wait-and-see bound ``Σ p_s·LB_s``, which
+needs only one scenario's hours per solve and so is often the tighter of the two on long
+horizons. It is also at least the first stage's MILP bound on the expected cost, times
+``(1+λ)`` for ``cvar`` (CVaR ≥ mean) and times 1 for ``minmax`` (the worst ≥ the mean).
 
 Measures (``plan.json`` key ``scenarios``)
 -------------------------------------------
@@ -98,6 +103,24 @@ class Risk:
         if self.kind == "cvar":
             return mean + self.weight * cvar(costs, weights, self.alpha)
         return mean
+
+
+def risk_bound(
+    risk: Risk, weights: np.ndarray, own_bounds_usd: np.ndarray, expected_bound_usd: float | None
+) -> float:
+    """A lower bound on the risk objective of every first-stage decision [USD].
+
+    ``own_bounds_usd`` bound each scenario's own optimum (its solve with the fleet free):
+    every fleet costs at least that on that scenario, and the objective is monotone in every
+    scenario's cost, so the objective of those bounds is a bound (for ``expected`` it is the
+    wait-and-see bound ``Σ p_s·LB_s``). ``expected_bound_usd`` bounds the expected cost of
+    every fleet (the first stage's MILP over all scenarios' hours); the mean is at most
+    the worst case and at most ``E + λ·CVaR`` over ``(1+λ)`` (CVaR ≥ mean)."""
+    bound = float(risk.value(own_bounds_usd, weights))
+    if expected_bound_usd is not None:
+        factor = 1.0 + risk.weight if risk.kind == "cvar" else 1.0
+        bound = max(bound, factor * expected_bound_usd)
+    return bound
 
 
 def parse_risk(text: str) -> Risk:
@@ -470,7 +493,9 @@ def solve_scenarios(
     pace_s = (time.perf_counter() - t_own) * min(clock.workers, len(jobs)) / len(jobs)
     single_fleet = own[0]["fleet"]
     ws_cost = np.array([o["cost_usd"] for o in own[1:]])
+    # a scenario whose own solve proved nothing is bounded by 0 (no cost is negative)
     ws_bound = np.array([o["bound_usd"] if o["bound_usd"] is not None else 0.0 for o in own[1:]])
+    ws_proven = any(o["bound_usd"] is not None for o in own[1:])
     say(f"single-forecast fleet: {fleet_text(single_fleet)}")
 
     # 3. every candidate fleet priced on every scenario
@@ -531,13 +556,9 @@ def solve_scenarios(
     plan = finish_plan(top_inputs, opts, sol, last, aggregate=aggregate)
 
     objective = float(risk.value(two, w))
-    if risk.kind == "expected":
-        bound = expected_bound
-    else:
-        bound = float(risk.value(ws_bound, w))
-        if expected_bound is not None:
-            factor = 1.0 if risk.kind == "minmax" else 1.0 + risk.weight
-            bound = max(bound, factor * expected_bound)
+    bound = None
+    if ws_proven or expected_bound is not None:
+        bound = risk_bound(risk, w, ws_bound, expected_bound)
     gap = None
     if bound is not None:
         # the solver's objective carries a tiny cost per pool replica-hour (a tie-breaker
@@ -584,6 +605,8 @@ def solve_scenarios(
         "objective_usd": objective,
         "bound_usd": bound,
         "gap": gap,
+        "first_stage_bound_usd": expected_bound,
+        "wait_and_see_bound_usd": float(np.dot(w, ws_bound)) if ws_proven else None,
         "candidates_priced": len(priced),
         "weights_exact_in_milp": exact,
         "first_stage_solver": stacked.solver.as_dict(),

@@ -96,6 +96,24 @@ def _csv_list(text: str | None) -> list[str] | None:
     return items
 
 
+def check_solver_limits(time_limit: float | None, gap: float) -> None:
+    """``--time-limit`` (seconds, finite and > 0, or not given) and ``--gap`` (in [0, 1))."""
+    if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
+        raise AdvisorError(f"--time-limit must be > 0 seconds; got {time_limit}.")
+    if not 0 <= gap < 1:
+        raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")
+
+
+def check_capacity_model(value: str) -> None:
+    """``--capacity-model``: one of the serving model's capacity models."""
+    from advisor.serving import CAPACITY_MODELS
+
+    if value not in CAPACITY_MODELS:
+        raise AdvisorError(
+            f"--capacity-model must be {' or '.join(CAPACITY_MODELS)}; got '{value}'."
+        )
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -387,7 +405,7 @@ def roofline(
     """Throughput, latency and $/M output tokens of every GPU × quantization × TP option
     (at the cheapest offer per GPU-hour of each tier)."""
     from advisor.roofline import replica_performance
-    from advisor.serving import CAPACITY_MODELS, SLO, STATS, Replica, Traffic, evaluate
+    from advisor.serving import SLO, STATS, Replica, Traffic, evaluate
 
     cat = cli_catalog(catalog, prices)
     m = cat.model(model)
@@ -396,10 +414,7 @@ def roofline(
             raise AdvisorError(f"--{name} must be a number > 0; got {v}.")
     if slo_stat not in STATS:
         raise AdvisorError(f"--slo-stat must be one of {', '.join(STATS)}; got '{slo_stat}'.")
-    if capacity_model not in CAPACITY_MODELS:
-        raise AdvisorError(
-            f"--capacity-model must be {' or '.join(CAPACITY_MODELS)}; got '{capacity_model}'."
-        )
+    check_capacity_model(capacity_model)
     if rate is not None and not (rate > 0 and math.isfinite(rate)):
         raise AdvisorError(f"--rate must be a number > 0; got {rate}.")
     if rate is not None and capacity_model != "simulated":
@@ -576,10 +591,7 @@ def validate(
     """Compare the serving model with measured runs: offline and online error per GPU family."""
     from advisor.validate import load_serving_runs, validate_serving
 
-    if capacity_model not in ("simulated", "roofline"):
-        raise AdvisorError(
-            f"--capacity-model must be simulated or roofline; got '{capacity_model}'."
-        )
+    check_capacity_model(capacity_model)
     rows = load_serving_runs(benchmarks)
     res = validate_serving(cli_catalog(catalog), rows, capacity_model=capacity_model)
     table, summary = res["rows"], res["summary"]
@@ -735,10 +747,7 @@ def solve(
     from advisor.policy import Policy
     from advisor.scenarios import has_scenarios
 
-    if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
-        raise AdvisorError(f"--time-limit must be > 0 seconds; got {time_limit}.")
-    if not 0 <= gap < 1:
-        raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")
+    check_solver_limits(time_limit, gap)
     if threads < 1:
         raise AdvisorError(f"--threads must be ≥ 1; got {threads}.")
     threads = _cap_threads(threads)
@@ -754,10 +763,7 @@ def solve(
         max_gpu_types=max_gpu_types,
         min_rental_hours=min_rental_hours,
     )
-    if capacity_model not in ("simulated", "roofline"):
-        raise AdvisorError(
-            f"--capacity-model must be simulated or roofline; got '{capacity_model}'."
-        )
+    check_capacity_model(capacity_model)
     if not max_price_age_days > 0:
         raise AdvisorError(f"--max-price-age-days must be > 0; got {max_price_age_days}.")
     if has_scenarios(demand) or risk != "expected":
@@ -837,6 +843,24 @@ def _solve_locked(out_dir: str | None, *args: Any) -> None:
             folder.close()
 
 
+def check_verified(plan: Any) -> None:
+    """Print a solved plan's warnings; refuse it (exit 1, nothing written) if it failed
+    independent verification, naming the checks that failed."""
+    for w in plan.data.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
+    if plan.verified:
+        return
+    failures = [
+        f"{c['check']}: {c['detail']}" for c in plan.data["verification"]["checks"] if not c["ok"]
+    ]
+    err.print(
+        "[bold red]error:[/] the plan failed independent verification and was not written: "
+        + safe("; ".join(failures)),
+        highlight=False,
+    )
+    raise typer.Exit(1)
+
+
 def _solve_into(
     folder: PlanFolder | None,
     demand: Path,
@@ -852,20 +876,7 @@ def _solve_into(
         folder.claim(PLAN_FILES)
     progress = None if quiet else (lambda msg: err.print(f"[dim]{safe(msg)}[/]", highlight=False))
     plan = solve_plan(demand, **options, progress=progress)
-    for w in plan.data.get("warnings", []):
-        err.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
-    if not plan.verified:
-        failures = [
-            f"{c['check']}: {c['detail']}"
-            for c in plan.data["verification"]["checks"]
-            if not c["ok"]
-        ]
-        err.print(
-            "[bold red]error:[/] the plan failed independent verification and was not written: "
-            + safe("; ".join(failures)),
-            highlight=False,
-        )
-        raise typer.Exit(1)
+    check_verified(plan)
     if folder is not None:
         plan.save(folder.out, folder=folder)
     if json_out:

@@ -20,6 +20,7 @@ from advisor.cli import (
     SolverOpt,
     WorkloadsOpt,
     app,
+    check_verified,
     emit_json,
     err,
     handle_errors,
@@ -201,20 +202,7 @@ def solve_scenarios_cli(
         progress=progress,
     )
     plan = result.plan
-    for w in plan.data.get("warnings", []):
-        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False)
-    if not plan.verified:
-        failures = [
-            f"{c['check']}: {c['detail']}"
-            for c in plan.data["verification"]["checks"]
-            if not c["ok"]
-        ]
-        err.print(
-            "[bold red]error:[/] the plan failed independent verification and was not written: "
-            + escape("; ".join(failures)),
-            highlight=False,
-        )
-        raise typer.Exit(1)
+    check_verified(plan)
     if out_dir is not None:
         save_scenario_plan(plan, out_dir)
     if json_out:

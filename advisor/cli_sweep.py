@@ -24,6 +24,7 @@ from advisor.cli import (
     SolverOpt,
     WorkloadsOpt,
     app,
+    check_solver_limits,
     emit_json,
     err,
     handle_errors,
@@ -104,10 +105,7 @@ def sweep(
     from advisor.sweep import sweep as run_sweep
 
     param, values = parse_vary(vary)
-    if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
-        raise AdvisorError(f"--time-limit must be > 0 seconds; got {time_limit}.")
-    if not 0 <= gap < 1:
-        raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")
+    check_solver_limits(time_limit, gap)
     if jobs is not None and jobs < 1:
         raise AdvisorError(f"--jobs must be ≥ 1; got {jobs}.")
     agg = parse_aggregate(aggregate)

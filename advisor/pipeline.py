@@ -168,6 +168,30 @@ def option_set(inputs: Inputs) -> OptionSet:
     )
 
 
+def solve_demand(
+    opts: OptionSet,
+    demand: Demand,
+    settings: SolverSettings,
+    existing: Mapping[str, np.ndarray],
+    *,
+    aggregate: str | int = "auto",
+    progress: Progress | None = None,
+) -> FleetSolution:
+    """``solve_fleet`` on one demand table, with ``existing`` committed GPUs per type and
+    hour."""
+    return solve_fleet(
+        opts,
+        demand.workloads,
+        np.asarray(demand.requests),
+        np.asarray(demand.input_tokens),
+        np.asarray(demand.output_tokens),
+        settings,
+        existing_gpus=existing,
+        aggregate=aggregate,
+        progress=progress,
+    )
+
+
 def solve_inputs(
     inputs: Inputs,
     settings: SolverSettings = SolverSettings(),
@@ -179,17 +203,7 @@ def solve_inputs(
     d = inputs.demand
     opts = option_set(inputs)
     existing = existing_gpus(inputs.commitments, d.hours)
-    sol = solve_fleet(
-        opts,
-        d.workloads,
-        np.asarray(d.requests),
-        np.asarray(d.input_tokens),
-        np.asarray(d.output_tokens),
-        settings,
-        existing_gpus=existing,
-        aggregate=aggregate,
-        progress=progress,
-    )
+    sol = solve_demand(opts, d, settings, existing, aggregate=aggregate, progress=progress)
     sol = _within_gpu_types(sol, inputs, opts, settings, existing, aggregate, progress)
     return finish_plan(inputs, opts, sol, settings, aggregate=aggregate)
 
@@ -310,15 +324,11 @@ def _within_gpu_types(
             }
         ),
     )
-    d = inputs.demand
-    again = solve_fleet(
+    again = solve_demand(
         option_set(narrow),
-        d.workloads,
-        np.asarray(d.requests),
-        np.asarray(d.input_tokens),
-        np.asarray(d.output_tokens),
+        inputs.demand,
         settings,
-        existing_gpus=existing,
+        existing,
         aggregate=aggregate,
         progress=progress,
     )

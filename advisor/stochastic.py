@@ -67,7 +67,14 @@ from advisor.errors import AdvisorError, InfeasibleError
 from advisor.fleet import existing_gpus, existing_rows, load_fleet
 from advisor.options import OptionSet, load_measured_capacity
 from advisor.parallel import run_jobs
-from advisor.pipeline import Inputs, finish_plan, load_inputs, option_set, solve_inputs
+from advisor.pipeline import (
+    Inputs,
+    finish_plan,
+    load_inputs,
+    option_set,
+    solve_demand,
+    solve_inputs,
+)
 from advisor.plan import Plan, assemble_plan
 from advisor.scenarios import ScenarioSet, load_scenarios
 from advisor.solve import FleetSolution, SolverSettings, TimeBudget, solve_fleet
@@ -230,15 +237,8 @@ def solve_recourse(
     ex = existing_gpus(inputs.commitments, demand.hours)
     for (g, _), n in fleet.items():
         ex[g] = ex.get(g, np.zeros(demand.n_hours)) + n
-    sol = solve_fleet(
-        _fixed_options(opts),
-        demand.workloads,
-        np.asarray(demand.requests),
-        np.asarray(demand.input_tokens),
-        np.asarray(demand.output_tokens),
-        settings,
-        existing_gpus=dict(sorted(ex.items())),
-        aggregate=aggregate,
+    sol = solve_demand(
+        _fixed_options(opts), demand, settings, dict(sorted(ex.items())), aggregate=aggregate
     )
     lower = sol.lower_bound
     if lower is not None:
@@ -691,16 +691,7 @@ def _own_job(
     """One scenario solved on its own (run in a worker): its fleet, cost and bound."""
     ex = existing_gpus(inputs.commitments, demand.hours)
     ex_usd = float(sum(r["cost_usd"] for r in existing_rows(inputs.commitments, demand.hours)))
-    sol = solve_fleet(
-        opts,
-        demand.workloads,
-        np.asarray(demand.requests),
-        np.asarray(demand.input_tokens),
-        np.asarray(demand.output_tokens),
-        settings,
-        existing_gpus=ex,
-        aggregate=aggregate,
-    )
+    sol = solve_demand(opts, demand, settings, ex, aggregate=aggregate)
     return {
         "fleet": dict(sol.reserved),
         "cost_usd": solution_cost_usd(inputs, opts, sol, demand),

@@ -2,7 +2,7 @@
 scenarios, with one time budget for the whole run.
 
     python benchmarks/scenarios.py [--hours 8760] [--scenarios 20] [--time-limit 540]
-        [--solver highs] [--workers 2] [--out benchmarks/SCENARIO_RESULTS.md]
+        [--solver highs] [--workers 2] [--out benchmarks/SCENARIO_RESULTS.md] [--json FILE]
 
 Demand: the grid's three workloads (``benchmarks/run.py``: llama-3.1-8b-interactive,
 llama-3.1-70b-interactive, mixtral-8x7b-batch) with its synthetic shape and volumes, scaled
@@ -34,6 +34,7 @@ from run import MEAN_REQUESTS, NOISE, PEAK_TO_TROUGH, SEED, WEEKLY_DIP, WORKLOAD
 from advisor.catalog import load_catalog  # noqa: E402
 from advisor.defaults import DEFAULT_SOLVER  # noqa: E402
 from advisor.demand import synthetic_demand  # noqa: E402
+from advisor.files import to_json  # noqa: E402
 from advisor.pipeline import Inputs  # noqa: E402
 from advisor.scenarios import ScenarioSet  # noqa: E402
 from advisor.solve import SolverSettings  # noqa: E402
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solver", default=DEFAULT_SOLVER)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "SCENARIO_RESULTS.md"))
+    ap.add_argument("--json", default=None, help="Also write the run's summary here (JSON).")
     args = ap.parse_args(argv)
     inputs, scen = scenario_set(args.hours, args.scenarios)
     settings = SolverSettings(args.solver, args.time_limit, 1e-3)
@@ -95,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     wall = time.perf_counter() - t0
     s = result.summary
+    if args.json:
+        Path(args.json).write_text(to_json({**s, "wall_s": wall}), encoding="utf-8")
+    print(
+        f"bounds: first stage {s['first_stage_bound_usd']}, wait-and-see "
+        f"{s['wait_and_see_bound_usd']}",
+        file=sys.stderr,
+    )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gap = s.get("gap")
     row = (

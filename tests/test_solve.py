@@ -780,6 +780,10 @@ def test_highs_in_a_child_process_agrees_and_is_killed_at_its_deadline(
     from advisor.solve.backends import Status, run_solver
 
     problem, exact = twelve_hours
+    # processes that outlive the tests that started them and belong to no solve (the
+    # multiprocessing resource tracker a local Dask cluster starts, test_parallel.py) are
+    # not this test's to find
+    before = set(descendants())
     inp = ModelInput(
         problem.workloads,
         problem.requests,
@@ -800,4 +804,4 @@ def test_highs_in_a_child_process_agrees_and_is_killed_at_its_deadline(
     cut = run_solver(build_model(problem.opts, inp), settings)
     assert time.perf_counter() - t0 < 5.0
     assert cut.status == Status.NOT_SOLVED and cut.time_limited
-    assert descendants() == []
+    assert set(descendants()) - before == set()

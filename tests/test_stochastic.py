@@ -267,7 +267,11 @@ def test_a_two_stage_solve_shares_one_time_limit_among_its_solves(monkeypatch) -
         return got
 
     monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    import advisor.pipeline as pl
+
+    # the first stage is solved here, every other solve through pipeline.solve_demand
     monkeypatch.setattr(st, "solve_fleet", to_its_limit)
+    monkeypatch.setattr(pl, "solve_fleet", to_its_limit)
     inputs, scen = scenario_instance((1.0, 2.0, 0.6), (0.5, 1.0, 1.5, 2.0), (0.25,) * 4)
     limit = 60.0
     solve_scenarios(inputs, scen, SolverSettings("highs", limit, 1e-3), workers=1)

@@ -446,36 +446,31 @@ def solve_scenarios(
     if scen.n == 1:
         return _one_scenario(inputs, scen, settings, risk, aggregate, progress)
     mean = scen.mean_demand()
-    base = _scenario_inputs(inputs, mean)
-    opts = option_set(base)
+    opts = option_set(_scenario_inputs(inputs, mean))
     d0 = scen.demands[0]
-    H = d0.n_hours
-    ex_rows = existing_rows(inputs.commitments, d0.hours)
-    ex_usd = float(sum(r["cost_usd"] for r in ex_rows))
-    warnings: list[str] = []
+    ex_usd = float(sum(r["cost_usd"] for r in existing_rows(inputs.commitments, d0.hours)))
 
     # 1. the expected-cost MILP over all scenario hours
     counts, exact = weight_counts(scen.weights)
-    if not exact:
-        warnings.append(
+    warnings = (
+        []
+        if exact
+        else [
             "Scenario weights were rounded to multiples of 1/"
             f"{int(counts.sum())} for the first-stage solve; every cost is still priced with "
             "the given weights."
-        )
-    req, inp, out = _stacked(scen, counts)
+        ]
+    )
     m = int(counts.sum())
+    say(f"two-stage: {scen.n} scenarios x {d0.n_hours} h as {m * d0.n_hours} weighted hours")
+    clock = ScenarioClock.start(settings.time_limit_s, m * d0.n_hours, workers)
     ex = existing_gpus(inputs.commitments, d0.hours)
-    ex_tiled = {g: np.tile(a, m) for g, a in ex.items()}
-    say(f"two-stage: {scen.n} scenarios x {H} h as {m * H} weighted hours")
-    clock = ScenarioClock.start(settings.time_limit_s, m * H, workers)
     stacked = solve_fleet(
         opts,
         mean.workloads,
-        req,
-        inp,
-        out,
+        *_stacked(scen, counts),
         clock.share(settings, FIRST_STAGE_SHARE),
-        existing_gpus=ex_tiled,
+        existing_gpus={g: np.tile(a, m) for g, a in ex.items()},
         aggregate=aggregate,
     )
     expected_bound = None if stacked.lower_bound is None else stacked.lower_bound / m + ex_usd
@@ -484,64 +479,18 @@ def solve_scenarios(
 
     # 2. the single-forecast fleet and each scenario's own optimum (wait and see)
     own_settings = clock.per_job(settings, OWN_SHARE, scen.n + 1)
-    jobs = [(opts, mean, own_settings, aggregate, inputs)] + [
-        (opts, d, own_settings, aggregate, inputs) for d in scen.demands
-    ]
+    jobs = [(opts, d, own_settings, aggregate, inputs) for d in (mean, *scen.demands)]
     t_own = time.perf_counter()
-    own = run_jobs(_own_job, jobs, workers=workers, cluster=cluster)
+    single, *own = run_jobs(_own_job, jobs, workers=workers, cluster=cluster)
     # what one solve of a scenario took here, start-up and plan included
     pace_s = (time.perf_counter() - t_own) * min(clock.workers, len(jobs)) / len(jobs)
-    single_fleet = own[0]["fleet"]
-    ws_cost = np.array([o["cost_usd"] for o in own[1:]])
-    # a scenario whose own solve proved nothing is bounded by 0 (no cost is negative)
-    ws_bound = np.array([o["bound_usd"] if o["bound_usd"] is not None else 0.0 for o in own[1:]])
-    ws_proven = any(o["bound_usd"] is not None for o in own[1:])
-    say(f"single-forecast fleet: {fleet_text(single_fleet)}")
+    say(f"single-forecast fleet: {fleet_text(single['fleet'])}")
 
-    # 3. every candidate fleet priced on every scenario
-    candidates: list[Fleet] = []
-    for f in [two_stage_fleet, single_fleet]:
-        if f not in candidates:
-            candidates.append(f)
-    # each scenario's own fleet too, as many as the budget prices at the pace of the
-    # scenarios' own solves (a year's solve costs seconds beyond its limit: start-up, plan)
-    extra = clock.jobs_affordable(pace_s) // scen.n - len(candidates)
-    for f in [o["fleet"] for o in own[1:]] if scen.n <= MAX_CROSS else []:
-        if f not in candidates and extra > 0:
-            candidates.append(f)
-            extra -= 1
-    priced: dict[tuple, np.ndarray] = {}
-
-    def price(fleets: list[Fleet]) -> None:
-        todo = [f for f in fleets if _key(f) not in priced]
-        if not todo:
-            return
-        each = clock.per_job(settings, None, len(todo) * scen.n)
-        results = run_jobs(
-            recourse_job,
-            [(inputs, opts, d, f, each, aggregate) for f in todo for d in scen.demands],
-            workers=workers,
-            cluster=cluster,
-        )
-        for i, f in enumerate(todo):
-            rows = results[i * scen.n : (i + 1) * scen.n]
-            priced[_key(f)] = np.array([r["cost_usd"] for r in rows])
-
-    price(candidates)
-    w = scen.weights
-    best = min(candidates, key=lambda f: (risk.value(priced[_key(f)], w), _key(f)))
-    if risk.kind != "expected":
-        best = _local_search(best, risk, w, opts, price, priced, say, clock.spent)
-    # the expected-cost plan keeps the candidate of least expected cost
-    chosen = best
-    if risk.kind == "expected":
-        chosen = min(candidates, key=lambda f: (float(np.dot(w, priced[_key(f)])), _key(f)))
-    two = priced[_key(chosen)]
-    one = priced[_key(single_fleet)]
-    # a scenario's own optimum is at most the cheapest plan seen for it: its own solve may
-    # stop at a time limit above a fleet priced here
-    ws_cost = np.minimum(ws_cost, np.min(np.stack(list(priced.values())), axis=0))
-    if not np.all(np.isfinite(two)):
+    # 3. every candidate fleet priced on every scenario; the best for the risk chosen
+    pricer = _Pricer(inputs, opts, scen, settings, clock, aggregate, workers, cluster)
+    candidates = _candidates(two_stage_fleet, single["fleet"], own, clock, pace_s, scen.n)
+    chosen = _choose(candidates, pricer, risk, scen.weights, opts, say, clock.spent)
+    if not np.all(np.isfinite(pricer.costs(chosen))):
         raise InfeasibleError(
             "No candidate fleet serves every scenario: a scenario needs more than the "
             "availability caps and API limits allow. Run `advisor stress` on a scenario's own "
@@ -549,24 +498,140 @@ def solve_scenarios(
         )
 
     # 4. the chosen fleet's verified plan on the most probable scenario
-    top = int(np.argmax(w))
+    top = int(np.argmax(scen.weights))
     top_inputs = _scenario_inputs(inputs, scen.demands[top])
     last = clock.rest(settings)
     sol = solve_recourse(top_inputs, opts, scen.demands[top], chosen, last, aggregate)
     plan = finish_plan(top_inputs, opts, sol, last, aggregate=aggregate)
 
+    summary, costs = _summary(
+        scen, risk, top, chosen, single["fleet"], own, pricer.priced, expected_bound
+    )
+    summary.update(
+        candidates_priced=len(pricer.priced),
+        weights_exact_in_milp=exact,
+        first_stage_solver=stacked.solver.as_dict(),
+        warnings=warnings,
+    )
+    plan.data["scenarios"] = summary
+    plan.data["warnings"] = [*plan.data["warnings"], *warnings]
+    return ScenarioPlan(plan, summary, costs)
+
+
+class _Pricer:
+    """Prices fleets on every scenario (each fleet's recourse re-solved per scenario, in
+    parallel, within the clock); ``priced`` maps a fleet's key to its cost per scenario."""
+
+    def __init__(
+        self,
+        inputs: Inputs,
+        opts: OptionSet,
+        scen: ScenarioSet,
+        settings: SolverSettings,
+        clock: ScenarioClock,
+        aggregate: str | int,
+        workers: int | None,
+        cluster: str | None,
+    ) -> None:
+        self.inputs, self.opts, self.scen, self.settings = inputs, opts, scen, settings
+        self.clock, self.aggregate, self.workers, self.cluster = clock, aggregate, workers, cluster
+        self.priced: dict[tuple, np.ndarray] = {}
+
+    def __call__(self, fleets: list[Fleet]) -> None:
+        todo = [f for f in fleets if _key(f) not in self.priced]
+        if not todo:
+            return
+        n = self.scen.n
+        each = self.clock.per_job(self.settings, None, len(todo) * n)
+        results = run_jobs(
+            recourse_job,
+            [
+                (self.inputs, self.opts, d, f, each, self.aggregate)
+                for f in todo
+                for d in self.scen.demands
+            ],
+            workers=self.workers,
+            cluster=self.cluster,
+        )
+        for i, f in enumerate(todo):
+            self.priced[_key(f)] = np.array([r["cost_usd"] for r in results[i * n : (i + 1) * n]])
+
+    def costs(self, fleet: Fleet) -> np.ndarray:
+        return self.priced[_key(fleet)]
+
+
+def _candidates(
+    two_stage: Fleet,
+    single: Fleet,
+    own: list[dict[str, Any]],
+    clock: ScenarioClock,
+    pace_s: float,
+    n_scenarios: int,
+) -> list[Fleet]:
+    """The fleets to price: the first stage's, the single-forecast one, and each scenario's
+    own (up to ``MAX_CROSS`` scenarios) as many as the budget prices at the pace of the
+    scenarios' own solves (a year's solve costs seconds beyond its limit: start-up, plan)."""
+    candidates: list[Fleet] = []
+    for f in [two_stage, single]:
+        if f not in candidates:
+            candidates.append(f)
+    extra = clock.jobs_affordable(pace_s) // n_scenarios - len(candidates)
+    for f in [o["fleet"] for o in own] if n_scenarios <= MAX_CROSS else []:
+        if f not in candidates and extra > 0:
+            candidates.append(f)
+            extra -= 1
+    return candidates
+
+
+def _choose(
+    candidates: list[Fleet],
+    pricer: _Pricer,
+    risk: Risk,
+    w: np.ndarray,
+    opts: OptionSet,
+    say: Callable[[str], None],
+    out_of_time: Callable[[], bool],
+) -> Fleet:
+    """Price the candidates and pick the best for ``risk`` (then its local search); the
+    expected-cost plan keeps the candidate of least expected cost (so VSS ≥ 0)."""
+    pricer(candidates)
+    if risk.kind == "expected":
+        return min(candidates, key=lambda f: (float(np.dot(w, pricer.costs(f))), _key(f)))
+    best = min(candidates, key=lambda f: (risk.value(pricer.costs(f), w), _key(f)))
+    return _local_search(best, risk, w, opts, pricer, pricer.priced, say, out_of_time)
+
+
+def _summary(
+    scen: ScenarioSet,
+    risk: Risk,
+    top: int,
+    chosen: Fleet,
+    single_fleet: Fleet,
+    own: list[dict[str, Any]],
+    priced: Mapping[tuple, np.ndarray],
+    expected_bound: float | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``scenarios`` section of the plan, and one row per scenario."""
+    w = scen.weights
+    two, one = priced[_key(chosen)], priced[_key(single_fleet)]
+    # a scenario's own optimum is at most the cheapest plan seen for it: its own solve may
+    # stop at a time limit above a fleet priced here
+    ws_cost = np.minimum(
+        np.array([o["cost_usd"] for o in own]), np.min(np.stack(list(priced.values())), axis=0)
+    )
+    # a scenario whose own solve proved nothing is bounded by 0 (no cost is negative)
+    ws_bound = np.array([o["bound_usd"] if o["bound_usd"] is not None else 0.0 for o in own])
+    ws_proven = any(o["bound_usd"] is not None for o in own)
     objective = float(risk.value(two, w))
     bound = None
     if ws_proven or expected_bound is not None:
-        bound = risk_bound(risk, w, ws_bound, expected_bound)
-    gap = None
-    if bound is not None:
         # the solver's objective carries a tiny cost per pool replica-hour (a tie-breaker
         # the plan's accounting leaves out), so a bound may exceed the cost by that much
-        bound = min(bound, objective)
+        bound = min(risk_bound(risk, w, ws_bound, expected_bound), objective)
+    gap = None
+    if bound is not None:
         gap = max(0.0, (objective - bound) / objective) if objective > 0 else 0.0
     e_two, e_one = float(np.dot(w, two)), float(np.dot(w, one))
-    e_ws = float(np.dot(w, ws_cost))
     alpha = risk.alpha if risk.kind == "cvar" else 0.9
     costs = [
         {
@@ -579,19 +644,21 @@ def solve_scenarios(
         }
         for name, p, c2, c1, cw in zip(scen.names, w, two, one, ws_cost, strict=True)
     ]
+
+    def by_scenario(values: np.ndarray) -> dict[str, float]:
+        return dict(zip(scen.names, map(float, values), strict=True))
+
     summary = {
         "names": list(scen.names),
         "weights": [float(p) for p in w],
         "method": scen.method,
         "risk": risk.label(),
         "plan_scenario": scen.names[top],
-        "fleet": [{"gpu": g, "tier": t, "count": n} for (g, t), n in sorted(chosen.items())],
-        "single_forecast_fleet": [
-            {"gpu": g, "tier": t, "count": n} for (g, t), n in sorted(single_fleet.items())
-        ],
-        "cost_by_scenario_usd": dict(zip(scen.names, map(float, two), strict=True)),
-        "single_forecast_cost_by_scenario_usd": dict(zip(scen.names, map(float, one), strict=True)),
-        "own_optimum_by_scenario_usd": dict(zip(scen.names, map(float, ws_cost), strict=True)),
+        "fleet": _fleet_rows(chosen),
+        "single_forecast_fleet": _fleet_rows(single_fleet),
+        "cost_by_scenario_usd": by_scenario(two),
+        "single_forecast_cost_by_scenario_usd": by_scenario(one),
+        "own_optimum_by_scenario_usd": by_scenario(ws_cost),
         "regret_by_scenario_usd": {r["scenario"]: r["regret_usd"] for r in costs},
         "expected_cost_usd": e_two,
         "worst_cost_usd": float(np.max(two)),
@@ -601,20 +668,19 @@ def solve_scenarios(
         "single_forecast_worst_cost_usd": float(np.max(one)),
         "single_forecast_cvar_usd": float(cvar(one, w, alpha)),
         "vss_usd": e_one - e_two,
-        "evpi_usd": e_two - e_ws,
+        "evpi_usd": e_two - float(np.dot(w, ws_cost)),
         "objective_usd": objective,
         "bound_usd": bound,
         "gap": gap,
         "first_stage_bound_usd": expected_bound,
         "wait_and_see_bound_usd": float(np.dot(w, ws_bound)) if ws_proven else None,
-        "candidates_priced": len(priced),
-        "weights_exact_in_milp": exact,
-        "first_stage_solver": stacked.solver.as_dict(),
-        "warnings": warnings,
     }
-    plan.data["scenarios"] = summary
-    plan.data["warnings"] = [*plan.data["warnings"], *warnings]
-    return ScenarioPlan(plan, summary, costs)
+    return summary, costs
+
+
+def _fleet_rows(fleet: Mapping[tuple[str, str], int]) -> list[dict[str, Any]]:
+    """A fleet as ``{"gpu", "tier", "count"}`` rows, sorted."""
+    return [{"gpu": g, "tier": t, "count": n} for (g, t), n in sorted(fleet.items())]
 
 
 def _one_scenario(

@@ -805,3 +805,43 @@ def test_highs_in_a_child_process_agrees_and_is_killed_at_its_deadline(
     assert time.perf_counter() - t0 < 5.0
     assert cut.status == Status.NOT_SOLVED and cut.time_limited
     assert set(descendants()) - before == set()
+
+
+def test_recovery_chunks_end_by_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each chunk of points was solved with its full 5 s whatever the deadline, so the
+    recovery ran seconds past its room (48 h with a minimum rental, CBC, a 20 s budget: the
+    recovery took 10 s, the solve 27 s, and the minimum-rental stage that keeps the last
+    share got 0.5 s). A chunk now gets at most what is left before the deadline."""
+    import time
+
+    import numpy as np
+
+    import advisor.solve.recover as recover
+    from advisor.catalog import load_catalog
+    from advisor.demand import synthetic_demand
+    from advisor.milp import ModelInput
+    from advisor.pipeline import Inputs, option_set
+    from advisor.solve import aggregate_hours
+    from advisor.workloads import load_workloads
+
+    cat = load_catalog()
+    wl = load_workloads(cat)
+    names = ["llama-3.1-8b-interactive"]
+    d = synthetic_demand({n: wl[n] for n in names}, 96, mean_requests_per_hour=[40_000], seed=3)
+    opts = option_set(Inputs(cat, {n: wl[n] for n in names}, d))
+    req, tin, tout = (np.asarray(a) for a in (d.requests, d.input_tokens, d.output_tokens))
+    agg = aggregate_hours(req, tin, tout, None, 90)
+    inp = ModelInput(d.workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights)
+    limits: list[float] = []
+    real = recover.run_solver
+
+    def recorded(fm, settings, *args, **kwargs):  # type: ignore[no-untyped-def]
+        limits.append(settings.time_limit_s)
+        return real(fm, settings, *args, **kwargs)
+
+    monkeypatch.setattr(recover, "run_solver", recorded)
+    deadline = time.perf_counter() + 2.0
+    got = recover.solve_points(opts, inp, {}, SolverSettings("highs", 60, 1e-3), print, deadline)
+    assert got is not None and len(got) == agg.n_points
+    assert len(limits) >= 2  # more than one chunk of 40 points
+    assert all(lim <= 2.0 for lim in limits)  # not the 5 s a chunk gets with room

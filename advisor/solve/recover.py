@@ -46,6 +46,10 @@ CHUNK_POINTS = 40
 CHUNK_S = 5.0
 
 
+#: The least time a chunk's solve is given when the deadline is nearer [s].
+MIN_CHUNK_S = 0.5
+
+
 #: Points per fractional solve that starts the one-point-at-a-time integer solves.
 LP_BLOCK = 160
 
@@ -88,12 +92,15 @@ def solve_points(
         rounded = _rounded(opts, part, fleet, settings) if shared or late else None
         for c in range(0, part.n_points, chunk):
             idx = slice(c, min(part.n_points, c + chunk))
-            if time.perf_counter() <= deadline:
+            left = deadline - time.perf_counter()
+            if left >= 0:
                 sub = _points(part, fleet, idx)
                 fm = build_model(opts, sub)
                 warm = _start_from(fm, rounded[idx], -math.inf) if rounded else None
+                # a chunk's solve ends by the deadline (or after the least useful time)
+                lim = min(limit, max(MIN_CHUNK_S, left))
                 res = run_solver(
-                    fm, replace(settings, time_limit_s=limit), None, "replicas", opts, warm
+                    fm, replace(settings, time_limit_s=lim), None, "replicas", opts, warm
                 )
                 if res.status in SOLVED:
                     out.extend(read_points(fm, opts))

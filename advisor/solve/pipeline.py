@@ -34,8 +34,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -536,15 +536,12 @@ def solve_problem(
     """Find the minimum-cost fleet for ``problem`` within the time budget
     (``settings.time_limit_s``, else ``budget.default_budget_s``)."""
     t_start = time.perf_counter()
-    opts, workloads = problem.opts, problem.workloads
-    requests, input_tokens = problem.requests, problem.input_tokens
-    output_tokens, existing_gpus = problem.output_tokens, problem.existing_gpus
+    opts, workloads, requests = problem.opts, problem.workloads, problem.requests
     causes = find_infeasibilities(opts, workloads, requests)
     if causes:
         raise InfeasibleError(explain(opts, causes))
-    ex_names = problem.existing_names
     ex = problem.existing_matrix()
-    agg = aggregate_hours(requests, input_tokens, output_tokens, ex, aggregate)
+    agg = aggregate_hours(requests, problem.input_tokens, problem.output_tokens, ex, aggregate)
     whole = TimeBudget.for_solve(settings.time_limit_s, agg.n_distinct, start=t_start)
     # a minimum rental re-solves the hours with the rule at the end: it keeps its share
     budget = whole.first(1.0 - RENTAL_SHARE) if opts.min_rental_hours > 1 else whole
@@ -554,9 +551,7 @@ def solve_problem(
         f"aggregate: {agg.mode}, {agg.n_points} model points for {requests.shape[0]} hours; "
         f"time budget {budget.describe()}"
     )
-
-    points_existing = existing_at_points(agg, ex, ex_names)
-
+    points_existing = existing_at_points(agg, ex, problem.existing_names)
     t0 = time.perf_counter()
     upper_inp = ModelInput(
         workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, points_existing
@@ -572,53 +567,16 @@ def solve_problem(
         f"build: {fm.n_variables:,} variables ({fm.n_integer:,} integer), "
         f"{fm.n_constraints:,} constraints in {build_s:.1f} s"
     )
-    if clustered:
-        limit = 0.6 * budget.left()
-    elif hybrid:
-        limit = HYBRID_MILP_SHARE * budget.left()
-    elif settings.name == "cbc":
-        # a MILP stopped by the limit leaves the hourly bound a share of it (CBC only: its
-        # own bound is the weak one where hours share replicas; HiGHS's is measured tighter
-        # than the Lagrangian there, so it keeps the whole limit)
-        limit = budget.left() - min(LAGRANGE_S, EXACT_BOUND_SHARE * budget.total_s)
-    else:
-        limit = budget.left()
     stages = StageLog(budget, progress)
-    if hybrid and fm.n_integer > MILP_MAX_INTEGERS:
-        # measured at 168 h x 10 workloads (25,385 integer columns): neither back-end's
-        # incumbent came near the decomposition's plan, and HiGHS ran 26 s past a 9 s limit
-        say(f"MILP over every hour left out ({fm.n_integer:,} integer columns): decomposition")
-        res = SolverResult(settings.name, Status.NOT_SOLVED, 0.0, None, None, None)
-        limit = 0.0
-    else:
-        limit = max(limit, 0.1)
-        res = run_solver(fm, replace(settings, time_limit_s=limit), progress, "solve", opts)
-        first = (
-            "fleet model (cluster maxima, replicas relaxed)" if clustered else "MILP (every hour)"
+    res, limit = first_solve(problem, fm, settings, budget, stages, progress, clustered, hybrid)
+    api_only = None
+    if not problem.existing_gpus:  # committed GPUs already carry the overhead
+        api_only = api_only_cost(
+            opts, workloads, requests, problem.input_tokens, problem.output_tokens
         )
-        stages.add(StageReport.of(first, res))
-    if res.status == Status.INFEASIBLE:
-        raise InfeasibleError(diagnose_infeasible(opts, workloads, requests))
-    if res.status not in SOLVED and not hybrid:
-        raise SolverError(
-            f"The solver found no plan ({res.status}) within the time budget "
-            f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."
-        )
-    api_only = api_only_cost(opts, workloads, requests, input_tokens, output_tokens)
-    if existing_gpus:
-        api_only = None  # committed GPUs already carry the overhead
-    # all-API wins outright where no self-hosted plan can beat it (the bound) or the MILP's
-    # plan is final; an unproven hourly MILP first hands over to the decomposition (under
-    # "auto"), and the all-API plan is compared with the plan found at the end
-    final_first = not hybrid or not _short_of(relative_gap(res.objective, res.bound), settings.gap)
-    if (
-        api_only is not None
-        and res.objective is not None
-        and api_only <= res.objective
-        and (final_first or (res.bound is not None and api_only <= res.bound))
-    ):
+    found = _Found(res, agg.describe(), build_s, t_start, settings.gap)
+    if _all_api_first(res, api_only, hybrid, settings):
         say(f"all-API plan (${api_only:,.2f}) is cheaper than any self-hosted fleet")
-        hours = all_api_hours(workloads, requests)
         bound = api_only if res.bound is None else min(api_only, res.bound)
         if clustered:
             lb_res = lower_solve(
@@ -626,73 +584,23 @@ def solve_problem(
             )[0]
             stages.add(StageReport.of("bound (clusters)", lb_res))
             bound = api_only if lb_res.bound is None else min(api_only, lb_res.bound)
-        return FleetSolution(
-            reserved={},
-            hours=hours,
-            solver=res,
-            bound_solver=None,
-            lower_bound=bound,
-            aggregation=agg.describe(),
-            build_seconds=build_s,
-            api_only=True,
-            seconds=time.perf_counter() - t_start,
-            stages=stages.reports,
-            time_limited=res.time_limited,
-            gap_tolerance=settings.gap,
-        )
-    warnings = []
+        found.lower = bound
+        return found.all_api(problem, stages)
     if res.time_limited and not clustered:
-        warnings.append(
+        found.warnings.append(
             f"The MILP over every hour stopped at its time limit ({limit:.3g} s of the time "
             f"budget, {budget.describe()}); the plan is the best found, with the gap reported."
         )
-    solved = res.status in SOLVED
-    reserved: dict[tuple[str, str], int] = {}
-    hours: list[HourSchedule] = []
-    if solved:
-        points = read_points(fm, opts)
-        reserved = {key: round(value(var)) for key, var in fm.R.items() if round(value(var)) > 0}
-        hours = [points[int(agg.labels[h])] for h in range(requests.shape[0])]
-    bound_res = None
-    lower = res.bound
-    agg_info = agg.describe()
-    time_limited = res.time_limited
+    if res.status in SOLVED:
+        found.read(fm, opts, agg, requests.shape[0])
     proven = not _short_of(relative_gap(res.objective, res.bound), settings.gap)
-    cut: list[str] = []
     if hybrid and not proven:
-        got = decompose(
-            problem,
-            settings,
-            progress,
-            say,
-            budget,
-            stages,
-            reserved if solved else None,
+        _decompose_and_polish(
+            problem, agg, fm, limit, settings, progress, say, budget, stages, found
         )
-        if got is not None:
-            d_reserved, d_hours, d_usd, d_bound_res, d_lower, d_info, cut = got
-            lower, bound_res = larger_bound(lower, bound_res, d_lower, d_bound_res)
-            if res.objective is None or d_usd < res.objective - 1e-6:
-                reserved, hours = d_reserved, d_hours
-                agg_info = {**agg_info, **d_info}
-                say(f"decomposition's plan kept: ${d_usd:,.2f}")
-            solved = True
-            overrun = max(0.0, res.seconds - limit)
-            polished = polish(
-                problem, agg, fm, reserved, hours, lower, settings, progress, budget, overrun
-            )
-            if polished is not None:
-                p_res, p_reserved, p_hours = polished
-                stages.add(StageReport.of("MILP (every hour, from the plan so far)", p_res))
-                time_limited = time_limited or p_res.time_limited
-                lower, bound_res = larger_bound(lower, bound_res, p_res.bound, p_res)
-                if p_reserved is not None:
-                    reserved, hours = p_reserved, p_hours
-                    say(f"the MILP improved the plan: ${p_res.objective:,.2f}")
     elif not clustered:
         if res.objective is not None and not proven:
             # the MILP stopped short of its gap: the hourly Lagrangian may bound better
-            lag_limit = max(0.5, budget.left())
             _, lag_res = hourly_bound(
                 problem,
                 agg,
@@ -701,12 +609,11 @@ def solve_problem(
                 progress,
                 say,
                 res.objective - fm.constant_usd,
-                lag_limit,
+                max(0.5, budget.left()),
                 fm.constant_usd,
             )
             stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
-            time_limited = time_limited or lag_res.time_limited
-            lower, bound_res = larger_bound(lower, bound_res, lag_res.bound, lag_res)
+            found.bounded_by(lag_res.bound, lag_res)
     else:
         got = solve_clustered(
             problem,
@@ -722,43 +629,229 @@ def solve_problem(
             # the bound first where its prices propose a fleet (its cutting planes: HiGHS)
             bound_first=settings.name == "highs",
         )
-        reserved, hours, bound_res, lower, recovery, cut = got
-        agg_info = {**agg_info, **recovery}
-    if not solved:
+        found.reserved, found.hours, found.bound_res, found.lower, recovery, found.cut = got
+        found.agg_info = {**found.agg_info, **recovery}
+    if not found.solved:
         raise SolverError(
             f"The solver found no plan ({res.status}) within the time budget "
             f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."
         )
-    if cut:
-        time_limited = True
-        warnings.append(
-            f"The time budget ({budget.describe()}) cut {', '.join(cut)} short; the plan is "
-            f"the best found, with its gap."
-        )
-    if lower is not None and api_only is not None:
-        lower = min(lower, api_only)
-    all_api = False
-    if api_only is not None:
-        usd = hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
-        if api_only < usd + fm.constant_usd:
-            say(f"all-API plan (${api_only:,.2f}) is cheaper than the fleet found")
-            reserved, hours, all_api = {}, all_api_hours(workloads, requests), True
-    sol = FleetSolution(
-        reserved=reserved,
-        hours=hours,
-        api_only=all_api,
-        solver=res,
-        bound_solver=bound_res,
-        lower_bound=lower,
-        aggregation=agg_info,
-        build_seconds=build_s,
-        warnings=warnings,
-        seconds=time.perf_counter() - t_start,
-        stages=stages.reports,
-        time_limited=time_limited,
-        gap_tolerance=settings.gap,
-    )
+    sol = found.solution(problem, fm, api_only, budget, stages, say)
     return enforce_min_rental(problem, sol, settings, whole)
+
+
+def first_solve(
+    problem: Problem,
+    fm: FleetModel,
+    settings: SolverSettings,
+    budget: TimeBudget,
+    stages: StageLog,
+    progress: Progress | None,
+    clustered: bool,
+    hybrid: bool,
+) -> tuple[SolverResult, float]:
+    """The first model's solve — the fleet model at the cluster maxima, or the MILP over
+    every hour — and the time limit it was given; a plan the solver proved impossible, or
+    none found where no decomposition follows, is an error."""
+    opts, say = problem.opts, progress or (lambda _m: None)
+    if clustered:
+        limit = 0.6 * budget.left()
+    elif hybrid:
+        limit = HYBRID_MILP_SHARE * budget.left()
+    elif settings.name == "cbc":
+        # a MILP stopped by the limit leaves the hourly bound a share of it (CBC only: its
+        # own bound is the weak one where hours share replicas; HiGHS's is measured tighter
+        # than the Lagrangian there, so it keeps the whole limit)
+        limit = budget.left() - min(LAGRANGE_S, EXACT_BOUND_SHARE * budget.total_s)
+    else:
+        limit = budget.left()
+    if hybrid and fm.n_integer > MILP_MAX_INTEGERS:
+        # measured at 168 h x 10 workloads (25,385 integer columns): neither back-end's
+        # incumbent came near the decomposition's plan, and HiGHS ran 26 s past a 9 s limit
+        say(f"MILP over every hour left out ({fm.n_integer:,} integer columns): decomposition")
+        res = SolverResult(settings.name, Status.NOT_SOLVED, 0.0, None, None, None)
+        limit = 0.0
+    else:
+        limit = max(limit, 0.1)
+        res = run_solver(fm, replace(settings, time_limit_s=limit), progress, "solve", opts)
+        first = (
+            "fleet model (cluster maxima, replicas relaxed)" if clustered else "MILP (every hour)"
+        )
+        stages.add(StageReport.of(first, res))
+    if res.status == Status.INFEASIBLE:
+        raise InfeasibleError(diagnose_infeasible(opts, problem.workloads, problem.requests))
+    if res.status not in SOLVED and not hybrid:
+        raise SolverError(
+            f"The solver found no plan ({res.status}) within the time budget "
+            f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."
+        )
+    return res, limit
+
+
+def _all_api_first(
+    res: SolverResult, api_only: float | None, hybrid: bool, settings: SolverSettings
+) -> bool:
+    """All-API wins outright where no self-hosted plan can beat it (the bound) or the
+    MILP's plan is final; an unproven hourly MILP first hands over to the decomposition
+    (under "auto"), and the all-API plan is compared with the plan found at the end."""
+    final_first = not hybrid or not _short_of(relative_gap(res.objective, res.bound), settings.gap)
+    return (
+        api_only is not None
+        and res.objective is not None
+        and api_only <= res.objective
+        and (final_first or (res.bound is not None and api_only <= res.bound))
+    )
+
+
+@dataclass
+class _Found:
+    """What ``solve_problem``'s stages have found so far: the best plan, the best bound and
+    its report, what the time budget cut short."""
+
+    res: SolverResult
+    agg_info: dict[str, Any]
+    build_s: float
+    t_start: float
+    gap_tolerance: float
+    reserved: dict[tuple[str, str], int] = field(default_factory=dict)
+    hours: list[HourSchedule] = field(default_factory=list)
+    solved: bool = False
+    bound_res: SolverResult | None = None
+    warnings: list[str] = field(default_factory=list)
+    cut: list[str] = field(default_factory=list)
+    lower: float | None = field(init=False)  # [USD]
+    time_limited: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lower = self.res.bound
+        self.time_limited = self.res.time_limited
+
+    def read(self, fm: FleetModel, opts: OptionSet, agg: Aggregation, n_hours: int) -> None:
+        """The first model's plan, its points' schedules laid on the real hours."""
+        points = read_points(fm, opts)
+        self.reserved = {k: round(value(v)) for k, v in fm.R.items() if round(value(v)) > 0}
+        self.hours = [points[int(agg.labels[h])] for h in range(n_hours)]
+        self.solved = True
+
+    def bounded_by(self, bound: float | None, report: SolverResult) -> None:
+        """A stage's bound: kept if it is the larger."""
+        self.time_limited = self.time_limited or report.time_limited
+        self.lower, self.bound_res = larger_bound(self.lower, self.bound_res, bound, report)
+
+    def all_api(self, problem: Problem, stages: StageLog) -> FleetSolution:
+        """Every hour to the API, at the bound found."""
+        return FleetSolution(
+            reserved={},
+            hours=all_api_hours(problem.workloads, problem.requests),
+            solver=self.res,
+            bound_solver=None,
+            lower_bound=self.lower,
+            aggregation=self.agg_info,
+            build_seconds=self.build_s,
+            api_only=True,
+            seconds=time.perf_counter() - self.t_start,
+            stages=stages.reports,
+            time_limited=self.res.time_limited,
+            gap_tolerance=self.gap_tolerance,
+        )
+
+    def solution(
+        self,
+        problem: Problem,
+        fm: FleetModel,
+        api_only: float | None,
+        budget: TimeBudget,
+        stages: StageLog,
+        say: Progress,
+    ) -> FleetSolution:
+        """The solution: the plan found, or all-API where that is cheaper."""
+        if self.cut:
+            self.time_limited = True
+            self.warnings.append(
+                f"The time budget ({budget.describe()}) cut {', '.join(self.cut)} short; the "
+                f"plan is the best found, with its gap."
+            )
+        lower = self.lower
+        if lower is not None and api_only is not None:
+            lower = min(lower, api_only)
+        reserved, hours, all_api = self.reserved, self.hours, False
+        if api_only is not None:
+            usd = hours_cost(
+                problem.opts,
+                problem.workloads,
+                reserved,
+                hours,
+                problem.input_tokens,
+                problem.output_tokens,
+            )
+            if api_only < usd + fm.constant_usd:
+                say(f"all-API plan (${api_only:,.2f}) is cheaper than the fleet found")
+                reserved, hours = {}, all_api_hours(problem.workloads, problem.requests)
+                all_api = True
+        return FleetSolution(
+            reserved=reserved,
+            hours=hours,
+            api_only=all_api,
+            solver=self.res,
+            bound_solver=self.bound_res,
+            lower_bound=lower,
+            aggregation=self.agg_info,
+            build_seconds=self.build_s,
+            warnings=self.warnings,
+            seconds=time.perf_counter() - self.t_start,
+            stages=stages.reports,
+            time_limited=self.time_limited,
+            gap_tolerance=self.gap_tolerance,
+        )
+
+
+def _decompose_and_polish(
+    problem: Problem,
+    agg: Aggregation,
+    fm: FleetModel,
+    limit: float,
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+    budget: TimeBudget,
+    stages: StageLog,
+    found: _Found,
+) -> None:
+    """An hourly MILP short of its gap: the decomposition, its plan kept where cheaper,
+    then the MILP again from the best plan (``polish``)."""
+    res = found.res
+    got = decompose(
+        problem, settings, progress, say, budget, stages, found.reserved if found.solved else None
+    )
+    if got is None:
+        return
+    d_reserved, d_hours, d_usd, d_bound_res, d_lower, d_info, found.cut = got
+    found.lower, found.bound_res = larger_bound(found.lower, found.bound_res, d_lower, d_bound_res)
+    if res.objective is None or d_usd < res.objective - 1e-6:
+        found.reserved, found.hours = d_reserved, d_hours
+        found.agg_info = {**found.agg_info, **d_info}
+        say(f"decomposition's plan kept: ${d_usd:,.2f}")
+    found.solved = True
+    overrun = max(0.0, res.seconds - limit)
+    polished = polish(
+        problem,
+        agg,
+        fm,
+        found.reserved,
+        found.hours,
+        found.lower,
+        settings,
+        progress,
+        budget,
+        overrun,
+    )
+    if polished is not None:
+        p_res, p_reserved, p_hours = polished
+        stages.add(StageReport.of("MILP (every hour, from the plan so far)", p_res))
+        found.bounded_by(p_res.bound, p_res)
+        if p_reserved is not None:
+            found.reserved, found.hours = p_reserved, p_hours
+            say(f"the MILP improved the plan: ${p_res.objective:,.2f}")
 
 
 def polish(

@@ -171,73 +171,25 @@ def solve_clustered(
     8,760 h x 10, $454,966 and $438,422; one to three workloads the same or better. With
     the ascent alone (CBC) the prices mislead: 168 h x 10, 30 s, $12,284 with the fleet,
     $10,726 without."""
-    opts = problem.opts
-    workloads = problem.workloads
-    requests = problem.requests
     t0 = time.perf_counter()
     budget = max(time_budget.left(), 1e-3)
 
     def elapsed() -> float:
         return time.perf_counter() - t0
 
-    # 1. candidate fleets: the cluster-max model (relaxed replicas, solved already), the
-    #    cluster-mean model (whose optimum is also a valid bound), the integer model of the
-    #    representative hours within a short limit where it is small (whole replicas change
-    #    the best fleet)
-    bound_res, mean_fleet = lower_solve(
-        opts, workloads, agg, points_existing, settings, progress, say, run_min=False
-    )
-    lower = bound_res.bound
-    stages.add(StageReport.of("bound (cluster means, replicas relaxed)", bound_res))
-    candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
-    if mean_fleet is not None:
-        candidates.append(mean_fleet)
-    candidates += [f for f in extra_candidates if f not in candidates]
-    # the integer model of the representative hours only where no whole-hour fleet is
-    # given (an hourly MILP's incumbent is the better candidate), and only where small: past that,
-    # HiGHS was measured running far past its limit in the root (64 s for 10 s at 10
-    # workloads), and so would the MILP at the clusters' minima below
-    overrun = math.inf  # how far a solve of a model this size runs past its limit
-    if not extra_candidates and len(fm.R) + len(fm.x) <= INTEGER_POINTS_MAX:
-        ifm = build_model(opts, upper_inp)
-        int_limit = min(INTEGER_POINTS_S, 0.1 * budget)
-        ires = run_solver(
-            ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
-        )
-        stages.add(StageReport.of("fleet candidate (integer model of the clusters)", ires))
-        if ires.status in SOLVED:
-            candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
-        overrun = max(0.0, ires.seconds - int_limit)
-    lag_cut: list[str] = []
-    if bound_first:
-        lag, lower, bound_res, lag_cut = lagrangian_stage(
-            problem, agg, points_existing, settings, progress, say, stages, None,
-            fm.constant_usd, min(LAGRANGE_S, LAGRANGE_SHARE * budget), (lower, bound_res),
-        )  # fmt: skip
-        if lag.hourly_usage is not None and lag.cutting_planes:
-            proposed = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, problem.existing_gpus)
-            candidates = [f for f in proposed if f not in candidates] + candidates
+    # 1. candidate fleets (and the bounds found on the way)
+    candidates, lower, bound_res, overrun, cut = propose_fleets(
+        problem, agg, fm, upper_inp, points_existing, settings, progress, say, stages,
+        extra_candidates, bound_first, budget,
+    )  # fmt: skip
+    # 2. each candidate's cost estimated on one real hour per cluster, then a local search;
+    #    it ends at its share past the bound's where that ran first, whatever the bound overran
     t_search = time.perf_counter()
-    # the search ends at its share past the bound's where that ran first, whatever the bound
-    # overran
     search_until = (SEARCH_SHARE + (LAGRANGE_SHARE if bound_first else 0.0)) * budget
-    # the relaxed models value the pool too little (fractional hourly replicas waste
-    # nothing), so larger versions of their fleets start the search too: measured at 2,160
-    # and 8,760 h x 10 workloads, they all proposed 7-8 MI300X where 9-12 cost less
-    for scale in CANDIDATE_SCALES:
-        for c in list(candidates[:2]):
-            big = {
-                key: int(min(math.floor(n * scale + 0.5), opts.max_gpus.get(key, math.inf)))
-                for key, n in c.items()
-            }
-            if big not in candidates:
-                candidates.append(big)
-
-    # 2. each candidate's cost estimated on one real hour per cluster, then a local search
     best, best_cost, timing, stopped = search_fleet(
         problem, agg, candidates, settings, say, t0 + search_until
     )
-    cut = lag_cut + (["the fleet search"] if stopped else [])  # phases the budget cut short
+    cut += ["the fleet search"] if stopped else []  # phases the budget cut short
     stages.add(
         StageReport(
             "fleet search (estimated on one hour per cluster)",
@@ -249,7 +201,7 @@ def solve_clustered(
     )
     # 3. the chosen fleet's schedule for every real hour
     t_recover = time.perf_counter()
-    finish = FINISH_S_PER_HOUR * requests.shape[0]
+    finish = FINISH_S_PER_HOUR * problem.requests.shape[0]
     # where the bound comes last, the recovery leaves it its share
     later = 0.0 if bound_first else min(LAGRANGE_S, LAGRANGE_SHARE * budget)
     room = max(1.0, budget - later - finish - elapsed())
@@ -291,6 +243,74 @@ def solve_clustered(
     )
     recovery = {"recovery_points": points, "hours_resolved": resolved}
     return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, recovery, cut
+
+
+def propose_fleets(
+    problem: Problem,
+    agg: Aggregation,
+    fm: FleetModel,
+    upper_inp: ModelInput,
+    points_existing: Mapping[str, np.ndarray],
+    settings: SolverSettings,
+    progress: Progress | None,
+    say: Progress,
+    stages: StageLog,
+    extra_candidates: tuple[Fleet, ...],
+    bound_first: bool,
+    budget: float,
+) -> tuple[list[Fleet], float | None, SolverResult, float, list[str]]:
+    """The fleets the search starts from: the cluster-max model's (relaxed replicas, solved
+    already), the cluster-mean model's (whose optimum is also a valid bound), the integer
+    model of the representative hours within a short limit where it is small (whole
+    replicas change the best fleet), with ``bound_first`` the Lagrangian's usage fleets
+    first, and larger versions of the first two. Returns (candidates, the bound so far and
+    its report, how far the integer model ran past its limit, the phases the budget cut)."""
+    opts = problem.opts
+    bound_res, mean_fleet = lower_solve(
+        opts, problem.workloads, agg, points_existing, settings, progress, say, run_min=False
+    )
+    lower = bound_res.bound
+    stages.add(StageReport.of("bound (cluster means, replicas relaxed)", bound_res))
+    candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
+    if mean_fleet is not None:
+        candidates.append(mean_fleet)
+    candidates += [f for f in extra_candidates if f not in candidates]
+    # the integer model of the representative hours only where no whole-hour fleet is
+    # given (an hourly MILP's incumbent is the better candidate), and only where small: past
+    # that, HiGHS was measured running far past its limit in the root (64 s for 10 s at 10
+    # workloads), and so would the MILP at the clusters' minima below
+    overrun = math.inf  # how far a solve of a model this size runs past its limit
+    if not extra_candidates and len(fm.R) + len(fm.x) <= INTEGER_POINTS_MAX:
+        ifm = build_model(opts, upper_inp)
+        int_limit = min(INTEGER_POINTS_S, 0.1 * budget)
+        ires = run_solver(
+            ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
+        )
+        stages.add(StageReport.of("fleet candidate (integer model of the clusters)", ires))
+        if ires.status in SOLVED:
+            candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
+        overrun = max(0.0, ires.seconds - int_limit)
+    lag_cut: list[str] = []
+    if bound_first:
+        lag, lower, bound_res, lag_cut = lagrangian_stage(
+            problem, agg, points_existing, settings, progress, say, stages, None,
+            fm.constant_usd, min(LAGRANGE_S, LAGRANGE_SHARE * budget), (lower, bound_res),
+        )  # fmt: skip
+        if lag.hourly_usage is not None and lag.cutting_planes:
+            proposed = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, problem.existing_gpus)
+            candidates = [f for f in proposed if f not in candidates] + candidates
+    # the relaxed models value the pool too little (fractional hourly replicas waste
+    # nothing), so larger versions of their fleets start the search too: measured at 2,160
+    # and 8,760 h x 10 workloads, they all proposed 7-8 MI300X where 9-12 cost less
+    for scale in CANDIDATE_SCALES:
+        for c in list(candidates[:2]):
+            big = {
+                key: int(min(math.floor(n * scale + 0.5), opts.max_gpus.get(key, math.inf)))
+                for key, n in c.items()
+            }
+            if big not in candidates:
+                candidates.append(big)
+    return candidates, lower, bound_res, overrun, lag_cut
 
 
 def search_fleet(

@@ -216,7 +216,7 @@ def _no_data(fig: Any, ax: Any, text: str) -> None:
     ax.set_yticks([])
 
 
-def _fig_capacity(plan: Any, hours: pd.DatetimeIndex) -> bytes:
+def fig_capacity(plan: Any, hours: pd.DatetimeIndex) -> bytes:
     import matplotlib.dates as mdates
 
     fig = _new_figure(11, 5)
@@ -229,7 +229,7 @@ def _fig_capacity(plan: Any, hours: pd.DatetimeIndex) -> bytes:
         return _png(fig)
     cap = plan.capacity_by_source().reindex(hours, fill_value=0.0)
     if len(hours) > ENVELOPE_HOURS:
-        return _fig_capacity_daily(fig, ax, cap)
+        return fig_capacity_daily(fig, ax, cap)
     x = hours.tz_convert("UTC").tz_localize(None).to_pydatetime()
     sources = [s for s in SOURCE_ORDER if s in cap.columns and cap[s].to_numpy().any()]
     sources += [s for s in cap.columns if s not in SOURCE_ORDER and cap[s].to_numpy().any()]
@@ -259,7 +259,7 @@ def _fig_capacity(plan: Any, hours: pd.DatetimeIndex) -> bytes:
 ENVELOPE_HOURS = 24 * 45
 
 
-def _fig_capacity_daily(fig: Any, ax: Any, cap: pd.DataFrame) -> bytes:
+def fig_capacity_daily(fig: Any, ax: Any, cap: pd.DataFrame) -> bytes:
     """A long horizon per day: each tier's mean requests/hour stacked, and the demand's daily
     range (lowest to highest hour) shaded around its daily mean."""
     import matplotlib.dates as mdates
@@ -516,7 +516,7 @@ def _build_figures(plan: Any, catalog: Catalog | None = None) -> list[_Figure]:
             "Capacity by tier against demand",
             "Requests per hour served by the reserved pool, on-demand and spot GPUs and the "
             "API, stacked; the black line is the demand.",
-            _fig_capacity(plan, hours),
+            fig_capacity(plan, hours),
         ),
         _Figure(
             "cost_by_tier",

@@ -74,7 +74,7 @@ def test_the_milp_rows_reject_a_start_shorter_than_the_minimum(batch_48h: Path) 
             var.varValue = 0.0
         for t, n in enumerate(units):
             fm.x[(*lane, t)].varValue = n
-        rental._set_starts(fm)
+        rental.set_starts(fm)
         rows = [
             c for name, c in fm.prob.constraints.items() if name.split("_")[0] in ("start", "hold")
         ]

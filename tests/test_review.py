@@ -391,9 +391,9 @@ def test_a_long_horizons_capacity_chart_is_drawn_per_day(monkeypatch: pytest.Mon
         {"hour": hours, "source": "pool", "requests": 100.0 + 50.0 * (hours.hour > 8)}
     )
     calls = []
-    real = report._fig_capacity_daily
-    monkeypatch.setattr(report, "_fig_capacity_daily", lambda *a: calls.append(1) or real(*a))
-    png = report._fig_capacity(Plan(data={}, schedule=sched), hours)
+    real = report.fig_capacity_daily
+    monkeypatch.setattr(report, "fig_capacity_daily", lambda *a: calls.append(1) or real(*a))
+    png = report.fig_capacity(Plan(data={}, schedule=sched), hours)
     assert calls and png[:4] == b"\x89PNG"
     assert report.ENVELOPE_HOURS < 8760
 

@@ -572,7 +572,7 @@ def test_a_cbc_crash_keeps_the_feasible_start(monkeypatch: pytest.MonkeyPatch) -
     import advisor.solve.backends as backends
     from advisor.errors import SolverError
 
-    real, calls = backends._run_cbc, []
+    real, calls = backends.run_cbc, []
 
     def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(1)
@@ -580,7 +580,7 @@ def test_a_cbc_crash_keeps_the_feasible_start(monkeypatch: pytest.MonkeyPatch) -
             raise SolverError("CBC failed: Pulp: Error while trying to execute")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(backends, "_run_cbc", crash)
+    monkeypatch.setattr(backends, "run_cbc", crash)
     plan = solve_plan(DEMAND / "high_steady.csv", solver="cbc", aggregate="exact")
     assert plan.verified, plan.data["verification"]
     assert plan.data["solver"]["stages"][0]["status"] == "feasible"

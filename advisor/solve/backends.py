@@ -156,7 +156,7 @@ def run_solver(
         settings = replace(settings, time_limit_s=max(0.1, settings.time_limit_s - used))
     if settings.name == "cbc":
         try:
-            res = _run_cbc(fm, settings, progress, phase, start, warm is not None)
+            res = run_cbc(fm, settings, progress, phase, start, warm is not None)
         except SolverError:
             if warm is None:
                 raise
@@ -265,7 +265,7 @@ def _within_bounds(var: pulp.LpVariable, v: float) -> float:
     return v
 
 
-def _run_cbc(
+def run_cbc(
     fm: FleetModel,
     settings: SolverSettings,
     progress: Progress | None,

@@ -113,10 +113,10 @@ def _start_from(
     fm: FleetModel, reserved: Mapping[tuple[str, str], int], hours: list[HourSchedule]
 ) -> StartSolution | None:
     """A held schedule as the solver's start, the starts ``v`` derived from it."""
-    return plan_start(fm, reserved, hours, derive=_set_starts)
+    return plan_start(fm, reserved, hours, derive=set_starts)
 
 
-def _set_starts(fm: FleetModel) -> None:
+def set_starts(fm: FleetModel) -> None:
     """The start columns ``v`` at ``max(0, Δx)`` for the ``x`` values set."""
     m = fm.inp.min_rental_hours
     for (k, s, t), v in fm.v.items():

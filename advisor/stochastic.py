@@ -595,10 +595,10 @@ def _choose(
     """Price the candidates and pick the best for ``risk`` (then its local search); the
     expected-cost plan keeps the candidate of least expected cost (so VSS ≥ 0)."""
     pricer(candidates)
-    if risk.kind == "expected":
-        return min(candidates, key=lambda f: (float(np.dot(w, pricer.costs(f))), _key(f)))
     best = min(candidates, key=lambda f: (risk.value(pricer.costs(f), w), _key(f)))
-    return _local_search(best, risk, w, opts, pricer, pricer.priced, say, out_of_time)
+    if risk.kind == "expected":
+        return best
+    return _local_search(best, risk, w, opts, pricer, say, out_of_time)
 
 
 def _summary(
@@ -789,8 +789,7 @@ def _local_search(
     risk: Risk,
     w: np.ndarray,
     opts: OptionSet,
-    price: Callable[[list[Fleet]], None],
-    priced: dict[tuple, np.ndarray],
+    pricer: _Pricer,
     say: Callable[[str], None],
     out_of_time: Callable[[], bool] = lambda: False,
 ) -> Fleet:
@@ -800,12 +799,12 @@ def _local_search(
             say("risk search: stopped by the time budget")
             break
         near = _neighbours(best, opts)
-        price(near)
-        cand = min([*near, best], key=lambda f: (risk.value(priced[_key(f)], w), _key(f)))
+        pricer(near)
+        cand = min([*near, best], key=lambda f: (risk.value(pricer.costs(f), w), _key(f)))
         if _key(cand) == _key(best):
             break
         best = cand
-        say(f"risk search: {fleet_text(best)} at ${risk.value(priced[_key(best)], w):,.2f}")
+        say(f"risk search: {fleet_text(best)} at ${risk.value(pricer.costs(best), w):,.2f}")
     return best
 
 

@@ -652,12 +652,17 @@ def solve_problem(
         found.reserved, found.hours, found.bound_res, found.lower, recovery, found.cut = got
         found.agg_info = {**found.agg_info, **recovery}
     if not found.solved:
-        raise SolverError(
-            f"The solver found no plan ({res.status}) within the time budget "
-            f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."
-        )
+        raise _no_plan_error(res, budget)
     sol = found.solution(problem, fm, api_only, budget, stages, say)
     return enforce_min_rental(problem, sol, settings, whole)
+
+
+def _no_plan_error(res: SolverResult, budget: TimeBudget) -> SolverError:
+    """The error of a solve that found no plan within its time budget."""
+    return SolverError(
+        f"The solver found no plan ({res.status}) within the time budget "
+        f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."
+    )
 
 
 def first_solve(
@@ -701,10 +706,7 @@ def first_solve(
     if res.status == Status.INFEASIBLE:
         raise InfeasibleError(diagnose_infeasible(opts, problem.workloads, problem.requests))
     if res.status not in SOLVED and not hybrid:
-        raise SolverError(
-            f"The solver found no plan ({res.status}) within the time budget "
-            f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."
-        )
+        raise _no_plan_error(res, budget)
     return res, limit
 
 
@@ -760,18 +762,32 @@ class _Found:
 
     def all_api(self, problem: Problem, stages: StageLog) -> FleetSolution:
         """Every hour to the API, at the bound found."""
+        hours = all_api_hours(problem.workloads, problem.requests)
+        return self._solution({}, hours, True, self.lower, None, self.res.time_limited, stages)
+
+    def _solution(
+        self,
+        reserved: dict[tuple[str, str], int],
+        hours: list[HourSchedule],
+        api_only: bool,
+        lower: float | None,
+        bound_res: SolverResult | None,
+        time_limited: bool,
+        stages: StageLog,
+    ) -> FleetSolution:
         return FleetSolution(
-            reserved={},
-            hours=all_api_hours(problem.workloads, problem.requests),
+            reserved=reserved,
+            hours=hours,
+            api_only=api_only,
             solver=self.res,
-            bound_solver=None,
-            lower_bound=self.lower,
+            bound_solver=bound_res,
+            lower_bound=lower,
             aggregation=self.agg_info,
             build_seconds=self.build_s,
-            api_only=True,
+            warnings=self.warnings,
             seconds=time.perf_counter() - self.t_start,
             stages=stages.reports,
-            time_limited=self.res.time_limited,
+            time_limited=time_limited,
             gap_tolerance=self.gap_tolerance,
         )
 
@@ -808,20 +824,8 @@ class _Found:
                 say(f"all-API plan (${api_only:,.2f}) is cheaper than the fleet found")
                 reserved, hours = {}, all_api_hours(problem.workloads, problem.requests)
                 all_api = True
-        return FleetSolution(
-            reserved=reserved,
-            hours=hours,
-            api_only=all_api,
-            solver=self.res,
-            bound_solver=self.bound_res,
-            lower_bound=lower,
-            aggregation=self.agg_info,
-            build_seconds=self.build_s,
-            warnings=self.warnings,
-            seconds=time.perf_counter() - self.t_start,
-            stages=stages.reports,
-            time_limited=self.time_limited,
-            gap_tolerance=self.gap_tolerance,
+        return self._solution(
+            reserved, hours, all_api, lower, self.bound_res, self.time_limited, stages
         )
 
 

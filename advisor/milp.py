@@ -35,7 +35,9 @@ all (the binary that makes low volume an API win) is decided outside the model: 
 all-API plan is costed in closed form and compared with this model's optimum, which is
 exact and keeps the fixed charge out of the LP relaxation (a big-M binary there leaves a
 bound too weak to prove anything). Pool replicas carry a tiny cost (``POOL_EPSILON``) so
-idle pool capacity is not reported as running replicas.
+idle pool capacity is not reported as running replicas. A solver's bound is on this
+objective, which exceeds a plan's cost by that tiny cost; the bounds reported subtract the
+most it can add to an optimal plan (:class:`EpsilonSlack`), so they bound the plans' cost.
 
 Constraints
 -----------
@@ -83,7 +85,7 @@ from advisor.workloads import capacity_needed, demand_covered
 
 POOL = "pool"
 #: Cost [USD/GPU-hour] on pool replicas: breaks ties toward not running idle replicas.
-POOL_EPSILON = 1e-4
+POOL_EPSILON = 1e-7
 
 
 @dataclass
@@ -125,6 +127,8 @@ class FleetModel:
     f: dict[tuple[str, int], pulp.LpVariable]
     #: cost outside the model's objective [USD]: the self-hosting overhead over the horizon
     constant_usd: float
+    #: what the pool replicas' tie-break cost can add to an optimal plan's objective
+    epsilon_slack: EpsilonSlack
     sources: dict[str, list[str]]
     n_integer: int
     n_variables: int
@@ -206,6 +210,9 @@ def build_model(
     v, n = _define_min_rental(prob, inp, cols.x, cols.k_index)
     n_cons += n
     horizon = float(np.asarray(inp.weights, dtype=float).sum())
+    constant = self_hosting_overhead_usd(
+        opts.monthly_overhead_usd, horizon, self_hosts=True, has_commitments=False
+    )
     n_int = 0 if relax else len(cols.R) + (0 if relax_replicas else len(cols.x))
     return FleetModel(
         prob=prob,
@@ -215,9 +222,8 @@ def build_model(
         y=cols.y,
         eligible=cols.eligible,
         f=cols.f,
-        constant_usd=self_hosting_overhead_usd(
-            opts.monthly_overhead_usd, horizon, self_hosts=True, has_commitments=False
-        ),
+        constant_usd=constant,
+        epsilon_slack=_epsilon_slack(opts, inp, cols, constant),
         sources=sources,
         n_integer=n_int,
         n_variables=len(cols.R) + len(cols.x) + len(cols.y) + len(cols.f) + len(v),
@@ -544,6 +550,53 @@ def _gpus_needed(
                 need += capacity_needed(inp.requests[:, W[w]], headroom) / min(per_gpu)
         out[g] = np.ceil(need) + slack
     return out
+
+
+@dataclass(frozen=True)
+class EpsilonSlack:
+    """How much ``POOL_EPSILON`` can add to the objective of an optimal plan: a solver's bound
+    on the objective, less :meth:`usd`, bounds the plans' cost.
+
+    Among the optimal plans take one with the fewest pool replicas. Its pool replicas use
+    committed units, which cost at least ``usd_per_replica_hour`` each (the cheapest pool
+    tier's price × the fewest units of a replica), or existing ones. So its replica-hours
+    are at most ``existing_replica_hours`` plus the plans' cost (at most any plan's) over
+    that price.
+    """
+
+    usd_per_replica_hour: float
+    existing_replica_hours: float
+    constant_usd: float
+    #: whether the model has pool lanes at all (without, there is nothing to subtract)
+    has_pool: bool = True
+
+    def usd(self, incumbent_usd: float | None) -> float:
+        """The slack, given the objective of any feasible plan [USD] (unbounded without)."""
+        if not self.has_pool:
+            return 0.0
+        if incumbent_usd is None or self.usd_per_replica_hour <= 0:
+            return math.inf
+        spend = max(incumbent_usd - self.constant_usd, 0.0)
+        return POOL_EPSILON * (self.existing_replica_hours + spend / self.usd_per_replica_hour)
+
+
+def _epsilon_slack(
+    opts: OptionSet, inp: ModelInput, cols: _Columns, constant: float
+) -> EpsilonSlack:
+    deps = opts.deployments
+    lanes = {deps[k].pool_key for (k, s, _t) in cols.x if s == POOL}
+    if not lanes:
+        return EpsilonSlack(math.inf, 0.0, constant, has_pool=False)
+    fewest = {g: min(d.units for d in deps.values() if d.pool_key == g) for g in lanes}
+    prices = [opts.gpu_usd_per_hour[(g, tier)] * fewest[g] for (g, tier) in cols.R if g in fewest]
+    weights = np.asarray(inp.weights, dtype=float)
+    existing = sum(
+        float(np.dot(weights, inp.existing_gpus[g])) / fewest[g]
+        for g in lanes
+        if g in inp.existing_gpus
+    )
+    # no reservable pool tier: only the existing units can run pool replicas
+    return EpsilonSlack(min(prices) if prices else math.inf, existing, constant)
 
 
 def lp_name(name: str) -> str:

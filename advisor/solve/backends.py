@@ -173,7 +173,7 @@ def run_solver(
     if res.objective is not None:
         res.objective += fm.constant_usd
     if res.bound is not None:
-        res.bound += fm.constant_usd
+        res.bound += fm.constant_usd - fm.epsilon_slack.usd(res.objective)
     if warm is not None:
         better = res.objective is not None and res.objective <= warm.objective + 1e-9
         if not better and res.status in (*SOLVED, Status.NOT_SOLVED):
@@ -254,7 +254,7 @@ def lp_rounding_start(fm: FleetModel, opts: OptionSet) -> StartSolution | None:
     if any(g not in {gg for gg, _ in fm.R} and n > 1e-9 for g, n in need.items()):
         return None
     cost = sum(c * start[v] for v, c in fm.prob.objective.items()) + fm.constant_usd
-    return StartSolution(lp_obj, float(cost), start)
+    return StartSolution(lp_obj - fm.epsilon_slack.usd(cost), float(cost), start)
 
 
 def _within_bounds(var: pulp.LpVariable, v: float) -> float:

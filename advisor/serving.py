@@ -45,7 +45,7 @@ import math
 import os
 import tempfile
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,6 +184,8 @@ class LoadResult:
     preemptions: int
     requests: int
     stable: bool
+    #: mean TPOT of the later half of the measured requests over the earlier half, minus 1
+    drift: float = 0.0
 
     def stat(self, which: str, stat: str) -> float:
         return (self.ttft_ms if which == "ttft" else self.tpot_ms)[stat]
@@ -216,26 +218,34 @@ class Requests:
     prompt: np.ndarray
     completion: np.ndarray
 
+    def head(self, n: int) -> Requests:
+        """The first ``n`` requests."""
+        return Requests(self.gaps[:n], self.prompt[:n], self.completion[:n])
+
 
 def draw_requests(traffic: Traffic, n: int, seed: int, max_context: float) -> Requests:
     """The requests of one run, independent of the rate (common random numbers)."""
-    rng = np.random.default_rng(seed)
+    # one stream per quantity: the first k requests of a draw of n are the draw of k, so a
+    # longer run extends a shorter one
+    rng_gap, rng_prompt, rng_out = (
+        np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(3)
+    )
     cv = traffic.arrival_cv
     if cv <= 0:
         gaps = np.ones(n)
     elif abs(cv - 1.0) < 1e-12:
-        gaps = rng.exponential(1.0, n)
+        gaps = rng_gap.exponential(1.0, n)
     else:
         shape = 1.0 / (cv * cv)
-        gaps = rng.gamma(shape, 1.0 / shape, n)
+        gaps = rng_gap.gamma(shape, 1.0 / shape, n)
     if traffic.histogram:
         h = np.asarray(traffic.histogram, dtype=float)
         share = h[:, 2] / h[:, 2].sum()
-        idx = rng.choice(len(h), size=n, p=share)
+        idx = rng_prompt.choice(len(h), size=n, p=share)
         prompt, completion = h[idx, 0], h[idx, 1]
     else:
-        prompt = _lognormal(rng, traffic.prompt_tokens, traffic.prompt_tokens_cv, n)
-        completion = _lognormal(rng, traffic.completion_tokens, traffic.completion_tokens_cv, n)
+        prompt = _lognormal(rng_prompt, traffic.prompt_tokens, traffic.prompt_tokens_cv, n)
+        completion = _lognormal(rng_out, traffic.completion_tokens, traffic.completion_tokens_cv, n)
     prompt = np.maximum(np.rint(prompt), 1.0)
     completion = np.maximum(np.rint(completion), 1.0)
     # a request never exceeds the model's context: cut the prompt first
@@ -248,7 +258,7 @@ def draw_requests(traffic: Traffic, n: int, seed: int, max_context: float) -> Re
 # --- the simulation -------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seq:
     arrival: float
     prompt: int  # original prompt length [tokens]
@@ -279,19 +289,42 @@ def simulate(
     traffic: Traffic,
     rate_rps: float,
     *,
-    n_requests: int = 600,
-    warmup: int = 100,
+    n_requests: int | None = None,
+    warmup: int | None = None,
     seed: int = 0,
     requests: Requests | None = None,
+    settled: Callable[[LoadResult], bool] | None = None,
 ) -> LoadResult:
     """Run one replica at ``rate_rps`` requests/s and return its latency distributions.
 
-    ``rate_rps = math.inf`` sends every request at time 0 (an offline run).
+    ``rate_rps = math.inf`` sends every request at time 0 (an offline run). With
+    ``n_requests`` the run has that many requests (``warmup`` of them left out, default
+    ``WARMUP``). Without, the run is as long as the steady state needs: ``N_REQUESTS`` at
+    first, doubled up to ``MAX_REQUESTS`` while the mean TPOT still drifts by more than
+    ``DRIFT`` between the two halves of the measured requests (near saturation an engine fills
+    up slowly, and a short run would report the latencies of its start); the first sixth of
+    each run is its warm-up. ``settled(result)`` True also ends it (the capacity search: the
+    statistics are far enough from the limits that a longer run will not change the verdict).
     """
+    max_ctx = float(replica.model.max_context_tokens)
+    if n_requests is not None:
+        reqs = requests or draw_requests(traffic, n_requests, seed, max_ctx)
+        return _run_once(replica, traffic, rate_rps, reqs, WARMUP if warmup is None else warmup)
+    reqs = requests or draw_requests(traffic, MAX_REQUESTS, seed, max_ctx)
+    n = min(N_REQUESTS, len(reqs.prompt))
+    while True:
+        res = _run_once(replica, traffic, rate_rps, reqs.head(n), n // 6)
+        if not res.stable or abs(res.drift) <= DRIFT or 2 * n > len(reqs.prompt):
+            return res
+        if settled is not None and settled(res):
+            return res
+        n *= 2
+
+
+def _run_once(
+    replica: Replica, traffic: Traffic, rate_rps: float, reqs: Requests, warmup: int
+) -> LoadResult:
     eff = replica.eff
-    reqs = requests or draw_requests(
-        traffic, n_requests, seed, float(replica.model.max_context_tokens)
-    )
     n = len(reqs.prompt)
     arrivals = np.zeros(n) if math.isinf(rate_rps) else np.cumsum(reqs.gaps) / rate_rps
     hit = min(max(traffic.prefix_cache_hit, 0.0), 1.0)
@@ -347,6 +380,17 @@ def _simulate(
     def used_tokens() -> float:
         return held_pref + dsum + n_dec * steps + running() * half_block
 
+    def admissible() -> bool:
+        """Whether the head of the queue can be admitted now."""
+        if not waiting:
+            return False
+        r = n_dec + len(prefilling)
+        if r >= max_seqs:
+            return False
+        h = seqs[waiting[0]]
+        need = h.cached + h.prefilled + h.to_prefill + half_block
+        return held_pref + dsum + n_dec * steps + r * half_block + need <= kv_capacity
+
     def preempt_one() -> bool:
         nonlocal n_dec, dsum, held_pref
         while order:
@@ -388,14 +432,6 @@ def _simulate(
         if not waiting and not prefilling and n_dec == 0:
             t = seqs[nxt].arrival  # idle until the next arrival
             continue
-
-        # can the head of the queue be admitted now?
-        def admissible() -> bool:
-            if not waiting or running() >= max_seqs:
-                return False
-            h = seqs[waiting[0]]
-            need = h.cached + h.prefilled + h.to_prefill + half_block
-            return used_tokens() + need <= kv_capacity
 
         if not prefilling and not admissible():
             if n_dec == 0:
@@ -569,6 +605,9 @@ def _result(run: _Run, rate_rps: float, warmup: int) -> LoadResult:
         return int(np.searchsorted(arr, x, side="right") - np.searchsorted(adm, x, side="right"))
 
     growth = queue(sel[-1].arrival) - queue(sel[0].arrival)
+    half = len(tpot) // 2
+    early, late = (float(np.mean(x)) if len(x) else math.nan for x in (tpot[:half], tpot[half:]))
+    drift = late / early - 1.0 if early > 0 else 0.0
     stable = math.isinf(rate_rps) or growth <= max(0.05 * len(sel), 5)
     return LoadResult(
         rate_rps=rate_rps,
@@ -580,6 +619,7 @@ def _result(run: _Run, rate_rps: float, warmup: int) -> LoadResult:
         preemptions=run.preemptions,
         requests=len(sel),
         stable=bool(stable),
+        drift=float(drift),
     )
 
 
@@ -612,8 +652,10 @@ def load_curve(
     replica: Replica, traffic: Traffic, rates: Sequence[float], *, seed: int = 0, **kw
 ) -> list[LoadResult]:
     """Latency and throughput at each rate, on the same requests (common random numbers)."""
-    n = kw.pop("n_requests", 600)
-    reqs = draw_requests(traffic, n, seed, float(replica.model.max_context_tokens))
+    n = kw.pop("n_requests", None)
+    reqs = draw_requests(traffic, n or MAX_REQUESTS, seed, float(replica.model.max_context_tokens))
+    if n is not None:
+        kw["n_requests"] = n
     return [simulate(replica, traffic, r, requests=reqs, **kw) for r in rates]
 
 
@@ -622,10 +664,16 @@ def load_curve(
 #: Capacity models: the step-level simulation (default) or the mean-value roofline (fast).
 CAPACITY_MODELS: tuple[str, ...] = ("simulated", "roofline")
 #: Bumped whenever the simulation or the search changes what they return (invalidates caches).
-MODEL_VERSION = 1
-#: Requests per simulated run and warm-up requests left out of the statistics.
+MODEL_VERSION = 2
+#: Requests of a simulated run at first, and at most (see :func:`simulate`); warm-up requests
+#: left out of a run of a fixed length; the largest drift of the mean TPOT a run may end with.
 N_REQUESTS = 600
+MAX_REQUESTS = 2400
 WARMUP = 100
+DRIFT = 0.05
+#: The capacity search takes a drifting run as it is when its statistics are this far from the
+#: limits (relative): its verdict would not change with a longer run.
+SETTLED_MARGIN = 0.25
 #: Bisection steps of the rate search (the answer is within 2^-STEPS of the upper bound).
 SEARCH_STEPS = 6
 #: The search stops at the mean-value offline maximum (the same step model at saturation).
@@ -647,6 +695,16 @@ class SLO:
         if self.tpot_ms is not None:
             ok = ok and res.tpot_ms[self.stat] <= self.tpot_ms
         return bool(ok)
+
+    def clear_of(self, res: LoadResult, margin: float) -> bool:
+        """Whether each limited statistic is more than ``margin`` (relative) from its limit,
+        or the run is unstable: the verdict will not change with a longer run."""
+        if not res.stable:
+            return True
+        pairs = [(res.ttft_ms[self.stat], self.ttft_ms), (res.tpot_ms[self.stat], self.tpot_ms)]
+        pairs = [(v, lim) for v, lim in pairs if lim is not None]
+        # without limits only stability decides, and a longer run may find a queue that holds
+        return bool(pairs) and all(abs(v / lim - 1.0) > margin for v, lim in pairs)
 
 
 @dataclass(frozen=True)
@@ -740,7 +798,7 @@ atexit.register(flush_cache)
 def _key(replica: Replica, traffic: Traffic, slo: SLO, capacity_model: str) -> str:
     parts = {
         "v": MODEL_VERSION,
-        "n": [N_REQUESTS, WARMUP, SEARCH_STEPS, BOUND_SLACK],
+        "n": [N_REQUESTS, MAX_REQUESTS, WARMUP, DRIFT, SETTLED_MARGIN, SEARCH_STEPS, BOUND_SLACK],
         "model": replica.model.model_dump(mode="json", exclude={"source", "as_of", "notes"}),
         "gpu": replica.gpu.model_dump(mode="json", exclude={"source", "as_of", "notes"}),
         "quant": replica.quant.model_dump(mode="json", exclude={"source", "as_of", "notes"}),
@@ -820,10 +878,13 @@ def _compute_capacity(
             upper_bound_rps=ub,
             batch=float(perf.batch),
         )
-    reqs = draw_requests(traffic, N_REQUESTS, 0, float(r.model.max_context_tokens))
+    reqs = draw_requests(traffic, MAX_REQUESTS, 0, float(r.model.max_context_tokens))
 
     def run(rate: float) -> LoadResult:
-        return simulate(r, traffic, rate, requests=reqs, warmup=WARMUP)
+        return simulate(r, traffic, rate, requests=reqs, settled=settled)
+
+    def settled(res: LoadResult) -> bool:
+        return slo.clear_of(res, SETTLED_MARGIN)
 
     def verdict(res: LoadResult, rate: float, ok: bool, reason: str = "") -> Capacity:
         return Capacity(
@@ -951,7 +1012,7 @@ def evaluate(
         base = slo_capacity(replica, traffic, SLO(stat=slo.stat), "roofline")
         if not base.fits:
             return base
-        res = simulate(replica, traffic, rate_rps, n_requests=N_REQUESTS, warmup=WARMUP)
+        res = simulate(replica, traffic, rate_rps)
         ok = slo.met_by(res)
         return Capacity(
             fits=True,

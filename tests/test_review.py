@@ -252,7 +252,7 @@ def test_max_gpu_types_is_a_constraint_and_costs_no_less(tmp_path: Path) -> None
         used = set(s.loc[(s["source"] != "api") & (s["replicas"] > 0), "gpu"])
         return used | {r["gpu"] for r in plan.data["reserved"]}
 
-    demand = demand_slice("mixed_week.csv", 12, 0.3, tmp_path / "d.csv")
+    demand = demand_slice("mixed_week.csv", 12, 1.0, tmp_path / "d.csv")
     free = solve_inputs(load_inputs(demand), FAST)
     assert len(types(free)) > 2
     limited = solve_inputs(load_inputs(demand, policy=Policy(max_gpu_types=2)), FAST)

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,30 @@ def descendants(pid: int | None = None) -> list[int]:
             found.append(c)
             stack.append(c)
     return found
+
+
+def descendants_with(marker: str) -> list[int]:
+    """Live descendants of this process whose command line contains ``marker``."""
+    found = []
+    for p in descendants():
+        try:
+            cmdline = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.append(p)
+    return found
+
+
+def kill_after(marker: str, wait_s: float, stop: threading.Event, killed: threading.Event) -> None:
+    """Unless ``stop`` is set within ``wait_s`` seconds, SIGKILL the descendants whose command
+    line contains ``marker`` and set ``killed``. Not reaped here: their parent waits on them."""
+    if stop.wait(wait_s):
+        return
+    for p in descendants_with(marker):
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+            killed.set()
 
 
 def end_processes(pids: list[int], grace_s: float = 1.0) -> None:

@@ -807,6 +807,40 @@ def test_highs_in_a_child_process_agrees_and_is_killed_at_its_deadline(
     assert set(descendants()) - before == set()
 
 
+def test_cbc_is_killed_past_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+    twelve_hours,  # type: ignore[no-untyped-def]
+) -> None:
+    """A CBC run given 1 s was seen running 10 s (waiting on the CBC process, in the fleet
+    search), so a stage overran and a later one got no time. Past its limit and a grace, the
+    CBC process is killed now; the run reports no solution, time-limited, and leaves nothing."""
+    import time
+
+    import numpy as np
+
+    from advisor.milp import ModelInput, build_model
+    from advisor.processes import descendants
+    from advisor.solve import backends
+    from advisor.solve.backends import Status, run_solver
+
+    problem, _exact = twelve_hours
+    before = set(descendants())
+    inp = ModelInput(
+        problem.workloads,
+        problem.requests,
+        problem.input_tokens,
+        problem.output_tokens,
+        np.ones(12),
+    )
+    monkeypatch.setattr(backends, "CBC_GRACE_SHARE", -1.0)
+    monkeypatch.setattr(backends, "CBC_GRACE_S", 0.05)  # killed 0.05 s in
+    t0 = time.perf_counter()
+    cut = run_solver(build_model(problem.opts, inp), SolverSettings("cbc", 30, 1e-4))
+    assert time.perf_counter() - t0 < 5.0
+    assert cut.status == Status.NOT_SOLVED and cut.time_limited
+    assert set(descendants()) - before == set()
+
+
 def test_recovery_chunks_end_by_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each chunk of points was solved with its full 5 s whatever the deadline, so the
     recovery ran seconds past its room (48 h with a minimum rental, CBC, a 20 s budget: the

@@ -30,7 +30,7 @@ from advisor.milp import (
     value,
 )
 from advisor.options import OptionSet
-from advisor.processes import Interrupted
+from advisor.processes import Interrupted, kill_after
 
 SOLVERS = ("cbc", "highs")
 
@@ -50,6 +50,10 @@ class Status(enum.StrEnum):
 
 #: The statuses that come with a solution.
 SOLVED = (Status.OPTIMAL, Status.FEASIBLE)
+#: A CBC run is killed this long past its time limit (seconds, plus a share of the limit):
+#: a start, where there is one, stands as its result.
+CBC_GRACE_S = 2.0
+CBC_GRACE_SHARE = 0.25
 
 
 Progress = Callable[[str], None]
@@ -285,24 +289,32 @@ def run_cbc(
         keepFiles=False,
         warmStart=warm,
     )
-    stop = threading.Event()
-    watcher = None
+    solver.tmpDir = tmp  # CBC's command line names its files there: the guard finds it by it
+    stop, killed = threading.Event(), threading.Event()
+    threads = []
     if progress is not None:
-        watcher = threading.Thread(
-            target=_watch_cbc, args=(log_path, stop, progress, phase), daemon=True
-        )
-        watcher.start()
+        threads.append(threading.Thread(target=_watch_cbc, args=(log_path, stop, progress, phase)))
+    if settings.time_limit_s is not None:
+        # CBC was seen running 10 s past a 1 s limit: past its limit and a grace it is killed
+        wait_s = settings.time_limit_s * (1.0 + CBC_GRACE_SHARE) + CBC_GRACE_S
+        threads.append(threading.Thread(target=kill_after, args=(tmp, wait_s, stop, killed)))
+    for t in threads:
+        t.daemon = True
+        t.start()
     try:
         fm.prob.solve(solver)
     except pulp.PulpSolverError as exc:
-        raise SolverError(f"CBC failed: {exc}. Try --solver highs.") from None
+        if not killed.is_set():
+            raise SolverError(f"CBC failed: {exc}. Try --solver highs.") from None
     finally:
         stop.set()
-        if watcher is not None:
-            watcher.join(timeout=1)
+        for t in threads:
+            t.join(timeout=1)
     seconds = time.perf_counter() - start
     log = Path(log_path).read_text(errors="replace") if os.path.exists(log_path) else ""
     shutil.rmtree(tmp, ignore_errors=True)
+    if killed.is_set():
+        return SolverResult("cbc", Status.NOT_SOLVED, seconds, None, None, None, True)
     return _cbc_result(fm, log, seconds)
 
 

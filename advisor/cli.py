@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,6 +28,9 @@ from advisor.files import PlanFolder, to_json
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS
 from advisor.processes import Interrupted, solver_run
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
+
+if TYPE_CHECKING:
+    from advisor.serving import SLO, Capacity, Replica, Traffic
 
 app = typer.Typer(
     add_completion=False,
@@ -404,11 +407,10 @@ def roofline(
 ) -> None:
     """Throughput, latency and $/M output tokens of every GPU × quantization × TP option
     (at the cheapest offer per GPU-hour of each tier)."""
-    from advisor.roofline import replica_performance
-    from advisor.serving import SLO, STATS, Replica, Traffic, evaluate
+    from advisor.serving import SLO, STATS, Traffic
 
     cat = cli_catalog(catalog, prices)
-    m = cat.model(model)
+    cat.model(model)  # an unknown model is the first error
     for name, v in (("input-tokens", input_tokens), ("output-tokens", output_tokens)):
         if not (v > 0 and math.isfinite(v)):
             raise AdvisorError(f"--{name} must be a number > 0; got {v}.")
@@ -421,75 +423,9 @@ def roofline(
         raise AdvisorError("--rate needs --capacity-model simulated (the default).")
     traffic = Traffic(input_tokens, output_tokens, prompt_cv, completion_cv, arrival_cv)
     slo = SLO(ttft_ms, tpot_ms, slo_stat)
-    gpus = [cat.gpu(g) for g in (gpu or sorted(cat.gpus))]
-    quants = [cat.quant(q) for q in (quant or sorted(cat.quantizations))]
-    rows = []
-    replicas = []
-    for g in gpus:
-        eff = cat.efficiency_for(g)
-        for q in quants:
-            if not cat.supports(g, q):
-                if gpu and quant:
-                    raise CatalogError(
-                        f"{g.name} cannot run {q.name}: it has no {q.compute_dtype} peak "
-                        f"(it has {', '.join(g.peak_tflops)}). Choose another --quant or --gpu."
-                    )
-                continue
-            tps = tp or [t for t in (1, 2, 4, 8, 16) if t <= g.max_tp]
-            for t in tps:
-                if t < 1 or t > g.max_tp:
-                    raise AdvisorError(
-                        f"--tp {t} is not possible on {g.name} (1 to {g.max_tp} GPUs per group)."
-                    )
-                try:
-                    r = Replica(m, g, q, eff, t, kv_dtype)
-                    p = replica_performance(
-                        m,
-                        g,
-                        q,
-                        eff,
-                        t,
-                        input_tokens,
-                        output_tokens,
-                        tpot_ms,
-                        ttft_ms,
-                        kv_dtype=kv_dtype,
-                    )
-                    c = evaluate(r, traffic, slo, capacity_model=capacity_model, rate_rps=rate)
-                except ValueError as exc:
-                    raise AdvisorError(str(exc)) from None
-                tier_prices = {}
-                for tier, offer in sorted(cat.offers_for(g.name, t).items()):
-                    out_rate = c.output_tokens_per_s
-                    tier_prices[tier] = (
-                        offer.usd_per_gpu_hour * t / (out_rate * SECONDS_PER_HOUR) * TOKENS_PER_M
-                        if out_rate > 0
-                        else None
-                    )
-                rows.append(
-                    {
-                        **p.as_dict(),
-                        "fits": c.fits,
-                        "meets_slo": c.meets_slo,
-                        "reason": c.reason or p.reason,
-                        "feasible": c.fits and c.meets_slo and c.output_tokens_per_s > 0,
-                        # the largest batch memory and the SLOs allow (mean-value model)
-                        "max_batch": p.batch,
-                        "requests_per_s": c.requests_per_s,
-                        "output_tokens_per_s": c.output_tokens_per_s,
-                        "input_tokens_per_s": c.requests_per_s * input_tokens,
-                        "ttft_ms": c.ttft_ms,
-                        "tpot_ms": c.tpot_ms,
-                        "slo_stat": c.stat,
-                        "capacity_model": c.capacity_model,
-                        "rate_rps": rate,
-                        "upper_bound_requests_per_s": c.upper_bound_rps,
-                        "mean_batch": c.batch,
-                        "memory_starved": p.feasible and _starved(p) is not None,
-                        "usd_per_m_output_tokens": tier_prices,
-                    }
-                )
-                replicas.append((r, c))
+    rows, replicas = _roofline_options(
+        cat, model, gpu, quant, tp, kv_dtype, traffic, slo, capacity_model, rate
+    )
     best = _cheapest_per_gpu(rows)
     for r in rows:
         r["cheapest"] = (r["gpu"], r["quant"], r["tp"]) in best
@@ -501,28 +437,134 @@ def roofline(
             raise AdvisorError("--plot needs an option that fits; none does.")
         load_figure(chosen[0], traffic, slo, chosen[1], plot)
     if json_out:
+        head = {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens}
+        limits = {"tpot_ms": tpot_ms, "ttft_ms": ttft_ms, "slo_stat": slo_stat, "rate": rate}
+        cheapest = [{"gpu": g, "quant": q, "tp": t} for g, q, t in sorted(best)]
         emit_json(
-            {
-                "model": model,
-                "input_tokens": input_tokens,
-                "output_tokens": output_tokens,
-                "tpot_ms": tpot_ms,
-                "ttft_ms": ttft_ms,
-                "slo_stat": slo_stat,
-                "rate": rate,
-                "capacity_model": capacity_model,
-                "options": rows,
-                "cheapest": [{"gpu": g, "quant": q, "tp": t} for g, q, t in sorted(best)],
-            }
+            {**head, **limits, "capacity_model": capacity_model, "options": rows}
+            | {"cheapest": cheapest}
         )
         return
-    named = bool(gpu or quant or tp)
     stat = "" if slo_stat == "mean" else f" {slo_stat}"
     at = f" at {rate:g} req/s" if rate is not None else ""
-    t = Table(
-        title=f"{model}: prompt {input_tokens:g}, completion {output_tokens:g} tokens"
+    title = (
+        f"{model}: prompt {input_tokens:g}, completion {output_tokens:g} tokens"
         f" ({capacity_model}{at})"
     )
+    out.print(_roofline_table(rows, title, stat, bool(gpu or quant or tp) or show_all))
+    out.print(
+        "* the cheapest per output token on its GPU (most output tokens/s per GPU); starved: "
+        f"memory caps the batch below {STARVED_BATCH} sequences.",
+        highlight=False,
+    )
+    if plot is not None:
+        out.print(f"Figure written to {plot}")
+
+
+def _roofline_options(
+    cat: Catalog,
+    model: str,
+    gpu: list[str] | None,
+    quant: list[str] | None,
+    tp: list[int] | None,
+    kv_dtype: str,
+    traffic: Traffic,
+    slo: SLO,
+    capacity_model: str,
+    rate: float | None,
+) -> tuple[list[dict[str, Any]], list[tuple[Replica, Capacity]]]:
+    """Every GPU × quantization × TP option asked for (all where none is named): its row and
+    its replica with its capacity. Raises where a named combination cannot run."""
+    from advisor.serving import Replica
+
+    m = cat.model(model)
+    named = bool(gpu and quant)
+    rows, replicas = [], []
+    for g in [cat.gpu(g) for g in (gpu or sorted(cat.gpus))]:
+        for q in [cat.quant(q) for q in (quant or sorted(cat.quantizations))]:
+            if not cat.supports(g, q):
+                if named:
+                    raise CatalogError(
+                        f"{g.name} cannot run {q.name}: it has no {q.compute_dtype} peak "
+                        f"(it has {', '.join(g.peak_tflops)}). Choose another --quant or --gpu."
+                    )
+                continue
+            for t in tp or [t for t in (1, 2, 4, 8, 16) if t <= g.max_tp]:
+                if t < 1 or t > g.max_tp:
+                    raise AdvisorError(
+                        f"--tp {t} is not possible on {g.name} (1 to {g.max_tp} GPUs per group)."
+                    )
+                r = Replica(m, g, q, cat.efficiency_for(g), t, kv_dtype)
+                row, c = _roofline_option(cat, r, traffic, slo, capacity_model, rate)
+                rows.append(row)
+                replicas.append((r, c))
+    return rows, replicas
+
+
+def _roofline_option(
+    cat: Catalog,
+    r: Replica,
+    traffic: Traffic,
+    slo: SLO,
+    capacity_model: str,
+    rate: float | None,
+) -> tuple[dict[str, Any], Capacity]:
+    """One option's row of ``advisor roofline`` (mean-value operating point, capacity,
+    $/M output tokens per tier) and its capacity."""
+    from advisor.roofline import replica_performance
+    from advisor.serving import evaluate
+
+    prompt, completion = traffic.prompt_tokens, traffic.completion_tokens
+    try:
+        p = replica_performance(
+            r.model,
+            r.gpu,
+            r.quant,
+            r.eff,
+            r.tp,
+            prompt,
+            completion,
+            slo.tpot_ms,
+            slo.ttft_ms,
+            kv_dtype=r.kv_dtype,
+        )
+        c = evaluate(r, traffic, slo, capacity_model=capacity_model, rate_rps=rate)
+    except ValueError as exc:
+        raise AdvisorError(str(exc)) from None
+    out_rate = c.output_tokens_per_s
+    tier_prices = {
+        tier: offer.usd_per_gpu_hour * r.tp / (out_rate * SECONDS_PER_HOUR) * TOKENS_PER_M
+        if out_rate > 0
+        else None
+        for tier, offer in sorted(cat.offers_for(r.gpu.name, r.tp).items())
+    }
+    row = {
+        **p.as_dict(),
+        "fits": c.fits,
+        "meets_slo": c.meets_slo,
+        "reason": c.reason or p.reason,
+        "feasible": c.fits and c.meets_slo and c.output_tokens_per_s > 0,
+        # the largest batch memory and the SLOs allow (mean-value model)
+        "max_batch": p.batch,
+        "requests_per_s": c.requests_per_s,
+        "output_tokens_per_s": c.output_tokens_per_s,
+        "input_tokens_per_s": c.requests_per_s * prompt,
+        "ttft_ms": c.ttft_ms,
+        "tpot_ms": c.tpot_ms,
+        "slo_stat": c.stat,
+        "capacity_model": c.capacity_model,
+        "rate_rps": rate,
+        "upper_bound_requests_per_s": c.upper_bound_rps,
+        "mean_batch": c.batch,
+        "memory_starved": p.feasible and _starved(p) is not None,
+        "usd_per_m_output_tokens": tier_prices,
+    }
+    return row, c
+
+
+def _roofline_table(rows: list[dict[str, Any]], title: str, stat: str, show_all: bool) -> Table:
+    """``advisor roofline``'s table; options that do not fit only with ``show_all``."""
+    t = Table(title=title)
     for col, just in (
         ("GPU", "left"),
         ("quant", "left"),
@@ -537,7 +579,7 @@ def roofline(
     ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
-        if not r["fits"] and not (named or show_all):
+        if not r["fits"] and not show_all:
             continue
         pr = r["usd_per_m_output_tokens"]
         price = " / ".join(
@@ -563,14 +605,7 @@ def roofline(
             f"{r['tpot_ms']:,.1f}" if r["fits"] else "-",
             price if r["feasible"] else "-",
         )
-    out.print(t)
-    out.print(
-        "* the cheapest per output token on its GPU (most output tokens/s per GPU); starved: "
-        f"memory caps the batch below {STARVED_BATCH} sequences.",
-        highlight=False,
-    )
-    if plot is not None:
-        out.print(f"Figure written to {plot}")
+    return t
 
 
 # --- validation ------------------------------------------------------------------------------

@@ -902,3 +902,37 @@ def test_the_bound_is_on_the_plans_cost_not_the_tie_break(
     plan = solve_plan(csv, solver="highs", time_limit_s=30)
     assert plan.verified, plan.data["verification"]
     assert plan.data["lower_bound_usd"] <= best.total_cost_usd * (1 + 1e-9)
+
+
+def test_a_start_stands_when_a_cut_short_run_calls_the_model_infeasible(
+    monkeypatch: pytest.MonkeyPatch,
+    twelve_hours,  # type: ignore[no-untyped-def]
+) -> None:
+    """CBC given 0.1 s (a hybrid solve's MILP share, on a loaded machine) ended with
+    "infeasible" in its log and no solution; with a feasible start at hand the run then
+    crashed comparing its bound with no objective (make test, fresh clone). A start is a
+    feasible point, so it stands whatever the run's verdict."""
+    import numpy as np
+
+    from advisor.milp import ModelInput, build_model
+    from advisor.solve import backends
+    from advisor.solve.backends import SolverResult, Status, run_solver
+
+    problem, _exact = twelve_hours
+    inp = ModelInput(
+        problem.workloads,
+        problem.requests,
+        problem.input_tokens,
+        problem.output_tokens,
+        np.ones(12),
+    )
+    monkeypatch.setattr(
+        backends,
+        "run_cbc",
+        lambda *a, **k: SolverResult("cbc", Status.INFEASIBLE, 0.1, None, None, None),
+    )
+    res = run_solver(
+        build_model(problem.opts, inp), SolverSettings("cbc", 5, 1e-4), opts=problem.opts
+    )
+    assert res.status == Status.FEASIBLE and res.objective is not None
+    assert res.bound is not None and res.bound <= res.objective

@@ -177,10 +177,15 @@ def run_solver(
     if res.objective is not None:
         res.objective += fm.constant_usd
     if res.bound is not None:
-        res.bound += fm.constant_usd - fm.epsilon_slack.usd(res.objective)
+        # a bound on the objective bounds the plans' cost less the pool tie-break's slack,
+        # which needs a solution to size (none: no bound)
+        slack = fm.epsilon_slack.usd(res.objective)
+        res.bound = res.bound + fm.constant_usd - slack if math.isfinite(slack) else None
     if warm is not None:
         better = res.objective is not None and res.objective <= warm.objective + 1e-9
-        if not better and res.status in (*SOLVED, Status.NOT_SOLVED):
+        # the start is a feasible point: a run that found nothing better, or that was cut
+        # short and called the model infeasible (CBC's log, read after 0.1 s), leaves it
+        if not better:
             for var, v in warm.values.items():
                 var.varValue = v
             res.objective = warm.objective

@@ -679,6 +679,22 @@ def twelve_hours():  # type: ignore[no-untyped-def]
     return problem, exact
 
 
+def _hourly_input(problem):  # type: ignore[no-untyped-def]
+    """The model input of every hour of ``problem``, each weighted 1."""
+    import numpy as np
+
+    from advisor.milp import ModelInput
+
+    n = len(problem.requests)
+    return ModelInput(
+        problem.workloads,
+        problem.requests,
+        problem.input_tokens,
+        problem.output_tokens,
+        np.ones(n),
+    )
+
+
 def test_the_search_paces_recovery_on_whole_solves_only(twelve_hours) -> None:  # type: ignore[no-untyped-def]
     """Regression: an estimate cut by the search's deadline rounds its points (fast), and its
     time per point made recovery plan for more points than the time held (168 h x 10
@@ -772,9 +788,7 @@ def test_highs_in_a_child_process_agrees_and_is_killed_at_its_deadline(
     with a deadline before the child can finish, it is killed, and nothing is left."""
     import time
 
-    import numpy as np
-
-    from advisor.milp import ModelInput, build_model
+    from advisor.milp import build_model
     from advisor.processes import descendants
     from advisor.solve import backends
     from advisor.solve.backends import Status, run_solver
@@ -784,13 +798,7 @@ def test_highs_in_a_child_process_agrees_and_is_killed_at_its_deadline(
     # multiprocessing resource tracker a local Dask cluster starts, test_parallel.py) are
     # not this test's to find
     before = set(descendants())
-    inp = ModelInput(
-        problem.workloads,
-        problem.requests,
-        problem.input_tokens,
-        problem.output_tokens,
-        np.ones(12),
-    )
+    inp = _hourly_input(problem)
     settings = SolverSettings("highs", 30, 1e-4)
     monkeypatch.setattr(backends, "HIGHS_CHILD_INTEGERS", 0)
     fm = build_model(problem.opts, inp)
@@ -816,22 +824,14 @@ def test_cbc_is_killed_past_its_deadline(
     CBC process is killed now; the run reports no solution, time-limited, and leaves nothing."""
     import time
 
-    import numpy as np
-
-    from advisor.milp import ModelInput, build_model
+    from advisor.milp import build_model
     from advisor.processes import descendants
     from advisor.solve import backends
     from advisor.solve.backends import Status, run_solver
 
     problem, _exact = twelve_hours
     before = set(descendants())
-    inp = ModelInput(
-        problem.workloads,
-        problem.requests,
-        problem.input_tokens,
-        problem.output_tokens,
-        np.ones(12),
-    )
+    inp = _hourly_input(problem)
     monkeypatch.setattr(backends, "CBC_GRACE_SHARE", -1.0)
     monkeypatch.setattr(backends, "CBC_GRACE_S", 0.05)  # killed 0.05 s in
     t0 = time.perf_counter()
@@ -912,20 +912,13 @@ def test_a_start_stands_when_a_cut_short_run_calls_the_model_infeasible(
     "infeasible" in its log and no solution; with a feasible start at hand the run then
     crashed comparing its bound with no objective (make test, fresh clone). A start is a
     feasible point, so it stands whatever the run's verdict."""
-    import numpy as np
 
-    from advisor.milp import ModelInput, build_model
+    from advisor.milp import build_model
     from advisor.solve import backends
     from advisor.solve.backends import SolverResult, Status, run_solver
 
     problem, _exact = twelve_hours
-    inp = ModelInput(
-        problem.workloads,
-        problem.requests,
-        problem.input_tokens,
-        problem.output_tokens,
-        np.ones(12),
-    )
+    inp = _hourly_input(problem)
     monkeypatch.setattr(
         backends,
         "run_cbc",

@@ -583,97 +583,11 @@ def assemble_plan(
     per_w = workload_costs(schedule, by_tier, opts.gpu_usd_per_hour, opts.api_usd_per_m, workloads)
     out_tokens = float(output_tokens.sum())
     in_tokens = float(input_tokens.sum())
-    wl_data: dict[str, Any] = {}
-    for i, w in enumerate(workloads):
-        wl = opts.workloads[w]
-        api = opts.api_usd_per_m.get(w)
-        used = schedule[(schedule["workload"] == w) & (schedule["source"] != "api")]
-        margins = []
-        for k in sorted(used["deployment"].unique()) if len(used) else []:
-            o = opts.options[(w, k)]
-            if o.perf is not None:
-                margins.append(
-                    {
-                        "deployment": k,
-                        "capacity_source": o.capacity_source,
-                        "batch": o.perf.batch,
-                        "tpot_ms": o.perf.tpot_ms,
-                        "ttft_ms": o.perf.ttft_ms,
-                        "tpot_margin": 1.0 - o.perf.tpot_ms / wl.tpot_ms,
-                        "ttft_margin": 1.0 - o.perf.ttft_ms / wl.ttft_ms,
-                        "slo_stat": getattr(o.perf, "stat", "mean"),
-                        "requests_per_hour_per_replica": o.requests_per_hour,
-                    }
-                )
-            else:
-                margins.append(
-                    {
-                        "deployment": k,
-                        "capacity_source": o.capacity_source,
-                        "requests_per_hour_per_replica": o.requests_per_hour,
-                    }
-                )
-        wo = float(output_tokens[:, i].sum())
-        wl_data[w] = {
-            "model": wl.model,
-            "requests": float(requests[:, i].sum()),
-            "input_tokens": float(input_tokens[:, i].sum()),
-            "output_tokens": wo,
-            "cost_usd": per_w[w],
-            "usd_per_m_output_tokens": per_w[w] / wo * TOKENS_PER_M if wo > 0 else None,
-            "api_usd_per_m_output_tokens": None if api is None else api[1],
-            # what the API would charge for this workload's tokens (prompts included), per
-            # M output tokens: the like-for-like comparison with usd_per_m_output_tokens
-            "api_all_in_usd_per_m_output_tokens": None
-            if api is None or wo <= 0
-            else float(api_usd_per_hour(api, input_tokens[:, i].sum(), output_tokens[:, i].sum()))
-            / wo
-            * TOKENS_PER_M,
-            "api_usd_per_m_input_tokens": None if api is None else api[0],
-            # the API offer the plan prices (the cheapest allowed at the workload's lengths)
-            "api_provider": opts.api_provider.get(w),
-            "api_share_of_requests": float(
-                schedule.loc[
-                    (schedule["workload"] == w) & (schedule["source"] == "api"), "requests"
-                ].sum()
-                / max(requests[:, i].sum(), 1e-12)
-            ),
-            "slo": {
-                "tpot_ms": wl.tpot_ms,
-                "ttft_ms": wl.ttft_ms,
-                "stat": wl.stat,
-                "headroom": wl.headroom,
-            },
-            "deployments": margins,
-            "definition": wl.model_dump(),
-        }
-    pool_capacity = sum(solution.reserved.values()) * H + sum(
-        e["gpu_hours"] for e in (existing or [])
-    )
-    on_pool = schedule[schedule["source"] == POOL] if len(schedule) else schedule
-    pool_load = (
-        float((on_pool["replica_share"] * on_pool["tp"] / on_pool["gpus_per_unit"]).sum())
-        if len(on_pool)
-        else 0.0
-    )
-    start = pd.Timestamp(pd.DatetimeIndex(hours)[0]).tz_convert("UTC")
-    reserved_rows = [
-        {
-            "gpu": opts.pools[g].gpu if g in opts.pools else g,
-            "tier": tier,
-            "count": n,
-            "usd_per_hour": opts.gpu_usd_per_hour[(g, tier)],
-            "cost_usd": n * opts.gpu_usd_per_hour[(g, tier)] * H,
-            **_pool_fields(opts, g),
-            **commitment_fields(
-                n,
-                opts.gpu_usd_per_hour[(g, tier)],
-                (terms or {}).get((g, tier)) or term_hours(tier) or H,
-                start,
-            ),
-        }
-        for (g, tier), n in sorted(solution.reserved.items())
-    ]
+    wl_data = {
+        w: _workload_entry(w, i, opts, schedule, per_w[w], requests, input_tokens, output_tokens)
+        for i, w in enumerate(workloads)
+    }
+    reserved_rows = _reserved_rows(solution.reserved, opts, hours, terms or {})
     _add_serving(wl_data, schedule, requests, workloads)
     _add_marginal(
         wl_data,
@@ -692,24 +606,7 @@ def assemble_plan(
     warnings = list(solution.warnings) + short_horizon_warnings(reserved_rows, H)
     if best is not None and costs[best] < total * (1 - 1e-9):
         warnings.append(_costlier_than_baseline(best, costs[best], solution))
-    # the solver's bound covers what it optimizes; the committed spend is a cost no plan can
-    # avoid, so it belongs to the bound as it belongs to the total
-    lower = solution.lower_bound
-    if lower is not None:
-        lower += existing_usd
-    feasible = min([total, *costs.values()])
-    if lower is not None and lower > feasible * (1 + 1e-3):
-        # a bound above a cost actually reached is the solver's rounding at this scale
-        warnings.append(
-            f"The solver's lower bound ${lower:,.2f} is above a cost reached "
-            f"(${feasible:,.2f}), within its numerical tolerance at this scale; reported "
-            f"as ${feasible:,.2f}."
-        )
-    if lower is not None and lower > feasible:
-        lower = feasible
-    gap = None
-    if lower is not None and total > 0:
-        gap = max(0.0, (total - lower) / total)
+    lower, gap = _bound_and_gap(solution.lower_bound, existing_usd, total, costs, warnings)
     fleet = _fleet_summary(schedule, solution.reserved, H, opts)
     data: dict[str, Any] = {
         **meta,
@@ -726,24 +623,9 @@ def assemble_plan(
         if in_tokens + out_tokens
         else None,
         "tokens": {"input": in_tokens, "output": out_tokens},
-        "reserved_utilization": pool_load / pool_capacity if pool_capacity > 0 else None,
+        "reserved_utilization": _pool_utilization(schedule, solution.reserved, existing, H),
         "workloads": wl_data,
-        # the whole solve's figures; each stage's in "stages"
-        "solver": {
-            "name": solution.solver.name,
-            # a plan that costs nothing is optimal (costs are never negative); it has no gap
-            "status": whole_status(
-                0.0 if total <= 0 else gap, solution.gap_tolerance, solution.time_limited
-            ),
-            "seconds": round(solution.seconds, 3),
-            "objective": total,
-            "bound": lower,
-            "gap": gap,
-            "time_limited": solution.time_limited,
-            "model_objective": solution.solver.objective,
-            "build_seconds": round(solution.build_seconds, 3),
-            "stages": [stage.as_dict() for stage in solution.stages],
-        },
+        "solver": _solver_entry(solution, total, lower, gap),
         "bound_solver": solution.bound_solver.as_dict() if solution.bound_solver else None,
         "aggregation": solution.aggregation,
         "lower_bound_usd": lower,
@@ -758,6 +640,174 @@ def assemble_plan(
         "verified": False,
     }
     return Plan(data=data, schedule=schedule)
+
+
+def _pool_utilization(
+    schedule: pd.DataFrame,
+    reserved: Mapping[tuple[str, str], int],
+    existing: list[dict[str, Any]] | None,
+    hours: float,
+) -> float | None:
+    """Pool GPU-hours the schedule uses over those committed and existing (None: no pool)."""
+    capacity = sum(reserved.values()) * hours + sum(e["gpu_hours"] for e in (existing or []))
+    on_pool = schedule[schedule["source"] == POOL] if len(schedule) else schedule
+    load = (
+        float((on_pool["replica_share"] * on_pool["tp"] / on_pool["gpus_per_unit"]).sum())
+        if len(on_pool)
+        else 0.0
+    )
+    return load / capacity if capacity > 0 else None
+
+
+def _reserved_rows(
+    reserved: Mapping[tuple[str, str], int],
+    opts: OptionSet,
+    hours: pd.DatetimeIndex,
+    terms: Mapping[tuple[str, str], float],
+) -> list[dict[str, Any]]:
+    """plan.json's ``reserved``: each committed pool with its cost over the horizon and over
+    its whole term (``terms`` [hours] per pool offer; default 1 or 3 years, owned 3)."""
+    H = float(len(hours))
+    start = pd.Timestamp(pd.DatetimeIndex(hours)[0]).tz_convert("UTC")
+    return [
+        {
+            "gpu": opts.pools[g].gpu if g in opts.pools else g,
+            "tier": tier,
+            "count": n,
+            "usd_per_hour": opts.gpu_usd_per_hour[(g, tier)],
+            "cost_usd": n * opts.gpu_usd_per_hour[(g, tier)] * H,
+            **_pool_fields(opts, g),
+            **commitment_fields(
+                n,
+                opts.gpu_usd_per_hour[(g, tier)],
+                terms.get((g, tier)) or term_hours(tier) or H,
+                start,
+            ),
+        }
+        for (g, tier), n in sorted(reserved.items())
+    ]
+
+
+def _solver_entry(
+    solution: FleetSolution, total: float, lower: float | None, gap: float | None
+) -> dict[str, Any]:
+    """plan.json's ``solver``: the whole solve's figures; each stage's in ``stages``."""
+    return {
+        "name": solution.solver.name,
+        # a plan that costs nothing is optimal (costs are never negative); it has no gap
+        "status": whole_status(
+            0.0 if total <= 0 else gap, solution.gap_tolerance, solution.time_limited
+        ),
+        "seconds": round(solution.seconds, 3),
+        "objective": total,
+        "bound": lower,
+        "gap": gap,
+        "time_limited": solution.time_limited,
+        "model_objective": solution.solver.objective,
+        "build_seconds": round(solution.build_seconds, 3),
+        "stages": [stage.as_dict() for stage in solution.stages],
+    }
+
+
+def _workload_entry(
+    w: str,
+    i: int,
+    opts: OptionSet,
+    schedule: pd.DataFrame,
+    cost_usd: float,
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> dict[str, Any]:
+    """plan.json's ``workloads[w]``: volumes, cost and $/M against the API, SLOs, and the
+    margins of the deployments serving it (column ``i`` of the demand arrays)."""
+    wl = opts.workloads[w]
+    api = opts.api_usd_per_m.get(w)
+    wo = float(output_tokens[:, i].sum())
+    return {
+        "model": wl.model,
+        "requests": float(requests[:, i].sum()),
+        "input_tokens": float(input_tokens[:, i].sum()),
+        "output_tokens": wo,
+        "cost_usd": cost_usd,
+        "usd_per_m_output_tokens": cost_usd / wo * TOKENS_PER_M if wo > 0 else None,
+        "api_usd_per_m_output_tokens": None if api is None else api[1],
+        # what the API would charge for this workload's tokens (prompts included), per
+        # M output tokens: the like-for-like comparison with usd_per_m_output_tokens
+        "api_all_in_usd_per_m_output_tokens": None
+        if api is None or wo <= 0
+        else float(api_usd_per_hour(api, input_tokens[:, i].sum(), output_tokens[:, i].sum()))
+        / wo
+        * TOKENS_PER_M,
+        "api_usd_per_m_input_tokens": None if api is None else api[0],
+        # the API offer the plan prices (the cheapest allowed at the workload's lengths)
+        "api_provider": opts.api_provider.get(w),
+        "api_share_of_requests": float(
+            schedule.loc[
+                (schedule["workload"] == w) & (schedule["source"] == "api"), "requests"
+            ].sum()
+            / max(requests[:, i].sum(), 1e-12)
+        ),
+        "slo": {
+            "tpot_ms": wl.tpot_ms,
+            "ttft_ms": wl.ttft_ms,
+            "stat": wl.stat,
+            "headroom": wl.headroom,
+        },
+        "deployments": _deployment_margins(w, opts, schedule),
+        "definition": wl.model_dump(),
+    }
+
+
+def _deployment_margins(w: str, opts: OptionSet, schedule: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each self-hosted deployment serving ``w``: its capacity and SLO margins."""
+    wl = opts.workloads[w]
+    used = schedule[(schedule["workload"] == w) & (schedule["source"] != "api")]
+    margins = []
+    for k in sorted(used["deployment"].unique()) if len(used) else []:
+        o = opts.options[(w, k)]
+        entry: dict[str, Any] = {"deployment": k, "capacity_source": o.capacity_source}
+        if o.perf is not None:
+            entry |= {
+                "batch": o.perf.batch,
+                "tpot_ms": o.perf.tpot_ms,
+                "ttft_ms": o.perf.ttft_ms,
+                "tpot_margin": 1.0 - o.perf.tpot_ms / wl.tpot_ms,
+                "ttft_margin": 1.0 - o.perf.ttft_ms / wl.ttft_ms,
+                "slo_stat": getattr(o.perf, "stat", "mean"),
+            }
+        entry["requests_per_hour_per_replica"] = o.requests_per_hour
+        margins.append(entry)
+    return margins
+
+
+def _bound_and_gap(
+    bound_usd: float | None,
+    existing_usd: float,
+    total_usd: float,
+    baseline_usd: Mapping[str, float],
+    warnings: list[str],
+) -> tuple[float | None, float | None]:
+    """The plan's lower bound and gap. The solver's bound covers what it optimizes; the
+    committed spend is a cost no plan can avoid, so it belongs to the bound as it belongs to
+    the total. A bound above a cost reached (the plan's or a baseline's) is the solver's
+    rounding: reported as that cost, with a warning where it is above by more than 0.1%."""
+    lower = bound_usd
+    if lower is not None:
+        lower += existing_usd
+    feasible = min([total_usd, *baseline_usd.values()])
+    if lower is not None and lower > feasible * (1 + 1e-3):
+        warnings.append(
+            f"The solver's lower bound ${lower:,.2f} is above a cost reached "
+            f"(${feasible:,.2f}), within its numerical tolerance at this scale; reported "
+            f"as ${feasible:,.2f}."
+        )
+    if lower is not None and lower > feasible:
+        lower = feasible
+    gap = None
+    if lower is not None and total_usd > 0:
+        gap = max(0.0, (total_usd - lower) / total_usd)
+    return lower, gap
 
 
 def _costlier_than_baseline(best: str, best_usd: float, solution: FleetSolution) -> str:

@@ -185,9 +185,29 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
         raise AdvisorError(f"Got {len(names)} names for {len(plans)} plans; give one per plan.")
     names = _unique([str(n) for n in names])
     views = [_plan_view(p, n) for p, n in zip(plans, names, strict=True)]
-    rows: list[dict[str, Any]] = []
+    r = _Rows(views)
+    wls = _ordered(set().union(*(v["workloads"] for v in views)))
+    _cost_rows(r, wls)
+    _fleet_rows(r)
+    _slo_and_solver_rows(r, wls)
+    return {
+        "names": list(names),
+        "reference": names[0],
+        "plans": views,
+        "rows": r.rows,
+        "notes": _notes(views),
+    }
+
+
+class _Rows:
+    """The compared rows, built against the plans' views."""
+
+    def __init__(self, views: list[dict[str, Any]]) -> None:
+        self.views = views
+        self.rows: list[dict[str, Any]] = []
 
     def add(
+        self,
         group: str,
         metric: str,
         label: str,
@@ -197,18 +217,22 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
         *,
         skip_zero: bool = False,
     ) -> None:
-        values = [get(v) for v in views]
+        values = [get(v) for v in self.views]
         if skip_zero and all(_num(x) in (None, 0.0) for x in values):
             return
-        rows.append(_row(group, metric, label, unit, better, values))
+        self.rows.append(_row(group, metric, label, unit, better, values))
 
-    # -- cost ---------------------------------------------------------------------------------
-    add("cost", "total_cost_usd", "Total cost (USD)", "usd", "lower", lambda v: v["total_cost_usd"])
-    tiers = set().union(*(v["cost_by_tier_usd"] for v in views))
+
+def _cost_rows(r: _Rows, wls: list[str]) -> None:
+    """Total, per tier, USD/M output tokens (all and per workload), saving vs baselines."""
+    r.add(
+        "cost", "total_cost_usd", "Total cost (USD)", "usd", "lower", lambda v: v["total_cost_usd"]
+    )
+    tiers = set().union(*(v["cost_by_tier_usd"] for v in r.views))
     for t in _ordered(tiers, TIER_ORDER):
-        vals = [v["cost_by_tier_usd"].get(t, 0.0) for v in views]
+        vals = [v["cost_by_tier_usd"].get(t, 0.0) for v in r.views]
         if any(abs(x) > 0 for x in vals):
-            add(
+            r.add(
                 "cost",
                 f"cost_by_tier_usd.{t}",
                 f"{t} (USD)",
@@ -216,7 +240,7 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
                 "lower",
                 lambda v, t=t: v["cost_by_tier_usd"].get(t, 0.0),
             )
-    add(
+    r.add(
         "cost",
         "usd_per_m_output_tokens",
         "All workloads (USD/M output tokens)",
@@ -224,9 +248,8 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
         "lower",
         lambda v: v["usd_per_m_output_tokens"],
     )
-    wls = _ordered(set().union(*(v["workloads"] for v in views)))
     for w in wls:
-        add(
+        r.add(
             "cost",
             f"workloads.{w}.usd_per_m_output_tokens",
             f"{w} (USD/M output tokens)",
@@ -234,7 +257,7 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
             "lower",
             lambda v, w=w: v["workloads"].get(w, {}).get("usd_per_m_output_tokens"),
         )
-    add(
+    r.add(
         "cost",
         "savings_vs_best_baseline_fraction",
         "Saving vs best simple policy",
@@ -242,11 +265,14 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
         "higher",
         lambda v: v["savings_vs_best_baseline_fraction"],
     )
-    # -- fleet ----------------------------------------------------------------------------------
+
+
+def _fleet_rows(r: _Rows) -> None:
+    """Reserved and existing GPUs, hourly GPUs (peak and mean), pool utilization."""
     for kind in ("reserved", "existing"):
-        keys = _ordered(set().union(*(v["fleet"][kind] for v in views)))
+        keys = _ordered(set().union(*(v["fleet"][kind] for v in r.views)))
         for k in keys:
-            add(
+            r.add(
                 "fleet",
                 f"fleet.{kind}.{k}",
                 f"{k} ({kind} GPUs)",
@@ -256,10 +282,10 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
                 skip_zero=True,
             )
     for tier in ("on_demand", "spot"):
-        gpus = _ordered(set().union(*(v["fleet"][tier] for v in views)))
+        gpus = _ordered(set().union(*(v["fleet"][tier] for v in r.views)))
         for g in gpus:
             for stat, word in (("peak_gpus", "peak"), ("mean_gpus", "mean")):
-                add(
+                r.add(
                     "fleet",
                     f"fleet.{tier}.{g}.{stat}",
                     f"{g} {tier} ({word} GPUs)",
@@ -268,7 +294,7 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
                     lambda v, tier=tier, g=g, stat=stat: v["fleet"][tier].get(g, {}).get(stat, 0.0),
                     skip_zero=True,
                 )
-    add(
+    r.add(
         "fleet",
         "reserved_utilization",
         "Reserved-pool utilization",
@@ -276,10 +302,14 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
         "higher",
         lambda v: v["reserved_utilization"],
     )
+
+
+def _slo_and_solver_rows(r: _Rows, wls: list[str]) -> None:
+    """Each workload's smallest SLO margins; the solver's status, gap and time; verified."""
     # -- SLO margins ----------------------------------------------------------------------------
     for w in wls:
         for m, word in (("min_tpot_margin", "TPOT"), ("min_ttft_margin", "TTFT")):
-            add(
+            r.add(
                 "slo",
                 f"workloads.{w}.{m}",
                 f"{w} min {word} margin",
@@ -288,7 +318,7 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
                 lambda v, w=w, m=m: v["workloads"].get(w, {}).get(m),
             )
     # -- solver ---------------------------------------------------------------------------------
-    add(
+    r.add(
         "solver",
         "solver.status",
         "Solver status",
@@ -296,8 +326,8 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
         "neutral",
         lambda v: v["solver"]["status"],
     )
-    add("solver", "solver.gap", "Solver gap", "fraction", "lower", lambda v: v["solver"]["gap"])
-    add(
+    r.add("solver", "solver.gap", "Solver gap", "fraction", "lower", lambda v: v["solver"]["gap"])
+    r.add(
         "solver",
         "solver.seconds",
         "Solver time (s)",
@@ -305,9 +335,12 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
         "neutral",
         lambda v: v["solver"]["seconds"],
     )
-    add("solver", "verified", "Verified", "text", "neutral", lambda v: v["verified"])
+    r.add("solver", "verified", "Verified", "text", "neutral", lambda v: v["verified"])
 
-    notes = []
+
+def _notes(views: list[dict[str, Any]]) -> list[str]:
+    """What makes the plans hard to compare: other demand, other horizons, unverified."""
+    notes: list[str] = []
     demands = {v["demand"] for v in views}
     if len(demands) > 1:
         notes.append(
@@ -324,13 +357,7 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
     for v in views:
         if v["verified"] is False:
             notes.append(f"Plan '{v['name']}' is not verified.")
-    return {
-        "names": list(names),
-        "reference": names[0],
-        "plans": views,
-        "rows": rows,
-        "notes": notes,
-    }
+    return notes
 
 
 # --- formatting ------------------------------------------------------------------------------

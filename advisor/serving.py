@@ -382,14 +382,11 @@ def _simulate(
 
     def admissible() -> bool:
         """Whether the head of the queue can be admitted now."""
-        if not waiting:
-            return False
-        r = n_dec + len(prefilling)
-        if r >= max_seqs:
+        if not waiting or running() >= max_seqs:
             return False
         h = seqs[waiting[0]]
         need = h.cached + h.prefilled + h.to_prefill + half_block
-        return held_pref + dsum + n_dec * steps + r * half_block + need <= kv_capacity
+        return used_tokens() + need <= kv_capacity
 
     def preempt_one() -> bool:
         nonlocal n_dec, dsum, held_pref

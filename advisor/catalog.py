@@ -214,6 +214,13 @@ class Efficiency(Sourced):
     allreduce_latency_us: float = Field(
         ge=0, description="fixed launch cost of one TP all-reduce, before its ring steps [us]"
     )
+    full_clock_w_per_bf16_tflop: float | None = Field(
+        default=None,
+        gt=0,
+        description="board power per dense bf16 TFLOP/s at which the family's parts sustain "
+        "their datasheet clocks; a card with less is held to its TDP [W per TFLOP/s] "
+        "(none: no power limit)",
+    )
 
 
 class ModelArch(Sourced):

@@ -213,6 +213,26 @@ def peak_flops(gpu: GPU, quant: Quantization) -> float:
     return tflops_to_flops(gpu.peak_tflops[quant.compute_dtype])
 
 
+def sustained_compute_fraction(gpu: GPU, eff: Efficiency) -> float:
+    """Share of its datasheet peak a GPU sustains under tensor load, from its power budget.
+
+    A family's full-power parts (SXM/OAM boards) run their datasheet clocks at
+    ``eff.full_clock_w_per_bf16_tflop`` watts per dense bf16 TFLOP/s; a card of the same
+    silicon with less board power per TFLOP/s (the 350-400 W PCIe cards of Hopper, the 72 W
+    L4) clocks down under load until it draws its TDP: its compute scales with the ratio.
+    Memory bandwidth is left as it is.
+    """
+    if eff.full_clock_w_per_bf16_tflop is None or gpu.tdp_w is None:
+        return 1.0
+    w_per_tflop = gpu.tdp_w / gpu.peak_tflops["bf16"]
+    return min(1.0, w_per_tflop / eff.full_clock_w_per_bf16_tflop)
+
+
+def sustained_flops(gpu: GPU, quant: Quantization, eff: Efficiency) -> float:
+    """FLOP/s one GPU delivers to the model: peak × MFU × its power-limited share."""
+    return peak_flops(gpu, quant) * eff.mfu * sustained_compute_fraction(gpu, eff)
+
+
 def step_parts_s(
     model: ModelArch,
     gpu: GPU,
@@ -247,7 +267,7 @@ def step_parts_s(
     t_mem = mem_bytes / (tp * tb_per_s_to_bytes_per_s(gpu.hbm_tb_per_s) * eff.mbu)
     attn = 4.0 * model.layers * model.q_heads * model.head_dim
     flops = 2.0 * model.active_params * tok + attn * np.asarray(attention_context_tokens, float)
-    t_cmp = flops / (tp * peak_flops(gpu, quant) * eff.mfu)
+    t_cmp = flops / (tp * sustained_flops(gpu, quant, eff))
     t_fixed = _tp_comm_s(model, gpu, eff, tp, tok) + eff.step_overhead_ms / MS_PER_S
     return t_mem, t_cmp, t_fixed
 

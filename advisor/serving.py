@@ -57,8 +57,8 @@ from advisor.roofline import (
     ALLREDUCES_PER_LAYER,
     kv_bytes_per_token,
     kv_capacity_tokens,
-    peak_flops,
     replica_performance,
+    sustained_flops,
     weight_bytes,
 )
 from advisor.units import MS_PER_S, tb_per_s_to_bytes_per_s
@@ -114,7 +114,7 @@ class StepModel:
     def __init__(self, r: Replica) -> None:
         m, g, q, e, tp = r.model, r.gpu, r.quant, r.eff, r.tp
         self.inv_bw = 1.0 / (tp * tb_per_s_to_bytes_per_s(g.hbm_tb_per_s) * e.mbu)
-        self.inv_fl = 1.0 / (tp * peak_flops(g, q) * e.mfu)
+        self.inv_fl = 1.0 / (tp * sustained_flops(g, q, e))
         self.kvb = kv_bytes_per_token(m, q, r.kv_dtype, g)
         self.c_tok = 2.0 * m.active_params
         self.c_attn = 4.0 * m.layers * m.q_heads * m.head_dim
@@ -661,7 +661,7 @@ def load_curve(
 #: Capacity models: the step-level simulation (default) or the mean-value roofline (fast).
 CAPACITY_MODELS: tuple[str, ...] = ("simulated", "roofline")
 #: Bumped whenever the simulation or the search changes what they return (invalidates caches).
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 #: Requests of a simulated run at first, and at most (see :func:`simulate`); warm-up requests
 #: left out of a run of a fixed length; the largest drift of the mean TPOT a run may end with.
 N_REQUESTS = 600

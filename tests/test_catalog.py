@@ -51,7 +51,7 @@ def _write(folder: Path, name: str, text: str | bytes) -> Path:
 
 
 def test_shipped_catalog_counts(shipped: Catalog) -> None:
-    assert len(shipped.gpus) == 8
+    assert len(shipped.gpus) == 10
     assert len(shipped.models) == 6
     assert len(shipped.quantizations) == 5
     assert set(shipped.quantizations) == {"bf16", "fp8", "int8", "int4", "fp4"}
@@ -95,7 +95,7 @@ def test_user_catalog_overrides_one_price_and_adds_a_gpu(shipped: Catalog, tmp_p
     # Nothing else changed.
     assert cat.offers[("H100-SXM", "on_demand")] == shipped.offers[("H100-SXM", "on_demand")]
     assert len(cat.offers) == len(shipped.offers)
-    assert len(cat.gpus) == 9 and cat.gpus["MI325X"].hbm_gb == 256
+    assert len(cat.gpus) == len(shipped.gpus) + 1 and cat.gpus["MI325X"].hbm_gb == 256
     assert str(tmp_path) in cat.sources
 
 

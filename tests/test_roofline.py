@@ -16,6 +16,8 @@ from advisor.roofline import (
     max_batch_by_memory,
     prefill_ceiling_tokens_per_s,
     replica_performance,
+    step_parts_s,
+    sustained_compute_fraction,
     weight_bytes,
     weights_read_bytes,
 )
@@ -278,3 +280,29 @@ def test_memory_tight_70b_fp8_on_one_h100_batches_at_the_mean_live_context(catal
     per_seq = (1000 + 500 + eff.kv_block_tokens / 2) * kv_bytes_per_token(m, q)
     assert perf.max_batch_memory == int(free_gb * 1e9 / per_seq)
     assert perf.max_batch_memory > 20
+
+
+def test_power_limited_cards_sustain_a_share_of_their_peak(catalog) -> None:
+    """The family's full-power parts run at their datasheet peak; a card with less board
+    power per TFLOP/s of the same silicon gets the ratio; more power never adds compute."""
+    hopper = catalog.efficiency["hopper"]
+    g = catalog.gpus
+    assert sustained_compute_fraction(g["H100-SXM"], hopper) == pytest.approx(1.0, abs=1e-5)
+    assert sustained_compute_fraction(g["H200-NVL"], hopper) == 1.0  # 600 W: not held back
+    pcie = g["H100-PCIe"]
+    expected = pcie.tdp_w / pcie.peak_tflops["bf16"] / hopper.full_clock_w_per_bf16_tflop
+    assert sustained_compute_fraction(pcie, hopper) == pytest.approx(expected)
+    assert 0.6 < expected < 0.7
+    assert (
+        sustained_compute_fraction(
+            pcie, hopper.model_copy(update={"full_clock_w_per_bf16_tflop": None})
+        )
+        == 1.0
+    )
+    # compute time scales with it; memory time does not
+    m, q = catalog.models["llama-3.1-70b"], catalog.quantizations["fp8"]
+    full = hopper.model_copy(update={"full_clock_w_per_bf16_tflop": None})
+    mem, cmp_, _ = step_parts_s(m, pcie, q, hopper, 2, [4096.0], [0.0], [0.0])
+    mem0, cmp0, _ = step_parts_s(m, pcie, q, full, 2, [4096.0], [0.0], [0.0])
+    assert mem[0] == pytest.approx(mem0[0])
+    assert cmp_[0] == pytest.approx(cmp0[0] / expected)

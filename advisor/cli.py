@@ -724,8 +724,9 @@ def solve(
     time_limit: Annotated[
         float | None,
         typer.Option(
-            help="Time budget of the whole solve [s]; default 15 where the distinct hours "
-            "fit the exact model (up to 400), else 240."
+            help="Time budget of the whole solve [s], the capacities under load included "
+            "(the solver keeps at least half); default 15 where the distinct hours fit the "
+            "exact model (up to 400), else 240."
         ),
     ] = None,
     gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-3,

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -176,9 +177,10 @@ def solve_demand(
     *,
     aggregate: str | int = "auto",
     progress: Progress | None = None,
+    started_at: float | None = None,
 ) -> FleetSolution:
     """``solve_fleet`` on one demand table, with ``existing`` committed GPUs per type and
-    hour."""
+    hour; the time budget counted from ``started_at`` where given."""
     return solve_fleet(
         opts,
         demand.workloads,
@@ -189,6 +191,7 @@ def solve_demand(
         existing_gpus=existing,
         aggregate=aggregate,
         progress=progress,
+        started_at=started_at,
     )
 
 
@@ -200,10 +203,13 @@ def solve_inputs(
     progress: Progress | None = None,
 ) -> Plan:
     """Solve, cost the baselines, assemble the plan and verify it independently."""
+    started_at = time.perf_counter()  # the time budget counts the options' capacities too
     d = inputs.demand
     opts = option_set(inputs)
     existing = existing_gpus(inputs.commitments, d.hours)
-    sol = solve_demand(opts, d, settings, existing, aggregate=aggregate, progress=progress)
+    sol = solve_demand(
+        opts, d, settings, existing, aggregate=aggregate, progress=progress, started_at=started_at
+    )
     sol = _within_gpu_types(sol, inputs, opts, settings, existing, aggregate, progress)
     return finish_plan(inputs, opts, sol, settings, aggregate=aggregate)
 

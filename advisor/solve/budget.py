@@ -23,6 +23,10 @@ DEFAULT_EXACT_BUDGET_S = 15.0
 #: bound its share (``LAGRANGE_S``, at most a fifth) and the finish its
 #: (``FINISH_S_PER_HOUR``), the bound gets what is left (at least 0.5 s).
 DEFAULT_BUDGET_S = 240.0
+#: The least share of the time budget the solver keeps where preparing the options (each
+#: deployment's capacity under load: seconds to a minute the first time, then cached) took
+#: more than the rest.
+MIN_SOLVE_SHARE = 0.5
 
 
 @dataclass
@@ -95,6 +99,16 @@ class TimeBudget:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+    def leave_at_least(self, share: float) -> bool:
+        """Where less than ``share`` of the budget is left (the work before the solver took
+        the rest), start its clock later so that ``share`` of it is left; True where it
+        did."""
+        floor = share * self.total_s
+        if self.left() >= floor:
+            return False
+        self.start = time.perf_counter() - (self.total_s - floor)
+        return True
 
     def first(self, share: float) -> TimeBudget:
         """The first ``share`` of this budget (same start): for the stages before one that

@@ -58,7 +58,7 @@ from advisor.solve.backends import (
     run_solver,
 )
 from advisor.solve.bounds import api_only_cost, hourly_bound, lower_solve, min_bound
-from advisor.solve.budget import StageLog, StageReport, TimeBudget, timed
+from advisor.solve.budget import MIN_SOLVE_SHARE, StageLog, StageReport, TimeBudget, timed
 from advisor.solve.diagnose import diagnose_infeasible, explain, find_infeasibilities
 from advisor.solve.fleet_search import (
     CANDIDATE_SCALES,
@@ -125,6 +125,8 @@ RENTAL_SHARE = 0.4
 #: Representative hours that choose the fleet when the decomposition follows the MILP
 #: (every distinct hour is still recovered on its own where the time allows).
 DECOMPOSE_CLUSTERS = 24
+#: A plan notes the time its options took (before the solver) from this share of the budget.
+PREP_NOTE_SHARE = 0.1
 
 
 def larger_bound(
@@ -537,13 +539,16 @@ def solve_fleet(
     existing_gpus: Mapping[str, np.ndarray] | None = None,
     aggregate: str | int = "auto",
     progress: Progress | None = None,
+    started_at: float | None = None,
 ) -> FleetSolution:
     """Find the minimum-cost fleet for the hourly demand arrays (``(H, W)`` each):
     ``solve_problem`` on them."""
     problem = Problem(
         opts, workloads, requests, input_tokens, output_tokens, dict(existing_gpus or {})
     )
-    return solve_problem(problem, settings, aggregate=aggregate, progress=progress)
+    return solve_problem(
+        problem, settings, aggregate=aggregate, progress=progress, started_at=started_at
+    )
 
 
 def solve_problem(
@@ -552,10 +557,14 @@ def solve_problem(
     *,
     aggregate: str | int = "auto",
     progress: Progress | None = None,
+    started_at: float | None = None,
 ) -> FleetSolution:
     """Find the minimum-cost fleet for ``problem`` within the time budget
-    (``settings.time_limit_s``, else ``budget.default_budget_s``)."""
-    t_start = time.perf_counter()
+    (``settings.time_limit_s``, else ``budget.default_budget_s``), counted from
+    ``started_at`` (``time.perf_counter()``: where the whole solve began, before its options
+    were built) or from now; the solver keeps at least ``MIN_SOLVE_SHARE`` of it."""
+    t_start = time.perf_counter() if started_at is None else started_at
+    prep_s = time.perf_counter() - t_start
     opts, workloads, requests = problem.opts, problem.workloads, problem.requests
     causes = find_infeasibilities(opts, workloads, requests)
     if causes:
@@ -563,6 +572,7 @@ def solve_problem(
     ex = problem.existing_matrix()
     agg = aggregate_hours(requests, problem.input_tokens, problem.output_tokens, ex, aggregate)
     whole = TimeBudget.for_solve(settings.time_limit_s, agg.n_distinct, start=t_start)
+    floored = whole.leave_at_least(MIN_SOLVE_SHARE)
     # a minimum rental re-solves the hours with the rule at the end: it keeps its share
     budget = whole.first(1.0 - RENTAL_SHARE) if opts.min_rental_hours > 1 else whole
     progress = timed(progress, budget)
@@ -595,6 +605,8 @@ def solve_problem(
             opts, workloads, requests, problem.input_tokens, problem.output_tokens
         )
     found = _Found(res, agg.describe(), build_s, t_start, settings.gap)
+    if prep_s >= max(1.0, PREP_NOTE_SHARE * whole.total_s):
+        found.warnings.append(_preparation_note(prep_s, whole, floored))
     if _all_api_first(res, api_only, hybrid, settings):
         say(f"all-API plan (${api_only:,.2f}) is cheaper than any self-hosted fleet")
         bound = api_only if res.bound is None else min(api_only, res.bound)
@@ -655,6 +667,20 @@ def solve_problem(
         raise _no_plan_error(res, budget)
     sol = found.solution(problem, fm, api_only, budget, stages, say)
     return enforce_min_rental(problem, sol, settings, whole)
+
+
+def _preparation_note(prep_s: float, whole: TimeBudget, floored: bool) -> str:
+    """The warning of a solve whose options took a noticeable share of its time budget."""
+    rest = (
+        f"the solver kept {MIN_SOLVE_SHARE:.0%} of the budget, so the whole solve ran past it"
+        if floored
+        else "the solver had the rest"
+    )
+    return (
+        f"Preparing the options (each deployment's capacity under load) took {prep_s:.1f} s "
+        f"of the time budget ({whole.describe()}); {rest}. The capacities are cached: the "
+        "next solve with these workloads and catalog skips this."
+    )
 
 
 def _no_plan_error(res: SolverResult, budget: TimeBudget) -> SolverError:

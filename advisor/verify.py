@@ -191,8 +191,68 @@ def _verify(
         sched["hour"] = pd.to_datetime(sched["hour"], utc=True, format="ISO8601")
     hour_index = {h: i for i, h in enumerate(pd.DatetimeIndex(hours).tz_convert("UTC"))}
     widx = {w: i for i, w in enumerate(workloads)}
+    if not _check_demand_matches(rep, plan_data, sched, hour_index, workloads, H):
+        return
+    t_idx = sched["hour"].map(hour_index).to_numpy() if len(sched) else np.array([], dtype=int)
+    w_idx = sched["workload"].map(widx).to_numpy() if len(sched) else np.array([], dtype=int)
+    # coverage: every cell's demand served exactly, tokens with their requests
+    _check_coverage(
+        rep, sched, t_idx, w_idx, hours, workloads, requests, input_tokens, output_tokens
+    )
+    self_rows = sched[sched["source"] != "api"] if len(sched) else sched
+    api_rows = sched[sched["source"] == "api"] if len(sched) else sched
+    _check_capacity_and_rules(
+        rep, self_rows, api_rows, defs, catalog, measured, providers, capacity_model
+    )
+    _check_replicas(rep, self_rows)
+    reserved_by_gpu = _check_reserved_pool(
+        rep, plan_data, self_rows, catalog, existing_gpus, hour_index, providers
+    )
+    # the commitments as the fleet file gives them where given, not as the plan reports them
+    fleet_rows = list(existing if existing is not None else plan_data.get("existing") or [])
+    self_hosted = bool(reserved_by_gpu) or bool(fleet_rows)
+    tiers = _recomputed_tiers(
+        plan_data, self_rows, api_rows, catalog, defs, fleet_rows, self_hosted, H
+    )
+    total = _check_cost(rep, plan_data, tiers)
+    _check_policy_and_buy_list(rep, plan_data, schedule, catalog, H)
+    _check_totals(
+        rep, plan_data, sched, workloads, requests, input_tokens, output_tokens, catalog, H, tiers
+    )
+    priced = {
+        w: workload_api_offer(catalog, _as_workload(workload_defs[w]), providers) for w in workloads
+    }
+    _check_echoes(rep, plan_data, defs, hours, workloads, priced, input_tokens, output_tokens)
+    if existing is not None:
+        _check_existing(rep, plan_data, existing)
+    if baselines is not None:
+        _check_baselines(rep, plan_data, baselines, total)
 
-    # -- the schedule refers to this demand -------------------------------------------------
+
+def _check_policy_and_buy_list(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    schedule: pd.DataFrame,
+    catalog: Catalog,
+    H: int,
+) -> None:
+    """The plan keeps to its policy; its buy list (where it has one) adds up to the schedule."""
+    bad_policy = check_policy_rules(plan_data, schedule, catalog)
+    rep.add("policy", not bad_policy, "; ".join(bad_policy[:3]) or "within the plan's policy")
+    if "buy" in plan_data:
+        bad_buy = check_buy_list(plan_data, schedule, float(H))
+        rep.add("buy_list", not bad_buy, "; ".join(bad_buy[:3]) or "buy list = schedule totals")
+
+
+def _check_demand_matches(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    sched: pd.DataFrame,
+    hour_index: Mapping[pd.Timestamp, int],
+    workloads: Sequence[str],
+    H: int,
+) -> bool:
+    """The schedule refers to this demand: its workloads and hours, the plan's horizon."""
     unknown_w = sorted(set(sched["workload"]) - set(workloads)) if len(sched) else []
     unknown_h = int((~sched["hour"].isin(list(hour_index))).sum()) if len(sched) else 0
     rep.add(
@@ -207,21 +267,23 @@ def _verify(
             else ""
         ),
     )
-    if unknown_w or unknown_h:
-        return
+    return not (unknown_w or unknown_h)
 
-    t_idx = sched["hour"].map(hour_index).to_numpy() if len(sched) else np.array([], dtype=int)
-    w_idx = sched["workload"].map(widx).to_numpy() if len(sched) else np.array([], dtype=int)
 
-    # -- coverage: every cell's demand served exactly, tokens with their requests -----------
-    _check_coverage(
-        rep, sched, t_idx, w_idx, hours, workloads, requests, input_tokens, output_tokens
-    )
-
-    # -- capacity within SLO, rules ---------------------------------------------------------
+def _check_capacity_and_rules(
+    rep: VerifyReport,
+    self_rows: pd.DataFrame,
+    api_rows: pd.DataFrame,
+    defs: Mapping[str, Mapping[str, Any]],
+    catalog: Catalog,
+    measured: Sequence[Any],
+    providers: Sequence[str] | None,
+    capacity_model: str,
+) -> None:
+    """Every self-hosted row within its replica share's capacity at the workload's SLOs
+    (recomputed), and the workload's rules (spot, API, GPUs, providers, quantization)."""
     cap_cache: dict[tuple[str, str], float | None] = {}
     bad_cap, bad_rule = [], []
-    self_rows = sched[sched["source"] != "api"] if len(sched) else sched
     for r in self_rows.itertuples(index=False):
         d = defs[r.workload]
         key = (r.workload, r.deployment)
@@ -261,7 +323,6 @@ def _verify(
             bad_rule.append(f"{r.workload} uses {r.quant}, not in its quantizations")
         if r.model != d["model"]:
             bad_rule.append(f"{r.workload} is served by {r.model}, not {d['model']}")
-    api_rows = sched[sched["source"] == "api"] if len(sched) else sched
     for r in api_rows.itertuples(index=False) if len(api_rows) else []:
         if r.model != defs[r.workload]["model"]:
             bad_rule.append(
@@ -290,7 +351,9 @@ def _verify(
         "; ".join(sorted(set(bad_rule))[:3]) if bad_rule else "spot, API, GPU, quantization ok",
     )
 
-    # -- replicas: integral, shares fit, GPUs = replicas × TP -------------------------------
+
+def _check_replicas(rep: VerifyReport, self_rows: pd.DataFrame) -> None:
+    """Replicas integral, shares within them, GPUs = replicas × TP, whole hourly instances."""
     bad_rep = []
     if len(self_rows):
         grp = self_rows.groupby(["hour", "deployment", "source"])
@@ -317,7 +380,18 @@ def _verify(
             bad_rep.append("hourly capacity not in whole instances")
     rep.add("replicas", not bad_rep, "; ".join(bad_rep) or "integral replicas, shares fit")
 
-    # -- reserved pool and availability ---------------------------------------------------
+
+def _check_reserved_pool(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    self_rows: pd.DataFrame,
+    catalog: Catalog,
+    existing_gpus: Mapping[str, np.ndarray],
+    hour_index: Mapping[pd.Timestamp, int],
+    providers: Sequence[str] | None,
+) -> dict[str, int]:
+    """Pool replicas within the reserved and existing units every hour, offers within their
+    caps; returns the reserved units per pool."""
     # units of each pool: GPUs on a generic per-GPU pool, whole instances on an instance pool
     reserved_by_gpu: dict[str, int] = {}
     reserved_by_tier: dict[tuple[str, str], int] = {}
@@ -363,8 +437,22 @@ def _verify(
         not bad_pool,
         bad_pool[0] if bad_pool else "pool replicas within reserved/committed GPUs every hour",
     )
+    return reserved_by_gpu
 
-    # -- cost -------------------------------------------------------------------------------
+
+def _recomputed_tiers(
+    plan_data: Mapping[str, Any],
+    self_rows: pd.DataFrame,
+    api_rows: pd.DataFrame,
+    catalog: Catalog,
+    defs: Mapping[str, Mapping[str, Any]],
+    existing: Sequence[Mapping[str, Any]],
+    self_hosted: bool,
+    H: int,
+) -> dict[str, float]:
+    """Each tier's spend over the horizon from catalog prices [USD]: the reserved rows, the
+    hourly instances and API tokens of the schedule, the overhead where anything is
+    self-hosted, and the commitments as the fleet file gives them (``existing``)."""
     tiers = {"reserved": 0.0, "owned": 0.0, "on_demand": 0.0, "spot": 0.0, "api": 0.0}
     for r in plan_data.get("reserved", []):
         k = "owned" if r["tier"] == "owned" else "reserved"
@@ -381,12 +469,19 @@ def _verify(
         tiers["api"] += (
             r.input_tokens * a.usd_per_m_input_tokens + r.output_tokens * a.usd_per_m_output_tokens
         ) / TOKENS_PER_M
-    existing = plan_data.get("existing") or []
-    self_hosted = bool(reserved_by_gpu) or bool(existing) or len(self_rows) > 0
+    self_hosted = self_hosted or len(self_rows) > 0
     tiers["overhead"] = (
         catalog.defaults.self_host_monthly_overhead_usd / HOURS_PER_MONTH * H if self_hosted else 0
     )
-    tiers["existing"] = float(sum(e["cost_usd"] for e in existing))
+    tiers["existing"] = float(sum(float(e["cost_usd"]) for e in existing))
+    return tiers
+
+
+def _check_cost(
+    rep: VerifyReport, plan_data: Mapping[str, Any], tiers: Mapping[str, float]
+) -> float:
+    """The plan's cost per tier and total against the recomputed ``tiers``; returns the
+    recomputed total."""
     total = sum(tiers.values())
     reported = plan_data.get("cost_by_tier_usd", {})
     diffs = [
@@ -400,22 +495,7 @@ def _verify(
             f"total: recomputed {total:,.2f} vs reported {plan_data['total_cost_usd']:,.2f}"
         )
     rep.add("cost", not diffs, "; ".join(diffs) or f"total ${total:,.2f} recomputed from prices")
-    bad_policy = check_policy_rules(plan_data, schedule, catalog)
-    rep.add("policy", not bad_policy, "; ".join(bad_policy[:3]) or "within the plan's policy")
-    if "buy" in plan_data:
-        bad_buy = check_buy_list(plan_data, schedule, float(H))
-        rep.add("buy_list", not bad_buy, "; ".join(bad_buy[:3]) or "buy list = schedule totals")
-    _check_totals(
-        rep, plan_data, sched, workloads, requests, input_tokens, output_tokens, catalog, H, tiers
-    )
-    priced = {
-        w: workload_api_offer(catalog, _as_workload(workload_defs[w]), providers) for w in workloads
-    }
-    _check_echoes(rep, plan_data, defs, hours, workloads, priced, input_tokens, output_tokens)
-    if existing is not None:
-        _check_existing(rep, plan_data, existing)
-    if baselines is not None:
-        _check_baselines(rep, plan_data, baselines, total)
+    return total
 
 
 # --- the checks that trust nothing in the plan ---------------------------------------------

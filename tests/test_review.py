@@ -414,3 +414,36 @@ def test_min_rental_hours_holds_every_start_and_the_verifier_checks_it(tmp_path:
     assert held.verified, held.data["verification"]
     assert held.total_cost_usd >= free.total_cost_usd * (1 - 1e-9)
     assert any("runs at least 8 h" in w for w in held.data["warnings"])
+
+
+def test_a_plan_that_misstates_its_commitments_fails_verification(tmp_path: Path) -> None:
+    """Regression: the verifier's commitments check compared the plan's list with itself
+    and its cost check read the commitments' spend from the plan (the fleet file's rows were
+    shadowed by the plan's), so a plan.json that named 3 GPUs, another GPU or another tier
+    for a commitment verified; a halved cost was caught only by the totals and baselines.
+    Both checks now use the fleet file's rows."""
+    from advisor.pipeline import verify_inputs
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - gpu: L4\n    count: 1\n    tier: owned\n    usd_per_hour: 0.5\n"
+    )
+    demand = demand_slice("low_volume.csv", 24, 1.0, tmp_path / "d.csv")
+    inputs = load_inputs(demand, fleet_file=fleet)
+    plan = solve_inputs(inputs, SolverSettings(SOLVERS[-1], 60, 1e-3))
+    assert plan.verified and verify_inputs(plan, inputs).ok
+    data = json.loads(json.dumps(plan.data))
+    cut = data["existing"][0]["cost_usd"] / 2
+    data["existing"][0]["cost_usd"] -= cut
+    data["existing"][0]["usd_per_hour"] /= 2
+    data["cost_by_tier_usd"]["existing"] -= cut
+    data["total_cost_usd"] -= cut
+    report = verify_inputs(Plan(data, plan.schedule), inputs)
+    failed = {c["check"] for c in report.checks if not c["ok"]}
+    assert {"existing", "cost"} <= failed, report.failures()
+    # a commitment misstated with its cost left alone verified outright
+    for field, wrong in (("count", 3), ("gpu", "H100-SXM"), ("tier", "reserved_1y")):
+        data = json.loads(json.dumps(plan.data))
+        data["existing"][0][field] = wrong
+        report = verify_inputs(Plan(data, plan.schedule), inputs)
+        assert not report.ok and "existing" in {c["check"] for c in report.checks if not c["ok"]}

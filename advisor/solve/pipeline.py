@@ -126,7 +126,7 @@ RENTAL_SHARE = 0.4
 #: (every distinct hour is still recovered on its own where the time allows).
 DECOMPOSE_CLUSTERS = 24
 #: A plan notes the time its options took (before the solver) from this share of the budget.
-PREP_NOTE_SHARE = 0.1
+PREP_NOTE_SHARE = 0.25
 
 
 def larger_bound(
@@ -672,9 +672,9 @@ def solve_problem(
 def _preparation_note(prep_s: float, whole: TimeBudget, floored: bool) -> str:
     """The warning of a solve whose options took a noticeable share of its time budget."""
     rest = (
-        f"the solver kept {MIN_SOLVE_SHARE:.0%} of the budget, so the whole solve ran past it"
+        f"{MIN_SOLVE_SHARE:.0%} of it was kept to find the plan, so the whole solve ran past it"
         if floored
-        else "the solver had the rest"
+        else f"{max(0.0, whole.total_s - prep_s):.1f} s were left to find the plan"
     )
     return (
         f"Preparing the options (each deployment's capacity under load) took {prep_s:.1f} s "

@@ -355,119 +355,16 @@ def build_options(
     ``max_gpu_types`` the MILP keeps the fleet to that many GPU types; with
     ``min_rental_hours`` every on-demand/spot start runs that long.
     """
-    all_prices = effective_prices(catalog)
-    pools = catalog_pools(catalog)
-    allowed = {w: allowed_providers(wl, providers) for w, wl in workloads.items()}
-    users = {
-        key: frozenset(
-            w
-            for w, wl in workloads.items()
-            if (allowed[w] is None or pool.provider in allowed[w])
-            and (wl.gpus is None or pool.gpu in wl.gpus)
-        )
-        for key, pool in pools.items()
-    }
-    usable = {k: p for k, p in all_prices.items() if users[k[0]]}
-    dominated_offers = prune_offers(catalog, usable, pools, users)
-    prices = {k: p for k, p in usable.items() if k not in set(dominated_offers)}
-    pools = {k: p for k, p in pools.items() if any(pk == k for pk, _ in prices)}
-    for g in committed_gpus:
-        if g not in pools:
-            pools[g] = Pool(g, g, GENERIC_PROVIDER, "", "", 1, None, True)
-            users[g] = frozenset(
-                w for w, wl in workloads.items() if wl.gpus is None or g in wl.gpus
-            )
-    priced_gpus = {p.gpu for p in pools.values()}
-    base: dict[tuple[str, str], Option] = {}
-    rejected: list[Rejected] = []
-    pre_dominated: set[str] = set()
-    by_model: dict[str, list[str]] = {}
-    for wname in sorted(workloads):
-        by_model.setdefault(workloads[wname].model, []).append(wname)
-    for model_name, wnames in sorted(by_model.items()):
-        model = catalog.model(model_name)
-        for gname in sorted(catalog.gpus):
-            gpu = catalog.gpu(gname)
-            eff = catalog.efficiency_for(gpu)
-            gws = [w for w in wnames if workloads[w].gpus is None or gname in workloads[w].gpus]
-            ws_here = []
-            for wname in gws:
-                if not any(p.gpu == gname and wname in users[k] for k, p in pools.items()):
-                    why = "no offer (price) in the catalog"
-                    if gname in {p.gpu for p in catalog_pools(catalog).values()}:
-                        why = "no offer from an allowed provider"
-                    rejected.append(Rejected(wname, gname, "*", 0, why))
-                else:
-                    ws_here.append(wname)
-            if not ws_here:
-                continue
-            # fewest GPUs first, so a simulated deployment can rule out larger ones unsimulated
-            done: list[tuple[int, dict[str, float]]] = []
-            for tp in TP_DEGREES:
-                if tp > gpu.max_tp:
-                    break
-                for qname in sorted(catalog.quantizations):
-                    quant = catalog.quant(qname)
-                    ws = [
-                        w
-                        for w in ws_here
-                        if workloads[w].quantizations is None or qname in workloads[w].quantizations
-                    ]
-                    if not ws:
-                        continue
-                    if not catalog.supports(gpu, quant):
-                        if tp == 1:
-                            rejected.extend(
-                                Rejected(
-                                    w,
-                                    gname,
-                                    qname,
-                                    0,
-                                    f"{gname} has no {quant.compute_dtype} peak for {qname}",
-                                )
-                                for w in ws
-                            )
-                        continue
-                    dep = Deployment(model_name, gname, qname, tp)
-                    if capacity_model == "simulated" and done:
-                        bound = {
-                            w: _upper_bound(model, gpu, quant, eff, tp, workloads[w]) for w in ws
-                        }
-                        if any(_covers(t, rps, tp, bound, wnames) for t, rps in done):
-                            pre_dominated.add(dep.key)
-                            continue
-                    got: dict[str, float] = {}
-                    for wname in ws:
-                        cap = replica_capacity(
-                            model, gpu, quant, eff, tp, workloads[wname], capacity_model
-                        )
-                        if cap.feasible:
-                            got[wname] = cap.requests_per_s
-                            base[(wname, dep.key)] = Option(
-                                wname,
-                                dep,
-                                cap.requests_per_s * SECONDS_PER_HOUR,
-                                cap.capacity_model,
-                                cap,
-                            )
-                        else:
-                            rejected.append(Rejected(wname, gname, qname, tp, cap.reason))
-                    done.append((tp, got))
-    _apply_measured(catalog, workloads, measured, base, priced_gpus)
+    prices, pools, users, dominated_offers = _offers(catalog, workloads, providers, committed_gpus)
+    base, rejected, pre_dominated = _capacity_options(
+        catalog, workloads, pools, users, capacity_model
+    )
+    _apply_measured(catalog, workloads, measured, base, {p.gpu for p in pools.values()})
     base, dominated = _prune_dominated(base, workloads)
     dominated = sorted(set(dominated) | pre_dominated)
     options = _on_pools(catalog, workloads, base, pools, prices, users, rejected)
     deployments = {o.key: o.deployment for o in options.values()}
-    api = {}
-    api_provider = {}
-    limits = {}
-    for wname, w in sorted(workloads.items()):
-        offer = workload_api_offer(catalog, w, providers)
-        if offer is not None:
-            api[wname] = (offer.usd_per_m_input_tokens, offer.usd_per_m_output_tokens)
-            api_provider[wname] = offer.provider
-            if offer.max_tokens_per_minute is not None:
-                limits[w.model] = offer.max_tokens_per_minute * 60.0
+    api, api_provider, limits = _api_terms(catalog, workloads, providers)
     max_gpus = {
         key: o.cap_instances
         for key, o in catalog.offers.items()
@@ -503,6 +400,150 @@ def build_options(
             result.dominated_offers.append(key)
         result.dominated_lanes = dominated_lanes(result)
     return result
+
+
+def _offers(
+    catalog: Catalog,
+    workloads: Mapping[str, Workload],
+    providers: Sequence[str] | None,
+    committed_gpus: Sequence[str],
+) -> tuple[
+    dict[tuple[str, str], float], dict[str, Pool], dict[str, frozenset[str]], list[tuple[str, str]]
+]:
+    """The offers the workloads may buy: (prices by (pool, tier) after dominated offers are
+    pruned, the pools they sell plus a generic pool per committed GPU type, the workloads
+    each pool may serve, the dominated offers)."""
+    all_prices = effective_prices(catalog)
+    pools = catalog_pools(catalog)
+    allowed = {w: allowed_providers(wl, providers) for w, wl in workloads.items()}
+    users = {
+        key: frozenset(
+            w
+            for w, wl in workloads.items()
+            if (allowed[w] is None or pool.provider in allowed[w])
+            and (wl.gpus is None or pool.gpu in wl.gpus)
+        )
+        for key, pool in pools.items()
+    }
+    usable = {k: p for k, p in all_prices.items() if users[k[0]]}
+    dominated_offers = prune_offers(catalog, usable, pools, users)
+    prices = {k: p for k, p in usable.items() if k not in set(dominated_offers)}
+    pools = {k: p for k, p in pools.items() if any(pk == k for pk, _ in prices)}
+    for g in committed_gpus:
+        if g not in pools:
+            pools[g] = Pool(g, g, GENERIC_PROVIDER, "", "", 1, None, True)
+            users[g] = frozenset(
+                w for w, wl in workloads.items() if wl.gpus is None or g in wl.gpus
+            )
+    return prices, pools, users, dominated_offers
+
+
+def _capacity_options(
+    catalog: Catalog,
+    workloads: Mapping[str, Workload],
+    pools: Mapping[str, Pool],
+    users: Mapping[str, frozenset[str]],
+    capacity_model: str,
+) -> tuple[dict[tuple[str, str], Option], list[Rejected], set[str]]:
+    """Every (workload, deployment) with its SLO capacity, per model and GPU type: (the
+    options, the rejected ones with their reasons, the deployments pruned unsimulated)."""
+    base: dict[tuple[str, str], Option] = {}
+    rejected: list[Rejected] = []
+    pre_dominated: set[str] = set()
+    by_model: dict[str, list[str]] = {}
+    for wname in sorted(workloads):
+        by_model.setdefault(workloads[wname].model, []).append(wname)
+    sold = {p.gpu for p in catalog_pools(catalog).values()}
+    for model_name, wnames in sorted(by_model.items()):
+        for gname in sorted(catalog.gpus):
+            gws = [w for w in wnames if workloads[w].gpus is None or gname in workloads[w].gpus]
+            ws_here = []
+            for wname in gws:
+                if not any(p.gpu == gname and wname in users[k] for k, p in pools.items()):
+                    why = "no offer (price) in the catalog"
+                    if gname in sold:
+                        why = "no offer from an allowed provider"
+                    rejected.append(Rejected(wname, gname, "*", 0, why))
+                else:
+                    ws_here.append(wname)
+            if ws_here:
+                _gpu_options(
+                    catalog, workloads, model_name, gname, wnames, ws_here, capacity_model,
+                    base, rejected, pre_dominated,
+                )  # fmt: skip
+    return base, rejected, pre_dominated
+
+
+def _gpu_options(
+    catalog: Catalog,
+    workloads: Mapping[str, Workload],
+    model_name: str,
+    gname: str,
+    wnames: list[str],
+    ws_here: list[str],
+    capacity_model: str,
+    base: dict[tuple[str, str], Option],
+    rejected: list[Rejected],
+    pre_dominated: set[str],
+) -> None:
+    """One model's deployments on one GPU type, fewest GPUs first, so a simulated
+    deployment can rule out larger ones unsimulated (into ``base``, ``rejected`` and
+    ``pre_dominated``)."""
+    model, gpu = catalog.model(model_name), catalog.gpu(gname)
+    eff = catalog.efficiency_for(gpu)
+    done: list[tuple[int, dict[str, float]]] = []
+    for tp in TP_DEGREES:
+        if tp > gpu.max_tp:
+            break
+        for qname in sorted(catalog.quantizations):
+            quant = catalog.quant(qname)
+            ws = [
+                w
+                for w in ws_here
+                if workloads[w].quantizations is None or qname in workloads[w].quantizations
+            ]
+            if not ws:
+                continue
+            if not catalog.supports(gpu, quant):
+                if tp == 1:
+                    why = f"{gname} has no {quant.compute_dtype} peak for {qname}"
+                    rejected.extend(Rejected(w, gname, qname, 0, why) for w in ws)
+                continue
+            dep = Deployment(model_name, gname, qname, tp)
+            if capacity_model == "simulated" and done:
+                bound = {w: _upper_bound(model, gpu, quant, eff, tp, workloads[w]) for w in ws}
+                if any(_covers(t, rps, tp, bound, wnames) for t, rps in done):
+                    pre_dominated.add(dep.key)
+                    continue
+            got: dict[str, float] = {}
+            for wname in ws:
+                cap = replica_capacity(model, gpu, quant, eff, tp, workloads[wname], capacity_model)
+                if cap.feasible:
+                    got[wname] = cap.requests_per_s
+                    base[(wname, dep.key)] = Option(
+                        wname, dep, cap.requests_per_s * SECONDS_PER_HOUR, cap.capacity_model, cap
+                    )
+                else:
+                    rejected.append(Rejected(wname, gname, qname, tp, cap.reason))
+            done.append((tp, got))
+
+
+def _api_terms(
+    catalog: Catalog, workloads: Mapping[str, Workload], providers: Sequence[str] | None
+) -> tuple[dict[str, tuple[float, float]], dict[str, str], dict[str, float]]:
+    """Each workload's API price (USD per M input, output tokens) and provider, and each
+    model's API rate limit [tokens/hour] where its offer states one."""
+    api: dict[str, tuple[float, float]] = {}
+    api_provider: dict[str, str] = {}
+    limits: dict[str, float] = {}
+    for wname, w in sorted(workloads.items()):
+        offer = workload_api_offer(catalog, w, providers)
+        if offer is not None:
+            api[wname] = (offer.usd_per_m_input_tokens, offer.usd_per_m_output_tokens)
+            api_provider[wname] = offer.provider
+            if offer.max_tokens_per_minute is not None:
+                limits[w.model] = offer.max_tokens_per_minute * 60.0
+    return api, api_provider, limits
 
 
 def unpaying_pools(opts: OptionSet, committed_gpus: Sequence[str] = ()) -> list[str]:

@@ -59,6 +59,28 @@ def _within_cap(opts: OptionSet, pool: str, tier: str, units: np.ndarray) -> boo
     return cap is None or not len(units) or float(np.max(units)) <= cap + 1e-9
 
 
+@dataclass(frozen=True)
+class _Demand:
+    """What every baseline prices: the options, the hourly demand (``(H, W)``), each
+    workload's API cost per hour (None: no API allowed) and the fixed spend of the horizon."""
+
+    opts: OptionSet
+    workloads: tuple[str, ...]
+    requests: np.ndarray
+    api_cost: dict[str, np.ndarray | None]
+    committed_usd: float
+    has_commitments: bool
+
+    def fixed(self, used_gpus: bool) -> float:
+        """The commitments' spend and the overhead, by the plan's rule."""
+        return self.committed_usd + self_hosting_overhead_usd(
+            self.opts.monthly_overhead_usd,
+            self.requests.shape[0],
+            self_hosts=used_gpus,
+            has_commitments=self.has_commitments,
+        )
+
+
 def compute_baselines(
     opts: OptionSet,
     workloads: tuple[str, ...],
@@ -75,22 +97,14 @@ def compute_baselines(
     ``has_commitments`` whether there are any: every baseline pays both that spend and the
     overhead they imply, as the plan does.
     """
-    H = requests.shape[0]
-
-    def fixed(used_gpus: bool) -> float:
-        return committed_usd + self_hosting_overhead_usd(
-            opts.monthly_overhead_usd, H, self_hosts=used_gpus, has_commitments=has_commitments
-        )
-
-    suffix = " (+ committed spend and overhead)" if has_commitments else ""
     api_cost = {
         w: api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[:, i], output_tokens[:, i])
         if w in opts.api_usd_per_m
         else None
         for i, w in enumerate(workloads)
     }
+    dem = _Demand(opts, workloads, requests, api_cost, committed_usd, has_commitments)
     out: dict[str, Baseline] = {}
-
     no_api = [w for w in workloads if api_cost[w] is None]
     if no_api:
         out["all_api"] = Baseline(
@@ -98,108 +112,15 @@ def compute_baselines(
         )
     else:
         total = float(sum(float(np.sum(api_cost[w])) for w in workloads))
-        out["all_api"] = Baseline("all_api", total + fixed(False), "every request to the API")
-
-    def hourly(tier: str) -> tuple[float | None, str]:
-        total, used_gpus = 0.0, False
-        for i, w in enumerate(workloads):
-            d = requests[:, i]
-            best = None
-            for o in opts.options_for(w):
-                price = opts.gpu_usd_per_hour.get((o.deployment.pool_key, tier))
-                if price is None or not o.deployment.on_hourly:
-                    continue
-                n = _replicas(d, o, opts.workloads[w].headroom)
-                if not _within_cap(opts, o.deployment.pool_key, tier, n * o.deployment.units):
-                    continue
-                c = float(np.sum(n * o.deployment.units * price))
-                if best is None or c < best:
-                    best = c
-            if best is None:
-                if api_cost[w] is None:
-                    return None, f"not applicable: no {tier} option for {w} and no API"
-                total += float(np.sum(api_cost[w]))
-            else:
-                total += best
-                used_gpus = used_gpus or best > 0
-        return total + fixed(used_gpus), "sized hour by hour"
-
-    cost, note = hourly("on_demand")
+        out["all_api"] = Baseline("all_api", total + dem.fixed(False), "every request to the API")
+    cost, note = _hourly(dem, "on_demand")
     out["on_demand_hourly"] = Baseline("on_demand_hourly", cost, note)
-
-    def pool_usd_per_hour(pool: str, units: int) -> float | None:
-        """``units`` of a pool reserved, cheapest pool tier first within its cap."""
-        left, usd = units, 0.0
-        for t in sorted(opts.pool_tiers(pool), key=lambda t: opts.gpu_usd_per_hour[(pool, t)]):
-            take = min(left, opts.max_gpus.get((pool, t), left))
-            usd += take * opts.gpu_usd_per_hour[(pool, t)]
-            left -= take
-        return usd if left == 0 and opts.pool_tiers(pool) else None
-
-    def reserved_for(level_of: str) -> tuple[float | None, str]:
-        total, used_gpus = 0.0, False
-        for i, w in enumerate(workloads):
-            d = requests[:, i]
-            wl = opts.workloads[w]
-            level = float(d.max()) if level_of == "peak" else float(d.min())
-            best: tuple[float, Option, float] | None = None
-            for o in opts.options_for(w):
-                if not o.deployment.on_pool:
-                    continue
-                n = _level_replicas(level, o, wl.headroom, level_of)
-                # whole instances (units are GPUs on a per-GPU pool, instances otherwise)
-                units = math.ceil(n * o.deployment.units - 1e-9)
-                usd_per_hour = pool_usd_per_hour(o.deployment.pool_key, units)
-                if usd_per_hour is None:
-                    continue
-                c = usd_per_hour * H
-                served = min(level, demand_covered(n * o.requests_per_hour, wl.headroom))
-                rank = c / max(served, 1e-9) if level_of != "peak" else c
-                if best is None or rank < best[0]:
-                    best = (rank, o, c)
-            if best is None:
-                if api_cost[w] is None:
-                    return None, f"not applicable: no reserved option for {w} and no API"
-                total += float(np.sum(api_cost[w]))
-                continue
-            _, o, c = best
-            total += c
-            used_gpus = used_gpus or c > 0
-            if level_of == "peak":
-                continue
-            n_res = _level_replicas(level, o, wl.headroom, level_of)
-            covered = demand_covered(n_res * o.requests_per_hour, wl.headroom)
-            rest = np.maximum(d - covered, 0.0)
-            if api_cost[w] is not None:
-                frac = np.divide(rest, d, out=np.zeros_like(d), where=d > 0)
-                total += float(np.sum(frac * api_cost[w]))
-            else:
-                burst = None
-                for ob in opts.options_for(w):
-                    price = opts.gpu_usd_per_hour.get((ob.deployment.pool_key, "on_demand"))
-                    if price is None or not ob.deployment.on_hourly:
-                        continue
-                    n_b = _replicas(rest, ob, wl.headroom)
-                    if not _within_cap(
-                        opts, ob.deployment.pool_key, "on_demand", n_b * ob.deployment.units
-                    ):
-                        continue
-                    cb = float(np.sum(n_b * ob.deployment.units * price))
-                    burst = cb if burst is None else min(burst, cb)
-                if burst is None:
-                    return None, f"not applicable: no burst capacity for {w}"
-                total += burst
-        return total + fixed(used_gpus), (
-            "reserved for each workload's peak hour"
-            if level_of == "peak"
-            else "reserved for the trough, bursts to the API"
-        )
-
-    cost, note = reserved_for("peak")
+    cost, note = _reserved_for(dem, "peak")
     out["reserved_peak"] = Baseline("reserved_peak", cost, note)
-    cost, note = reserved_for("trough")
+    cost, note = _reserved_for(dem, "trough")
     out["reserved_baseline_api_burst"] = Baseline("reserved_baseline_api_burst", cost, note)
-    if suffix:
+    if has_commitments:
+        suffix = " (+ committed spend and overhead)"
         out = {
             k: Baseline(b.name, b.total_cost_usd, b.note + suffix)
             if b.total_cost_usd is not None
@@ -207,3 +128,108 @@ def compute_baselines(
             for k, b in out.items()
         }
     return out
+
+
+def _cheapest_hourly(opts: OptionSet, w: str, demand: np.ndarray, tier: str) -> float | None:
+    """The cheapest cost [USD] of serving ``w``'s hourly ``demand`` on one ``tier`` option
+    sized hour by hour within its offer's cap; None where none can."""
+    best = None
+    for o in opts.options_for(w):
+        price = opts.gpu_usd_per_hour.get((o.deployment.pool_key, tier))
+        if price is None or not o.deployment.on_hourly:
+            continue
+        n = _replicas(demand, o, opts.workloads[w].headroom)
+        if not _within_cap(opts, o.deployment.pool_key, tier, n * o.deployment.units):
+            continue
+        c = float(np.sum(n * o.deployment.units * price))
+        if best is None or c < best:
+            best = c
+    return best
+
+
+def _hourly(dem: _Demand, tier: str) -> tuple[float | None, str]:
+    """Every workload on its cheapest ``tier`` option sized hour by hour (the API where it
+    has none)."""
+    total, used_gpus = 0.0, False
+    for i, w in enumerate(dem.workloads):
+        best = _cheapest_hourly(dem.opts, w, dem.requests[:, i], tier)
+        if best is None:
+            api = dem.api_cost[w]
+            if api is None:
+                return None, f"not applicable: no {tier} option for {w} and no API"
+            total += float(np.sum(api))
+        else:
+            total += best
+            used_gpus = used_gpus or best > 0
+    return total + dem.fixed(used_gpus), "sized hour by hour"
+
+
+def _pool_usd_per_hour(opts: OptionSet, pool: str, units: int) -> float | None:
+    """``units`` of a pool reserved, cheapest pool tier first within its cap."""
+    left, usd = units, 0.0
+    for t in sorted(opts.pool_tiers(pool), key=lambda t: opts.gpu_usd_per_hour[(pool, t)]):
+        take = min(left, opts.max_gpus.get((pool, t), left))
+        usd += take * opts.gpu_usd_per_hour[(pool, t)]
+        left -= take
+    return usd if left == 0 and opts.pool_tiers(pool) else None
+
+
+def _best_reserved(
+    opts: OptionSet, w: str, level: float, level_of: str, hours: int
+) -> tuple[Option, float] | None:
+    """The pool option that reserves for ``level`` cheapest (per request served below the
+    peak) and its cost over ``hours`` [USD]; None where no pool can."""
+    wl = opts.workloads[w]
+    best: tuple[float, Option, float] | None = None
+    for o in opts.options_for(w):
+        if not o.deployment.on_pool:
+            continue
+        n = _level_replicas(level, o, wl.headroom, level_of)
+        # whole instances (units are GPUs on a per-GPU pool, instances otherwise)
+        units = math.ceil(n * o.deployment.units - 1e-9)
+        usd_per_hour = _pool_usd_per_hour(opts, o.deployment.pool_key, units)
+        if usd_per_hour is None:
+            continue
+        c = usd_per_hour * hours
+        served = min(level, demand_covered(n * o.requests_per_hour, wl.headroom))
+        rank = c / max(served, 1e-9) if level_of != "peak" else c
+        if best is None or rank < best[0]:
+            best = (rank, o, c)
+    return None if best is None else (best[1], best[2])
+
+
+def _reserved_for(dem: _Demand, level_of: str) -> tuple[float | None, str]:
+    """Reserved replicas for each workload's peak hour, or for its trough with the rest to
+    the API (on-demand where the API is not allowed)."""
+    total, used_gpus, H = 0.0, False, dem.requests.shape[0]
+    for i, w in enumerate(dem.workloads):
+        d = dem.requests[:, i]
+        level = float(d.max()) if level_of == "peak" else float(d.min())
+        got = _best_reserved(dem.opts, w, level, level_of, H)
+        api = dem.api_cost[w]
+        if got is None:
+            if api is None:
+                return None, f"not applicable: no reserved option for {w} and no API"
+            total += float(np.sum(api))
+            continue
+        o, c = got
+        total += c
+        used_gpus = used_gpus or c > 0
+        if level_of == "peak":
+            continue
+        headroom = dem.opts.workloads[w].headroom
+        n_res = _level_replicas(level, o, headroom, level_of)
+        rest = np.maximum(d - demand_covered(n_res * o.requests_per_hour, headroom), 0.0)
+        if api is not None:
+            frac = np.divide(rest, d, out=np.zeros_like(d), where=d > 0)
+            total += float(np.sum(frac * api))
+            continue
+        burst = _cheapest_hourly(dem.opts, w, rest, "on_demand")
+        if burst is None:
+            return None, f"not applicable: no burst capacity for {w}"
+        total += burst
+    return total + dem.fixed(used_gpus), (
+        "reserved for each workload's peak hour"
+        if level_of == "peak"
+        else "reserved for the trough, bursts to the API"
+    )

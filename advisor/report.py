@@ -632,6 +632,38 @@ def _scenario_blocks(summary: Mapping[str, Any]) -> list[tuple[Any, ...]]:
 
 def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[Any, ...]]:
     """The report as blocks (heading, paragraph, list, table, figure) rendered to MD and HTML."""
+    byk = {f.key: f for f in figs}
+
+    def fig(key: str) -> list[tuple[Any, ...]]:
+        f = byk.get(key)
+        return [] if f is None else [("fig", f)]
+
+    blocks = _summary_blocks(data)
+    blocks += [("h2", "Capacity by tier against demand"), *fig("capacity")]
+    blocks += [("h2", "Cost by tier"), *fig("cost_by_tier"), _tier_table(data)]
+    blocks += _fleet_blocks(data)
+    blocks += [("h2", "Workloads"), *fig("usd_per_m"), *_workload_blocks(data)]
+    loads = [f for f in figs if f.key.startswith(LOAD_FIGURE)]
+    if loads:
+        blocks.append(("h2", "Deployments under load"))
+        blocks += [("fig", f) for f in loads]
+    blocks.append(("h2", "Reserved-pool utilization by hour of week"))
+    f = byk.get("pool_utilization")
+    if f is not None and f.png is None:
+        blocks.append(("p", f.note or "No reserved pool."))
+    else:
+        blocks += fig("pool_utilization")
+    if data.get("baselines"):
+        blocks += [("h2", "Savings against the simple policies"), *fig("savings")]
+        blocks.append(_baseline_table(data))
+    if data.get("scenarios"):
+        blocks += _scenario_blocks(data["scenarios"])
+        blocks += fig("scenarios")
+    return blocks + _solver_blocks(data)
+
+
+def _summary_blocks(data: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Title, the one-paragraph summary, savings, the buy list and the warnings."""
     gap = data.get("gap")
     dem = data.get("demand") or {}
     s = data.get("solver") or {}
@@ -658,34 +690,26 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
         ]
     if data.get("warnings"):
         blocks += [("h2", "Warnings"), ("ul", list(data["warnings"]))]
-    byk = {f.key: f for f in figs}
+    return blocks
 
-    def fig(key: str) -> None:
-        f = byk.get(key)
-        if f is not None:
-            blocks.append(("fig", f))
 
-    blocks.append(("h2", "Capacity by tier against demand"))
-    fig("capacity")
-    blocks.append(("h2", "Cost by tier"))
-    fig("cost_by_tier")
-    blocks.append(
-        (
-            "table",
-            ["Tier", "Cost (USD)", "Share"],
-            [
-                [
-                    t,
-                    f"{data['cost_by_tier_usd'][t]:,.2f}",
-                    f"{data['cost_by_tier_usd'][t] / data['total_cost_usd']:.1%}"
-                    if data["total_cost_usd"]
-                    else "n/a",
-                ]
-                for t in _tiers(data)
-            ],
-        )
-    )
-    blocks.append(("h2", "Fleet"))
+def _tier_table(data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Cost and share per tier."""
+    total = data["total_cost_usd"]
+    rows = [
+        [
+            t,
+            f"{data['cost_by_tier_usd'][t]:,.2f}",
+            f"{data['cost_by_tier_usd'][t] / total:.1%}" if total else "n/a",
+        ]
+        for t in _tiers(data)
+    ]
+    return ("table", ["Tier", "Cost (USD)", "Share"], rows)
+
+
+def _fleet_blocks(data: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """The GPUs per offer and tier (existing commitments first), and the pool's use."""
+    blocks: list[tuple[Any, ...]] = [("h2", "Fleet")]
     rows = [
         [r["gpu"], f"existing {r['tier']}", str(r["count"]), "", f"{r['gpu_hours']:,.0f}"]
         for r in data.get("existing", [])
@@ -702,20 +726,18 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
         if r["gpu_hours"] or r["peak_gpus"]
     ]
     if rows:
-        blocks.append(
-            (
-                "table",
-                ["GPU (provider instance region)", "Tier", "Peak GPUs", "Mean GPUs", "GPU-hours"],
-                rows,
-            )
-        )
+        head = ["GPU (provider instance region)", "Tier", "Peak GPUs", "Mean GPUs", "GPU-hours"]
+        blocks.append(("table", head, rows))
     else:
         blocks.append(("p", "No GPUs: every request goes to the API."))
     util = data.get("reserved_utilization")
     if util is not None:
         blocks.append(("p", f"Reserved-pool utilization over the horizon: {util:.1%}."))
-    blocks.append(("h2", "Workloads"))
-    fig("usd_per_m")
+    return blocks
+
+
+def _workload_blocks(data: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """Per workload: where it is served, its cost and its cost per million output tokens."""
     wrows = []
     for name, d in data["workloads"].items():
         v, api = d.get("usd_per_m_output_tokens"), _api_all_in(d)
@@ -732,54 +754,39 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
                 f"{d['api_share_of_requests']:.1%}",
             ]
         )
-    blocks.append(
-        (
-            "table",
-            [
-                "Workload",
-                "Served on",
-                "Requests",
-                "Cost (USD)",
-                "USD/M output (allocated)",
-                "USD/M output (marginal)",
-                "API all-in USD/M output",
-                "To API",
-            ],
-            wrows,
-        )
+    head = [
+        "Workload",
+        "Served on",
+        "Requests",
+        "Cost (USD)",
+        "USD/M output (allocated)",
+        "USD/M output (marginal)",
+        "API all-in USD/M output",
+        "To API",
+    ]
+    note = (
+        "Allocated: the workload's share of every cost, commitments and overhead included. "
+        "Marginal: what one more million output tokens, spread like its demand, would cost "
+        "on this fleet (spare capacity first, then the cheapest hourly replica or the API)."
     )
-    blocks.append(
-        (
-            "p",
-            "Allocated: the workload's share of every cost, commitments and overhead included. "
-            "Marginal: what one more million output tokens, spread like its demand, would cost "
-            "on this fleet (spare capacity first, then the cheapest hourly replica or the API).",
-        )
-    )
-    loads = [f for f in figs if f.key.startswith(LOAD_FIGURE)]
-    if loads:
-        blocks.append(("h2", "Deployments under load"))
-        blocks += [("fig", f) for f in loads]
-    blocks.append(("h2", "Reserved-pool utilization by hour of week"))
-    f = byk.get("pool_utilization")
-    if f is not None and f.png is None:
-        blocks.append(("p", f.note or "No reserved pool."))
-    else:
-        fig("pool_utilization")
-    if data.get("baselines"):
-        blocks.append(("h2", "Savings against the simple policies"))
-        fig("savings")
-        brows = []
-        for name, b in data["baselines"].items():
-            c = b.get("total_cost_usd")
-            save = _against(c, data["total_cost_usd"])
-            brows.append([name, "n/a" if c is None else f"{c:,.2f}", save, str(b.get("note", ""))])
-        blocks.append(("table", ["Policy", "Cost (USD)", "The plan", "What it does"], brows))
-    if data.get("scenarios"):
-        blocks += _scenario_blocks(data["scenarios"])
-        fig("scenarios")
+    return [("table", head, wrows), ("p", note)]
+
+
+def _baseline_table(data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Each simple policy's cost and what the plan saves against it."""
+    brows = []
+    for name, b in data["baselines"].items():
+        c = b.get("total_cost_usd")
+        save = _against(c, data["total_cost_usd"])
+        brows.append([name, "n/a" if c is None else f"{c:,.2f}", save, str(b.get("note", ""))])
+    return ("table", ["Policy", "Cost (USD)", "The plan", "What it does"], brows)
+
+
+def _solver_blocks(data: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """How the whole solve ended: status, time, bound, gap, aggregation."""
+    gap, s = data.get("gap"), data.get("solver") or {}
     agg = data.get("aggregation") or {}
-    blocks += [
+    return [
         ("h2", "Solver"),
         (
             "p",
@@ -790,7 +797,6 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
             f"{agg.get('hours', '?')} hours).",
         ),
     ]
-    return blocks
 
 
 def _when(iso: str | None) -> str:

@@ -435,10 +435,20 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         f"**Total cost: ${data['total_cost_usd']:,.2f}** "
         f"({_per_m(data['usd_per_m_output_tokens'])} per M output tokens, "
         f"{_per_m(data['usd_per_m_tokens'])} per M tokens in + out).",
-        "",
-        "## Buy list",
-        "",
     ]
+    lines += _buy_md(data) + _fleet_md(data)
+    lines += ["", "## Cost by tier (USD)", "", "| tier | cost (USD) |", "|---|---:|"]
+    for k, v in data["cost_by_tier_usd"].items():
+        lines.append(f"| {k} | {v:,.2f} |")
+    lines += _workloads_md(data) + _baselines_md(data) + _solver_md(data)
+    if data.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in data["warnings"]]
+    return "\n".join(lines) + "\n"
+
+
+def _buy_md(data: Mapping[str, Any]) -> list[str]:
+    """The buy list (or that there is none)."""
+    lines = ["", "## Buy list", ""]
     if data.get("buy"):
         head, body = buy_table(data["buy"])
         lines += ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
@@ -446,7 +456,12 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         lines += ["", "Also in `buy.csv`; commitments run for their whole term from `start`."]
     else:
         lines.append("No GPUs to buy or rent: every request goes to the API.")
-    lines += ["", "## Reserved / committed instances", ""]
+    return lines
+
+
+def _fleet_md(data: Mapping[str, Any]) -> list[str]:
+    """Reserved and committed instances, what is rented by the hour, existing commitments."""
+    lines = ["", "## Reserved / committed instances", ""]
     if data["reserved"]:
         lines += [
             "| provider | instance | region | GPU | GPUs/instance | tier | instances "
@@ -491,10 +506,12 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
                 f"{e['cost_usd']:,.2f} | {'n/a' if util is None else f'{util:.0%}'} | "
                 f"{'yes' if e.get('under_used') else 'no'} |"
             )
-    lines += ["", "## Cost by tier (USD)", "", "| tier | cost (USD) |", "|---|---:|"]
-    for k, v in data["cost_by_tier_usd"].items():
-        lines.append(f"| {k} | {v:,.2f} |")
-    lines += [
+    return lines
+
+
+def _workloads_md(data: Mapping[str, Any]) -> list[str]:
+    """Per workload: where it is served, its volume, cost and cost per million tokens."""
+    lines = [
         "",
         "## Workloads",
         "",
@@ -518,7 +535,12 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         "Marginal: what one more million output tokens, spread like its demand, would cost on "
         "this fleet (spare capacity first, then the cheapest hourly replica or the API).",
     ]
-    lines += ["", "## Against the simple policies", "", "| policy | cost (USD) | note |"]
+    return lines
+
+
+def _baselines_md(data: Mapping[str, Any]) -> list[str]:
+    """Each simple policy's cost, and the savings against the best."""
+    lines = ["", "## Against the simple policies", "", "| policy | cost (USD) | note |"]
     lines.append("|---|---:|---|")
     for name, b in data["baselines"].items():
         c = b["total_cost_usd"]
@@ -526,11 +548,16 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
     sv = data.get("savings_vs_best_baseline_usd")
     if sv is not None:
         lines += ["", savings_text(data)]
+    return lines
+
+
+def _solver_md(data: Mapping[str, Any]) -> list[str]:
+    """How the whole solve ended, with its bound and gap."""
     s = data["solver"]
     gap = data.get("gap")
     lb = data.get("lower_bound_usd")
     lb_text = "n/a" if lb is None else f"${lb:,.2f}"
-    lines += [
+    return [
         "",
         "## Solver",
         "",
@@ -540,9 +567,6 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
         f"gap {'n/a' if gap is None else f'{gap:.3%}'} (plan cost against a valid bound for "
         f"the full hourly problem).",
     ]
-    if data.get("warnings"):
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in data["warnings"]]
-    return "\n".join(lines) + "\n"
 
 
 def assemble_plan(

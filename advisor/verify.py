@@ -819,6 +819,20 @@ def _check_coverage(
     )
 
 
+class _Same:
+    """Collects the reported figures that differ from their recomputed value."""
+
+    def __init__(self) -> None:
+        self.bad: list[str] = []
+
+    def __call__(self, label: str, reported: Any, value: float | None) -> None:
+        if value is None:
+            if reported is not None:
+                self.bad.append(f"{label}: reported {reported!r}, expected none")
+        elif not _is_number(reported) or not _close(float(reported), value):
+            self.bad.append(f"{label}: reported {reported!r}, recomputed {value:,.6g}")
+
+
 def _check_totals(
     rep: VerifyReport,
     plan_data: Mapping[str, Any],
@@ -833,15 +847,7 @@ def _check_totals(
 ) -> None:
     """Every total the plan reports, recomputed: tokens, per-workload figures, $/M, reserved
     rows, utilization, the bound and the gap."""
-    bad: list[str] = []
-
-    def same(label: str, reported: Any, value: float | None) -> None:
-        if value is None:
-            if reported is not None:
-                bad.append(f"{label}: reported {reported!r}, expected none")
-        elif not _is_number(reported) or not _close(float(reported), value):
-            bad.append(f"{label}: reported {reported!r}, recomputed {value:,.6g}")
-
+    same = _Same()
     total = float(sum(tiers.values()))
     tin, tout = float(input_tokens.sum()), float(output_tokens.sum())
     tok = plan_data.get("tokens") or {}
@@ -857,49 +863,68 @@ def _check_totals(
         plan_data.get("usd_per_m_tokens"),
         total / (tin + tout) * TOKENS_PER_M if tin + tout else None,
     )
+    _workload_totals(same, plan_data, sched, workloads, requests, input_tokens, output_tokens)
+    by_w, listed = plan_data.get("cost_by_workload_usd") or {}, plan_data.get("workloads") or {}
+    if sorted(by_w) == sorted(listed) == sorted(workloads) and all(
+        _is_number(v) for v in by_w.values()
+    ):
+        same("sum of cost_by_workload_usd", float(sum(by_w.values())), total)
+    _pool_totals(same, plan_data, sched, catalog, H)
+    _bound_totals(same, plan_data, total)
+    rep.add(
+        "totals",
+        not same.bad,
+        _summarize(same.bad)
+        if same.bad
+        else "tokens, workloads, $/M, reserved rows, utilization and gap recomputed",
+    )
+
+
+def _workload_totals(
+    same: _Same,
+    plan_data: Mapping[str, Any],
+    sched: pd.DataFrame,
+    workloads: Sequence[str],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> None:
+    """Each workload's requests, tokens, cost, $/M and share sent to the API."""
     by_w = plan_data.get("cost_by_workload_usd") or {}
     wl = plan_data.get("workloads") or {}
     if sorted(by_w) != sorted(workloads) or sorted(wl) != sorted(workloads):
-        bad.append(
+        same.bad.append(
             f"workloads listed {sorted(wl)}, costed {sorted(by_w)}, demand {list(workloads)}"
         )
-    else:
-        for i, w in enumerate(workloads):
-            c = by_w[w]
-            if not _is_number(c) or c < -1e-9:
-                bad.append(f"cost_by_workload_usd[{w}] is {c!r}")
-                continue
-            d = wl[w]
-            wo = float(output_tokens[:, i].sum())
-            same(f"workloads[{w}].requests", d.get("requests"), float(requests[:, i].sum()))
-            same(
-                f"workloads[{w}].input_tokens",
-                d.get("input_tokens"),
-                float(input_tokens[:, i].sum()),
-            )
-            same(f"workloads[{w}].output_tokens", d.get("output_tokens"), wo)
-            same(f"workloads[{w}].cost_usd", d.get("cost_usd"), float(c))
-            same(
-                f"workloads[{w}].usd_per_m_output_tokens",
-                d.get("usd_per_m_output_tokens"),
-                float(c) / wo * TOKENS_PER_M if wo > 0 else None,
-            )
-            api_req = (
-                float(
-                    sched.loc[
-                        (sched["workload"] == w) & (sched["source"] == "api"), "requests"
-                    ].sum()
-                )
-                if len(sched)
-                else 0.0
-            )
-            same(
-                f"workloads[{w}].api_share_of_requests",
-                d.get("api_share_of_requests"),
-                api_req / max(float(requests[:, i].sum()), 1e-12),
-            )
-        if all(_is_number(v) for v in by_w.values()):
-            same("sum of cost_by_workload_usd", float(sum(by_w.values())), total)
+        return
+    for i, w in enumerate(workloads):
+        c = by_w[w]
+        if not _is_number(c) or c < -1e-9:
+            same.bad.append(f"cost_by_workload_usd[{w}] is {c!r}")
+            continue
+        d, wo = wl[w], float(output_tokens[:, i].sum())
+        same(f"workloads[{w}].requests", d.get("requests"), float(requests[:, i].sum()))
+        same(f"workloads[{w}].input_tokens", d.get("input_tokens"), float(input_tokens[:, i].sum()))
+        same(f"workloads[{w}].output_tokens", d.get("output_tokens"), wo)
+        same(f"workloads[{w}].cost_usd", d.get("cost_usd"), float(c))
+        same(
+            f"workloads[{w}].usd_per_m_output_tokens",
+            d.get("usd_per_m_output_tokens"),
+            float(c) / wo * TOKENS_PER_M if wo > 0 else None,
+        )
+        api = (sched["workload"] == w) & (sched["source"] == "api") if len(sched) else None
+        api_req = float(sched.loc[api, "requests"].sum()) if api is not None else 0.0
+        same(
+            f"workloads[{w}].api_share_of_requests",
+            d.get("api_share_of_requests"),
+            api_req / max(float(requests[:, i].sum()), 1e-12),
+        )
+
+
+def _pool_totals(
+    same: _Same, plan_data: Mapping[str, Any], sched: pd.DataFrame, catalog: Catalog, H: int
+) -> None:
+    """The reserved rows' prices and costs, and the pool's utilization over the horizon."""
     for i, r in enumerate(plan_data.get("reserved", [])):
         price = _spot_aware_price(catalog, r.get("pool", r["gpu"]), r["tier"])
         same(f"reserved[{i}].usd_per_hour", r.get("usd_per_hour"), price)
@@ -919,27 +944,21 @@ def _check_totals(
         plan_data.get("reserved_utilization"),
         load / pool_capacity if pool_capacity > 0 else None,
     )
+
+
+def _bound_totals(same: _Same, plan_data: Mapping[str, Any], total: float) -> None:
+    """The lower bound is a number not above the plan's cost, and the gap follows from it."""
     lower = plan_data.get("lower_bound_usd")
     if lower is None and plan_data.get("gap") is not None:
-        bad.append(f"gap {plan_data.get('gap')!r} without a lower bound")
-    if lower is not None:
-        if not _is_number(lower):
-            bad.append(f"lower_bound_usd is {lower!r}, not a finite number")
-        elif lower > total * (1 + REL_TOL) + 1e-6:
-            bad.append(f"lower bound ${lower:,.2f} is above the plan's cost ${total:,.2f}")
-        else:
-            same(
-                "gap",
-                plan_data.get("gap"),
-                max(0.0, (total - lower) / total) if total > 0 else None,
-            )
-    rep.add(
-        "totals",
-        not bad,
-        _summarize(bad)
-        if bad
-        else "tokens, workloads, $/M, reserved rows, utilization and gap recomputed",
-    )
+        same.bad.append(f"gap {plan_data.get('gap')!r} without a lower bound")
+    if lower is None:
+        return
+    if not _is_number(lower):
+        same.bad.append(f"lower_bound_usd is {lower!r}, not a finite number")
+    elif lower > total * (1 + REL_TOL) + 1e-6:
+        same.bad.append(f"lower bound ${lower:,.2f} is above the plan's cost ${total:,.2f}")
+    else:
+        same("gap", plan_data.get("gap"), max(0.0, (total - lower) / total) if total > 0 else None)
 
 
 def _check_echoes(

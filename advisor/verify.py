@@ -863,7 +863,15 @@ def _check_totals(
         plan_data.get("usd_per_m_tokens"),
         total / (tin + tout) * TOKENS_PER_M if tin + tout else None,
     )
-    _workload_totals(same, plan_data, sched, workloads, requests, input_tokens, output_tokens)
+    sums = {  # per workload: requests, input tokens, output tokens over the horizon
+        w: (
+            float(requests[:, i].sum()),
+            float(input_tokens[:, i].sum()),
+            float(output_tokens[:, i].sum()),
+        )
+        for i, w in enumerate(workloads)
+    }
+    _workload_totals(same, plan_data, sched, workloads, sums)
     by_w, listed = plan_data.get("cost_by_workload_usd") or {}, plan_data.get("workloads") or {}
     if sorted(by_w) == sorted(listed) == sorted(workloads) and all(
         _is_number(v) for v in by_w.values()
@@ -885,11 +893,10 @@ def _workload_totals(
     plan_data: Mapping[str, Any],
     sched: pd.DataFrame,
     workloads: Sequence[str],
-    requests: np.ndarray,
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
+    sums: Mapping[str, tuple[float, float, float]],
 ) -> None:
-    """Each workload's requests, tokens, cost, $/M and share sent to the API."""
+    """Each workload's requests, tokens, cost, $/M and share sent to the API (``sums``: its
+    requests, input and output tokens over the horizon)."""
     by_w = plan_data.get("cost_by_workload_usd") or {}
     wl = plan_data.get("workloads") or {}
     if sorted(by_w) != sorted(workloads) or sorted(wl) != sorted(workloads):
@@ -897,14 +904,14 @@ def _workload_totals(
             f"workloads listed {sorted(wl)}, costed {sorted(by_w)}, demand {list(workloads)}"
         )
         return
-    for i, w in enumerate(workloads):
+    for w in workloads:
         c = by_w[w]
         if not _is_number(c) or c < -1e-9:
             same.bad.append(f"cost_by_workload_usd[{w}] is {c!r}")
             continue
-        d, wo = wl[w], float(output_tokens[:, i].sum())
-        same(f"workloads[{w}].requests", d.get("requests"), float(requests[:, i].sum()))
-        same(f"workloads[{w}].input_tokens", d.get("input_tokens"), float(input_tokens[:, i].sum()))
+        d, (req, wi, wo) = wl[w], sums[w]
+        same(f"workloads[{w}].requests", d.get("requests"), req)
+        same(f"workloads[{w}].input_tokens", d.get("input_tokens"), wi)
         same(f"workloads[{w}].output_tokens", d.get("output_tokens"), wo)
         same(f"workloads[{w}].cost_usd", d.get("cost_usd"), float(c))
         same(
@@ -917,7 +924,7 @@ def _workload_totals(
         same(
             f"workloads[{w}].api_share_of_requests",
             d.get("api_share_of_requests"),
-            api_req / max(float(requests[:, i].sum()), 1e-12),
+            api_req / max(req, 1e-12),
         )
 
 

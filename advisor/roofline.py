@@ -437,55 +437,10 @@ def replica_performance(
     """
     p, o = float(prompt_tokens), float(completion_tokens)
     base = {"gpu": gpu.name, "quant": quant.name, "tp": tp}
-    context_max = p + o
-    nothing = {
-        "max_batch_memory": 0,
-        "batch": 0,
-        "tpot_ms": math.inf,
-        "ttft_ms": math.inf,
-        "requests_per_s": 0.0,
-        "input_tokens_per_s": 0.0,
-        "output_tokens_per_s": 0.0,
-        "decode_tokens_per_s": 0.0,
-        "prefill_tokens_per_s": 0.0,
-        "bound": "-",
-    }
-    if context_max > model.max_context_tokens:
-        return ReplicaPerformance(
-            **base,
-            fits=False,
-            meets_slo=False,
-            reason=f"prompt + completion {context_max:.0f} tokens exceeds the model's "
-            f"{model.max_context_tokens}-token context",
-            **nothing,
-        )
-    # Paged KV cache: a running sequence holds the tokens that exist, on average the prompt
-    # plus half the completion, rounded up to whole blocks (half a block per sequence).
+    mem_batch, why = _memory_batch(model, gpu, quant, eff, tp, p, o, kv_dtype)
+    if why:
+        return ReplicaPerformance(**base, fits=False, meets_slo=False, reason=why, **_NOTHING)
     ctx_mean = p + o / 2.0
-    mem_ctx = ctx_mean + eff.kv_block_tokens / 2.0
-    cap_tokens = kv_capacity_tokens(model, gpu, quant, eff, tp, kv_dtype)
-    # Every sequence must fit whole at its end (prompt + completion).
-    mem_batch = int(cap_tokens // mem_ctx) if cap_tokens >= context_max else 0
-    if mem_batch < 1:
-        need = weight_bytes(model, quant) / BYTES_PER_GB
-        have = usable_bytes(gpu, eff, tp) / BYTES_PER_GB
-        if cap_tokens > 0:
-            return ReplicaPerformance(
-                **base,
-                fits=False,
-                meets_slo=False,
-                reason=f"weights {need:.1f} GB leave KV cache for {cap_tokens:,.0f} tokens, "
-                f"less than one {context_max:.0f}-token sequence, on {tp}× {gpu.name}",
-                **{**nothing, "max_batch_memory": 0},
-            )
-        return ReplicaPerformance(
-            **base,
-            fits=False,
-            meets_slo=False,
-            reason=f"weights {need:.1f} GB + KV cache for one sequence do not fit "
-            f"{have:.1f} GB usable on {tp}× {gpu.name}",
-            **{**nothing, "max_batch_memory": mem_batch},
-        )
     # The step's token budget must carry the decode tokens and the prompts that keep pace.
     budget_batch = max(int(eff.max_num_batched_tokens // (1.0 + p / o)), 1)
     b_max = min(mem_batch, eff.max_batch, budget_batch)
@@ -506,7 +461,6 @@ def replica_performance(
     t_mem, t_cmp, _ = decode_step_parts_s(
         model, gpu, quant, eff, tp, b, ctx_mean, p / o, p / 2.0, kv_dtype
     )
-    bound = "memory" if float(t_mem) >= float(t_cmp) else "compute"
     reason = ""
     if not meets:
         reason = (
@@ -527,7 +481,61 @@ def replica_performance(
         output_tokens_per_s=b / s if meets else 0.0,
         decode_tokens_per_s=b / pure,
         prefill_tokens_per_s=p / t_pref,
-        bound=bound,
+        bound="memory" if float(t_mem) >= float(t_cmp) else "compute",
+    )
+
+
+#: The figures of a replica that does not fit.
+_NOTHING: dict[str, Any] = {
+    "max_batch_memory": 0,
+    "batch": 0,
+    "tpot_ms": math.inf,
+    "ttft_ms": math.inf,
+    "requests_per_s": 0.0,
+    "input_tokens_per_s": 0.0,
+    "output_tokens_per_s": 0.0,
+    "decode_tokens_per_s": 0.0,
+    "prefill_tokens_per_s": 0.0,
+    "bound": "-",
+}
+
+
+def _memory_batch(
+    model: ModelArch,
+    gpu: GPU,
+    quant: Quantization,
+    eff: Efficiency,
+    tp: int,
+    p: float,
+    o: float,
+    kv_dtype: str,
+) -> tuple[int, str]:
+    """The sequences a replica's paged KV cache holds at the mean live context, and why
+    none fit ("" where some do)."""
+    context_max = p + o
+    if context_max > model.max_context_tokens:
+        return 0, (
+            f"prompt + completion {context_max:.0f} tokens exceeds the model's "
+            f"{model.max_context_tokens}-token context"
+        )
+    # Paged KV cache: a running sequence holds the tokens that exist, on average the prompt
+    # plus half the completion, rounded up to whole blocks (half a block per sequence).
+    mem_ctx = p + o / 2.0 + eff.kv_block_tokens / 2.0
+    cap_tokens = kv_capacity_tokens(model, gpu, quant, eff, tp, kv_dtype)
+    # Every sequence must fit whole at its end (prompt + completion).
+    mem_batch = int(cap_tokens // mem_ctx) if cap_tokens >= context_max else 0
+    if mem_batch >= 1:
+        return mem_batch, ""
+    need = weight_bytes(model, quant) / BYTES_PER_GB
+    if cap_tokens > 0:
+        return 0, (
+            f"weights {need:.1f} GB leave KV cache for {cap_tokens:,.0f} tokens, "
+            f"less than one {context_max:.0f}-token sequence, on {tp}× {gpu.name}"
+        )
+    have = usable_bytes(gpu, eff, tp) / BYTES_PER_GB
+    return 0, (
+        f"weights {need:.1f} GB + KV cache for one sequence do not fit "
+        f"{have:.1f} GB usable on {tp}× {gpu.name}"
     )
 
 

@@ -214,12 +214,17 @@ class Efficiency(Sourced):
     allreduce_latency_us: float = Field(
         ge=0, description="fixed launch cost of one TP all-reduce, before its ring steps [us]"
     )
+    full_clock_gpu: str | None = Field(
+        default=None,
+        description="the family's full-power part: its board power per dense bf16 TFLOP/s "
+        "is what a card needs to sustain its datasheet clocks (none: no power limit)",
+    )
     full_clock_w_per_bf16_tflop: float | None = Field(
         default=None,
         gt=0,
         description="board power per dense bf16 TFLOP/s at which the family's parts sustain "
-        "their datasheet clocks; a card with less is held to its TDP [W per TFLOP/s] "
-        "(none: no power limit)",
+        "their datasheet clocks; a card with less is held to its TDP [W per TFLOP/s]; "
+        "derived from full_clock_gpu where that is given (none: no power limit)",
     )
 
 
@@ -948,6 +953,10 @@ def _validate(
                 f"{where[('gpus', g.name)]}: gpus[{g.name}]: field 'family': no efficiency "
                 f"entry for family '{g.family}'.{did_you_mean(g.family, tables['efficiency'])}"
             )
+    tables["efficiency"] = {
+        f: _with_full_clock(e, gpus, where[("efficiency", f)])
+        for f, e in tables["efficiency"].items()
+    }
     warn: list[str] = []
     shapes: dict[str, tuple[Offer, tuple[Any, ...]]] = {}
     for key, o in tables["offers"].items():
@@ -995,6 +1004,24 @@ def _validate(
         warnings=tuple(warn),
         api_offers=tables["apis"],
     )
+
+
+def _with_full_clock(eff: Efficiency, gpus: Mapping[str, GPU], path: Any) -> Efficiency:
+    """``eff`` with its power reference derived from its ``full_clock_gpu`` (a GPU of the
+    family with a TDP): that GPU's board power per dense bf16 TFLOP/s."""
+    name = eff.full_clock_gpu
+    if name is None:
+        return eff
+    g = gpus.get(name)
+    if g is None or g.family != eff.family or g.tdp_w is None:
+        why = (
+            f"unknown GPU '{name}'.{did_you_mean(name, gpus)}"
+            if g is None
+            else f"{name} is not a {eff.family} GPU with a tdp_w"
+        )
+        raise CatalogError(f"{path}: efficiency[{eff.family}]: field 'full_clock_gpu': {why}")
+    w_per_tflop = g.tdp_w / g.peak_tflops["bf16"]
+    return eff.model_copy(update={"full_clock_w_per_bf16_tflop": w_per_tflop})
 
 
 def _cheapest_apis(api_offers: Mapping[tuple[str, str], ApiOffer]) -> dict[str, ApiOffer]:

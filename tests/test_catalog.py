@@ -179,3 +179,25 @@ def test_missing_source_is_an_error(tmp_path) -> None:
     _write(tmp_path, "gpu.yaml", NEW_GPU.replace("    source: my datasheet\n", ""))
     with pytest.raises(CatalogError, match=r"gpus\[MI325X\]: field 'source': required"):
         load_catalog([tmp_path])
+
+
+def test_the_power_reference_is_derived_from_the_family_flagship(
+    shipped: Catalog, tmp_path
+) -> None:
+    """A family's full-clock power per TFLOP/s is its flagship's, read from gpus.yaml (a copy
+    of the number could drift from the GPU it came from); a reference that is not a GPU of the
+    family with a TDP is a clear error naming the file and field."""
+    h100 = shipped.gpus["H100-SXM"]
+    hopper = shipped.efficiency["hopper"]
+    assert hopper.full_clock_gpu == "H100-SXM"
+    assert hopper.full_clock_w_per_bf16_tflop == h100.tdp_w / h100.peak_tflops["bf16"]
+    _write(tmp_path, "gpu.yaml", "gpus:\n  - name: H100-SXM\n    tdp_w: 600\n")
+    assert load_catalog([tmp_path]).efficiency["hopper"].full_clock_w_per_bf16_tflop == (
+        600 / h100.peak_tflops["bf16"]
+    )
+    for ref in ("H100-SMX", "B200"):
+        bad = tmp_path / ref
+        bad.mkdir()
+        _write(bad, "eff.yaml", f"efficiency:\n  - family: hopper\n    full_clock_gpu: {ref}\n")
+        with pytest.raises(CatalogError, match=r"eff\.yaml.*full_clock_gpu"):
+            load_catalog([bad])

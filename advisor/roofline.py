@@ -446,7 +446,8 @@ def replica_performance(
     b_max = min(mem_batch, eff.max_batch, budget_batch)
     batches = np.arange(1, b_max + 1, dtype=float)
     step = decode_step_s(model, gpu, quant, eff, tp, batches, ctx_mean, p / o, p / 2.0, kv_dtype)
-    ttft = prefill_s(model, gpu, quant, eff, tp, p, kv_dtype=kv_dtype) + step
+    t_pref = prefill_s(model, gpu, quant, eff, tp, p, kv_dtype=kv_dtype)
+    ttft = t_pref + step
     ok = np.ones_like(batches, dtype=bool)
     if tpot_slo_ms is not None:
         ok &= step * MS_PER_S <= tpot_slo_ms
@@ -457,7 +458,6 @@ def replica_performance(
     b = float(batches[i])
     s = float(step[i])
     pure = float(decode_step_s(model, gpu, quant, eff, tp, b, ctx_mean, kv_dtype=kv_dtype)[()])
-    t_pref = prefill_s(model, gpu, quant, eff, tp, p, kv_dtype=kv_dtype)
     t_mem, t_cmp, _ = decode_step_parts_s(
         model, gpu, quant, eff, tp, b, ctx_mean, p / o, p / 2.0, kv_dtype
     )

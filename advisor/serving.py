@@ -649,10 +649,8 @@ def load_curve(
     replica: Replica, traffic: Traffic, rates: Sequence[float], *, seed: int = 0, **kw
 ) -> list[LoadResult]:
     """Latency and throughput at each rate, on the same requests (common random numbers)."""
-    n = kw.pop("n_requests", None)
-    reqs = draw_requests(traffic, n or MAX_REQUESTS, seed, float(replica.model.max_context_tokens))
-    if n is not None:
-        kw["n_requests"] = n
+    n = kw.get("n_requests") or MAX_REQUESTS
+    reqs = draw_requests(traffic, n, seed, float(replica.model.max_context_tokens))
     return [simulate(replica, traffic, r, requests=reqs, **kw) for r in rates]
 
 

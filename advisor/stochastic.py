@@ -488,6 +488,10 @@ def solve_scenarios(
 
     # 3. every candidate fleet priced on every scenario; the best for the risk chosen
     pricer = _Pricer(inputs, opts, scen, settings, clock, aggregate, workers, cluster)
+    # plans in hand: the first stage's schedule on each scenario, each scenario's own plan
+    pricer.know(two_stage_fleet, stacked_costs(inputs, opts, scen, counts, stacked))
+    for i, o in enumerate(own):
+        pricer.know(o["fleet"], np.where(np.arange(scen.n) == i, o["cost_usd"], np.inf))
     candidates = _candidates(two_stage_fleet, single["fleet"], own, clock, pace_s, scen.n)
     chosen = _choose(candidates, pricer, risk, scen.weights, opts, say, clock.spent)
     if not np.all(np.isfinite(pricer.costs(chosen))):
@@ -536,6 +540,15 @@ class _Pricer:
         self.inputs, self.opts, self.scen, self.settings = inputs, opts, scen, settings
         self.clock, self.aggregate, self.workers, self.cluster = clock, aggregate, workers, cluster
         self.priced: dict[tuple, np.ndarray] = {}
+        self.fleets: dict[tuple, Fleet] = {}
+        #: costs per scenario of plans already in hand (inf: none), by fleet
+        self.known: dict[tuple, np.ndarray] = {}
+
+    def know(self, fleet: Fleet, costs: np.ndarray) -> None:
+        """Costs per scenario [USD] of plans of ``fleet`` solved elsewhere (``inf`` where
+        there is none): each price of it found later is at most these."""
+        k = _key(fleet)
+        self.known[k] = np.minimum(self.known.get(k, np.inf), costs)
 
     def __call__(self, fleets: list[Fleet]) -> None:
         todo = [f for f in fleets if _key(f) not in self.priced]
@@ -554,10 +567,59 @@ class _Pricer:
             cluster=self.cluster,
         )
         for i, f in enumerate(todo):
-            self.priced[_key(f)] = np.array([r["cost_usd"] for r in results[i * n : (i + 1) * n]])
+            k = _key(f)
+            solved = np.array([r["cost_usd"] for r in results[i * n : (i + 1) * n]])
+            self.priced[k] = np.minimum(solved, self.known.get(k, np.inf))
+            self.fleets[k] = f
+        self.priced = cap_by_subfleets(
+            self.priced, self.fleets, self.opts, self.scen.demands[0].n_hours
+        )
 
     def costs(self, fleet: Fleet) -> np.ndarray:
         return self.priced[_key(fleet)]
+
+
+def cap_by_subfleets(
+    priced: Mapping[tuple, np.ndarray],
+    fleets: Mapping[tuple, Fleet],
+    opts: OptionSet,
+    hours: int,
+) -> dict[tuple, np.ndarray]:
+    """Each fleet's cost per scenario [USD] at most that of any fleet it contains plus what
+    the GPUs it adds cost over ``hours``: the smaller fleet's plan, with the added GPUs left
+    idle, is a plan of the larger one. (Recourse solves stopped by their time limit can price
+    a larger fleet above that.) ``priced`` and ``fleets`` are keyed alike."""
+    out = {k: np.array(v, dtype=float) for k, v in priced.items()}
+    # smaller fleets first: a cap passed on through a chain of fleets is then already applied
+    order = sorted(out, key=lambda k: (sum(fleets[k].values()), k))
+    for big in order:
+        for small in order:
+            a, b = fleets[small], fleets[big]
+            if small == big or any(n > b.get(g, 0) for g, n in a.items()):
+                continue
+            added = {g: n - a.get(g, 0) for g, n in b.items() if n > a.get(g, 0)}
+            out[big] = np.minimum(out[big], out[small] + fleet_cost_usd(opts, added, hours))
+    return out
+
+
+def stacked_costs(
+    inputs: Inputs, opts: OptionSet, scen: ScenarioSet, counts: np.ndarray, sol: FleetSolution
+) -> np.ndarray:
+    """Each scenario's cost [USD] under the first stage's own schedule (``sol``, over the
+    scenarios' hours laid end to end, scenario ``s`` ``counts[s]`` times): the schedule of its
+    first copy is a plan of the first-stage fleet on that scenario. ``inf`` for a scenario with
+    no copy (its weight rounded to 0)."""
+    n_hours = scen.demands[0].n_hours
+    out = np.full(scen.n, math.inf)
+    if len(sol.hours) != int(counts.sum()) * n_hours:
+        return out
+    offset = 0
+    for i, (demand, n) in enumerate(zip(scen.demands, counts, strict=True)):
+        if n > 0:
+            part = replace(sol, hours=sol.hours[offset : offset + n_hours])
+            out[i] = solution_cost_usd(inputs, opts, part, demand)
+        offset += int(n) * n_hours
+    return out
 
 
 def _candidates(

@@ -21,13 +21,15 @@ from advisor.milp import POOL_EPSILON
 from advisor.options import OptionSet
 from advisor.pipeline import option_set, solve_inputs
 from advisor.scenarios import ScenarioSet
-from advisor.solve import SolverSettings
+from advisor.solve import SolverSettings, solve_fleet
 from advisor.stochastic import (
     Risk,
+    cap_by_subfleets,
     cvar,
     parse_risk,
     risk_bound,
     solve_scenarios,
+    stacked_costs,
     weight_counts,
 )
 from advisor.units import HOURS_PER_MONTH, TOKENS_PER_M
@@ -114,6 +116,62 @@ def test_two_stage_plan_matches_brute_force(pattern, factors, weights) -> None:
     assert s["bound_usd"] <= s["expected_cost_usd"] + 1e-9 and s["gap"] < 1e-4
     assert sp.plan.verified
     assert sp.plan.data["scenarios"]["plan_scenario"] == scen.names[int(np.argmax(weights))]
+
+
+def test_a_fleet_is_priced_no_higher_than_a_fleet_it_contains_plus_its_idle_gpus() -> None:
+    """A recourse solve cut short by its time limit priced 6 reserved H100s $25k above 5 on
+    one scenario of the scenario benchmark, where the sixth, idle, costs $13k: the smaller
+    fleet's plan with the extra GPU idle is a plan of the larger one."""
+    inputs, _ = scenario_instance((1.0, 2.0, 0.6), (0.5, 1.0), (0.5, 0.5))
+    opts = option_set(inputs)
+    key = ("L4", "reserved_3y")
+    idle_usd = opts.gpu_usd_per_hour[key] * 3  # one GPU over the 3 hours
+    fleets = {
+        "one": {key: 1},
+        "two": {key: 2},
+        "three": {key: 3},
+        "api": {},
+    }
+    priced = {
+        "one": np.array([100.0, 200.0]),
+        "two": np.array([1e6, 150.0]),
+        "three": np.array([1e9, 1e9]),
+        "api": np.array([5e6, 50.0]),
+    }
+    capped = cap_by_subfleets(priced, fleets, opts, 3)
+    assert capped["api"].tolist() == [5e6, 50.0]
+    assert capped["one"].tolist() == [100.0, 50.0 + idle_usd]
+    assert np.allclose(capped["two"], [100.0 + idle_usd, 50.0 + 2 * idle_usd])
+    # through the chain: "three" contains "two", which the cap already lowered
+    assert np.allclose(capped["three"], [100.0 + 2 * idle_usd, 50.0 + 3 * idle_usd])
+    assert priced["two"].tolist() == [1e6, 150.0]  # the input is left as it was
+
+
+def test_the_first_stage_schedule_prices_its_fleet_on_every_scenario() -> None:
+    """The first stage solves the scenarios' hours laid end to end; each scenario's stretch
+    of its schedule is a plan of its fleet there, at the enumerated cost."""
+    inputs, scen = scenario_instance((1.0, 2.0, 0.6), (0.5, 1.0, 1.5), (0.25, 0.5, 0.25))
+    opts = option_set(inputs)
+    counts, exact = weight_counts(scen.weights)
+    assert exact
+    copies = [d for d, n in zip(scen.demands, counts, strict=True) for _ in range(int(n))]
+    sol = solve_fleet(
+        opts,
+        scen.demands[0].workloads,
+        *(
+            np.vstack([getattr(d, a) for d in copies])
+            for a in ("requests", "input_tokens", "output_tokens")
+        ),
+        EXACT,
+        aggregate="exact",
+    )
+    reserved = sum(sol.reserved.values())
+    costs = stacked_costs(inputs, opts, scen, counts, sol)
+    enumerated = [fleet_cost(opts, d, "L4", reserved) for d in scen.demands]
+    assert np.allclose(costs, enumerated, rtol=1e-6)
+    # a schedule that is not the stacked one prices nothing
+    short = dataclasses.replace(sol, hours=sol.hours[:3])
+    assert np.isinf(stacked_costs(inputs, opts, scen, counts, short)).all()
 
 
 def test_minmax_worst_case_is_no_worse_than_the_single_forecast() -> None:

@@ -145,25 +145,65 @@ def _short_of(gap: float | None, target: float) -> bool:
     return gap is None or gap > target
 
 
+@dataclass(frozen=True)
+class ClusterRun:
+    """What the clustered stages share: the problem, its representative hours (``agg``),
+    the fleet model at the clusters' maxima (solved) and its input, the committed GPUs per
+    point, the solver settings, where progress goes, and the log each stage reports to."""
+
+    problem: Problem
+    agg: Aggregation
+    fm: FleetModel
+    upper_inp: ModelInput
+    points_existing: Mapping[str, np.ndarray]
+    settings: SolverSettings
+    progress: Progress | None
+    say: Progress
+    stages: StageLog
+
+    def means(self) -> ModelInput:
+        """The cluster-mean model's input (the Lagrangian's starting prices come from it)."""
+        a = self.agg
+        return ModelInput(
+            self.problem.workloads, a.mean, a.mean_in, a.mean_out, a.weights, self.points_existing
+        )
+
+
+@dataclass
+class Proposals:
+    """The fleets a search starts from, the bound found on the way (and its report), how far
+    the integer model of the clusters ran past its limit [s], the phases the budget cut."""
+
+    candidates: list[Fleet]
+    lower: float | None
+    bound_res: SolverResult
+    overrun_s: float
+    cut: list[str]
+
+
+@dataclass
+class ClusteredPlan:
+    """A clustered solve's result: the reserved fleet, every real hour's schedule, the bound
+    and its report, how the schedule was recovered (``recovery_points`` it was trimmed from,
+    ``hours_resolved`` on their own), and the phases the budget cut short."""
+
+    fleet: Fleet
+    hours: list[HourSchedule]
+    bound_res: SolverResult
+    lower: float | None
+    recovery: dict[str, int]
+    cut: list[str]
+
+
 def solve_clustered(
-    problem: Problem,
-    agg: Aggregation,
-    fm: FleetModel,
-    upper_inp: ModelInput,
-    points_existing: Mapping[str, np.ndarray],
-    settings: SolverSettings,
-    progress: Progress | None,
-    say: Progress,
+    run: ClusterRun,
     time_budget: TimeBudget,
-    stages: StageLog,
     extra_candidates: tuple[Fleet, ...] = (),
     bound_first: bool = False,
-) -> tuple[Fleet, list[HourSchedule], SolverResult, float | None, dict[str, int], list[str]]:
+) -> ClusteredPlan:
     """Large horizons: choose the reserved fleet on the clusters, recover every real hour,
-    bound the full hourly problem. Returns (fleet, hours, bound report, bound, how the
-    schedule was recovered: ``recovery_points`` it was trimmed from and ``hours_resolved``
-    on their own, the phases the budget cut short); appends a report per stage to
-    ``stages``. Its shares are of what ``time_budget`` has left when it starts.
+    bound the full hourly problem; appends a report per stage to ``run.stages``. Its shares
+    are of what ``time_budget`` has left when it starts.
 
     With ``bound_first`` the hourly Lagrangian runs before the fleet search and, where its
     cutting-plane phase ran, the pool GPUs its hourly subproblems use at its best prices
@@ -175,21 +215,20 @@ def solve_clustered(
     $10,726 without."""
     t0 = time.perf_counter()
     budget = max(time_budget.left(), 1e-3)
+    problem, agg, fm, stages = run.problem, run.agg, run.fm, run.stages
 
     def elapsed() -> float:
         return time.perf_counter() - t0
 
     # 1. candidate fleets (and the bounds found on the way)
-    candidates, lower, bound_res, overrun, cut = propose_fleets(
-        problem, agg, fm, upper_inp, points_existing, settings, progress, say, stages,
-        extra_candidates, bound_first, budget,
-    )  # fmt: skip
+    found = propose_fleets(run, extra_candidates, bound_first, budget)
+    lower, bound_res, cut = found.lower, found.bound_res, found.cut
     # 2. each candidate's cost estimated on one real hour per cluster, then a local search;
     #    it ends at its share past the bound's where that ran first, whatever the bound overran
     t_search = time.perf_counter()
     search_until = (SEARCH_SHARE + (LAGRANGE_SHARE if bound_first else 0.0)) * budget
     best, best_cost, timing, stopped = search_fleet(
-        problem, agg, candidates, settings, say, t0 + search_until
+        problem, agg, found.candidates, run.settings, run.say, t0 + search_until
     )
     cut += ["the fleet search"] if stopped else []  # phases the budget cut short
     stages.add(
@@ -209,7 +248,7 @@ def solve_clustered(
     room = max(1.0, budget - later - finish - elapsed())
     pace = max(float(np.mean(timing)), 1e-6) if timing else math.inf
     best_cost, best_hours, points, resolved, recovery_cut = recover_schedule(
-        problem, agg, upper_inp, best, settings, say, room, pace
+        problem, agg, run.upper_inp, best, run.settings, run.say, room, pace
     )
     cut += recovery_cut
     stages.add(
@@ -227,50 +266,36 @@ def solve_clustered(
     #    can bound better with few of them)
     if not bound_first:
         _, lower, bound_res, lag_cut = lagrangian_stage(
-            problem, agg, points_existing, settings, progress, say, stages,
-            best_cost, fm.constant_usd, budget - finish - elapsed(), (lower, bound_res),
-        )  # fmt: skip
+            run, best_cost, budget - finish - elapsed(), (lower, bound_res)
+        )
         cut += lag_cut
     lower, bound_res = minima_bound_stage(
-        problem,
-        agg,
-        points_existing,
-        settings,
-        progress,
-        say,
-        stages,
+        run,
         best_cost + fm.constant_usd,
-        budget - finish - elapsed() - overrun,
+        budget - finish - elapsed() - found.overrun_s,
         (lower, bound_res),
     )
     recovery = {"recovery_points": points, "hours_resolved": resolved}
-    return {k: n for k, n in best.items() if n > 0}, best_hours, bound_res, lower, recovery, cut
+    fleet = {k: n for k, n in best.items() if n > 0}
+    return ClusteredPlan(fleet, best_hours, bound_res, lower, recovery, cut)
 
 
 def propose_fleets(
-    problem: Problem,
-    agg: Aggregation,
-    fm: FleetModel,
-    upper_inp: ModelInput,
-    points_existing: Mapping[str, np.ndarray],
-    settings: SolverSettings,
-    progress: Progress | None,
-    say: Progress,
-    stages: StageLog,
-    extra_candidates: tuple[Fleet, ...],
-    bound_first: bool,
-    budget: float,
-) -> tuple[list[Fleet], float | None, SolverResult, float, list[str]]:
+    run: ClusterRun, extra_candidates: tuple[Fleet, ...], bound_first: bool, budget: float
+) -> Proposals:
     """The fleets the search starts from: the cluster-max model's (relaxed replicas, solved
     already), the cluster-mean model's (whose optimum is also a valid bound), the integer
     model of the representative hours within a short limit where it is small (whole
     replicas change the best fleet), with ``bound_first`` the Lagrangian's usage fleets
-    first, and larger versions of the first two. Returns (candidates, the bound so far and
-    its report, how far the integer model ran past its limit, the phases the budget cut)."""
+    first, and larger versions of the first two."""
+    problem, fm, settings, progress, stages = (
+        run.problem, run.fm, run.settings, run.progress, run.stages
+    )  # fmt: skip
     opts = problem.opts
     bound_res, mean_fleet = lower_solve(
-        opts, problem.workloads, agg, points_existing, settings, progress, say, run_min=False
-    )
+        opts, problem.workloads, run.agg, run.points_existing, settings, progress, run.say,
+        run_min=False,
+    )  # fmt: skip
     lower = bound_res.bound
     stages.add(StageReport.of("bound (cluster means, replicas relaxed)", bound_res))
     candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
@@ -283,7 +308,7 @@ def propose_fleets(
     # workloads), and so would the MILP at the clusters' minima below
     overrun = math.inf  # how far a solve of a model this size runs past its limit
     if not extra_candidates and len(fm.R) + len(fm.x) <= INTEGER_POINTS_MAX:
-        ifm = build_model(opts, upper_inp)
+        ifm = build_model(opts, run.upper_inp)
         int_limit = min(INTEGER_POINTS_S, 0.1 * budget)
         ires = run_solver(
             ifm, replace(settings, time_limit_s=int_limit), progress, "integer points", opts
@@ -295,9 +320,8 @@ def propose_fleets(
     lag_cut: list[str] = []
     if bound_first:
         lag, lower, bound_res, lag_cut = lagrangian_stage(
-            problem, agg, points_existing, settings, progress, say, stages, None,
-            fm.constant_usd, min(LAGRANGE_S, LAGRANGE_SHARE * budget), (lower, bound_res),
-        )  # fmt: skip
+            run, None, min(LAGRANGE_S, LAGRANGE_SHARE * budget), (lower, bound_res)
+        )
         if lag.hourly_usage is not None and lag.cutting_planes:
             proposed = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, problem.existing_gpus)
             candidates = [f for f in proposed if f not in candidates] + candidates
@@ -312,7 +336,7 @@ def propose_fleets(
             }
             if big not in candidates:
                 candidates.append(big)
-    return candidates, lower, bound_res, overrun, lag_cut
+    return Proposals(candidates, lower, bound_res, overrun, lag_cut)
 
 
 def search_fleet(
@@ -393,15 +417,8 @@ def search_fleet(
 
 
 def lagrangian_stage(
-    problem: Problem,
-    agg: Aggregation,
-    points_existing: Mapping[str, np.ndarray],
-    settings: SolverSettings,
-    progress: Progress | None,
-    say: Progress,
-    stages: StageLog,
+    run: ClusterRun,
     plan_cost: float | None,
-    constant_usd: float,
     limit_s: float,
     best: tuple[float | None, SolverResult],
 ) -> tuple[LagrangeResult, float | None, SolverResult, list[str]]:
@@ -412,13 +429,11 @@ def lagrangian_stage(
     the budget's share (not its own cap) stopped it; adds its report to ``stages``."""
     lower, bound_res = best
     limit = max(0.5, min(LAGRANGE_S, limit_s))
-    means = ModelInput(
-        problem.workloads, agg.mean, agg.mean_in, agg.mean_out, agg.weights, points_existing
-    )
     lag, lag_res = hourly_bound(
-        problem, agg, means, settings, progress, say, plan_cost, limit, constant_usd
-    )
-    stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
+        run.problem, run.agg, run.means(), run.settings, run.progress, run.say, plan_cost,
+        limit, run.fm.constant_usd,
+    )  # fmt: skip
+    run.stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
     lower, bound_res = larger_bound(lower, bound_res, lag_res.bound, lag_res)
     # stopped on the clock, and that clock was the budget's share (at its own cap of
     # LAGRANGE_S a larger budget would not have given it more)
@@ -427,13 +442,7 @@ def lagrangian_stage(
 
 
 def minima_bound_stage(
-    problem: Problem,
-    agg: Aggregation,
-    points_existing: Mapping[str, np.ndarray],
-    settings: SolverSettings,
-    progress: Progress | None,
-    say: Progress,
-    stages: StageLog,
+    run: ClusterRun,
     plan_usd: float,
     limit_s: float,
     best: tuple[float | None, SolverResult],
@@ -445,12 +454,14 @@ def minima_bound_stage(
     to ``stages``."""
     lower, bound_res = best
     limit = min(MIN_MILP_S, limit_s)
-    if not _short_of(relative_gap(plan_usd, lower), settings.gap) or limit < 1.0:
+    if not _short_of(relative_gap(plan_usd, lower), run.settings.gap) or limit < 1.0:
         return lower, bound_res
+    p = run.problem
     res = min_bound(
-        problem.opts, problem.workloads, agg, points_existing, settings, progress, say, limit
-    )
-    stages.add(StageReport.of("bound (MILP at cluster minima)", res))
+        p.opts, p.workloads, run.agg, run.points_existing, run.settings, run.progress, run.say,
+        limit,
+    )  # fmt: skip
+    run.stages.add(StageReport.of("bound (MILP at cluster minima)", res))
     return larger_bound(lower, bound_res, res.bound, res)
 
 
@@ -647,22 +658,14 @@ def solve_problem(
             stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
             found.bounded_by(lag_res.bound, lag_res)
     else:
-        got = solve_clustered(
-            problem,
-            agg,
-            fm,
-            upper_inp,
-            points_existing,
-            settings,
-            progress,
-            say,
-            budget,
-            stages,
-            # the bound first where its prices propose a fleet (its cutting planes: HiGHS)
-            bound_first=settings.name == "highs",
+        run = ClusterRun(
+            problem, agg, fm, upper_inp, points_existing, settings, progress, say, stages
         )
-        found.reserved, found.hours, found.bound_res, found.lower, recovery, found.cut = got
-        found.agg_info = {**found.agg_info, **recovery}
+        # the bound first where its prices propose a fleet (its cutting planes: HiGHS)
+        got = solve_clustered(run, budget, bound_first=settings.name == "highs")
+        found.reserved, found.hours, found.cut = got.fleet, got.hours, got.cut
+        found.bound_res, found.lower = got.bound_res, got.lower
+        found.agg_info = {**found.agg_info, **got.recovery}
     if not found.solved:
         raise _no_plan_error(res, budget)
     sol = found.solution(problem, fm, api_only, budget, stages, say)
@@ -981,20 +984,13 @@ def decompose(
     stages.add(StageReport.of("fleet model (cluster maxima, replicas relaxed)", res))
     if res.status not in SOLVED:
         return None
-    fleet, hours, bound_res, lower, recovery, cut = solve_clustered(
-        problem,
-        agg,
-        fm,
-        upper_inp,
-        points_existing,
-        settings,
-        progress,
-        say,
-        budget,
-        stages,
-        () if milp_fleet is None else (milp_fleet,),
-        bound_first=True,
+    run = ClusterRun(problem, agg, fm, upper_inp, points_existing, settings, progress, say, stages)
+    got = solve_clustered(
+        run, budget, () if milp_fleet is None else (milp_fleet,), bound_first=True
     )
-    usd = hours_cost(opts, workloads, fleet, hours, input_tokens, output_tokens) + fm.constant_usd
-    info = {"decomposition_points": agg.n_points, **recovery}
-    return fleet, hours, usd, bound_res, lower, info, cut
+    usd = (
+        hours_cost(opts, workloads, got.fleet, got.hours, input_tokens, output_tokens)
+        + fm.constant_usd
+    )
+    info = {"decomposition_points": agg.n_points, **got.recovery}
+    return got.fleet, got.hours, usd, got.bound_res, got.lower, info, got.cut

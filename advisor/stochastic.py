@@ -19,8 +19,12 @@ Lagrangian bound and verification apply: the bound divided by ``M`` bounds the e
 of every first-stage decision, which makes the reported gap honest. Weights that are not
 multiples of ``1/60`` are rounded to such counts, with a warning.
 
-Every fleet considered is then priced exactly on every scenario by re-solving only the
-recourse (the fleet held fixed as committed GPUs, no new reservations): ``cost_s(R)``.
+Every fleet considered is then priced on every scenario by re-solving only the recourse
+(the fleet held fixed as committed GPUs, no new reservations): ``cost_s(R)``. Each price is
+the cost of a real plan of ``R``: the cheapest of that re-solve (which its time limit can
+stop short), the first stage's own schedule for the scenario (``stacked_costs``), the
+scenario's own plan where ``R`` is its fleet, and any smaller fleet's plan with the GPUs
+``R`` adds left idle (``cap_by_subfleets``).
 
 Risk
 ----

@@ -119,8 +119,8 @@ def test_two_stage_plan_matches_brute_force(pattern, factors, weights) -> None:
 
 
 def test_a_fleet_is_priced_no_higher_than_a_fleet_it_contains_plus_its_idle_gpus() -> None:
-    """A recourse solve cut short by its time limit priced 6 reserved H100s $25k above 5 on
-    one scenario of the scenario benchmark, where the sixth, idle, costs $13k: the smaller
+    """A recourse solve cut short by its time limit priced 6 owned H100s $25k above 5 on
+    one scenario of the scenario benchmark, where the sixth, idle, costs $15.2k: the smaller
     fleet's plan with the extra GPU idle is a plan of the larger one."""
     inputs, _ = scenario_instance((1.0, 2.0, 0.6), (0.5, 1.0), (0.5, 0.5))
     opts = option_set(inputs)

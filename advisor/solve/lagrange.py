@@ -42,6 +42,7 @@ import numpy as np
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.backends import silence_highs_banner
+from advisor.solve.frontier import pareto_frontier
 from advisor.workloads import capacity_needed
 
 #: Supergradient steps without a better bound before the step is halved.
@@ -208,48 +209,6 @@ def _pool_cap(opts: OptionSet, gpu: str, existing_gpus: Mapping[str, np.ndarray]
     return cap
 
 
-def _frontier(
-    lanes: list[tuple[float, float, int, int, float]], k_max: float, n_gpus: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pareto frontier of (units ≥, cost ≤) over whole replicas of ``lanes`` (units, cost,
-    gpu index or -1, tp, max copies), units counted up to ``k_max``. Returns units, cost and
-    pool GPUs used per type of every frontier point."""
-    K = np.zeros(1)
-    C = np.zeros(1)
-    U = np.zeros((1, n_gpus))
-    for units, cost, g, tp, max_copies in lanes:
-        n_max = min(math.ceil(k_max / units - 1e-12), max_copies)
-        if n_max <= 0:
-            continue
-        add_u = np.zeros(n_gpus)
-        if g >= 0:
-            add_u[g] = tp
-        # copies in chunks of 1, 2, 4, … (any count up to n_max is a sum of distinct
-        # chunks), each chunk added to the frontier so far and the result pruned
-        left, m = int(n_max), 1
-        while left > 0:
-            m = min(m, left)
-            open_ = k_max * (1 - 1e-12) > K
-            K, C, U = _prune(
-                np.concatenate([K, K[open_] + m * units]),
-                np.concatenate([C, C[open_] + m * cost]),
-                np.vstack([U, U[open_] + m * add_u]),
-                k_max,
-            )
-            left -= m
-            m *= 2
-    return K, C, U
-
-
-def _prune(K: np.ndarray, C: np.ndarray, U: np.ndarray, k_max: float):
-    K = np.minimum(K, k_max)
-    order = np.lexsort((C, -K))  # units descending, then cost ascending
-    K, C, U = K[order], C[order], U[order]
-    prev_min = np.minimum.accumulate(np.concatenate([[np.inf], C[:-1]]))
-    keep = prev_min - 1e-12 > C
-    return K[keep], C[keep], U[keep]
-
-
 def _api_cost(
     short: np.ndarray, need: np.ndarray, unit: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -337,7 +296,7 @@ def _single_evaluate(
                 alt_gpu[jw] = ln.gpu
                 alt_gpus_per_unit[jw] = ln.tp / ln.caps[jw]
     lanes = _undominated(lanes)
-    K, C, U = _frontier(lanes, k_max, n_gpus)
+    K, C, U = pareto_frontier(lanes, k_max, n_gpus)
     short = np.maximum(q[None, :] - K[:, None], 0.0)
     unit = b.api_unit_usd[hours]
     use_alt = alt_unit[None, :] < unit
@@ -364,7 +323,7 @@ class _Cover:
     (inf: no API). ``F`` never falls as ``r`` grows."""
 
     def __init__(self, lanes, k_max: float, n_gpus: int, unit: np.ndarray) -> None:
-        K, C, U = _frontier(_undominated(lanes), k_max, n_gpus)
+        K, C, U = pareto_frontier(_undominated(lanes), k_max, n_gpus)
         order = np.argsort(K, kind="stable")
         self.K, self.C, self.U = K[order], C[order], U[order]
         n = unit.shape[0]

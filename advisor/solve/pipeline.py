@@ -60,6 +60,7 @@ from advisor.solve.backends import (
 from advisor.solve.bounds import api_only_cost, hourly_bound, lower_solve, min_bound
 from advisor.solve.budget import MIN_SOLVE_SHARE, StageLog, StageReport, TimeBudget, timed
 from advisor.solve.diagnose import diagnose_infeasible, explain, find_infeasibilities
+from advisor.solve.exact_hours import exact_hours
 from advisor.solve.fleet_search import (
     CANDIDATE_SCALES,
     EVAL_S,
@@ -368,10 +369,29 @@ def search_fleet(
     )
     estimated: dict[frozenset, float] = {}
     timing: list[float] = []  # seconds per point solved
+    med_problem = replace(
+        problem,
+        requests=med_inp.requests,
+        input_tokens=med_inp.input_tokens,
+        output_tokens=med_inp.output_tokens,
+        existing_gpus=med_inp.existing_gpus,
+    )
 
     def cost_of(fleet: Fleet) -> float:
         key = frozenset((k, n) for k, n in fleet.items() if n > 0)
         if key not in estimated:
+            exact = exact_hours(med_problem, fleet)
+            if exact is not None and all(h is not None for h in exact):
+                estimated[key] = hours_cost(
+                    opts,
+                    workloads,
+                    fleet,
+                    [h for h in exact if h is not None],
+                    med_inp.input_tokens,
+                    med_inp.output_tokens,
+                    agg.weights,
+                )
+                return estimated[key]
             t_rec = time.perf_counter()
             deadline = min(t_rec + EVAL_S, until)
             # past the search's share of the budget, points keep rounded schedules (fast)
@@ -487,6 +507,13 @@ def recover_schedule(
         problem.input_tokens,
         problem.output_tokens,
     )
+    exact = exact_hours(problem, fleet)
+    if exact is not None and all(h is not None for h in exact):
+        reserved = {key: n for key, n in fleet.items() if n > 0}
+        hours = [h for h in exact if h is not None]
+        cost = hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
+        say(f"schedule with every hour solved exactly: ${cost:,.2f} before overhead")
+        return cost, hours, agg.n_distinct, agg.n_distinct, []
     ex, ex_names = problem.existing_matrix(), problem.existing_names
     points, resolved, cut = agg.n_points, 0, []
     # as many points as the room holds at the estimates' mean pace, with a margin (the
@@ -536,6 +563,13 @@ def recover_schedule(
             cut.append(f"the schedule recovery ({resolved} of {agg.n_distinct} hours re-solved)")
     elif points < agg.n_distinct:
         cut.append(f"the schedule recovery ({points} of {agg.n_distinct} hours)")
+    if exact is not None:
+        # the hours solved exactly (all but those where an offer's cap binds across
+        # deployments) are optimal: they replace the recovered ones
+        hours = [e if e is not None else h for e, h in zip(exact, hours, strict=True)]
+        reserved = {key: n for key, n in fleet.items() if n > 0}
+        cost = hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
+        say(f"schedule with the hours solved exactly: ${cost:,.2f} before overhead")
     return cost, hours, points, resolved, cut
 
 

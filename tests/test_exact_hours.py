@@ -7,15 +7,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from advisor.catalog import load_catalog
+from advisor.catalog import POOL_TIERS, load_catalog
 from advisor.demand import synthetic_demand
 from advisor.milp import ModelInput, build_model
 from advisor.pipeline import Inputs, option_set
 from advisor.solve import SolverSettings
 from advisor.solve.backends import run_solver
 from advisor.solve.exact_hours import exact_hours, splits_by_workload
+from advisor.solve.pipeline import solve_problem
 from advisor.solve.problem import Problem
-from advisor.solve.schedule import hour_spend
+from advisor.solve.schedule import hour_spend, hours_cost
 from advisor.workloads import load_workloads
 
 THREE = ("llama-3.1-8b-interactive", "llama-3.1-70b-interactive", "mixtral-8x7b-batch")
@@ -133,3 +134,24 @@ def test_workloads_sharing_a_model_are_not_split() -> None:
     problem = _problem(("llama-3.1-8b-interactive", "llama-3.1-8b-batch"), 6, (60_000, 60_000), {})
     assert not splits_by_workload(problem.opts, problem.workloads)
     assert exact_hours(problem, {}) is None
+
+
+def test_a_fixed_fleet_is_solved_without_a_solver_run_and_proven_optimal() -> None:
+    """Nothing for sale to the pool, the committed GPUs fixed: every hour exact, the plan's
+    bound its cost (the recourse of a two-stage plan and of ``advisor stress``)."""
+    problem = _problem(THREE, 12, (60_000, 40_000, 40_000), {"H100-SXM": 4, "MI300X": 2})
+    opts = problem.opts
+    fixed = dataclasses.replace(
+        opts,
+        gpu_usd_per_hour={k: v for k, v in opts.gpu_usd_per_hour.items() if k[1] not in POOL_TIERS},
+        max_gpus={k: v for k, v in opts.max_gpus.items() if k[1] not in POOL_TIERS},
+    )
+    problem = dataclasses.replace(problem, opts=fixed)
+    sol = solve_problem(problem, EXACT)
+    assert sol.solver.name == "exact hours" and sol.reserved == {}
+    spend = hours_cost(
+        fixed, problem.workloads, {}, sol.hours, problem.input_tokens, problem.output_tokens
+    )
+    assert spend == pytest.approx(sum(_milp_hour(problem, h) for h in range(12)), abs=1e-3)
+    assert sol.lower_bound == pytest.approx(sol.solver.objective, rel=2e-6)
+    assert sol.lower_bound <= sol.solver.objective

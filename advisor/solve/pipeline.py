@@ -15,13 +15,17 @@ Pipeline (``solve_fleet``):
    replicas solved given the fleet), then a local search moves one GPU at a time (one more,
    one fewer, one to another tier, one swapped for another type) while that lowers the
    estimate.
-3. **Recover every real hour.** Given a fleet the hours are independent: whole replicas are
-   solved per representative hour (at its cluster's maximum) in small chunks (one hour at a
-   time where workloads share replicas), started from the rounded fractional schedule, and
-   each real hour keeps its point's replicas, trimmed to its own demand. Every distinct hour
-   is its own point where the time allows; else, with HiGHS (in-process, so small solves are
-   cheap), every real hour is re-solved on its representative's lanes
-   (``_refine_hours``), and with CBC finer representative hours are used.
+3. **Recover every real hour.** Given a fleet the hours are independent. Where each model
+   serves one workload, every hour is solved exactly at once (``exact_hours``; the fleet
+   search's estimates too, and a fixed fleet needs no solver run at all); an hour it leaves
+   (an offer's cap binding across deployments), and every hour of other problems, as
+   follows: whole replicas are solved per representative hour (at its cluster's maximum) in
+   small chunks (one hour at a time where workloads share replicas), started from the
+   rounded fractional schedule, and each real hour keeps its point's replicas, trimmed to
+   its own demand. Every distinct hour is its own point where the time allows; else, with
+   HiGHS (in-process, so small solves are cheap), every real hour is re-solved on its
+   representative's lanes (``refine_hours``), and with CBC finer representative hours are
+   used.
 4. **Bound.** ``advisor.solve.lagrange``: the pool rows priced per cluster, one exact integer
    problem per hour and model; and the cluster-mean model with hourly replicas relaxed
    (Jensen). The larger is a valid lower bound on the full hourly problem, and ``gap = (plan
@@ -39,6 +43,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import InfeasibleError, SolverError
 from advisor.milp import (
     FleetModel,
@@ -616,6 +621,9 @@ def solve_problem(
         raise InfeasibleError(explain(opts, causes))
     ex = problem.existing_matrix()
     agg = aggregate_hours(requests, problem.input_tokens, problem.output_tokens, ex, aggregate)
+    fixed = solve_fixed_fleet(problem, agg, settings, t_start, progress)
+    if fixed is not None:
+        return fixed
     whole = TimeBudget.for_solve(settings.time_limit_s, agg.n_distinct, start=t_start)
     floored = whole.leave_at_least(MIN_SOLVE_SHARE)
     # a minimum rental re-solves the hours with the rule at the end: it keeps its share
@@ -704,6 +712,51 @@ def solve_problem(
         raise _no_plan_error(res, budget)
     sol = found.solution(problem, fm, api_only, budget, stages, say)
     return enforce_min_rental(problem, sol, settings, whole)
+
+
+def solve_fixed_fleet(
+    problem: Problem,
+    agg: Aggregation,
+    settings: SolverSettings,
+    t_start: float,
+    progress: Progress | None,
+) -> FleetSolution | None:
+    """Where the pool is fixed (committed GPUs only, nothing for sale to it, no minimum
+    rental) and every hour is solved exactly (``exact_hours``): that plan, proven optimal,
+    with no solver run. None otherwise (or where an hour is not solved exactly)."""
+    opts = problem.opts
+    for_sale = any(opts.pool_tiers(d.pool_key) for d in opts.deployments.values())
+    if not problem.existing_gpus or for_sale or opts.min_rental_hours > 1:
+        return None
+    t0 = time.perf_counter()
+    exact = exact_hours(problem, {})
+    if exact is None or any(h is None for h in exact):
+        return None
+    hours = [h for h in exact if h is not None]
+    overhead = self_hosting_overhead_usd(
+        opts.monthly_overhead_usd, problem.n_hours, self_hosts=True, has_commitments=True
+    )
+    usd = overhead + hours_cost(
+        opts, problem.workloads, {}, hours, problem.input_tokens, problem.output_tokens
+    )
+    # each hour's optimum within the cover rows' tolerance: a millionth below is proven
+    lower = usd - 1e-6 * abs(usd)
+    seconds = time.perf_counter() - t0
+    res = SolverResult("exact hours", Status.OPTIMAL, seconds, usd, lower, 0.0)
+    if progress is not None:
+        progress(f"fixed fleet: every hour solved exactly in {seconds:.1f} s, ${usd:,.2f}")
+    return FleetSolution(
+        reserved={},
+        hours=hours,
+        solver=res,
+        bound_solver=None,
+        lower_bound=lower,
+        aggregation=agg.describe(),
+        build_seconds=0.0,
+        seconds=time.perf_counter() - t_start,
+        stages=[StageReport.of("every hour exact (fixed fleet)", res)],
+        gap_tolerance=settings.gap,
+    )
 
 
 def _preparation_note(prep_s: float, whole: TimeBudget, floored: bool) -> str:

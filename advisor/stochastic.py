@@ -30,12 +30,12 @@ Risk
 ----
 ``expected`` (default) minimizes ``E[cost]``; ``cvar:α:λ`` minimizes ``E[cost] + λ·CVaR_α``
 (the mean cost of the worst ``1−α`` of probability); ``minmax`` the worst scenario's cost.
-Risk objectives are taken over candidate fleets — the expected-cost fleet, the
+Every objective is taken over candidate fleets — the expected-cost fleet, the
 single-forecast fleet (chosen on the weighted mean demand), each scenario's own optimal fleet
 (up to ``MAX_CROSS`` scenarios), then a local search moving one GPU at a time while the
-objective falls — each priced exactly on every scenario. The expected-cost plan keeps
-whichever candidate has the lowest expected cost, so it never costs more in expectation than
-the single-forecast plan (VSS ≥ 0).
+objective falls and the time budget prices a round of neighbours — each priced on every
+scenario. A move is taken only where it lowers the objective, so the expected-cost plan never
+costs more in expectation than the single-forecast plan (VSS ≥ 0).
 
 Bounds (``risk_bound``): a fleet costs at least a scenario's own optimum on that scenario, and
 every objective is monotone in every scenario's cost, so it is at least the objective of the
@@ -89,7 +89,7 @@ Fleet = dict[tuple[str, str], int]
 MAX_COPIES = 60
 #: scenarios up to which every scenario's own fleet is a candidate priced on all scenarios
 MAX_CROSS = 8
-#: rounds of the one-GPU local search for risk objectives
+#: rounds of the one-GPU local search over fleets
 SEARCH_ROUNDS = 6
 
 
@@ -545,6 +545,8 @@ class _Pricer:
         self.clock, self.aggregate, self.workers, self.cluster = clock, aggregate, workers, cluster
         self.priced: dict[tuple, np.ndarray] = {}
         self.fleets: dict[tuple, Fleet] = {}
+        #: seconds a fleet's price on one scenario took, on the last call (each worker's)
+        self.pace_s = MIN_JOB_S
         #: costs per scenario of plans already in hand (inf: none), by fleet
         self.known: dict[tuple, np.ndarray] = {}
 
@@ -560,6 +562,7 @@ class _Pricer:
             return
         n = self.scen.n
         each = self.clock.per_job(self.settings, None, len(todo) * n)
+        t0 = time.perf_counter()
         results = run_jobs(
             recourse_job,
             [
@@ -570,6 +573,8 @@ class _Pricer:
             workers=self.workers,
             cluster=self.cluster,
         )
+        jobs = len(todo) * n
+        self.pace_s = (time.perf_counter() - t0) * min(self.clock.workers, jobs) / jobs
         for i, f in enumerate(todo):
             k = _key(f)
             solved = np.array([r["cost_usd"] for r in results[i * n : (i + 1) * n]])
@@ -581,6 +586,11 @@ class _Pricer:
 
     def costs(self, fleet: Fleet) -> np.ndarray:
         return self.priced[_key(fleet)]
+
+    def affordable(self, n_fleets: int) -> bool:
+        """Whether what the clock has left (but its final share) prices ``n_fleets`` more
+        fleets at the last call's pace."""
+        return self.clock.jobs_affordable(self.pace_s) >= n_fleets * self.scen.n
 
 
 def cap_by_subfleets(
@@ -658,12 +668,12 @@ def _choose(
     say: Callable[[str], None],
     out_of_time: Callable[[], bool],
 ) -> Fleet:
-    """Price the candidates and pick the best for ``risk`` (then its local search); the
-    expected-cost plan keeps the candidate of least expected cost (so VSS ≥ 0)."""
+    """Price the candidates and pick the best for ``risk``, then its local search while
+    the clock prices a round of neighbours; a move is taken only where it lowers the
+    objective, so the expected-cost plan never costs more in expectation than the
+    single-forecast fleet (VSS ≥ 0)."""
     pricer(candidates)
     best = min(candidates, key=lambda f: (risk.value(pricer.costs(f), w), _key(f)))
-    if risk.kind == "expected":
-        return best
     return _local_search(best, risk, w, opts, pricer, say, out_of_time)
 
 
@@ -861,10 +871,11 @@ def _local_search(
 ) -> Fleet:
     best = start
     for _ in range(SEARCH_ROUNDS):
-        if out_of_time():
+        near = _neighbours(best, opts)
+        todo = [f for f in near if _key(f) not in pricer.priced]
+        if out_of_time() or not pricer.affordable(len(todo)):
             say("risk search: stopped by the time budget")
             break
-        near = _neighbours(best, opts)
         pricer(near)
         cand = min([*near, best], key=lambda f: (risk.value(pricer.costs(f), w), _key(f)))
         if _key(cand) == _key(best):

@@ -223,7 +223,8 @@ def _costs(wk: _Workload) -> tuple[np.ndarray, np.ndarray]:
     for v in np.unique(wk.pool_units):
         short = np.maximum(wk.need[None, :] - v - wk.K[:, None], 0.0)  # (P, h)
         api_ok = short <= wk.api_share[None, :] * wk.need[None, :] + tol
-        api = np.where(short > tol, short * per_unit[None, :], 0.0)
+        with np.errstate(invalid="ignore"):  # 0 × inf where there is no API: not taken
+            api = np.where(short > tol, short * per_unit[None, :], 0.0)
         total = np.where(api_ok & np.isfinite(api), wk.C[:, None] + api, np.inf)
         j = np.argmin(total, axis=0)
         rows = wk.pool_units == v

@@ -17,8 +17,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
 import json, sys, time
@@ -39,7 +42,12 @@ print(json.dumps({"wall_s": time.perf_counter() - t0, "caps": caps}))
 def _run(side: str) -> dict:
     env = {**os.environ, "ADVISOR_CACHE_DIR": "off"}
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, side], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, side],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,  # this checkout's package first (python -c puts the cwd on the path)
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 CHILD = """
 import json, time
 t0, c0 = time.perf_counter(), time.process_time()
@@ -42,7 +43,12 @@ print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time
 def _run(cache: str) -> dict:
     env = {**os.environ, "ADVISOR_CACHE_DIR": cache}
     out = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,  # this checkout's package first (python -c puts the cwd on the path)
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 

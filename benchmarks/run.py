@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# this checkout's package first, whatever is installed (an editable install of another
+# checkout would otherwise be what every case imports)
+sys.path.insert(0, str(ROOT))
 HERE = Path(__file__).resolve().parent
 
 # --- the grid -------------------------------------------------------------------------------

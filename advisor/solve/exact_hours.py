@@ -36,7 +36,7 @@ from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.frontier import frontier_with_replicas
 from advisor.solve.problem import Problem
-from advisor.solve.schedule import HourSchedule
+from advisor.solve.schedule import HourSchedule, hours_cost
 from advisor.workloads import capacity_needed
 
 #: Most (pool states)² × workloads × hours the dynamic programme takes on (beyond: None).
@@ -88,6 +88,31 @@ def exact_hours(
         hours = np.arange(lo, min(H, lo + CHUNK_HOURS))
         out += _solve_chunk(problem, lanes, keys, top, capacity, hours)
     return out
+
+
+def exact_schedule(
+    problem: Problem,
+    fleet: Mapping[tuple[str, str], int],
+    weights: np.ndarray | None = None,
+) -> tuple[float, list[HourSchedule]] | None:
+    """Every hour's optimal schedule on ``fleet`` and their cost before overhead [USD] (the
+    fleet's included; with ``weights``, each hour stands for that many), or None unless
+    ``exact_hours`` solved every hour."""
+    got = exact_hours(problem, fleet)
+    if got is None or any(h is None for h in got):
+        return None
+    hours = [h for h in got if h is not None]
+    reserved = {key: n for key, n in fleet.items() if n > 0}
+    cost = hours_cost(
+        problem.opts,
+        problem.workloads,
+        reserved,
+        hours,
+        problem.input_tokens,
+        problem.output_tokens,
+        weights,
+    )
+    return cost, hours
 
 
 def _pool_capacity(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> dict[str, np.ndarray]:

@@ -65,7 +65,7 @@ from advisor.solve.backends import (
 from advisor.solve.bounds import api_only_cost, hourly_bound, lower_solve, min_bound
 from advisor.solve.budget import MIN_SOLVE_SHARE, StageLog, StageReport, TimeBudget, timed
 from advisor.solve.diagnose import diagnose_infeasible, explain, find_infeasibilities
-from advisor.solve.exact_hours import exact_hours
+from advisor.solve.exact_hours import exact_hours, exact_schedule
 from advisor.solve.fleet_search import (
     CANDIDATE_SCALES,
     EVAL_S,
@@ -362,61 +362,34 @@ def search_fleet(
     $251k where 9 and 2 cost $240k, both by exact hourly solves on every 20th hour; the
     estimate here read $251k and $239k.) Returns (fleet, its estimated cost before overhead,
     seconds per point of each estimate, whether the clock stopped the search)."""
-    opts, workloads, requests = problem.opts, problem.workloads, problem.requests
-    med = medoids(agg, requests)
+    opts, workloads = problem.opts, problem.workloads
+    med = medoids(agg, problem.requests)
+    med_problem = replace(
+        problem,
+        requests=problem.requests[med],
+        input_tokens=problem.input_tokens[med],
+        output_tokens=problem.output_tokens[med],
+        existing_gpus={g: np.asarray(v)[med] for g, v in problem.existing_gpus.items()},
+    )
     med_inp = ModelInput(
         workloads,
-        requests[med],
-        problem.input_tokens[med],
-        problem.output_tokens[med],
+        med_problem.requests,
+        med_problem.input_tokens,
+        med_problem.output_tokens,
         agg.weights,
-        {g: np.asarray(v)[med] for g, v in problem.existing_gpus.items()},
+        med_problem.existing_gpus,
     )
     estimated: dict[frozenset, float] = {}
     timing: list[float] = []  # seconds per point solved
-    med_problem = replace(
-        problem,
-        requests=med_inp.requests,
-        input_tokens=med_inp.input_tokens,
-        output_tokens=med_inp.output_tokens,
-        existing_gpus=med_inp.existing_gpus,
-    )
 
     def cost_of(fleet: Fleet) -> float:
         key = frozenset((k, n) for k, n in fleet.items() if n > 0)
         if key not in estimated:
-            exact = exact_hours(med_problem, fleet)
-            if exact is not None and all(h is not None for h in exact):
-                estimated[key] = hours_cost(
-                    opts,
-                    workloads,
-                    fleet,
-                    [h for h in exact if h is not None],
-                    med_inp.input_tokens,
-                    med_inp.output_tokens,
-                    agg.weights,
-                )
-                return estimated[key]
-            t_rec = time.perf_counter()
-            deadline = min(t_rec + EVAL_S, until)
-            # past the search's share of the budget, points keep rounded schedules (fast)
-            got = solve_points(opts, med_inp, fleet, settings, say, deadline)
-            if time.perf_counter() <= deadline:
-                # the pace of whole solves only: rounded points would make it look faster
-                # (measured at 168 h x 10 workloads: 168 points planned, a third rounded)
-                timing.append((time.perf_counter() - t_rec) / agg.n_points)
+            exact = exact_schedule(med_problem, fleet, agg.weights)
             estimated[key] = (
-                math.inf
-                if got is None
-                else hours_cost(
-                    opts,
-                    workloads,
-                    fleet,
-                    got,
-                    med_inp.input_tokens,
-                    med_inp.output_tokens,
-                    agg.weights,
-                )
+                exact[0]
+                if exact is not None
+                else _points_estimate(opts, med_inp, fleet, settings, say, until, timing)
             )
         return estimated[key]
 
@@ -439,6 +412,39 @@ def search_fleet(
                 say(f"fleet search: ${best_cost:,.2f} (estimated) with {fleet_text(best)}")
                 break
     return best, best_cost, timing, False
+
+
+def _points_estimate(
+    opts: OptionSet,
+    med_inp: ModelInput,
+    fleet: Fleet,
+    settings: SolverSettings,
+    say: Progress,
+    until: float,
+    timing: list[float],
+) -> float:
+    """A fleet's cost before overhead [USD] on the representative hours ``med_inp`` (each
+    weighted by its cluster's hours), whole replicas solved given the fleet within
+    ``EVAL_S`` (past ``until``, rounded schedules); the seconds per point of a whole solve
+    are appended to ``timing``."""
+    t_rec = time.perf_counter()
+    deadline = min(t_rec + EVAL_S, until)
+    got = solve_points(opts, med_inp, fleet, settings, say, deadline)
+    if time.perf_counter() <= deadline:
+        # the pace of whole solves only: rounded points would make it look faster
+        # (measured at 168 h x 10 workloads: 168 points planned, a third rounded)
+        timing.append((time.perf_counter() - t_rec) / med_inp.n_points)
+    if got is None:
+        return math.inf
+    return hours_cost(
+        opts,
+        med_inp.workloads,
+        fleet,
+        got,
+        med_inp.input_tokens,
+        med_inp.output_tokens,
+        med_inp.weights,
+    )
 
 
 def lagrangian_stage(
@@ -500,6 +506,40 @@ def recover_schedule(
     room_s: float,
     pace_s: float,
 ) -> tuple[float, list[HourSchedule], int, int, list[str]]:
+    """The schedule of every real hour on ``fleet`` within ``room_s``: every hour solved
+    exactly where ``exact_hours`` can; the others from the representative hours
+    (``recover_from_points``). Returns (cost before overhead [USD], hours, points, hours
+    re-solved, the phases the time cut short)."""
+    exact = exact_hours(problem, fleet)
+    args = (problem.opts, problem.workloads, fleet)
+    tokens = (problem.input_tokens, problem.output_tokens)
+    if exact is not None and all(h is not None for h in exact):
+        hours = [h for h in exact if h is not None]
+        cost = hours_cost(*args, hours, *tokens)
+        say(f"schedule with every hour solved exactly: ${cost:,.2f} before overhead")
+        return cost, hours, agg.n_distinct, agg.n_distinct, []
+    got = recover_from_points(problem, agg, upper_inp, fleet, settings, say, room_s, pace_s)
+    if exact is None:
+        return got
+    cost, hours, points, resolved, cut = got
+    # the hours solved exactly (all but those where an offer's cap binds across
+    # deployments) are optimal: they replace the recovered ones
+    hours = [e if e is not None else h for e, h in zip(exact, hours, strict=True)]
+    cost = hours_cost(*args, hours, *tokens)
+    say(f"schedule with the hours solved exactly: ${cost:,.2f} before overhead")
+    return cost, hours, points, resolved, cut
+
+
+def recover_from_points(
+    problem: Problem,
+    agg: Aggregation,
+    upper_inp: ModelInput,
+    fleet: Fleet,
+    settings: SolverSettings,
+    say: Progress,
+    room_s: float,
+    pace_s: float,
+) -> tuple[float, list[HourSchedule], int, int, list[str]]:
     """The schedule of every real hour on ``fleet`` within ``room_s``: from every distinct
     hour as a point of its own where the time allows (at ``pace_s`` a point, with a margin);
     else from finer representative hours (at their maxima, trimmed per hour), or, with
@@ -512,13 +552,6 @@ def recover_schedule(
         problem.input_tokens,
         problem.output_tokens,
     )
-    exact = exact_hours(problem, fleet)
-    if exact is not None and all(h is not None for h in exact):
-        reserved = {key: n for key, n in fleet.items() if n > 0}
-        hours = [h for h in exact if h is not None]
-        cost = hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
-        say(f"schedule with every hour solved exactly: ${cost:,.2f} before overhead")
-        return cost, hours, agg.n_distinct, agg.n_distinct, []
     ex, ex_names = problem.existing_matrix(), problem.existing_names
     points, resolved, cut = agg.n_points, 0, []
     # as many points as the room holds at the estimates' mean pace, with a margin (the
@@ -568,13 +601,6 @@ def recover_schedule(
             cut.append(f"the schedule recovery ({resolved} of {agg.n_distinct} hours re-solved)")
     elif points < agg.n_distinct:
         cut.append(f"the schedule recovery ({points} of {agg.n_distinct} hours)")
-    if exact is not None:
-        # the hours solved exactly (all but those where an offer's cap binds across
-        # deployments) are optimal: they replace the recovered ones
-        hours = [e if e is not None else h for e, h in zip(exact, hours, strict=True)]
-        reserved = {key: n for key, n in fleet.items() if n > 0}
-        cost = hours_cost(opts, workloads, reserved, hours, input_tokens, output_tokens)
-        say(f"schedule with the hours solved exactly: ${cost:,.2f} before overhead")
     return cost, hours, points, resolved, cut
 
 

@@ -103,16 +103,8 @@ def exact_schedule(
         return None
     hours = [h for h in got if h is not None]
     reserved = {key: n for key, n in fleet.items() if n > 0}
-    cost = hours_cost(
-        problem.opts,
-        problem.workloads,
-        reserved,
-        hours,
-        problem.input_tokens,
-        problem.output_tokens,
-        weights,
-    )
-    return cost, hours
+    tokens = (problem.input_tokens, problem.output_tokens)
+    return hours_cost(problem.opts, problem.workloads, reserved, hours, *tokens, weights), hours
 
 
 def _pool_capacity(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> dict[str, np.ndarray]:

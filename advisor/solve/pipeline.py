@@ -253,9 +253,7 @@ def solve_clustered(
     later = 0.0 if bound_first else min(LAGRANGE_S, LAGRANGE_SHARE * budget)
     room = max(1.0, budget - later - finish - elapsed())
     pace = max(float(np.mean(timing)), 1e-6) if timing else math.inf
-    best_cost, best_hours, points, resolved, recovery_cut = recover_schedule(
-        problem, agg, run.upper_inp, best, run.settings, run.say, room, pace
-    )
+    best_cost, best_hours, points, resolved, recovery_cut = recover_schedule(run, best, room, pace)
     cut += recovery_cut
     stages.add(
         StageReport(
@@ -497,19 +495,13 @@ def minima_bound_stage(
 
 
 def recover_schedule(
-    problem: Problem,
-    agg: Aggregation,
-    upper_inp: ModelInput,
-    fleet: Fleet,
-    settings: SolverSettings,
-    say: Progress,
-    room_s: float,
-    pace_s: float,
+    run: ClusterRun, fleet: Fleet, room_s: float, pace_s: float
 ) -> tuple[float, list[HourSchedule], int, int, list[str]]:
     """The schedule of every real hour on ``fleet`` within ``room_s``: every hour solved
     exactly where ``exact_hours`` can; the others from the representative hours
     (``recover_from_points``). Returns (cost before overhead [USD], hours, points, hours
     re-solved, the phases the time cut short)."""
+    problem, agg, say = run.problem, run.agg, run.say
     exact = exact_hours(problem, fleet)
     args = (problem.opts, problem.workloads, fleet)
     tokens = (problem.input_tokens, problem.output_tokens)
@@ -518,7 +510,7 @@ def recover_schedule(
         cost = hours_cost(*args, hours, *tokens)
         say(f"schedule with every hour solved exactly: ${cost:,.2f} before overhead")
         return cost, hours, agg.n_distinct, agg.n_distinct, []
-    got = recover_from_points(problem, agg, upper_inp, fleet, settings, say, room_s, pace_s)
+    got = recover_from_points(problem, agg, run.upper_inp, fleet, run.settings, say, room_s, pace_s)
     if exact is None:
         return got
     cost, hours, points, resolved, cut = got

@@ -12,6 +12,26 @@ import numpy as np
 Lane = tuple[float, float, int, int, float]
 
 
+def undominated_lanes(lanes: list[Lane]) -> list[Lane]:
+    """The lanes no other lane beats: at least the capacity per replica, at most the cost,
+    and no cap on its replicas. (A capped lane that beats another on all three can still
+    leave demand the other would serve: with caps on both, dropping either would not be a
+    relaxation of serving both.)"""
+    out = []
+    for i, a in enumerate(lanes):
+        dominated = False
+        for j, b in enumerate(lanes):
+            if i == j or not math.isinf(b[4]):
+                continue
+            no_worse = b[0] >= a[0] and b[1] <= a[1]
+            if no_worse and (b[0] > a[0] or b[1] < a[1] or not math.isinf(a[4]) or j < i):
+                dominated = True
+                break
+        if not dominated:
+            out.append(a)
+    return out
+
+
 def pareto_frontier(
     lanes: list[Lane], k_max: float, n_gpus: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -42,7 +42,7 @@ import numpy as np
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.backends import silence_highs_banner
-from advisor.solve.frontier import pareto_frontier
+from advisor.solve.frontier import pareto_frontier, undominated_lanes
 from advisor.workloads import capacity_needed
 
 #: Supergradient steps without a better bound before the step is halved.
@@ -295,7 +295,7 @@ def _single_evaluate(
                 alt_unit[jw] = cost / ln.caps[jw]
                 alt_gpu[jw] = ln.gpu
                 alt_gpus_per_unit[jw] = ln.tp / ln.caps[jw]
-    lanes = _undominated(lanes)
+    lanes = undominated_lanes(lanes)
     K, C, U = pareto_frontier(lanes, k_max, n_gpus)
     short = np.maximum(q[None, :] - K[:, None], 0.0)
     unit = b.api_unit_usd[hours]
@@ -323,7 +323,7 @@ class _Cover:
     (inf: no API). ``F`` never falls as ``r`` grows."""
 
     def __init__(self, lanes, k_max: float, n_gpus: int, unit: np.ndarray) -> None:
-        K, C, U = pareto_frontier(_undominated(lanes), k_max, n_gpus)
+        K, C, U = pareto_frontier(undominated_lanes(lanes), k_max, n_gpus)
         order = np.argsort(K, kind="stable")
         self.K, self.C, self.U = K[order], C[order], U[order]
         n = unit.shape[0]
@@ -432,23 +432,6 @@ def _crossings(K: np.ndarray, d: np.ndarray, p: float) -> np.ndarray:
     k = K[np.minimum(idx, K.size - 1)]
     th = (d[:, None] - k) / p
     return np.where(ok, np.clip(th, 0.0, 1.0), 0.0)
-
-
-def _undominated(lanes: list[tuple[float, float, int, int, float]]):
-    """Drop lanes another lane beats on units, cost and copies."""
-    out = []
-    for i, a in enumerate(lanes):
-        dominated = False
-        for j, b in enumerate(lanes):
-            if i == j:
-                continue
-            no_worse = b[0] >= a[0] and b[1] <= a[1] and b[4] >= a[4]
-            if no_worse and (b[0] > a[0] or b[1] < a[1] or b[4] > a[4] or j < i):
-                dominated = True
-                break
-        if not dominated:
-            out.append(a)
-    return out
 
 
 #: Share of the time limit the supergradient ascent may use before the cutting-plane phase

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -65,7 +65,7 @@ from advisor.solve.backends import (
 from advisor.solve.bounds import api_only_cost, hourly_bound, lower_solve, min_bound
 from advisor.solve.budget import MIN_SOLVE_SHARE, StageLog, StageReport, TimeBudget, timed
 from advisor.solve.diagnose import diagnose_infeasible, explain, find_infeasibilities
-from advisor.solve.exact_hours import exact_hours, exact_schedule
+from advisor.solve.exact_hours import exact_hours, exact_schedule, splits_by_workload
 from advisor.solve.fleet_search import (
     CANDIDATE_SCALES,
     EVAL_S,
@@ -391,25 +391,58 @@ def search_fleet(
             )
         return estimated[key]
 
-    best = min(candidates, key=cost_of)
-    best_cost = cost_of(best)
+    starts = sorted(candidates, key=cost_of)
+    best, best_cost = starts[0], cost_of(starts[0])
     say(f"fleet candidates: best ${best_cost:,.2f} before overhead (estimated)")
     gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
-    improved = math.isfinite(best_cost)
+    cheap = splits_by_workload(opts, workloads)  # the estimates are exact, so cheap
+    if cheap:
+        # every GPU type the options can pool, not only the candidates' (measured at
+        # 8,760 h x 3 workloads with CBC: its candidates held H100s only, and the search
+        # never tried the MI300X that HiGHS's plan holds)
+        gpus = sorted(
+            {opts.deployments[k].pool_key for (_, k) in opts.options}
+            & {g for (g, t) in opts.gpu_usd_per_hour if t in opts.pool_tiers(g)}
+        )
+    # from the cheapest candidate, then (with cheap estimates) from each of the others while
+    # the time lasts: the one-GPU moves stop at a local minimum
+    for i, start in enumerate(starts if cheap else starts[:1]):
+        if not math.isfinite(cost_of(start)):
+            continue
+        found, found_cost, stopped = _descend(start, cost_of, opts, gpus, say, until)
+        if found_cost < best_cost - 1e-6:
+            best, best_cost = found, found_cost
+        if stopped:
+            # cut short if the first descent was; the others are extra
+            return best, best_cost, timing, i == 0
+    return best, best_cost, timing, False
+
+
+def _descend(
+    start: Fleet,
+    cost_of: Callable[[Fleet], float],
+    opts: OptionSet,
+    gpus: list[str],
+    say: Progress,
+    until: float,
+) -> tuple[Fleet, float, bool]:
+    """One GPU at a time from ``start`` while the estimate falls (``neighbours``), until
+    ``until``. Returns the fleet, its estimate and whether the clock stopped it."""
+    best, best_cost = start, cost_of(start)
+    improved = True
     while improved:
         if time.perf_counter() >= until:
-            return best, best_cost, timing, True
+            return best, best_cost, True
         improved = False
         for nb in neighbours(best, opts, gpus):
             if time.perf_counter() >= until:
-                improved = True  # neighbours left untried
-                break
+                return best, best_cost, True
             c = cost_of(nb)
             if c < best_cost - 1e-6:
                 best, best_cost, improved = nb, c, True
                 say(f"fleet search: ${best_cost:,.2f} (estimated) with {fleet_text(best)}")
                 break
-    return best, best_cost, timing, False
+    return best, best_cost, False
 
 
 def _points_estimate(

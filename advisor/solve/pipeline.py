@@ -353,8 +353,10 @@ def search_fleet(
 ) -> tuple[Fleet, float, list[float], bool]:
     """The cheapest fleet by estimate: each candidate's cost estimated on one real hour per
     cluster (the hour nearest its mean, weighted by the cluster's hours), each hour's whole
-    replicas solved given the fleet; then a local search one GPU at a time from the
-    cheapest, until ``until`` (``time.perf_counter()``). (The cluster maxima with their
+    replicas solved given the fleet (exactly, all at once, where ``exact_hours`` can; else
+    by the MILP per point); then a local search one GPU at a time from the cheapest (with
+    exact estimates, over every GPU type and again from each other candidate), until
+    ``until`` (``time.perf_counter()``). (The cluster maxima with their
     schedules trimmed per hour overstate an hour's cost the more the smaller the pool, and
     so chose too large a fleet: measured at 8,760 h x 10 workloads, 12 MI300X and 2 H100 at
     $251k where 9 and 2 cost $240k, both by exact hourly solves on every 20th hour; the

@@ -34,7 +34,7 @@ import numpy as np
 
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
-from advisor.solve.frontier import frontier_with_replicas
+from advisor.solve.frontier import frontier_with_replicas, hourly_replica
 from advisor.solve.problem import Problem
 from advisor.solve.schedule import HourSchedule, hours_cost
 from advisor.workloads import capacity_needed
@@ -147,9 +147,7 @@ def _workload_lanes(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> l
                         return None
                     pool.append((k, dep.pool_key, int(dep.units), o.requests_per_hour))
                     continue
-                cap = opts.max_gpus.get((dep.pool_key, s), math.inf)
-                copies = math.floor(cap / dep.units) if math.isfinite(cap) else math.inf
-                usd = opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units
+                usd, copies = hourly_replica(opts, k, s)
                 hourly.append(((k, s), dep.units, usd, o.requests_per_hour, copies))
         out.append(_Lanes(hourly, pool))
     return out
@@ -285,20 +283,26 @@ def _solve_chunk(
         choices.append(choice)
     cols = np.arange(h)
     at = tuple(np.minimum(capacity[g][hours], t) for g, t in zip(keys, top, strict=True))
-    if not np.all(np.isfinite(best[(*at, cols)])):
-        bad = ~np.isfinite(best[(*at, cols)])
-    else:
-        bad = np.zeros(h, dtype=bool)
+    bad = ~np.isfinite(best[(*at, cols)])
     # walk back: each workload's pool state in each hour
     state = np.array(at, dtype=np.int64).reshape(len(keys), h)
+    grid = np.array(states, dtype=np.int64).reshape(len(states), len(keys))
     split = [np.zeros(h, dtype=np.int64) for _ in work]
     for j in range(len(work) - 1, -1, -1):
         p = choices[j][(*state, cols)] if keys else np.zeros(h, dtype=np.int64)
         split[j] = p
-        if keys:
-            state = state - np.array([s for s in states], dtype=np.int64)[p].T
+        state = state - grid[p].T
+    # the states within each state, fewest pool GPUs first (``_hour`` takes the first that
+    # holds enough)
+    within = [
+        sorted(
+            (s for s in range(len(states)) if np.all(grid[s] <= grid[p])),
+            key=lambda s: (int(grid[s].sum()), s),
+        )
+        for p in range(len(states))
+    ]
     return [
-        None if bad[i] else _hour(problem.opts, work, points, split, states, i) for i in range(h)
+        None if bad[i] else _hour(problem.opts, work, points, split, within, i) for i in range(h)
     ]
 
 
@@ -307,7 +311,7 @@ def _hour(
     work: list[_Workload],
     points: list[np.ndarray],
     split: list[np.ndarray],
-    states: list[tuple[int, ...]],
+    within: list[list[int]],
     i: int,
 ) -> HourSchedule | None:
     """Hour ``i``'s schedule from each workload's pool state and frontier point, with no
@@ -323,13 +327,7 @@ def _hour(
         short = max(0.0, rest - held)
         tol = COVER_TOL * max(need, 1.0)
         # the fewest pool GPUs within the state that still hold what the pool covers
-        within = [
-            s
-            for s, st in enumerate(states)
-            if all(a <= b for a, b in zip(st, states[p[i]], strict=True))
-            and wk.pool_units[s] >= min(held, rest) - tol
-        ]
-        q = min(within, key=lambda s: (sum(states[s]), s))
+        q = next(s for s in within[p[i]] if wk.pool_units[s] >= min(held, rest) - tol)
         used = [((k, POOL), n) for k, n in wk.pool_made[q].items()]
         used += [(wk.lanes.hourly[li][0], int(n + 0.5)) for li, n in enumerate(wk.N[j]) if n > 0]
         for (k, s), n in used:

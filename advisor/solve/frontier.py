@@ -7,9 +7,20 @@ import math
 
 import numpy as np
 
+from advisor.options import OptionSet
+
 #: A lane: capacity per replica, cost per replica, pool GPU index (-1: none), pool GPUs per
 #: replica, most replicas.
 Lane = tuple[float, float, int, int, float]
+
+
+def hourly_replica(opts: OptionSet, deployment: str, source: str) -> tuple[float, float]:
+    """A replica of ``deployment`` rented on an hourly ``source`` (on demand, spot): its
+    price [USD per hour] and the most replicas its offer's cap allows (inf: no cap)."""
+    dep = opts.deployments[deployment]
+    cap = opts.max_gpus.get((dep.pool_key, source), math.inf)
+    copies = math.floor(cap / dep.units) if math.isfinite(cap) else math.inf
+    return opts.gpu_usd_per_hour[(dep.pool_key, source)] * dep.units, copies
 
 
 def undominated_lanes(lanes: list[Lane]) -> list[Lane]:

@@ -42,7 +42,7 @@ import numpy as np
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.backends import silence_highs_banner
-from advisor.solve.frontier import pareto_frontier, undominated_lanes
+from advisor.solve.frontier import hourly_replica, pareto_frontier, undominated_lanes
 from advisor.workloads import capacity_needed
 
 #: Supergradient steps without a better bound before the step is halved.
@@ -143,9 +143,7 @@ def build_blocks(
                     gpu, price = gidx[dep.pool_key], 0.0
                     copies = _pool_cap(opts, dep.pool_key, existing_gpus) / dep.units
                 else:
-                    cap = opts.max_gpus.get((dep.pool_key, s), math.inf)
-                    gpu, price = -1, opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units
-                    copies = math.floor(cap / dep.units) if math.isfinite(cap) else math.inf
+                    gpu, (price, copies) = -1, hourly_replica(opts, k, s)
                 # a lane only some of the model's workloads can use is kept continuous and
                 # credited to those alone (a relaxation without the cross-credit)
                 partial = pair or bool(np.any(caps <= 0))

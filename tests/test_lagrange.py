@@ -19,7 +19,7 @@ from tests.test_solve_bruteforce import CASES, MAX_COUNT, N_HOURS, brute_force, 
 HIGHS = SolverSettings("highs", time_limit_s=60, gap=0.0)
 
 
-def hourly_bound(inputs: Inputs, cutting_planes: bool = False) -> tuple[float, float, float]:
+def hourly_bound(inputs: Inputs, cutting_planes: str | None = None) -> tuple[float, float, float]:
     """(Lagrangian bound, LP relaxation bound, the bound at the LP's prices), overhead
     included, with one price per hour started from the LP's duals."""
     opts = option_set(inputs)
@@ -44,14 +44,14 @@ def hourly_bound(inputs: Inputs, cutting_planes: bool = False) -> tuple[float, f
     return lag.bound + lp.constant_usd, res.objective, lag.history[0] + lp.constant_usd
 
 
-@pytest.mark.parametrize("cutting_planes", [False, True])
+@pytest.mark.parametrize("cutting_planes", [None, "highs", "cbc"])
 @pytest.mark.parametrize(("gpus", "pattern", "overhead", "api"), CASES)
 def test_bound_never_exceeds_the_brute_force_optimum(
     gpus: tuple[str, ...],
     pattern: tuple[float, ...],
     overhead: float,
     api: bool,
-    cutting_planes: bool,
+    cutting_planes: str | None,
 ) -> None:
     inputs = instance(gpus, pattern, overhead, api)
     expected = brute_force(option_set(inputs), inputs.demand)
@@ -87,8 +87,10 @@ def test_shared_replicas_bound_is_valid_and_beats_the_lp() -> None:
     assert bound > lp  # whole replicas every hour: a tighter bound than the LP relaxation
 
 
-def test_cutting_planes_bound_at_least_as_well_as_the_ascent_alone() -> None:
-    """The cutting-plane phase (HiGHS master over every subproblem solution seen) reaches the
+@pytest.mark.parametrize("master", ["highs", "cbc"])
+def test_cutting_planes_bound_at_least_as_well_as_the_ascent_alone(master: str) -> None:
+    """The cutting-plane phase (the master over every subproblem solution seen, solved by
+    HiGHS or by CBC through PuLP) reaches the
     best ``L`` to within its stopping tolerance, so it is never below what the supergradient
     ascent alone finds, and it stays a valid bound."""
     cat = load_catalog()
@@ -99,8 +101,8 @@ def test_cutting_planes_bound_at_least_as_well_as_the_ascent_alone() -> None:
     inputs = Inputs(cat, wl, d)
     plan = solve_inputs(inputs, HIGHS, aggregate="exact")
     assert plan.data["solver"]["status"] == "optimal"
-    ascent, _, _ = hourly_bound(inputs, cutting_planes=False)
-    planes, _, _ = hourly_bound(inputs, cutting_planes=True)
+    ascent, _, _ = hourly_bound(inputs, cutting_planes=None)
+    planes, _, _ = hourly_bound(inputs, cutting_planes=master)
     assert planes <= plan.total_cost_usd * (1 + 1e-9)
     assert planes >= ascent * (1 - 3e-4)
 

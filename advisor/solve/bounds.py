@@ -168,9 +168,9 @@ def hourly_bound(
         target_usd=target_usd,
         # the LP that gave the starting prices counts against the limit
         time_limit_s=max(0.1, time_limit_s - (time.perf_counter() - t0)),
-        # the cutting-plane master is an LP solved with HiGHS: only on that back-end, so
-        # each back-end's results stay its own
-        cutting_planes=settings.name == "highs",
+        # the cutting-plane master is an LP solved on the back-end in use, so each
+        # back-end's results stay its own
+        cutting_planes=settings.name,
         progress=progress,
     )
     usd = lag.bound + constant_usd

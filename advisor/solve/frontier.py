@@ -1,5 +1,6 @@
 """Pareto frontiers of (capacity, cost) over whole replicas of a few lanes: the hourly
-subproblems of the Lagrangian bound (``lagrange``) and of the exact hours (``exact_hours``)."""
+subproblems of the Lagrangian bound (``lagrange``) and of the exact hours (``exact_hours``),
+and the cost of covering what is left with a frontier and the API (``Cover``)."""
 
 from __future__ import annotations
 
@@ -104,3 +105,65 @@ def _prune(K: np.ndarray, C: np.ndarray, U: np.ndarray, N: np.ndarray, k_max: fl
     prev_min = np.minimum.accumulate(np.concatenate([[np.inf], C[:-1]]))
     keep = prev_min - 1e-12 > C
     return K[keep], C[keep], U[keep], N[keep]
+
+
+class Cover:
+    """Cheapest frontier point plus the API for the rest, as a function of the capacity still
+    needed: ``F(r) = min_j C_j + a·(r − K_j)⁺`` over a frontier ``(K_j, C_j)`` (ascending in
+    both once sorted), with ``a`` the API price per unit of capacity in each hour row (inf: no
+    API). ``F`` never falls as ``r`` grows; ``U`` holds a per-point quantity carried along
+    (pool GPUs per type, or replicas per lane), in the sorted order."""
+
+    def __init__(self, K: np.ndarray, C: np.ndarray, U: np.ndarray, unit: np.ndarray) -> None:
+        order = np.argsort(K, kind="stable")
+        self.K, self.C, self.U = K[order], C[order], U[order]
+        n = unit.shape[0]
+        self.unit = unit
+        with np.errstate(invalid="ignore"):
+            v = self.C[None, :] - unit[:, None] * self.K[None, :]  # (n, P)
+        v = np.where(np.isfinite(unit)[:, None], v, np.inf)
+        self.prefix = np.minimum.accumulate(v, axis=1)
+        at = np.where(v <= self.prefix, np.arange(self.K.size)[None, :], 0)
+        self.prefix_at = np.maximum.accumulate(at, axis=1)
+        self.rows = np.arange(n)[:, None]
+
+    @classmethod
+    def of_lanes(cls, lanes: list[Lane], k_max: float, n_gpus: int, unit: np.ndarray) -> Cover:
+        """The cover of whole replicas of ``lanes`` (undominated ones), pool GPUs carried."""
+        K, C, U = pareto_frontier(undominated_lanes(lanes), k_max, n_gpus)
+        return cls(K, C, U, unit)
+
+    def __call__(
+        self, r: np.ndarray, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``F`` at ``r`` (n, M), row ``i`` priced as hour row ``rows[i]`` (default ``i``),
+        and the frontier point that attains it (the API takes ``r − K`` of the point, where
+        positive)."""
+        r = np.maximum(r, 0.0)
+        P = self.K.size
+        i = np.searchsorted(self.K, r * (1 - 1e-12), side="left")
+        whole = np.where(i < P, self.C[np.minimum(i, P - 1)], np.inf)
+        j = np.maximum(i - 1, 0)
+        at = self.rows if rows is None else np.asarray(rows)[:, None]
+        at = np.broadcast_to(at, r.shape)
+        unit = self.unit[at]
+        with np.errstate(invalid="ignore"):
+            api = np.where(i > 0, unit * r + self.prefix[at, j], np.inf)
+        api = np.where(np.isnan(api), np.inf, api)
+        use_api = api < whole
+        return np.where(use_api, api, whole), np.where(use_api, self.prefix_at[at, j], i)
+
+
+def crossings(K: np.ndarray, d: np.ndarray, p: float) -> np.ndarray:
+    """Per row, the shares ``θ ∈ [0, 1]`` at which ``d − θ·p`` meets a point of the sorted
+    frontier ``K`` (n, M), padded with 0 (a value tried anyway)."""
+    lo = np.searchsorted(K, d - p, side="left")
+    hi = np.searchsorted(K, d, side="right")
+    m = int(np.max(hi - lo, initial=0))
+    if m == 0:
+        return np.zeros((d.size, 0))
+    idx = lo[:, None] + np.arange(m)[None, :]
+    ok = idx < hi[:, None]
+    k = K[np.minimum(idx, K.size - 1)]
+    th = (d[:, None] - k) / p
+    return np.where(ok, np.clip(th, 0.0, 1.0), 0.0)

@@ -12,9 +12,10 @@ and ``L(λ)`` is at most the optimum for every ``λ ≥ 0`` (weak duality). Unli
 relaxation it keeps every hour's replicas whole, which is where the cost of small fleets
 lives. ``λ`` is kept constant within a cluster of hours (any ``λ`` gives a valid bound; the
 clusters only shrink the search), started from the LP duals of the pool rows and improved
-by projected supergradient ascent; with HiGHS, a stabilized cutting-plane (Dantzig–Wolfe)
-phase then takes every subproblem solution seen into an LP master whose duals are the
-next prices (``_Master``), which reaches ``max L`` where the ascent alone stalls short.
+by projected supergradient ascent; then a stabilized cutting-plane (Dantzig–Wolfe)
+phase takes every subproblem solution seen into an LP master whose duals are the
+next prices (``master``, on the back-end in use), which reaches ``max L`` where the ascent
+alone stalls short.
 
 Each hour's subproblem ``φ_m,h`` is solved exactly for a model with one workload, and for
 two workloads sharing replicas (``pair_evaluate``). For a model with
@@ -41,8 +42,14 @@ import numpy as np
 
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
-from advisor.solve.backends import silence_highs_banner
-from advisor.solve.frontier import hourly_replica, pareto_frontier, undominated_lanes
+from advisor.solve.frontier import (
+    Cover,
+    crossings,
+    hourly_replica,
+    pareto_frontier,
+    undominated_lanes,
+)
+from advisor.solve.master import MasterSpec, make_master
 from advisor.workloads import capacity_needed
 
 #: Supergradient steps without a better bound before the step is halved.
@@ -314,41 +321,6 @@ def _single_evaluate(
     return float(best.sum()), usage
 
 
-class _Cover:
-    """Cheapest whole replicas of one workload's lanes plus the API for the rest, as a
-    function of the units still needed: ``F(r) = min_j C_j + a·(r − K_j)⁺`` over a frontier
-    ``(K_j, C_j)`` ascending in both, with ``a`` the API price per unit of each hour
-    (inf: no API). ``F`` never falls as ``r`` grows."""
-
-    def __init__(self, lanes, k_max: float, n_gpus: int, unit: np.ndarray) -> None:
-        K, C, U = pareto_frontier(undominated_lanes(lanes), k_max, n_gpus)
-        order = np.argsort(K, kind="stable")
-        self.K, self.C, self.U = K[order], C[order], U[order]
-        n = unit.shape[0]
-        self.unit = unit
-        with np.errstate(invalid="ignore"):
-            v = self.C[None, :] - unit[:, None] * self.K[None, :]  # (n, P)
-        v = np.where(np.isfinite(unit)[:, None], v, np.inf)
-        self.prefix = np.minimum.accumulate(v, axis=1)
-        at = np.where(v <= self.prefix, np.arange(self.K.size)[None, :], 0)
-        self.prefix_at = np.maximum.accumulate(at, axis=1)
-        self.rows = np.arange(n)[:, None]
-
-    def __call__(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``F`` at ``r`` (n, M) per hour row, and the frontier point that attains it."""
-        r = np.maximum(r, 0.0)
-        P = self.K.size
-        i = np.searchsorted(self.K, r * (1 - 1e-12), side="left")
-        whole = np.where(i < P, self.C[np.minimum(i, P - 1)], np.inf)
-        j = np.maximum(i - 1, 0)
-        rows = np.broadcast_to(self.rows, r.shape)
-        with np.errstate(invalid="ignore"):
-            api = np.where(i > 0, self.unit[:, None] * r + self.prefix[rows, j], np.inf)
-        api = np.where(np.isnan(api), np.inf, api)
-        use_api = api < whole
-        return np.where(use_api, api, whole), np.where(use_api, self.prefix_at[rows, j], i)
-
-
 def pair_evaluate(
     b: _Block, lam: np.ndarray, hours: np.ndarray, n_gpus: int
 ) -> tuple[float, np.ndarray]:
@@ -378,7 +350,9 @@ def pair_evaluate(
                 lanes[j].append((float(ln.caps[j]), cost, ln.gpu, ln.tp, ln.max_copies))
         if ln.caps[0] > 0 and ln.caps[1] > 0 and ln.max_copies >= 1:
             shared.append((float(ln.caps[0]), float(ln.caps[1]), cost, ln.gpu, ln.tp))
-    covers = [_Cover(lanes[j], float(need[:, j].max()), n_gpus, unit[:, j]) for j in range(2)]
+    covers = [
+        Cover.of_lanes(lanes[j], float(need[:, j].max()), n_gpus, unit[:, j]) for j in range(2)
+    ]
     d1, d2 = need[:, 0], need[:, 1]
     # columns: the hour with no split replica, then each shared lane's candidate θ
     col_lane = [np.array([-1])]
@@ -388,8 +362,8 @@ def pair_evaluate(
             [
                 np.zeros((n, 1)),
                 np.ones((n, 1)),
-                _crossings(covers[0].K, d1, p),
-                1.0 - _crossings(covers[1].K, d2, q),
+                crossings(covers[0].K, d1, p),
+                1.0 - crossings(covers[1].K, d2, q),
             ],
             axis=1,
         )
@@ -417,21 +391,6 @@ def pair_evaluate(
     return float(cost.sum()), usage
 
 
-def _crossings(K: np.ndarray, d: np.ndarray, p: float) -> np.ndarray:
-    """Per hour, the shares ``θ ∈ [0, 1]`` at which ``d − θ·p`` meets a point of the sorted
-    frontier ``K`` (n, M), padded with 0 (a value tried anyway)."""
-    lo = np.searchsorted(K, d - p, side="left")
-    hi = np.searchsorted(K, d, side="right")
-    m = int(np.max(hi - lo, initial=0))
-    if m == 0:
-        return np.zeros((d.size, 0))
-    idx = lo[:, None] + np.arange(m)[None, :]
-    ok = idx < hi[:, None]
-    k = K[np.minimum(idx, K.size - 1)]
-    th = (d[:, None] - k) / p
-    return np.where(ok, np.clip(th, 0.0, 1.0), 0.0)
-
-
 #: Share of the time limit the supergradient ascent may use before the cutting-plane phase
 #: takes over (where it runs); the ascent's prices and subproblem solutions seed it.
 ASCENT_SHARE = 0.25
@@ -442,117 +401,6 @@ SMOOTHING = 0.5
 #: GPU's price per hour; it doubles after a step that gains, and halves after one that
 #: does not.
 BOX_START = 0.25
-
-
-class _Master:
-    """Kelley's cutting-plane model of ``L`` over the subproblem solutions seen so far: the
-    LP ``min Σ R·H·P + Σ_{b,t} Σ_j c_btj·μ_btj`` with ``Σ_j μ_btj = 1`` per block and
-    cluster and ``Σ_{b,j} u_btj·μ_btj − n_t·Σ_τ R[g,τ] ≤ E[g,t]`` per pool GPU type and
-    cluster (the Dantzig–Wolfe master). Its optimum is at least ``max L``; the duals of the
-    pool rows are the next prices to try. Needs ``highspy``; only ever evaluated ``L``
-    values are reported as the bound, so the master's own accuracy cannot make it invalid."""
-
-    def __init__(
-        self,
-        n_blocks: int,
-        n_hours: np.ndarray,
-        E: np.ndarray,
-        tiers: list[list[tuple[float, float]]],
-        elastic_usd: float,
-    ) -> None:
-        import highspy
-
-        G, T = E.shape
-        self.G, self.T, self.B = G, T, n_blocks
-        silence_highs_banner()
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        inf = highspy.kHighsInf
-        none_i, none_f = np.array([], dtype=np.int32), np.array([], dtype=float)
-        h.addRows(G * T, np.full(G * T, -inf), E.reshape(-1), 0, none_i, none_i, none_f)
-        conv = n_blocks * T
-        h.addRows(conv, np.ones(conv), np.ones(conv), 0, none_i, none_i, none_f)
-        rows = np.arange(T, dtype=np.int32)
-        for gi, tg in enumerate(tiers):
-            for cost, cap in tg:
-                h.addCol(cost, 0.0, cap if math.isfinite(cap) else inf, T, rows + gi * T, -n_hours)
-        # a box on the prices: a column that buys pool GPU-hours at the box's top (also
-        # keeping the master feasible before any column fits the caps) and one that sells
-        # them at its bottom
-        self.first_box = h.getNumCol()
-        r = np.arange(G * T, dtype=np.int32)
-        n = G * T
-        ones = np.ones(n)
-        starts = np.arange(n, dtype=np.int32)
-        h.addCols(n, np.full(n, elastic_usd), np.zeros(n), np.full(n, inf), n, starts, r, -ones)
-        sell_cap = np.tile(n_hours, G) * 1e6  # row g·T + t: cluster t's hours
-        h.addCols(n, np.zeros(n), np.zeros(n), sell_cap, n, starts, r, ones)
-        self.elastic_usd = elastic_usd
-        self.h, self.inf, self.optimal = h, inf, highspy.HighsModelStatus.kOptimal
-
-    def box(self, center: np.ndarray, delta: float) -> None:
-        """Keep the master's prices within ``delta`` of ``center`` (G, T)."""
-        n = self.G * self.T
-        top = np.minimum(center.reshape(-1) + delta, self.elastic_usd)
-        bottom = np.maximum(center.reshape(-1) - delta, 0.0)
-        cols = np.arange(self.first_box, self.first_box + 2 * n, dtype=np.int32)
-        self.h.changeColsCost(2 * n, cols, np.concatenate([top, -bottom]))
-
-    def add(self, lam: np.ndarray, parts: tuple[np.ndarray, np.ndarray]) -> None:
-        """Columns of the subproblem solutions found at ``lam`` (G, T): ``parts`` as written
-        by ``_evaluate`` (cost at ``lam``, pool GPU-hours), priced back to their own cost."""
-        cost, use = parts
-        real = cost - np.einsum("gt,bgt->bt", lam, use)
-        G, T, B = self.G, self.T, self.B
-        b_idx, g_idx, t_idx = np.nonzero(use > 1e-12)
-        counts = np.zeros((B, T), dtype=int)
-        np.add.at(counts, (b_idx, t_idx), 1)
-        counts += 1  # the convexity row
-        starts = np.concatenate([[0], np.cumsum(counts.reshape(-1))[:-1]]).astype(np.int32)
-        idx = np.empty(int(counts.sum()), dtype=np.int32)
-        val = np.empty(idx.size)
-        # entries column by column (b, t): pool rows g·T + t in g order, then convexity
-        order = np.lexsort((g_idx, t_idx, b_idx))
-        b_idx, g_idx, t_idx = b_idx[order], g_idx[order], t_idx[order]
-        col = b_idx * T + t_idx
-        pos = starts[col] + _rank_within(col)
-        idx[pos] = g_idx * T + t_idx
-        val[pos] = use[b_idx, g_idx, t_idx]
-        last = starts + counts.reshape(-1) - 1
-        idx[last] = G * T + np.arange(B * T)
-        val[last] = 1.0
-        n = B * T
-        self.h.addCols(
-            n, real.reshape(-1), np.zeros(n), np.full(n, self.inf), idx.size, starts, idx, val
-        )
-
-    def solve(self) -> tuple[float, np.ndarray] | None:
-        """The master's optimum and its pool prices (G, T), or None if it did not solve."""
-        self.h.run()
-        if self.h.getModelStatus() != self.optimal:
-            return None
-        dual = np.asarray(self.h.getSolution().row_dual[: self.G * self.T], dtype=float)
-        ub = float(self.h.getInfo().objective_function_value)
-        return ub, np.maximum(0.0, -dual).reshape(self.G, self.T)
-
-
-def _rank_within(keys: np.ndarray) -> np.ndarray:
-    """Position of each element among the equal keys before it (keys sorted)."""
-    if keys.size == 0:
-        return keys
-    first = np.concatenate([[True], keys[1:] != keys[:-1]])
-    start = np.maximum.accumulate(np.where(first, np.arange(keys.size), 0))
-    return np.arange(keys.size) - start
-
-
-def cutting_planes_available() -> bool:
-    """Whether the cutting-plane phase of the bound can run (it needs ``highspy``)."""
-    try:
-        import highspy  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def lagrangian_bound(
@@ -568,15 +416,16 @@ def lagrangian_bound(
     target_usd: float | None = None,
     time_limit_s: float = 30.0,
     max_iterations: int = 400,
-    cutting_planes: bool = False,
+    cutting_planes: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> LagrangeResult:
     """The best ``L(λ)`` found [USD, overhead excluded] with ``λ`` constant per cluster
     (``labels``), starting from ``lam0`` (per pool GPU type, one price per cluster).
 
-    With ``cutting_planes`` (and ``highspy`` installed) the supergradient ascent hands over
-    after ``ASCENT_SHARE`` of the time (or when it stalls) to a stabilized cutting-plane
-    ascent on every subproblem solution seen (``_Master``), which closes in on ``max L``."""
+    With ``cutting_planes`` (the master's solver: "highs" or "cbc") the supergradient ascent
+    hands over after ``ASCENT_SHARE`` of the time (or when it stalls) to a stabilized
+    cutting-plane ascent on every subproblem solution seen (``master``), which closes in on
+    ``max L``."""
     t0 = time.perf_counter()
     existing_gpus = dict(existing_gpus or {})
     H = requests.shape[0]
@@ -632,10 +481,13 @@ def lagrangian_bound(
             """The best bound so far has reached the caller's target (the plan's cost)."""
             return target_usd is not None and best >= target_usd * (1 - 1e-6)
 
+        nonlocal planes
         master = None
-        if cutting_planes and cutting_planes_available():
+        if cutting_planes is not None:
             elastic = 1e3 * max([p for p in opts.gpu_usd_per_hour.values()] + [1.0])
-            master = _Master(len(blocks), n_hours, E, tiers, elastic)
+            spec = MasterSpec(len(blocks), n_hours, E, tiers, elastic)
+            master = make_master(cutting_planes, spec)
+            planes = master is not None
 
         def dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
             nonlocal best_hourly
@@ -730,6 +582,7 @@ def lagrangian_bound(
                 break
         return best_lam
 
+    planes = False  # the cutting-plane phase's master was built
     T0 = int(labels.max()) + 1
     lam = np.zeros((G, T0))
     for gi, g in enumerate(pool_gpus):
@@ -738,5 +591,4 @@ def lagrangian_bound(
     ascend(labels, lam)
     seconds = time.perf_counter() - t0
     hourly = best_hourly if math.isfinite(best) else None
-    planes = cutting_planes and cutting_planes_available()
     return LagrangeResult(best, it, seconds, history, timed_out, tuple(pool_gpus), hourly, planes)

@@ -13,7 +13,7 @@ from advisor.milp import ModelInput, build_model
 from advisor.pipeline import Inputs, option_set
 from advisor.solve import SolverSettings
 from advisor.solve.backends import run_solver
-from advisor.solve.exact_hours import exact_hours, splits_by_workload
+from advisor.solve.exact_hours import exact_hours, solved_exactly
 from advisor.solve.pipeline import solve_problem
 from advisor.solve.problem import Problem
 from advisor.solve.schedule import hour_spend, hours_cost
@@ -73,7 +73,7 @@ def _assert_optimal(problem: Problem, hs, h: int) -> None:
 )
 def test_each_hour_costs_what_its_milp_proves_optimal(fleet, volumes) -> None:
     problem = _problem(THREE, 24, volumes, fleet)
-    assert splits_by_workload(problem.opts, problem.workloads)
+    assert solved_exactly(problem.opts, problem.workloads)
     got = exact_hours(problem, {})
     assert got is not None and all(h is not None for h in got)
     for h in range(0, 24, 3):
@@ -130,10 +130,79 @@ def test_api_rate_limits_and_a_fleet_that_changes_by_the_hour() -> None:
         assert hs is not None
 
 
-def test_workloads_sharing_a_model_are_not_split() -> None:
-    problem = _problem(("llama-3.1-8b-interactive", "llama-3.1-8b-batch"), 6, (60_000, 60_000), {})
-    assert not splits_by_workload(problem.opts, problem.workloads)
+PAIRS = (
+    "llama-3.1-8b-interactive",
+    "llama-3.1-8b-batch",
+    "llama-3.1-70b-interactive",
+    "llama-3.1-70b-batch",
+    "mixtral-8x7b-batch",
+)
+
+
+def _covered(problem: Problem, hs, h: int) -> None:
+    """Each workload's shares and API cover its need; no replica is shared beyond whole."""
+    opts = problem.opts
+    for i, w in enumerate(problem.workloads):
+        served = sum(
+            n * opts.options[(w, k)].requests_per_hour
+            for (ww, k, _s), n in hs.shares.items()
+            if ww == w
+        )
+        need = problem.requests[h, i] * (1 + opts.workloads[w].headroom)
+        assert served + hs.api_fraction.get(w, 0.0) * need >= need * (1 - 1e-9)
+    for (k, s), n in hs.replicas.items():
+        used = sum(v for (_w, kk, ss), v in hs.shares.items() if (kk, ss) == (k, s))
+        assert used <= n + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("fleet", "volumes"),
+    [
+        ({}, (60_000, 60_000, 40_000, 30_000, 40_000)),
+        ({"H100-SXM": 5, "MI300X": 3}, (60_000, 60_000, 40_000, 30_000, 40_000)),
+        ({"H100-SXM": 2, "L40S": 3}, (20_000, 90_000, 10_000, 50_000, 5_000)),
+    ],
+)
+def test_two_workloads_of_a_model_share_a_replica_at_their_milp_optimum(fleet, volumes) -> None:
+    """Two models serve two workloads each: every hour still costs its MILP optimum, and
+    some hour splits a replica between a model's two workloads (at most one per model)."""
+    problem = _problem(PAIRS, 24, volumes, fleet)
+    assert solved_exactly(problem.opts, problem.workloads)
+    got = exact_hours(problem, {})
+    assert got is not None and all(h is not None for h in got)
+    split = 0
+    for h in range(0, 24, 3):
+        hs = got[h]
+        assert hs is not None
+        _assert_optimal(problem, hs, h)
+        _covered(problem, hs, h)
+        fractional = [v for v in hs.shares.values() if abs(v - round(v)) > 1e-6]
+        assert len(fractional) <= 2 * 2  # one split replica per model, two workloads each
+        split += bool(fractional)
+    assert split > 0, "no hour shared a replica: the test does not test sharing"
+
+
+def test_three_workloads_of_a_model_or_a_shared_api_limit_are_left_to_the_milp() -> None:
+    catalog = load_catalog(prices="seeds")
+    shipped = load_workloads(catalog)
+    third = shipped["llama-3.1-8b-batch"].model_copy(update={"name": "llama-3.1-8b-third"})
+    wls = {
+        "llama-3.1-8b-interactive": shipped["llama-3.1-8b-interactive"],
+        "llama-3.1-8b-batch": shipped["llama-3.1-8b-batch"],
+        "llama-3.1-8b-third": third,
+    }
+    demand = synthetic_demand(wls, 6, mean_requests_per_hour=(60_000, 60_000, 10_000), seed=3)
+    opts = option_set(Inputs(catalog, wls, demand))
+    problem = Problem(
+        opts, demand.workloads, demand.requests, demand.input_tokens, demand.output_tokens
+    )
+    assert not solved_exactly(opts, problem.workloads)
     assert exact_hours(problem, {}) is None
+    pair = _problem(PAIRS[:2], 6, (60_000, 60_000), {})
+    assert solved_exactly(pair.opts, pair.workloads)
+    model = pair.opts.workloads[PAIRS[0]].model
+    limited = dataclasses.replace(pair.opts, api_max_tokens_per_hour={model: 1e6})
+    assert not solved_exactly(limited, pair.workloads)
 
 
 def test_a_fixed_fleet_is_solved_without_a_solver_run_and_proven_optimal() -> None:

@@ -3,19 +3,20 @@ problem allows it.
 
 Given the fleet, hours share nothing, and each hour is a small integer problem: whole
 replicas of each deployment on the pool, on demand or spot, and the API for what they leave.
-Where no deployment serves two of the hour's workloads (each model one workload) and no
-limit on GPU types applies, the hour's problem splits into one problem per workload, joined
-only by the pool's GPUs per type and by the hourly offers' caps. Relaxing the caps across
-deployments (each lane keeps its own), it is solved exactly for all hours at once:
+Where no model serves more than two of the hour's workloads and no limit on GPU types
+applies, the hour's problem splits into one problem per model, joined only by the pool's
+GPUs per type and by the hourly offers' caps. Relaxing the caps across deployments (each
+lane keeps its own), it is solved exactly for all hours at once:
 
 * each workload's hourly lanes (on demand, spot) give one Pareto frontier of (capacity, cost)
   over whole replicas (``pareto_frontier``, with the replicas of every point);
 * its pool lanes give, per pool key ``g`` and every count ``u`` of pool GPUs, the most
   capacity ``u`` GPUs hold (a small knapsack over whole replicas);
-* with ``p`` pool GPUs per key, the workload's least cost in an hour is the cheapest frontier
-  point plus the API for what the pool and that point leave (within its rate limit):
-  ``f_w(p)``;
-* the hour's optimum is ``min Σ_w f_w(p_w)`` over splits ``Σ_w p_w ≤`` the pool's GPUs, a
+* with ``p`` pool GPUs per key, a model with one workload costs the cheapest frontier point
+  plus the API for what the pool and that point leave (within its rate limit): ``f_m(p)``;
+  a model with two workloads, which may split one replica between them, costs what
+  ``pair_hours`` finds over the splits of ``p`` and that replica's share;
+* the hour's optimum is ``min Σ_m f_m(p_m)`` over splits ``Σ_m p_m ≤`` the pool's GPUs, a
   dynamic programme over the split.
 
 Where the relaxation's optimum keeps every offer's cap it is the hour's optimum; an hour where
@@ -27,6 +28,7 @@ them: a replica covers ``capacity`` of ``demand × (1 + headroom)``
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,7 +36,15 @@ import numpy as np
 
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
-from advisor.solve.frontier import frontier_with_replicas, hourly_replica
+from advisor.solve.frontier import Cover, frontier_with_replicas, hourly_replica
+from advisor.solve.pair_hours import (
+    MAX_PAIR_WORK,
+    PairSide,
+    PairTable,
+    SharedLane,
+    pair_table,
+    pair_work,
+)
 from advisor.solve.problem import Problem
 from advisor.solve.schedule import HourSchedule, hours_cost
 from advisor.workloads import capacity_needed
@@ -43,6 +53,8 @@ from advisor.workloads import capacity_needed
 MAX_WORK = 4e8
 #: Hours evaluated together (memory: frontier points × hours).
 CHUNK_HOURS = 512
+#: Most pair-table work over all hours (beyond: None; ``pair_hours.MAX_PAIR_WORK`` a chunk).
+MAX_PAIR_TOTAL = 1.5e9
 #: A shortfall below this share of an hour's need counts as covered (the MILP's tolerance).
 COVER_TOL = 1e-9
 
@@ -56,24 +68,73 @@ class _Lanes:
     pool: list[tuple[str, str, int, float]]
 
 
-def splits_by_workload(opts: OptionSet, workloads: tuple[str, ...]) -> bool:
-    """Whether an hour's problem splits by workload: no model serves two of ``workloads``
-    and no limit on GPU types joins them."""
-    models = [opts.workloads[w].model for w in workloads]
-    return len(set(models)) == len(models) and opts.max_gpu_types is None
+def exact_groups(opts: OptionSet, workloads: tuple[str, ...]) -> list[tuple[int, ...]] | None:
+    """The columns of ``workloads`` each model serves, where every hour can be solved exactly:
+    no model serves more than two of them, no limit on GPU types joins them, and no API
+    rate limit is shared by two workloads of a model. Else None."""
+    if opts.max_gpu_types is not None:
+        return None
+    by_model: dict[str, list[int]] = {}
+    for j, w in enumerate(workloads):
+        by_model.setdefault(opts.workloads[w].model, []).append(j)
+    for model, cols in by_model.items():
+        if len(cols) > 2 or (len(cols) == 2 and model in opts.api_max_tokens_per_hour):
+            return None
+    return [tuple(cols) for cols in by_model.values()]
+
+
+def solved_exactly(opts: OptionSet, workloads: tuple[str, ...]) -> bool:
+    """Whether ``exact_hours`` takes on these workloads (``exact_groups``)."""
+    return exact_groups(opts, workloads) is not None
 
 
 def exact_hours(
-    problem: Problem, fleet: Mapping[tuple[str, str], int]
+    problem: Problem, fleet: Mapping[tuple[str, str], int], deadline: float | None = None
 ) -> list[HourSchedule | None] | None:
     """Each hour's optimal schedule on ``fleet`` (reserved GPUs per (pool key, tier)) beside
-    the committed GPUs; None for an hour where an offer's cap binds across deployments, and
-    None for all where the problem does not split by workload (module docstring) or its
-    pool is too large for the dynamic programme."""
-    opts, workloads = problem.opts, problem.workloads
-    if not splits_by_workload(opts, workloads):
+    the committed GPUs; None for an hour where an offer's cap binds across deployments or
+    that ``deadline`` (``time.perf_counter()``) left unsolved, and None for all where the
+    workloads do not group as ``exact_groups`` needs or the pool is too large for the
+    dynamic programme or the pairs' tables."""
+    setup = _setup(problem, fleet)
+    if setup is None:
         return None
     H = problem.n_hours
+    chunk = _chunk_hours(problem, setup)
+    if chunk is None:
+        return None
+    out: list[HourSchedule | None] = []
+    for lo in range(0, H, chunk):
+        hours = np.arange(lo, min(H, lo + chunk))
+        if deadline is not None and time.perf_counter() > deadline:
+            out += [None] * hours.size
+            continue
+        out += _solve_chunk(problem, setup, hours)
+    return out
+
+
+@dataclass
+class _Setup:
+    """What every chunk of hours shares: the models' workload columns, each workload's
+    lanes, the pool keys and their most GPUs, the pool GPUs per key and hour, every pool
+    state (``grid``) and, for each, the states within it (fewest GPUs first), and each
+    pair's shared lanes."""
+
+    groups: list[tuple[int, ...]]
+    lanes: list[_Lanes]
+    keys: list[str]
+    top: list[int]
+    capacity: dict[str, np.ndarray]
+    grid: np.ndarray
+    within: list[list[int]]
+    shared: dict[tuple[int, ...], list[SharedLane]]
+
+
+def _setup(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> _Setup | None:
+    """The chunks' shared data, or None where the hours cannot be solved exactly."""
+    groups = exact_groups(problem.opts, problem.workloads)
+    if groups is None:
+        return None
     capacity = _pool_capacity(problem, fleet)
     lanes = _workload_lanes(problem, fleet)
     if lanes is None:
@@ -81,13 +142,14 @@ def exact_hours(
     keys = sorted(capacity)
     top = [int(capacity[g].max()) for g in keys]
     n_states = int(np.prod([t + 1 for t in top])) if keys else 1
-    if n_states**2 * len(workloads) * H > MAX_WORK:
+    if n_states**2 * len(groups) * problem.n_hours > MAX_WORK:
         return None
-    out: list[HourSchedule | None] = []
-    for lo in range(0, H, CHUNK_HOURS):
-        hours = np.arange(lo, min(H, lo + CHUNK_HOURS))
-        out += _solve_chunk(problem, lanes, keys, top, capacity, hours)
-    return out
+    grid = _grid(top)
+    inside = np.all(grid[:, None, :] <= grid[None, :, :], axis=2)  # inside[s, p]
+    order = np.lexsort((np.arange(n_states), grid.sum(axis=1)))  # fewest GPUs first
+    within = [[int(s) for s in order if inside[s, p]] for p in range(n_states)]
+    shared = {g: _shared_lanes(problem, fleet, (g[0], g[1]), keys) for g in groups if len(g) == 2}
+    return _Setup(groups, lanes, keys, top, capacity, grid, within, shared)
 
 
 def exact_schedule(
@@ -119,9 +181,8 @@ def _pool_capacity(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> di
     return {g: v.astype(int) for g, v in cap.items()}
 
 
-def _workload_lanes(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> list[_Lanes] | None:
-    """Each workload's lanes (None where a pool replica is not a whole number of GPUs)."""
-    opts = problem.opts
+def _sources(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> dict[str, list[str]]:
+    """The sources (pool, on demand, spot) each deployment may draw on with ``fleet``."""
     probe = ModelInput(
         problem.workloads,
         problem.requests[:1],
@@ -131,7 +192,13 @@ def _workload_lanes(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> l
         {g: np.asarray(v)[:1] for g, v in problem.existing_gpus.items()},
         fixed_reserved=dict(fleet),
     )
-    sources = deployment_sources(opts, probe)
+    return deployment_sources(problem.opts, probe)
+
+
+def _workload_lanes(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> list[_Lanes] | None:
+    """Each workload's lanes (None where a pool replica is not a whole number of GPUs)."""
+    opts = problem.opts
+    sources = _sources(problem, fleet)
     out = []
     for w in problem.workloads:
         hourly, pool = [], []
@@ -151,6 +218,49 @@ def _workload_lanes(problem: Problem, fleet: Mapping[tuple[str, str], int]) -> l
                 hourly.append(((k, s), dep.units, usd, o.requests_per_hour, copies))
         out.append(_Lanes(hourly, pool))
     return out
+
+
+def _shared_lanes(
+    problem: Problem, fleet: Mapping[tuple[str, str], int], pair: tuple[int, int], keys: list[str]
+) -> list[SharedLane]:
+    """The lanes whose replica both workloads of ``pair`` (columns) may use, less those
+    another lane beats: no dearer, no fewer capacity for either, no more pool GPUs of any
+    key."""
+    opts = problem.opts
+    w1, w2 = (problem.workloads[j] for j in pair)
+    spot = opts.workloads[w1].allow_spot and opts.workloads[w2].allow_spot
+    out: list[SharedLane] = []
+    for k, sources in sorted(_sources(problem, fleet).items()):
+        if (w1, k) not in opts.options or (w2, k) not in opts.options:
+            continue
+        dep = opts.deployments[k]
+        caps = (opts.options[(w1, k)].requests_per_hour, opts.options[(w2, k)].requests_per_hour)
+        for s in sources:
+            gpus = np.zeros(len(keys), dtype=np.int64)
+            if s == POOL:
+                if dep.pool_key not in keys:
+                    continue
+                gpus[keys.index(dep.pool_key)] = int(dep.units)
+                out.append(SharedLane((k, s), caps, 0.0, gpus))
+            elif s != "spot" or spot:
+                usd, copies = hourly_replica(opts, k, s)
+                if copies >= 1:
+                    out.append(SharedLane((k, s), caps, usd, gpus))
+    return [a for i, a in enumerate(out) if not any(_beats(b, a, j < i) for j, b in enumerate(out))]
+
+
+def _beats(b: SharedLane, a: SharedLane, earlier: bool) -> bool:
+    """Whether lane ``b`` does ``a``'s job for no more (ties: the earlier lane stays)."""
+    if b is a:
+        return False
+    no_worse = (
+        b.usd <= a.usd
+        and b.caps[0] >= a.caps[0]
+        and b.caps[1] >= a.caps[1]
+        and bool(np.all(b.pool_gpus <= a.pool_gpus))
+    )
+    same = b.usd == a.usd and b.caps == a.caps and np.array_equal(b.pool_gpus, a.pool_gpus)
+    return no_worse and (not same or earlier)
 
 
 def pool_table(
@@ -250,92 +360,182 @@ def _costs(wk: _Workload) -> tuple[np.ndarray, np.ndarray]:
     return cost, point
 
 
-def _solve_chunk(
-    problem: Problem,
-    lanes: list[_Lanes],
-    keys: list[str],
-    top: list[int],
-    capacity: Mapping[str, np.ndarray],
-    hours: np.ndarray,
-) -> list[HourSchedule | None]:
-    """The hours ``hours``: each workload's cost per pool state, the split of the pool
-    (dynamic programme over workloads), then each hour's schedule."""
+def _chunk_hours(problem: Problem, setup: _Setup) -> int | None:
+    """Hours solved together: ``CHUNK_HOURS``, fewer where the pairs' tables would take more
+    than ``MAX_PAIR_WORK`` in a chunk; None where all hours would take more than
+    ``MAX_PAIR_TOTAL``."""
+    if not setup.shared:
+        return CHUNK_HOURS
+    hours = np.arange(problem.n_hours)
+    work = _prepare(problem, setup.lanes, setup.keys, setup.top, hours)
+    per_hour = 0.0
+    for pair, lanes in setup.shared.items():
+        sides = (_side(work[pair[0]]), _side(work[pair[1]]))
+        per_hour += pair_work(setup.grid, sides, len(lanes), 1)
+    if per_hour * problem.n_hours > MAX_PAIR_TOTAL:
+        return None
+    return int(min(CHUNK_HOURS, max(1, MAX_PAIR_WORK // max(per_hour, 1.0))))
+
+
+def _grid(top: list[int]) -> np.ndarray:
+    """Every pool state (GPUs per key, each key at most its ``top``), one row each."""
+    states = list(np.ndindex(*[t + 1 for t in top]))
+    return np.array(states, dtype=np.int64).reshape(len(states), len(top))
+
+
+def _side(wk: _Workload) -> PairSide:
+    """A workload as one side of a pair: its need, its cover, its pool capacity per state."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = np.where(wk.need > 0, wk.api_usd / np.maximum(wk.need, 1e-300), 0.0)
+    return PairSide(wk.need, Cover(wk.K, wk.C, wk.N, unit), wk.pool_units)
+
+
+@dataclass
+class _Single:
+    """A model with one workload: its least cost per pool state and hour, and the frontier
+    point that gives it."""
+
+    wk: _Workload
+    cost: np.ndarray
+    point: np.ndarray
+
+    def place(self, hs: HourSchedule, s: int, i: int, within: list[list[int]]) -> None:
+        """The workload's replicas and API share in hour ``i`` with pool state ``s``."""
+        wk = self.wk
+        if wk.need[i] > 0:
+            j = int(self.point[s, i])
+            _place(hs, wk, s, i, within, float(wk.K[j]), wk.N[j], float(wk.need[i]))
+
+
+@dataclass
+class _Pair:
+    """A model with two workloads: their table (``pair_hours``)."""
+
+    wk: tuple[_Workload, _Workload]
+    sides: tuple[PairSide, PairSide]
+    lanes: list[SharedLane]
+    table: PairTable
+
+    @property
+    def cost(self) -> np.ndarray:
+        return self.table.cost
+
+    def place(self, hs: HourSchedule, s: int, i: int, within: list[list[int]]) -> None:
+        """Both workloads' replicas, the shared one and the API shares in hour ``i``."""
+        t = self.table
+        li, theta = int(t.lane[s, i]), float(t.theta[s, i])
+        states = (int(t.state1[s, i]), int(t.state2[s, i]))
+        shares = (theta, 1.0 - theta)
+        for side, wk, q, share, c in zip(self.sides, self.wk, states, shares, (0, 1), strict=True):
+            got = share * self.lanes[li].caps[c] if li >= 0 else 0.0
+            x = (float(wk.need[i]) - float(wk.pool_units[q])) - got
+            _, j = side.cover(np.array([[x]]), np.array([i]))
+            jj = int(j[0, 0])
+            if wk.need[i] > 0:
+                rest = float(wk.need[i]) - got
+                _place(hs, wk, q, i, within, float(side.cover.K[jj]), side.cover.U[jj], rest)
+        if li >= 0:
+            key = self.lanes[li].key
+            hs.replicas[key] = hs.replicas.get(key, 0) + 1
+            for wk, share in zip(self.wk, shares, strict=True):
+                if share > 0:
+                    sk = (wk.name, *key)
+                    hs.shares[sk] = hs.shares.get(sk, 0.0) + share
+
+
+def _place(
+    hs: HourSchedule,
+    wk: _Workload,
+    s: int,
+    i: int,
+    within: list[list[int]],
+    k_point: float,
+    n_point: np.ndarray,
+    rest: float,
+) -> None:
+    """A workload's own replicas in hour ``i``: those of a frontier point (capacity
+    ``k_point``, replicas per hourly lane ``n_point``), the fewest pool GPUs within state
+    ``s`` that still hold what the pool covers, and the API for what is left of ``rest``
+    (the capacity it needs beyond any shared replica)."""
+    need = float(wk.need[i])
+    tol = COVER_TOL * max(need, 1.0)
+    after = max(0.0, rest - k_point)
+    held = float(wk.pool_units[s])
+    short = max(0.0, after - held)
+    q = next(t for t in within[s] if wk.pool_units[t] >= min(held, after) - tol)
+    used = [((k, POOL), n) for k, n in wk.pool_made[q].items()]
+    used += [(wk.lanes.hourly[li][0], int(n + 0.5)) for li, n in enumerate(n_point) if n > 0]
+    for (k, src), n in used:
+        hs.replicas[(k, src)] = hs.replicas.get((k, src), 0) + n
+        sk = (wk.name, k, src)
+        hs.shares[sk] = hs.shares.get(sk, 0.0) + float(n)
+    if short > tol:
+        hs.api_fraction[wk.name] = min(1.0, short / need)
+
+
+def _items(setup: _Setup, work: list[_Workload]) -> list[_Single | _Pair]:
+    """Each model's part of the hours: a workload alone, or a pair with its table."""
+    out: list[_Single | _Pair] = []
+    top = np.array(setup.top, dtype=np.int64)
+    for g in setup.groups:
+        if len(g) == 1:
+            out.append(_Single(work[g[0]], *_costs(work[g[0]])))
+            continue
+        wk = (work[g[0]], work[g[1]])
+        sides = (_side(wk[0]), _side(wk[1]))
+        lanes = setup.shared[g]
+        out.append(_Pair(wk, sides, lanes, pair_table(setup.grid, top, sides, lanes)))
+    return out
+
+
+def _solve_chunk(problem: Problem, setup: _Setup, hours: np.ndarray) -> list[HourSchedule | None]:
+    """The hours ``hours``: each model's cost per pool state, the split of the pool
+    (dynamic programme over models), then each hour's schedule."""
+    keys, top, grid = setup.keys, setup.top, setup.grid
     dims = tuple(t + 1 for t in top)
-    states = list(np.ndindex(*dims))
     h = hours.size
-    work = _prepare(problem, lanes, keys, top, hours)
-    best = np.zeros((*dims, h))  # least cost of the workloads so far with at most s GPUs
+    items = _items(setup, _prepare(problem, setup.lanes, keys, top, hours))
+    best = np.zeros((*dims, h))  # least cost of the models so far with at most s GPUs
     choices = []
-    points = []
-    for wk in work:
-        cost, point = _costs(wk)
-        points.append(point)
+    for item in items:
         new = np.full((*dims, h), np.inf)
         choice = np.zeros((*dims, h), dtype=np.int32)
-        for pi, p in enumerate(states):
+        for pi in range(grid.shape[0]):
+            p = grid[pi]
             src = tuple(slice(0, d - q) for d, q in zip(dims, p, strict=True))
             dst = tuple(slice(q, None) for q in p)
-            cand = best[src] + cost[pi]
+            cand = best[src] + item.cost[pi]
             better = cand < new[dst] - 1e-9
             new[dst] = np.where(better, cand, new[dst])
             choice[dst] = np.where(better, pi, choice[dst])
         best = new
         choices.append(choice)
     cols = np.arange(h)
-    at = tuple(np.minimum(capacity[g][hours], t) for g, t in zip(keys, top, strict=True))
+    at = tuple(np.minimum(setup.capacity[g][hours], t) for g, t in zip(keys, top, strict=True))
     bad = ~np.isfinite(best[(*at, cols)])
-    # walk back: each workload's pool state in each hour
+    # walk back: each model's pool state in each hour
     state = np.array(at, dtype=np.int64).reshape(len(keys), h)
-    grid = np.array(states, dtype=np.int64).reshape(len(states), len(keys))
-    split = [np.zeros(h, dtype=np.int64) for _ in work]
-    for j in range(len(work) - 1, -1, -1):
+    split = [np.zeros(h, dtype=np.int64) for _ in items]
+    for j in range(len(items) - 1, -1, -1):
         p = choices[j][(*state, cols)] if keys else np.zeros(h, dtype=np.int64)
         split[j] = p
         state = state - grid[p].T
-    # the states within each state, fewest pool GPUs first (``_hour`` takes the first that
-    # holds enough)
-    within = [
-        sorted(
-            (s for s in range(len(states)) if np.all(grid[s] <= grid[p])),
-            key=lambda s: (int(grid[s].sum()), s),
-        )
-        for p in range(len(states))
-    ]
-    return [
-        None if bad[i] else _hour(problem.opts, work, points, split, within, i) for i in range(h)
-    ]
+    opts, within = problem.opts, setup.within
+    return [None if bad[i] else _hour(opts, items, split, within, i) for i in range(h)]
 
 
 def _hour(
     opts: OptionSet,
-    work: list[_Workload],
-    points: list[np.ndarray],
+    items: list[_Single | _Pair],
     split: list[np.ndarray],
     within: list[list[int]],
     i: int,
 ) -> HourSchedule | None:
-    """Hour ``i``'s schedule from each workload's pool state and frontier point, with no
-    more pool replicas than the hour needs; None where an offer's cap is exceeded."""
+    """Hour ``i``'s schedule from each model's pool state, with no more pool replicas than
+    the hour needs; None where an offer's cap is exceeded."""
     hs = HourSchedule()
-    for wk, point, p in zip(work, points, split, strict=True):
-        need = float(wk.need[i])
-        if need <= 0:
-            continue
-        j = int(point[p[i], i])
-        rest = max(0.0, need - float(wk.K[j]))
-        held = float(wk.pool_units[p[i]])
-        short = max(0.0, rest - held)
-        tol = COVER_TOL * max(need, 1.0)
-        # the fewest pool GPUs within the state that still hold what the pool covers
-        q = next(s for s in within[p[i]] if wk.pool_units[s] >= min(held, rest) - tol)
-        used = [((k, POOL), n) for k, n in wk.pool_made[q].items()]
-        used += [(wk.lanes.hourly[li][0], int(n + 0.5)) for li, n in enumerate(wk.N[j]) if n > 0]
-        for (k, s), n in used:
-            # one workload per deployment: it uses every replica of its lanes
-            hs.replicas[(k, s)] = hs.replicas.get((k, s), 0) + n
-            hs.shares[(wk.name, k, s)] = float(hs.replicas[(k, s)])
-        if short > tol:
-            hs.api_fraction[wk.name] = min(1.0, short / need)
+    for item, p in zip(items, split, strict=True):
+        item.place(hs, int(p[i]), i, within)
     return hs if _within_caps(opts, hs) else None
 
 

@@ -15,10 +15,11 @@ Pipeline (``solve_fleet``):
    replicas solved given the fleet), then a local search moves one GPU at a time (one more,
    one fewer, one to another tier, one swapped for another type) while that lowers the
    estimate.
-3. **Recover every real hour.** Given a fleet the hours are independent. Where each model
-   serves one workload, every hour is solved exactly at once (``exact_hours``; the fleet
-   search's estimates too, and a fixed fleet needs no solver run at all); an hour it leaves
-   (an offer's cap binding across deployments), and every hour of other problems, as
+3. **Recover every real hour.** Given a fleet the hours are independent. Where no model
+   serves more than two workloads, every hour is solved exactly at once (``exact_hours``;
+   the fleet search's estimates too, and a fixed fleet needs no solver run at all); an hour
+   it leaves (an offer's cap binding across deployments, or its share of the time spent),
+   and every hour of other problems, as
    follows: whole replicas are solved per representative hour (at its cluster's maximum) in
    small chunks (one hour at a time where workloads share replicas), started from the
    rounded fractional schedule, and each real hour keeps its point's replicas, trimmed to
@@ -65,7 +66,7 @@ from advisor.solve.backends import (
 from advisor.solve.bounds import api_only_cost, hourly_bound, lower_solve, min_bound
 from advisor.solve.budget import MIN_SOLVE_SHARE, StageLog, StageReport, TimeBudget, timed
 from advisor.solve.diagnose import diagnose_infeasible, explain, find_infeasibilities
-from advisor.solve.exact_hours import exact_hours, exact_schedule, splits_by_workload
+from advisor.solve.exact_hours import exact_hours, exact_schedule, solved_exactly
 from advisor.solve.fleet_search import (
     CANDIDATE_SCALES,
     EVAL_S,
@@ -99,6 +100,13 @@ FINISH_S_PER_HOUR = 5e-4
 
 #: Share of the recovery's room planned for, at the fleet estimates' pace per point.
 FINE_MARGIN = 0.85
+#: Share of a clustered solve's budget the fleet search may run to where its estimates are
+#: exact (``solved_exactly``; measured at 168 h x 10 workloads: the search still found
+#: cheaper fleets when it stopped at half the budget, and the rest went unused).
+EXACT_SEARCH_SHARE = 0.75
+#: Share of the recovery's room the exact hours may take; the hours they leave are
+#: recovered from the representative hours in the rest.
+EXACT_HOURS_SHARE = 0.6
 
 
 #: Seconds for the Lagrangian bound (it stops earlier once it stalls), or ``LAGRANGE_SHARE``
@@ -217,8 +225,8 @@ def solve_clustered(
     seeds prices, benchmarks/RESULTS_2026-11-30_s9_*.md): 24 h x 10 workloads, 30 s, $1,226
     without, $1,150 with; 168 h, $8,743 and $8,249; 720 h x 10, 120 s, $37,070 and $36,003;
     8,760 h x 10, $454,966 and $438,422; one to three workloads the same or better. With
-    the ascent alone (CBC) the prices mislead: 168 h x 10, 30 s, $12,284 with the fleet,
-    $10,726 without."""
+    the ascent alone the prices mislead (168 h x 10, 30 s, $12,284 with the fleet, $10,726
+    without): the cutting planes run on either back-end (``master``)."""
     t0 = time.perf_counter()
     budget = max(time_budget.left(), 1e-3)
     problem, agg, fm, stages = run.problem, run.agg, run.fm, run.stages
@@ -233,6 +241,9 @@ def solve_clustered(
     #    it ends at its share past the bound's where that ran first, whatever the bound overran
     t_search = time.perf_counter()
     search_until = (SEARCH_SHARE + (LAGRANGE_SHARE if bound_first else 0.0)) * budget
+    if solved_exactly(problem.opts, problem.workloads):
+        # exact estimates, and a recovery that takes seconds: the search may run longer
+        search_until = max(search_until, EXACT_SEARCH_SHARE * budget)
     best, best_cost, timing, stopped = search_fleet(
         problem, agg, found.candidates, run.settings, run.say, t0 + search_until
     )
@@ -397,7 +408,7 @@ def search_fleet(
     best, best_cost = starts[0], cost_of(starts[0])
     say(f"fleet candidates: best ${best_cost:,.2f} before overhead (estimated)")
     gpus = sorted({g for f in candidates for (g, _), n in f.items() if n > 0})
-    cheap = splits_by_workload(opts, workloads)  # the estimates are exact, so cheap
+    cheap = solved_exactly(opts, workloads)  # the estimates are exact, so cheap
     if cheap:
         # every GPU type the options can pool, not only the candidates' (measured at
         # 8,760 h x 3 workloads with CBC: its candidates held H100s only, and the search
@@ -537,7 +548,10 @@ def recover_schedule(
     (``recover_from_points``). Returns (cost before overhead [USD], hours, points, hours
     re-solved, the phases the time cut short)."""
     problem, agg, say = run.problem, run.agg, run.say
-    exact = exact_hours(problem, fleet)
+    t0 = time.perf_counter()
+    # the hours left unsolved at its share of the room are recovered from the points
+    exact = exact_hours(problem, fleet, t0 + EXACT_HOURS_SHARE * room_s)
+    room_s = max(1.0, room_s - (time.perf_counter() - t0))
     args = (problem.opts, problem.workloads, fleet)
     tokens = (problem.input_tokens, problem.output_tokens)
     if exact is not None and all(h is not None for h in exact):
@@ -550,7 +564,7 @@ def recover_schedule(
         return got
     cost, hours, points, resolved, cut = got
     # the hours solved exactly (all but those where an offer's cap binds across
-    # deployments) are optimal: they replace the recovered ones
+    # deployments, or the time left) are optimal: they replace the recovered ones
     hours = [e if e is not None else h for e, h in zip(exact, hours, strict=True)]
     cost = hours_cost(*args, hours, *tokens)
     say(f"schedule with the hours solved exactly: ${cost:,.2f} before overhead")
@@ -756,8 +770,8 @@ def solve_problem(
         run = ClusterRun(
             problem, agg, fm, upper_inp, points_existing, settings, progress, say, stages
         )
-        # the bound first where its prices propose a fleet (its cutting planes: HiGHS)
-        got = solve_clustered(run, budget, bound_first=settings.name == "highs")
+        # the bound first: its cutting planes' prices propose a fleet
+        got = solve_clustered(run, budget, bound_first=True)
         found.reserved, found.hours, found.cut = got.fleet, got.hours, got.cut
         found.bound_res, found.lower = got.bound_res, got.lower
         found.agg_info = {**found.agg_info, **got.recovery}

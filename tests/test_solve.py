@@ -7,6 +7,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -965,3 +966,19 @@ def test_the_time_budget_counts_the_options_capacities(monkeypatch) -> None:  # 
     assert len(notes) == 1 and "50% of it was kept" in notes[0], plan.data["warnings"]
     assert plan.data["solver"]["seconds"] >= 2.0  # the whole solve's wall time
     assert plan.verified
+
+
+def test_the_fleet_search_keeps_the_time_the_exact_recovery_takes() -> None:
+    """Regression: with exact estimates the search ran to 75% of the budget, and the exact
+    pass over 8,760 real hours of ten workloads then did not fit what was left (the hours
+    recovered from the points instead cost $562k where the estimate read $381k). The search
+    now stops where the recovery at the last estimate's pace, with its margin, still fits."""
+    from advisor.solve.pipeline import RECOVERY_MARGIN, Deadline
+
+    clock = Deadline(limit=100.0, recover_by=120.0, hours=8760)
+    assert clock.at == 100.0
+    clock.paced(2e-3)  # 17.5 s for the year, with the margin 26 s: before the limit
+    assert clock.at == pytest.approx(120.0 - RECOVERY_MARGIN * 2e-3 * 8760)
+    clock.paced(1e-4)  # a smaller fleet's pace: the limit again
+    assert clock.at == 100.0
+    assert Deadline(time.perf_counter() - 1.0).passed()

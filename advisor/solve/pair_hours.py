@@ -221,17 +221,25 @@ class _Best:
         b_idx: np.ndarray,
         theta: np.ndarray,  # (n, h)
     ) -> None:
-        low = np.full_like(self.cost, np.inf)
-        np.minimum.at(low, at, value)
-        rows, cols = np.nonzero(value <= low[at] + 0.0)
-        take = value[rows, cols] < self.cost[at[rows], cols] - 1e-9
-        rows, cols = rows[take], cols[take]
-        s = at[rows]
-        self.cost[s, cols] = value[rows, cols]
-        self.lane[s, cols] = lane
-        self.state1[s, cols] = a_idx[rows]
-        self.state2[s, cols] = b_idx[rows]
-        self.theta[s, cols] = theta[rows, cols]
+        n = at.size
+        if n == 0:
+            return
+        order = np.argsort(at, kind="stable")
+        v, at_s = value[order], at[order]
+        starts = np.flatnonzero(np.r_[True, at_s[1:] != at_s[:-1]])
+        low = np.minimum.reduceat(v, starts, axis=0)  # (groups, h): least per pool state
+        group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, n]))
+        rowid = np.where(v <= low[group], np.arange(n)[:, None], n)
+        first = np.minimum.reduceat(rowid, starts, axis=0)  # the sorted row that attains it
+        targets = at_s[starts]
+        gi, ci = np.nonzero(low < self.cost[targets] - 1e-9)
+        r = order[first[gi, ci]]
+        st = targets[gi]
+        self.cost[st, ci] = low[gi, ci]
+        self.lane[st, ci] = lane
+        self.state1[st, ci] = a_idx[r]
+        self.state2[st, ci] = b_idx[r]
+        self.theta[st, ci] = theta[r, ci]
 
     def spread(self, dims: tuple[int, ...]) -> PairTable:
         """Each state at the best of the states within it (more pool GPUs never cost more)."""

@@ -104,9 +104,14 @@ FINE_MARGIN = 0.85
 #: exact (``solved_exactly``; measured at 168 h x 10 workloads: the search still found
 #: cheaper fleets when it stopped at half the budget, and the rest went unused).
 EXACT_SEARCH_SHARE = 0.75
+#: The fleet search keeps this many times the time the exact recovery of every real hour
+#: takes at its estimates' pace (measured at 8,760 h x 10 workloads, CBC, 120 s: the search
+#: ran to 75% of the budget, the exact pass then covered part of the year in its share, and
+#: the rest, recovered from the points, cost $562k where the estimate read $381k).
+RECOVERY_MARGIN = 1.5
 #: Share of the recovery's room the exact hours may take; the hours they leave are
 #: recovered from the representative hours in the rest.
-EXACT_HOURS_SHARE = 0.6
+EXACT_HOURS_SHARE = 0.8
 
 
 #: Seconds for the Lagrangian bound (it stops earlier once it stalls), or ``LAGRANGE_SHARE``
@@ -244,8 +249,14 @@ def solve_clustered(
     if solved_exactly(problem.opts, problem.workloads):
         # exact estimates, and a recovery that takes seconds: the search may run longer
         search_until = max(search_until, EXACT_SEARCH_SHARE * budget)
+    finish = FINISH_S_PER_HOUR * problem.requests.shape[0]
     best, best_cost, timing, stopped = search_fleet(
-        problem, agg, found.candidates, run.settings, run.say, t0 + search_until
+        problem,
+        agg,
+        found.candidates,
+        run.settings,
+        run.say,
+        Deadline(t0 + search_until, t0 + budget - finish, problem.n_hours),
     )
     cut += ["the fleet search"] if stopped else []  # phases the budget cut short
     stages.add(
@@ -259,7 +270,6 @@ def solve_clustered(
     )
     # 3. the chosen fleet's schedule for every real hour
     t_recover = time.perf_counter()
-    finish = FINISH_S_PER_HOUR * problem.requests.shape[0]
     # where the bound comes last, the recovery leaves it its share
     later = 0.0 if bound_first else min(LAGRANGE_S, LAGRANGE_SHARE * budget)
     room = max(1.0, budget - later - finish - elapsed())
@@ -354,20 +364,45 @@ def propose_fleets(
     return Proposals(candidates, lower, bound_res, overrun, lag_cut)
 
 
+@dataclass
+class Deadline:
+    """When the fleet search stops (``time.perf_counter()``): at ``limit``, or earlier where
+    the recovery of ``hours`` real hours, exact at the pace of the cheapest fleet's estimate
+    (``paced``, seconds per hour; with the last estimate's pace, that of the largest
+    candidate stopped the search at 8,760 h x 10 workloads before its first move), with a
+    margin of ``RECOVERY_MARGIN``, must end by ``recover_by``."""
+
+    limit: float
+    recover_by: float = math.inf
+    hours: int = 0
+
+    def __post_init__(self) -> None:
+        self.at = self.limit
+
+    def paced(self, s_per_hour: float) -> None:
+        keep = RECOVERY_MARGIN * s_per_hour * self.hours
+        self.at = min(self.limit, self.recover_by - keep)
+
+    def passed(self) -> bool:
+        return time.perf_counter() >= self.at
+
+
 def search_fleet(
     problem: Problem,
     agg: Aggregation,
     candidates: list[Fleet],
     settings: SolverSettings,
     say: Progress,
-    until: float,
+    until: float | Deadline,
 ) -> tuple[Fleet, float, list[float], bool]:
     """The cheapest fleet by estimate: each candidate's cost estimated on one real hour per
     cluster (the hour nearest its mean, weighted by the cluster's hours), each hour's whole
     replicas solved given the fleet (exactly, all at once, where ``exact_hours`` can; else
     by the MILP per point); then a local search one GPU at a time from the cheapest (with
     exact estimates, over every GPU type and again from each other candidate), until
-    ``until`` (``time.perf_counter()``). (The cluster maxima with their
+    ``until`` (``time.perf_counter()``, or a ``Deadline`` that also keeps the time the
+    exact recovery of every real hour will take at the estimates' pace). (The cluster
+    maxima with their
     schedules trimmed per hour overstate an hour's cost the more the smaller the pool, and
     so chose too large a fleet: measured at 8,760 h x 10 workloads, 12 MI300X and 2 H100 at
     $251k where 9 and 2 cost $240k, both by exact hourly solves on every 20th hour; the
@@ -392,15 +427,22 @@ def search_fleet(
     )
     estimated: dict[frozenset, float] = {}
     timing: list[float] = []  # seconds per point solved
+    clock = until if isinstance(until, Deadline) else Deadline(until)
+    lowest = [math.inf]  # the cheapest exact estimate so far
 
     def cost_of(fleet: Fleet) -> float:
         key = frozenset((k, n) for k, n in fleet.items() if n > 0)
         if key not in estimated:
+            t = time.perf_counter()
             exact = exact_schedule(med_problem, fleet, agg.weights)
+            if exact is not None and exact[0] < lowest[0]:
+                # the cheapest fleet so far is the one to recover: its pace rules
+                lowest[0] = exact[0]
+                clock.paced((time.perf_counter() - t) / max(1, agg.n_points))
             estimated[key] = (
                 exact[0]
                 if exact is not None
-                else _points_estimate(opts, med_inp, fleet, settings, say, until, timing)
+                else _points_estimate(opts, med_inp, fleet, settings, say, clock.at, timing)
             )
         return estimated[key]
 
@@ -422,7 +464,7 @@ def search_fleet(
     for i, start in enumerate(starts if cheap else starts[:1]):
         if not math.isfinite(cost_of(start)):
             continue
-        found, found_cost, stopped = _descend(start, cost_of, opts, gpus, say, until)
+        found, found_cost, stopped = _descend(start, cost_of, opts, gpus, say, clock)
         if found_cost < best_cost - 1e-6:
             best, best_cost = found, found_cost
         if stopped:
@@ -437,18 +479,18 @@ def _descend(
     opts: OptionSet,
     gpus: list[str],
     say: Progress,
-    until: float,
+    clock: Deadline,
 ) -> tuple[Fleet, float, bool]:
     """One GPU at a time from ``start`` while the estimate falls (``neighbours``), until
-    ``until``. Returns the fleet, its estimate and whether the clock stopped it."""
+    ``clock``. Returns the fleet, its estimate and whether the clock stopped it."""
     best, best_cost = start, cost_of(start)
     improved = True
     while improved:
-        if time.perf_counter() >= until:
+        if clock.passed():
             return best, best_cost, True
         improved = False
         for nb in neighbours(best, opts, gpus):
-            if time.perf_counter() >= until:
+            if clock.passed():
                 return best, best_cost, True
             c = cost_of(nb)
             if c < best_cost - 1e-6:
@@ -789,14 +831,17 @@ def solve_fixed_fleet(
     progress: Progress | None,
 ) -> FleetSolution | None:
     """Where the pool is fixed (committed GPUs only, nothing for sale to it, no minimum
-    rental) and every hour is solved exactly (``exact_hours``): that plan, proven optimal,
-    with no solver run. None otherwise (or where an hour is not solved exactly)."""
+    rental) and every hour is solved exactly (``exact_hours``, within half the budget): that
+    plan, proven optimal, with no solver run. None otherwise (or where an hour is not solved
+    exactly)."""
     opts = problem.opts
     for_sale = any(opts.pool_tiers(d.pool_key) for d in opts.deployments.values())
     if not problem.existing_gpus or for_sale or opts.min_rental_hours > 1:
         return None
     t0 = time.perf_counter()
-    exact = exact_hours(problem, {})
+    # at most half the budget: what it leaves goes to the pipeline
+    whole = TimeBudget.for_solve(settings.time_limit_s, agg.n_distinct, start=t_start)
+    exact = exact_hours(problem, {}, t_start + 0.5 * whole.total_s)
     if exact is None or any(h is None for h in exact):
         return None
     hours = [h for h in exact if h is not None]

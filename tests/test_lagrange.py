@@ -222,3 +222,20 @@ def test_the_pool_use_at_the_best_prices_proposes_fleets() -> None:
     # GPUs already committed in an hour are not bought again
     (none,) = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, {"L4": use + 1})
     assert none == {}
+
+
+def test_a_second_run_starts_where_the_first_ended() -> None:
+    """The bound's continuation (after the recovery, on the time left) starts from the first
+    run's best prices: its first value is the first run's bound, and it only rises."""
+    cat = load_catalog()
+    shipped = load_workloads(cat)
+    names = ["llama-3.1-70b-interactive", "llama-3.1-70b-batch", "llama-3.1-8b-interactive"]
+    wl = {n: shipped[n].model_copy(update={"gpus": ["MI300X", "H100-SXM"]}) for n in names}
+    d = synthetic_demand(wl, 24, mean_requests_per_hour=[30_000, 20_000, 50_000], seed=4)
+    opts = option_set(Inputs(cat, wl, d))
+    args = (opts, d.workloads, d.requests, d.input_tokens, d.output_tokens, np.arange(24) // 4)
+    first = lagrangian_bound(*args, {}, time_limit_s=5, max_iterations=15)
+    assert first.prices is not None
+    again = lagrangian_bound(*args, first.prices, time_limit_s=5, max_iterations=15)
+    assert again.history[0] == pytest.approx(first.bound, rel=1e-9)
+    assert again.bound >= first.bound - 1e-9

@@ -565,8 +565,9 @@ def test_a_bound_stopped_at_its_own_cap_is_not_blamed_on_the_budget(
     plan = solve_inputs(Inputs(cat, {name: wl[name]}, d), FAST, aggregate=6)
     assert plan.verified, plan.data["verification"]
     assert not any("the bound" in w for w in plan.data["warnings"])
-    (stage,) = [s for s in plan.data["solver"]["stages"] if "Lagrangian" in s["stage"]]
-    assert stage["time_limited"] is True  # recorded in the stage's detail
+    # (the first run, and its continuation where the plan is not proven)
+    stages = [s for s in plan.data["solver"]["stages"] if "Lagrangian" in s["stage"]]
+    assert stages and all(s["time_limited"] is True for s in stages)  # in the stages' detail
     assert plan.data["solver"]["time_limited"] is False
 
 

@@ -142,10 +142,12 @@ def hourly_bound(
     target_usd: float | None,
     time_limit_s: float,
     constant_usd: float,
+    start: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[LagrangeResult, SolverResult]:
     """The Lagrangian bound on the full hourly problem (``advisor.solve.lagrange``), its prices
-    constant per point of ``agg`` and started from the LP duals of ``lp_inp``'s pool rows;
-    reported as a bound-only solver result (overhead included)."""
+    constant per point of ``agg`` and started from ``start`` (an earlier run's best prices)
+    or else the LP duals of ``lp_inp``'s pool rows; reported as a bound-only solver result
+    (overhead included)."""
     opts = problem.opts
     workloads = problem.workloads
     requests = problem.requests
@@ -153,9 +155,12 @@ def hourly_bound(
     output_tokens = problem.output_tokens
     existing_gpus = problem.existing_gpus
     t0 = time.perf_counter()
-    lp = build_model(opts, lp_inp, relax=True)
-    lp_res = run_solver(lp, settings, None, "bound (LP prices)")
-    lam0 = pool_prices(lp, agg.weights) if lp_res.status == Status.OPTIMAL else {}
+    if start is not None:
+        lam0 = dict(start)
+    else:
+        lp = build_model(opts, lp_inp, relax=True)
+        lp_res = run_solver(lp, settings, None, "bound (LP prices)")
+        lam0 = pool_prices(lp, agg.weights) if lp_res.status == Status.OPTIMAL else {}
     lag = lagrangian_bound(
         opts,
         workloads,

@@ -19,9 +19,9 @@ GAP_SLACK = 1e-6
 #: model: the shipped one-week examples solve within 20 s end to end with it.
 DEFAULT_EXACT_BUDGET_S = 15.0
 #: ...and beyond that (clustered). Stages end when their work is done, so small problems
-#: take much less: the fleet search stops at 30% of it, the schedule recovery leaves the
-#: bound its share (``LAGRANGE_S``, at most a fifth) and the finish its
-#: (``FINISH_S_PER_HOUR``), the bound gets what is left (at least 0.5 s).
+#: take much less: the bound first (``LAGRANGE_S``, at most a fifth), the fleet search to
+#: half of it (three quarters where every hour is solved exactly, keeping the recovery's
+#: time), the schedule recovery the rest less the finish's (``FINISH_S_PER_HOUR``).
 DEFAULT_BUDGET_S = 240.0
 #: The least share of the time budget the solver keeps where preparing the options (each
 #: deployment's capacity under load: seconds to a minute the first time, then cached) took

@@ -100,6 +100,9 @@ class LagrangeResult:
     #: the cutting-plane phase ran: the prices are near the best per-cluster prices, not
     #: wherever the supergradient ascent stopped
     cutting_planes: bool = False
+    #: the best prices found per pool GPU type, one per cluster [USD per GPU-hour]: where a
+    #: later run may start (``lam0``)
+    prices: dict[str, np.ndarray] | None = None
 
 
 def build_blocks(
@@ -588,7 +591,10 @@ def lagrangian_bound(
     for gi, g in enumerate(pool_gpus):
         if g in lam0:
             lam[gi] = np.asarray(lam0[g], dtype=float)
-    ascend(labels, lam)
+    best_prices = ascend(labels, lam)
     seconds = time.perf_counter() - t0
     hourly = best_hourly if math.isfinite(best) else None
-    return LagrangeResult(best, it, seconds, history, timed_out, tuple(pool_gpus), hourly, planes)
+    prices = {g: np.asarray(best_prices[gi], dtype=float) for gi, g in enumerate(pool_gpus)}
+    return LagrangeResult(
+        best, it, seconds, history, timed_out, tuple(pool_gpus), hourly, planes, prices
+    )

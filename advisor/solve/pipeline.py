@@ -115,8 +115,7 @@ EXACT_HOURS_SHARE = 0.8
 
 
 #: Seconds for the Lagrangian bound (it stops earlier once it stalls), or ``LAGRANGE_SHARE``
-#: of a clustered solve's budget if less; with HiGHS (and in the short-horizon
-#: decomposition) it runs before the fleet search, else after the recovery.
+#: of a clustered solve's budget if less; it runs before the fleet search.
 LAGRANGE_S = 35.0
 LAGRANGE_SHARE = 0.2
 
@@ -198,6 +197,8 @@ class Proposals:
     bound_res: SolverResult
     overrun_s: float
     cut: list[str]
+    #: the Lagrangian's best prices, where a later run of it may start
+    prices: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -218,15 +219,16 @@ def solve_clustered(
     run: ClusterRun,
     time_budget: TimeBudget,
     extra_candidates: tuple[Fleet, ...] = (),
-    bound_first: bool = False,
+    polish_follows: bool = False,
 ) -> ClusteredPlan:
     """Large horizons: choose the reserved fleet on the clusters, recover every real hour,
     bound the full hourly problem; appends a report per stage to ``run.stages``. Its shares
-    are of what ``time_budget`` has left when it starts.
+    are of what ``time_budget`` has left when it starts; with ``polish_follows`` it leaves
+    the MILP that runs after it (``polish``) its time.
 
-    With ``bound_first`` the hourly Lagrangian runs before the fleet search and, where its
-    cutting-plane phase ran, the pool GPUs its hourly subproblems use at its best prices
-    propose a fleet, tried first (``usage_fleets``). Measured with HiGHS (benchmarks/run.py,
+    The hourly Lagrangian runs before the fleet search and, where its cutting-plane phase
+    ran, the pool GPUs its hourly subproblems use at its best prices propose a fleet, tried
+    first (``usage_fleets``). Measured with HiGHS (benchmarks/run.py,
     seeds prices, benchmarks/RESULTS_2026-11-30_s9_*.md): 24 h x 10 workloads, 30 s, $1,226
     without, $1,150 with; 168 h, $8,743 and $8,249; 720 h x 10, 120 s, $37,070 and $36,003;
     8,760 h x 10, $454,966 and $438,422; one to three workloads the same or better. With
@@ -240,14 +242,14 @@ def solve_clustered(
         return time.perf_counter() - t0
 
     # 1. candidate fleets (and the bounds found on the way)
-    found = propose_fleets(run, extra_candidates, bound_first, budget)
+    found = propose_fleets(run, extra_candidates, budget)
     lower, bound_res, cut = found.lower, found.bound_res, found.cut
     # 2. each candidate's cost estimated on one real hour per cluster, then a local search;
-    #    it ends at its share past the bound's where that ran first, whatever the bound overran
+    #    it ends at its share past the bound's, whatever the bound overran (with exact
+    #    estimates, and a recovery that takes seconds, it may run longer)
     t_search = time.perf_counter()
-    search_until = (SEARCH_SHARE + (LAGRANGE_SHARE if bound_first else 0.0)) * budget
-    if solved_exactly(problem.opts, problem.workloads):
-        # exact estimates, and a recovery that takes seconds: the search may run longer
+    search_until = (SEARCH_SHARE + LAGRANGE_SHARE) * budget
+    if solved_exactly(problem.opts, problem.workloads) and not polish_follows:
         search_until = max(search_until, EXACT_SEARCH_SHARE * budget)
     finish = FINISH_S_PER_HOUR * problem.requests.shape[0]
     best, best_cost, timing, stopped = search_fleet(
@@ -270,9 +272,7 @@ def solve_clustered(
     )
     # 3. the chosen fleet's schedule for every real hour
     t_recover = time.perf_counter()
-    # where the bound comes last, the recovery leaves it its share
-    later = 0.0 if bound_first else min(LAGRANGE_S, LAGRANGE_SHARE * budget)
-    room = max(1.0, budget - later - finish - elapsed())
+    room = max(1.0, budget - finish - elapsed())
     pace = max(float(np.mean(timing)), 1e-6) if timing else math.inf
     best_cost, best_hours, points, resolved, recovery_cut = recover_schedule(run, best, room, pace)
     cut += recovery_cut
@@ -286,14 +286,16 @@ def solve_clustered(
         )
     )
 
-    # 4. the Lagrangian bound where it did not run first, and where the plan is not proven by
-    #    the bounds so far, a short MILP at the clusters' minima (reserved GPUs whole: it
-    #    can bound better with few of them)
-    if not bound_first:
-        _, lower, bound_res, lag_cut = lagrangian_stage(
-            run, best_cost, budget - finish - elapsed(), (lower, bound_res)
+    # 4. where the plan is not proven by the bounds so far, the Lagrangian again from its best
+    #    prices on two thirds of what is left (measured at 720 h x 3 workloads, HiGHS, 30 s:
+    #    its first share stopped it at a 1.49% gap with 7 s unused), then a short MILP at
+    #    the clusters' minima (reserved GPUs whole: it can bound better with few of them)
+    left = budget - finish - elapsed() - found.overrun_s
+    unproven = _short_of(relative_gap(best_cost + fm.constant_usd, lower), run.settings.gap)
+    if unproven and found.prices is not None and left >= 2.0:
+        _, lower, bound_res, _ = lagrangian_stage(
+            run, best_cost, left * 2 / 3, (lower, bound_res), found.prices
         )
-        cut += lag_cut
     lower, bound_res = minima_bound_stage(
         run,
         best_cost + fm.constant_usd,
@@ -306,13 +308,13 @@ def solve_clustered(
 
 
 def propose_fleets(
-    run: ClusterRun, extra_candidates: tuple[Fleet, ...], bound_first: bool, budget: float
+    run: ClusterRun, extra_candidates: tuple[Fleet, ...], budget: float
 ) -> Proposals:
     """The fleets the search starts from: the cluster-max model's (relaxed replicas, solved
     already), the cluster-mean model's (whose optimum is also a valid bound), the integer
     model of the representative hours within a short limit where it is small (whole
-    replicas change the best fleet), with ``bound_first`` the Lagrangian's usage fleets
-    first, and larger versions of the first two."""
+    replicas change the best fleet), the Lagrangian's usage fleets first (the bound runs
+    here), and larger versions of the first two."""
     problem, fm, settings, progress, stages = (
         run.problem, run.fm, run.settings, run.progress, run.stages
     )  # fmt: skip
@@ -342,14 +344,12 @@ def propose_fleets(
         if ires.status in SOLVED:
             candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
         overrun = max(0.0, ires.seconds - int_limit)
-    lag_cut: list[str] = []
-    if bound_first:
-        lag, lower, bound_res, lag_cut = lagrangian_stage(
-            run, None, min(LAGRANGE_S, LAGRANGE_SHARE * budget), (lower, bound_res)
-        )
-        if lag.hourly_usage is not None and lag.cutting_planes:
-            proposed = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, problem.existing_gpus)
-            candidates = [f for f in proposed if f not in candidates] + candidates
+    lag, lower, bound_res, lag_cut = lagrangian_stage(
+        run, None, min(LAGRANGE_S, LAGRANGE_SHARE * budget), (lower, bound_res)
+    )
+    if lag.hourly_usage is not None and lag.cutting_planes:
+        proposed = usage_fleets(opts, lag.pool_gpus, lag.hourly_usage, problem.existing_gpus)
+        candidates = [f for f in proposed if f not in candidates] + candidates
     # the relaxed models value the pool too little (fractional hourly replicas waste
     # nothing), so larger versions of their fleets start the search too: measured at 2,160
     # and 8,760 h x 10 workloads, they all proposed 7-8 MI300X where 9-12 cost less
@@ -361,7 +361,7 @@ def propose_fleets(
             }
             if big not in candidates:
                 candidates.append(big)
-    return Proposals(candidates, lower, bound_res, overrun, lag_cut)
+    return Proposals(candidates, lower, bound_res, overrun, lag_cut, lag.prices)
 
 
 @dataclass
@@ -402,29 +402,14 @@ def search_fleet(
     exact estimates, over every GPU type and again from each other candidate), until
     ``until`` (``time.perf_counter()``, or a ``Deadline`` that also keeps the time the
     exact recovery of every real hour will take at the estimates' pace). (The cluster
-    maxima with their
-    schedules trimmed per hour overstate an hour's cost the more the smaller the pool, and
-    so chose too large a fleet: measured at 8,760 h x 10 workloads, 12 MI300X and 2 H100 at
-    $251k where 9 and 2 cost $240k, both by exact hourly solves on every 20th hour; the
-    estimate here read $251k and $239k.) Returns (fleet, its estimated cost before overhead,
-    seconds per point of each estimate, whether the clock stopped the search)."""
+    maxima with their schedules trimmed per hour overstate an hour's cost the more the
+    smaller the pool, and so chose too large a fleet: measured at 8,760 h x 10 workloads,
+    12 MI300X and 2 H100 at $251k where 9 and 2 cost $240k, both by exact hourly solves on
+    every 20th hour; the estimate here read $251k and $239k.) Returns (fleet, its estimated
+    cost before overhead, seconds per point of each estimate, whether the clock stopped the
+    search)."""
     opts, workloads = problem.opts, problem.workloads
-    med = medoids(agg, problem.requests)
-    med_problem = replace(
-        problem,
-        requests=problem.requests[med],
-        input_tokens=problem.input_tokens[med],
-        output_tokens=problem.output_tokens[med],
-        existing_gpus={g: np.asarray(v)[med] for g, v in problem.existing_gpus.items()},
-    )
-    med_inp = ModelInput(
-        workloads,
-        med_problem.requests,
-        med_problem.input_tokens,
-        med_problem.output_tokens,
-        agg.weights,
-        med_problem.existing_gpus,
-    )
+    med_problem, med_inp = _medoid_problem(problem, agg)
     estimated: dict[frozenset, float] = {}
     timing: list[float] = []  # seconds per point solved
     clock = until if isinstance(until, Deadline) else Deadline(until)
@@ -471,6 +456,23 @@ def search_fleet(
             # cut short if the first descent was; the others are extra
             return best, best_cost, timing, i == 0
     return best, best_cost, timing, False
+
+
+def _medoid_problem(problem: Problem, agg: Aggregation) -> tuple[Problem, ModelInput]:
+    """The real hour nearest each cluster's mean, as a problem and as the MILP's input
+    (weighted by the clusters' hours)."""
+    med = medoids(agg, problem.requests)
+    p = replace(
+        problem,
+        requests=problem.requests[med],
+        input_tokens=problem.input_tokens[med],
+        output_tokens=problem.output_tokens[med],
+        existing_gpus={g: np.asarray(v)[med] for g, v in problem.existing_gpus.items()},
+    )
+    inp = ModelInput(
+        p.workloads, p.requests, p.input_tokens, p.output_tokens, agg.weights, p.existing_gpus
+    )
+    return p, inp
 
 
 def _descend(
@@ -538,19 +540,22 @@ def lagrangian_stage(
     plan_cost: float | None,
     limit_s: float,
     best: tuple[float | None, SolverResult],
+    start: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[LagrangeResult, float | None, SolverResult, list[str]]:
     """The hourly Lagrangian bound (pool rows priced per cluster, whole replicas every hour)
-    within ``limit_s`` (at most ``LAGRANGE_S``), stopping early once it reaches
-    ``plan_cost`` (before overhead) where given. Returns its result, the better of its bound
-    and ``best`` (the bound so far and its report) with that report, and ["the bound"] where
-    the budget's share (not its own cap) stopped it; adds its report to ``stages``."""
+    within ``limit_s`` (at most ``LAGRANGE_S``), from the prices ``start`` where given,
+    stopping early once it reaches ``plan_cost`` (before overhead) where given. Returns its
+    result, the better of its bound and ``best`` (the bound so far and its report) with that
+    report, and ["the bound"] where the budget's share (not its own cap) stopped it; adds
+    its report to ``stages``."""
     lower, bound_res = best
     limit = max(0.5, min(LAGRANGE_S, limit_s))
     lag, lag_res = hourly_bound(
         run.problem, run.agg, run.means(), run.settings, run.progress, run.say, plan_cost,
-        limit, run.fm.constant_usd,
+        limit, run.fm.constant_usd, start,
     )  # fmt: skip
-    run.stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
+    name = "bound (hourly Lagrangian" + (", continued)" if start is not None else ")")
+    run.stages.add(StageReport.of(name, lag_res))
     lower, bound_res = larger_bound(lower, bound_res, lag_res.bound, lag_res)
     # stopped on the clock, and that clock was the budget's share (at its own cap of
     # LAGRANGE_S a larger budget would not have given it more)
@@ -813,7 +818,7 @@ def solve_problem(
             problem, agg, fm, upper_inp, points_existing, settings, progress, say, stages
         )
         # the bound first: its cutting planes' prices propose a fleet
-        got = solve_clustered(run, budget, bound_first=True)
+        got = solve_clustered(run, budget)
         found.reserved, found.hours, found.cut = got.fleet, got.hours, got.cut
         found.bound_res, found.lower = got.bound_res, got.lower
         found.agg_info = {**found.agg_info, **got.recovery}
@@ -1073,7 +1078,14 @@ def _decompose_and_polish(
     then the MILP again from the best plan (``polish``)."""
     res = found.res
     got = decompose(
-        problem, settings, progress, say, budget, stages, found.reserved if found.solved else None
+        problem,
+        settings,
+        progress,
+        say,
+        budget,
+        stages,
+        found.reserved if found.solved else None,
+        polish_follows=fm.n_integer <= MILP_MAX_INTEGERS,
     )
     if got is None:
         return
@@ -1157,13 +1169,15 @@ def decompose(
     budget: TimeBudget,
     stages: StageLog,
     milp_fleet: Fleet | None,
+    polish_follows: bool = False,
 ) -> tuple[Fleet, list[HourSchedule], float, SolverResult, float | None, dict, list[str]] | None:
     """The clustered pipeline (``DECOMPOSE_CLUSTERS`` representative hours choose the fleet,
     every real hour recovered, the bound) on what the budget has left, after an hourly MILP
     that stopped short of its gap; with no more distinct hours than that, each is a point of
     its own. Returns (fleet, hours, plan cost [USD, overhead included], bound report, bound,
     aggregation detail, phases cut short), or None where the fleet model is not solved. The
-    MILP's incumbent fleet (``milp_fleet``) is one of the search's candidates."""
+    MILP's incumbent fleet (``milp_fleet``) is one of the search's candidates; with
+    ``polish_follows`` the MILP runs again afterwards and keeps its time."""
     opts = problem.opts
     workloads = problem.workloads
     requests = problem.requests
@@ -1184,9 +1198,8 @@ def decompose(
     if res.status not in SOLVED:
         return None
     run = ClusterRun(problem, agg, fm, upper_inp, points_existing, settings, progress, say, stages)
-    got = solve_clustered(
-        run, budget, () if milp_fleet is None else (milp_fleet,), bound_first=True
-    )
+    extra = () if milp_fleet is None else (milp_fleet,)
+    got = solve_clustered(run, budget, extra, polish_follows)
     usd = (
         hours_cost(opts, workloads, got.fleet, got.hours, input_tokens, output_tokens)
         + fm.constant_usd

@@ -94,7 +94,7 @@ def exact_hours(
     the committed GPUs; None for an hour where an offer's cap binds across deployments or
     that ``deadline`` (``time.perf_counter()``) left unsolved, and None for all where the
     workloads do not group as ``exact_groups`` needs or the pool is too large for the
-    dynamic programme or the pairs' tables."""
+    dynamic programme (``MAX_WORK``)."""
     setup = _setup(problem, fleet)
     if setup is None:
         return None

@@ -28,7 +28,8 @@ import numpy as np
 
 from advisor.solve.frontier import Cover, crossings
 
-#: Most (pool splits × hours × tried shares) one pair takes on in a chunk (beyond: None).
+#: Most (pool splits × hours × tried shares) one pair takes on in a chunk of hours (the
+#: hours per chunk are cut to fit: it bounds the memory, not the work).
 MAX_PAIR_WORK = 1e8
 
 

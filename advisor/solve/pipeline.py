@@ -287,14 +287,16 @@ def solve_clustered(
     )
 
     # 4. where the plan is not proven by the bounds so far, the Lagrangian again from its best
-    #    prices on two thirds of what is left (measured at 720 h x 3 workloads, HiGHS, 30 s:
-    #    its first share stopped it at a 1.49% gap with 7 s unused), then a short MILP at
-    #    the clusters' minima (reserved GPUs whole: it can bound better with few of them)
-    left = budget - finish - elapsed() - found.overrun_s
+    #    prices on what is left (measured at 720 h x 3 workloads, HiGHS, 30 s: its first
+    #    share stopped it at a 1.49% gap with 7 s unused), two thirds of it where a short MILP
+    #    at the clusters' minima follows (reserved GPUs whole: it can bound better with few
+    #    of them; not run where a model that size was not run in its limit, ``overrun_s``)
+    left = budget - finish - elapsed()
     unproven = _short_of(relative_gap(best_cost + fm.constant_usd, lower), run.settings.gap)
     if unproven and found.prices is not None and left >= 2.0:
+        share = 2 / 3 if math.isfinite(found.overrun_s) else 0.8
         _, lower, bound_res, _ = lagrangian_stage(
-            run, best_cost, left * 2 / 3, (lower, bound_res), found.prices
+            run, best_cost, left * share, (lower, bound_res), found.prices
         )
     lower, bound_res = minima_bound_stage(
         run,

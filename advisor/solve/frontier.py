@@ -167,3 +167,16 @@ def crossings(K: np.ndarray, d: np.ndarray, p: float) -> np.ndarray:
     k = K[np.minimum(idx, K.size - 1)]
     th = (d[:, None] - k) / p
     return np.where(ok, np.clip(th, 0.0, 1.0), 0.0)
+
+
+def split_shares(
+    K1: np.ndarray, d1: np.ndarray, p: float, K2: np.ndarray, d2: np.ndarray, q: float
+) -> np.ndarray:
+    """The shares ``θ`` of one replica split between two workloads worth trying, per row:
+    0, 1, and those at which ``d1 − θ·p`` meets a point of ``K1`` or ``d2 − (1−θ)·q`` one of
+    ``K2`` (between them both costs are concave in ``θ``, so the least is at one of these)."""
+    n = d1.size
+    return np.concatenate(
+        [np.zeros((n, 1)), np.ones((n, 1)), crossings(K1, d1, p), 1.0 - crossings(K2, d2, q)],
+        axis=1,
+    )

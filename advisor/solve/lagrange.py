@@ -44,9 +44,9 @@ from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.frontier import (
     Cover,
-    crossings,
     hourly_replica,
     pareto_frontier,
+    split_shares,
     undominated_lanes,
 )
 from advisor.solve.master import MasterSpec, make_master
@@ -361,15 +361,7 @@ def pair_evaluate(
     col_lane = [np.array([-1])]
     r1s, r2s = [d1[:, None]], [d2[:, None]]
     for si, (p, q, _, _, _) in enumerate(shared):
-        th = np.concatenate(
-            [
-                np.zeros((n, 1)),
-                np.ones((n, 1)),
-                crossings(covers[0].K, d1, p),
-                1.0 - crossings(covers[1].K, d2, q),
-            ],
-            axis=1,
-        )
+        th = split_shares(covers[0].K, d1, p, covers[1].K, d2, q)
         col_lane.append(np.full(th.shape[1], si))
         # a hair less need than the crossing: where it lands on a frontier point, float
         # error must not tip it past that point (less need only lowers the bound)

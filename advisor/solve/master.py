@@ -63,11 +63,15 @@ def make_master(solver: str, spec: MasterSpec) -> HighsMaster | CbcMaster | None
 
 
 def column_entries(
-    use: np.ndarray, T: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The entries of the columns of one round of subproblem solutions (``use``: pool
-    GPU-hours (B, G, T)), column (b, t) after column: starts, counts, row indices (pool rows
-    ``g·T + t`` in g order, then the convexity row ``G·T + b·T + t``) and values."""
+    lam: np.ndarray, parts: tuple[np.ndarray, np.ndarray], T: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The columns of one round of subproblem solutions found at ``lam`` (G, T), ``parts``
+    as written by ``lagrange._evaluate`` (cost at ``lam`` (B, T), pool GPU-hours (B, G, T)),
+    column (b, t) after column: their own costs (priced back), starts, counts, row indices
+    (pool rows ``g·T + t`` in g order, then the convexity row ``G·T + b·T + t``) and
+    values."""
+    cost, use = parts
+    real = (cost - np.einsum("gt,bgt->bt", lam, use)).reshape(-1)
     B, G, _ = use.shape
     b_idx, g_idx, t_idx = np.nonzero(use > 1e-12)
     counts = np.zeros((B, T), dtype=int)
@@ -85,7 +89,7 @@ def column_entries(
     last = starts + counts.reshape(-1) - 1
     idx[last] = G * T + np.arange(B * T)
     val[last] = 1.0
-    return starts, counts.reshape(-1), idx, val
+    return real, starts, counts.reshape(-1), idx, val
 
 
 class HighsMaster:
@@ -139,14 +143,9 @@ class HighsMaster:
     def add(self, lam: np.ndarray, parts: tuple[np.ndarray, np.ndarray]) -> None:
         """Columns of the subproblem solutions found at ``lam`` (G, T): ``parts`` as written
         by ``_evaluate`` (cost at ``lam``, pool GPU-hours), priced back to their own cost."""
-        cost, use = parts
-        real = cost - np.einsum("gt,bgt->bt", lam, use)
-        starts, _, idx, val = column_entries(use, self.T)
-        B, T = self.B, self.T
-        n = B * T
-        self.h.addCols(
-            n, real.reshape(-1), np.zeros(n), np.full(n, self.inf), idx.size, starts, idx, val
-        )
+        real, starts, _, idx, val = column_entries(lam, parts, self.T)
+        n = real.size
+        self.h.addCols(n, real, np.zeros(n), np.full(n, self.inf), idx.size, starts, idx, val)
 
     def solve(self) -> tuple[float, np.ndarray] | None:
         """The master's optimum and its pool prices (G, T), or None if it did not solve."""
@@ -204,9 +203,7 @@ class CbcMaster:
 
     def add(self, lam: np.ndarray, parts: tuple[np.ndarray, np.ndarray]) -> None:
         """Columns of the subproblem solutions found at ``lam`` (G, T), as ``HighsMaster``."""
-        cost, use = parts
-        real = (cost - np.einsum("gt,bgt->bt", lam, use)).reshape(-1)
-        starts, counts, idx, val = column_entries(use, self.T)
+        real, starts, counts, idx, val = column_entries(lam, parts, self.T)
         for c in range(real.size):
             s, n = int(starts[c]), int(counts[c])
             self._column(float(real[c]), None, idx[s : s + n], val[s : s + n])

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.solve.frontier import Cover, crossings
+from advisor.solve.frontier import Cover, split_shares
 
 #: Most (pool splits × hours × tried shares) one pair takes on in a chunk of hours (the
 #: hours per chunk are cut to fit: it bounds the memory, not the work).
@@ -186,15 +186,7 @@ def _best_share(
     beyond the pool ``x1``, ``x2`` in ``hours``, and the ``θ`` that attains it."""
     a, b = caps
     m = x1.size
-    theta = np.concatenate(
-        [
-            np.zeros((m, 1)),
-            np.ones((m, 1)),
-            crossings(s1.cover.K, x1, a),
-            1.0 - crossings(s2.cover.K, x2, b),
-        ],
-        axis=1,
-    )
+    theta = split_shares(s1.cover.K, x1, a, s2.cover.K, x2, b)
     g1, _ = s1.cover(x1[:, None] - theta * a, hours)
     g2, _ = s2.cover(x2[:, None] - (1.0 - theta) * b, hours)
     total = g1 + g2

@@ -767,6 +767,10 @@ def _profile_documents(prices: str) -> list[tuple[Path, dict[str, Any]]]:
     return docs
 
 
+#: Merged catalog entries: section -> entry key -> (fields, the file that last set them).
+_RawSections = dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], Path]]]
+
+
 def load_catalog(
     extra_dirs: Iterable[Path | str] = (),
     *,
@@ -790,95 +794,161 @@ def load_catalog(
     profile: list[tuple[Path, dict[str, Any]]] = []
     if base is None or prices is not None:
         profile = _profile_documents(prices or default_prices())
-    raw: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], Path]]] = {s: {} for s in _SECTIONS}
+    raw: _RawSections = {s: {} for s in _SECTIONS}
     defaults_raw: dict[str, Any] = {}
     defaults_path: Path | None = None
     sources: list[str] = []
     for i, d in enumerate(dirs):
-        if not d.exists():
-            raise CatalogError(f"Catalog folder '{d}' does not exist. Check the --catalog path.")
-        if not d.is_dir():
-            raise CatalogError(f"--catalog expects a folder of YAML files; '{d}' is a file.")
-        files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
-        if i > 0 and not files:
-            raise CatalogError(f"Catalog folder '{d}' holds no .yaml files.")
+        files = _folder_files(d, is_base=i == 0)
         sources.append(str(d))
         documents = [(path, read_yaml(path)) for path in files]
         if i == 0:
             documents += profile
-        # one folder is one layer: the same entry in two of its files has no order to win by
-        in_folder: dict[tuple[str, tuple[Any, ...]], Path] = {}
-        defaults_in_folder: Path | None = None
-        for path, data in documents:
-            for section, entries in data.items():
-                if section == "defaults":
-                    if not isinstance(entries, dict):
-                        raise CatalogError(f"{path}: 'defaults' must be a mapping.")
-                    if defaults_in_folder is not None and path in files:
-                        raise CatalogError(
-                            f"{path}: 'defaults' is also in {defaults_in_folder.name} of the "
-                            f"same folder '{d}'. Keep it in one file."
-                        )
-                    if path in files:
-                        defaults_in_folder = path
-                    defaults_raw.update(entries)
-                    defaults_path = path
-                    continue
-                if section == "workloads":
-                    continue  # read by advisor.workloads
-                if section not in _SECTIONS:
-                    raise CatalogError(
-                        f"{path}: unknown section '{section}'."
-                        f"{did_you_mean(str(section), [*_SECTIONS, 'defaults'])}"
-                    )
-                if not isinstance(entries, list):
-                    raise CatalogError(f"{path}: section '{section}' must be a list of entries.")
-                keys = _SECTIONS[section][1]
-                seen_here: set[tuple[Any, ...]] = set()
-                for j, entry in enumerate(entries):
-                    if not isinstance(entry, dict):
-                        raise CatalogError(
-                            f"{path}: {section}[#{j + 1}] must be a mapping of fields."
-                        )
-                    label = entry_label(section, entry, j)
-                    missing = [k for k in keys if k not in entry]
-                    if missing:
-                        raise CatalogError(
-                            f"{path}: {label}: field '{missing[0]}' is missing; every "
-                            f"{section} entry is identified by {', '.join(keys)}."
-                        )
-                    opt_keys = [k for k, _ in _OPTIONAL_KEYS.get(section, ()) if k in entry]
-                    not_text = [k for k in [*keys, *opt_keys] if not isinstance(entry[k], str)]
-                    if not_text:
-                        k = not_text[0]
-                        raise CatalogError(
-                            f"{path}: {section}[#{j + 1}]: field '{k}' must be a name (text), "
-                            f"got {type(entry[k]).__name__} {entry[k]!r}. Write it as plain "
-                            "text (quote it if YAML reads it as something else)."
-                        )
-                    key = _entry_key(section, entry)
-                    if key in seen_here:
-                        ident = [*keys, *(k for k, _ in _OPTIONAL_KEYS.get(section, ()))]
-                        raise CatalogError(
-                            f"{path}: {label} appears twice in this file. Remove one entry "
-                            f"or give it another {'/'.join(ident)}."
-                        )
-                    seen_here.add(key)
-                    other = in_folder.get((section, key)) if path in files else None
-                    if other is not None:
-                        raise CatalogError(
-                            f"{path}: {label} is also in {other} (the same folder). One folder "
-                            "is one layer of the catalog, so neither would win; keep one entry, "
-                            "or put the override in a second --catalog folder."
-                        )
-                    if path in files:
-                        in_folder[(section, key)] = path
-                    if key in raw[section] and i > 0:
-                        merged = {**raw[section][key][0], **entry}
-                    else:
-                        merged = dict(entry)
-                    raw[section][key] = (merged, path)
+        folder_defaults = _merge_folder(d, files, documents, raw, defaults_raw, layered=i > 0)
+        if folder_defaults is not None:
+            defaults_path = folder_defaults
     return _validate(raw, defaults_raw, defaults_path, tuple(sources))
+
+
+def _folder_files(d: Path, *, is_base: bool) -> list[Path]:
+    """The YAML files of catalog folder ``d``, checking it exists (and, unless it is the
+    base folder, holds some)."""
+    if not d.exists():
+        raise CatalogError(f"Catalog folder '{d}' does not exist. Check the --catalog path.")
+    if not d.is_dir():
+        raise CatalogError(f"--catalog expects a folder of YAML files; '{d}' is a file.")
+    files = sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+    if not is_base and not files:
+        raise CatalogError(f"Catalog folder '{d}' holds no .yaml files.")
+    return files
+
+
+def _merge_folder(
+    d: Path,
+    files: list[Path],
+    documents: list[tuple[Path, dict[str, Any]]],
+    raw: _RawSections,
+    defaults_raw: dict[str, Any],
+    *,
+    layered: bool,
+) -> Path | None:
+    """Merge one folder's documents into ``raw`` and ``defaults_raw``; the last document
+    that set ``defaults``, or None."""
+    # one folder is one layer: the same entry in two of its files has no order to win by
+    in_folder: dict[tuple[str, tuple[Any, ...]], Path] = {}
+    defaults_in_folder: Path | None = None
+    defaults_path: Path | None = None
+    for path, data in documents:
+        for section, entries in data.items():
+            if section == "defaults":
+                defaults_in_folder = _merge_defaults(
+                    path, entries, d, files, defaults_in_folder, defaults_raw
+                )
+                defaults_path = path
+                continue
+            if section == "workloads":
+                continue  # read by advisor.workloads
+            _check_section(path, section, entries)
+            _merge_entries(
+                path,
+                section,
+                entries,
+                raw[section],
+                in_folder,
+                in_files=path in files,
+                layered=layered,
+            )
+    return defaults_path
+
+
+def _merge_defaults(
+    path: Path,
+    entries: Any,
+    d: Path,
+    files: list[Path],
+    defaults_in_folder: Path | None,
+    defaults_raw: dict[str, Any],
+) -> Path | None:
+    """Merge a ``defaults`` mapping; the folder file that now holds defaults, or None."""
+    if not isinstance(entries, dict):
+        raise CatalogError(f"{path}: 'defaults' must be a mapping.")
+    if defaults_in_folder is not None and path in files:
+        raise CatalogError(
+            f"{path}: 'defaults' is also in {defaults_in_folder.name} of the "
+            f"same folder '{d}'. Keep it in one file."
+        )
+    defaults_raw.update(entries)
+    return path if path in files else defaults_in_folder
+
+
+def _check_section(path: Path, section: Any, entries: Any) -> None:
+    """Raise unless ``section`` is a known section holding a list."""
+    if section not in _SECTIONS:
+        raise CatalogError(
+            f"{path}: unknown section '{section}'."
+            f"{did_you_mean(str(section), [*_SECTIONS, 'defaults'])}"
+        )
+    if not isinstance(entries, list):
+        raise CatalogError(f"{path}: section '{section}' must be a list of entries.")
+
+
+def _merge_entries(
+    path: Path,
+    section: str,
+    entries: list[Any],
+    table: dict[tuple[Any, ...], tuple[dict[str, Any], Path]],
+    in_folder: dict[tuple[str, tuple[Any, ...]], Path],
+    *,
+    in_files: bool,
+    layered: bool,
+) -> None:
+    """Merge one file's entries of ``section`` into ``table`` (over a lower layer's when
+    ``layered``), refusing an entry twice in the file or twice in its folder."""
+    seen_here: set[tuple[Any, ...]] = set()
+    for j, entry in enumerate(entries):
+        label, key = _entry_identity(path, section, entry, j)
+        if key in seen_here:
+            ident = [*_SECTIONS[section][1], *(k for k, _ in _OPTIONAL_KEYS.get(section, ()))]
+            raise CatalogError(
+                f"{path}: {label} appears twice in this file. Remove one entry "
+                f"or give it another {'/'.join(ident)}."
+            )
+        seen_here.add(key)
+        other = in_folder.get((section, key)) if in_files else None
+        if other is not None:
+            raise CatalogError(
+                f"{path}: {label} is also in {other} (the same folder). One folder "
+                "is one layer of the catalog, so neither would win; keep one entry, "
+                "or put the override in a second --catalog folder."
+            )
+        if in_files:
+            in_folder[(section, key)] = path
+        merged = {**table[key][0], **entry} if key in table and layered else dict(entry)
+        table[key] = (merged, path)
+
+
+def _entry_identity(path: Path, section: str, entry: Any, j: int) -> tuple[str, tuple[Any, ...]]:
+    """The label and key of entry ``j`` of ``section``, checking its key fields are text."""
+    keys = _SECTIONS[section][1]
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{path}: {section}[#{j + 1}] must be a mapping of fields.")
+    label = entry_label(section, entry, j)
+    missing = [k for k in keys if k not in entry]
+    if missing:
+        raise CatalogError(
+            f"{path}: {label}: field '{missing[0]}' is missing; every "
+            f"{section} entry is identified by {', '.join(keys)}."
+        )
+    opt_keys = [k for k, _ in _OPTIONAL_KEYS.get(section, ()) if k in entry]
+    not_text = [k for k in [*keys, *opt_keys] if not isinstance(entry[k], str)]
+    if not_text:
+        k = not_text[0]
+        raise CatalogError(
+            f"{path}: {section}[#{j + 1}]: field '{k}' must be a name (text), "
+            f"got {type(entry[k]).__name__} {entry[k]!r}. Write it as plain "
+            "text (quote it if YAML reads it as something else)."
+        )
+    return label, _entry_key(section, entry)
 
 
 def _stale_derived_tiers(
@@ -910,11 +980,41 @@ def _stale_derived_tiers(
 
 
 def _validate(
-    raw: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], Path]]],
+    raw: _RawSections,
     defaults_raw: dict[str, Any],
     defaults_path: Path | None,
     sources: tuple[str, ...],
 ) -> Catalog:
+    tables, where = _validated_tables(raw)
+    defaults = _validated_defaults(defaults_raw, defaults_path)
+    gpus, models = tables["gpus"], tables["models"]
+    _check_families(gpus, tables["efficiency"], where)
+    tables["efficiency"] = {
+        f: _with_full_clock(e, gpus, where[("efficiency", f)])
+        for f, e in tables["efficiency"].items()
+    }
+    shapes = _offer_shapes(tables["offers"], gpus, where)
+    warn = _price_inversions(tables["offers"], sorted(shapes), where)
+    warn += _stale_derived_tiers(tables["offers"], where)
+    _check_api_models(tables["apis"], models, where)
+    return Catalog(
+        gpus=gpus,
+        efficiency=tables["efficiency"],
+        models=models,
+        quantizations=tables["quantizations"],
+        offers=tables["offers"],
+        apis=_cheapest_apis(tables["apis"]),
+        defaults=defaults,
+        sources=sources,
+        warnings=tuple(warn),
+        api_offers=tables["apis"],
+    )
+
+
+def _validated_tables(
+    raw: _RawSections,
+) -> tuple[dict[str, dict[Any, Any]], dict[tuple[str, Any], Path]]:
+    """Each section's entries validated into its model, by key; and the file of each."""
     tables: dict[str, dict[Any, Any]] = {}
     where: dict[tuple[str, Any], Path] = {}
     for section, (model, keys) in _SECTIONS.items():
@@ -939,27 +1039,42 @@ def _validate(
             table[k] = obj
             where[(section, k)] = path
         tables[section] = table
+    return tables, where
+
+
+def _validated_defaults(defaults_raw: dict[str, Any], defaults_path: Path | None) -> Defaults:
+    """The merged ``defaults`` section, validated."""
     if defaults_path is None:
         raise CatalogError("The catalog has no 'defaults' section (monthly overhead, multiplier).")
     try:
-        defaults = Defaults.model_validate(defaults_raw)
+        return Defaults.model_validate(defaults_raw)
     except ValidationError as exc:
         raise CatalogError(format_validation(defaults_path, "defaults", exc, Defaults)) from None
 
-    gpus, models = tables["gpus"], tables["models"]
+
+def _check_families(
+    gpus: Mapping[str, GPU],
+    efficiency: Mapping[str, Efficiency],
+    where: Mapping[tuple[str, Any], Path],
+) -> None:
+    """Raise unless every GPU's family has an efficiency entry."""
     for g in gpus.values():
-        if g.family not in tables["efficiency"]:
+        if g.family not in efficiency:
             raise CatalogError(
                 f"{where[('gpus', g.name)]}: gpus[{g.name}]: field 'family': no efficiency "
-                f"entry for family '{g.family}'.{did_you_mean(g.family, tables['efficiency'])}"
+                f"entry for family '{g.family}'.{did_you_mean(g.family, efficiency)}"
             )
-    tables["efficiency"] = {
-        f: _with_full_clock(e, gpus, where[("efficiency", f)])
-        for f, e in tables["efficiency"].items()
-    }
-    warn: list[str] = []
+
+
+def _offer_shapes(
+    offers: Mapping[tuple[str, str], Offer],
+    gpus: Mapping[str, GPU],
+    where: Mapping[tuple[str, Any], Path],
+) -> dict[str, tuple[Offer, tuple[Any, ...]]]:
+    """Each pool's first offer and its (gpu, gpus_per_instance, interconnect) shape, checking
+    every offer names a known GPU and every offer of a pool has the same shape."""
     shapes: dict[str, tuple[Offer, tuple[Any, ...]]] = {}
-    for key, o in tables["offers"].items():
+    for key, o in offers.items():
         label = entry_label("offers", o.model_dump(), 0)
         if o.gpu not in gpus:
             raise CatalogError(
@@ -974,10 +1089,20 @@ def _validate(
                 f"differ from the {first[0].tier} offer of the same instance "
                 f"({'/'.join(str(v) for v in first[1])}). One instance type has one shape."
             )
-    for pool in sorted(shapes):
-        od = tables["offers"].get((pool, "on_demand"))
+    return shapes
+
+
+def _price_inversions(
+    offers: Mapping[tuple[str, str], Offer],
+    pools: list[str],
+    where: Mapping[tuple[str, Any], Path],
+) -> list[str]:
+    """Warnings for a reserved or spot price above the same pool's on-demand price."""
+    warn: list[str] = []
+    for pool in pools:
+        od = offers.get((pool, "on_demand"))
         for tier in ("reserved_1y", "reserved_3y", "spot"):
-            other = tables["offers"].get((pool, tier))
+            other = offers.get((pool, tier))
             if od and other and other.effective_usd_per_hour > od.effective_usd_per_hour:
                 label = entry_label("offers", other.model_dump(), 0)
                 warn.append(
@@ -985,25 +1110,21 @@ def _validate(
                     f"on-demand ${od.effective_usd_per_hour:.2f}/h; check the price "
                     f"({where[('offers', (pool, tier))]})."
                 )
-    warn += _stale_derived_tiers(tables["offers"], where)
-    for mname, provider in tables["apis"]:
+    return warn
+
+
+def _check_api_models(
+    apis: Mapping[tuple[str, str], ApiOffer],
+    models: Mapping[str, ModelArch],
+    where: Mapping[tuple[str, Any], Path],
+) -> None:
+    """Raise unless every API offer names a known model."""
+    for mname, provider in apis:
         if mname not in models:
             raise CatalogError(
                 f"{where[('apis', (mname, provider))]}: apis[{mname}]: field 'model': unknown "
                 f"model '{mname}'.{did_you_mean(mname, models)}"
             )
-    return Catalog(
-        gpus=gpus,
-        efficiency=tables["efficiency"],
-        models=models,
-        quantizations=tables["quantizations"],
-        offers=tables["offers"],
-        apis=_cheapest_apis(tables["apis"]),
-        defaults=defaults,
-        sources=sources,
-        warnings=tuple(warn),
-        api_offers=tables["apis"],
-    )
 
 
 def _with_full_clock(eff: Efficiency, gpus: Mapping[str, GPU], path: Any) -> Efficiency:

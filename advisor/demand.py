@@ -404,45 +404,17 @@ def demand_from_rows(
     last: dict[str, tuple[dt.datetime, int]] = {}
     first_zone: tuple[dt.datetime, int] | None = None
     for line, row in rows:
-        if len(row) != len(names):
-            raise DemandError(
-                f"{path}: line {line}: {len(row)} fields, but the header has "
-                f"{len(names)} ({','.join(names)}). Give every row the header's columns, "
-                "leaving a cell empty when a quantity is not given."
-            )
-        cells = dict(zip(names, (c.strip() for c in row), strict=True))
+        cells = _row_cells(path, line, row, names)
         hour_text = cells["hour"]
         ts = hour_cache.get(hour_text)
         if ts is None:
             ts = hour_cache[hour_text] = _parse_hour(path, line, hour_text)
         if first_zone is None:
             first_zone = (ts, line)
-        elif ts.utcoffset() != first_zone[0].utcoffset():
-            ref, ref_line = first_zone
-            if ts.tzinfo is None or ref.tzinfo is None:
-                raise DemandError(
-                    f"{path}: line {line}: hour '{hour_text}' has {_offset_text(ts)} but "
-                    f"line {ref_line} has {_offset_text(ref)}. Naive and zoned hours "
-                    "cannot be mixed; give every hour the same offset (e.g. append 'Z' "
-                    "for UTC)."
-                )
-            raise DemandError(
-                f"{path}: line {line}: hour '{hour_text}' has {_offset_text(ts)} but line "
-                f"{ref_line} has {_offset_text(ref)}. Mixed UTC offsets usually mean the "
-                "file crosses a daylight-saving change; convert every hour to UTC (e.g. "
-                f"{_EXAMPLE_HOUR}) or to one fixed offset."
-            )
+        else:
+            _check_same_offset(path, line, hour_text, ts, first_zone)
         name = cells["workload"]
-        if not name:
-            raise DemandError(
-                f"{path}: line {line}: column 'workload' is empty. Give a workload name."
-            )
-        if name not in workloads:
-            raise DemandError(
-                f"{path}: line {line}: column 'workload': unknown workload '{name}'."
-                f"{did_you_mean(name, workloads)} Use a defined name, or define it in a "
-                "--workloads file."
-            )
+        _check_workload_name(path, line, name, workloads)
         key = (ts, name)
         if key in lines:
             raise DemandError(
@@ -457,17 +429,8 @@ def demand_from_rows(
                 f"after a later hour (line {prev[1]}). Rows of each workload must ascend "
                 "by hour; sort the file by hour."
             )
-        req, inp, out = (
-            _parse_quantity(path, line, q, cells[q]) if q in cells else math.nan for q in QUANTITIES
-        )
-        if math.isnan(req) and math.isnan(inp) and math.isnan(out):
-            given = [q for q in QUANTITIES if q in cells]
-            raise DemandError(
-                f"{path}: line {line}: no quantity for workload '{name}' at hour "
-                f"'{hour_text}'. Fill at least one of {', '.join(given)} (0 for no demand)."
-            )
         lines[key] = line
-        values[key] = (req, inp, out)
+        values[key] = _row_quantities(path, line, cells)
         last[name] = (ts, line)
     if not values:
         raise DemandError(
@@ -475,6 +438,67 @@ def demand_from_rows(
             "workload below line 1."
         )
     return _assemble(path, values, workloads)
+
+
+def _row_cells(path: Path, line: int, row: list[str], names: Sequence[str]) -> dict[str, str]:
+    """A row's stripped cells by column name, checking it has the header's width."""
+    if len(row) != len(names):
+        raise DemandError(
+            f"{path}: line {line}: {len(row)} fields, but the header has "
+            f"{len(names)} ({','.join(names)}). Give every row the header's columns, "
+            "leaving a cell empty when a quantity is not given."
+        )
+    return dict(zip(names, (c.strip() for c in row), strict=True))
+
+
+def _check_same_offset(
+    path: Path, line: int, hour_text: str, ts: dt.datetime, first_zone: tuple[dt.datetime, int]
+) -> None:
+    """Raise unless ``ts`` has the UTC offset of the file's first hour."""
+    if ts.utcoffset() == first_zone[0].utcoffset():
+        return
+    ref, ref_line = first_zone
+    if ts.tzinfo is None or ref.tzinfo is None:
+        raise DemandError(
+            f"{path}: line {line}: hour '{hour_text}' has {_offset_text(ts)} but "
+            f"line {ref_line} has {_offset_text(ref)}. Naive and zoned hours "
+            "cannot be mixed; give every hour the same offset (e.g. append 'Z' "
+            "for UTC)."
+        )
+    raise DemandError(
+        f"{path}: line {line}: hour '{hour_text}' has {_offset_text(ts)} but line "
+        f"{ref_line} has {_offset_text(ref)}. Mixed UTC offsets usually mean the "
+        "file crosses a daylight-saving change; convert every hour to UTC (e.g. "
+        f"{_EXAMPLE_HOUR}) or to one fixed offset."
+    )
+
+
+def _check_workload_name(
+    path: Path, line: int, name: str, workloads: Mapping[str, Workload]
+) -> None:
+    """Raise unless ``name`` is given and names a defined workload."""
+    if not name:
+        raise DemandError(f"{path}: line {line}: column 'workload' is empty. Give a workload name.")
+    if name not in workloads:
+        raise DemandError(
+            f"{path}: line {line}: column 'workload': unknown workload '{name}'."
+            f"{did_you_mean(name, workloads)} Use a defined name, or define it in a "
+            "--workloads file."
+        )
+
+
+def _row_quantities(path: Path, line: int, cells: Mapping[str, str]) -> tuple[float, float, float]:
+    """A row's (requests, input_tokens, output_tokens), NaN where not given; at least one is."""
+    req, inp, out = (
+        _parse_quantity(path, line, q, cells[q]) if q in cells else math.nan for q in QUANTITIES
+    )
+    if math.isnan(req) and math.isnan(inp) and math.isnan(out):
+        given = [q for q in QUANTITIES if q in cells]
+        raise DemandError(
+            f"{path}: line {line}: no quantity for workload '{cells['workload']}' at hour "
+            f"'{cells['hour']}'. Fill at least one of {', '.join(given)} (0 for no demand)."
+        )
+    return req, inp, out
 
 
 def _assemble(
@@ -645,6 +669,40 @@ def synthetic_demand(
         Round requests to whole numbers.
     """
     names = list(workloads)
+    means, ratios, dips = _synthetic_parameters(
+        names, hours, mean_requests_per_hour, peak_to_trough, weekly_dip, noise
+    )
+    lengths = _mean_lengths(workloads, names, prompt_tokens, completion_tokens)
+    index = _whole_hours(start, hours)
+    hour_of_day = np.asarray(index.hour, dtype=float)
+    weekend = np.asarray(index.day_of_week >= 5)
+    rng = np.random.default_rng(seed)
+    draws = rng.standard_normal((hours, len(names)))
+    requests: dict[str, np.ndarray] = {}
+    for j, name in enumerate(names):
+        amplitude = (ratios[j] - 1.0) / (ratios[j] + 1.0)
+        shape = 1.0 + amplitude * np.cos(2.0 * np.pi * (hour_of_day - peak_hour) / 24.0)
+        shape = shape * np.where(weekend, 1.0 - dips[j], 1.0)
+        shape = shape / shape.mean()
+        series = means[j] * shape * np.exp(noise * draws[:, j] - 0.5 * noise**2)
+        requests[name] = np.rint(series) if integer else series
+    return Demand.from_requests(
+        index,
+        requests,
+        prompt_tokens=lengths["prompt"],
+        completion_tokens=lengths["completion"],
+    )
+
+
+def _synthetic_parameters(
+    names: list[str],
+    hours: int,
+    mean_requests_per_hour: Sequence[float],
+    peak_to_trough: float | Sequence[float],
+    weekly_dip: float | Sequence[float],
+    noise: float,
+) -> tuple[list[float], list[float], list[float]]:
+    """``synthetic_demand``'s arguments checked: per-workload (means, ratios, dips)."""
     n = len(names)
     if not names or len(set(names)) != n:
         raise DemandError("synthetic_demand needs at least one workload, each named once.")
@@ -661,34 +719,30 @@ def synthetic_demand(
         raise DemandError("weekly_dip must be in [0, 1).")
     if not (math.isfinite(noise) and noise >= 0):
         raise DemandError("noise must be finite and >= 0.")
+    return means, ratios, dips
+
+
+def _mean_lengths(
+    workloads: Sequence[str] | Mapping[str, Workload],
+    names: list[str],
+    prompt_tokens: Mapping[str, float] | None,
+    completion_tokens: Mapping[str, float] | None,
+) -> dict[str, dict[str, float]]:
+    """Mean ``prompt`` and ``completion`` lengths [tokens/request] by workload name."""
     lengths: dict[str, dict[str, float]] = {"prompt": {}, "completion": {}}
     if isinstance(workloads, Mapping):
         lengths["prompt"] = {w: workloads[w].prompt_tokens for w in names}
         lengths["completion"] = {w: workloads[w].completion_tokens for w in names}
     lengths["prompt"].update(prompt_tokens or {})
     lengths["completion"].update(completion_tokens or {})
+    return lengths
 
+
+def _whole_hours(start: str | dt.datetime | pd.Timestamp, hours: int) -> pd.DatetimeIndex:
+    """``hours`` hourly stamps from ``start`` (UTC when it has no offset; a whole hour)."""
     first = pd.Timestamp(start)
     if first.tz is None:
         first = first.tz_localize("UTC")
     if first != first.floor("h"):
         raise DemandError(f"start must be a whole hour, got {start}.")
-    index = pd.date_range(first, periods=hours, freq="h")
-    hour_of_day = np.asarray(index.hour, dtype=float)
-    weekend = np.asarray(index.day_of_week >= 5)
-    rng = np.random.default_rng(seed)
-    draws = rng.standard_normal((hours, n))
-    requests: dict[str, np.ndarray] = {}
-    for j, name in enumerate(names):
-        amplitude = (ratios[j] - 1.0) / (ratios[j] + 1.0)
-        shape = 1.0 + amplitude * np.cos(2.0 * np.pi * (hour_of_day - peak_hour) / 24.0)
-        shape = shape * np.where(weekend, 1.0 - dips[j], 1.0)
-        shape = shape / shape.mean()
-        series = means[j] * shape * np.exp(noise * draws[:, j] - 0.5 * noise**2)
-        requests[name] = np.rint(series) if integer else series
-    return Demand.from_requests(
-        index,
-        requests,
-        prompt_tokens=lengths["prompt"],
-        completion_tokens=lengths["completion"],
-    )
+    return pd.date_range(first, periods=hours, freq="h")

@@ -848,30 +848,8 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
     """Read a measured-capacity CSV (columns: ``model,gpu,quant,tp,prompt_tokens,
     completion_tokens,tpot_ms,ttft_ms,requests_per_s``); errors name the line and field."""
     path = Path(path)
-    if not path.is_file():
-        raise DemandError(f"Capacity file '{path}' does not exist. Check the --capacity path.")
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is not a column
-    except UnicodeDecodeError:
-        raise DemandError(f"{path}: not UTF-8 text. Save it as UTF-8 CSV.") from None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows:
-        raise DemandError(
-            f"{path}: the file is empty; expected a header {','.join(_CAPACITY_COLUMNS)}."
-        )
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in _CAPACITY_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in _CAPACITY_COLUMNS]
-    if unknown:
-        raise DemandError(
-            f"{path}: line 1: unknown column '{unknown[0]}'."
-            f"{did_you_mean(unknown[0], _CAPACITY_COLUMNS)}"
-        )
-    if missing:
-        raise DemandError(
-            f"{path}: line 1: missing column '{missing[0]}'. Expected columns: "
-            f"{','.join(_CAPACITY_COLUMNS)}."
-        )
+    rows = _capacity_rows(path)
+    header = _capacity_header(path, rows[0])
     out = []
     for lineno, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -885,42 +863,8 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
             catalog.quant(rec["quant"])
         except CatalogError as exc:
             raise DemandError(f"{path}: line {lineno}: {exc}") from None
-        values: dict[str, float] = {}
-        for col in _CAPACITY_COLUMNS[3:]:
-            try:
-                v = float(rec[col])
-            except ValueError:
-                raise DemandError(
-                    f"{path}: line {lineno}: column '{col}': '{rec[col]}' is not a number."
-                ) from None
-            if not math.isfinite(v) or v <= 0:
-                raise DemandError(
-                    f"{path}: line {lineno}: column '{col}': must be a finite number > 0, "
-                    f"got '{rec[col]}'."
-                )
-            if v > MAX_NUMBER:
-                raise DemandError(
-                    f"{path}: line {lineno}: column '{col}': {rec[col]} is above the limit of "
-                    f"{MAX_NUMBER:.0e}; check the units."
-                )
-            values[col] = v
-        if values["tp"] != int(values["tp"]):
-            raise DemandError(f"{path}: line {lineno}: column 'tp' must be a whole number.")
-        # a measured row is an option like any other: the catalog must allow it
-        gpu, quant = catalog.gpu(rec["gpu"]), catalog.quant(rec["quant"])
-        tps = [t for t in TP_DEGREES if t <= gpu.max_tp]
-        if int(values["tp"]) not in tps:
-            raise DemandError(
-                f"{path}: line {lineno}: column 'tp': {rec['tp']} is not a tensor-parallel "
-                f"degree advisor plans on {gpu.name} ({', '.join(map(str, tps))}); fix the row "
-                "or remove it."
-            )
-        if not catalog.supports(gpu, quant):
-            raise DemandError(
-                f"{path}: line {lineno}: column 'quant': {gpu.name} cannot run {quant.name} (it "
-                f"has no {quant.compute_dtype} peak; it has {', '.join(gpu.peak_tflops)}). Fix "
-                "the row or remove it."
-            )
+        values = _capacity_numbers(path, lineno, rec)
+        _check_measured_option(path, lineno, rec, int(values["tp"]), catalog)
         out.append(
             MeasuredCapacity(
                 model=rec["model"],
@@ -935,3 +879,84 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
             )
         )
     return out
+
+
+def _capacity_rows(path: Path) -> list[list[str]]:
+    """The CSV rows of a measured-capacity file (header first; at least the header)."""
+    if not path.is_file():
+        raise DemandError(f"Capacity file '{path}' does not exist. Check the --capacity path.")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is not a column
+    except UnicodeDecodeError:
+        raise DemandError(f"{path}: not UTF-8 text. Save it as UTF-8 CSV.") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise DemandError(
+            f"{path}: the file is empty; expected a header {','.join(_CAPACITY_COLUMNS)}."
+        )
+    return rows
+
+
+def _capacity_header(path: Path, first_row: list[str]) -> list[str]:
+    """The header's column names, checking they are exactly the capacity columns."""
+    header = [h.strip() for h in first_row]
+    missing = [c for c in _CAPACITY_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in _CAPACITY_COLUMNS]
+    if unknown:
+        raise DemandError(
+            f"{path}: line 1: unknown column '{unknown[0]}'."
+            f"{did_you_mean(unknown[0], _CAPACITY_COLUMNS)}"
+        )
+    if missing:
+        raise DemandError(
+            f"{path}: line 1: missing column '{missing[0]}'. Expected columns: "
+            f"{','.join(_CAPACITY_COLUMNS)}."
+        )
+    return header
+
+
+def _capacity_numbers(path: Path, lineno: int, rec: Mapping[str, str]) -> dict[str, float]:
+    """A row's numeric columns (``tp`` on), each finite, > 0 and <= MAX_NUMBER; whole ``tp``."""
+    values: dict[str, float] = {}
+    for col in _CAPACITY_COLUMNS[3:]:
+        try:
+            v = float(rec[col])
+        except ValueError:
+            raise DemandError(
+                f"{path}: line {lineno}: column '{col}': '{rec[col]}' is not a number."
+            ) from None
+        if not math.isfinite(v) or v <= 0:
+            raise DemandError(
+                f"{path}: line {lineno}: column '{col}': must be a finite number > 0, "
+                f"got '{rec[col]}'."
+            )
+        if v > MAX_NUMBER:
+            raise DemandError(
+                f"{path}: line {lineno}: column '{col}': {rec[col]} is above the limit of "
+                f"{MAX_NUMBER:.0e}; check the units."
+            )
+        values[col] = v
+    if values["tp"] != int(values["tp"]):
+        raise DemandError(f"{path}: line {lineno}: column 'tp' must be a whole number.")
+    return values
+
+
+def _check_measured_option(
+    path: Path, lineno: int, rec: Mapping[str, str], tp: int, catalog: Catalog
+) -> None:
+    """Raise unless the catalog allows the row's option (its TP on its GPU, its quant)."""
+    # a measured row is an option like any other: the catalog must allow it
+    gpu, quant = catalog.gpu(rec["gpu"]), catalog.quant(rec["quant"])
+    tps = [t for t in TP_DEGREES if t <= gpu.max_tp]
+    if tp not in tps:
+        raise DemandError(
+            f"{path}: line {lineno}: column 'tp': {rec['tp']} is not a tensor-parallel "
+            f"degree advisor plans on {gpu.name} ({', '.join(map(str, tps))}); fix the row "
+            "or remove it."
+        )
+    if not catalog.supports(gpu, quant):
+        raise DemandError(
+            f"{path}: line {lineno}: column 'quant': {gpu.name} cannot run {quant.name} (it "
+            f"has no {quant.compute_dtype} peak; it has {', '.join(gpu.peak_tflops)}). Fix "
+            "the row or remove it."
+        )

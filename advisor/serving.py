@@ -354,201 +354,299 @@ def _simulate(
     block: int,
     kv_capacity: float,
 ) -> _Run:
-    run = _Run()
+    """Run the requests through one engine; the returned sequences carry their times."""
+    # Python scalars (tolist): the same values as the numpy ones, built faster
     seqs = [
         _Seq(float(a), int(p), int(o), int(p * hit) if p > 1 else 0)
-        for a, p, o in zip(arrivals, prompts, completions, strict=True)
+        for a, p, o in zip(arrivals.tolist(), prompts.tolist(), completions.tolist(), strict=True)
     ]
-    run.seqs = seqs
-    n = len(seqs)
-    half_block = block / 2.0
-    waiting: deque[int] = deque()
-    prefilling: list[int] = []
-    heap: list[tuple[int, int, int]] = []  # (finish step, version, seq)
-    order: list[int] = []  # admission order of running sequences (for LIFO preemption)
-    n_dec = 0
-    dsum = 0.0  # Σ over decoding seqs of (prompt + emitted_at_entry − start_step)
-    held_pref = 0.0  # KV tokens held by prefilling seqs
-    steps = 0
-    t = 0.0
-    nxt = 0  # next arrival index
-    done = 0
+    engine = _Engine(
+        sm, seqs, max_seqs=max_seqs, budget=budget, block=block, kv_capacity=kv_capacity
+    )
+    engine.run()
+    return engine.out
 
-    def running() -> int:
-        return n_dec + len(prefilling)
 
-    def used_tokens() -> float:
-        return held_pref + dsum + n_dec * steps + running() * half_block
+class _Engine:
+    """The scheduler state of one run of :func:`_simulate` and its phases.
 
-    def admissible() -> bool:
+    A decoding sequence's live context is ``prompt + emitted_at_entry + (steps − start_step)``,
+    so the decoding set is kept as its count ``n_dec`` and ``dsum``, the sum over it of
+    ``prompt + emitted_at_entry − start_step``: the KV it holds is ``dsum + n_dec × steps``.
+    The KV held in all (``used``) adds ``held_pref``, the prefilling sequences', and half a
+    block per running sequence; it is written out in line where needed (a hot path).
+    """
+
+    __slots__ = (
+        "budget",
+        "done",
+        "dsum",
+        "half_block",
+        "heap",
+        "held_pref",
+        "kv_capacity",
+        "max_seqs",
+        "n_dec",
+        "nxt",
+        "order",
+        "out",
+        "prefilling",
+        "seqs",
+        "sm",
+        "steps",
+        "t",
+        "waiting",
+    )
+
+    def __init__(
+        self,
+        sm: StepModel,
+        seqs: list[_Seq],
+        *,
+        max_seqs: int,
+        budget: int,
+        block: int,
+        kv_capacity: float,
+    ) -> None:
+        self.sm = sm
+        self.seqs = seqs
+        self.out = _Run(seqs=seqs)
+        self.max_seqs = max_seqs
+        self.budget = budget
+        self.kv_capacity = kv_capacity
+        self.half_block = block / 2.0
+        self.waiting: deque[int] = deque()
+        self.prefilling: list[int] = []
+        self.heap: list[tuple[int, int, int]] = []  # (finish step, version, seq)
+        self.order: list[int] = []  # admission order of running seqs (for LIFO preemption)
+        self.n_dec = 0
+        self.dsum = 0.0  # Σ over decoding seqs of (prompt + emitted_at_entry − start_step)
+        self.held_pref = 0.0  # KV tokens held by prefilling seqs
+        self.steps = 0
+        self.t = 0.0
+        self.nxt = 0  # next arrival index
+        self.done = 0
+
+    def run(self) -> None:
+        """Step the engine until every request is done."""
+        seqs, waiting, prefilling, heap = self.seqs, self.waiting, self.prefilling, self.heap
+        n = len(seqs)
+        while self.done < n:
+            if self.nxt < n and seqs[self.nxt].arrival <= self.t:
+                self._arrive()
+            if not waiting and not prefilling and self.n_dec == 0:
+                self.t = seqs[self.nxt].arrival  # idle until the next arrival
+                continue
+            if not prefilling and not (waiting and self._admissible()):
+                if not self._decode_stretch():
+                    continue  # a sequence was preempted: schedule again
+            else:
+                self._mixed_step()
+            if heap and heap[0][0] <= self.steps:
+                self._complete()
+
+    def _arrive(self) -> None:
+        """Queue the requests that have arrived by now."""
+        seqs, waiting, t = self.seqs, self.waiting, self.t
+        n = len(seqs)
+        nxt = self.nxt
+        while nxt < n and seqs[nxt].arrival <= t:
+            s = seqs[nxt]
+            s.state = "waiting"
+            s.to_prefill = s.prompt - s.cached
+            s.prefilled = 0
+            waiting.append(nxt)
+            nxt += 1
+        self.nxt = nxt
+
+    def _admissible(self) -> bool:
         """Whether the head of the queue can be admitted now."""
-        if not waiting or running() >= max_seqs:
+        waiting = self.waiting
+        if not waiting:
             return False
-        h = seqs[waiting[0]]
+        n_dec = self.n_dec
+        running = n_dec + len(self.prefilling)
+        if running >= self.max_seqs:
+            return False
+        h = self.seqs[waiting[0]]
+        half_block = self.half_block
         need = h.cached + h.prefilled + h.to_prefill + half_block
-        return used_tokens() + need <= kv_capacity
+        used = self.held_pref + self.dsum + n_dec * self.steps + running * half_block
+        return used + need <= self.kv_capacity
 
-    def preempt_one() -> bool:
-        nonlocal n_dec, dsum, held_pref
+    def _preempt_one(self) -> bool:
+        """Send the most recently admitted running sequence back to the queue (recompute)."""
+        order, steps = self.order, self.steps
         while order:
             i = order.pop()
-            s = seqs[i]
+            s = self.seqs[i]
             if s.state == "decode":
                 ctx_entry = s.prompt + s.emitted - s.start_step
                 s.emitted += steps - s.start_step  # tokens produced up to now
-                dsum -= ctx_entry
-                n_dec -= 1
+                self.dsum -= ctx_entry
+                self.n_dec -= 1
                 s.version += 1
                 s.state = "waiting"
                 # recompute the prompt and the generated tokens (the cached prefix stays)
                 s.to_prefill = s.prompt + s.emitted - s.cached
                 s.prefilled = 0
-                waiting.appendleft(i)
-                run.preemptions += 1
+                self.waiting.appendleft(i)
+                self.out.preemptions += 1
                 return True
             if s.state == "prefill":
-                prefilling.remove(i)
-                held_pref -= s.held
+                self.prefilling.remove(i)
+                self.held_pref -= s.held
                 s.held = 0.0
                 s.state = "waiting"
                 s.to_prefill = s.prefilled + s.to_prefill
                 s.prefilled = 0
-                waiting.appendleft(i)
-                run.preemptions += 1
+                self.waiting.appendleft(i)
+                self.out.preemptions += 1
                 return True
         return False
 
-    while done < n:
-        while nxt < n and seqs[nxt].arrival <= t:
-            seqs[nxt].state = "waiting"
-            s = seqs[nxt]
-            s.to_prefill = s.prompt - s.cached
-            s.prefilled = 0
-            waiting.append(nxt)
-            nxt += 1
-        if not waiting and not prefilling and n_dec == 0:
-            t = seqs[nxt].arrival  # idle until the next arrival
-            continue
+    def _decode_stretch(self) -> bool:
+        """Advance pure decode steps up to the next live completion, arrival or KV overflow.
 
-        if not prefilling and not admissible():
-            if n_dec == 0:
-                # nothing runs and the head cannot be admitted: it can never fit
-                raise ValueError("a request's prompt does not fit the KV cache")
-            # a stretch of pure decode steps, up to the next live completion
-            while heap[0][1] != seqs[heap[0][2]].version or seqs[heap[0][2]].state != "decode":
-                heapq.heappop(heap)
-            k = heap[0][0] - steps
-            free = kv_capacity - used_tokens()
-            if free < n_dec:
-                if not preempt_one():
-                    raise ValueError("KV cache too small for the running sequences")
-                continue
-            k = min(k, int(free // n_dec))
-            k = max(k, 1)
-            ctx = dsum + n_dec * steps
-            a_m, b_m, a_c, b_c = sm.decode_lines(n_dec, ctx)
-            kl = float(k - 1)
-            if a_m >= a_c and a_m + b_m * kl >= a_c + b_c * kl:
-                a, b = a_m, b_m  # memory-bound throughout
-            elif a_c >= a_m and a_c + b_c * kl >= a_m + b_m * kl:
-                a, b = a_c, b_c  # compute-bound throughout
-            else:
-                a = b = math.nan
-            if a == a:
-                if not waiting and nxt < n:
-                    # run until the step in flight when the next request arrives has finished:
-                    # the first j with a (j + 1) + b j (j + 1) / 2 >= T
-                    target = seqs[nxt].arrival - t
-                    j = _first_step_reaching(a, b, target)
-                    k = min(k, j + 1)
-                dt = a * k + b * k * (k - 1) / 2.0
-            else:
-                ends = sm.decode_run(n_dec, ctx, k)
-                if not waiting and nxt < n:
-                    j = int(np.searchsorted(ends, seqs[nxt].arrival - t, side="left"))
-                    k = min(k, j + 1)
-                dt = float(ends[k - 1])
-            run.busy_s += dt
-            run.batch_s += dt * n_dec
-            t += dt
-            steps += k
+        False: no step was run, a sequence was preempted to make room instead.
+        """
+        n_dec = self.n_dec
+        if n_dec == 0:
+            # nothing runs and the head cannot be admitted: it can never fit
+            raise ValueError("a request's prompt does not fit the KV cache")
+        heap, seqs, steps = self.heap, self.seqs, self.steps
+        while heap[0][1] != seqs[heap[0][2]].version or seqs[heap[0][2]].state != "decode":
+            heapq.heappop(heap)
+        k = heap[0][0] - steps
+        running = n_dec + len(self.prefilling)
+        used = self.held_pref + self.dsum + n_dec * steps + running * self.half_block
+        free = self.kv_capacity - used
+        if free < n_dec:
+            if not self._preempt_one():
+                raise ValueError("KV cache too small for the running sequences")
+            return False
+        k = min(k, int(free // n_dec))
+        k = max(k, 1)
+        k, dt = self._stretch_time(n_dec, k, self.dsum + n_dec * steps)
+        run = self.out
+        run.busy_s += dt
+        run.batch_s += dt * n_dec
+        self.t += dt
+        self.steps = steps + k
+        return True
+
+    def _stretch_time(self, n_dec: int, k: int, ctx: float) -> tuple[int, float]:
+        """Steps (at most ``k``, fewer when a request arrives to an empty queue) and their time
+        [s] of a pure decode stretch starting at total context ``ctx``."""
+        seqs, nxt = self.seqs, self.nxt
+        stop = not self.waiting and nxt < len(seqs)
+        a_m, b_m, a_c, b_c = self.sm.decode_lines(n_dec, ctx)
+        kl = float(k - 1)
+        if a_m >= a_c and a_m + b_m * kl >= a_c + b_c * kl:
+            a, b = a_m, b_m  # memory-bound throughout
+        elif a_c >= a_m and a_c + b_c * kl >= a_m + b_m * kl:
+            a, b = a_c, b_c  # compute-bound throughout
         else:
-            # one mixed step: decode tokens, prefill chunks, admissions
-            room = budget - n_dec
-            tokens = float(n_dec)
-            kv_read = dsum + n_dec * steps
-            attn = kv_read
-            chunks: list[tuple[int, int]] = []
-            for i in prefilling:
-                if room <= 0:
-                    break
-                s = seqs[i]
-                c = min(s.to_prefill, room)
-                off = s.cached + s.prefilled
-                chunks.append((i, c))
-                tokens += c
-                kv_read += off
-                attn += c * (off + c / 2.0)
-                room -= c
-            while room > 0 and admissible():
-                i = waiting.popleft()
-                s = seqs[i]
-                s.state = "prefill"
-                if math.isnan(s.admitted):
-                    s.admitted = t
-                s.held = s.cached + s.prefilled + s.to_prefill
-                held_pref += s.held
-                prefilling.append(i)
-                order.append(i)
-                c = min(s.to_prefill, room)
-                off = s.cached + s.prefilled
-                chunks.append((i, c))
-                tokens += c
-                kv_read += off
-                attn += c * (off + c / 2.0)
-                room -= c
-            dt = sm.time(tokens, kv_read, attn)
-            run.busy_s += dt
-            run.batch_s += dt * (n_dec + len(chunks))
-            t += dt
-            steps += 1
-            for i, c in chunks:
-                s = seqs[i]
-                s.to_prefill -= c
-                s.prefilled += c
-                if s.to_prefill > 0:
-                    continue
-                # prefill complete: this step produced the next token
-                prefilling.remove(i)
-                held_pref -= s.held
-                s.held = 0.0
-                s.emitted += 1
-                if math.isnan(s.first):
-                    s.first = t
-                if s.emitted >= s.completion:
-                    s.state = "done"
-                    s.finish = t
-                    done += 1
-                    continue
-                s.state = "decode"
-                s.start_step = steps
-                s.version += 1
-                n_dec += 1
-                dsum += s.prompt + s.emitted - steps
-                heapq.heappush(heap, (steps + s.completion - s.emitted, s.version, i))
-        # completions at this step count
+            ends = self.sm.decode_run(n_dec, ctx, k)
+            if stop:
+                j = int(np.searchsorted(ends, seqs[nxt].arrival - self.t, side="left"))
+                k = min(k, j + 1)
+            return k, float(ends[k - 1])
+        if stop:
+            # run until the step in flight when the next request arrives has finished:
+            # the first j with a (j + 1) + b j (j + 1) / 2 >= T
+            j = _first_step_reaching(a, b, seqs[nxt].arrival - self.t)
+            k = min(k, j + 1)
+        return k, a * k + b * k * (k - 1) / 2.0
+
+    def _mixed_step(self) -> None:
+        """One step of decode tokens, prefill chunks and admissions (chunked prefill)."""
+        seqs, n_dec = self.seqs, self.n_dec
+        room = self.budget - n_dec
+        tokens = float(n_dec)
+        kv_read = self.dsum + n_dec * self.steps
+        attn = kv_read
+        chunks: list[tuple[int, int]] = []
+        for i in self.prefilling:
+            if room <= 0:
+                break
+            s = seqs[i]
+            c = min(s.to_prefill, room)
+            off = s.cached + s.prefilled
+            chunks.append((i, c))
+            tokens += c
+            kv_read += off
+            attn += c * (off + c / 2.0)
+            room -= c
+        waiting = self.waiting
+        while room > 0 and waiting and self._admissible():
+            i = waiting.popleft()
+            s = seqs[i]
+            s.state = "prefill"
+            if math.isnan(s.admitted):
+                s.admitted = self.t
+            s.held = s.cached + s.prefilled + s.to_prefill
+            self.held_pref += s.held
+            self.prefilling.append(i)
+            self.order.append(i)
+            c = min(s.to_prefill, room)
+            off = s.cached + s.prefilled
+            chunks.append((i, c))
+            tokens += c
+            kv_read += off
+            attn += c * (off + c / 2.0)
+            room -= c
+        dt = self.sm.time(tokens, kv_read, attn)
+        run = self.out
+        run.busy_s += dt
+        run.batch_s += dt * (n_dec + len(chunks))
+        self.t += dt
+        self.steps += 1
+        self._end_chunks(chunks)
+
+    def _end_chunks(self, chunks: list[tuple[int, int]]) -> None:
+        """Book the prefill chunks of the step just run; a finished prefill emits a token."""
+        seqs, prefilling, heap = self.seqs, self.prefilling, self.heap
+        t, steps = self.t, self.steps
+        for i, c in chunks:
+            s = seqs[i]
+            s.to_prefill -= c
+            s.prefilled += c
+            if s.to_prefill > 0:
+                continue
+            # prefill complete: this step produced the next token
+            prefilling.remove(i)
+            self.held_pref -= s.held
+            s.held = 0.0
+            s.emitted += 1
+            if math.isnan(s.first):
+                s.first = t
+            if s.emitted >= s.completion:
+                s.state = "done"
+                s.finish = t
+                self.done += 1
+                continue
+            s.state = "decode"
+            s.start_step = steps
+            s.version += 1
+            self.n_dec += 1
+            self.dsum += s.prompt + s.emitted - steps
+            heapq.heappush(heap, (steps + s.completion - s.emitted, s.version, i))
+
+    def _complete(self) -> None:
+        """Finish the decoding sequences whose last token came at this step count."""
+        seqs, heap, steps, t = self.seqs, self.heap, self.steps, self.t
         while heap and heap[0][0] <= steps:
             _, ver, i = heapq.heappop(heap)
             s = seqs[i]
             if ver != s.version or s.state != "decode":
                 continue
-            n_dec -= 1
-            dsum -= s.prompt + s.emitted - s.start_step
+            self.n_dec -= 1
+            self.dsum -= s.prompt + s.emitted - s.start_step
             s.state = "done"
             s.finish = t
             s.emitted = s.completion
-            done += 1
-    return run
+            self.done += 1
 
 
 def _first_step_reaching(a: float, b: float, target: float) -> int:

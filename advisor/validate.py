@@ -25,7 +25,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from advisor.catalog import Catalog, Efficiency, load_catalog, shipped_catalog_d
 from advisor.errors import AdvisorError
 from advisor.files import jsonable
 from advisor.roofline import replica_performance
+
+if TYPE_CHECKING:
+    from advisor.serving import Replica, Traffic
 
 #: File name of the shipped benchmark table inside the catalog folder.
 PUBLISHED_FILE = "published_benchmarks.csv"
@@ -553,74 +556,97 @@ def validate_serving(
     Returns ``{"rows": DataFrame, "summary": {...}}``; the summary gives median and p90 of the
     absolute errors overall and per GPU family, for the calibration rows and the holdout.
     """
-    from advisor.serving import SLO, Replica, Traffic, simulate, slo_capacity
-
     df = load_serving_runs() if rows is None else rows
-    out = []
-    for i, row in enumerate(df.to_dict(orient="records")):
-        gpu = catalog.gpus.get(str(row.get("gpu")))
-        rec: dict[str, Any] = {c: row.get(c) for c in SERVING_COLUMNS if c in row}
-        rec.update(
-            family=gpu.family if gpu else None,
-            holdout=bool(pd.Series([str(row.get("suite"))]).str.contains(HOLDOUT_PATTERN)[0]),
-            measured_output_tokens_per_s=_num(row.get("output_tokens_per_s")),
-            status="",
-        )
-        case = _resolve(catalog, i, row)
-        pp = _num(row.get("pp"))
-        if isinstance(case, str):
-            rec["status"] = f"skipped: {case}"
-            out.append(rec)
-            continue
-        if pp is not None and pp > 1:
-            rec["status"] = "skipped: pipeline parallelism is not modelled"
-            out.append(rec)
-            continue
-        kv = "fp8" if str(row.get("kv_dtype")).lower() == "fp8" and gpu.has_fp8 else "auto"
-        rep = Replica(
-            catalog.models[case.model],
-            gpu,
-            catalog.quantizations[case.quant],
-            catalog.efficiency[case.family],
-            case.tp,
-            kv,
-        )
-        traffic = Traffic(case.prompt, case.completion)
-        scenario = str(row["scenario"]).strip().lower()
-        try:
-            if scenario == "offline":
-                # the saturation throughput of the simulated replica is the steady-state
-                # maximum of the same step model (tests/test_serving.py checks it), so both
-                # capacity models predict an offline run with it
-                pred = slo_capacity(rep, traffic, SLO(), "roofline").output_tokens_per_s
-            else:
-                ttft, tpot = _num(row.get("ttft_p99_ms")), _num(row.get("tpot_p99_ms"))
-                lim_tpot, lim_ttft = SCENARIO_SLOS.get(scenario, (None, None))
-                slo = SLO(ttft or lim_ttft, tpot or lim_tpot, "p99")
-                cap = slo_capacity(rep, traffic, slo, capacity_model)
-                pred = cap.output_tokens_per_s if cap.feasible else 0.0
-                rate = _num(row.get("request_rate_per_s"))
-                if rate and capacity_model == "simulated" and cap.fits:
-                    per = rate / case.replicas
-                    res = simulate(rep, traffic, per)
-                    rec["measured_rate_per_replica"] = per
-                    rec["predicted_tpot_mean_ms"] = res.tpot_ms["mean"]
-                    rec["predicted_ttft_p99_ms"] = res.ttft_ms["p99"]
-                    rec["measured_tpot_mean_ms"] = _num(row.get("tpot_mean_ms"))
-                    rec["measured_ttft_p99_ms"] = ttft
-                    if rec["measured_tpot_mean_ms"]:
-                        rec["tpot_error"] = res.tpot_ms["mean"] / rec["measured_tpot_mean_ms"] - 1
-        except ValueError as exc:
-            rec["status"] = f"skipped: {exc}"
-            out.append(rec)
-            continue
-        rec["input_tokens"] = case.prompt
-        rec["predicted_output_tokens_per_s"] = case.replicas * pred
-        rec["throughput_error"] = case.replicas * pred / case.measured - 1.0
-        rec["status"] = "ok"
-        out.append(rec)
+    out = [
+        _serving_record(catalog, i, row, capacity_model)
+        for i, row in enumerate(df.to_dict(orient="records"))
+    ]
     table = pd.DataFrame(out, columns=SERVING_COLUMNS)
     return {"rows": table, "summary": _serving_summary(table)}
+
+
+def _serving_record(
+    catalog: Catalog, i: int, row: Mapping[str, Any], capacity_model: str
+) -> dict[str, Any]:
+    """Run ``i``'s row of the serving table: its prediction and errors, or why it is skipped."""
+    from advisor.serving import Replica, Traffic
+
+    gpu = catalog.gpus.get(str(row.get("gpu")))
+    rec: dict[str, Any] = {c: row.get(c) for c in SERVING_COLUMNS if c in row}
+    rec.update(
+        family=gpu.family if gpu else None,
+        holdout=bool(pd.Series([str(row.get("suite"))]).str.contains(HOLDOUT_PATTERN)[0]),
+        measured_output_tokens_per_s=_num(row.get("output_tokens_per_s")),
+        status="",
+    )
+    case = _resolve(catalog, i, row)
+    pp = _num(row.get("pp"))
+    if isinstance(case, str):
+        rec["status"] = f"skipped: {case}"
+        return rec
+    if pp is not None and pp > 1:
+        rec["status"] = "skipped: pipeline parallelism is not modelled"
+        return rec
+    kv = "fp8" if str(row.get("kv_dtype")).lower() == "fp8" and gpu.has_fp8 else "auto"
+    rep = Replica(
+        catalog.models[case.model],
+        gpu,
+        catalog.quantizations[case.quant],
+        catalog.efficiency[case.family],
+        case.tp,
+        kv,
+    )
+    traffic = Traffic(case.prompt, case.completion)
+    scenario = str(row["scenario"]).strip().lower()
+    try:
+        pred = _replica_output_tokens_per_s(
+            rep, traffic, scenario, row, case.replicas, rec, capacity_model
+        )
+    except ValueError as exc:
+        rec["status"] = f"skipped: {exc}"
+        return rec
+    rec["input_tokens"] = case.prompt
+    rec["predicted_output_tokens_per_s"] = case.replicas * pred
+    rec["throughput_error"] = case.replicas * pred / case.measured - 1.0
+    rec["status"] = "ok"
+    return rec
+
+
+def _replica_output_tokens_per_s(
+    rep: Replica,
+    traffic: Traffic,
+    scenario: str,
+    row: Mapping[str, Any],
+    replicas: int,
+    rec: dict[str, Any],
+    capacity_model: str,
+) -> float:
+    """One replica's predicted output tokens/s for the run; for an online run the simulated
+    model also records its predicted latency at the measured rate in ``rec``."""
+    from advisor.serving import SLO, simulate, slo_capacity
+
+    if scenario == "offline":
+        # the saturation throughput of the simulated replica is the steady-state
+        # maximum of the same step model (tests/test_serving.py checks it), so both
+        # capacity models predict an offline run with it
+        return slo_capacity(rep, traffic, SLO(), "roofline").output_tokens_per_s
+    ttft, tpot = _num(row.get("ttft_p99_ms")), _num(row.get("tpot_p99_ms"))
+    lim_tpot, lim_ttft = SCENARIO_SLOS.get(scenario, (None, None))
+    slo = SLO(ttft or lim_ttft, tpot or lim_tpot, "p99")
+    cap = slo_capacity(rep, traffic, slo, capacity_model)
+    pred = cap.output_tokens_per_s if cap.feasible else 0.0
+    rate = _num(row.get("request_rate_per_s"))
+    if rate and capacity_model == "simulated" and cap.fits:
+        per = rate / replicas
+        res = simulate(rep, traffic, per)
+        rec["measured_rate_per_replica"] = per
+        rec["predicted_tpot_mean_ms"] = res.tpot_ms["mean"]
+        rec["predicted_ttft_p99_ms"] = res.ttft_ms["p99"]
+        rec["measured_tpot_mean_ms"] = _num(row.get("tpot_mean_ms"))
+        rec["measured_ttft_p99_ms"] = ttft
+        if rec["measured_tpot_mean_ms"]:
+            rec["tpot_error"] = res.tpot_ms["mean"] / rec["measured_tpot_mean_ms"] - 1
+    return pred
 
 
 def _stats(errors: pd.Series) -> dict[str, Any]:

@@ -659,7 +659,6 @@ def _check_schedule_table(rep: VerifyReport, schedule: pd.DataFrame, catalog: Ca
     """Every row of the schedule is well formed: finite numbers of the right sign, whole
     counts, a source advisor knows, a deployment named by its model, GPU, quantization and TP
     that the catalog has, and API rows that hold no GPUs."""
-    bad: list[str] = []
     missing = [c for c in ("hour", *_TEXT_COLUMNS, *_NUMBER_COLUMNS) if c not in schedule]
     if missing:
         rep.add("schedule_numbers", False, f"schedule.csv has no column(s) {', '.join(missing)}")
@@ -667,6 +666,29 @@ def _check_schedule_table(rep: VerifyReport, schedule: pd.DataFrame, catalog: Ca
     if not len(schedule):
         rep.add("schedule_numbers", True, "no rows")
         return True
+    nums, bad = _schedule_numbers(schedule)
+    bad += _empty_text_cells(schedule)
+    if bad:
+        rep.add("schedule_numbers", False, _summarize(bad))
+        return False
+    bad += _api_column_problems(schedule, nums)
+    _add_row_problems(schedule, nums, catalog, bad)
+    dup = schedule.duplicated(["hour", "workload", "deployment", "source"])
+    if dup.any():
+        i = int(np.argmax(dup.to_numpy()))
+        bad.append(f"row {i + 2}: a second row for the same hour, workload, deployment, source")
+    rep.add(
+        "schedule_numbers",
+        not bad,
+        _summarize(bad) if bad else f"{len(schedule)} rows: finite, signed, whole where counted",
+    )
+    return not bad
+
+
+def _schedule_numbers(schedule: pd.DataFrame) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The schedule's number columns as floats, and problems: not finite, negative, or not
+    whole where they count things."""
+    bad: list[str] = []
     nums = {}
     for c in _NUMBER_COLUMNS:
         col = pd.to_numeric(schedule[c], errors="coerce").to_numpy(dtype=float)
@@ -684,6 +706,12 @@ def _check_schedule_table(rep: VerifyReport, schedule: pd.DataFrame, catalog: Ca
         if frac.any():
             i = int(np.argmax(frac))
             bad.append(f"row {i + 2}: {c} is {col[i]:g}, not a whole number")
+    return nums, bad
+
+
+def _empty_text_cells(schedule: pd.DataFrame) -> list[str]:
+    """Problems: a text column empty where the row needs it."""
+    bad: list[str] = []
     self_hosted = (schedule["source"] != "api").to_numpy()
     for c in _TEXT_COLUMNS:
         text = schedule[c].map(lambda v: isinstance(v, str) and v != "").to_numpy()
@@ -693,9 +721,12 @@ def _check_schedule_table(rep: VerifyReport, schedule: pd.DataFrame, catalog: Ca
         )
         if empty.any():
             bad.append(f"row {int(np.argmax(empty)) + 2}: {c} is empty")
-    if bad:
-        rep.add("schedule_numbers", False, _summarize(bad))
-        return False
+    return bad
+
+
+def _api_column_problems(schedule: pd.DataFrame, nums: Mapping[str, np.ndarray]) -> list[str]:
+    """Problems: an unknown source, or an API row with GPUs, replicas or capacity."""
+    bad: list[str] = []
     src = schedule["source"]
     unknown = ~src.isin(SOURCES)
     if unknown.any():
@@ -710,57 +741,71 @@ def _check_schedule_table(rep: VerifyReport, schedule: pd.DataFrame, catalog: Ca
         if wrong.any():
             i = int(np.argmax(wrong))
             bad.append(f"row {i + 2}: an API row with {c} {nums[c][i]:g} (must be 0)")
+    return bad
+
+
+def _add_row_problems(
+    schedule: pd.DataFrame, nums: Mapping[str, np.ndarray], catalog: Catalog, bad: list[str]
+) -> None:
+    """Append each row's problems to ``bad`` (stopping once it holds more than 20): API rows
+    that name a deployment, GPU or pool; self-hosted rows the catalog cannot back."""
     for i, r in enumerate(schedule.itertuples(index=False)):
         if r.source == "api":
-            if r.deployment != "api":
-                bad.append(f"row {i + 2}: an API row with deployment {r.deployment!r}")
-            for c in ("gpu", "quant", "pool", "instance", "region"):
-                v = getattr(r, c)
-                if v != "" and not (isinstance(v, float) and math.isnan(v)):
-                    bad.append(f"row {i + 2}: an API row with {c} {v!r} (must be empty)")
+            bad += _api_row_problems(i, r)
             continue
         if r.source not in SOURCES:
             continue
-        tp = int(nums["tp"][i])
-        key = f"{r.model}|{r.pool}|{r.quant}|tp{tp}"
-        if r.gpu in catalog.gpus and not 1 <= tp <= catalog.gpus[r.gpu].max_tp:
-            bad.append(f"row {i + 2}: a TP-{tp} group does not fit {r.gpu}")
-        elif not (r.deployment == key or re.fullmatch(re.escape(key) + r"x[0-9]+", r.deployment)):
-            bad.append(f"row {i + 2}: deployment {r.deployment!r} is not {key!r}")
-        elif r.gpu not in catalog.gpus or r.quant not in catalog.quantizations:
-            bad.append(f"row {i + 2}: {r.gpu}/{r.quant} is not in the catalog")
-        elif tp < 1 or tp > catalog.gpus[r.gpu].max_tp:
-            bad.append(f"row {i + 2}: tp {tp} is not possible on {r.gpu}")
-        elif r.source != "pool" and (r.pool, r.source) not in catalog.offers:
-            bad.append(f"row {i + 2}: no {r.source} offer for {r.gpu}")
-        else:
-            want = _pool_desc(catalog, r.pool)
-            got = {
-                "gpu": r.gpu,
-                "provider": r.provider,
-                "instance": r.instance,
-                "region": r.region if isinstance(r.region, str) else _blank(r.region),
-                "gpus_per_unit": nums["gpus_per_unit"][i],
-            }
-            if got != want:
-                bad.append(f"row {i + 2}: {got} is not pool {r.pool}'s {want}")
-            elif not _close(nums["instances"][i], nums["replicas"][i] * tp / want["gpus_per_unit"]):
-                bad.append(
-                    f"row {i + 2}: instances {nums['instances'][i]:g} ≠ replicas × tp / "
-                    "GPUs per instance"
-                )
+        problem = _deployment_problem(i, r, nums, catalog)
+        if problem is not None:
+            bad.append(problem)
         if len(bad) > 20:
             break
-    dup = schedule.duplicated(["hour", "workload", "deployment", "source"])
-    if dup.any():
-        i = int(np.argmax(dup.to_numpy()))
-        bad.append(f"row {i + 2}: a second row for the same hour, workload, deployment, source")
-    rep.add(
-        "schedule_numbers",
-        not bad,
-        _summarize(bad) if bad else f"{len(schedule)} rows: finite, signed, whole where counted",
-    )
-    return not bad
+
+
+def _api_row_problems(i: int, r: Any) -> list[str]:
+    """Problems of API row ``i``: a deployment other than 'api', or a GPU/pool cell."""
+    bad: list[str] = []
+    if r.deployment != "api":
+        bad.append(f"row {i + 2}: an API row with deployment {r.deployment!r}")
+    for c in ("gpu", "quant", "pool", "instance", "region"):
+        v = getattr(r, c)
+        if v != "" and not (isinstance(v, float) and math.isnan(v)):
+            bad.append(f"row {i + 2}: an API row with {c} {v!r} (must be empty)")
+    return bad
+
+
+def _deployment_problem(
+    i: int, r: Any, nums: Mapping[str, np.ndarray], catalog: Catalog
+) -> str | None:
+    """The first problem of self-hosted row ``i``: its TP, deployment name, catalog entries,
+    offer, pool description or instance count; None when it has none."""
+    tp = int(nums["tp"][i])
+    key = f"{r.model}|{r.pool}|{r.quant}|tp{tp}"
+    if r.gpu in catalog.gpus and not 1 <= tp <= catalog.gpus[r.gpu].max_tp:
+        return f"row {i + 2}: a TP-{tp} group does not fit {r.gpu}"
+    if not (r.deployment == key or re.fullmatch(re.escape(key) + r"x[0-9]+", r.deployment)):
+        return f"row {i + 2}: deployment {r.deployment!r} is not {key!r}"
+    if r.gpu not in catalog.gpus or r.quant not in catalog.quantizations:
+        return f"row {i + 2}: {r.gpu}/{r.quant} is not in the catalog"
+    if tp < 1 or tp > catalog.gpus[r.gpu].max_tp:
+        return f"row {i + 2}: tp {tp} is not possible on {r.gpu}"
+    if r.source != "pool" and (r.pool, r.source) not in catalog.offers:
+        return f"row {i + 2}: no {r.source} offer for {r.gpu}"
+    want = _pool_desc(catalog, r.pool)
+    got = {
+        "gpu": r.gpu,
+        "provider": r.provider,
+        "instance": r.instance,
+        "region": r.region if isinstance(r.region, str) else _blank(r.region),
+        "gpus_per_unit": nums["gpus_per_unit"][i],
+    }
+    if got != want:
+        return f"row {i + 2}: {got} is not pool {r.pool}'s {want}"
+    if not _close(nums["instances"][i], nums["replicas"][i] * tp / want["gpus_per_unit"]):
+        return (
+            f"row {i + 2}: instances {nums['instances'][i]:g} ≠ replicas × tp / GPUs per instance"
+        )
+    return None
 
 
 def _check_coverage(

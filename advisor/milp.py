@@ -604,9 +604,38 @@ def lp_name(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
 
 
-def value(var: pulp.LpVariable | None) -> float:
-    """A variable's value, 0 when unset."""
-    if var is None:
-        return 0.0
-    v = var.varValue
-    return 0.0 if v is None or math.isnan(v) else float(v)
+#: A value for each variable of a model: a solver's solution or a start, kept outside the
+#: model (the model's variables hold none).
+Values = dict[pulp.LpVariable, float]
+
+
+def objective_usd(prob: pulp.LpProblem, values: Mapping[pulp.LpVariable, float]) -> float:
+    """``prob``'s objective at ``values`` (a variable not given counts 0)."""
+    obj = prob.objective
+    return float(sum(c * values.get(v, 0.0) for v, c in obj.items()) + (obj.constant or 0.0))
+
+
+def satisfies(prob: pulp.LpProblem, values: Mapping[pulp.LpVariable, float], eps: float) -> bool:
+    """Whether ``values`` meet every bound, integrality and row of ``prob`` within ``eps``
+    (as ``pulp.LpProblem.valid``, without writing the values into the model)."""
+    for v in prob.variables():
+        x = values.get(v)
+        if x is None:
+            if v.name == "__dummy":
+                continue
+            return False
+        if v.upBound is not None and x > v.upBound + eps:
+            return False
+        if v.lowBound is not None and x < v.lowBound - eps:
+            return False
+        if v.cat == pulp.LpInteger and abs(round(x) - x) > eps:
+            return False
+    return all(row_holds(c, values, eps) for c in prob.constraints.values())
+
+
+def row_holds(row: pulp.LpConstraint, values: Mapping[pulp.LpVariable, float], eps: float) -> bool:
+    """Whether ``values`` meet one row within ``eps`` (a variable not given counts 0)."""
+    lhs = row.constant + sum(a * values.get(v, 0.0) for v, a in row.items())
+    if row.sense == pulp.LpConstraintEQ:
+        return abs(lhs) <= eps
+    return lhs * row.sense >= -eps

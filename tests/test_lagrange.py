@@ -36,7 +36,7 @@ def hourly_bound(inputs: Inputs, cutting_planes: str | None = None) -> tuple[flo
         d.input_tokens,
         d.output_tokens,
         np.arange(H),
-        pool_prices(lp, np.ones(H)),
+        pool_prices(lp, res, np.ones(H)),
         time_limit_s=20,
         cutting_planes=cutting_planes,
     )

@@ -814,7 +814,8 @@ def test_highs_in_a_child_process_agrees_and_is_killed_at_its_deadline(
     child = run_solver(fm, settings)
     assert child.status == Status.OPTIMAL
     assert child.objective == pytest.approx(exact.solver.objective, rel=2e-4)
-    assert all(v.varValue is not None for v in fm.prob.variables())
+    assert set(child.values) == set(fm.prob.variables())
+    assert all(v.varValue is None for v in fm.prob.variables())  # the model holds no result
 
     monkeypatch.setattr(backends, "HIGHS_CHILD_GRACE_S", -29.7)  # a 0.3 s deadline
     t0 = time.perf_counter()
@@ -822,6 +823,29 @@ def test_highs_in_a_child_process_agrees_and_is_killed_at_its_deadline(
     assert time.perf_counter() - t0 < 5.0
     assert cut.status == Status.NOT_SOLVED and cut.time_limited
     assert set(descendants()) - before == set()
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_a_solve_returns_its_solution_and_leaves_the_model_as_built(solver: str) -> None:
+    """The back-ends hand the solution back in the result (every variable, within the
+    model's rows and bounds, at the cost reported) and leave none of it in the model: the
+    same model solved twice gives the same result, from CBC's rounded start too."""
+    from advisor.milp import build_model, objective_usd, satisfies
+    from advisor.solve.backends import Status, run_solver
+
+    problem = _two_workload_problem(4)
+    fm = build_model(problem.opts, _hourly_input(problem))
+    settings = SolverSettings(solver, 60, 1e-4)
+    runs = [run_solver(fm, settings, opts=problem.opts) for _ in range(2)]
+    for res in runs:
+        assert res.status == Status.OPTIMAL
+        assert all(v.varValue is None for v in fm.prob.variables())
+        assert set(res.values) == set(fm.prob.variables())
+        assert satisfies(fm.prob, res.values, 1e-6)
+        assert objective_usd(fm.prob, res.values) + fm.constant_usd == pytest.approx(
+            res.objective, rel=1e-9
+        )
+    assert runs[0].objective == pytest.approx(runs[1].objective, rel=1e-9)
 
 
 def test_cbc_is_killed_past_its_deadline(

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,7 @@ import pulp
 
 from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import SolverError
-from advisor.milp import (
-    POOL,
-    FleetModel,
-    value,
-)
+from advisor.milp import POOL, FleetModel, Values, objective_usd
 from advisor.options import OptionSet
 from advisor.processes import Interrupted, kill_after
 
@@ -81,6 +77,21 @@ class SolverResult:
     bound: float | None
     gap: float | None
     time_limited: bool = False
+    #: the solution found, one value per variable (empty: none); the model keeps no values
+    values: Values = field(default_factory=dict, repr=False)
+    #: an LP's duals by constraint name (empty for a MILP or where none were reported)
+    duals: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def value(self, var: pulp.LpVariable | None) -> float:
+        """``var``'s value in the solution, 0 where it has none."""
+        v = self.values.get(var) if var is not None else None
+        return 0.0 if v is None or math.isnan(v) else float(v)
+
+    def whole(self, columns: Mapping[Any, pulp.LpVariable]) -> dict[Any, int]:
+        """The solution's value of each of ``columns`` rounded to a whole number, zeros
+        left out (a fleet from the reserved columns ``fm.R``)."""
+        out = {key: round(self.value(v)) for key, v in columns.items()}
+        return {key: n for key, n in out.items() if n > 0}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -143,36 +154,24 @@ def run_solver(
     """
     _check_solver(settings.name)
     start = time.perf_counter()
-    if warm is not None:
-        warm.apply()
-    elif settings.name == "cbc" and opts is not None and fm.n_integer > 0:
-        warm = lp_rounding_start(fm, opts)
-        if warm is not None:
-            warm.apply()
-            if progress is not None:
+    try:
+        if warm is None and settings.name == "cbc" and opts is not None and fm.n_integer > 0:
+            warm = lp_rounding_start(fm, opts)
+            if warm is not None and progress is not None:
                 progress(
                     f"{phase}: LP bound {warm.lp_objective:,.2f}, rounded start "
                     f"{warm.objective:,.2f}"
                 )
-    if settings.time_limit_s is not None:
-        # the start's LP counts against the limit: the solver gets what is left of it
-        used = time.perf_counter() - start
-        settings = replace(settings, time_limit_s=max(0.1, settings.time_limit_s - used))
-    if settings.name == "cbc":
-        try:
-            res = run_cbc(fm, settings, progress, phase, start, warm is not None)
-        except SolverError:
-            if warm is None:
-                raise
-            # CBC exited abnormally (seen once in a full test run on a loaded machine, a
-            # 3 s limit on the shipped mixed_week example): the feasible start stands
-            if progress is not None:
-                progress(f"{phase}: CBC exited abnormally; keeping the rounded start")
-            res = SolverResult(
-                "cbc", Status.NOT_SOLVED, time.perf_counter() - start, None, None, None
-            )
-    else:
-        res = _run_highs(fm, settings, start, warm)
+        if settings.time_limit_s is not None:
+            # the start's LP counts against the limit: the solver gets what is left of it
+            used = time.perf_counter() - start
+            settings = replace(settings, time_limit_s=max(0.1, settings.time_limit_s - used))
+        res = _run_backend(fm, settings, progress, phase, start, warm)
+    finally:
+        # what PuLP wrote into the model (the start, the solution, the duals) leaves it
+        values, duals = take_solution(fm.prob)
+    if res.objective is not None and not res.values:
+        res.values, res.duals = values, duals
     # the model's objective leaves out a constant (the self-hosting overhead): add it back
     if res.objective is not None:
         res.objective += fm.constant_usd
@@ -186,8 +185,7 @@ def run_solver(
         # the start is a feasible point: a run that found nothing better, or that was cut
         # short and called the model infeasible (CBC's log, read after 0.1 s), leaves it
         if not better:
-            for var, v in warm.values.items():
-                var.varValue = v
+            res.values, res.duals = dict(warm.values), {}
             res.objective = warm.objective
             res.status = Status.FEASIBLE
         res.bound = warm.lp_objective if res.bound is None else max(res.bound, warm.lp_objective)
@@ -195,6 +193,49 @@ def run_solver(
             res.bound = res.objective
     res.gap = relative_gap(res.objective, res.bound)
     return res
+
+
+def _run_backend(
+    fm: FleetModel,
+    settings: SolverSettings,
+    progress: Progress | None,
+    phase: str,
+    start: float,
+    warm: StartSolution | None,
+) -> SolverResult:
+    """One run of the back-end named in ``settings`` from ``warm`` (if any)."""
+    if settings.name != "cbc":
+        return _run_highs(fm, settings, start, warm)
+    if warm is not None:
+        warm.apply()  # CBC takes its start from the variables' values
+    try:
+        return run_cbc(fm, settings, progress, phase, start, warm is not None)
+    except SolverError:
+        if warm is None:
+            raise
+        # CBC exited abnormally (seen once in a full test run on a loaded machine, a
+        # 3 s limit on the shipped mixed_week example): the feasible start stands
+        if progress is not None:
+            progress(f"{phase}: CBC exited abnormally; keeping the rounded start")
+        return SolverResult("cbc", Status.NOT_SOLVED, time.perf_counter() - start, None, None, None)
+
+
+def take_solution(prob: pulp.LpProblem) -> tuple[Values, dict[str, float]]:
+    """The values and duals PuLP wrote into ``prob``'s variables and rows, taken out: the
+    model is left holding none (a model is a formulation; results travel in
+    ``SolverResult``)."""
+    values: Values = {}
+    for v in prob.variables():
+        if v.varValue is not None:
+            values[v] = float(v.varValue)
+        v.varValue = None
+    duals: dict[str, float] = {}
+    for name, c in prob.constraints.items():
+        if c.pi is not None:
+            duals[name] = float(c.pi)
+        c.pi = None
+        c.slack = None
+    return values, duals
 
 
 @dataclass
@@ -206,6 +247,8 @@ class StartSolution:
     values: dict[pulp.LpVariable, float]
 
     def apply(self) -> None:
+        """Write the start into its model's variables, where PuLP's CBC reads a start from
+        (``run_solver`` takes it out again)."""
         for var, v in self.values.items():
             var.setInitialValue(v)
 
@@ -221,15 +264,19 @@ def lp_rounding_start(fm: FleetModel, opts: OptionSet) -> StartSolution | None:
     # the LP relaxation solved as such (CBC's initialSolve), the model's integer
     # variables left integer rather than flipped to continuous and back
     fm.prob.solve(pulp.PULP_CBC_CMD(msg=False, mip=False))
-    if fm.prob.status != pulp.LpStatusOptimal:
+    solved = fm.prob.status == pulp.LpStatusOptimal
+    lp = SolverResult(
+        "cbc", Status.OPTIMAL, 0.0, None, None, None, values=take_solution(fm.prob)[0]
+    )
+    if not solved:
         return None
-    lp_obj = float(pulp.value(fm.prob.objective) or 0.0) + fm.constant_usd
+    lp_obj = objective_usd(fm.prob, lp.values) + fm.constant_usd
     # the LP solution can sit a hair outside a bound (-1e-12); a start must be within them
-    start = {v: _within_bounds(v, value(v)) for v in fm.prob.variables()}
+    start = {v: _within_bounds(v, lp.value(v)) for v in fm.prob.variables()}
     pool_use: dict[tuple[str, int], float] = {}
     hourly_use: dict[tuple[str, str, int], float] = {}
     for (k, s, t), var in fm.x.items():
-        n = float(math.ceil(value(var) - 1e-7))
+        n = float(math.ceil(lp.value(var) - 1e-7))
         start[var] = n
         dep = opts.deployments[k]
         if s == POOL:
@@ -578,7 +625,7 @@ def _wait_child(cmd: list[str], deadline: float) -> bool:
 def _child_result(
     fm: FleetModel, got: dict[str, Any] | None, killed: bool, seconds: float
 ) -> SolverResult:
-    """A HiGHS child's solution (``highs_child.load``) read into ``fm``'s variables."""
+    """A HiGHS child's solution (``highs_child.load``), one value per variable of ``fm``."""
     status = "" if got is None else got["status"].lower()
     if got is None or got["values"].size == 0:
         if "infeasible" in status:
@@ -586,9 +633,8 @@ def _child_result(
         if "unbounded" in status:
             return SolverResult("highs", Status.UNBOUNDED, seconds, None, None, None)
         return SolverResult("highs", Status.NOT_SOLVED, seconds, None, None, None, True)
-    for v in fm.prob.variables():
-        v.varValue = float(got["values"][v.index])
-    objective = float(pulp.value(fm.prob.objective) or 0.0)
+    values = {v: float(got["values"][v.index]) for v in fm.prob.variables()}
+    objective = objective_usd(fm.prob, values)
     bound = got["bound"] if math.isfinite(got["bound"]) else None
     limited = killed or "limit" in status or status == "incumbent"
     done = status == "optimal" and not limited
@@ -600,6 +646,7 @@ def _child_result(
         bound,
         relative_gap(objective, bound),
         limited,
+        values,
     )
 
 

@@ -14,7 +14,6 @@ from advisor.milp import (
     FleetModel,
     ModelInput,
     build_model,
-    value,
 )
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.aggregate import Aggregation
@@ -83,7 +82,9 @@ def lower_solve(
     )
     mfm = build_model(opts, mean_inp, relax_replicas=True)
     lp = run_solver(mfm, settings, None, "bound (means)")
-    mean_fleet = {key: round(value(v)) for key, v in mfm.R.items()} if lp.status in SOLVED else None
+    mean_fleet = (
+        {key: round(lp.value(v)) for key, v in mfm.R.items()} if lp.status in SOLVED else None
+    )
     best = lp
     gap = relative_gap(upper_objective, lp.bound)
     if run_min and (gap is None or gap > settings.gap):
@@ -119,15 +120,17 @@ def min_bound(
     return res
 
 
-def pool_prices(fm: FleetModel, weights: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-hour prices of pool GPUs from the duals of a solved LP's pool rows [USD/GPU-hour]."""
+def pool_prices(fm: FleetModel, res: SolverResult, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-hour prices of pool GPUs from the duals of ``fm``'s pool rows in ``res`` (its LP
+    relaxation solved) [USD/GPU-hour]."""
     out: dict[str, np.ndarray] = {}
     for g in sorted({g for g, _ in fm.R} | set(fm.inp.existing_gpus)):
         arr = np.zeros(fm.inp.n_points)
         for t in range(fm.inp.n_points):
             c = fm.pool_rows.get((g, t))
-            if c is not None and c.pi is not None and math.isfinite(c.pi):
-                arr[t] = max(0.0, -float(c.pi)) / weights[t]
+            pi = None if c is None else res.duals.get(c.name)
+            if pi is not None and math.isfinite(pi):
+                arr[t] = max(0.0, -pi) / weights[t]
         out[g] = arr
     return out
 
@@ -160,7 +163,7 @@ def hourly_bound(
     else:
         lp = build_model(opts, lp_inp, relax=True)
         lp_res = run_solver(lp, settings, None, "bound (LP prices)")
-        lam0 = pool_prices(lp, agg.weights) if lp_res.status == Status.OPTIMAL else {}
+        lam0 = pool_prices(lp, lp_res, agg.weights) if lp_res.status == Status.OPTIMAL else {}
     lag = lagrangian_bound(
         opts,
         workloads,

@@ -49,7 +49,7 @@ from advisor.solve.frontier import (
     split_shares,
     undominated_lanes,
 )
-from advisor.solve.master import MasterSpec, make_master
+from advisor.solve.master import Master, MasterSpec, make_master
 from advisor.workloads import capacity_needed
 
 #: Supergradient steps without a better bound before the step is halved.
@@ -423,170 +423,238 @@ def lagrangian_bound(
     ``max L``."""
     t0 = time.perf_counter()
     existing_gpus = dict(existing_gpus or {})
-    H = requests.shape[0]
     pool_gpus = sorted(
         {opts.deployments[k].pool_key for (_, k) in opts.options}
         & ({g for (g, _) in opts.gpu_usd_per_hour if opts.pool_tiers(g)} | set(existing_gpus))
     )
-    G = len(pool_gpus)
     blocks = build_blocks(
         opts, workloads, requests, input_tokens, output_tokens, pool_gpus, existing_gpus
     )
-    # reserved tiers: H·price and cap per (gpu, tier)
-    tiers = [
-        [(H * opts.gpu_usd_per_hour[(g, t)], opts.max_gpus.get((g, t), math.inf)) for t in ts]
-        for g in pool_gpus
-        for ts in [opts.pool_tiers(g)]
-    ]
-    budget = np.array([min([c for c, u in tg if math.isinf(u)], default=math.inf) for tg in tiers])
-    history: list[float] = []
-    best = -math.inf
-    best_hourly: np.ndarray | None = None  # the pool GPUs used each hour at the best prices
-    it = 0
-    timed_out = False  # the last loop ended on the clock (not a stall, the target or the cap)
+    run = _Ascent(
+        _Dual(opts, blocks, pool_gpus, labels, existing_gpus, requests.shape[0]),
+        _Clock(t0, time_limit_s, max_iterations, target_usd, progress),
+    )
+    lam = np.zeros((len(pool_gpus), int(labels.max()) + 1))
+    for gi, g in enumerate(pool_gpus):
+        if g in lam0:
+            lam[gi] = np.asarray(lam0[g], dtype=float)
+    planes = False  # the cutting-plane phase's master was built
+    best_prices = run.supergradient(lam, _master_for(cutting_planes, opts, run.dual))
+    if run.master is not None:
+        planes = True
+        if not run.reached():
+            best_prices = run.cutting_planes(best_prices)
+    hourly = run.best_hourly if math.isfinite(run.best) else None
+    prices = {g: np.asarray(best_prices[gi], dtype=float) for gi, g in enumerate(pool_gpus)}
+    return LagrangeResult(
+        run.best,
+        run.it,
+        time.perf_counter() - t0,
+        run.history,
+        run.timed_out,
+        tuple(pool_gpus),
+        hourly,
+        planes,
+        prices,
+    )
 
-    def ascend(lab: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        """Projected supergradient ascent with λ constant per cluster of ``lab``."""
-        nonlocal best, it, timed_out
-        T = int(lab.max()) + 1
-        members = [np.flatnonzero(lab == t) for t in range(T)]
-        n_hours = np.array([m.size for m in members], dtype=float)
-        E = np.zeros((G, T))  # existing GPU-hours per type and cluster
+
+def _master_for(solver: str | None, opts: OptionSet, dual: _Dual) -> Master | None:
+    """The cutting-plane master on ``solver`` for this dual (None: no cutting planes)."""
+    if solver is None:
+        return None
+    elastic = 1e3 * max([p for p in opts.gpu_usd_per_hour.values()] + [1.0])
+    spec = MasterSpec(len(dual.blocks), dual.n_hours, dual.E, dual.tiers, elastic)
+    return make_master(solver, spec)
+
+
+class _Dual:
+    """``L(λ)`` and a supergradient at prices constant per cluster of hours."""
+
+    def __init__(
+        self,
+        opts: OptionSet,
+        blocks: list[_Block],
+        pool_gpus: list[str],
+        labels: np.ndarray,
+        existing_gpus: Mapping[str, np.ndarray],
+        H: int,
+    ) -> None:
+        self.blocks, self.G, self.H = blocks, len(pool_gpus), H
+        # reserved tiers: H·price and cap per (gpu, tier)
+        self.tiers = [
+            [(H * opts.gpu_usd_per_hour[(g, t)], opts.max_gpus.get((g, t), math.inf)) for t in ts]
+            for g in pool_gpus
+            for ts in [opts.pool_tiers(g)]
+        ]
+        self.budget = np.array(
+            [min([c for c, u in tg if math.isinf(u)], default=math.inf) for tg in self.tiers]
+        )
+        T = int(labels.max()) + 1
+        self.members = [np.flatnonzero(labels == t) for t in range(T)]
+        self.n_hours = np.array([m.size for m in self.members], dtype=float)
+        self.E = np.zeros((self.G, T))  # existing GPU-hours per type and cluster
         for gi, g in enumerate(pool_gpus):
             if g in existing_gpus:
-                np.add.at(E[gi], lab, np.asarray(existing_gpus[g], dtype=float))
+                np.add.at(self.E[gi], labels, np.asarray(existing_gpus[g], dtype=float))
 
-        def project(lam: np.ndarray) -> np.ndarray:
-            lam = np.maximum(lam, 0.0)
-            for gi in range(G):
-                b = budget[gi]
-                if not math.isfinite(b) or float(lam[gi] @ n_hours) <= b:
-                    continue
-                lo, hi = 0.0, float(lam[gi].max())
-                for _ in range(60):
-                    mid = 0.5 * (lo + hi)
-                    if float(np.maximum(lam[gi] - mid, 0.0) @ n_hours) > b:
-                        lo = mid
-                    else:
-                        hi = mid
-                lam[gi] = np.maximum(lam[gi] - hi, 0.0)
-            return lam
+    def project(self, lam: np.ndarray) -> np.ndarray:
+        """Onto ``λ ≥ 0`` with each GPU type's prices over the horizon at most its dearest
+        uncapped tier's (beyond it the bound only falls)."""
+        lam = np.maximum(lam, 0.0)
+        for gi in range(self.G):
+            b = self.budget[gi]
+            if not math.isfinite(b) or float(lam[gi] @ self.n_hours) <= b:
+                continue
+            lo, hi = 0.0, float(lam[gi].max())
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                if float(np.maximum(lam[gi] - mid, 0.0) @ self.n_hours) > b:
+                    lo = mid
+                else:
+                    hi = mid
+            lam[gi] = np.maximum(lam[gi] - hi, 0.0)
+        return lam
 
-        def reached() -> bool:
-            """The best bound so far has reached the caller's target (the plan's cost)."""
-            return target_usd is not None and best >= target_usd * (1 - 1e-6)
+    def __call__(
+        self, lam: np.ndarray, master: Master | None
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(L(λ), a supergradient, the pool GPUs used per type and hour)``; the subproblem
+        solutions go to ``master`` as columns."""
+        T = len(self.members)
+        parts = (np.zeros((len(self.blocks), T)), np.zeros((len(self.blocks), self.G, T)))
+        hourly = np.zeros((self.G, self.H))
+        val, usage = _evaluate(self.blocks, lam, self.members, self.G, parts, hourly)
+        if master is not None and math.isfinite(val):
+            master.add(lam, parts)
+        grad = usage - self.E
+        val -= float((lam * self.E).sum())
+        spent = lam @ self.n_hours
+        for gi, tg in enumerate(self.tiers):
+            for cost, cap in tg:
+                if spent[gi] > cost and math.isfinite(cap):
+                    val += cap * (cost - spent[gi])
+                    grad[gi] -= cap * self.n_hours
+        return val, grad, hourly
 
-        nonlocal planes
-        master = None
-        if cutting_planes is not None:
-            elastic = 1e3 * max([p for p in opts.gpu_usd_per_hour.values()] + [1.0])
-            spec = MasterSpec(len(blocks), n_hours, E, tiers, elastic)
-            master = make_master(cutting_planes, spec)
-            planes = master is not None
 
-        def dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
-            nonlocal best_hourly
-            parts = (np.zeros((len(blocks), T)), np.zeros((len(blocks), G, T)))
-            hourly = np.zeros((G, H))
-            val, usage = _evaluate(blocks, lam, members, G, parts, hourly)
-            if master is not None and math.isfinite(val):
-                master.add(lam, parts)
-            grad = usage - E
-            val -= float((lam * E).sum())
-            spent = lam @ n_hours
-            for gi, tg in enumerate(tiers):
-                for cost, cap in tg:
-                    if spent[gi] > cost and math.isfinite(cap):
-                        val += cap * (cost - spent[gi])
-                        grad[gi] -= cap * n_hours
-            if val > best:  # every caller takes a better value as its best
-                best_hourly = hourly
-            return val, grad
+@dataclass(frozen=True)
+class _Clock:
+    """When an ascent stops: its start, time limit, iteration cap and target [USD]."""
 
-        lam = project(lam)
-        val, grad = dual(lam)
-        history.append(val)
+    t0: float
+    time_limit_s: float
+    max_iterations: int
+    target_usd: float | None
+    progress: Callable[[str], None] | None
+
+    def past(self, share: float = 1.0) -> bool:
+        return time.perf_counter() - self.t0 >= self.time_limit_s * share
+
+
+class _Ascent:
+    """One maximisation of ``L``: the supergradient phase, then the cutting planes."""
+
+    def __init__(self, dual: _Dual, clock: _Clock) -> None:
+        self.dual, self.clock = dual, clock
+        self.master: Master | None = None
+        self.best = -math.inf
+        self.best_hourly: np.ndarray | None = None  # pool GPUs used each hour at the best
+        self.history: list[float] = []
+        self.it = 0
+        self.timed_out = False  # the last loop ended on the clock (not a stall or target)
+
+    def reached(self) -> bool:
+        """The best bound so far has reached the caller's target (the plan's cost)."""
+        target = self.clock.target_usd
+        return target is not None and self.best >= target * (1 - 1e-6)
+
+    def evaluate(self, lam: np.ndarray) -> tuple[float, np.ndarray]:
+        val, grad, hourly = self.dual(lam, self.master)
+        if val > self.best:  # every caller takes a better value as its best
+            self.best_hourly = hourly
+        self.history.append(val)
+        return val, grad
+
+    def _report(self, every: int, text: str) -> None:
+        if self.clock.progress is not None and self.it % every == 0:
+            self.clock.progress(text)
+
+    def supergradient(self, lam: np.ndarray, master: Master | None) -> np.ndarray:
+        """Projected supergradient ascent; returns the best prices. With a ``master`` it
+        stops at ``ASCENT_SHARE`` of the time, every solution seen already in the master."""
+        self.master = master
+        lam = self.dual.project(lam)
+        val, grad = self.evaluate(lam)
         best_lam = lam
-        if val > best:
-            best = val
+        self.best = max(self.best, val)
         step_scale, since = 1.0, 0
-        bests = [best]
-        ascent_until = time_limit_s * (ASCENT_SHARE if master is not None else 1.0)
-        while it < max_iterations:
-            if time.perf_counter() - t0 >= ascent_until:
-                timed_out = master is None  # with a master, the ascent hands over to it
+        bests = [self.best]
+        share = ASCENT_SHARE if master is not None else 1.0
+        while self.it < self.clock.max_iterations:
+            if self.clock.past(share):
+                self.timed_out = master is None  # with a master, the ascent hands over
                 break
             norm = float((grad**2).sum())
             if norm <= 1e-12:
                 break
-            if len(bests) > STALL and best - bests[-STALL] <= STALL_REL * abs(best):
+            if len(bests) > STALL and self.best - bests[-STALL] <= STALL_REL * abs(self.best):
                 break
-            it += 1
-            target = target_usd if target_usd is not None and target_usd > best else best * 1.01 + 1
-            lam = project(lam + step_scale * (target - val) / norm * grad)
-            val, grad = dual(lam)
-            history.append(val)
-            if val > best + 1e-6 * abs(best):
-                best, best_lam, since = val, lam, 0
+            self.it += 1
+            goal = self.clock.target_usd
+            if goal is None or goal <= self.best:
+                goal = self.best * 1.01 + 1
+            lam = self.dual.project(lam + step_scale * (goal - val) / norm * grad)
+            val, grad = self.evaluate(lam)
+            if val > self.best + 1e-6 * abs(self.best):
+                self.best, best_lam, since = val, lam, 0
             else:
-                if val > best:
-                    best, best_lam = val, lam
+                if val > self.best:
+                    self.best, best_lam = val, lam
                 since += 1
                 if since >= PATIENCE:
                     step_scale *= 0.5
                     since = 0
-            bests.append(best)
-            if progress is not None and it % 25 == 0:
-                progress(f"bound (hourly Lagrangian): iteration {it}, {best:,.2f}")
-            if reached():
+            bests.append(self.best)
+            self._report(25, f"bound (hourly Lagrangian): iteration {self.it}, {self.best:,.2f}")
+            if self.reached():
                 break
-        if master is None or reached():
-            return best_lam
-        # cutting planes: evaluate between the best prices and the master's, seeded with
-        # every subproblem solution the ascent produced
-        center = best_lam
-        delta = BOX_START * float(np.max(budget[np.isfinite(budget)] / H, initial=1.0))
-        while it < max_iterations:
-            if time.perf_counter() - t0 >= time_limit_s:
-                timed_out = True
+        return best_lam
+
+    def cutting_planes(self, center: np.ndarray) -> np.ndarray:
+        """A box-stabilized cutting-plane ascent from ``center`` (the best prices so far),
+        evaluating between them and the master's; returns the best prices."""
+        master = self.master
+        assert master is not None
+        budget = self.dual.budget
+        delta = BOX_START * float(np.max(budget[np.isfinite(budget)] / self.dual.H, initial=1.0))
+        best_lam = center
+        while self.it < self.clock.max_iterations:
+            if self.clock.past():
+                self.timed_out = True
                 break
             master.box(center, delta)
             solved = master.solve()
             if solved is None:
                 break
             ub, lam_m = solved
-            if ub - best <= STALL_REL * abs(best):
+            if ub - self.best <= STALL_REL * abs(self.best):
                 break  # no better prices within the box: near a maximum of the concave L
-            it += 1
-            lam = project(SMOOTHING * center + (1 - SMOOTHING) * lam_m)
-            val, _ = dual(lam)
-            history.append(val)
-            if val > best + 0.1 * (ub - best):
-                best, best_lam, center = val, lam, lam
+            self.it += 1
+            lam = self.dual.project(SMOOTHING * center + (1 - SMOOTHING) * lam_m)
+            val, _ = self.evaluate(lam)
+            if val > self.best + 0.1 * (ub - self.best):
+                self.best, best_lam, center = val, lam, lam
                 delta *= 2.0
             else:
-                if val > best:
-                    best, best_lam, center = val, lam, lam
+                if val > self.best:
+                    self.best, best_lam, center = val, lam, lam
                 delta *= 0.5
-            if progress is not None and it % 10 == 0:
-                progress(
-                    f"bound (hourly Lagrangian, cutting planes): iteration {it}, "
-                    f"{best:,.2f} (model {ub:,.2f})"
-                )
-            if reached():
+            self._report(
+                10,
+                f"bound (hourly Lagrangian, cutting planes): iteration {self.it}, "
+                f"{self.best:,.2f} (model {ub:,.2f})",
+            )
+            if self.reached():
                 break
         return best_lam
-
-    planes = False  # the cutting-plane phase's master was built
-    T0 = int(labels.max()) + 1
-    lam = np.zeros((G, T0))
-    for gi, g in enumerate(pool_gpus):
-        if g in lam0:
-            lam[gi] = np.asarray(lam0[g], dtype=float)
-    best_prices = ascend(labels, lam)
-    seconds = time.perf_counter() - t0
-    hourly = best_hourly if math.isfinite(best) else None
-    prices = {g: np.asarray(best_prices[gi], dtype=float) for gi, g in enumerate(pool_gpus)}
-    return LagrangeResult(
-        best, it, seconds, history, timed_out, tuple(pool_gpus), hourly, planes, prices
-    )

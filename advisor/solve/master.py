@@ -53,7 +53,7 @@ class MasterSpec:
         return top, np.maximum(center.reshape(-1) - delta, 0.0)
 
 
-def make_master(solver: str, spec: MasterSpec) -> HighsMaster | CbcMaster | None:
+def make_master(solver: str, spec: MasterSpec) -> Master | None:
     """The master on ``solver``'s back-end ("highs", "cbc"), or None where it is missing."""
     if solver == "highs" and highs_available():
         return HighsMaster(spec)
@@ -227,3 +227,7 @@ class CbcMaster:
         dual = np.array([prob.constraints[f"r{r}"].pi or 0.0 for r in range(n_pool)])
         ub = float(pulp.value(prob.objective) or 0.0)
         return ub, np.maximum(0.0, -dual).reshape(self.G, self.T)
+
+
+#: Either master: what the bound's cutting-plane phase talks to.
+Master = HighsMaster | CbcMaster

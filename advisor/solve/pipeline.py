@@ -50,7 +50,6 @@ from advisor.milp import (
     FleetModel,
     ModelInput,
     build_model,
-    value,
 )
 from advisor.options import OptionSet
 from advisor.solve.aggregate import Aggregation, aggregate_hours, existing_at_points, medoids
@@ -94,8 +93,17 @@ from advisor.solve.schedule import (
 R = TypeVar("R")  # a bound's report
 
 #: Seconds per real hour a clustered solve keeps back from its budget for what follows it
-#: (baselines, plan assembly, verification: 1.3 s measured at 8,760 h x 10 workloads).
+#: (baselines, plan assembly, verification: 1.3 s measured at 8,760 h x 10 workloads)...
 FINISH_S_PER_HOUR = 5e-4
+#: ...and seconds whatever the horizon: the last bound stage's step past its limit and the
+#: finish (720 h x 3 workloads, HiGHS, 30 s: the plan assembled at 30.1 s with the per-hour
+#: share only).
+FINISH_S = 0.5
+
+
+def finish_s(problem: Problem) -> float:
+    """Seconds a solve keeps back from its budget for the plan's finish."""
+    return FINISH_S + FINISH_S_PER_HOUR * problem.n_hours
 
 
 #: Share of the recovery's room planned for, at the fleet estimates' pace per point.
@@ -166,8 +174,9 @@ def _short_of(gap: float | None, target: float) -> bool:
 @dataclass(frozen=True)
 class ClusterRun:
     """What the clustered stages share: the problem, its representative hours (``agg``),
-    the fleet model at the clusters' maxima (solved) and its input, the committed GPUs per
-    point, the solver settings, where progress goes, and the log each stage reports to."""
+    the fleet model at the clusters' maxima and its input, the committed GPUs per point, the
+    solver settings, where progress goes, the log each stage reports to, and the fleet
+    model's solve (``first``)."""
 
     problem: Problem
     agg: Aggregation
@@ -176,8 +185,13 @@ class ClusterRun:
     points_existing: Mapping[str, np.ndarray]
     settings: SolverSettings
     progress: Progress | None
-    say: Progress
     stages: StageLog
+    first: SolverResult
+
+    @property
+    def say(self) -> Progress:
+        """Where a stage's messages go (nowhere without ``progress``)."""
+        return self.progress or (lambda _m: None)
 
     def means(self) -> ModelInput:
         """The cluster-mean model's input (the Lagrangian's starting prices come from it)."""
@@ -251,7 +265,7 @@ def solve_clustered(
     search_until = (SEARCH_SHARE + LAGRANGE_SHARE) * budget
     if solved_exactly(problem.opts, problem.workloads) and not polish_follows:
         search_until = max(search_until, EXACT_SEARCH_SHARE * budget)
-    finish = FINISH_S_PER_HOUR * problem.requests.shape[0]
+    finish = finish_s(problem)
     best, best_cost, timing, stopped = search_fleet(
         problem,
         agg,
@@ -340,7 +354,7 @@ def propose_fleets(
     )  # fmt: skip
     lower = bound_res.bound
     stages.add(StageReport.of("bound (cluster means, replicas relaxed)", bound_res))
-    candidates: list[Fleet] = [{key: round(value(v)) for key, v in fm.R.items()}]
+    candidates: list[Fleet] = [{key: round(run.first.value(v)) for key, v in fm.R.items()}]
     if mean_fleet is not None:
         candidates.append(mean_fleet)
     candidates += [f for f in extra_candidates if f not in candidates]
@@ -357,7 +371,7 @@ def propose_fleets(
         )
         stages.add(StageReport.of("fleet candidate (integer model of the clusters)", ires))
         if ires.status in SOLVED:
-            candidates.append({key: round(value(v)) for key, v in ifm.R.items()})
+            candidates.append({key: round(ires.value(v)) for key, v in ifm.R.items()})
         overrun = max(0.0, ires.seconds - int_limit)
     lag, lower, bound_res, lag_cut = lagrangian_stage(
         run, None, min(LAGRANGE_S, LAGRANGE_SHARE * budget), (lower, bound_res)
@@ -744,103 +758,149 @@ def solve_problem(
     were built) or from now; the solver keeps at least ``MIN_SOLVE_SHARE`` of it."""
     t_start = time.perf_counter() if started_at is None else started_at
     prep_s = time.perf_counter() - t_start
-    opts, workloads, requests = problem.opts, problem.workloads, problem.requests
-    causes = find_infeasibilities(opts, workloads, requests)
+    causes = find_infeasibilities(problem.opts, problem.workloads, problem.requests)
     if causes:
-        raise InfeasibleError(explain(opts, causes))
+        raise InfeasibleError(explain(problem.opts, causes))
     ex = problem.existing_matrix()
-    agg = aggregate_hours(requests, problem.input_tokens, problem.output_tokens, ex, aggregate)
+    agg = aggregate_hours(
+        problem.requests, problem.input_tokens, problem.output_tokens, ex, aggregate
+    )
     fixed = solve_fixed_fleet(problem, agg, settings, t_start, progress)
     if fixed is not None:
         return fixed
     whole = TimeBudget.for_solve(settings.time_limit_s, agg.n_distinct, start=t_start)
     floored = whole.leave_at_least(MIN_SOLVE_SHARE)
     # a minimum rental re-solves the hours with the rule at the end: it keeps its share
-    budget = whole.first(1.0 - RENTAL_SHARE) if opts.min_rental_hours > 1 else whole
+    budget = whole.first(1.0 - RENTAL_SHARE) if problem.opts.min_rental_hours > 1 else whole
     progress = timed(progress, budget)
+    fm, upper_inp, points_existing, build_s = _build(problem, agg, ex, progress, budget)
+    clustered = agg.mode == "clustered"
+    # with "auto", an hourly MILP that stops short of its gap hands over to the decomposition
+    hybrid = not clustered and aggregate == "auto"
+    stages = StageLog(budget, progress)
+    res, limit = first_solve(problem, fm, settings, budget, stages, progress, clustered, hybrid)
+    run = ClusterRun(problem, agg, fm, upper_inp, points_existing, settings, progress, stages, res)
+    api_only = None
+    if not problem.existing_gpus:  # committed GPUs already carry the overhead
+        api_only = api_only_cost(
+            problem.opts,
+            problem.workloads,
+            problem.requests,
+            problem.input_tokens,
+            problem.output_tokens,
+        )
+    found = _Found(res, agg.describe(), build_s, t_start, settings.gap)
+    if prep_s >= max(1.0, PREP_NOTE_SHARE * whole.total_s):
+        found.warnings.append(_preparation_note(prep_s, whole, floored))
+    if api_only is not None and _all_api_first(res, api_only, hybrid, settings):
+        return _all_api_plan(run, res, api_only, found)
+    _improve(run, res, limit, budget, found, hybrid)
+    if not found.solved:
+        raise _no_plan_error(res, budget)
+    sol = found.solution(problem, run.fm, api_only, budget, run.stages, run.say)
+    return enforce_min_rental(problem, sol, settings, whole)
+
+
+def _build(
+    problem: Problem,
+    agg: Aggregation,
+    ex: np.ndarray | None,
+    progress: Progress | None,
+    budget: TimeBudget,
+) -> tuple[FleetModel, ModelInput, dict[str, np.ndarray], float]:
+    """The fleet model at the points' maxima, its input, the committed GPUs per point and
+    the build's seconds."""
     say = progress or (lambda _m: None)
     say(
-        f"aggregate: {agg.mode}, {agg.n_points} model points for {requests.shape[0]} hours; "
-        f"time budget {budget.describe()}"
+        f"aggregate: {agg.mode}, {agg.n_points} model points for {problem.requests.shape[0]} "
+        f"hours; time budget {budget.describe()}"
     )
     points_existing = existing_at_points(agg, ex, problem.existing_names)
     t0 = time.perf_counter()
     upper_inp = ModelInput(
-        workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, points_existing
+        problem.workloads, agg.upper, agg.upper_in, agg.upper_out, agg.weights, points_existing
     )
-    clustered = agg.mode == "clustered"
-    # with "auto", an hourly MILP that stops short of its gap hands over to the decomposition
-    hybrid = not clustered and aggregate == "auto"
     # representative hours stand for many real hours: their replica counts are rounded per
     # real hour in recovery, so the model keeps only the reserved fleet integer
-    fm = build_model(opts, upper_inp, relax_replicas=clustered)
+    fm = build_model(problem.opts, upper_inp, relax_replicas=agg.mode == "clustered")
     build_s = time.perf_counter() - t0
     say(
         f"build: {fm.n_variables:,} variables ({fm.n_integer:,} integer), "
         f"{fm.n_constraints:,} constraints in {build_s:.1f} s"
     )
-    stages = StageLog(budget, progress)
-    res, limit = first_solve(problem, fm, settings, budget, stages, progress, clustered, hybrid)
-    api_only = None
-    if not problem.existing_gpus:  # committed GPUs already carry the overhead
-        api_only = api_only_cost(
-            opts, workloads, requests, problem.input_tokens, problem.output_tokens
-        )
-    found = _Found(res, agg.describe(), build_s, t_start, settings.gap)
-    if prep_s >= max(1.0, PREP_NOTE_SHARE * whole.total_s):
-        found.warnings.append(_preparation_note(prep_s, whole, floored))
-    if _all_api_first(res, api_only, hybrid, settings):
-        say(f"all-API plan (${api_only:,.2f}) is cheaper than any self-hosted fleet")
-        bound = api_only if res.bound is None else min(api_only, res.bound)
-        if clustered:
-            lb_res = lower_solve(
-                opts, workloads, agg, points_existing, settings, progress, say, res.objective
-            )[0]
-            stages.add(StageReport.of("bound (clusters)", lb_res))
-            bound = api_only if lb_res.bound is None else min(api_only, lb_res.bound)
-        found.lower = bound
-        return found.all_api(problem, stages)
+    return fm, upper_inp, points_existing, build_s
+
+
+def _all_api_plan(
+    run: ClusterRun, res: SolverResult, api_only: float, found: _Found
+) -> FleetSolution:
+    """The all-API plan, cheaper than the first solve's fleet, with the best bound known."""
+    run.say(f"all-API plan (${api_only:,.2f}) is cheaper than any self-hosted fleet")
+    bound = api_only if res.bound is None else min(api_only, res.bound)
+    if run.agg.mode == "clustered":
+        p = run.problem
+        lb_res = lower_solve(
+            p.opts,
+            p.workloads,
+            run.agg,
+            run.points_existing,
+            run.settings,
+            run.progress,
+            run.say,
+            res.objective,
+        )[0]
+        run.stages.add(StageReport.of("bound (clusters)", lb_res))
+        bound = api_only if lb_res.bound is None else min(api_only, lb_res.bound)
+    found.lower = bound
+    return found.all_api(run.problem, run.stages)
+
+
+def _improve(
+    run: ClusterRun,
+    res: SolverResult,
+    limit: float,
+    budget: TimeBudget,
+    found: _Found,
+    hybrid: bool,
+) -> None:
+    """After the first solve: read its plan, then decompose (hybrid), bound (hourly MILP
+    short of its gap) or run the clustered stages; ``found`` holds the result."""
+    clustered = run.agg.mode == "clustered"
+    fm, p = run.fm, run.problem
     if res.time_limited and not clustered:
         found.warnings.append(
             f"The MILP over every hour stopped at its time limit ({limit:.3g} s of the time "
             f"budget, {budget.describe()}); the plan is the best found, with the gap reported."
         )
     if res.status in SOLVED:
-        found.read(fm, opts, agg, requests.shape[0])
-    proven = not _short_of(relative_gap(res.objective, res.bound), settings.gap)
+        found.read(fm, p.opts, run.agg, p.requests.shape[0])
+    proven = not _short_of(relative_gap(res.objective, res.bound), run.settings.gap)
     if hybrid and not proven:
         _decompose_and_polish(
-            problem, agg, fm, limit, settings, progress, say, budget, stages, found
+            p, run.agg, fm, limit, run.settings, run.progress, run.say, budget, run.stages, found
         )
     elif not clustered:
         if res.objective is not None and not proven:
             # the MILP stopped short of its gap: the hourly Lagrangian may bound better
             _, lag_res = hourly_bound(
-                problem,
-                agg,
-                upper_inp,
-                settings,
-                progress,
-                say,
+                p,
+                run.agg,
+                run.upper_inp,
+                run.settings,
+                run.progress,
+                run.say,
                 res.objective - fm.constant_usd,
                 max(0.5, budget.left()),
                 fm.constant_usd,
             )
-            stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
+            run.stages.add(StageReport.of("bound (hourly Lagrangian)", lag_res))
             found.bounded_by(lag_res.bound, lag_res)
     else:
-        run = ClusterRun(
-            problem, agg, fm, upper_inp, points_existing, settings, progress, say, stages
-        )
         # the bound first: its cutting planes' prices propose a fleet
         got = solve_clustered(run, budget)
         found.reserved, found.hours, found.cut = got.fleet, got.hours, got.cut
         found.bound_res, found.lower = got.bound_res, got.lower
         found.agg_info = {**found.agg_info, **got.recovery}
-    if not found.solved:
-        raise _no_plan_error(res, budget)
-    sol = found.solution(problem, fm, api_only, budget, stages, say)
-    return enforce_min_rental(problem, sol, settings, whole)
 
 
 def solve_fixed_fleet(
@@ -998,8 +1058,8 @@ class _Found:
 
     def read(self, fm: FleetModel, opts: OptionSet, agg: Aggregation, n_hours: int) -> None:
         """The first model's plan, its points' schedules laid on the real hours."""
-        points = read_points(fm, opts)
-        self.reserved = {k: round(value(v)) for k, v in fm.R.items() if round(value(v)) > 0}
+        points = read_points(fm, opts, self.res)
+        self.reserved = self.res.whole(fm.R)
         self.hours = [points[int(agg.labels[h])] for h in range(n_hours)]
         self.solved = True
 
@@ -1150,7 +1210,7 @@ def polish(
     its limit, ``overrun_s``, and the time kept to finish). Returns its report and, where it
     found a cheaper plan, that plan's fleet and hours (else None and no hours); None where
     too little time is left or the plan is not a point of the model."""
-    finish = FINISH_S_PER_HOUR * problem.requests.shape[0]
+    finish = finish_s(problem)
     limit = budget.left() - overrun_s - finish
     if limit < POLISH_MIN_S or fm.n_integer > MILP_MAX_INTEGERS:
         return None
@@ -1168,10 +1228,10 @@ def polish(
         res.gap = None
     if res.status not in SOLVED or res.objective is None or res.objective >= start_usd - 1e-6:
         return res, None, []
-    solved = read_points(fm, problem.opts)
+    solved = read_points(fm, problem.opts, res)
     return (
         res,
-        {k: round(value(v)) for k, v in fm.R.items() if round(value(v)) > 0},
+        res.whole(fm.R),
         [solved[int(agg.labels[h])] for h in range(problem.requests.shape[0])],
     )
 
@@ -1212,7 +1272,7 @@ def decompose(
     stages.add(StageReport.of("fleet model (cluster maxima, replicas relaxed)", res))
     if res.status not in SOLVED:
         return None
-    run = ClusterRun(problem, agg, fm, upper_inp, points_existing, settings, progress, say, stages)
+    run = ClusterRun(problem, agg, fm, upper_inp, points_existing, settings, progress, stages, res)
     extra = () if milp_fleet is None else (milp_fleet,)
     got = solve_clustered(run, budget, extra, polish_follows)
     usd = (

@@ -17,12 +17,12 @@ from advisor.milp import (
     ModelInput,
     build_model,
     deployment_sources,
-    value,
 )
 from advisor.options import OptionSet
 from advisor.solve.backends import (
     SOLVED,
     Progress,
+    SolverResult,
     SolverSettings,
     StartSolution,
     run_solver,
@@ -103,7 +103,7 @@ def solve_points(
                     fm, replace(settings, time_limit_s=lim), None, "replicas", opts, warm
                 )
                 if res.status in SOLVED:
-                    out.extend(read_points(fm, opts))
+                    out.extend(read_points(fm, opts, res))
                     continue
             if rounded is None:
                 rounded = _rounded(opts, part, fleet, settings)
@@ -141,7 +141,7 @@ def _rounded(
     if res.status not in SOLVED:
         return None
     pools = [pool_gpus(fleet, inp.existing_gpus, t) for t in range(inp.n_points)]
-    if _round_pool(relaxed, opts, pools):
+    if _round_pool(relaxed, opts, pools, res):
         res = run_solver(relaxed, settings, None, "replicas (pool fixed)")
         if res.status not in SOLVED:
             return None
@@ -155,11 +155,13 @@ def _rounded(
             inp.output_tokens[t],
             pools[t],
         )
-        for t, p in enumerate(read_points(relaxed, opts))
+        for t, p in enumerate(read_points(relaxed, opts, res))
     ]
 
 
-def _round_pool(fm: FleetModel, opts: OptionSet, pools: list[dict[str, float]]) -> bool:
+def _round_pool(
+    fm: FleetModel, opts: OptionSet, pools: list[dict[str, float]], res: SolverResult
+) -> bool:
     """Bound every pool replica variable of a solved fractional model to a whole number that
     fits the pool: each rounded down, then the GPUs left go to the largest remainders.
     Returns whether any bound was set."""
@@ -169,12 +171,12 @@ def _round_pool(fm: FleetModel, opts: OptionSet, pools: list[dict[str, float]]) 
             by_point.setdefault((opts.deployments[k].pool_key, t), []).append((k, var))
     changed = False
     for (g, t), lanes in sorted(by_point.items()):
-        counts = {k: math.floor(value(v) + 1e-6) for k, v in lanes}
+        counts = {k: math.floor(res.value(v) + 1e-6) for k, v in lanes}
         left = pools[t].get(g, 0.0) - sum(n * opts.deployments[k].units for k, n in counts.items())
-        rema = sorted(lanes, key=lambda kv: (-(value(kv[1]) - counts[kv[0]]), kv[0]))
+        rema = sorted(lanes, key=lambda kv: (-(res.value(kv[1]) - counts[kv[0]]), kv[0]))
         for k, v in rema:
             units = opts.deployments[k].units
-            if value(v) - counts[k] > 1e-6 and units <= left + 1e-9:
+            if res.value(v) - counts[k] > 1e-6 and units <= left + 1e-9:
                 counts[k] += 1
                 left -= units
         for k, v in lanes:
@@ -314,7 +316,7 @@ def refine_hours(
             fm = build_model(ropts, _points(all_inp, reserved, slice(h, h + 1)))
             res = run_solver(fm, replace(settings, time_limit_s=point_limit), None, "hour", ropts)
             ok = res.status in SOLVED
-            done[key] = read_points(fm, ropts)[0] if ok else None
+            done[key] = read_points(fm, ropts, res)[0] if ok else None
         got = done[key]
         if got is not None and spend(h, got) < trimmed[h] - 1e-9:
             out[h] = got

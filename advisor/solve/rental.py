@@ -27,8 +27,15 @@ from dataclasses import replace
 import numpy as np
 
 from advisor.costmath import self_hosting_overhead_usd
-from advisor.milp import POOL, FleetModel, ModelInput, build_model, rental_carry, value
-from advisor.solve.backends import SOLVED, SolverSettings, StartSolution, Status, run_solver
+from advisor.milp import POOL, FleetModel, ModelInput, Values, build_model, rental_carry
+from advisor.solve.backends import (
+    SOLVED,
+    SolverResult,
+    SolverSettings,
+    StartSolution,
+    Status,
+    run_solver,
+)
 from advisor.solve.bounds import api_only_cost
 from advisor.solve.budget import StageReport, TimeBudget
 from advisor.solve.problem import Problem
@@ -116,15 +123,15 @@ def _start_from(
     return plan_start(fm, reserved, hours, derive=set_starts)
 
 
-def set_starts(fm: FleetModel) -> None:
-    """The start columns ``v`` at ``max(0, Δx)`` for the ``x`` values set."""
+def set_starts(fm: FleetModel, values: Values) -> None:
+    """The start columns ``v`` of ``values`` at ``max(0, Δx)`` for its ``x`` values."""
     m = fm.inp.min_rental_hours
     for (k, s, t), v in fm.v.items():
         if t > 0:
-            prev = value(fm.x[(k, s, t - 1)])
+            prev = values.get(fm.x[(k, s, t - 1)], 0.0)
         else:
             prev, _ = rental_carry(fm.inp.rental_history.get((k, s), np.zeros(0)), m)
-        v.varValue = max(0.0, value(fm.x[(k, s, t)]) - prev)
+        values[v] = max(0.0, values.get(fm.x[(k, s, t)], 0.0) - prev)
 
 
 def _inp(problem: Problem, a: int, b: int, **kw: object) -> ModelInput:
@@ -143,10 +150,9 @@ def _inp(problem: Problem, a: int, b: int, **kw: object) -> ModelInput:
 
 def _solve(
     fm: FleetModel, start: StartSolution | None, settings: SolverSettings, limit_s: float
-) -> tuple[bool, float | None, bool]:
-    """Run ``fm`` from ``start``: (solved, its bound, stopped by its limit)."""
-    res = run_solver(fm, replace(settings, time_limit_s=max(limit_s, 0.1)), warm=start)
-    return res.status in SOLVED, res.bound, res.time_limited
+) -> SolverResult:
+    """Run ``fm`` from ``start`` within ``limit_s``."""
+    return run_solver(fm, replace(settings, time_limit_s=max(limit_s, 0.1)), warm=start)
 
 
 def _joint(
@@ -160,11 +166,10 @@ def _joint(
     of the problem with the rule, stopped by its limit)."""
     fm = build_model(problem.opts, _inp(problem, 0, problem.n_hours))
     start = _start_from(fm, reserved, held)
-    solved, bound, cut = _solve(fm, start, settings, limit_s)
-    if not solved:
+    res = _solve(fm, start, settings, limit_s)
+    if res.status not in SOLVED:
         return dict(reserved), held, None, True
-    fleet = {key: round(value(var)) for key, var in fm.R.items() if round(value(var)) > 0}
-    return fleet, read_points(fm, problem.opts), bound, cut
+    return res.whole(fm.R), read_points(fm, problem.opts, res), res.bound, res.time_limited
 
 
 def _windows(
@@ -190,8 +195,9 @@ def _windows(
             continue
         inp = _inp(problem, a, b, fixed_reserved=dict(reserved), rental_history=history)
         fm = build_model(problem.opts, inp)
-        solved, _, _ = _solve(fm, _start_from(fm, reserved, held), settings, limit)
-        out += read_points(fm, problem.opts) if solved else held
+        res = _solve(fm, _start_from(fm, reserved, held), settings, limit)
+        solved = res.status in SOLVED
+        out += read_points(fm, problem.opts, res) if solved else held
         held_only += not solved
     return out, held_only
 

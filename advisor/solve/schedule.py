@@ -9,13 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pulp
 
-from advisor.milp import (
-    POOL,
-    FleetModel,
-    value,
-)
+from advisor.milp import POOL, FleetModel, Values, objective_usd, satisfies
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve.backends import SolverResult, StartSolution
 from advisor.solve.budget import StageReport
@@ -62,26 +57,27 @@ def all_api_hours(workloads: tuple[str, ...], requests: np.ndarray) -> list[Hour
     ]
 
 
-def read_points(fm: FleetModel, opts: OptionSet) -> list[HourSchedule]:
+def read_points(fm: FleetModel, opts: OptionSet, res: SolverResult) -> list[HourSchedule]:
+    """The schedule of each point of ``fm`` in the solution ``res``."""
     T = fm.inp.n_points
     out = [HourSchedule() for _ in range(T)]
     for (k, s, t), var in fm.x.items():
-        v = value(var)
+        v = res.value(var)
         if v > 1e-6:
             out[t].replicas[(k, s)] = math.ceil(round(v, 6))
     for (k, s), users in fm.eligible.items():
         for t in range(T):
             if len(users) == 1:
-                v = value(fm.x[(k, s, t)])
+                v = res.value(fm.x[(k, s, t)])
                 if v > 1e-6:
                     out[t].shares[(users[0], k, s)] = round(v, 9)
             else:
                 for w in users:
-                    v = value(fm.y[(w, k, s, t)])
+                    v = res.value(fm.y[(w, k, s, t)])
                     if v > 1e-9:
                         out[t].shares[(w, k, s)] = v
     for (w, t), var in fm.f.items():
-        v = value(var)
+        v = res.value(var)
         if v > 1e-9:
             out[t].api_fraction[w] = min(1.0, v)
     return out
@@ -92,16 +88,15 @@ def plan_start(
     reserved: Mapping[tuple[str, str], int],
     hours: list[HourSchedule],
     lp_objective: float = 0.0,
-    derive: Callable[[FleetModel], None] | None = None,
+    derive: Callable[[FleetModel, Values], None] | None = None,
 ) -> StartSolution | None:
     """A plan (the reserved fleet, one schedule per point of ``fm``) as the solver's start:
     every variable set from it (``derive`` sets any the plan does not name), checked row by
     row. None where the plan is not a feasible point of ``fm``. ``lp_objective``: a valid
     lower bound known for the model, kept with the start."""
-    for var in fm.prob.variables():
-        var.varValue = 0.0
+    values: Values = {var: 0.0 for var in fm.prob.variables()}
     for key, var in fm.R.items():
-        var.varValue = float(reserved.get(key, 0))
+        values[var] = float(reserved.get(key, 0))
     if any(
         n > 0 and (k, s, t) not in fm.x
         for t, h in enumerate(hours)
@@ -109,17 +104,16 @@ def plan_start(
     ):
         return None
     for (k, s, t), var in fm.x.items():
-        var.varValue = float(hours[t].replicas.get((k, s), 0))
+        values[var] = float(hours[t].replicas.get((k, s), 0))
     for (w, k, s, t), var in fm.y.items():
-        var.varValue = float(hours[t].shares.get((w, k, s), 0.0))
+        values[var] = float(hours[t].shares.get((w, k, s), 0.0))
     for (w, t), var in fm.f.items():
-        var.varValue = float(hours[t].api_fraction.get(w, 0.0))
+        values[var] = float(hours[t].api_fraction.get(w, 0.0))
     if derive is not None:
-        derive(fm)
-    if not fm.prob.valid(1e-6):
+        derive(fm, values)
+    if not satisfies(fm.prob, values, 1e-6):
         return None
-    values = {v: float(v.varValue or 0.0) for v in fm.prob.variables()}
-    cost = float(pulp.value(fm.prob.objective) or 0.0) + fm.constant_usd
+    cost = objective_usd(fm.prob, values) + fm.constant_usd
     return StartSolution(lp_objective, cost, values)
 
 
@@ -140,8 +134,52 @@ def trim_hour(
     where that is cheaper.
     """
     shares = dict(sched.shares)
+    api = _give_back_surplus(shares, opts, workloads, requests)
+    replicas = _replicas_from_shares(shares)
+    if pool_gpus is not None:
+        _repair_pool(shares, replicas, api, opts, workloads, requests, pool_gpus)
+    by_lane: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+    for key in shares:
+        by_lane.setdefault((key[1], key[2]), []).append(key)
+    hour = _HourDemand(workloads, requests, input_tokens, output_tokens)
+    for lane in sorted(replicas):
+        if lane[1] != POOL:
+            _swap_last_for_api(shares, replicas, api, opts, hour, lane, by_lane)
+    # pool replicas keep their count only where used
+    return HourSchedule(
+        replicas={key: n for key, n in replicas.items() if n > 0}, shares=shares, api_fraction=api
+    )
+
+
+@dataclass(frozen=True)
+class _HourDemand:
+    """One hour's requests and mean tokens per request, one entry per workload."""
+
+    workloads: tuple[str, ...]
+    requests: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+
+
+def _lane_cost(opts: OptionSet, key: tuple[str, str, str]) -> float:
+    """USD per request/hour of capacity of a share's lane (pool -1: already paid for)."""
+    w, k, s = key
+    if s == POOL:
+        return -1.0
+    dep = opts.deployments[k]
+    cap = opts.options[(w, k)].requests_per_hour
+    return opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units / cap
+
+
+def _give_back_surplus(
+    shares: dict[tuple[str, str, str], float],
+    opts: OptionSet,
+    workloads: tuple[str, ...],
+    requests: np.ndarray,
+) -> dict[str, float]:
+    """Cut each workload's shares (in place) to its demand, dearest lanes first; returns the
+    API fraction each workload needs for what the shares no longer cover."""
     api: dict[str, float] = {}
-    widx = {w: i for i, w in enumerate(workloads)}
     by_workload: dict[str, list[tuple[str, str, str]]] = {}
     for key in shares:
         by_workload.setdefault(key[0], []).append(key)
@@ -160,17 +198,7 @@ def trim_hour(
             for key in lanes
         }
         surplus = sum(cover.values()) - d
-
-        # drop surplus from the most expensive lanes (pool last: it is already paid for)
-        def lane_cost(key: tuple[str, str, str]) -> float:
-            w, k, s = key
-            if s == POOL:
-                return -1.0
-            dep = opts.deployments[k]
-            cap = opts.options[(w, k)].requests_per_hour
-            return opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units / cap
-
-        for key in sorted(lanes, key=lane_cost, reverse=True):
+        for key in sorted(lanes, key=lambda key: _lane_cost(opts, key), reverse=True):
             if surplus <= 1e-9:
                 break
             cut = min(cover[key], surplus)
@@ -181,61 +209,61 @@ def trim_hour(
                 del shares[key]
         if surplus < -1e-9:
             api[w] = min(1.0, -surplus / d)
-    replicas = _replicas_from_shares(shares)
-    if pool_gpus is not None:
-        _repair_pool(shares, replicas, api, opts, workloads, requests, pool_gpus)
-    # swap a last, partly used hourly replica for the API where cheaper
-    by_lane: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
-    for key in shares:
-        by_lane.setdefault((key[1], key[2]), []).append(key)
-    for (k, s), n in sorted(replicas.items()):
-        if s == POOL:
+    return api
+
+
+def _swap_last_for_api(
+    shares: dict[tuple[str, str, str], float],
+    replicas: dict[tuple[str, str], int],
+    api: dict[str, float],
+    opts: OptionSet,
+    hour: _HourDemand,
+    lane: tuple[str, str],
+    by_lane: Mapping[tuple[str, str], list[tuple[str, str, str]]],
+) -> None:
+    """Where a lane's last hourly replica is partly used and the API serves its share for
+    less, drop the replica and send that share to the API (all in place)."""
+    k, s = lane
+    n = replicas[lane]
+    users = [key for key in by_lane.get(lane, []) if key in shares]
+    spare = n - sum(shares[key] for key in users)
+    if spare <= 1e-9 or n == 0:
+        return
+    last = 1.0 - spare  # replica-equivalents on the last replica
+    if not all(key[0] in opts.api_usd_per_m for key in users):
+        return
+    dep = opts.deployments[k]
+    replica_cost = opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units
+    moved: dict[str, float] = {}
+    api_cost = 0.0
+    remaining = last
+    for key in sorted(users, key=lambda key: shares[key]):
+        take = min(shares[key], remaining)
+        if take <= 0:
             continue
-        users = [key for key in by_lane.get((k, s), []) if key in shares]
-        used = sum(shares[key] for key in users)
-        spare = n - used
-        if spare <= 1e-9 or n == 0:
-            continue
-        last = 1.0 - spare  # replica-equivalents on the last replica
-        if not all(key[0] in opts.api_usd_per_m for key in users):
-            continue
-        dep = opts.deployments[k]
-        replica_cost = opts.gpu_usd_per_hour[(dep.pool_key, s)] * dep.units
-        moved: dict[str, float] = {}
-        api_cost = 0.0
-        remaining = last
-        for key in sorted(users, key=lambda key: shares[key]):
-            take = min(shares[key], remaining)
-            if take <= 0:
-                continue
-            w = key[0]
-            i = widx[w]
-            wl = opts.workloads[w]
-            req = demand_covered(take * opts.options[(w, k)].requests_per_hour, wl.headroom)
-            frac = req / requests[i]
-            api_cost += (
-                float(api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[i], output_tokens[i]))
-                * frac
-            )
-            moved[w] = moved.get(w, 0.0) + frac
-            remaining -= take
-        if api_cost < replica_cost and remaining <= 1e-9:
-            left = last
-            for key in sorted(users, key=lambda key: shares[key]):
-                take = min(shares[key], left)
-                shares[key] -= take
-                left -= take
-                if shares[key] <= 1e-12:
-                    del shares[key]
-            for w, frac in moved.items():
-                api[w] = min(1.0, api.get(w, 0.0) + frac)
-            replicas[(k, s)] = n - 1
-            if replicas[(k, s)] == 0:
-                del replicas[(k, s)]
-    # pool replicas keep their count only where used
-    return HourSchedule(
-        replicas={key: n for key, n in replicas.items() if n > 0}, shares=shares, api_fraction=api
-    )
+        w = key[0]
+        i = hour.workloads.index(w)
+        wl = opts.workloads[w]
+        req = demand_covered(take * opts.options[(w, k)].requests_per_hour, wl.headroom)
+        frac = req / hour.requests[i]
+        usd = api_usd_per_hour(opts.api_usd_per_m[w], hour.input_tokens[i], hour.output_tokens[i])
+        api_cost += float(usd) * frac
+        moved[w] = moved.get(w, 0.0) + frac
+        remaining -= take
+    if api_cost >= replica_cost or remaining > 1e-9:
+        return
+    left = last
+    for key in sorted(users, key=lambda key: shares[key]):
+        take = min(shares[key], left)
+        shares[key] -= take
+        left -= take
+        if shares[key] <= 1e-12:
+            del shares[key]
+    for w, frac in moved.items():
+        api[w] = min(1.0, api.get(w, 0.0) + frac)
+    replicas[lane] = n - 1
+    if replicas[lane] == 0:
+        del replicas[lane]
 
 
 def _repair_pool(

@@ -30,6 +30,7 @@ from advisor.processes import Interrupted, solver_run
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
 
 if TYPE_CHECKING:
+    from advisor.policy import Policy
     from advisor.serving import SLO, Capacity, Replica, Traffic
 
 app = typer.Typer(
@@ -77,6 +78,8 @@ MaxPriceAgeOpt = Annotated[
     float,
     typer.Option(help="Warn about each price the plan uses older than this [days]."),
 ]
+GapOpt = Annotated[float, typer.Option(help="Relative MIP gap to stop at.")]
+AggregateOpt = Annotated[str, typer.Option(help="auto, exact, or N representative hours.")]
 
 
 def parse_providers(text: str | None) -> list[str] | None:
@@ -143,6 +146,13 @@ def handle_errors(fn: F) -> F:
 
 def emit_json(obj: Any) -> None:
     sys.stdout.write(to_json(obj))
+
+
+def progress_printer(quiet: bool) -> Callable[[str], None] | None:
+    """A solver's progress lines, dimmed on stderr; None when ``quiet``."""
+    if quiet:
+        return None
+    return lambda msg: err.print(f"[dim]{safe(msg)}[/]", highlight=False)
 
 
 def cli_catalog(dirs: list[Path] | None, prices: str | None = None) -> Catalog:
@@ -407,9 +417,50 @@ def roofline(
 ) -> None:
     """Throughput, latency and $/M output tokens of every GPU × quantization × TP option
     (at the cheapest offer per GPU-hour of each tier)."""
-    from advisor.serving import SLO, STATS, Traffic
+    from advisor.serving import SLO, Traffic
 
     cat = cli_catalog(catalog, prices)
+    _check_roofline_args(cat, model, input_tokens, output_tokens, slo_stat, capacity_model, rate)
+    traffic = Traffic(input_tokens, output_tokens, prompt_cv, completion_cv, arrival_cv)
+    slo = SLO(ttft_ms, tpot_ms, slo_stat)
+    rows, replicas = _roofline_options(
+        cat, model, gpu, quant, tp, kv_dtype, traffic, slo, capacity_model, rate
+    )
+    best = _cheapest_per_gpu(rows)
+    for r in rows:
+        r["cheapest"] = (r["gpu"], r["quant"], r["tp"]) in best
+    if plot is not None:
+        _roofline_figure(replicas, traffic, slo, plot)
+    if json_out:
+        head = {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens}
+        limits = {"tpot_ms": tpot_ms, "ttft_ms": ttft_ms, "slo_stat": slo_stat, "rate": rate}
+        cheapest = [{"gpu": g, "quant": q, "tp": t} for g, q, t in sorted(best)]
+        emit_json(
+            {**head, **limits, "capacity_model": capacity_model, "options": rows}
+            | {"cheapest": cheapest}
+        )
+        return
+    at = f" at {rate:g} req/s" if rate is not None else ""
+    title = (
+        f"{model}: prompt {input_tokens:g}, completion {output_tokens:g} tokens"
+        f" ({capacity_model}{at})"
+    )
+    _print_roofline(rows, title, slo_stat, bool(gpu or quant or tp) or show_all, plot)
+
+
+def _check_roofline_args(
+    cat: Catalog,
+    model: str,
+    input_tokens: float,
+    output_tokens: float,
+    slo_stat: str,
+    capacity_model: str,
+    rate: float | None,
+) -> None:
+    """``advisor roofline``'s arguments, checked in the order their errors are reported
+    (an unknown model first)."""
+    from advisor.serving import STATS
+
     cat.model(model)  # an unknown model is the first error
     for name, v in (("input-tokens", input_tokens), ("output-tokens", output_tokens)):
         if not (v > 0 and math.isfinite(v)):
@@ -421,37 +472,26 @@ def roofline(
         raise AdvisorError(f"--rate must be a number > 0; got {rate}.")
     if rate is not None and capacity_model != "simulated":
         raise AdvisorError("--rate needs --capacity-model simulated (the default).")
-    traffic = Traffic(input_tokens, output_tokens, prompt_cv, completion_cv, arrival_cv)
-    slo = SLO(ttft_ms, tpot_ms, slo_stat)
-    rows, replicas = _roofline_options(
-        cat, model, gpu, quant, tp, kv_dtype, traffic, slo, capacity_model, rate
-    )
-    best = _cheapest_per_gpu(rows)
-    for r in rows:
-        r["cheapest"] = (r["gpu"], r["quant"], r["tp"]) in best
-    if plot is not None:
-        from advisor.serving_plot import load_figure
 
-        chosen = next(((r, c) for r, c in replicas if c.fits), None)
-        if chosen is None:
-            raise AdvisorError("--plot needs an option that fits; none does.")
-        load_figure(chosen[0], traffic, slo, chosen[1], plot)
-    if json_out:
-        head = {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens}
-        limits = {"tpot_ms": tpot_ms, "ttft_ms": ttft_ms, "slo_stat": slo_stat, "rate": rate}
-        cheapest = [{"gpu": g, "quant": q, "tp": t} for g, q, t in sorted(best)]
-        emit_json(
-            {**head, **limits, "capacity_model": capacity_model, "options": rows}
-            | {"cheapest": cheapest}
-        )
-        return
+
+def _roofline_figure(
+    replicas: list[tuple[Replica, Capacity]], traffic: Traffic, slo: SLO, plot: Path
+) -> None:
+    """``--plot``: TTFT/TPOT against rate of the first option that fits."""
+    from advisor.serving_plot import load_figure
+
+    chosen = next(((r, c) for r, c in replicas if c.fits), None)
+    if chosen is None:
+        raise AdvisorError("--plot needs an option that fits; none does.")
+    load_figure(chosen[0], traffic, slo, chosen[1], plot)
+
+
+def _print_roofline(
+    rows: list[dict[str, Any]], title: str, slo_stat: str, show_all: bool, plot: Path | None
+) -> None:
+    """``advisor roofline``'s table, its footnote and where its figure went."""
     stat = "" if slo_stat == "mean" else f" {slo_stat}"
-    at = f" at {rate:g} req/s" if rate is not None else ""
-    title = (
-        f"{model}: prompt {input_tokens:g}, completion {output_tokens:g} tokens"
-        f" ({capacity_model}{at})"
-    )
-    out.print(_roofline_table(rows, title, stat, bool(gpu or quant or tp) or show_all))
+    out.print(_roofline_table(rows, title, stat, show_all))
     out.print(
         "* the cheapest per output token on its GPU (most output tokens/s per GPU); starved: "
         f"memory caps the batch below {STARVED_BATCH} sequences.",
@@ -708,6 +748,55 @@ def parse_aggregate(value: str) -> str | int:
     return n
 
 
+# ``advisor solve``'s own options
+SolveTimeLimitOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Time budget of the whole solve [s], the capacities under load included "
+        "(the solver keeps at least half); default 15 where the distinct hours fit the "
+        "exact model (up to 400), else 240."
+    ),
+]
+PolicyFileOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", help="YAML file with a 'policy:' section (see README)."),
+]
+TiersOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Allowed tiers, comma-separated: on_demand, spot, reserved_1y, reserved_3y, "
+        "owned, api."
+    ),
+]
+VendorsOpt = Annotated[
+    str | None, typer.Option(help="Allowed GPU vendors, comma-separated (nvidia, amd).")
+]
+GpusOpt = Annotated[
+    str | None, typer.Option(help="Allowed GPU types, comma-separated (H100-SXM,...).")
+]
+MaxGpuTypesOpt = Annotated[
+    int | None, typer.Option(help="At most this many GPU types in the fleet.")
+]
+MinRentalHoursOpt = Annotated[
+    int | None,
+    typer.Option(help="Each on-demand/spot start runs at least this long [h]."),
+]
+SolveCapacityModelOpt = Annotated[
+    str,
+    typer.Option(help="simulated (serving simulation, default) or roofline (fast mode)."),
+]
+RiskOpt = Annotated[
+    str,
+    typer.Option(help="With scenarios: expected, minmax or cvar:ALPHA:LAMBDA."),
+]
+ScenarioWorkersOpt = Annotated[
+    int | None, typer.Option(help="With scenarios: parallel solves (default: CPUs).")
+]
+ScenarioClusterOpt = Annotated[
+    str | None, typer.Option(help="With scenarios: 'dask' or dask://host:port.")
+]
+
+
 @app.command()
 @handle_errors
 def solve(
@@ -721,58 +810,21 @@ def solve(
     max_price_age_days: MaxPriceAgeOpt = DEFAULT_MAX_PRICE_AGE_DAYS,
     out_dir: Annotated[str | None, typer.Option("--out", help="Write the plan here.")] = None,
     solver: SolverOpt = DEFAULT_SOLVER,
-    time_limit: Annotated[
-        float | None,
-        typer.Option(
-            help="Time budget of the whole solve [s], the capacities under load included "
-            "(the solver keeps at least half); default 15 where the distinct hours fit the "
-            "exact model (up to 400), else 240."
-        ),
-    ] = None,
-    gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-3,
+    time_limit: SolveTimeLimitOpt = None,
+    gap: GapOpt = 1e-3,
     threads: Annotated[int, typer.Option(help="Solver threads.")] = 1,
-    aggregate: Annotated[
-        str, typer.Option(help="auto, exact, or N representative hours.")
-    ] = "auto",
-    policy_file: Annotated[
-        Path | None,
-        typer.Option("--policy", help="YAML file with a 'policy:' section (see README)."),
-    ] = None,
-    tiers: Annotated[
-        str | None,
-        typer.Option(
-            help="Allowed tiers, comma-separated: on_demand, spot, reserved_1y, reserved_3y, "
-            "owned, api."
-        ),
-    ] = None,
-    vendors: Annotated[
-        str | None, typer.Option(help="Allowed GPU vendors, comma-separated (nvidia, amd).")
-    ] = None,
-    gpus: Annotated[
-        str | None, typer.Option(help="Allowed GPU types, comma-separated (H100-SXM,...).")
-    ] = None,
-    max_gpu_types: Annotated[
-        int | None, typer.Option(help="At most this many GPU types in the fleet.")
-    ] = None,
-    min_rental_hours: Annotated[
-        int | None,
-        typer.Option(help="Each on-demand/spot start runs at least this long [h]."),
-    ] = None,
+    aggregate: AggregateOpt = "auto",
+    policy_file: PolicyFileOpt = None,
+    tiers: TiersOpt = None,
+    vendors: VendorsOpt = None,
+    gpus: GpusOpt = None,
+    max_gpu_types: MaxGpuTypesOpt = None,
+    min_rental_hours: MinRentalHoursOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
-    capacity_model: Annotated[
-        str,
-        typer.Option(help="simulated (serving simulation, default) or roofline (fast mode)."),
-    ] = "simulated",
-    risk: Annotated[
-        str,
-        typer.Option(help="With scenarios: expected, minmax or cvar:ALPHA:LAMBDA."),
-    ] = "expected",
-    workers: Annotated[
-        int | None, typer.Option(help="With scenarios: parallel solves (default: CPUs).")
-    ] = None,
-    cluster: Annotated[
-        str | None, typer.Option(help="With scenarios: 'dask' or dask://host:port.")
-    ] = None,
+    capacity_model: SolveCapacityModelOpt = "simulated",
+    risk: RiskOpt = "expected",
+    workers: ScenarioWorkersOpt = None,
+    cluster: ScenarioClusterOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Solve for the minimum-cost blended fleet that serves the demand within its SLOs.
@@ -780,7 +832,6 @@ def solve(
     A demand file with scenario or quantile columns gets a two-stage plan: reserved GPUs
     decided once for all scenarios, the rest per scenario and hour.
     """
-    from advisor.policy import Policy
     from advisor.scenarios import has_scenarios
 
     check_solver_limits(time_limit, gap)
@@ -788,49 +839,11 @@ def solve(
         raise AdvisorError(f"--threads must be ≥ 1; got {threads}.")
     threads = _cap_threads(threads)
     agg = parse_aggregate(aggregate)
-    if max_gpu_types is not None and max_gpu_types < 1:
-        raise AdvisorError(f"--max-gpu-types must be ≥ 1; got {max_gpu_types}.")
-    if min_rental_hours is not None and min_rental_hours < 1:
-        raise AdvisorError(f"--min-rental-hours must be ≥ 1; got {min_rental_hours}.")
-    flags = Policy(
-        tiers=_csv_list(tiers),
-        vendors=_csv_list(vendors),
-        gpus=_csv_list(gpus),
-        max_gpu_types=max_gpu_types,
-        min_rental_hours=min_rental_hours,
-    )
+    flags = _policy_flags(tiers, vendors, gpus, max_gpu_types, min_rental_hours)
     check_capacity_model(capacity_model)
     if not max_price_age_days > 0:
         raise AdvisorError(f"--max-price-age-days must be > 0; got {max_price_age_days}.")
-    if has_scenarios(demand) or risk != "expected":
-        from advisor.cli_scenarios import solve_scenarios_cli
-
-        progress = (
-            None if quiet else (lambda msg: err.print(f"[dim]{safe(msg)}[/]", highlight=False))
-        )
-
-        solve_scenarios_cli(
-            demand,
-            workloads=workloads or [],
-            catalog=catalog or [],
-            capacity_file=capacity_file,
-            fleet=fleet,
-            prices=prices,
-            providers=parse_providers(providers),
-            max_price_age_days=max_price_age_days,
-            policy_file=policy_file,
-            policy=flags,
-            capacity_model=capacity_model,
-            out_dir=out_dir,
-            settings=(solver, time_limit, gap, threads),
-            aggregate=agg,
-            risk=risk,
-            workers=workers,
-            cluster=cluster,
-            progress=progress,
-            json_out=json_out,
-        )
-        return
+    two_stage = has_scenarios(demand) or risk != "expected"
     options = {
         "workloads_files": workloads or [],
         "catalog_dirs": catalog or [],
@@ -848,11 +861,75 @@ def solve(
         "aggregate": agg,
         "capacity_model": capacity_model,
     }
+    if two_stage:
+        _solve_two_stage(demand, options, out_dir, risk, workers, cluster, quiet, json_out)
+        return
     try:
         with solver_run():
             _solve_locked(out_dir, demand, options, quiet, json_out)
     except Interrupted as exc:
         interrupted(exc, out_dir)
+
+
+def _policy_flags(
+    tiers: str | None,
+    vendors: str | None,
+    gpus: str | None,
+    max_gpu_types: int | None,
+    min_rental_hours: int | None,
+) -> Policy:
+    """The policy that ``--tiers``, ``--vendors``, ``--gpus``, ``--max-gpu-types`` and
+    ``--min-rental-hours`` set (each None where not given)."""
+    from advisor.policy import Policy
+
+    if max_gpu_types is not None and max_gpu_types < 1:
+        raise AdvisorError(f"--max-gpu-types must be ≥ 1; got {max_gpu_types}.")
+    if min_rental_hours is not None and min_rental_hours < 1:
+        raise AdvisorError(f"--min-rental-hours must be ≥ 1; got {min_rental_hours}.")
+    return Policy(
+        tiers=_csv_list(tiers),
+        vendors=_csv_list(vendors),
+        gpus=_csv_list(gpus),
+        max_gpu_types=max_gpu_types,
+        min_rental_hours=min_rental_hours,
+    )
+
+
+def _solve_two_stage(
+    demand: Path,
+    options: dict[str, Any],
+    out_dir: str | None,
+    risk: str,
+    workers: int | None,
+    cluster: str | None,
+    quiet: bool,
+    json_out: bool,
+) -> None:
+    """``advisor solve`` on a demand file with scenarios (or with ``--risk``): the two-stage
+    plan, from the same checked ``options`` as a single-demand solve."""
+    from advisor.cli_scenarios import solve_scenarios_cli
+
+    solve_scenarios_cli(
+        demand,
+        workloads=options["workloads_files"],
+        catalog=options["catalog_dirs"],
+        capacity_file=options["capacity_file"],
+        fleet=options["fleet_file"],
+        prices=options["prices"],
+        providers=options["providers"],
+        max_price_age_days=options["max_price_age_days"],
+        policy_file=options["policy_file"],
+        policy=options["policy"],
+        capacity_model=options["capacity_model"],
+        out_dir=out_dir,
+        settings=(options["solver"], options["time_limit_s"], options["gap"], options["threads"]),
+        aggregate=options["aggregate"],
+        risk=risk,
+        workers=workers,
+        cluster=cluster,
+        progress=progress_printer(quiet),
+        json_out=json_out,
+    )
 
 
 def interrupted(exc: Interrupted, out_dir: str | Path | None) -> None:
@@ -910,11 +987,10 @@ def _solve_into(
 
     if folder is not None:
         folder.claim(PLAN_FILES)
-    progress = None if quiet else (lambda msg: err.print(f"[dim]{safe(msg)}[/]", highlight=False))
-    plan = solve_plan(demand, **options, progress=progress)
+    plan = solve_plan(demand, **options, progress=progress_printer(quiet))
     check_verified(plan)
     if folder is not None:
-        plan.save(folder.out, folder=folder)
+        plan = plan.saved(folder.out, folder=folder)
     if json_out:
         emit_json(plan.data)
     else:

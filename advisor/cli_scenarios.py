@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from advisor.cli import (
     CatalogOpt,
+    GapOpt,
     JsonOpt,
     SolverOpt,
     WorkloadsOpt,
@@ -28,6 +29,12 @@ from advisor.cli import (
 )
 from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import AdvisorError
+
+if TYPE_CHECKING:
+    from advisor.forecast import Forecast
+    from advisor.pipeline import Inputs
+    from advisor.plan import Plan
+    from advisor.scenarios import ScenarioSet
 
 
 @app.command()
@@ -55,7 +62,7 @@ def forecast(
 ) -> None:
     """Fit daily and weekly seasonality and trend to history; write a forecast demand CSV."""
     from advisor.catalog import load_catalog
-    from advisor.demand import load_demand, write_demand_csv, write_scenarios_csv
+    from advisor.demand import load_demand
     from advisor.forecast import forecast_demand, parse_growth
     from advisor.workloads import load_workloads
 
@@ -76,11 +83,32 @@ def forecast(
             highlight=False,
         )
     fc = forecast_demand(past, defs, horizon, growth=low_high, scenarios=scenarios, seed=seed)
+    _write_forecast(fc, scenarios, out_path)
+    _report_forecast(fc, out_path, horizon, scenarios, low_high, json_out)
+
+
+def _write_forecast(fc: Forecast, scenarios: int, out_path: Path) -> None:
+    """The forecast's demand CSV: its ``scenarios`` sampled paths, equally weighted, or
+    its point forecast when there are none."""
+    from advisor.demand import write_demand_csv, write_scenarios_csv
+
     if scenarios:
         names = [f"s{k + 1:0{len(str(scenarios))}d}" for k in range(scenarios)]
         write_scenarios_csv(fc.paths, names, [1.0 / scenarios] * scenarios, out_path)
     else:
         write_demand_csv(fc.point, out_path)
+
+
+def _report_forecast(
+    fc: Forecast,
+    out_path: Path,
+    horizon: int,
+    scenarios: int,
+    growth: tuple[float, float],
+    json_out: bool,
+) -> None:
+    """Print a written forecast's backtests and where it went (a JSON object with
+    ``json_out``)."""
     backtest = [
         {
             "workload": b.workload,
@@ -96,7 +124,7 @@ def forecast(
                 "out": str(out_path),
                 "horizon_hours": horizon,
                 "scenarios": scenarios,
-                "growth": list(low_high),
+                "growth": list(growth),
                 "seasons_hours": list(fc.seasons),
                 "backtest": backtest,
             }
@@ -235,7 +263,7 @@ def stress(
     seed: Annotated[int, typer.Option(help="Random seed of sampled futures.")] = 0,
     solver: SolverOpt = DEFAULT_SOLVER,
     time_limit: Annotated[float | None, typer.Option(help="Limit per future [s].")] = None,
-    gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-3,
+    gap: GapOpt = 1e-3,
     aggregate: Annotated[str, typer.Option(help="auto, exact, or N.")] = "auto",
     workers: Annotated[int | None, typer.Option(help="Parallel solves (default: CPUs).")] = None,
     cluster: Annotated[
@@ -246,13 +274,10 @@ def stress(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-solve only the hourly recourse of a saved plan's reserved fleet on many futures."""
-    import pandas as pd
-
     from advisor.cli import parse_aggregate
-    from advisor.forecast import forecast_demand, parse_growth
     from advisor.parallel import check_cluster
     from advisor.plan import Plan
-    from advisor.scenarios import ScenarioSet, load_scenarios
+    from advisor.scenarios import load_scenarios
     from advisor.solve import SolverSettings
     from advisor.stochastic import plan_inputs, stress_plan
 
@@ -269,21 +294,8 @@ def stress(
     if demand is not None:
         futures = load_scenarios(demand, inputs.workloads)
     else:
-        from advisor.demand import load_demand
-
-        past = load_demand(history, inputs.workloads)
-        horizon = int(saved.data["horizon_hours"])
-        fc = forecast_demand(
-            past,
-            inputs.workloads,
-            horizon,
-            growth=parse_growth(growth),
-            scenarios=samples,
-            seed=seed,
-            backtest=False,
-        )
-        names = tuple(f"f{k + 1}" for k in range(samples))
-        futures = ScenarioSet(names, [1.0] * samples, fc.paths, "forecast samples")
+        assert history is not None and samples is not None  # checked above
+        futures = _sample_futures(saved, inputs, history, samples, growth, seed)
     result = stress_plan(
         saved,
         inputs,
@@ -294,23 +306,63 @@ def stress(
         cluster=cluster,
     )
     if out_csv is not None:
-        rows = [
-            {
-                **{k: v for k, v in f.items() if k not in ("cap_hours", "rate_limit_hours")},
-                "cap_hours": sum(f["cap_hours"].values()),
-                "rate_limit_hours": sum(f["rate_limit_hours"].values()),
-            }
-            for f in result["by_future"]
-        ]
-        out_csv.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(out_csv, index=False, float_format="%.12g")
+        _write_stress_csv(result["by_future"], out_csv)
     if json_out:
         emit_json(result)
-        return
+    else:
+        _print_stress(result)
+    if result["unserved_futures"]:  # with --json too: scripts read the exit status
+        raise typer.Exit(1)
 
-    def usd(v: float | None) -> str:
-        return "n/a" if v is None else f"${v:,.2f}"
 
+def _sample_futures(
+    saved: Plan, inputs: Inputs, history: Path, samples: int, growth: str, seed: int
+) -> ScenarioSet:
+    """``--samples`` futures over the saved plan's horizon, drawn from a forecast of
+    ``history``, equally weighted."""
+    from advisor.demand import load_demand
+    from advisor.forecast import forecast_demand, parse_growth
+    from advisor.scenarios import ScenarioSet
+
+    past = load_demand(history, inputs.workloads)
+    horizon = int(saved.data["horizon_hours"])
+    fc = forecast_demand(
+        past,
+        inputs.workloads,
+        horizon,
+        growth=parse_growth(growth),
+        scenarios=samples,
+        seed=seed,
+        backtest=False,
+    )
+    names = tuple(f"f{k + 1}" for k in range(samples))
+    return ScenarioSet(names, [1.0] * samples, fc.paths, "forecast samples")
+
+
+def _write_stress_csv(by_future: list[dict[str, Any]], out_csv: Path) -> None:
+    """One row per future: its cost and outcome, the hours where availability caps and API
+    rate limits bind summed over what binds."""
+    import pandas as pd
+
+    rows = [
+        {
+            **{k: v for k, v in f.items() if k not in ("cap_hours", "rate_limit_hours")},
+            "cap_hours": sum(f["cap_hours"].values()),
+            "rate_limit_hours": sum(f["rate_limit_hours"].values()),
+        }
+        for f in by_future
+    ]
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out_csv, index=False, float_format="%.12g")
+
+
+def _usd(v: float | None) -> str:
+    return "n/a" if v is None else f"${v:,.2f}"
+
+
+def _print_stress(result: dict[str, Any]) -> None:
+    """A stress test's cost distribution, where caps and rate limits bind, and (on stderr)
+    each future the saved fleet cannot serve."""
     held = ", ".join(f"{f['count']} {f['pool']} {f['tier']}" for f in result["fleet"])
     out.print(
         f"{result['served']} of {result['futures']} futures served by the saved fleet "
@@ -318,10 +370,10 @@ def stress(
         highlight=False,
     )
     out.print(
-        f"cost: expected {usd(result['expected_cost_usd'])}, p10 {usd(result['p10_cost_usd'])}, "
-        f"p50 {usd(result['p50_cost_usd'])}, p90 {usd(result['p90_cost_usd'])}, worst "
-        f"{usd(result['worst_cost_usd'])} (the plan's own forecast: "
-        f"{usd(result['plan_cost_usd'])})",
+        f"cost: expected {_usd(result['expected_cost_usd'])}, "
+        f"p10 {_usd(result['p10_cost_usd'])}, p50 {_usd(result['p50_cost_usd'])}, "
+        f"p90 {_usd(result['p90_cost_usd'])}, worst {_usd(result['worst_cost_usd'])} "
+        f"(the plan's own forecast: {_usd(result['plan_cost_usd'])})",
         highlight=False,
     )
     slo = result["slo_violating_hours"]
@@ -342,5 +394,3 @@ def stress(
                 + escape(str(f["error"])),
                 highlight=False,
             )
-    if result["unserved_futures"]:
-        raise typer.Exit(1)

@@ -15,9 +15,11 @@ from rich import box
 from rich.table import Table
 
 from advisor.cli import (
+    AggregateOpt,
     CapacityOpt,
     CatalogOpt,
     FleetOpt,
+    GapOpt,
     JsonOpt,
     PricesOpt,
     ProvidersOpt,
@@ -32,6 +34,7 @@ from advisor.cli import (
     out,
     parse_aggregate,
     parse_providers,
+    progress_printer,
     safe,
 )
 from advisor.defaults import DEFAULT_SOLVER
@@ -89,19 +92,16 @@ def sweep(
     time_limit: Annotated[
         float | None, typer.Option(help="Solver time limit per case [s].")
     ] = None,
-    gap: Annotated[float, typer.Option(help="Relative MIP gap to stop at.")] = 1e-4,
+    gap: GapOpt = 1e-4,
     jobs: Annotated[
         int | None, typer.Option(help="Cases solved in parallel (default: CPU count).")
     ] = None,
-    aggregate: Annotated[
-        str, typer.Option(help="auto, exact, or N representative hours.")
-    ] = "auto",
+    aggregate: AggregateOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
     """Solve the demand once per value of one parameter, in parallel; tabulate and plot."""
     from advisor.pipeline import load_inputs
     from advisor.solve import SolverSettings
-    from advisor.sweep import CSV_NAME, PNG_NAME
     from advisor.sweep import sweep as run_sweep
 
     param, values = parse_vary(vary)
@@ -122,9 +122,6 @@ def sweep(
     )
     for w in inputs.catalog.warnings:
         err.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
-    progress = (
-        None if json_out else (lambda msg: err.print(f"[dim]{safe(msg)}[/]", highlight=False))
-    )
     try:
         with solver_run():  # a signal ends the workers and their solvers too
             table = run_sweep(
@@ -135,10 +132,20 @@ def sweep(
                 out_dir=out_dir,
                 jobs=jobs or os.cpu_count() or 1,
                 aggregate=agg,
-                progress=progress,
+                progress=progress_printer(quiet=json_out),
             )
     except Interrupted as exc:
         interrupted(exc, None)
+    _report_sweep(table, param, values, out_dir, json_out)
+
+
+def _report_sweep(
+    table: pd.DataFrame, param: str, values: list[float], out_dir: Path, json_out: bool
+) -> None:
+    """Print a finished sweep (a JSON object with ``json_out``); exit 1 when a case's plan
+    failed independent verification."""
+    from advisor.sweep import CSV_NAME, PNG_NAME
+
     unverified = table["status"].astype(str).str.startswith("unverified")
     if json_out:
         emit_json(

@@ -270,21 +270,21 @@ def finish_plan(
     # catalog warnings (e.g. a reserved price above on-demand) travel with the plan, and so
     # does the age of every price the plan pays
     stale = stale_prices(_offers_used(plan, inputs.catalog), inputs.max_price_age_days)
-    plan.data["warnings"] = [
-        *inputs.catalog.warnings,
-        *stale,
-        *plan.data["warnings"],
-        *(
-            f"workload '{w}' states no slo_stat: its TTFT/TPOT limits bound the mean "
-            "(set slo_stat: p99 for MLPerf-style percentile limits)"
-            for w in d.workloads
-            if inputs.workloads[w].slo_stat is None
-        ),
-    ]
+    plan = plan.with_warnings(
+        [
+            *inputs.catalog.warnings,
+            *stale,
+            *plan.doc.warnings,
+            *(
+                f"workload '{w}' states no slo_stat: its TTFT/TPOT limits bound the mean "
+                "(set slo_stat: p99 for MLPerf-style percentile limits)"
+                for w in d.workloads
+                if inputs.workloads[w].slo_stat is None
+            ),
+        ]
+    )
     report = verify_inputs(plan, inputs)
-    plan.data["verified"] = report.ok
-    plan.data["verification"] = report.as_dict()
-    return plan
+    return plan.with_verification(report.ok, report.as_dict())
 
 
 def _gpu_hours_by_type(sol: FleetSolution, opts: OptionSet) -> dict[str, float]:
@@ -486,7 +486,7 @@ def verify_files(
     buy_path = Path(plan.path or ".") / BUY_FILE
     if buy_path.is_file():
         # the buy list on disk is what a reviewer reads: check that file, not plan.json's copy
-        plan = Plan({**plan.data, "buy": read_buy_csv(buy_path)}, plan.schedule, plan.path)
+        plan = plan.with_buy(read_buy_csv(buy_path))
     # the capacity model is a method the solve chose, not an input: plans from before the
     # serving model have none and used the roofline; anything else is refused
     method = plan.data.get("capacity_model", "roofline")

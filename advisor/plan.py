@@ -15,6 +15,7 @@ of ``schedule.csv`` so a reader never pairs a plan with another run's schedule.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from advisor.baselines import Baseline
 from advisor.buylist import (
@@ -40,7 +42,7 @@ from advisor.errors import PlanError
 from advisor.files import PlanFolder, reading, sha256, to_json
 from advisor.milp import POOL
 from advisor.options import OptionSet, api_usd_per_hour
-from advisor.solve import FleetSolution, whole_status
+from advisor.solve import FleetSolution, HourSchedule, whole_status
 from advisor.units import TOKENS_PER_M
 from advisor.workloads import demand_covered
 
@@ -74,36 +76,120 @@ BUY_FILE = "buy.csv"
 PLAN_FILES = ("plan.json", "schedule.csv", BUY_FILE, "summary.md")
 
 
-@dataclass
-class Plan:
-    """A solved (or loaded) plan: ``data`` is ``plan.json``, ``schedule`` its hourly table."""
+class PlanDocument(BaseModel):
+    """``plan.json``, typed at its top level. Its nested parts (each workload's entry, the
+    solver's report, the baselines) stay JSON objects: the verifier checks their values
+    against the user's inputs, never trusting them. Keys beyond these (the solve's inputs,
+    settings, policy and capacity model, written first) are kept as they are."""
 
-    data: dict[str, Any]
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    horizon_hours: float
+    total_cost_usd: float
+    cost_by_tier_usd: dict[str, float]
+    cost_by_workload_usd: dict[str, float] = {}
+    #: the reserved fleet, one row per pool × tier (gpu, tier, count, usd_per_hour, …)
+    reserved: list[dict[str, Any]] = []
+    #: the buy list (``advisor.buylist``)
+    buy: list[dict[str, Any]] = []
+    #: the commitments the plan inherits and how much of each it uses
+    existing: list[dict[str, Any]] = []
+    fleet: list[dict[str, Any]] = []
+    usd_per_m_output_tokens: float | None = None
+    usd_per_m_tokens: float | None = None
+    tokens: dict[str, float] = {}
+    reserved_utilization: float | None = None
+    workloads: dict[str, dict[str, Any]] = {}
+    solver: dict[str, Any] = {}
+    bound_solver: dict[str, Any] | None = None
+    aggregation: dict[str, Any] | None = None
+    lower_bound_usd: float | None = None
+    gap: float | None = None
+    baselines: dict[str, dict[str, Any]] = {}
+    best_baseline: str | None = None
+    savings_vs_best_baseline_usd: float | None = None
+    savings_vs_best_baseline_fraction: float | None = None
+    warnings: list[str] = []
+    #: whether the independent check passed, and its report (``advisor.verify``)
+    verified: bool = False
+    verification: dict[str, Any] | None = None
+    #: a plan chosen over demand scenarios: its comparison (``advisor.stochastic``)
+    scenarios: dict[str, Any] | None = None
+    schedule_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A solved (or loaded) plan: ``doc`` is ``plan.json``, ``schedule`` its hourly table.
+
+    Immutable: a plan is assembled once (``assemble_plan``); what is learned about it later
+    (its verification, the scenarios it was chosen over) makes a new plan
+    (``with_verification``, ``with_scenarios``)."""
+
+    doc: PlanDocument
     schedule: pd.DataFrame
     path: Path | None = None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any], schedule: pd.DataFrame, path: Path | None = None) -> Plan:
+        """A plan from ``plan.json``'s content; ``PlanError`` names a field of the wrong type."""
+        try:
+            doc = PlanDocument.model_validate(dict(data))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "(top level)"
+            raise PlanError(
+                f"not a plan advisor wrote: field '{where}': {first['msg']} "
+                f"({exc.error_count()} problem(s)). Solve again to write a fresh plan."
+            ) from None
+        return cls(doc, schedule, path)
+
+    @functools.cached_property
+    def data(self) -> dict[str, Any]:
+        """``plan.json`` as a JSON object (a copy: changing it changes no plan)."""
+        return self.doc.model_dump(exclude_unset=True)
+
+    def _updated(self, **fields: Any) -> Plan:
+        return Plan.of({**self.data, **fields}, self.schedule, self.path)
+
+    def with_warnings(self, warnings: list[str]) -> Plan:
+        """The plan with ``warnings`` in place of its own."""
+        return self._updated(warnings=list(warnings))
+
+    def with_verification(self, ok: bool, report: Mapping[str, Any]) -> Plan:
+        """The plan with the independent check's verdict and report."""
+        return self._updated(verified=bool(ok), verification=dict(report))
+
+    def with_scenarios(self, summary: Mapping[str, Any], warnings: list[str]) -> Plan:
+        """The plan chosen over demand scenarios, with their comparison and its warnings."""
+        return self._updated(scenarios=dict(summary), warnings=[*self.doc.warnings, *warnings])
+
+    def with_buy(self, rows: list[dict[str, Any]]) -> Plan:
+        """The plan with another buy list (``buy.csv`` as the user edited it)."""
+        return self._updated(buy=rows)
 
     # -- convenient views -------------------------------------------------------------------
     @property
     def total_cost_usd(self) -> float:
-        return float(self.data["total_cost_usd"])
+        return self.doc.total_cost_usd
 
     @property
     def cost_by_tier_usd(self) -> dict[str, float]:
-        return dict(self.data["cost_by_tier_usd"])
+        return dict(self.doc.cost_by_tier_usd)
 
     @property
     def baselines(self) -> dict[str, float | None]:
-        return {k: v["total_cost_usd"] for k, v in self.data["baselines"].items()}
+        return {k: v["total_cost_usd"] for k, v in self.doc.baselines.items()}
 
     @property
     def verified(self) -> bool:
-        return bool(self.data.get("verified"))
+        return self.doc.verified
 
     def reserved_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.data["reserved"], columns=["gpu", "tier", "count", "usd_per_hour"])
+        return pd.DataFrame(self.doc.reserved, columns=["gpu", "tier", "count", "usd_per_hour"])
 
     def workload_frame(self) -> pd.DataFrame:
-        return pd.DataFrame.from_dict(self.data["workloads"], orient="index")
+        return pd.DataFrame.from_dict(self.doc.workloads, orient="index")
 
     def capacity_by_source(self) -> pd.DataFrame:
         """Requests served per hour by source (pool, on_demand, spot, api), for plots."""
@@ -120,10 +206,22 @@ class Plan:
     ) -> Path:
         """Write ``plan.json``, ``schedule.csv`` and ``summary.md`` into ``out_dir`` as one
         step (``advisor.files.PlanFolder``): files advisor wrote for an older plan there go,
-        the user's own files stay. Pass ``folder`` when the caller already holds it open."""
+        the user's own files stay. Pass ``folder`` when the caller already holds it open.
+        Returns ``out_dir``; ``saved`` returns the plan as written instead."""
+        self.saved(out_dir, summary_md, folder=folder)
+        return Path(out_dir)
+
+    def saved(
+        self,
+        out_dir: Path | str,
+        summary_md: str | None = None,
+        *,
+        folder: PlanFolder | None = None,
+    ) -> Plan:
+        """``save``, returning the plan as written: with its schedule's checksum, at
+        ``out_dir`` (this plan is left as it is)."""
         csv_text = self.schedule.to_csv(index=False, float_format="%.12g")
-        data = dict(self.data)
-        data["schedule_sha256"] = sha256(csv_text)
+        data = {**self.data, "schedule_sha256": sha256(csv_text)}
         plan_json = to_json(data)
         files = {
             "schedule.csv": csv_text,
@@ -136,9 +234,7 @@ class Plan:
                 own.commit(files, plan_id=sha256(plan_json), replaces_all=True)
         else:
             folder.commit(files, plan_id=sha256(plan_json), replaces_all=True)
-        self.data = data
-        self.path = Path(out_dir)
-        return self.path
+        return Plan.of(data, self.schedule, Path(out_dir))
 
     @classmethod
     def load(cls, path: Path | str) -> Plan:
@@ -181,7 +277,10 @@ class Plan:
         except (ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise PlanError(f"{sched_path}: not a schedule advisor wrote ({first}).") from None
-        return cls(data=data, schedule=schedule, path=plan_json.parent)
+        try:
+            return cls.of(data, schedule, plan_json.parent)
+        except PlanError as exc:
+            raise PlanError(f"{plan_json}: {exc}") from None
 
 
 def read_buy_csv(path: Path | str) -> list[dict[str, Any]]:
@@ -207,78 +306,54 @@ def build_schedule(
 ) -> pd.DataFrame:
     """The hourly table: one row per hour × workload × deployment × source (and API)."""
     rows: list[tuple[Any, ...]] = []
-    widx = {w: i for i, w in enumerate(workloads)}
-    iso = [h.isoformat() for h in hours]
     for t, hs in enumerate(solution.hours):
-        for w in workloads:
-            i = widx[w]
+        hour = hours[t].isoformat()
+        for i, w in enumerate(workloads):
             d = float(requests[t, i])
             if d <= 0 and not any(ww == w for (ww, _k, _s) in hs.shares):
                 continue
-            wl = opts.workloads[w]
+            tokens = (float(input_tokens[t, i]), float(output_tokens[t, i]))
+            rows += _lane_rows(opts, hs, hour, w, d, tokens)
             f = hs.api_fraction.get(w, 0.0)
-            lanes = [(k, s, v) for (ww, k, s), v in hs.shares.items() if ww == w]
-            caps = [
-                demand_covered(v * opts.options[(w, k)].requests_per_hour, wl.headroom)
-                for k, s, v in lanes
-            ]
-            total_cap = sum(caps)
-            self_req = d * (1.0 - f)
-            for (k, s, v), cap in zip(lanes, caps, strict=True):
-                dep = opts.deployments[k]
-                req = self_req * cap / total_cap if total_cap > 0 else 0.0
-                n = hs.replicas.get((k, s), 0)
-                where = _where(opts, dep)
-                rows.append(
-                    (
-                        iso[t],
-                        w,
-                        dep.model,
-                        k,
-                        dep.gpu,
-                        dep.quant,
-                        dep.tp,
-                        s,
-                        n * dep.bundle,
-                        n * dep.gpus,
-                        v * dep.bundle,
-                        cap,
-                        req,
-                        input_tokens[t, i] * req / d if d > 0 else 0.0,
-                        output_tokens[t, i] * req / d if d > 0 else 0.0,
-                        *where,
-                        dep.gpus_per_unit,
-                        n * dep.units,
-                    )
-                )
             if f > 0:
+                wl = opts.workloads[w]
+                api = opts.api_provider.get(w, "")
                 rows.append(
-                    (
-                        iso[t],
-                        w,
-                        wl.model,
-                        "api",
-                        "",
-                        "",
-                        0,
-                        "api",
-                        0,
-                        0,
-                        0.0,
-                        0.0,
-                        d * f,
-                        input_tokens[t, i] * f,
-                        output_tokens[t, i] * f,
-                        "",
-                        opts.api_provider.get(w, ""),
-                        "",
-                        "",
-                        1,
-                        0.0,
-                    )
-                )
-    df = pd.DataFrame(rows, columns=SCHEDULE_COLUMNS)
-    return df
+                    (hour, w, wl.model, "api", "", "", 0, "api", 0, 0, 0.0, 0.0, d * f,
+                     tokens[0] * f, tokens[1] * f, "", api, "", "", 1, 0.0)
+                )  # fmt: skip
+    return pd.DataFrame(rows, columns=SCHEDULE_COLUMNS)
+
+
+def _lane_rows(
+    opts: OptionSet,
+    hs: HourSchedule,
+    hour: str,
+    w: str,
+    d: float,
+    tokens: tuple[float, float],
+) -> list[tuple[Any, ...]]:
+    """One hour's rows of workload ``w`` on its replicas (``d`` requests that hour, ``tokens``
+    its input and output tokens); the demand the API does not take is split by capacity."""
+    wl = opts.workloads[w]
+    lanes = [(k, s, v) for (ww, k, s), v in hs.shares.items() if ww == w]
+    caps = [
+        demand_covered(v * opts.options[(w, k)].requests_per_hour, wl.headroom) for k, s, v in lanes
+    ]
+    total_cap = sum(caps)
+    self_req = d * (1.0 - hs.api_fraction.get(w, 0.0))
+    rows: list[tuple[Any, ...]] = []
+    for (k, s, v), cap in zip(lanes, caps, strict=True):
+        dep = opts.deployments[k]
+        req = self_req * cap / total_cap if total_cap > 0 else 0.0
+        n = hs.replicas.get((k, s), 0)
+        tin, tout = (x * req / d if d > 0 else 0.0 for x in tokens)
+        rows.append(
+            (hour, w, dep.model, k, dep.gpu, dep.quant, dep.tp, s, n * dep.bundle, n * dep.gpus,
+             v * dep.bundle, cap, req, tin, tout, *_where(opts, dep), dep.gpus_per_unit,
+             n * dep.units)
+        )  # fmt: skip
+    return rows
 
 
 def _where(opts: OptionSet, dep: Any) -> tuple[str, str, str, str]:
@@ -605,33 +680,23 @@ def assemble_plan(
     )
     total = float(sum(by_tier.values()))
     per_w = workload_costs(schedule, by_tier, opts.gpu_usd_per_hour, opts.api_usd_per_m, workloads)
-    out_tokens = float(output_tokens.sum())
-    in_tokens = float(input_tokens.sum())
     wl_data = {
         w: _workload_entry(w, i, opts, schedule, per_w[w], requests, input_tokens, output_tokens)
         for i, w in enumerate(workloads)
     }
     reserved_rows = _reserved_rows(solution.reserved, opts, hours, terms or {})
     _add_serving(wl_data, schedule, requests, workloads)
+    pool_by_hour = _pool_gpus_by_hour(solution.reserved, existing_gpus or {}, len(hours))
     _add_marginal(
-        wl_data,
-        schedule,
-        opts,
-        hours,
-        workloads,
-        requests,
-        input_tokens,
-        output_tokens,
-        _pool_gpus_by_hour(solution.reserved, existing_gpus or {}, len(hours)),
-    )
-    base = {k: b.as_dict() for k, b in baselines.items()}
+        wl_data, schedule, opts, hours, workloads, requests, input_tokens, output_tokens,
+        pool_by_hour,
+    )  # fmt: skip
     costs = {k: b.total_cost_usd for k, b in baselines.items() if b.total_cost_usd is not None}
     best = min(costs, key=lambda k: costs[k]) if costs else None
     warnings = list(solution.warnings) + short_horizon_warnings(reserved_rows, H)
     if best is not None and costs[best] < total * (1 - 1e-9):
         warnings.append(_costlier_than_baseline(best, costs[best], solution))
     lower, gap = _bound_and_gap(solution.lower_bound, existing_usd, total, costs, warnings)
-    fleet = _fleet_summary(schedule, solution.reserved, H, opts)
     data: dict[str, Any] = {
         **meta,
         "horizon_hours": H,
@@ -641,12 +706,8 @@ def assemble_plan(
         "reserved": reserved_rows,
         "buy": buy_rows(reserved_rows, schedule, H, opts.gpu_usd_per_hour),
         "existing": _commitment_use(existing or [], schedule, solution.reserved, hours),
-        "fleet": fleet,
-        "usd_per_m_output_tokens": total / out_tokens * TOKENS_PER_M if out_tokens else None,
-        "usd_per_m_tokens": total / (in_tokens + out_tokens) * TOKENS_PER_M
-        if in_tokens + out_tokens
-        else None,
-        "tokens": {"input": in_tokens, "output": out_tokens},
+        "fleet": _fleet_summary(schedule, solution.reserved, H, opts),
+        **_per_token(total, float(input_tokens.sum()), float(output_tokens.sum())),
         "reserved_utilization": _pool_utilization(schedule, solution.reserved, existing, H),
         "workloads": wl_data,
         "solver": _solver_entry(solution, total, lower, gap),
@@ -654,16 +715,37 @@ def assemble_plan(
         "aggregation": solution.aggregation,
         "lower_bound_usd": lower,
         "gap": gap,
-        "baselines": base,
-        "best_baseline": best,
-        "savings_vs_best_baseline_usd": costs[best] - total if best else None,
-        "savings_vs_best_baseline_fraction": (costs[best] - total) / costs[best]
-        if best and costs[best] > 0
-        else None,
+        **_against_baselines(baselines, best, total),
         "warnings": warnings,
         "verified": False,
     }
-    return Plan(data=data, schedule=schedule)
+    return Plan.of(data, schedule)
+
+
+def _per_token(total: float, in_tokens: float, out_tokens: float) -> dict[str, Any]:
+    """The plan's cost per million output tokens and per million tokens, and the tokens."""
+    return {
+        "usd_per_m_output_tokens": total / out_tokens * TOKENS_PER_M if out_tokens else None,
+        "usd_per_m_tokens": total / (in_tokens + out_tokens) * TOKENS_PER_M
+        if in_tokens + out_tokens
+        else None,
+        "tokens": {"input": in_tokens, "output": out_tokens},
+    }
+
+
+def _against_baselines(
+    baselines: Mapping[str, Baseline], best: str | None, total: float
+) -> dict[str, Any]:
+    """The plan's baselines, the cheapest of them and the plan's savings against it."""
+    best_usd = baselines[best].total_cost_usd if best is not None else None
+    return {
+        "baselines": {k: b.as_dict() for k, b in baselines.items()},
+        "best_baseline": best,
+        "savings_vs_best_baseline_usd": best_usd - total if best_usd is not None else None,
+        "savings_vs_best_baseline_fraction": (best_usd - total) / best_usd
+        if best_usd is not None and best_usd > 0
+        else None,
+    }
 
 
 def _pool_utilization(

@@ -456,15 +456,7 @@ def solve_scenarios(
 
     # 1. the expected-cost MILP over all scenario hours
     counts, exact = weight_counts(scen.weights)
-    warnings = (
-        []
-        if exact
-        else [
-            "Scenario weights were rounded to multiples of 1/"
-            f"{int(counts.sum())} for the first-stage solve; every cost is still priced with "
-            "the given weights."
-        ]
-    )
+    warnings = [] if exact else [_ROUNDED_WEIGHTS.format(m=int(counts.sum()))]
     m = int(counts.sum())
     say(f"two-stage: {scen.n} scenarios x {d0.n_hours} h as {m * d0.n_hours} weighted hours")
     clock = ScenarioClock.start(settings.time_limit_s, m * d0.n_hours, workers)
@@ -507,10 +499,7 @@ def solve_scenarios(
 
     # 4. the chosen fleet's verified plan on the most probable scenario
     top = int(np.argmax(scen.weights))
-    top_inputs = _scenario_inputs(inputs, scen.demands[top])
-    last = clock.rest(settings)
-    sol = solve_recourse(top_inputs, opts, scen.demands[top], chosen, last, aggregate)
-    plan = finish_plan(top_inputs, opts, sol, last, aggregate=aggregate)
+    plan = _plan_on(inputs, opts, scen.demands[top], chosen, clock.rest(settings), aggregate)
 
     summary, costs = _summary(
         scen, risk, top, chosen, single["fleet"], own, pricer.priced, expected_bound
@@ -521,9 +510,28 @@ def solve_scenarios(
         first_stage_solver=stacked.solver.as_dict(),
         warnings=warnings,
     )
-    plan.data["scenarios"] = summary
-    plan.data["warnings"] = [*plan.data["warnings"], *warnings]
-    return ScenarioPlan(plan, summary, costs)
+    return ScenarioPlan(plan.with_scenarios(summary, warnings), summary, costs)
+
+
+#: The warning of a first stage whose scenario weights were rounded to whole copies.
+_ROUNDED_WEIGHTS = (
+    "Scenario weights were rounded to multiples of 1/{m} for the first-stage solve; every "
+    "cost is still priced with the given weights."
+)
+
+
+def _plan_on(
+    inputs: Inputs,
+    opts: OptionSet,
+    demand: Demand,
+    fleet: Fleet,
+    settings: SolverSettings,
+    aggregate: str | int,
+) -> Plan:
+    """``fleet``'s verified plan on one scenario's ``demand``."""
+    own = _scenario_inputs(inputs, demand)
+    sol = solve_recourse(own, opts, demand, fleet, settings, aggregate)
+    return finish_plan(own, opts, sol, settings, aggregate=aggregate)
 
 
 class _Pricer:
@@ -807,7 +815,7 @@ def _one_scenario(
     }
     if summary["bound_usd"] is not None and risk.kind == "cvar":
         summary["bound_usd"] *= 1 + risk.weight
-    plan.data["scenarios"] = summary
+    plan = plan.with_scenarios(summary, [])
     row = {
         "scenario": name,
         "weight": 1.0,
@@ -924,6 +932,28 @@ def plan_inputs(
     )
 
 
+def _future_row(name: str, weight: float, r: Mapping[str, Any]) -> dict[str, Any]:
+    """One future's line of a stress test from its recourse job's result."""
+    return {
+        "scenario": name,
+        "weight": float(weight),
+        "cost_usd": None if not math.isfinite(r["cost_usd"]) else float(r["cost_usd"]),
+        "api_hours": r.get("api_hours"),
+        "cap_hours": r.get("cap_hours") or {},
+        "rate_limit_hours": r.get("rate_limit_hours") or {},
+        "error": r.get("error"),
+    }
+
+
+def _hours_by_key(rows: Sequence[Mapping[str, Any]], field_name: str) -> dict[str, int]:
+    """The hours of ``field_name`` (a mapping per row) summed over the rows, per key."""
+    out: dict[str, int] = {}
+    for r in rows:
+        for k, v in r[field_name].items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
 def stress_plan(
     plan: Plan,
     inputs: Inputs,
@@ -962,25 +992,11 @@ def stress_plan(
     w = futures.weights
     costs = np.array([r["cost_usd"] for r in rows])
     served = np.isfinite(costs)
-    futures_out = []
-    caps: dict[str, int] = {}
-    rate: dict[str, int] = {}
-    for name, p, r in zip(futures.names, w, rows, strict=True):
-        for k, v in (r.get("cap_hours") or {}).items():
-            caps[k] = caps.get(k, 0) + v
-        for k, v in (r.get("rate_limit_hours") or {}).items():
-            rate[k] = rate.get(k, 0) + v
-        futures_out.append(
-            {
-                "scenario": name,
-                "weight": float(p),
-                "cost_usd": None if not math.isfinite(r["cost_usd"]) else float(r["cost_usd"]),
-                "api_hours": r.get("api_hours"),
-                "cap_hours": r.get("cap_hours") or {},
-                "rate_limit_hours": r.get("rate_limit_hours") or {},
-                "error": r.get("error"),
-            }
-        )
+    futures_out = [
+        _future_row(name, p, r) for name, p, r in zip(futures.names, w, rows, strict=True)
+    ]
+    caps = _hours_by_key(futures_out, "cap_hours")
+    rate = _hours_by_key(futures_out, "rate_limit_hours")
     ok = costs[served]
     pw = w[served] / w[served].sum() if served.any() else w[served]
 

@@ -393,7 +393,8 @@ def test_a_long_horizons_capacity_chart_is_drawn_per_day(monkeypatch: pytest.Mon
     calls = []
     real = report.fig_capacity_daily
     monkeypatch.setattr(report, "fig_capacity_daily", lambda *a: calls.append(1) or real(*a))
-    png = report.fig_capacity(Plan(data={}, schedule=sched), hours)
+    doc = {"horizon_hours": 2.0, "total_cost_usd": 0.0, "cost_by_tier_usd": {}}
+    png = report.fig_capacity(Plan.of(doc, sched), hours)
     assert calls and png[:4] == b"\x89PNG"
     assert report.ENVELOPE_HOURS < 8760
 
@@ -438,12 +439,12 @@ def test_a_plan_that_misstates_its_commitments_fails_verification(tmp_path: Path
     data["existing"][0]["usd_per_hour"] /= 2
     data["cost_by_tier_usd"]["existing"] -= cut
     data["total_cost_usd"] -= cut
-    report = verify_inputs(Plan(data, plan.schedule), inputs)
+    report = verify_inputs(Plan.of(data, plan.schedule), inputs)
     failed = {c["check"] for c in report.checks if not c["ok"]}
     assert {"existing", "cost"} <= failed, report.failures()
     # a commitment misstated with its cost left alone verified outright
     for field, wrong in (("count", 3), ("gpu", "H100-SXM"), ("tier", "reserved_1y")):
         data = json.loads(json.dumps(plan.data))
         data["existing"][0][field] = wrong
-        report = verify_inputs(Plan(data, plan.schedule), inputs)
+        report = verify_inputs(Plan.of(data, plan.schedule), inputs)
         assert not report.ok and "existing" in {c["check"] for c in report.checks if not c["ok"]}

@@ -285,6 +285,28 @@ def test_stress_reprices_the_saved_fleet_on_every_future(saved_two_stage, tmp_pa
     ]
 
 
+def test_stress_exits_1_where_a_future_cannot_be_served_with_json_too(
+    saved_two_stage, monkeypatch
+) -> None:
+    """`advisor stress --json` exited 0 where futures could not be served (the text output
+    exits 1): a script reading the exit status took the plan for robust."""
+    import advisor.stochastic as st
+
+    path, plan_dir, _ = saved_two_stage
+    real = st.stress_plan
+
+    def one_unserved(*a, **kw):  # type: ignore[no-untyped-def]
+        got = real(*a, **kw)
+        return {**got, "unserved_futures": [got["by_future"][0]["scenario"]]}
+
+    monkeypatch.setattr(st, "stress_plan", one_unserved)
+    args = ["stress", str(plan_dir), "--demand", str(path), "--solver", "highs"]
+    for extra in ([], ["--json"]):
+        res = CliRunner().invoke(app, [*args, "--workers", "1", *extra])
+        assert res.exit_code == 1, res.output
+    assert json.loads(res.output)["unserved_futures"]
+
+
 def test_stress_needs_one_source_of_futures(saved_two_stage) -> None:
     _, plan_dir, _ = saved_two_stage
     res = CliRunner().invoke(app, ["stress", str(plan_dir)])

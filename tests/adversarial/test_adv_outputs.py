@@ -4,6 +4,7 @@ happens to the writer; the user's files are never touched; --out is checked befo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -50,9 +51,10 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 def two_plans(api_demand: Path) -> tuple[Plan, Plan]:
     """Two different plans (an old and a new one) from one tiny solve."""
     old = solve_plan(api_demand, solver="highs", time_limit_s=30)
-    new = Plan(data={**old.data, "total_cost_usd": old.total_cost_usd}, schedule=old.schedule)
-    new.schedule = old.schedule.iloc[::-1].reset_index(drop=True)  # other bytes, same plan
-    new.data["warnings"] = ["the second run"]
+    new = dataclasses.replace(
+        old.with_warnings(["the second run"]),
+        schedule=old.schedule.iloc[::-1].reset_index(drop=True),  # other bytes, same plan
+    )
     return old, new
 
 

@@ -15,7 +15,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from advisor.cli import (
+from advisor.cli_base import (
     CatalogOpt,
     JsonOpt,
     PricesOpt,

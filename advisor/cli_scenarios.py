@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from advisor.cli import (
+from advisor.cli_base import (
     CatalogOpt,
     GapOpt,
     JsonOpt,
@@ -274,7 +274,7 @@ def stress(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-solve only the hourly recourse of a saved plan's reserved fleet on many futures."""
-    from advisor.cli import parse_aggregate
+    from advisor.cli_base import parse_aggregate
     from advisor.parallel import check_cluster
     from advisor.plan import Plan
     from advisor.scenarios import load_scenarios

@@ -14,7 +14,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from advisor.cli import (
+from advisor.cli_base import (
     AggregateOpt,
     CapacityOpt,
     CatalogOpt,

@@ -84,3 +84,54 @@ def test_the_check_finds_a_private_attribute(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert private_attributes([bad], tmp_path) == ["probe.py: advisor.solve.rental._set_starts"]
+
+
+def module_imports(root: Path = ROOT) -> dict[str, set[str]]:
+    """Each advisor module's advisor imports at module level (the ones that run when it is
+    imported; a function's own imports and ``if TYPE_CHECKING:`` blocks left out)."""
+    names = {}
+    for path in (root / "advisor").rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        deps = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom) and (node.module or "") in names:
+                subs = {f"{node.module}.{a.name}" for a in node.names} & names.keys()
+                deps |= subs or {node.module or ""}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names} & names.keys()
+        graph[name] = deps - {name}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The module-level import cycles of ``graph`` (each as a path back to its start)."""
+    cycles, done = [], set()
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in path:
+            cycles.append([*path[path.index(node) :], node])
+            return
+        if node in done:
+            return
+        for dep in sorted(graph.get(node, ())):
+            visit(dep, [*path, node])
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node, [])
+    return cycles
+
+
+def test_no_module_level_import_cycle() -> None:
+    """``cli`` imported ``cli_sweep`` (to register its command) and ``cli_sweep`` imported
+    ``cli`` (for the shared options): which of the two ran first depended on the entry point.
+    The shared parts are in ``cli_base`` now, and the modules import one way."""
+    assert import_cycles(module_imports()) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c", "a"]]

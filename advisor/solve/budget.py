@@ -21,7 +21,7 @@ DEFAULT_EXACT_BUDGET_S = 15.0
 #: ...and beyond that (clustered). Stages end when their work is done, so small problems
 #: take much less: the bound first (``LAGRANGE_S``, at most a fifth), the fleet search to
 #: half of it (three quarters where every hour is solved exactly, keeping the recovery's
-#: time), the schedule recovery the rest less the finish's (``FINISH_S_PER_HOUR``).
+#: time), the schedule recovery the rest less the finish's (``pipeline.finish_s``).
 DEFAULT_BUDGET_S = 240.0
 #: The least share of the time budget the solver keeps where preparing the options (each
 #: deployment's capacity under load: seconds to a minute the first time, then cached) took

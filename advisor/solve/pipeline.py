@@ -92,18 +92,19 @@ from advisor.solve.schedule import (
 
 R = TypeVar("R")  # a bound's report
 
-#: Seconds per real hour a clustered solve keeps back from its budget for what follows it
-#: (baselines, plan assembly, verification: 1.3 s measured at 8,760 h x 10 workloads)...
-FINISH_S_PER_HOUR = 5e-4
-#: ...and seconds whatever the horizon: the last bound stage's step past its limit and the
-#: finish (720 h x 3 workloads, HiGHS, 30 s: the plan assembled at 30.1 s with the per-hour
-#: share only).
+#: Seconds a solve keeps back from its budget for what follows it (baselines, plan assembly,
+#: verification), per hour and workload: measured 7.0-11.2 s at 8,760 h x 10 workloads,
+#: 2.2-2.4 s at 8,760 h x 3, 1.3 s at 8,760 h x 1, 2.0-2.4 s at 2,160 h x 10 (AMD EPYC,
+#: 2 cores; benchmarks/run.py's total_s - solve_s)...
+FINISH_S_PER_HOUR_WORKLOAD = 1e-4
+#: ...and seconds whatever the size: the last bound stage's step past its limit and the
+#: finish of a small plan.
 FINISH_S = 0.5
 
 
 def finish_s(problem: Problem) -> float:
     """Seconds a solve keeps back from its budget for the plan's finish."""
-    return FINISH_S + FINISH_S_PER_HOUR * problem.n_hours
+    return FINISH_S + FINISH_S_PER_HOUR_WORKLOAD * problem.n_hours * len(problem.workloads)
 
 
 #: Share of the recovery's room planned for, at the fleet estimates' pace per point.

@@ -542,6 +542,7 @@ def validate_serving(
     rows: pd.DataFrame | None = None,
     *,
     capacity_model: str = "simulated",
+    rate_scale: float = 1.0,
 ) -> dict[str, Any]:
     """Predict every measured run with the serving model and compare.
 
@@ -555,10 +556,12 @@ def validate_serving(
 
     Returns ``{"rows": DataFrame, "summary": {...}}``; the summary gives median and p90 of the
     absolute errors overall and per GPU family, for the calibration rows and the holdout.
+    ``rate_scale`` simulates (2) at that multiple of the measured rate instead (how much the
+    latency at a rate moves with the rate: ``benchmarks/online_latency_conditioning.py``).
     """
     df = load_serving_runs() if rows is None else rows
     out = [
-        _serving_record(catalog, i, row, capacity_model)
+        _serving_record(catalog, i, row, capacity_model, rate_scale)
         for i, row in enumerate(df.to_dict(orient="records"))
     ]
     table = pd.DataFrame(out, columns=SERVING_COLUMNS)
@@ -566,7 +569,7 @@ def validate_serving(
 
 
 def _serving_record(
-    catalog: Catalog, i: int, row: Mapping[str, Any], capacity_model: str
+    catalog: Catalog, i: int, row: Mapping[str, Any], capacity_model: str, rate_scale: float
 ) -> dict[str, Any]:
     """Run ``i``'s row of the serving table: its prediction and errors, or why it is skipped."""
     from advisor.serving import Replica, Traffic
@@ -600,7 +603,7 @@ def _serving_record(
     scenario = str(row["scenario"]).strip().lower()
     try:
         pred = _replica_output_tokens_per_s(
-            rep, traffic, scenario, row, case.replicas, rec, capacity_model
+            rep, traffic, scenario, row, case.replicas, rec, capacity_model, rate_scale
         )
     except ValueError as exc:
         rec["status"] = f"skipped: {exc}"
@@ -620,6 +623,7 @@ def _replica_output_tokens_per_s(
     replicas: int,
     rec: dict[str, Any],
     capacity_model: str,
+    rate_scale: float = 1.0,
 ) -> float:
     """One replica's predicted output tokens/s for the run; for an online run the simulated
     model also records its predicted latency at the measured rate in ``rec``."""
@@ -638,7 +642,7 @@ def _replica_output_tokens_per_s(
     rate = _num(row.get("request_rate_per_s"))
     if rate and capacity_model == "simulated" and cap.fits:
         per = rate / replicas
-        res = simulate(rep, traffic, per)
+        res = simulate(rep, traffic, per * rate_scale)
         rec["measured_rate_per_replica"] = per
         rec["predicted_tpot_mean_ms"] = res.tpot_ms["mean"]
         rec["predicted_ttft_p99_ms"] = res.ttft_ms["p99"]

@@ -1,0 +1,65 @@
+"""Benchmark: how much the simulated latency at a measured request rate moves with the rate.
+
+``advisor validate`` compares the mean TPOT the serving model simulates at each online run's
+measured request rate with the measured mean TPOT (a median 64% low). The public online runs
+(MLPerf Server and Interactive) are run just under their latency limits; this script asks
+whether the error is the steepness of the latency curve there (a small throughput error
+moving the model's latency a lot) by simulating every such run at 0.9x, 1.0x and 1.1x its
+measured rate, and reports:
+
+* the median |error| of the mean TPOT at each of the three rates;
+* the share of runs whose measured mean TPOT lies between the model's at 0.9x and at 1.1x
+  (a +-10% throughput error, about the model's offline median error, covers those);
+* the median ratio TPOT(1.1x) / TPOT(0.9x): how steep the curve is where the runs sit.
+
+    .venv/bin/python benchmarks/online_latency_conditioning.py
+
+Not a test: three passes of the online validation, about a minute on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's advisor, not an installed one
+
+SCALES = (0.9, 1.0, 1.1)
+
+
+def main() -> int:
+    from advisor.catalog import load_catalog
+    from advisor.validate import validate_serving
+
+    t0 = time.perf_counter()
+    catalog = load_catalog()
+    tables = {s: validate_serving(catalog, rate_scale=s)["rows"] for s in SCALES}
+    base = tables[1.0]
+    keep = (base["status"] == "ok") & base["tpot_error"].notna() & ~base["holdout"]
+    measured = base.loc[keep, "measured_tpot_mean_ms"].to_numpy(float)
+    pred = {s: t.loc[keep, "predicted_tpot_mean_ms"].to_numpy(float) for s, t in tables.items()}
+    print(f"online runs with a measured rate and mean TPOT: {int(keep.sum())}")
+    for s in SCALES:
+        err = np.abs(pred[s] / measured - 1.0)
+        print(f"  at {s:.1f}x the measured rate: median |TPOT error| {np.median(err):.1%}")
+    lo, hi = np.minimum(pred[0.9], pred[1.1]), np.maximum(pred[0.9], pred[1.1])
+    inside = (measured >= lo) & (measured <= hi)
+    print(f"  measured TPOT between the model's at 0.9x and 1.1x: {inside.mean():.1%}")
+    print(f"  median TPOT(1.1x) / TPOT(0.9x): {np.median(pred[1.1] / pred[0.9]):.2f}")
+    for fam in sorted(set(base.loc[keep, "family"])):
+        f = (base.loc[keep, "family"] == fam).to_numpy()
+        e = np.abs(pred[1.0][f] / measured[f] - 1.0)
+        print(
+            f"  {fam}: n={int(f.sum())}, median |error| {np.median(e):.1%}, "
+            f"within the +-10% band {inside[f].mean():.1%}"
+        )
+    print(f"wall {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -609,6 +609,12 @@ def lp_name(name: str) -> str:
 Values = dict[pulp.LpVariable, float]
 
 
+def value_of(values: Mapping[pulp.LpVariable, float], var: pulp.LpVariable | None) -> float:
+    """``var``'s value in ``values``, 0 where it has none (or NaN)."""
+    v = values.get(var) if var is not None else None
+    return 0.0 if v is None or math.isnan(v) else float(v)
+
+
 def objective_usd(prob: pulp.LpProblem, values: Mapping[pulp.LpVariable, float]) -> float:
     """``prob``'s objective at ``values`` (a variable not given counts 0)."""
     obj = prob.objective

@@ -567,28 +567,24 @@ class _Engine:
         kv_read = self.dsum + n_dec * self.steps
         attn = kv_read
         chunks: list[tuple[int, int]] = []
-        for i in self.prefilling:
-            if room <= 0:
-                break
+        prefilling, waiting = self.prefilling, self.waiting
+        # the admitted prompts in order, then (while the budget lasts) new admissions
+        while room > 0:
+            j = len(chunks)
+            if j == len(prefilling):
+                if not (waiting and self._admissible()):
+                    break
+                i = waiting.popleft()
+                s = seqs[i]
+                s.state = "prefill"
+                if math.isnan(s.admitted):
+                    s.admitted = self.t
+                s.held = s.cached + s.prefilled + s.to_prefill
+                self.held_pref += s.held
+                prefilling.append(i)
+                self.order.append(i)
+            i = prefilling[j]
             s = seqs[i]
-            c = min(s.to_prefill, room)
-            off = s.cached + s.prefilled
-            chunks.append((i, c))
-            tokens += c
-            kv_read += off
-            attn += c * (off + c / 2.0)
-            room -= c
-        waiting = self.waiting
-        while room > 0 and waiting and self._admissible():
-            i = waiting.popleft()
-            s = seqs[i]
-            s.state = "prefill"
-            if math.isnan(s.admitted):
-                s.admitted = self.t
-            s.held = s.cached + s.prefilled + s.to_prefill
-            self.held_pref += s.held
-            self.prefilling.append(i)
-            self.order.append(i)
             c = min(s.to_prefill, room)
             off = s.cached + s.prefilled
             chunks.append((i, c))

@@ -24,7 +24,7 @@ import pulp
 
 from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import SolverError
-from advisor.milp import POOL, FleetModel, Values, objective_usd
+from advisor.milp import POOL, FleetModel, Values, objective_usd, value_of
 from advisor.options import OptionSet
 from advisor.processes import Interrupted, kill_after
 
@@ -84,8 +84,7 @@ class SolverResult:
 
     def value(self, var: pulp.LpVariable | None) -> float:
         """``var``'s value in the solution, 0 where it has none."""
-        v = self.values.get(var) if var is not None else None
-        return 0.0 if v is None or math.isnan(v) else float(v)
+        return value_of(self.values, var)
 
     def whole(self, columns: Mapping[Any, pulp.LpVariable]) -> dict[Any, int]:
         """The solution's value of each of ``columns`` rounded to a whole number, zeros
@@ -265,18 +264,16 @@ def lp_rounding_start(fm: FleetModel, opts: OptionSet) -> StartSolution | None:
     # variables left integer rather than flipped to continuous and back
     fm.prob.solve(pulp.PULP_CBC_CMD(msg=False, mip=False))
     solved = fm.prob.status == pulp.LpStatusOptimal
-    lp = SolverResult(
-        "cbc", Status.OPTIMAL, 0.0, None, None, None, values=take_solution(fm.prob)[0]
-    )
+    lp, _ = take_solution(fm.prob)
     if not solved:
         return None
-    lp_obj = objective_usd(fm.prob, lp.values) + fm.constant_usd
+    lp_obj = objective_usd(fm.prob, lp) + fm.constant_usd
     # the LP solution can sit a hair outside a bound (-1e-12); a start must be within them
-    start = {v: _within_bounds(v, lp.value(v)) for v in fm.prob.variables()}
+    start = {v: _within_bounds(v, value_of(lp, v)) for v in fm.prob.variables()}
     pool_use: dict[tuple[str, int], float] = {}
     hourly_use: dict[tuple[str, str, int], float] = {}
     for (k, s, t), var in fm.x.items():
-        n = float(math.ceil(lp.value(var) - 1e-7))
+        n = float(math.ceil(value_of(lp, var) - 1e-7))
         start[var] = n
         dep = opts.deployments[k]
         if s == POOL:

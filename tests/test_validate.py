@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -183,6 +185,25 @@ def test_default_interactive_workload_stays_servable(catalog) -> None:
     )
     assert perf.feasible, perf.reason
     assert perf.tpot_ms <= 50 and perf.ttft_ms <= 2000
+
+
+def test_cli_calibration_is_the_shipped_fit(catalog) -> None:
+    """``python -m advisor.validate --calibrate``, the command efficiency.yaml and the README
+    name, reproduces the shipped factors: it fits the measured serving runs' offline rows, as
+    ``calibrate`` does (it fitted the older 62-row table and chose max_batch 2048). Run as
+    the module it is named as (``main`` was defined above names it used)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "advisor.validate", "--calibrate", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    values = json.loads(out)["values"]
+    for family, v in values.items():
+        eff = catalog.efficiency[family]
+        assert (v["mbu"], v["mfu"], v["max_batch"]) == pytest.approx(
+            (eff.mbu, eff.mfu, eff.max_batch)
+        ), family
 
 
 def test_cli_entry_point(capsys) -> None:

@@ -542,12 +542,24 @@ def _num(v: Any) -> float | None:
     return None if _blank(v) else float(v)
 
 
+@dataclass(frozen=True)
+class RateProbe:
+    """How an online run's latency at its measured rate is simulated: at ``rate_scale`` times
+    that rate; with ``batch_at_tpot_limit``, on an engine whose batch limit is the largest
+    batch whose mean-value step meets the run's TPOT limit (``tpot_limit_ms``, else the
+    scenario's), at most ``max_batch``, as an operator sizes it, instead of ``max_batch``."""
+
+    rate_scale: float = 1.0
+    batch_at_tpot_limit: bool = False
+
+
 def validate_serving(
     catalog: Catalog,
     rows: pd.DataFrame | None = None,
     *,
     capacity_model: str = "simulated",
     rate_scale: float = 1.0,
+    batch_at_tpot_limit: bool = False,
 ) -> dict[str, Any]:
     """Predict every measured run with the serving model and compare.
 
@@ -562,11 +574,14 @@ def validate_serving(
     Returns ``{"rows": DataFrame, "summary": {...}}``; the summary gives median and p90 of the
     absolute errors overall and per GPU family, for the calibration rows and the holdout.
     ``rate_scale`` simulates (2) at that multiple of the measured rate instead (how much the
-    latency at a rate moves with the rate: ``benchmarks/online_latency_conditioning.py``).
+    latency at a rate moves with the rate: ``benchmarks/online_latency_conditioning.py``);
+    ``batch_at_tpot_limit`` simulates it on an engine with its batch sized to the run's TPOT
+    limit (:class:`RateProbe`; the same script).
     """
     df = load_serving_runs() if rows is None else rows
+    probe = RateProbe(rate_scale, batch_at_tpot_limit)
     out = [
-        _serving_record(catalog, i, row, capacity_model, rate_scale)
+        _serving_record(catalog, i, row, capacity_model, probe)
         for i, row in enumerate(df.to_dict(orient="records"))
     ]
     table = pd.DataFrame(out, columns=SERVING_COLUMNS)
@@ -574,7 +589,7 @@ def validate_serving(
 
 
 def _serving_record(
-    catalog: Catalog, i: int, row: Mapping[str, Any], capacity_model: str, rate_scale: float
+    catalog: Catalog, i: int, row: Mapping[str, Any], capacity_model: str, probe: RateProbe
 ) -> dict[str, Any]:
     """Run ``i``'s row of the serving table: its prediction and errors, or why it is skipped."""
     from advisor.serving import Replica, Traffic
@@ -608,7 +623,7 @@ def _serving_record(
     scenario = str(row["scenario"]).strip().lower()
     try:
         pred = _replica_output_tokens_per_s(
-            rep, traffic, scenario, row, case.replicas, rec, capacity_model, rate_scale
+            rep, traffic, scenario, row, case.replicas, rec, capacity_model, probe
         )
     except ValueError as exc:
         rec["status"] = f"skipped: {exc}"
@@ -628,7 +643,7 @@ def _replica_output_tokens_per_s(
     replicas: int,
     rec: dict[str, Any],
     capacity_model: str,
-    rate_scale: float = 1.0,
+    probe: RateProbe = RateProbe(),
 ) -> float:
     """One replica's predicted output tokens/s for the run; for an online run the simulated
     model also records its predicted latency at the measured rate in ``rec``."""
@@ -647,7 +662,9 @@ def _replica_output_tokens_per_s(
     rate = _num(row.get("request_rate_per_s"))
     if rate and capacity_model == "simulated" and cap.fits:
         per = rate / replicas
-        res = simulate(rep, traffic, per * rate_scale)
+        if probe.batch_at_tpot_limit:
+            rep = _batch_at_tpot_limit(rep, traffic, _num(row.get("tpot_limit_ms")) or lim_tpot)
+        res = simulate(rep, traffic, per * probe.rate_scale)
         rec["measured_rate_per_replica"] = per
         rec["predicted_tpot_mean_ms"] = res.tpot_ms["mean"]
         rec["predicted_ttft_p99_ms"] = res.ttft_ms["p99"]
@@ -656,6 +673,20 @@ def _replica_output_tokens_per_s(
         if rec["measured_tpot_mean_ms"]:
             rec["tpot_error"] = res.tpot_ms["mean"] / rec["measured_tpot_mean_ms"] - 1
     return pred
+
+
+def _batch_at_tpot_limit(rep: Replica, traffic: Traffic, tpot_limit_ms: float | None) -> Replica:
+    """``rep`` with its batch limit the largest batch (at most its ``max_batch``) whose
+    mean-value step meets ``tpot_limit_ms`` (unchanged without a limit or where none does)."""
+    if tpot_limit_ms is None:
+        return rep
+    perf = replica_performance(
+        rep.model, rep.gpu, rep.quant, rep.eff, rep.tp, traffic.prompt_tokens,
+        traffic.completion_tokens, tpot_limit_ms, None, kv_dtype=rep.kv_dtype,
+    )  # fmt: skip
+    if not perf.meets_slo:
+        return rep
+    return dataclasses.replace(rep, eff=rep.eff.model_copy(update={"max_batch": perf.batch}))
 
 
 def _stats(errors: pd.Series) -> dict[str, Any]:

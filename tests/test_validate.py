@@ -228,3 +228,19 @@ def test_memory_tight_70b_fp8_on_one_h100_nvl_is_measured(catalog) -> None:
     errors = validate_serving(catalog, nvl)["rows"]["throughput_error"].dropna()
     assert len(errors) == len(nvl)
     assert (errors.abs() < 0.25).all(), errors.tolist()
+
+
+def test_batch_at_the_tpot_limit_caps_the_latency_at_the_rate(catalog) -> None:
+    """``batch_at_tpot_limit``: the engine's batch is sized to the run's TPOT limit, so at a
+    rate past the replica's capacity the simulated TPOT stays near that limit, where the
+    shipped batch limit lets it run to the batch of 256's step."""
+    runs = load_serving_runs()
+    row = runs[
+        runs["source"].str.contains("Dell/results/XE9680_H200_SXM_141GBx8_TRT/llama2-70b-99/Server")
+    ].iloc[:1]
+    row = row.assign(tpot_limit_ms=45.0)
+    free = validate_serving(catalog, row)["rows"].iloc[0]
+    sized = validate_serving(catalog, row, batch_at_tpot_limit=True)["rows"].iloc[0]
+    assert free["status"] == sized["status"] == "ok"
+    assert sized["predicted_tpot_mean_ms"] < 0.9 * free["predicted_tpot_mean_ms"]
+    assert sized["predicted_tpot_mean_ms"] <= 45.0 * 1.2

@@ -44,6 +44,27 @@ def undominated_lanes(lanes: list[Lane]) -> list[Lane]:
     return out
 
 
+#: A lane both workloads of a pair may use: capacity per replica for each, cost per replica,
+#: pool GPU index (-1: none), pool GPUs per replica.
+SplitLane = tuple[float, float, float, int, int]
+
+
+def undominated_splits(shared: list[SplitLane]) -> list[SplitLane]:
+    """The shared lanes no other beats: at least the capacity for each workload at no more
+    cost (ties: the earlier stays). The split replica of a beaten lane can be the other's at
+    no more cost and no less cover, so a pair's hourly optimum is the same without it."""
+
+    def beats(b: SplitLane, a: SplitLane, earlier: bool) -> bool:
+        no_worse = b[0] >= a[0] and b[1] >= a[1] and b[2] <= a[2]
+        return no_worse and (b[:3] != a[:3] or earlier)
+
+    return [
+        a
+        for i, a in enumerate(shared)
+        if not any(beats(b, a, j < i) for j, b in enumerate(shared) if j != i)
+    ]
+
+
 def pareto_frontier(
     lanes: list[Lane], k_max: float, n_gpus: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -48,6 +48,7 @@ from advisor.solve.frontier import (
     pareto_frontier,
     split_shares,
     undominated_lanes,
+    undominated_splits,
 )
 from advisor.solve.master import Master, MasterSpec, make_master
 from advisor.workloads import capacity_needed
@@ -353,6 +354,7 @@ def pair_evaluate(
                 lanes[j].append((float(ln.caps[j]), cost, ln.gpu, ln.tp, ln.max_copies))
         if ln.caps[0] > 0 and ln.caps[1] > 0 and ln.max_copies >= 1:
             shared.append((float(ln.caps[0]), float(ln.caps[1]), cost, ln.gpu, ln.tp))
+    shared = undominated_splits(shared)
     covers = [
         Cover.of_lanes(lanes[j], float(need[:, j].max()), n_gpus, unit[:, j]) for j in range(2)
     ]

@@ -5,6 +5,7 @@ and the cost of covering what is left with a frontier and the API (``Cover``).""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -91,41 +92,56 @@ def _frontier(
     C = np.zeros(1)
     U = np.zeros((1, n_gpus))
     N = np.zeros((1, len(lanes) if track else 0))
+    cut = k_max * (1 - 1e-12)
     for li, (units, cost, g, tp, max_copies) in enumerate(lanes):
         n_max = min(math.ceil(k_max / units - 1e-12), max_copies)
         if n_max <= 0:
             continue
-        add_u = np.zeros(n_gpus)
-        if g >= 0:
-            add_u[g] = tp
-        add_n = np.zeros(N.shape[1])
-        if track:
-            add_n[li] = 1
         # copies in chunks of 1, 2, 4, … (any count up to n_max is a sum of distinct
         # chunks), each chunk added to the frontier so far and the result pruned
         left, m = int(n_max), 1
         while left > 0:
             m = min(m, left)
-            open_ = k_max * (1 - 1e-12) > K
-            K, C, U, N = _prune(
+            open_ = cut > K
+            grown_u = U[open_]
+            if g >= 0:  # only the lane's pool GPU column grows (the others add zero)
+                grown_u[:, g] += m * tp
+            if track:
+                grown_n = N[open_]
+                grown_n[:, li] += m
+                N = np.concatenate([N, grown_n])
+            keep = _pareto(
                 np.concatenate([K, K[open_] + m * units]),
                 np.concatenate([C, C[open_] + m * cost]),
-                np.vstack([U, U[open_] + m * add_u]),
-                np.vstack([N, N[open_] + m * add_n]),
                 k_max,
             )
+            K, C = keep.K, keep.C
+            U = np.concatenate([U, grown_u])[keep.rows]
+            N = N[keep.rows] if track else N
             left -= m
             m *= 2
-    return K, C, U, N
+    return K, C, U, N if track else np.zeros((K.size, 0))
 
 
-def _prune(K: np.ndarray, C: np.ndarray, U: np.ndarray, N: np.ndarray, k_max: float):
+@dataclass(frozen=True)
+class _Kept:
+    """The points of a candidate set no other beats: their units, cost and rows in it."""
+
+    K: np.ndarray
+    C: np.ndarray
+    rows: np.ndarray
+
+
+def _pareto(K: np.ndarray, C: np.ndarray, k_max: float) -> _Kept:
+    """Units counted up to ``k_max``; sorted by units descending, then cost ascending, a
+    point stays where it is cheaper than every point before it."""
     K = np.minimum(K, k_max)
-    order = np.lexsort((C, -K))  # units descending, then cost ascending
-    K, C, U, N = K[order], C[order], U[order], N[order]
-    prev_min = np.minimum.accumulate(np.concatenate([[np.inf], C[:-1]]))
-    keep = prev_min - 1e-12 > C
-    return K[keep], C[keep], U[keep], N[keep]
+    order = np.lexsort((C, -K))
+    c = C[order]
+    prev_min = np.minimum.accumulate(np.concatenate([[np.inf], c[:-1]]))
+    keep = prev_min - 1e-12 > c
+    rows = order[keep]
+    return _Kept(K[rows], c[keep], rows)
 
 
 class Cover:
@@ -164,15 +180,14 @@ class Cover:
         P = self.K.size
         i = np.searchsorted(self.K, r * (1 - 1e-12), side="left")
         whole = np.where(i < P, self.C[np.minimum(i, P - 1)], np.inf)
-        j = np.maximum(i - 1, 0)
-        at = self.rows if rows is None else np.asarray(rows)[:, None]
-        at = np.broadcast_to(at, r.shape)
-        unit = self.unit[at]
+        at = self.rows if rows is None else np.asarray(rows)[:, None]  # (n, 1)
+        # row-major position of (row, point before i) in prefix / prefix_at
+        flat = at * P + np.maximum(i - 1, 0)
         with np.errstate(invalid="ignore"):
-            api = np.where(i > 0, unit * r + self.prefix[at, j], np.inf)
-        api = np.where(np.isnan(api), np.inf, api)
+            api = self.unit[at] * r + self.prefix.ravel()[flat]
+        api[(i == 0) | np.isnan(api)] = np.inf
         use_api = api < whole
-        return np.where(use_api, api, whole), np.where(use_api, self.prefix_at[at, j], i)
+        return np.where(use_api, api, whole), np.where(use_api, self.prefix_at.ravel()[flat], i)
 
 
 def crossings(K: np.ndarray, d: np.ndarray, p: float) -> np.ndarray:

@@ -36,7 +36,7 @@ import numpy as np
 
 from advisor.milp import POOL, ModelInput, deployment_sources
 from advisor.options import OptionSet, api_usd_per_hour
-from advisor.solve.frontier import Cover, frontier_with_replicas, hourly_replica
+from advisor.solve.frontier import Cover, frontier_with_replicas, hourly_replica, undominated
 from advisor.solve.pair_hours import (
     MAX_PAIR_WORK,
     PairSide,
@@ -243,21 +243,22 @@ def _shared_lanes(
                 usd, copies = hourly_replica(opts, k, s)
                 if copies >= 1:
                     out.append(SharedLane((k, s), caps, usd, gpus))
-    return [a for i, a in enumerate(out) if not any(_beats(b, a, j < i) for j, b in enumerate(out))]
+    return undominated(out, _no_worse, _same)
 
 
-def _beats(b: SharedLane, a: SharedLane, earlier: bool) -> bool:
-    """Whether lane ``b`` does ``a``'s job for no more (ties: the earlier lane stays)."""
-    if b is a:
-        return False
-    no_worse = (
+def _no_worse(b: SharedLane, a: SharedLane) -> bool:
+    """Whether lane ``b`` does ``a``'s job for no more."""
+    return (
         b.usd <= a.usd
         and b.caps[0] >= a.caps[0]
         and b.caps[1] >= a.caps[1]
         and bool(np.all(b.pool_gpus <= a.pool_gpus))
     )
-    same = b.usd == a.usd and b.caps == a.caps and np.array_equal(b.pool_gpus, a.pool_gpus)
-    return no_worse and (not same or earlier)
+
+
+def _same(b: SharedLane, a: SharedLane) -> bool:
+    """Whether lanes ``b`` and ``a`` are equal in price, capacities and pool GPUs."""
+    return b.usd == a.usd and b.caps == a.caps and np.array_equal(b.pool_gpus, a.pool_gpus)
 
 
 def pool_table(

@@ -5,7 +5,9 @@ and the cost of covering what is left with a frontier and the API (``Cover``).""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -14,6 +16,7 @@ from advisor.options import OptionSet
 #: A lane: capacity per replica, cost per replica, pool GPU index (-1: none), pool GPUs per
 #: replica, most replicas.
 Lane = tuple[float, float, int, int, float]
+T = TypeVar("T")
 
 
 def hourly_replica(opts: OptionSet, deployment: str, source: str) -> tuple[float, float]:
@@ -45,6 +48,20 @@ def undominated_lanes(lanes: list[Lane]) -> list[Lane]:
     return out
 
 
+def undominated(
+    items: Sequence[T], no_worse: Callable[[T, T], bool], same: Callable[[T, T], bool]
+) -> list[T]:
+    """The items no other beats: ``no_worse(b, a)`` (``b`` does ``a``'s job for no more) and,
+    where ``same(b, a)``, ``b`` comes first (of equal items the earliest stays)."""
+    return [
+        a
+        for i, a in enumerate(items)
+        if not any(
+            j != i and no_worse(b, a) and (j < i or not same(b, a)) for j, b in enumerate(items)
+        )
+    ]
+
+
 #: A lane both workloads of a pair may use: capacity per replica for each, cost per replica,
 #: pool GPU index (-1: none), pool GPUs per replica.
 SplitLane = tuple[float, float, float, int, int]
@@ -54,16 +71,11 @@ def undominated_splits(shared: list[SplitLane]) -> list[SplitLane]:
     """The shared lanes no other beats: at least the capacity for each workload at no more
     cost (ties: the earlier stays). The split replica of a beaten lane can be the other's at
     no more cost and no less cover, so a pair's hourly optimum is the same without it."""
-
-    def beats(b: SplitLane, a: SplitLane, earlier: bool) -> bool:
-        no_worse = b[0] >= a[0] and b[1] >= a[1] and b[2] <= a[2]
-        return no_worse and (b[:3] != a[:3] or earlier)
-
-    return [
-        a
-        for i, a in enumerate(shared)
-        if not any(beats(b, a, j < i) for j, b in enumerate(shared) if j != i)
-    ]
+    return undominated(
+        shared,
+        lambda b, a: b[0] >= a[0] and b[1] >= a[1] and b[2] <= a[2],
+        lambda b, a: b[:3] == a[:3],
+    )
 
 
 def pareto_frontier(

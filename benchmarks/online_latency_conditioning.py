@@ -77,15 +77,15 @@ def batch_sized_to_the_limit(catalog, keep, measured: np.ndarray) -> None:
     )
     print("batch limit sized to each run's TPOT limit:")
     for label, cat in (("shipped factors, at most 256", catalog), ("refit, at most 2,048", refit)):
-        t = validate_serving(cat, batch_at_tpot_limit=True)["rows"]
+        got = validate_serving(cat, batch_at_tpot_limit=True)
+        t, fit = got["rows"], got["summary"]["calibration"]
         err = t.loc[keep, "predicted_tpot_mean_ms"].to_numpy(float) / measured - 1.0
-        ok = (t["status"] == "ok") & ~t["holdout"]
-        off = t.loc[ok & (t["scenario"].str.lower() == "offline"), "throughput_error"].abs()
-        on = t.loc[ok & (t["scenario"].str.lower() != "offline"), "throughput_error"].abs()
+        off = fit["offline_throughput"]
+        on = fit["online_throughput_at_measured_latency"]
         print(
             f"  {label}: median |TPOT error| {np.median(np.abs(err)):.1%} (signed "
-            f"{np.median(err):+.1%}); offline {off.median():.1%} / p90 {off.quantile(0.9):.1%}; "
-            f"throughput at the measured latency {on.median():.1%}"
+            f"{np.median(err):+.1%}); offline {off['median']:.1%} / p90 {off['p90']:.1%}; "
+            f"throughput at the measured latency {on['median']:.1%}"
         )
 
 

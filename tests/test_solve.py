@@ -518,6 +518,33 @@ def test_fleet_search_neighbours_include_swaps_between_gpu_types() -> None:
     assert got.index({("H100-SXM", "owned"): 1, ("MI300X", "reserved_3y"): 4}) < first_swap
 
 
+def test_fleet_search_tries_the_types_held_before_new_ones() -> None:
+    """Regression: the moves that add a GPU type came first (the types in name order), cost
+    twice as long to estimate and were not cheaper, so at 8,760 h x 10 workloads (HiGHS) the
+    search ran out of time one swap short of the fleet it reaches otherwise."""
+    from advisor.pipeline import option_set
+    from advisor.solve.fleet_search import neighbours, repeated
+
+    opts = option_set(load_inputs(DEMAND / "spiky_diurnal.csv"))
+    fleet = {("H100-SXM", "owned"): 1, ("MI300X", "reserved_3y"): 3}
+    got = neighbours(fleet, opts, ["A100-80G", "H100-PCIe", "H100-SXM", "MI300X"])
+    held = [all(g in ("H100-SXM", "MI300X") for g, _ in f) for f in got]
+    assert any(held) and not all(held)
+    assert held == sorted(held, reverse=True)  # every move within the types held first
+    swap = {("H100-SXM", "owned"): 0, ("MI300X", "reserved_3y"): 4}
+    assert {k: n for k, n in swap.items() if n} in got
+    # the last improving move, once more
+    assert repeated(fleet, {("H100-SXM", "owned"): 2, ("MI300X", "reserved_3y"): 2}, opts) == {
+        ("MI300X", "reserved_3y"): 4
+    }
+    assert repeated(fleet, {("H100-SXM", "owned"): 1, ("MI300X", "reserved_3y"): 4}, opts) == {
+        ("H100-SXM", "owned"): 1,
+        ("MI300X", "reserved_3y"): 2,
+    }
+    assert repeated(fleet, {("H100-SXM", "owned"): 3, ("MI300X", "reserved_3y"): 3}, opts) is None
+    assert repeated(fleet, fleet, opts) is None
+
+
 @pytest.mark.skipif("highs" not in available_solvers(), reason="needs HiGHS")
 def test_highs_prints_nothing_on_stdout(tmp_path: Path) -> None:
     """Regression: HiGHS printed its banner ("Running HiGHS ...") on the process's standard

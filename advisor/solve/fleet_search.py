@@ -44,35 +44,55 @@ Fleet = dict[tuple[str, str], int]
 def neighbours(fleet: Fleet, opts: OptionSet, gpus: list[str]) -> list[Fleet]:
     """Fleets one GPU away: one more or one fewer on a pool tier, or one moved between
     tiers of the same GPU type; then one swapped for a GPU of another type (on that type's
-    cheapest pool tier with room)."""
-    out: list[Fleet] = []
-    swaps: list[Fleet] = []
+    cheapest pool tier with room). The moves among the GPU types the fleet holds come
+    first, those that add a type last: measured at 8,760 h x 10 workloads (HiGHS), a fleet
+    with a new type took 1.0-1.4 s to cost against 0.6 s, none of them was cheaper, and
+    tried first they left the search one move short of the best fleet it reached
+    otherwise (first improvement takes the first cheaper neighbour)."""
+    held = {g for (g, _), n in fleet.items() if n > 0}
+    near: list[Fleet] = []  # moves within the types held
+    swaps: list[Fleet] = []  # ...and between them
+    far: list[Fleet] = []  # moves that add a type
     for g in gpus:
         tiers = opts.pool_tiers(g)
         for t in tiers:
             n = fleet.get((g, t), 0)
             if n > 0:
-                out.append({**fleet, (g, t): n - 1})
-            if n + 1 <= opts.max_gpus.get((g, t), math.inf):
-                out.append({**fleet, (g, t): n + 1})
+                near.append({**fleet, (g, t): n - 1})
+            if _room(fleet, opts, g, t):
+                (near if g in held else far).append({**fleet, (g, t): n + 1})
+            if n == 0:
+                continue
             for t2 in tiers:
-                if (
-                    t2 != t
-                    and n > 0
-                    and fleet.get((g, t2), 0) + 1 <= opts.max_gpus.get((g, t2), math.inf)
-                ):
-                    out.append({**fleet, (g, t): n - 1, (g, t2): fleet.get((g, t2), 0) + 1})
+                if t2 != t and _room(fleet, opts, g, t2):
+                    near.append({**fleet, (g, t): n - 1, (g, t2): fleet.get((g, t2), 0) + 1})
             for g2 in gpus:
-                room = [
-                    t2
-                    for t2 in opts.pool_tiers(g2)
-                    if fleet.get((g2, t2), 0) + 1 <= opts.max_gpus.get((g2, t2), math.inf)
-                ]
-                if g2 == g or n == 0 or not room:
+                room = [t2 for t2 in opts.pool_tiers(g2) if _room(fleet, opts, g2, t2)]
+                if g2 == g or not room:
                     continue
                 t2 = min(room, key=lambda t2: opts.gpu_usd_per_hour[(g2, t2)])
-                swaps.append({**fleet, (g, t): n - 1, (g2, t2): fleet.get((g2, t2), 0) + 1})
-    return [{k: v for k, v in f.items() if v > 0} for f in out + swaps]
+                moved = {**fleet, (g, t): n - 1, (g2, t2): fleet.get((g2, t2), 0) + 1}
+                (swaps if g2 in held else far).append(moved)
+    return [{k: v for k, v in f.items() if v > 0} for f in near + swaps + far]
+
+
+def repeated(fleet: Fleet, before: Fleet, opts: OptionSet) -> Fleet | None:
+    """The fleet one more step of the move that led from ``before`` to ``fleet`` (the move
+    the search tries first after an improving one), or None where that leaves the
+    catalog's limits."""
+    keys = set(fleet) | set(before)
+    step = {k: fleet.get(k, 0) - before.get(k, 0) for k in keys}
+    out = {k: fleet.get(k, 0) + step[k] for k in keys}
+    if not any(step.values()) or any(
+        n < 0 or n > opts.max_gpus.get(k, math.inf) for k, n in out.items()
+    ):
+        return None
+    return {k: n for k, n in out.items() if n > 0}
+
+
+def _room(fleet: Fleet, opts: OptionSet, g: str, t: str) -> bool:
+    """Whether the catalog allows one more GPU of type ``g`` on tier ``t``."""
+    return fleet.get((g, t), 0) + 1 <= opts.max_gpus.get((g, t), math.inf)
 
 
 def usage_fleets(

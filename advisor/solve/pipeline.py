@@ -75,6 +75,7 @@ from advisor.solve.fleet_search import (
     Fleet,
     fleet_text,
     neighbours,
+    repeated,
     usage_fleets,
 )
 from advisor.solve.lagrange import LagrangeResult
@@ -522,20 +523,23 @@ def _descend(
     say: Progress,
     clock: Deadline,
 ) -> tuple[Fleet, float, bool]:
-    """One GPU at a time from ``start`` while the estimate falls (``neighbours``), until
-    ``clock``. Returns the fleet, its estimate and whether the clock stopped it."""
+    """One GPU at a time from ``start`` while the estimate falls (``neighbours``; the last
+    improving move tried again first), until ``clock``. Returns the fleet, its estimate and
+    whether the clock stopped it."""
     best, best_cost = start, cost_of(start)
+    before: Fleet | None = None  # the fleet before the last improving move
     improved = True
     while improved:
         if clock.passed():
             return best, best_cost, True
         improved = False
-        for nb in neighbours(best, opts, gpus):
+        again = None if before is None else repeated(best, before, opts)
+        for nb in ([again] if again else []) + neighbours(best, opts, gpus):
             if clock.passed():
                 return best, best_cost, True
             c = cost_of(nb)
             if c < best_cost - 1e-6:
-                best, best_cost, improved = nb, c, True
+                before, best, best_cost, improved = best, nb, c, True
                 say(f"fleet search: ${best_cost:,.2f} (estimated) with {fleet_text(best)}")
                 break
     return best, best_cost, False

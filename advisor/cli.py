@@ -605,6 +605,8 @@ def validate(
     for fam, v in cal["by_family"].items():
         t.add_row(fam, *(cell(v[k]) for k in keys))
     t.add_row("all", *(cell(cal[k]) for k in keys))
+    for scen, v in cal["by_scenario"].items():
+        t.add_row(f"all, {scen} runs", "-", *(cell(v[k]) for k in keys[1:]))
     out.print(t)
     out.print(
         "offline: predicted vs measured output tokens/s of offline runs; online throughput: "

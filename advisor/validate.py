@@ -572,7 +572,8 @@ def validate_serving(
     simulated run at the measured requests/s per replica, against the measured statistics.
 
     Returns ``{"rows": DataFrame, "summary": {...}}``; the summary gives median and p90 of the
-    absolute errors overall and per GPU family, for the calibration rows and the holdout.
+    absolute errors overall and per GPU family, and the online ones per scenario (with the
+    signed medians), for the calibration rows and the holdout.
     ``rate_scale`` simulates (2) at that multiple of the measured rate instead (how much the
     latency at a rate moves with the rate: ``benchmarks/online_latency_conditioning.py``);
     ``batch_at_tpot_limit`` simulates it on an engine with its batch sized to the run's TPOT
@@ -690,10 +691,26 @@ def _batch_at_tpot_limit(rep: Replica, traffic: Traffic, tpot_limit_ms: float | 
 
 
 def _stats(errors: pd.Series) -> dict[str, Any]:
-    a = errors.dropna().abs()
-    if a.empty:
-        return {"n": 0, "median": None, "p90": None}
-    return {"n": len(a), "median": float(a.median()), "p90": float(np.percentile(a, 90))}
+    """Count, median and 90th percentile of the absolute errors, and the signed median (the
+    direction of a bias)."""
+    e = errors.dropna().astype(float)
+    if e.empty:
+        return {"n": 0, "median": None, "p90": None, "signed_median": None}
+    a = e.abs()
+    return {
+        "n": len(a),
+        "median": float(a.median()),
+        "p90": float(np.percentile(a, 90)),
+        "signed_median": float(e.median()),
+    }
+
+
+def _online_stats(rows: pd.DataFrame) -> dict[str, Any]:
+    """The online errors of ``rows`` (online runs only)."""
+    return {
+        "online_throughput_at_measured_latency": _stats(rows["throughput_error"]),
+        "online_tpot_at_measured_rate": _stats(rows["tpot_error"]),
+    }
 
 
 def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
@@ -718,6 +735,15 @@ def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
                     "online_tpot_at_measured_rate": _stats(g["tpot_error"]),
                 }
                 for fam, g in rows.groupby("family", sort=True)
+            },
+            # the online errors per MLPerf scenario (Server: p99 TPOT 200 ms for llama2-70b;
+            # Interactive: 40 ms), overall and per family
+            "by_scenario": {
+                str(scen): {
+                    **_online_stats(g),
+                    "by_family": {str(f): _online_stats(gf) for f, gf in g.groupby("family")},
+                }
+                for scen, g in online.groupby(online["scenario"].str.lower(), sort=True)
             },
         }
     return summary

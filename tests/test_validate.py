@@ -244,3 +244,25 @@ def test_batch_at_the_tpot_limit_caps_the_latency_at_the_rate(catalog) -> None:
     assert free["status"] == sized["status"] == "ok"
     assert sized["predicted_tpot_mean_ms"] < 0.9 * free["predicted_tpot_mean_ms"]
     assert sized["predicted_tpot_mean_ms"] <= 45.0 * 1.2
+
+
+def test_online_errors_are_reported_per_scenario(catalog) -> None:
+    """The online errors split by MLPerf scenario (Server runs sit at their capacity, where
+    latency at a rate is ill-conditioned; Interactive runs do not as much), with the signed
+    median giving the direction."""
+    runs = load_serving_runs()
+    pick = runs[
+        runs["source"].str.contains("Dell/results/XE9680_H200_SXM_141GBx8_TRT/llama2-70b-99/")
+        & runs["scenario"].str.lower().isin(["server", "interactive"])
+    ]
+    assert set(pick["scenario"].str.lower()) == {"server", "interactive"}
+    res = validate_serving(catalog, pick)
+    table, cal = res["rows"], res["summary"]["calibration"]
+    assert set(cal["by_scenario"]) == {"server", "interactive"}
+    for scen, v in cal["by_scenario"].items():
+        errs = table[table["scenario"].str.lower() == scen]["tpot_error"].dropna()
+        got = v["online_tpot_at_measured_rate"]
+        assert got["n"] == len(errs) > 0
+        assert got["signed_median"] == pytest.approx(float(errs.median()))
+        assert got["median"] == pytest.approx(float(errs.abs().median()))
+        assert set(v["by_family"]) == {"hopper"}

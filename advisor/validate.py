@@ -722,17 +722,13 @@ def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
         online = rows[rows["scenario"].str.lower() != "offline"]
         summary[part] = {
             "offline_throughput": _stats(offline["throughput_error"]),
-            "online_throughput_at_measured_latency": _stats(online["throughput_error"]),
-            "online_tpot_at_measured_rate": _stats(online["tpot_error"]),
+            **_online_stats(online),
             "by_family": {
                 str(fam): {
                     "offline_throughput": _stats(
                         g[g["scenario"].str.lower() == "offline"]["throughput_error"]
                     ),
-                    "online_throughput_at_measured_latency": _stats(
-                        g[g["scenario"].str.lower() != "offline"]["throughput_error"]
-                    ),
-                    "online_tpot_at_measured_rate": _stats(g["tpot_error"]),
+                    **_online_stats(g[g["scenario"].str.lower() != "offline"]),
                 }
                 for fam, g in rows.groupby("family", sort=True)
             },

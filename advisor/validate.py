@@ -5,7 +5,8 @@ measured LLM serving throughput from public runs, one row a run, each with its `
 :func:`validate` predicts every row with :func:`advisor.roofline.replica_performance` and
 reports the error ``predicted / measured − 1`` per row and in summary. :func:`calibrate` grid-
 searches one set of efficiency factors per GPU family (MBU, MFU) and one global ``max_batch``
-that minimize the median absolute error; it never fits a per-row constant.
+that minimize the median absolute error of the offline rows, the near-ties told apart by the
+latency of the online Interactive rows; it never fits a per-row constant.
 
 Prediction of one row: ``replicas = num_gpus / tp`` replicas, each
 ``replica_performance(model, gpu, quant, eff, tp, input, output, tpot_slo, ttft_slo)``; the
@@ -324,16 +325,23 @@ def calibrate(
     catalog: Catalog,
     rows: pd.DataFrame | None = None,
     grid: Mapping[str, Sequence[float]] = DEFAULT_GRID,
+    online: pd.DataFrame | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Grid-search MBU and MFU per GPU family and one global ``max_batch``.
 
-    For each ``max_batch`` in the grid, each family gets the (MBU, MFU) pair minimizing the
-    median absolute error of its own rows; the ``max_batch`` whose fitted families give the
-    lowest overall median absolute error wins. Families without usable rows keep the seed
-    defaults (MBU 0.70, MFU 0.40); ``max_batch`` (an engine setting, not a hardware property) is
-    global and applies to every family.
+    Stage 1 (offline rows): for each ``max_batch`` in the grid, each family gets the (MBU, MFU)
+    pair minimizing the median absolute error of its own rows; the ``max_batch`` whose fitted
+    families give the lowest overall median absolute error wins. Stage 2 (online rows): large
+    offline batches are compute-bound, so the offline rows hardly tell MBU values apart; among
+    the pairs whose offline median is within ``MBU_TIE_TOLERANCE`` of the family's best, the
+    pair whose simulated mean TPOT at the measured rate of the family's Interactive runs
+    (``online``, by default :func:`online_calibration_rows`: small batches, where the step is
+    memory-bound) is closest to the measured one (median absolute error) wins. Ties in either
+    stage go to the factors closest to the seed defaults. Families without usable rows keep
+    the seed defaults (MBU 0.70, MFU 0.40); ``max_batch`` (an engine setting, not a hardware
+    property) is global and applies to every family.
 
-    Returns ``{family: {"mbu", "mfu", "max_batch", "calibrated", "n_rows",
+    Returns ``{family: {"mbu", "mfu", "max_batch", "calibrated", "n_rows", "n_online_rows",
     "median_abs_error", "p90_abs_error"}}`` (errors NaN for families without rows).
     """
     df = calibration_rows() if rows is None else rows
@@ -343,62 +351,108 @@ def calibrate(
         if not isinstance(case, str):
             cases.setdefault(case.family, []).append(case)
 
-    best_total: tuple[float, int, dict[str, tuple[float, float, np.ndarray]]] | None = None
+    best_total: tuple[float, int, dict[str, list[_Fit]]] | None = None
     for max_batch in grid["max_batch"]:
-        fits: dict[str, tuple[float, float, np.ndarray]] = {}
-        for family, fam_cases in cases.items():
-            base = catalog.efficiency[family]
-            best: tuple[float, float, float, np.ndarray] | None = None
-            for mbu in grid["mbu"]:
-                for mfu in grid["mfu"]:
-                    eff = base.model_copy(
-                        update={"mbu": float(mbu), "mfu": float(mfu), "max_batch": int(max_batch)}
-                    )
-                    err = np.array(
-                        [_predict(catalog, c, eff)[0] / c.measured - 1.0 for c in fam_cases]
-                    )
-                    med = float(np.median(np.abs(err)))
-                    # Ties: the factors closest to the seed defaults win (stable, explainable).
-                    key = (med, abs(mbu - SEED_MBU) + abs(mfu - SEED_MFU))
-                    if best is None or key < (
-                        best[0],
-                        abs(best[1] - SEED_MBU) + abs(best[2] - SEED_MFU),
-                    ):
-                        best = (med, float(mbu), float(mfu), err)
-            assert best is not None
-            fits[family] = (best[1], best[2], best[3])
-        all_err = np.concatenate([f[2] for f in fits.values()]) if fits else np.array([])
+        fits = {
+            family: _offline_fits(catalog, fam_cases, grid, int(max_batch))
+            for family, fam_cases in cases.items()
+        }
+        chosen = [min(f, key=_Fit.key).err for f in fits.values()]
+        all_err = np.concatenate(chosen) if chosen else np.array([])
         total = float(np.median(np.abs(all_err))) if len(all_err) else math.inf
         if best_total is None or total < best_total[0]:
             best_total = (total, int(max_batch), fits)
 
     assert best_total is not None
     _, max_batch, fits = best_total
+    online_rows = online_calibration_rows() if online is None else online
     result: dict[str, dict[str, Any]] = {}
     for family in sorted(catalog.efficiency):
-        if family in fits:
-            mbu, mfu, err = fits[family]
-            med, p90 = _summary(np.abs(err).tolist())
-            result[family] = {
-                "mbu": mbu,
-                "mfu": mfu,
-                "max_batch": max_batch,
-                "calibrated": True,
-                "n_rows": len(err),
-                "median_abs_error": med,
-                "p90_abs_error": p90,
-            }
-        else:
+        if family not in fits:
             result[family] = {
                 "mbu": SEED_MBU,
                 "mfu": SEED_MFU,
                 "max_batch": max_batch,
                 "calibrated": False,
                 "n_rows": 0,
+                "n_online_rows": 0,
                 "median_abs_error": math.nan,
                 "p90_abs_error": math.nan,
             }
+            continue
+        fit, n_online = _online_tie_break(catalog, family, fits[family], online_rows, max_batch)
+        med, p90 = _summary(np.abs(fit.err).tolist())
+        result[family] = {
+            "mbu": fit.mbu,
+            "mfu": fit.mfu,
+            "max_batch": max_batch,
+            "calibrated": True,
+            "n_rows": len(fit.err),
+            "n_online_rows": n_online,
+            "median_abs_error": med,
+            "p90_abs_error": p90,
+        }
     return result
+
+
+#: Stage 2 of :func:`calibrate`: (MBU, MFU) pairs whose offline median |error| is within this
+#: of the family's best are told apart by the online rows (0.005: half a percentage point).
+MBU_TIE_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One grid point of a family's offline fit: its median |error| and its errors."""
+
+    median: float
+    mbu: float
+    mfu: float
+    err: np.ndarray
+
+    def seed_distance(self) -> float:
+        return abs(self.mbu - SEED_MBU) + abs(self.mfu - SEED_MFU)
+
+    def key(self) -> tuple[float, float]:
+        # Ties: the factors closest to the seed defaults win (stable, explainable).
+        return (self.median, self.seed_distance())
+
+
+def _offline_fits(
+    catalog: Catalog, cases: Sequence[_Case], grid: Mapping[str, Sequence[float]], max_batch: int
+) -> list[_Fit]:
+    """Every (MBU, MFU) of the grid at ``max_batch``, with its errors on the family's rows."""
+    base = catalog.efficiency[cases[0].family]
+    fits = []
+    for mbu in grid["mbu"]:
+        for mfu in grid["mfu"]:
+            eff = base.model_copy(
+                update={"mbu": float(mbu), "mfu": float(mfu), "max_batch": max_batch}
+            )
+            err = np.array([_predict(catalog, c, eff)[0] / c.measured - 1.0 for c in cases])
+            fits.append(_Fit(float(np.median(np.abs(err))), float(mbu), float(mfu), err))
+    return fits
+
+
+def _online_tie_break(
+    catalog: Catalog, family: str, fits: Sequence[_Fit], online: pd.DataFrame, max_batch: int
+) -> tuple[_Fit, int]:
+    """Stage 2 of :func:`calibrate`: the offline fit within ``MBU_TIE_TOLERANCE`` of the best
+    whose TPOT at the measured rate of the family's online rows is closest; and their count."""
+    best = min(fits, key=_Fit.key)
+    gpus = {g for g, spec in catalog.gpus.items() if spec.family == family}
+    rows = online[online["gpu"].isin(gpus)]
+    ties = [f for f in fits if f.median <= best.median + MBU_TIE_TOLERANCE]
+    if rows.empty or len(ties) < 2:
+        return best, len(rows)
+    base = catalog.efficiency[family]
+
+    def online_error(fit: _Fit) -> tuple[float, float]:
+        eff = base.model_copy(update={"mbu": fit.mbu, "mfu": fit.mfu, "max_batch": max_batch})
+        errs = [_tpot_error_at_measured_rate(catalog, r, eff) for r in rows.to_dict("records")]
+        used = [e for e in errs if e is not None]
+        return (float(np.median(np.abs(used))) if used else math.inf, fit.seed_distance())
+
+    return min(ties, key=online_error), len(rows)
 
 
 def apply_calibration(catalog: Catalog, values: Mapping[str, Mapping[str, Any]]) -> Catalog:
@@ -442,7 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=(
             "grid-search MBU/MFU per family and max_batch on the offline rows (no pipeline "
             "parallelism, no holdout) of --benchmarks, by default of the measured serving runs "
-            "(catalogs/published_serving_runs.csv): the fit the shipped factors come from"
+            "(catalogs/published_serving_runs.csv), the near-ties told apart by the TPOT of "
+            "its Interactive rows: the fit the shipped factors come from"
         ),
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -455,7 +510,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             given = None if args.benchmarks is None else load_published(args.benchmarks)
             rows = calibration_rows(given)
             before = validate(catalog, rows)
-            values = calibrate(catalog, rows)
+            online = None if given is None else online_calibration_rows(given)
+            values = calibrate(catalog, rows, online=online)
             after = validate(apply_calibration(catalog, values), rows)
             if args.json:
                 print(
@@ -481,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(
                     f"  {fam:10s} mbu {v['mbu']:.2f}  mfu {v['mfu']:.2f}  "
                     f"max_batch {v['max_batch']:5d}  rows {v['n_rows']:3d}  "
+                    f"interactive rows {v['n_online_rows']:2d}  "
                     f"median |error| {_pct(v['median_abs_error'])}  "
                     f"p90 {_pct(v['p90_abs_error'])}  ({tag})"
                 )
@@ -593,7 +650,7 @@ def _serving_record(
     catalog: Catalog, i: int, row: Mapping[str, Any], capacity_model: str, probe: RateProbe
 ) -> dict[str, Any]:
     """Run ``i``'s row of the serving table: its prediction and errors, or why it is skipped."""
-    from advisor.serving import Replica, Traffic
+    from advisor.serving import Traffic
 
     gpu = catalog.gpus.get(str(row.get("gpu")))
     rec: dict[str, Any] = {c: row.get(c) for c in SERVING_COLUMNS if c in row}
@@ -611,15 +668,7 @@ def _serving_record(
     if pp is not None and pp > 1:
         rec["status"] = "skipped: pipeline parallelism is not modelled"
         return rec
-    kv = "fp8" if str(row.get("kv_dtype")).lower() == "fp8" and gpu.has_fp8 else "auto"
-    rep = Replica(
-        catalog.models[case.model],
-        gpu,
-        catalog.quantizations[case.quant],
-        catalog.efficiency[case.family],
-        case.tp,
-        kv,
-    )
+    rep = _replica(catalog, case, row, catalog.efficiency[case.family])
     traffic = Traffic(case.prompt, case.completion)
     scenario = str(row["scenario"]).strip().lower()
     try:
@@ -634,6 +683,39 @@ def _serving_record(
     rec["throughput_error"] = case.replicas * pred / case.measured - 1.0
     rec["status"] = "ok"
     return rec
+
+
+def _replica(catalog: Catalog, case: _Case, row: Mapping[str, Any], eff: Efficiency) -> Replica:
+    """The replica a run's row describes, with the efficiency factors ``eff``."""
+    from advisor.serving import Replica
+
+    gpu = catalog.gpus[case.gpu]
+    kv = "fp8" if str(row.get("kv_dtype")).lower() == "fp8" and gpu.has_fp8 else "auto"
+    return Replica(
+        catalog.models[case.model], gpu, catalog.quantizations[case.quant], eff, case.tp, kv
+    )
+
+
+def _tpot_error_at_measured_rate(
+    catalog: Catalog, row: Mapping[str, Any], eff: Efficiency
+) -> float | None:
+    """Simulated mean TPOT at an online row's measured rate per replica over its measured mean
+    TPOT, minus 1; None where the row has no rate or TPOT, or the replica does not fit."""
+    from advisor.serving import Traffic, simulate
+
+    case = _resolve(catalog, 0, row)
+    rate, tpot = _num(row.get("request_rate_per_s")), _num(row.get("tpot_mean_ms"))
+    if isinstance(case, str) or not rate or not tpot:
+        return None
+    try:
+        res = simulate(
+            _replica(catalog, case, row, eff),
+            Traffic(case.prompt, case.completion),
+            rate / case.replicas,
+        )
+    except ValueError:
+        return None
+    return res.tpot_ms["mean"] / tpot - 1.0
 
 
 def _replica_output_tokens_per_s(
@@ -743,6 +825,17 @@ def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
             },
         }
     return summary
+
+
+def online_calibration_rows(df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The online rows stage 2 of :func:`calibrate` reads: MLPerf Interactive runs (a 40 ms
+    p99 TPOT limit keeps their batches small) of the measured serving runs, without pipeline
+    parallelism, outside the holdout."""
+    df = load_serving_runs() if df is None else df
+    pp = pd.to_numeric(df["pp"], errors="coerce").fillna(1) if "pp" in df else 1
+    keep = (df["scenario"].str.lower() == "interactive") & (pp <= 1)
+    keep &= ~df["suite"].astype(str).str.contains(HOLDOUT_PATTERN)
+    return df[keep]
 
 
 def calibration_rows(df: pd.DataFrame | None = None) -> pd.DataFrame:

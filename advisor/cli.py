@@ -589,7 +589,8 @@ def validate(
         )
         return
     t = Table(title=f"Serving model ({capacity_model}) vs measured runs: |error| median / p90 (n)")
-    for col in ("GPU family", "offline throughput", "online throughput", "online TPOT"):
+    cols = ("GPU family", "offline throughput", "online throughput", "online TPOT")
+    for col in (*cols, "online p99 TTFT"):
         t.add_column(col)
 
     def cell(x: dict) -> str:
@@ -601,6 +602,7 @@ def validate(
         "offline_throughput",
         "online_throughput_at_measured_latency",
         "online_tpot_at_measured_rate",
+        "online_ttft_p99_at_measured_rate",
     )
     for fam, v in cal["by_family"].items():
         t.add_row(fam, *(cell(v[k]) for k in keys))
@@ -611,7 +613,8 @@ def validate(
     out.print(
         "offline: predicted vs measured output tokens/s of offline runs; online throughput: "
         "the SLO capacity at the run's measured p99 TTFT/TPOT vs its measured tokens/s; online "
-        "TPOT: mean TPOT simulated at the run's measured request rate vs measured. "
+        "TPOT / p99 TTFT: mean TPOT / p99 TTFT simulated at the run's measured request rate vs "
+        "measured. "
         f"{summary['n_used']} of {summary['n_rows']} rows used (--json lists every row and why "
         "a row was skipped)."
     )

@@ -586,6 +586,7 @@ SERVING_COLUMNS = [
     "tpot_error",
     "measured_ttft_p99_ms",
     "predicted_ttft_p99_ms",
+    "ttft_error",
     "status",
 ]
 
@@ -755,6 +756,8 @@ def _replica_output_tokens_per_s(
         rec["measured_ttft_p99_ms"] = ttft
         if rec["measured_tpot_mean_ms"]:
             rec["tpot_error"] = res.tpot_ms["mean"] / rec["measured_tpot_mean_ms"] - 1
+        if ttft:
+            rec["ttft_error"] = res.ttft_ms["p99"] / ttft - 1
     return pred
 
 
@@ -792,6 +795,7 @@ def _online_stats(rows: pd.DataFrame) -> dict[str, Any]:
     return {
         "online_throughput_at_measured_latency": _stats(rows["throughput_error"]),
         "online_tpot_at_measured_rate": _stats(rows["tpot_error"]),
+        "online_ttft_p99_at_measured_rate": _stats(rows["ttft_error"]),
     }
 
 

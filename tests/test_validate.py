@@ -298,3 +298,24 @@ def test_online_errors_are_reported_per_scenario(catalog) -> None:
         assert got["signed_median"] == pytest.approx(float(errs.median()))
         assert got["median"] == pytest.approx(float(errs.abs().median()))
         assert set(v["by_family"]) == {"hopper"}
+
+
+def test_online_p99_ttft_at_the_measured_rate_is_reported(catalog) -> None:
+    """The latency statistics at the measured rate include p99 TTFT: each online row's
+    simulated p99 TTFT over its measured one, summarized like the TPOT error."""
+    runs = load_serving_runs()
+    pick = runs[
+        runs["source"].str.contains("Dell/results/XE9680_H200_SXM_141GBx8_TRT/llama2-70b-99/")
+        & runs["scenario"].str.lower().isin(["server", "interactive"])
+    ]
+    res = validate_serving(catalog, pick)
+    table, cal = res["rows"], res["summary"]["calibration"]
+    online = table[table["status"] == "ok"]
+    assert len(online) == len(pick) > 0
+    want = online["predicted_ttft_p99_ms"] / online["measured_ttft_p99_ms"] - 1
+    assert online["ttft_error"].to_numpy() == pytest.approx(want.to_numpy())
+    got = cal["online_ttft_p99_at_measured_rate"]
+    assert got["n"] == len(online)
+    assert got["median"] == pytest.approx(float(want.abs().median()))
+    for v in cal["by_scenario"].values():
+        assert v["online_ttft_p99_at_measured_rate"]["n"] > 0

@@ -835,19 +835,21 @@ def online_calibration_rows(df: pd.DataFrame | None = None) -> pd.DataFrame:
     """The online rows stage 2 of :func:`calibrate` reads: MLPerf Interactive runs (a 40 ms
     p99 TPOT limit keeps their batches small) of the measured serving runs, without pipeline
     parallelism, outside the holdout."""
-    df = load_serving_runs() if df is None else df
-    pp = pd.to_numeric(df["pp"], errors="coerce").fillna(1) if "pp" in df else 1
-    keep = (df["scenario"].str.lower() == "interactive") & (pp <= 1)
-    keep &= ~df["suite"].astype(str).str.contains(HOLDOUT_PATTERN)
-    return df[keep]
+    return _fit_rows(df, "interactive")
 
 
 def calibration_rows(df: pd.DataFrame | None = None) -> pd.DataFrame:
     """The rows the efficiency factors are fit on: offline runs of the measured serving runs,
     without pipeline parallelism, outside the holdout (TensorRT-LLM perf-overview v0.14-v0.17)."""
+    return _fit_rows(df, "offline")
+
+
+def _fit_rows(df: pd.DataFrame | None, scenario: str) -> pd.DataFrame:
+    """The runs of ``scenario`` (of ``df``, by default of the measured serving runs) that a fit
+    may read: no pipeline parallelism, outside the holdout."""
     df = load_serving_runs() if df is None else df
     pp = pd.to_numeric(df["pp"], errors="coerce").fillna(1) if "pp" in df else 1
-    keep = (df["scenario"].str.lower() == "offline") & (pp <= 1)
+    keep = (df["scenario"].str.lower() == scenario) & (pp <= 1)
     keep &= ~df["suite"].astype(str).str.contains(HOLDOUT_PATTERN)
     return df[keep]
 

@@ -169,9 +169,16 @@ def _print_scenarios(summary: dict) -> None:
         f"${summary['worst_cost_usd']:,.2f} (single forecast "
         f"${summary['single_forecast_worst_cost_usd']:,.2f}), CVaR@{summary['cvar_alpha']:g} "
         f"${summary['cvar_usd']:,.2f}; VSS ${summary['vss_usd']:,.2f}, EVPI "
-        f"${summary['evpi_usd']:,.2f}; gap " + ("n/a" if gap is None else f"{gap:.2%}"),
+        f"${summary['evpi_usd']:,.2f}; gap "
+        + ("n/a" if gap is None else f"{gap:.2%}")
+        + _seconds_text(summary.get("seconds")),
         highlight=False,
     )
+
+
+def _seconds_text(seconds: float | None) -> str:
+    """The whole two-stage solve's time, where the plan records it."""
+    return "" if seconds is None else f"; the two-stage solve took {seconds:.2f} s"
 
 
 def solve_scenarios_cli(

@@ -640,8 +640,18 @@ def _solver_md(data: Mapping[str, Any]) -> list[str]:
         f"{data['aggregation']['mode']} ({data['aggregation']['points']} points); lower bound "
         f"{lb_text}; "
         f"gap {'n/a' if gap is None else f'{gap:.3%}'} (plan cost against a valid bound for "
-        f"the full hourly problem).",
+        f"the full hourly problem).{_two_stage_md(data.get('scenarios'))}",
     ]
+
+
+def _two_stage_md(scen: Mapping[str, Any] | None) -> str:
+    """Over scenarios, what the solver line is, and the whole two-stage solve's time."""
+    if not scen or scen.get("seconds") is None:
+        return ""
+    return (
+        f" Over the scenarios this is the chosen fleet's schedule on scenario "
+        f"{scen['plan_scenario']}; the whole two-stage solve took {scen['seconds']:.2f} s."
+    )
 
 
 def assemble_plan(

@@ -125,8 +125,12 @@ def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
         b.add_row(name, _usd(cb), _against(cb, data["total_cost_usd"]))
     console.print(b)
     s = data["solver"]
+    scen = data.get("scenarios")
+    # over scenarios, this is the chosen fleet's schedule on one of them; the scenarios' line
+    # gives the whole two-stage solve
+    on = f" (the schedule on scenario {scen['plan_scenario']})" if scen else ""
     console.print(
-        f"solver {s['name']}: {s['status']} in {s['seconds']:.2f} s; aggregation "
+        f"solver {s['name']}{on}: {s['status']} in {s['seconds']:.2f} s; aggregation "
         f"{data['aggregation']['mode']} ({data['aggregation']['points']} points for "
         f"{data['aggregation']['hours']} hours)",
         highlight=False,

@@ -81,7 +81,13 @@ from advisor.pipeline import (
 )
 from advisor.plan import Plan, assemble_plan
 from advisor.scenarios import ScenarioSet, load_scenarios
-from advisor.solve import FleetSolution, SolverSettings, TimeBudget, solve_fleet
+from advisor.solve import (
+    FleetSolution,
+    SolverSettings,
+    TimeBudget,
+    distinct_hours,
+    solve_fleet,
+)
 from advisor.workloads import Workload
 
 Fleet = dict[tuple[str, str], int]
@@ -362,19 +368,19 @@ MIN_JOB_S = 2.0
 @dataclass(frozen=True)
 class ScenarioClock:
     """One wall-clock budget for a whole two-stage solve (``--time-limit``, else the default
-    for its stacked hours), handed out in shares: each of its many solves (the first stage,
-    each scenario's own, each fleet priced on each scenario, the plan) gets its share as its
-    time limit, the jobs of a phase dividing theirs over the parallel workers."""
+    for the scenarios' distinct hours), handed out in shares: each of its many solves (the
+    first stage, each scenario's own, each fleet priced on each scenario, the plan) gets its
+    share as its time limit, the jobs of a phase dividing theirs over the parallel workers."""
 
     budget: TimeBudget
     workers: int
 
     @classmethod
     def start(
-        cls, time_limit_s: float | None, stacked_hours: int, workers: int | None
+        cls, time_limit_s: float | None, n_distinct_hours: int, workers: int | None
     ) -> ScenarioClock:
         n = max(1, int(workers or os.cpu_count() or 1))
-        return cls(TimeBudget.for_solve(time_limit_s, stacked_hours), n)
+        return cls(TimeBudget.for_solve(time_limit_s, n_distinct_hours), n)
 
     def share(self, settings: SolverSettings, fraction: float) -> SolverSettings:
         """One solve's settings for ``fraction`` of the whole budget."""
@@ -434,6 +440,15 @@ def _stacked(scen: ScenarioSet, counts: np.ndarray) -> tuple[np.ndarray, ...]:
     )
 
 
+def _distinct_hours(scen: ScenarioSet, existing: Mapping[str, np.ndarray]) -> int:
+    """The distinct hours of the scenarios (each once: the weights' copies merge exactly),
+    which choose the default time budget as they do for one demand."""
+    ex = [np.tile(existing[g], scen.n) for g in sorted(existing)]
+    return distinct_hours(
+        *_stacked(scen, np.ones(scen.n, dtype=int)), np.stack(ex, axis=1) if ex else None
+    )
+
+
 def solve_scenarios(
     inputs: Inputs,
     scen: ScenarioSet,
@@ -460,8 +475,8 @@ def solve_scenarios(
     warnings = [] if exact else [_ROUNDED_WEIGHTS.format(m=int(counts.sum()))]
     m = int(counts.sum())
     say(f"two-stage: {scen.n} scenarios x {d0.n_hours} h as {m * d0.n_hours} weighted hours")
-    clock = ScenarioClock.start(settings.time_limit_s, m * d0.n_hours, workers)
     ex = existing_gpus(inputs.commitments, d0.hours)
+    clock = ScenarioClock.start(settings.time_limit_s, _distinct_hours(scen, ex), workers)
     stacked = solve_fleet(
         opts,
         mean.workloads,

@@ -12,6 +12,7 @@ import itertools
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -21,9 +22,10 @@ from advisor.milp import POOL_EPSILON
 from advisor.options import OptionSet
 from advisor.pipeline import option_set, solve_inputs
 from advisor.scenarios import ScenarioSet
-from advisor.solve import SolverSettings, solve_fleet
+from advisor.solve import DEFAULT_EXACT_BUDGET_S, SolverSettings, solve_fleet
 from advisor.stochastic import (
     Risk,
+    ScenarioClock,
     cap_by_subfleets,
     cvar,
     parse_risk,
@@ -251,6 +253,45 @@ def test_the_two_stage_solve_reports_its_whole_time(saved_two_stage, tmp_path) -
     assert res.exit_code == 0, res.output
     assert "the two-stage solve took" in res.output
     assert "(the schedule on scenario" in res.output
+
+
+def test_the_default_budget_follows_the_distinct_hours_not_the_weights(monkeypatch) -> None:
+    """Weights 0.1/0.9 stack ten copies of 48 hours (480 > 400) where 0.5/0.5 stack two; the
+    copies merge exactly, so both have the same few distinct hours and the one-demand default
+    budget for them (15 s). The weights' copies gave the first 240 s (a 336-hour two-scenario
+    week at 0.3/0.7 on the seeds' prices ran 161 s where its help promised 15)."""
+    budgets: list[float] = []
+    start = ScenarioClock.start.__func__
+
+    def spy(cls, *args):
+        clock = start(cls, *args)
+        budgets.append(clock.budget.total_s)
+        return clock
+
+    monkeypatch.setattr(ScenarioClock, "start", classmethod(spy))
+    inputs, _ = scenario_instance((1.0, 2.0, 0.6), (1.0,), (1.0,))
+    hours = pd.date_range("2026-01-05", periods=48, freq="h", tz="UTC")
+    wl = inputs.workloads[WORKLOAD]
+    base = np.resize(inputs.demand.requests[:, 0], len(hours))
+    demands = tuple(
+        Demand.from_requests(
+            hours,
+            {WORKLOAD: np.round(base * f)},
+            prompt_tokens={WORKLOAD: wl.prompt_tokens},
+            completion_tokens={WORKLOAD: wl.completion_tokens},
+        )
+        for f in (0.5, 1.5)
+    )
+    for weights in ((0.1, 0.9), (0.5, 0.5)):
+        scen = ScenarioSet(("low", "high"), np.array(weights), demands)
+        sp = solve_scenarios(
+            dataclasses.replace(inputs, demand=scen.mean_demand()),
+            scen,
+            SolverSettings("highs"),
+            workers=1,
+        )
+        assert sp.plan.verified
+    assert budgets == [DEFAULT_EXACT_BUDGET_S, DEFAULT_EXACT_BUDGET_S]
 
 
 @pytest.fixture(scope="module")

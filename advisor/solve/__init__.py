@@ -14,7 +14,13 @@ The stages, one module each (``pipeline`` wires them; its docstring describes th
 - ``pipeline``: ``solve_problem`` (and ``solve_fleet`` on arrays), the entry point.
 """
 
-from advisor.solve.aggregate import AUTO_CLUSTERS, AUTO_EXACT_LIMIT, Aggregation, aggregate_hours
+from advisor.solve.aggregate import (
+    AUTO_CLUSTERS,
+    AUTO_EXACT_LIMIT,
+    Aggregation,
+    aggregate_hours,
+    distinct_hours,
+)
 from advisor.solve.backends import (
     DEFAULT_SOLVER,
     SOLVERS,
@@ -63,6 +69,7 @@ __all__ = [
     "available_solvers",
     "default_budget_s",
     "diagnose_infeasible",
+    "distinct_hours",
     "find_infeasibilities",
     "run_solver",
     "solve_fleet",

@@ -56,11 +56,8 @@ def aggregate_hours(
     ``mode``: ``"exact"`` merges identical hours only; an integer clusters into that many
     points; ``"auto"`` is exact up to ``AUTO_EXACT_LIMIT`` distinct hours, else clusters.
     """
-    key = np.concatenate(
-        [requests, input_tokens, output_tokens] + ([existing] if existing is not None else []),
-        axis=1,
-    )
-    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+    keys = _hour_keys(requests, input_tokens, output_tokens, existing)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     n_distinct = uniq.shape[0]
     if mode == "exact" or (mode == "auto" and n_distinct <= AUTO_EXACT_LIMIT):
@@ -73,6 +70,24 @@ def aggregate_hours(
             labels = _cluster(requests, existing, n_clusters)
             agg = _from_labels(requests, input_tokens, output_tokens, labels, "clustered")
     return replace(agg, n_distinct=n_distinct)
+
+
+def distinct_hours(
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    existing: np.ndarray | None = None,
+) -> int:
+    """How many hours differ in demand or existing fleet: the hours an exact solve holds, and
+    what the default time budget is chosen by (``budget.default_budget_s``)."""
+    keys = _hour_keys(requests, input_tokens, output_tokens, existing)
+    return int(np.unique(keys, axis=0).shape[0])
+
+
+def _hour_keys(requests, input_tokens, output_tokens, existing) -> np.ndarray:
+    """One row per hour: its demand and existing fleet (identical rows merge exactly)."""
+    parts = [requests, input_tokens, output_tokens] + ([existing] if existing is not None else [])
+    return np.concatenate(parts, axis=1)
 
 
 def _exact(req, inp, out, inverse, n) -> Aggregation:

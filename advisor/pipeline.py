@@ -495,7 +495,16 @@ def verify_files(
             f"{plan_path}: capacity_model '{method}' is not simulated or roofline; "
             "the plan file was edited or is not advisor's"
         )
-    return verify_inputs(plan, replace(inputs, capacity_model=method))
+    rep = verify_inputs(plan, replace(inputs, capacity_model=method))
+    named = (plan.data.get("inputs") or {}).get("prices")
+    used = inputs.files["prices"]
+    if isinstance(named, str) and named != used:
+        rep.explain(
+            "inputs",
+            f"the plan was solved on the price profile '{named}' and this check read "
+            f"'{used}': pass --prices {named}",
+        )
+    return rep
 
 
 def _offers_used(plan: Plan, catalog: Catalog) -> list[Any]:

@@ -69,6 +69,12 @@ class VerifyReport:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "checks": self.checks}
 
+    def explain(self, name: str, hint: str) -> None:
+        """Add ``hint`` (what to do) to check ``name``'s detail where that check failed."""
+        for c in self.checks:
+            if c["check"] == name and not c["ok"]:
+                c["detail"] = f"{c['detail']}; {hint}"
+
     def failures(self) -> list[str]:
         return [f"{c['check']}: {c['detail']}" for c in self.checks if not c["ok"]]
 

@@ -590,3 +590,19 @@ def test_buy_list_names_the_offer_and_counts_instances(tier: str, tmp_path: Path
     )
     bad = [{**row, "count": 3}]
     assert check_buy_rows(bad, plan.schedule, plan.data["reserved"], plan.data["horizon_hours"])
+
+
+def test_verify_names_the_price_profile_the_plan_was_solved_on(tmp_path: Path) -> None:
+    """Regression: a plan solved on the seeds' prices, verified on the default profile,
+    failed with "pass the --catalog folders it was solved with"; the fix is --prices."""
+    from advisor.pipeline import solve_plan
+
+    plan = solve_plan(Path("demand/low_volume.csv"), solver="highs", time_limit_s=60, gap=1e-3)
+    assert plan.data["inputs"]["prices"] == "seeds"  # the tests' profile
+    saved = plan.save(tmp_path / "plan") / "plan.json"
+    args = ["verify", str(saved), "demand/low_volume.csv"]
+    res = CliRunner().invoke(app, [*args, "--prices", "snapshot"])
+    assert res.exit_code == 1, res.output
+    assert "solved on the price profile 'seeds'" in res.output
+    assert "pass --prices seeds" in res.output
+    assert CliRunner().invoke(app, [*args, "--prices", "seeds"]).exit_code == 0

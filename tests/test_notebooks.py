@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from advisor.catalog import PRICES_ENV
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
@@ -33,8 +35,15 @@ def venv_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "python3"
 
 
+@pytest.mark.parametrize("prices", ["seeds", "default"])
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs(name: str, venv_kernel: str) -> None:
+def test_notebook_runs(
+    name: str, prices: str, venv_kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the tests' seeds prices and on a user's default (the snapshot, where the shipped
+    spiky week goes all to an API: compare_scenarios' fleet table once failed on it)."""
+    if prices == "default":
+        monkeypatch.delenv(PRICES_ENV)
     nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     before = {p.name for p in NOTEBOOK_DIR.iterdir()}
     client = nbclient.NotebookClient(

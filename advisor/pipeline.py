@@ -401,8 +401,13 @@ def verify_inputs(
 ) -> VerifyReport:
     """Check ``plan`` against ``inputs`` alone: every number is recomputed from them (the
     plan's own copies of SLOs, prices and paths are not trusted). ``expected`` is
-    ``expected_from(inputs)`` when the caller checks many plans against the same inputs."""
+    ``expected_from(inputs)`` when the caller checks many plans against the same inputs.
+    The workloads are checked as the solve reads them: within the policy (a policy without
+    the API takes it from every workload)."""
     d = inputs.demand
+    _, used = apply_policy(
+        inputs.policy, inputs.catalog, {w: inputs.workloads[w] for w in d.workloads}
+    )
     return verify_plan(
         plan.data,
         plan.schedule,
@@ -412,7 +417,7 @@ def verify_inputs(
         d.input_tokens,
         d.output_tokens,
         inputs.catalog,
-        {w: inputs.workloads[w] for w in d.workloads},
+        used,
         inputs.measured,
         providers=inputs.providers,
         capacity_model=inputs.capacity_model,

@@ -226,6 +226,22 @@ def test_tiers_flag_keeps_the_plan_on_the_allowed_tiers(tmp_path: Path) -> None:
     assert check_policy_rules(data, plan.schedule, load_catalog())
 
 
+def test_a_policy_without_the_api_solves_and_verifies(tmp_path: Path) -> None:
+    """Regression: every policy without ``api`` failed: the plan echoed each workload as the
+    solve used it (``allow_api`` false, no API price) and the verifier compared it with the
+    workload file (``allow_api`` true, the catalog's API price), so nothing was written."""
+    demand = demand_slice("high_steady.csv", 24, 1.0, tmp_path / "d.csv")
+    out = tmp_path / "p"
+    args = ["solve", str(demand), "--tiers", "on_demand,spot", "--solver", FAST.name]
+    res = CliRunner().invoke(app, [*args, "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    plan = Plan.load(out)
+    assert not (plan.schedule["source"] == "api").any()
+    assert all(not w["definition"]["allow_api"] for w in plan.data["workloads"].values())
+    rep = verify_files(out, demand)
+    assert rep.ok, rep.failures()
+
+
 def test_unknown_tier_is_a_usage_error_with_a_suggestion(tmp_path: Path) -> None:
     res = CliRunner().invoke(
         app, ["solve", str(DEMAND / "low_volume.csv"), "--tiers", "reserved1y", "--quiet"]

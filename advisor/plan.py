@@ -871,7 +871,7 @@ def _workload_entry(
             "headroom": wl.headroom,
         },
         "deployments": _deployment_margins(w, opts, schedule),
-        "definition": wl.model_dump(),
+        "definition": wl.model_dump(mode="json"),
     }
 
 

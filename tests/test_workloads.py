@@ -242,3 +242,32 @@ def test_catalog_dir_error_names_file(catalog: Catalog, tmp_path: Path, empty_ba
     path = _write(user, GOOD.replace("llama-3.1-70b", "llama-9"), "prices.yaml")
     with pytest.raises(DemandError, match=rf"{path}: workloads\[chat\]: field 'model'"):
         load_workloads(catalog, catalog_dirs=[user], base=empty_base)
+
+
+def test_a_workload_with_a_length_histogram_solves_and_verifies(tmp_path: Path) -> None:
+    """Regression: the plan echoed the histogram's buckets as tuples, the verifier read lists,
+    so every workload with ``length_histogram`` failed verification and nothing was written."""
+    from advisor.pipeline import load_inputs, solve_inputs
+    from advisor.solve import SolverSettings
+
+    (tmp_path / "lengths.csv").write_text(
+        "prompt_tokens,completion_tokens,share\n1000,300,1\n2000,100,1\n"
+    )
+    wl = tmp_path / "w.yaml"
+    wl.write_text(
+        "workloads:\n  - name: chat\n    model: llama-3.1-8b\n    prompt_tokens: 1500\n"
+        "    completion_tokens: 200\n    ttft_ms: 2000\n    tpot_ms: 50\n    slo_stat: p99\n"
+        "    length_histogram: lengths.csv\n"
+    )
+    demand = tmp_path / "d.csv"
+    demand.write_text(
+        "hour,workload,requests\n"
+        + "".join(f"2026-01-05T0{h}:00:00Z,chat,{n}\n" for h, n in enumerate((5, 9000, 40)))
+    )
+    inputs = load_inputs(demand, workloads_files=[wl])
+    plan = solve_inputs(inputs, SolverSettings("highs", time_limit_s=30))
+    assert plan.verified, plan.data["verification"]
+    assert plan.data["workloads"]["chat"]["definition"]["length_buckets"] == [
+        [1000.0, 300.0, 1.0],
+        [2000.0, 100.0, 1.0],
+    ]

@@ -269,6 +269,11 @@ def check_header(path: Path, header: list[str], extra: Sequence[str] = ()) -> li
     return names
 
 
+#: The years an hour may lie in: well inside pandas' nanosecond timestamps (1677-09-21 to
+#: 2262-04-11), so a horizon and the terms of what it buys (years past it) can be counted.
+HOUR_YEARS = (1970, 2200)
+
+
 def _parse_hour(path: Path, line: int, text: str) -> dt.datetime:
     if not text:
         raise DemandError(
@@ -287,6 +292,17 @@ def _parse_hour(path: Path, line: int, text: str) -> dt.datetime:
             f"{path}: line {line}: column 'hour': '{text}' is not a whole hour. Demand is per "
             "hour: give the hour's start (minutes and seconds zero) and sum the quantities "
             "within that hour."
+        )
+    off = ts.utcoffset()
+    if off is not None and off % dt.timedelta(minutes=1):
+        raise DemandError(
+            f"{path}: line {line}: column 'hour': '{text}' has a UTC offset with seconds. "
+            "Give the offset in hours and minutes (e.g. +05:30), or the hour in UTC."
+        )
+    if not HOUR_YEARS[0] <= ts.year <= HOUR_YEARS[1]:
+        raise DemandError(
+            f"{path}: line {line}: column 'hour': '{text}' lies outside the years "
+            f"{HOUR_YEARS[0]}-{HOUR_YEARS[1]} that advisor plans in. Check the year."
         )
     return ts
 

@@ -202,6 +202,16 @@ BAD = [
         id="not-whole-hour",
     ),
     pytest.param(
+        "hour,workload,requests\n9999-12-31T00:00:00Z,chat,1\n",
+        ["line 2:", "outside the years 1970-2200", "Check the year"],
+        id="far-year",
+    ),
+    pytest.param(
+        "hour,workload,requests\n2026-01-05T00:00:00+05:30:15,chat,1\n",
+        ["line 2:", "a UTC offset with seconds", "+05:30"],
+        id="offset-with-seconds",
+    ),
+    pytest.param(
         "hour,workload,requests\n"
         "2026-03-29T01:00:00+01:00,chat,1\n"
         "2026-03-29T03:00:00+02:00,chat,1\n",

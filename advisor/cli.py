@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from advisor.catalog import Catalog, load_catalog
+from advisor.catalog import GPU, Catalog, load_catalog
 from advisor.cli_base import (
     AggregateOpt,
     CapacityOpt,
@@ -46,7 +46,7 @@ from advisor.cli_base import (
 )
 from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import AdvisorError, CatalogError
-from advisor.files import PlanFolder
+from advisor.files import PlanFolder, check_out_file
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS
 from advisor.processes import Interrupted, solver_run
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
@@ -219,6 +219,7 @@ def _roofline_rate(
 ) -> tuple[float, str, str | None]:
     """Per-GPU output tokens/s of the cheapest-per-token operating point (TP and, where not
     given, quantization), its label, and a warning when its batch is memory-starved."""
+    from advisor.options import TP_DEGREES
     from advisor.roofline import replica_performance
 
     m, g = cat.model(model), cat.gpu(gpu)
@@ -228,10 +229,10 @@ def _roofline_rate(
             f"{gpu} cannot run {quant}: it has no {quants[0].compute_dtype} peak. "
             f"Choose a quantization among those its dtypes allow ({', '.join(g.peak_tflops)})."
         )
-    if tp is not None and not 1 <= tp <= g.max_tp:
-        raise AdvisorError(f"--tp {tp} is not possible on {gpu} (1 to {g.max_tp} GPUs per group).")
+    if tp is not None and (tp not in TP_DEGREES or tp > g.max_tp):
+        raise AdvisorError(_tp_message(tp, g))
     eff = cat.efficiency_for(g)
-    tps = [tp] if tp else [t for t in (1, 2, 4, 8, 16) if t <= g.max_tp]
+    tps = [tp] if tp else [t for t in TP_DEGREES if t <= g.max_tp]
     best, reasons = None, []
     for q in quants:
         if not cat.supports(g, q):
@@ -324,7 +325,11 @@ def roofline(
     from advisor.serving import SLO, Traffic
 
     cat = cli_catalog(catalog, prices)
-    _check_roofline_args(cat, model, input_tokens, output_tokens, slo_stat, capacity_model, rate)
+    _check_roofline_args(
+        cat, model, input_tokens, output_tokens, slo_stat, capacity_model, rate, (tpot_ms, ttft_ms)
+    )
+    if plot is not None:
+        check_out_file(plot, "--plot")
     traffic = Traffic(input_tokens, output_tokens, prompt_cv, completion_cv, arrival_cv)
     slo = SLO(ttft_ms, tpot_ms, slo_stat)
     rows, replicas = _roofline_options(
@@ -352,6 +357,14 @@ def roofline(
     _print_roofline(rows, title, slo_stat, bool(gpu or quant or tp) or show_all, plot)
 
 
+def _tp_message(tp: int, g: GPU) -> str:
+    from advisor.options import TP_DEGREES
+
+    *rest, last = [str(t) for t in TP_DEGREES if t <= g.max_tp]
+    degrees = f"{', '.join(rest)} or {last}" if rest else last
+    return f"--tp {tp} is not possible on {g.name}: a tensor-parallel group is {degrees} GPUs."
+
+
 def _check_roofline_args(
     cat: Catalog,
     model: str,
@@ -360,15 +373,19 @@ def _check_roofline_args(
     slo_stat: str,
     capacity_model: str,
     rate: float | None,
+    limits_ms: tuple[float | None, float | None] = (None, None),
 ) -> None:
     """``advisor roofline``'s arguments, checked in the order their errors are reported
-    (an unknown model first)."""
+    (an unknown model first); ``limits_ms`` are --tpot-ms and --ttft-ms."""
     from advisor.serving import STATS
 
     cat.model(model)  # an unknown model is the first error
     for name, v in (("input-tokens", input_tokens), ("output-tokens", output_tokens)):
         if not (v > 0 and math.isfinite(v)):
             raise AdvisorError(f"--{name} must be a number > 0; got {v}.")
+    for name, v in zip(("tpot-ms", "ttft-ms"), limits_ms, strict=True):
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise AdvisorError(f"--{name} must be a number of milliseconds > 0; got {v}.")
     if slo_stat not in STATS:
         raise AdvisorError(f"--slo-stat must be one of {', '.join(STATS)}; got '{slo_stat}'.")
     check_capacity_model(capacity_model)
@@ -419,6 +436,7 @@ def _roofline_options(
 ) -> tuple[list[dict[str, Any]], list[tuple[Replica, Capacity]]]:
     """Every GPU × quantization × TP option asked for (all where none is named): its row and
     its replica with its capacity. Raises where a named combination cannot run."""
+    from advisor.options import TP_DEGREES
     from advisor.serving import Replica
 
     m = cat.model(model)
@@ -433,11 +451,9 @@ def _roofline_options(
                         f"(it has {', '.join(g.peak_tflops)}). Choose another --quant or --gpu."
                     )
                 continue
-            for t in tp or [t for t in (1, 2, 4, 8, 16) if t <= g.max_tp]:
-                if t < 1 or t > g.max_tp:
-                    raise AdvisorError(
-                        f"--tp {t} is not possible on {g.name} (1 to {g.max_tp} GPUs per group)."
-                    )
+            for t in tp or [t for t in TP_DEGREES if t <= g.max_tp]:
+                if t not in TP_DEGREES or t > g.max_tp:
+                    raise AdvisorError(_tp_message(t, g))
                 r = Replica(m, g, q, cat.efficiency_for(g), t, kv_dtype)
                 row, c = _roofline_option(cat, r, traffic, slo, capacity_model, rate)
                 rows.append(row)

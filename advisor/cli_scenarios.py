@@ -29,12 +29,24 @@ from advisor.cli_base import (
 )
 from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import AdvisorError
+from advisor.files import check_out_file, write_atomically
 
 if TYPE_CHECKING:
     from advisor.forecast import Forecast
     from advisor.pipeline import Inputs
     from advisor.plan import Plan
     from advisor.scenarios import ScenarioSet
+
+
+#: The longest forecast (ten years of hours) and the most sampled paths ``forecast`` writes.
+MAX_FORECAST_HOURS = 87_600
+MAX_FORECAST_SCENARIOS = 1_000
+
+
+def check_seed(seed: int) -> None:
+    """A random seed is a whole number >= 0 (numpy's generators take no other)."""
+    if seed < 0:
+        raise AdvisorError(f"--seed must be a whole number >= 0; got {seed}.")
 
 
 @app.command()
@@ -66,12 +78,14 @@ def forecast(
     from advisor.forecast import forecast_demand, parse_growth
     from advisor.workloads import load_workloads
 
-    if horizon < 1:
-        raise AdvisorError(f"--horizon must be a positive number of hours; got {horizon}.")
-    if scenarios < 0:
-        raise AdvisorError(f"--scenarios must be >= 0; got {scenarios}.")
-    if out_path.exists() and out_path.is_dir():
-        raise AdvisorError(f"--out '{out_path}' is a folder; give a CSV file path.")
+    if not 1 <= horizon <= MAX_FORECAST_HOURS:
+        raise AdvisorError(
+            f"--horizon must be 1 to {MAX_FORECAST_HOURS:,} hours (ten years); got {horizon}."
+        )
+    if not 0 <= scenarios <= MAX_FORECAST_SCENARIOS:
+        raise AdvisorError(f"--scenarios must be 0 to {MAX_FORECAST_SCENARIOS}; got {scenarios}.")
+    check_seed(seed)
+    check_out_file(out_path, "--out")
     low_high = parse_growth(growth)
     cdirs = list(catalog or [])
     cat = load_catalog(cdirs)
@@ -290,6 +304,9 @@ def stress(
 
     if (demand is None) == (samples is None):
         raise AdvisorError("Give either --demand FILE or --samples N (with --history FILE).")
+    check_seed(seed)
+    if out_csv is not None:
+        check_out_file(out_csv, "--out")
     if samples is not None and (samples < 1 or history is None):
         raise AdvisorError("--samples N needs N >= 1 and --history FILE to forecast from.")
     check_cluster(cluster)
@@ -359,8 +376,7 @@ def _write_stress_csv(by_future: list[dict[str, Any]], out_csv: Path) -> None:
         }
         for f in by_future
     ]
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out_csv, index=False, float_format="%.12g")
+    write_atomically(out_csv, pd.DataFrame(rows).to_csv(index=False, float_format="%.12g"))
 
 
 def _usd(v: float | None) -> str:

@@ -152,7 +152,13 @@ def capacity_plan(
     avg = tokens_per_day / SECONDS_PER_DAY
     peak = avg * peak_factor
     at_peak = peak / tokens_per_s_per_gpu
-    gpus = math.ceil(capacity_needed(at_peak, headroom) - 1e-9)
+    needed = capacity_needed(at_peak, headroom)
+    if not math.isfinite(needed):
+        raise AdvisorError(
+            "--users × --sessions-per-user × --tokens-per-session (with the peak factor and "
+            f"headroom) needs more GPUs than can be counted ({needed}); check those figures."
+        )
+    gpus = math.ceil(needed - 1e-9)
     usd_per_month = gpus * usd_per_gpu_hour * HOURS_PER_MONTH
     usd_per_m = usd_per_month / (tokens_per_day * DAYS_PER_MONTH) * TOKENS_PER_M
     return CapacityPlan(

@@ -48,6 +48,7 @@ import re
 import shutil
 import stat
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -209,6 +210,26 @@ def check_out_path(out: Path | str) -> Path:
             "folder."
         )
     return out
+
+
+def check_out_file(path: Path | str, option: str) -> Path:
+    """Fail early, before any work, when ``path`` (the value of ``option``) cannot become a
+    file: a folder, under a file, or in a folder that takes no new file."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} '{path}' is a folder; give a file path.")
+    probe = next((p for p in path.parents if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise OutputError(
+            f"Cannot write to '{path}': '{probe}' is a file, not a folder. Give a {option} "
+            "path whose parent folders are folders."
+        )
+    try:  # what os.access cannot tell (a read-only mount, /proc, root's bypass): try it
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".advisor-probe-"):
+            pass
+    except OSError as exc:
+        raise _fail(path, exc) from None
+    return path
 
 
 class PlanFolder:

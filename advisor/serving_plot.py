@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from advisor.files import write_atomically
 from advisor.serving import SLO, Capacity, Replica, Traffic, load_curve
 
 
@@ -27,9 +28,7 @@ def load_figure(
     """Plot TTFT and TPOT (p50 and p99) against the arrival rate and save a PNG at ``path``."""
     out = Path(path)
     png = load_figure_png(replica, traffic, slo, capacity, title=title, points=points)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(png)
-    return out
+    return write_atomically(out, png)
 
 
 def load_figure_png(

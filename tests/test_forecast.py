@@ -154,3 +154,27 @@ def test_cli_forecast_writes_scenarios_and_prints_the_backtest(workloads, tmp_pa
     doc = json.loads(res.output)
     assert doc["backtest"][0]["workload"] == NAME and doc["backtest"][0]["mape"] < 0.1
     assert load_scenarios(out, workloads).n == 1
+
+
+def test_a_sparse_history_forecasts_values_a_demand_file_holds(workloads, tmp_path) -> None:
+    """Regression: 100 requests at midnight and 0 otherwise forecast 8e-17 requests in the
+    quiet hours, which ``solve`` then refused (below the smallest nonzero quantity)."""
+    hours = pd.date_range("2026-01-05T00:00:00Z", periods=168, freq="h")
+    w = workloads[NAME]
+    past = Demand.from_requests(
+        hours,
+        {NAME: np.where(hours.hour == 0, 100.0, 0.0)},
+        prompt_tokens={NAME: w.prompt_tokens},
+        completion_tokens={NAME: w.completion_tokens},
+    )
+    fc = forecast_demand(past, workloads, 48, scenarios=3, seed=1)
+    for d in (fc.point, *fc.paths):
+        r = d.requests[:, 0]
+        assert np.all((r == 0) | (r >= 1e-6)) and r.max() > 0
+    path = write_demand_csv(fc.point, tmp_path / "f.csv")
+    assert load_scenarios(path, workloads).demands[0].requests.max() > 0
+
+
+def test_a_forecast_beyond_what_a_demand_file_holds_is_refused(workloads) -> None:
+    with pytest.raises(AdvisorError, match="above the 1e\\+15 a demand file holds; lower --growth"):
+        forecast_demand(_history(workloads, weeks=1), workloads, 24, growth=(1e300, 1e300))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -115,6 +115,24 @@ def offers(
     out.print(t)
 
 
+def _check_loads(entries: list[dict[str, Any]], sheet: Path, prices: str | None) -> None:
+    """The folder must load as a catalog, with the same checks as any --catalog folder:
+    tried in a scratch folder first, so a sheet that fails leaves no folder behind, and the
+    error names the sheet."""
+    import tempfile
+
+    from advisor.catalog import load_catalog
+    from advisor.errors import CatalogError
+    from advisor.prices import write_catalog_folder
+
+    with tempfile.TemporaryDirectory(prefix="advisor-import-") as tmp:
+        written = write_catalog_folder(entries, tmp)
+        try:
+            load_catalog([Path(tmp)], prices=prices)
+        except CatalogError as exc:
+            raise CatalogError(str(exc).replace(str(written), f"{sheet} (as imported)")) from None
+
+
 @offers_app.command("import")
 @handle_errors
 def import_sheet(
@@ -148,24 +166,28 @@ def import_sheet(
             raise AdvisorError(f"--as-of '{as_of}' is not a date; write YYYY-MM-DD.") from None
     # instance shapes are facts about instance types, whatever the price profile: the
     # snapshot's, and those of the profile named
+    shipped = {p: load_catalog(prices=p) for p in ["snapshot", prices or default_prices()]}
     known = {
         (o.provider, o.instance): {
             "gpu": o.gpu,
             "gpus_per_instance": o.gpus_per_instance,
             "interconnect": o.interconnect,
         }
-        for p in dict.fromkeys(["snapshot", prices or default_prices()])
-        for o in load_catalog(prices=p).offers.values()
+        for cat in shipped.values()
+        for o in cat.offers.values()
         if o.instance
     }
     entries = read_offer_sheet(
-        sheet, known=known, default_source=source or f"price sheet {sheet.name}", default_as_of=when
+        sheet,
+        known=known,
+        gpus=set(shipped["snapshot"].gpus),
+        default_source=source or f"price sheet {sheet.name}",
+        default_as_of=when,
     )
     if not entries:
         raise AdvisorError(f"{sheet}: the sheet has a header but no offers.")
+    _check_loads(entries, sheet, prices)
     path = write_catalog_folder(entries, out_dir)
-    # the folder must load as a catalog, with the same checks as any --catalog folder
-    load_catalog([out_dir], prices=prices)
     if json_out:
         emit_json({"catalog": str(out_dir), "file": str(path), "offers": len(entries)})
         return

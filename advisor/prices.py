@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,7 @@ def read_offer_sheet(
     path: Path | str,
     *,
     known: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    gpus: Collection[str] | None = None,
     default_source: str | None = None,
     default_as_of: dt.date | None = None,
 ) -> list[dict[str, Any]]:
@@ -155,7 +156,10 @@ def read_offer_sheet(
         term_months, min_count, max_instances, source, as_of, notes``.
     known
         Shapes of instance types by (provider, instance): ``gpu``, ``gpus_per_instance``,
-        ``interconnect``, filled in where the sheet leaves them out.
+        ``interconnect``, filled in where the sheet leaves them out (a row giving another
+        GPU or count for a known instance is refused).
+    gpus
+        The GPU types a row may name (None: any; the catalog checks them when it loads).
     default_source, default_as_of
         Used where the sheet has no ``source`` / ``as_of`` column or leaves it empty.
     """
@@ -178,6 +182,7 @@ def read_offer_sheet(
                 f"{', '.join(OFFER_SHEET_REQUIRED)}."
             )
     entries = []
+    seen: dict[tuple[Any, ...], int] = {}
     for lineno, row in rows:
         rec = {_OFFER_RENAMES.get(k, k): v for k, v in row.items() if k not in _OFFER_DERIVED}
         entry = _convert(path, lineno, rec, _OFFER_NUMBERS)
@@ -185,9 +190,23 @@ def read_offer_sheet(
         if ic is not None:
             entry["interconnect"] = _INTERCONNECT_NAMES.get(str(ic).lower(), str(ic).lower())
         shape = (known or {}).get((entry.get("provider", ""), entry.get("instance", "")))
+        if shape:
+            _check_known_shape(path, lineno, entry, shape)
         for k in ("gpu", "gpus_per_instance", "interconnect"):
             if k not in entry and shape and shape.get(k) is not None:
                 entry[k] = shape[k]
+        if gpus is not None and "gpu" in entry and entry["gpu"] not in gpus:
+            raise CatalogError(
+                f"{path}: line {lineno}: column 'gpu': '{entry['gpu']}' is not a GPU type of "
+                f"the catalog.{did_you_mean(str(entry['gpu']), list(gpus))}"
+            )
+        key = tuple(entry.get(k, "") for k in ("provider", "instance", "region", "tier", "gpu"))
+        if key in seen:
+            raise CatalogError(
+                f"{path}: line {lineno}: the same offer as line {seen[key]} ({key[0]} "
+                f"{key[1]} {key[3]}{' in ' + key[2] if key[2] else ''}). Keep one row."
+            )
+        seen[key] = lineno
         if "gpu" not in entry:
             raise CatalogError(
                 f"{path}: line {lineno}: no 'gpu' for instance '{entry.get('instance', '')}' "
@@ -204,6 +223,20 @@ def read_offer_sheet(
             entry["notes"] = f"{entry['notes']} ({note})" if entry.get("notes") else note
         entries.append(_validated(path, lineno, entry, Offer))
     return entries
+
+
+def _check_known_shape(
+    path: Path, lineno: int, entry: Mapping[str, Any], shape: Mapping[str, Any]
+) -> None:
+    """A row naming an instance type the snapshot knows may not give it another shape."""
+    for k in ("gpu", "gpus_per_instance"):
+        if k in entry and shape.get(k) is not None and entry[k] != shape[k]:
+            raise CatalogError(
+                f"{path}: line {lineno}: column '{k}': {entry['provider']} "
+                f"{entry['instance']} has {k} {shape[k]} in the shipped catalog, not "
+                f"{entry[k]}. Leave the column empty for a known instance type, or check the "
+                "instance name."
+            )
 
 
 def read_api_sheet(path: Path | str) -> list[dict[str, Any]]:

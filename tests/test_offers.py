@@ -245,6 +245,17 @@ def test_price_sheet_import_writes_a_catalog_folder(tmp_path: Path) -> None:
         ("acme,l4x8,on_demand,abc,L4,8,2026-11-01", ["line 2", "'price'"[1:-1], "not a number"]),
         ("acme,l4x8,on_demand,1,L4,8,2026-13-01", ["line 2", "as_of", "YYYY-MM-DD"]),
         ("acme,zz,on_demand,1,,,2026-11-01", ["line 2", "no 'gpu'", "gpus_per_instance"]),
+        # each of these once wrote an invalid folder, named by the YAML it wrote, or bought
+        # a known instance type as another GPU
+        (
+            "acme,l4x8,on_demand,5,L4,8,2026-11-01\nacme,l4x8,on_demand,6,L4,8,2026-11-01",
+            ["prices.csv: line 3: the same offer as line 2", "Keep one row"],
+        ),
+        ("acme,box,on_demand,1,H100,1,2026-11-01", ["line 2", "'H100' is not a GPU type"]),
+        (
+            "gcp,a2-ultragpu-1g,on_demand,4,H100-SXM,8,2026-11-01",
+            ["line 2", "a2-ultragpu-1g has gpu A100-80G in the shipped catalog, not H100-SXM"],
+        ),
     ],
 )
 def test_price_sheet_errors_name_the_line_and_field(

@@ -42,7 +42,7 @@ from advisor.workloads import Workload
 
 SCENARIO = "scenario"
 WEIGHT = "scenario_weight"
-_QUANTILE = re.compile(r"^(requests|input_tokens|output_tokens)_p(\d{1,2}(?:\.\d+)?)$")
+_QUANTILE = re.compile(r"^(requests|input_tokens|output_tokens)_p(\d+(?:\.\d+)?)$")
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +73,7 @@ class ScenarioSet:
             raise DemandError("A scenario set needs one name, weight and demand per scenario.")
         if not (np.all(np.isfinite(w)) and np.all(w > 0)):
             raise DemandError("Scenario weights must be finite and > 0.")
+        w = w / w.max()  # relative weights: 1e308 each must not overflow their sum
         w = w / w.sum()
         w.setflags(write=False)
         object.__setattr__(self, "weights", w)
@@ -221,6 +222,12 @@ def _from_quantiles(
     values = [float(v) for v in levels]
     if any(not 0 < v < 100 for v in values):
         raise DemandError(f"{path}: line 1: quantile levels must lie strictly between 0 and 100.")
+    for a, b in itertools.pairwise(levels):
+        if float(a) == float(b):
+            raise DemandError(
+                f"{path}: line 1: the quantile level {float(a):g} appears twice (p{a} and "
+                f"p{b}); keep one column per level."
+            )
     for q in by_quantity:
         if q in names:
             raise DemandError(

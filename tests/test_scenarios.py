@@ -41,6 +41,18 @@ def test_scenario_column_with_weights_is_normalized(tmp_path: Path) -> None:
     assert scen.mean_demand().requests[:, 0].tolist() == [25.0, 50.0]
 
 
+def test_huge_weights_are_normalized_not_overflowed(tmp_path: Path) -> None:
+    """Regression: two weights of 1e308 summed to inf and both became 0 (a $0 expectation)."""
+    text = (
+        "scenario,scenario_weight,"
+        + HEADER
+        + f"low,1e308,{H0},chat,10,,\nlow,1e308,{H1},chat,20,,\n"
+        + f"high,1e308,{H0},chat,30,,\nhigh,1e308,{H1},chat,60,,\n"
+    )
+    scen = load_scenarios(_csv(tmp_path, text), WORKLOADS)
+    assert scen.weights.tolist() == [0.5, 0.5]
+
+
 def test_scenarios_round_trip_through_the_writer(tmp_path: Path) -> None:
     text = (
         "scenario,"
@@ -89,6 +101,9 @@ def test_quantile_columns_become_weighted_scenarios(tmp_path: Path) -> None:
         ),
         ("scenario,hour,workload,requests_p50\n" + f"a,{H0},chat,5\n", "one way"),
         ("scenario," + HEADER + f",{H0},chat,1,,\n", "is empty"),
+        # two columns of one level were two scenarios; p150 was "not read by this command"
+        ("hour,workload,requests_p10,requests_p10.0\n" + f"{H0},chat,1,5\n", "appears twice"),
+        ("hour,workload,requests_p50,requests_p150\n" + f"{H0},chat,1,5\n", "between 0 and 100"),
     ],
 )
 def test_bad_scenario_files_are_clear_errors(tmp_path: Path, text: str, match: str) -> None:

@@ -53,10 +53,22 @@ class Commitment(BaseModel):
     end: dt.datetime | None = None
     note: str = ""
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _a_time_not_a_number(cls, v: Any) -> Any:
+        # pydantic reads a number as seconds since 1970: end: 12 was 1970-01-01T00:00:12Z
+        if isinstance(v, int | float):
+            raise ValueError(f"{v!r} is a number; give a time like 2026-01-08T00:00:00Z")
+        return v
+
     @field_validator("start", "end")
     @classmethod
     def _utc_when_naive(cls, v: dt.datetime | None) -> dt.datetime | None:
         # the demand file's rule: a time without an offset is UTC
+        if v is not None and (v.minute or v.second or v.microsecond):
+            raise ValueError(
+                f"{v.isoformat()} is not a whole hour; commitments start and end on the hour"
+            )
         return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
 
     @field_validator("*", mode="before")
@@ -123,6 +135,19 @@ def load_fleet(path: Path | str, catalog: Catalog) -> list[Commitment]:
     return out
 
 
+def idle_commitments(commitments: Sequence[Commitment], hours: pd.DatetimeIndex) -> list[str]:
+    """A warning for each commitment with no hour in the horizon (over before it starts, or
+    starting after it ends): it costs nothing and serves nothing here."""
+    return [
+        f"commitments[#{i + 1}] ({c.count} {c.gpu} {c.tier}, "
+        f"{c.start.isoformat() if c.start else 'open'} to "
+        f"{c.end.isoformat() if c.end else 'open'}) has no hour in the horizon "
+        f"({hours[0].isoformat()} to {hours[-1].isoformat()}): it is not in this plan"
+        for i, c in enumerate(commitments)
+        if len(hours) and not c.active(hours).any()
+    ]
+
+
 def existing_gpus(
     commitments: Sequence[Commitment], hours: pd.DatetimeIndex
 ) -> dict[str, np.ndarray]:
@@ -137,10 +162,13 @@ def existing_gpus(
 def existing_rows(
     commitments: Sequence[Commitment], hours: pd.DatetimeIndex
 ) -> list[dict[str, Any]]:
-    """One row per commitment: active hours in the horizon, GPU-hours and committed spend."""
+    """One row per commitment active in the horizon: its active hours, GPU-hours and committed
+    spend (one with no hour in it is left out: see ``idle_commitments``)."""
     rows = []
     for c in commitments:
         active = int(c.active(hours).sum())
+        if not active:
+            continue
         rows.append(
             {
                 "gpu": c.gpu,

@@ -24,7 +24,13 @@ from advisor.catalog import POOL_TIERS, Catalog, default_prices, load_catalog
 from advisor.demand import Demand, load_demand
 from advisor.errors import AdvisorError, CatalogError, did_you_mean
 from advisor.files import sha256, to_json
-from advisor.fleet import Commitment, existing_gpus, existing_rows, load_fleet
+from advisor.fleet import (
+    Commitment,
+    existing_gpus,
+    existing_rows,
+    idle_commitments,
+    load_fleet,
+)
 from advisor.options import MeasuredCapacity, OptionSet, build_options, load_measured_capacity
 from advisor.plan import BUY_FILE, Plan, assemble_plan, read_buy_csv
 from advisor.policy import Policy, apply_policy, check_policy, load_policy
@@ -274,6 +280,7 @@ def finish_plan(
         [
             *inputs.catalog.warnings,
             *stale,
+            *idle_commitments(inputs.commitments, d.hours),
             *plan.doc.warnings,
             *(
                 f"workload '{w}' states no slo_stat: its TTFT/TPOT limits bound the mean "

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from advisor.buylist import BUY_COLUMNS
 from advisor.catalog import load_catalog
 from advisor.cli import app
+from advisor.errors import DemandError
 from advisor.fleet import load_fleet
-from advisor.pipeline import load_inputs, solve_inputs, verify_files
+from advisor.pipeline import load_inputs, solve_inputs, solve_plan, verify_files
 from advisor.plan import Plan, savings_text
 from advisor.policy import Policy
 from advisor.solve import SolverSettings, available_solvers
@@ -378,6 +379,40 @@ def test_fleet_times_without_offset_are_utc_as_in_demand_files(tmp_path: Path) -
     )
     (c,) = load_fleet(fleet, load_catalog())
     assert c.end == pd.Timestamp("2026-01-08T00:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("field", "match"),
+    [("end: 12", "12 is a number; give a time"), ("end: 2026-01-05T12:30:00Z", "not a whole hour")],
+)
+def test_fleet_times_are_times_on_the_hour(tmp_path: Path, field: str, match: str) -> None:
+    """Regression: end: 12 became 1970-01-01T00:00:12Z and 12:30 was billed as 13 hours."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - gpu: H100-SXM\n    count: 1\n    tier: owned\n"
+        f"    usd_per_hour: 1.0\n    {field}\n"
+    )
+    with pytest.raises(DemandError, match=match):
+        load_fleet(fleet, load_catalog())
+
+
+def test_a_commitment_outside_the_horizon_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    """Regression: a commitment over before the horizon was kept with 0 hours, no word, and
+    made every plan and baseline pay the team overhead of a self-hosted fleet."""
+    demand = demand_slice("low_volume.csv", 6, 1.0, tmp_path / "d.csv")
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - gpu: H100-SXM\n    count: 2\n    tier: owned\n"
+        "    usd_per_hour: 1.5\n    end: 2025-01-01T00:00:00Z\n"
+    )
+    plain = solve_plan(demand, solver=FAST.name, time_limit_s=30)
+    held = solve_plan(demand, fleet_file=fleet, solver=FAST.name, time_limit_s=30)
+    assert held.verified, held.data["verification"]
+    assert held.data["existing"] == [] and held.total_cost_usd == pytest.approx(
+        plain.total_cost_usd
+    )
+    warned = held.data["warnings"]
+    assert any("commitments[#1]" in w and "no hour in the horizon" in w for w in warned)
 
 
 def test_an_on_demand_override_warns_about_derived_tiers(tmp_path: Path) -> None:

@@ -203,12 +203,13 @@ class Plan:
         summary_md: str | None = None,
         *,
         folder: PlanFolder | None = None,
+        extra: Mapping[str, str | bytes] | None = None,
     ) -> Path:
-        """Write ``plan.json``, ``schedule.csv`` and ``summary.md`` into ``out_dir`` as one
-        step (``advisor.files.PlanFolder``): files advisor wrote for an older plan there go,
-        the user's own files stay. Pass ``folder`` when the caller already holds it open.
-        Returns ``out_dir``; ``saved`` returns the plan as written instead."""
-        self.saved(out_dir, summary_md, folder=folder)
+        """Write ``plan.json``, ``schedule.csv`` and ``summary.md`` (and ``extra`` files, by
+        name) into ``out_dir`` as one step (``advisor.files.PlanFolder``): files advisor wrote
+        for an older plan there go, the user's own files stay. Pass ``folder`` when the caller
+        already holds it open. Returns ``out_dir``; ``saved`` returns the plan as written."""
+        self.saved(out_dir, summary_md, folder=folder, extra=extra)
         return Path(out_dir)
 
     def saved(
@@ -217,6 +218,7 @@ class Plan:
         summary_md: str | None = None,
         *,
         folder: PlanFolder | None = None,
+        extra: Mapping[str, str | bytes] | None = None,
     ) -> Plan:
         """``save``, returning the plan as written: with its schedule's checksum, at
         ``out_dir`` (this plan is left as it is)."""
@@ -224,6 +226,7 @@ class Plan:
         data = {**self.data, "schedule_sha256": sha256(csv_text)}
         plan_json = to_json(data)
         files = {
+            **(extra or {}),
             "schedule.csv": csv_text,
             BUY_FILE: buy_csv(data.get("buy", [])),
             "summary.md": summary_md if summary_md is not None else plan_summary_md(data),

@@ -7,10 +7,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advisor.errors import OutputError
 from advisor.plan import plan_summary_md
 
 SCENARIOS_CSV = "scenarios.csv"
@@ -111,28 +107,20 @@ def scenario_figure_png(summary: Mapping[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def _write_bytes(path: Path, payload: bytes) -> None:
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise OutputError(f"{path}: cannot be written ({exc.strerror}).") from None
-
-
 def save_scenario_plan(plan: Any, out_dir: Path | str) -> dict[str, Path]:
     """Save the plan folder with the scenario summary, ``scenarios.csv`` and the figure."""
     out = Path(out_dir)
     summary = plan.data["scenarios"]
-    plan.save(out, summary_md=plan_summary_md(plan.data) + "\n" + scenarios_md(summary))
     table = pd.DataFrame(scenario_rows(summary))
-    _write_bytes(out / SCENARIOS_CSV, table.to_csv(index=False, float_format="%.12g").encode())
-    _write_bytes(out / SCENARIOS_PNG, scenario_figure_png(summary))
+    plan.save(
+        out,
+        summary_md=plan_summary_md(plan.data) + "\n" + scenarios_md(summary),
+        # in the same step as the plan, so a later plan there removes them with its own
+        extra={
+            SCENARIOS_CSV: table.to_csv(index=False, float_format="%.12g"),
+            SCENARIOS_PNG: scenario_figure_png(summary),
+        },
+    )
     return {
         "plan": out / "plan.json",
         "csv": out / SCENARIOS_CSV,

@@ -294,6 +294,26 @@ def test_the_default_budget_follows_the_distinct_hours_not_the_weights(monkeypat
     assert budgets == [DEFAULT_EXACT_BUDGET_S, DEFAULT_EXACT_BUDGET_S]
 
 
+def test_a_later_plan_in_the_folder_removes_the_scenario_files(saved_two_stage, tmp_path):
+    """Regression: scenarios.csv and scenarios.png were written beside the plan, not with it,
+    so a one-forecast plan saved there later left them, describing another plan."""
+    import shutil
+
+    from advisor.demand import write_demand_csv
+    from advisor.scenarios import load_scenarios
+
+    path, out, _ = saved_two_stage
+    folder = tmp_path / "plan"
+    shutil.copytree(out, folder)
+    assert (folder / "scenarios.csv").is_file() and (folder / "scenarios.png").is_file()
+    inputs, _ = scenario_instance((1.0, 2.0, 0.6), (0.5, 1.5), (0.5, 0.5))
+    one = write_demand_csv(load_scenarios(path, inputs.workloads).demands[0], tmp_path / "1.csv")
+    args = ["solve", str(one), "--solver", "highs", "--quiet", "--out", str(folder)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert not (folder / "scenarios.csv").exists() and not (folder / "scenarios.png").exists()
+
+
 @pytest.fixture(scope="module")
 def saved_two_stage(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stress")

@@ -86,6 +86,8 @@ def forecast(
         raise AdvisorError(f"--scenarios must be 0 to {MAX_FORECAST_SCENARIOS}; got {scenarios}.")
     check_seed(seed)
     check_out_file(out_path, "--out")
+    if out_path.exists() and out_path.resolve() == history.resolve():
+        raise AdvisorError(f"--out '{out_path}' is the history file; write the forecast elsewhere.")
     low_high = parse_growth(growth)
     cdirs = list(catalog or [])
     cat = load_catalog(cdirs)
@@ -150,6 +152,8 @@ def _report_forecast(
             f"{b['mape']:.1%} (seasonal naive {b['seasonal_naive_mape']:.1%})",
             highlight=False,
         )
+    if not backtest:
+        out.print("no backtest: the history is under 72 hours", highlight=False)
     what = f"{scenarios} scenarios" if scenarios else "the point forecast"
     out.print(
         f"Wrote {what} for {horizon} h (seasons {', '.join(map(str, fc.seasons))} h) to "

@@ -234,7 +234,8 @@ def forecast_demand(
     seed
         Random seed of the paths; the same inputs give the same paths.
     backtest
-        Score the model on held-out history (costs one more fit per workload).
+        Score the model on held-out history (costs one more fit per workload); a history
+        under 72 hours leaves too little to fit on once a day is held out, and has none.
     """
     if not (isinstance(horizon, int) and horizon >= 1):
         raise AdvisorError(f"--horizon must be a positive number of hours; got {horizon}.")
@@ -251,7 +252,8 @@ def forecast_demand(
     tests: list[Backtest] = []
     for j, name in enumerate(names):
         series = np.asarray(history.requests[:, j], dtype=float)
-        if backtest:
+        if backtest and len(series) - _holdout_hours(len(series)) >= 2 * DAY_H:
+            # the backtest fits on what is left after its holdout: two days at least
             tests.append(backtest_workload(series, name))
         mean, sigma, resid = _fit(np.log1p(series), horizon, seasons, level=True)
         means[name] = np.maximum(np.expm1(mean), 0.0) * _ramp(horizon, 0.5 * (low + high))

@@ -178,3 +178,24 @@ def test_a_sparse_history_forecasts_values_a_demand_file_holds(workloads, tmp_pa
 def test_a_forecast_beyond_what_a_demand_file_holds_is_refused(workloads) -> None:
     with pytest.raises(AdvisorError, match="above the 1e\\+15 a demand file holds; lower --growth"):
         forecast_demand(_history(workloads, weeks=1), workloads, 24, growth=(1e300, 1e300))
+
+
+def test_two_days_of_history_forecast_without_a_backtest(workloads, tmp_path) -> None:
+    """Regression: 48 hours passed the check, then the backtest (a day held out) refused its
+    24 hours with "the history has 24 hours"."""
+    hours, truth = _truth(48)
+    w = workloads[NAME]
+    past = Demand.from_requests(
+        hours,
+        {NAME: truth},
+        prompt_tokens={NAME: w.prompt_tokens},
+        completion_tokens={NAME: w.completion_tokens},
+    )
+    fc = forecast_demand(past, workloads, 24)
+    assert fc.backtest == () and fc.point.n_hours == 24
+    history = write_demand_csv(past, tmp_path / "h.csv")
+    res = CliRunner().invoke(app, ["forecast", str(history), "--out", str(tmp_path / "f.csv")])
+    assert res.exit_code == 0, res.output
+    assert "no backtest: the history is under 72 hours" in res.output
+    res = CliRunner().invoke(app, ["forecast", str(history), "--out", str(history)])
+    assert res.exit_code == 2 and "is the history file" in res.output

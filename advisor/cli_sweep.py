@@ -72,7 +72,7 @@ def parse_vary(text: str) -> tuple[str, list[float]]:
 def sweep(
     demand: Annotated[Path, typer.Argument(help="Hourly demand CSV.")],
     vary: Annotated[
-        str,
+        list[str],
         typer.Option(
             "--vary",
             help="PARAM=v1,v2,...: multipliers for price.on_demand, price.reserved, "
@@ -104,7 +104,12 @@ def sweep(
     from advisor.solve import SolverSettings
     from advisor.sweep import sweep as run_sweep
 
-    param, values = parse_vary(vary)
+    if len(vary) != 1:
+        raise AdvisorError(
+            f"--vary is given {len(vary)} times; a sweep varies one parameter. Run one sweep "
+            "per parameter."
+        )
+    param, values = parse_vary(vary[0])
     check_solver_limits(time_limit, gap)
     if jobs is not None and jobs < 1:
         raise AdvisorError(f"--jobs must be ≥ 1; got {jobs}.")

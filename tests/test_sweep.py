@@ -170,6 +170,15 @@ def test_cli_bad_vary_exits_2(demand_csv: Path, tmp_path: Path, vary: str) -> No
     assert not list(tmp_path.iterdir()), "nothing is written for a bad --vary"
 
 
+def test_cli_a_second_vary_is_refused_not_dropped(demand_csv: Path, tmp_path: Path) -> None:
+    """Regression: with two --vary only the last ran; the first was dropped without a word."""
+    args = ["sweep", str(demand_csv), "--vary", "demand=1,2", "--vary", "slo=1"]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert res.exit_code == 2, res.output
+    assert "--vary is given 2 times" in res.output
+    assert not list(tmp_path.iterdir())
+
+
 def test_cli_missing_vary_exits_2(demand_csv: Path) -> None:
     res = runner.invoke(app, ["sweep", str(demand_csv)])
     assert res.exit_code == 2

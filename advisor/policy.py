@@ -80,6 +80,12 @@ class Policy(BaseModel):
 
 def check_policy(policy: Policy, catalog: Catalog, where: str) -> Policy:
     """Check names against the catalog; errors say which field and the close matches."""
+    for name in ("tiers", "vendors", "gpus"):
+        if getattr(policy, name) == []:
+            raise DemandError(
+                f"{where}: {name} is an empty list, which allows nothing; list what is "
+                f"allowed, or leave {name} out to allow every one."
+            )
     for t in policy.tiers or []:
         if t not in POLICY_TIERS:
             raise DemandError(

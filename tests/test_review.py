@@ -243,6 +243,29 @@ def test_a_policy_without_the_api_solves_and_verifies(tmp_path: Path) -> None:
     assert rep.ok, rep.failures()
 
 
+@pytest.mark.parametrize(
+    ("tiers", "expected"),
+    [
+        ("[]", ["tiers is an empty list, which allows nothing"]),
+        # the policy took the API away: the message blamed the workload's allow_api
+        ("[capacity_block]", ["a policy whose tiers leave out api", "GPUs or tiers"]),
+        # an interactive workload may not use spot: it read "the caps allow about 0"
+        ("[spot]", ["no tier it may use offers its GPU options", "allow_spot: true"]),
+    ],
+)
+def test_a_policy_that_allows_nothing_says_so(
+    tmp_path: Path, tiers: str, expected: list[str]
+) -> None:
+    demand = demand_slice("low_volume.csv", 6, 1.0, tmp_path / "d.csv")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"policy:\n  tiers: {tiers}\n")
+    res = CliRunner().invoke(app, ["solve", str(demand), "--policy", str(policy), "--quiet"])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    for part in expected:
+        assert part in text, (part, text)
+
+
 def test_unknown_tier_is_a_usage_error_with_a_suggestion(tmp_path: Path) -> None:
     res = CliRunner().invoke(
         app, ["solve", str(DEMAND / "low_volume.csv"), "--tiers", "reserved1y", "--quiet"]

@@ -50,15 +50,26 @@ class Infeasibility:
                 f"workload '{self.workload}' (all {self.n_hours} hours with demand): "
                 f"no GPU option meets TPOT ≤ {wl.tpot_ms:g} ms and TTFT ≤ {wl.ttft_ms:g} ms "
                 f"within memory ({why}), and {self.api_reason}. Fix: relax tpot_ms/ttft_ms, "
-                f"allow more quantizations or GPUs, or set allow_api: true."
+                f"allow more quantizations, GPUs or tiers, or allow the API."
+            )
+        if self.capacity_requests_per_hour <= 0:
+            return (
+                f"workload '{self.workload}': no tier it may use offers its GPU options "
+                f"(spot only with allow_spot: true; a policy's tiers or a max_gpus of 0 leave "
+                f"out others), and {NO_API}. Fix: allow more tiers in the policy, "
+                f"allow_spot: true, or allow the API."
             )
         return (
             f"workload '{self.workload}': in {self.n_hours} hours (first: hour index "
             f"{self.first_hour}) demand {self.demand_requests_per_hour:,.0f} requests/h "
             f"exceeds the most the availability caps (max_gpus) allow, about "
-            f"{self.capacity_requests_per_hour:,.0f} requests/h, and the API is not allowed. "
-            f"Fix: raise max_gpus in the catalog offers, or allow_api: true."
+            f"{self.capacity_requests_per_hour:,.0f} requests/h, and {NO_API}. "
+            f"Fix: raise max_gpus in the catalog offers, or allow the API."
         )
+
+
+#: Why a workload may not use the API: its own allow_api, or a policy without the tier.
+NO_API = "the API is not allowed (allow_api: false, or a policy whose tiers leave out api)"
 
 
 def find_infeasibilities(
@@ -73,11 +84,7 @@ def find_infeasibilities(
         busy = np.flatnonzero(requests[:, i] > 0)
         if not own and not has_api:
             rej = [r for r in opts.rejected if r.workload == w]
-            api_why = (
-                "the workload does not allow an API (allow_api: false)"
-                if not wl.allow_api
-                else f"the catalog has no API offer for {wl.model}"
-            )
+            api_why = NO_API if not wl.allow_api else f"the catalog has no API offer for {wl.model}"
             out.append(
                 Infeasibility(
                     Cause.NO_OPTION,

@@ -923,6 +923,13 @@ def _merge_entries(
             )
         if in_files:
             in_folder[(section, key)] = path
+        if section == "offers" and layered and key not in table and "usd_per_hour" not in entry:
+            raise CatalogError(
+                f"{path}: {label} matches no offer of the catalog below it and is not a whole "
+                "offer (it has no usd_per_hour). To cap or exclude an offer, name its "
+                "provider, instance and region as `advisor offers --gpu GPU` lists them; to "
+                "leave out a tier, use a policy (--tiers)."
+            )
         merged = {**table[key][0], **entry} if key in table and layered else dict(entry)
         table[key] = (merged, path)
 

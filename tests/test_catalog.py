@@ -201,3 +201,22 @@ def test_the_power_reference_is_derived_from_the_family_flagship(
         _write(bad, "eff.yaml", f"efficiency:\n  - family: hopper\n    full_clock_gpu: {ref}\n")
         with pytest.raises(CatalogError, match=r"eff\.yaml.*full_clock_gpu"):
             load_catalog([bad])
+
+
+def test_an_override_that_matches_no_offer_says_how_to_name_one(tmp_path: Path) -> None:
+    """Regression: the README's generic {gpu, tier, max_gpus: 0} override matches no offer of
+    the snapshot (its offers name providers) and failed with "field 'source': required field
+    is missing"; the README's example now names the offers, and loads."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "offers.yaml").write_text("offers:\n  - {gpu: H100-SXM, tier: owned, max_gpus: 0}\n")
+    with pytest.raises(CatalogError, match="matches no offer of the catalog below it"):
+        load_catalog([bad], prices="snapshot")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("# my-catalog/offers.yaml")[1].split("\n", 1)[1].split("```")[0]
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "offers.yaml").write_text(example)
+    cat = load_catalog([good], prices="snapshot")
+    assert cat.offers[("gcp/a3-highgpu-8g/us-central1", "reserved_3y")].max_gpus == 0
+    assert cat.offers[("runpod/H100 SXM (Community Cloud, 8 GPUs)", "on_demand")].max_gpus == 16

@@ -580,17 +580,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--_case":
         return child_main(argv[1], argv[2])
-    if argv and argv[0] == "--render":
-        # rewrite RESULTS.md from a results.json (after a change to the report's layout)
-        src = Path(argv[1])
-        data = json.loads(src.read_text())
-        meta = data["meta"]
-        solvers = meta.get("solvers") or sorted({r["solver"] for r in data["rows"]}, key=str)
-        write_results(
-            src.with_name("RESULTS.md"), data["rows"], meta, meta.get("pending", []), solvers
-        )
-        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--render",
+        metavar="RESULTS_JSON",
+        help="only rewrite the report from a results.json (after a change to the report's "
+        "layout), to --out if given, else to RESULTS.md beside it; nothing is solved",
+    )
     ap.add_argument("--quick", action="store_true", help="H ≤ 720, W ≤ 3: a smoke run")
     ap.add_argument("--hours", help="comma-separated horizons, e.g. 24,168")
     ap.add_argument("--workloads", help="comma-separated workload counts among 1,3,10")
@@ -620,10 +616,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-at", help="HH:MM UTC: start no case after it, cut a running one")
     ap.add_argument(
         "--out",
-        default=str(HERE / "RESULTS.md"),
-        help="the report's path (results.json goes beside it), or a folder for both",
+        help="the report's path (results.json goes beside it), or a folder for both; default "
+        "benchmarks/latest/ (benchmarks/RESULTS.md is the summary kept by hand from such runs)",
     )
     args = ap.parse_args(argv)
+    if args.render:
+        src = Path(args.render)
+        data = json.loads(src.read_text())
+        meta = data["meta"]
+        solvers = meta.get("solvers") or sorted({r["solver"] for r in data["rows"]}, key=str)
+        dest = out_paths(args.out)[0] if args.out else src.with_name("RESULTS.md")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_results(dest, data["rows"], meta, meta.get("pending", []), solvers)
+        return 0
+    if args.out is None:
+        args.out = f"{HERE / 'latest'}/"
 
     hours = [int(h) for h in args.hours.split(",")] if args.hours else list(HOURS)
 

@@ -1004,7 +1004,12 @@ def report(
     except AdvisorError as exc:
         cat = None
         err.print(f"note: no load figures: {safe(str(exc))}", highlight=False)
-    paths = write_report(p, out_dir if out_dir is not None else p.path, cat)
+
+    def say(msg: str) -> None:
+        if not json_out:
+            err.print(f"[dim]{escape(msg)}[/]", highlight=False)
+
+    paths = write_report(p, out_dir if out_dir is not None else p.path, cat, say)
     if json_out:
         emit_json({k: str(v) for k, v in paths.items()})
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -473,10 +473,13 @@ def _fig_savings(data: Mapping[str, Any]) -> bytes:
     return _png(fig)
 
 
-def _load_figures(plan: Any, catalog: Catalog | None) -> list[_Figure]:
+def _load_figures(
+    plan: Any, catalog: Catalog | None, progress: Callable[[str], None] | None = None
+) -> list[_Figure]:
     """TTFT and TPOT against request rate for each deployment × workload that serves the
     most requests (at most ``MAX_LOAD_FIGURES``), with the SLO and the capacity the plan
-    sized it at: the plan's capacity function on ``catalog``."""
+    sized it at: the plan's capacity function on ``catalog``; each one said on
+    ``progress`` before it is simulated (seconds to a minute each the first time)."""
     sched = plan.schedule
     if catalog is None or sched is None or not len(sched):
         return []
@@ -493,6 +496,8 @@ def _load_figures(plan: Any, catalog: Catalog | None) -> list[_Figure]:
             catalog.efficiency_for(gpu), int(row["tp"]),
         )  # fmt: skip
         traffic, slo = workload_traffic(d), workload_slo(d)
+        if progress is not None:
+            progress(f"load figure {i} of {len(top)}: {w} on {dep} (simulated; then cached)")
         cap = slo_capacity(replica, traffic, slo, method)
         if not cap.feasible:
             continue
@@ -511,7 +516,9 @@ def _load_figures(plan: Any, catalog: Catalog | None) -> list[_Figure]:
     return figs
 
 
-def _build_figures(plan: Any, catalog: Catalog | None = None) -> list[_Figure]:
+def _build_figures(
+    plan: Any, catalog: Catalog | None = None, progress: Callable[[str], None] | None = None
+) -> list[_Figure]:
     data = plan.data
     hours = _horizon_hours(plan)
     figs = [
@@ -583,7 +590,7 @@ def _build_figures(plan: Any, catalog: Catalog | None = None) -> list[_Figure]:
                 scenario_figure_png(data["scenarios"]),
             )
         )
-    return figs + _load_figures(plan, catalog)
+    return figs + _load_figures(plan, catalog, progress)
 
 
 def _scenario_blocks(summary: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -908,7 +915,12 @@ def _html(blocks: list[tuple[Any, ...]], title: str) -> str:
     )
 
 
-def write_report(plan: Any, out_dir: Path | str, catalog: Catalog | None = None) -> dict[str, Path]:
+def write_report(
+    plan: Any,
+    out_dir: Path | str,
+    catalog: Catalog | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
     """Write ``report.md``, ``report.html`` (figures embedded) and the figure PNGs; with the
     ``catalog`` the plan was solved on, a load figure per deployment it uses most.
 
@@ -923,7 +935,7 @@ def write_report(plan: Any, out_dir: Path | str, catalog: Catalog | None = None)
     from advisor.files import PlanFolder, sha256, to_json
 
     folder = PlanFolder(out_dir)  # checks the path before any drawing
-    figs = _build_figures(plan, catalog)
+    figs = _build_figures(plan, catalog, progress)
     blocks = _report_blocks(plan.data, figs)
     files: dict[str, str | bytes] = {_figure_file(f.key): f.png for f in figs if f.png is not None}
     files["report.md"] = _md(blocks)

@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (set up, then solve the shipped examples) and `make test`.
+# Two entry points: `make demo` (set up, print a roofline table, solve a shipped example) and
+# `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

@@ -262,6 +262,13 @@ def read_api_sheet(path: Path | str) -> list[dict[str, Any]]:
     return entries
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """YAML without anchors and aliases (``&id001``): every offer spelt out in full."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def write_catalog_folder(entries: Iterable[Mapping[str, Any]], out: Path | str) -> Path:
     """Write offer entries as ``offers.yaml`` in a catalog folder (made if missing)."""
     from advisor.files import write_atomically
@@ -273,7 +280,7 @@ def write_catalog_folder(entries: Iterable[Mapping[str, Any]], out: Path | str) 
     text = (
         "# Offers imported from a price sheet (advisor offers import); pass this folder with\n"
         "# --catalog. Prices are per instance-hour [USD].\n"
-        + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+        + yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
     )
     write_atomically(out / "offers.yaml", text)
     return out / "offers.yaml"

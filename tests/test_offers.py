@@ -620,12 +620,16 @@ def test_verify_names_the_price_profile_the_plan_was_solved_on(tmp_path: Path) -
 
 
 def test_an_imported_catalog_spells_every_offer_out(tmp_path: Path) -> None:
-    """Regression: offers sharing a date were written as YAML anchors and aliases (&id001)."""
+    """Regression: offers sharing the --as-of date were written as YAML anchors and aliases
+    (&id001)."""
     sheet = tmp_path / "prices.csv"
-    rows = "acme,a,on_demand,1,L4,1,2026-11-01\nacme,b,on_demand,2,L4,2,2026-11-01\n"
-    sheet.write_text(SHEET + rows)
+    sheet.write_text(
+        "provider,instance,tier,price,gpu,gpus_per_instance\n"
+        "acme,a,on_demand,1,L4,1\nacme,b,on_demand,2,L4,2\n"
+    )
     out = tmp_path / "cat"
-    res = CliRunner().invoke(app, ["offers", "import", str(sheet), "--out", str(out)])
+    args = ["offers", "import", str(sheet), "--as-of", "2026-11-01", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     text = (out / "offers.yaml").read_text()
     assert "&id" not in text and "*id" not in text and text.count("as_of: 2026-11-01") == 2

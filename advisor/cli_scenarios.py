@@ -265,8 +265,8 @@ def solve_scenarios_cli(
     _print_scenarios(result.summary)
     if out_dir is not None:
         out.print(
-            f"Plan written to {out_dir}/ (plan.json, schedule.csv, summary.md, scenarios.csv, "
-            "scenarios.png).",
+            f"Plan written to {out_dir}/ (plan.json, schedule.csv, buy.csv, summary.md, "
+            "scenarios.csv, scenarios.png).",
             highlight=False,
         )
 

@@ -43,7 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-from advisor.errors import CatalogError, did_you_mean
+from advisor.errors import CatalogError, closest, did_you_mean
 from advisor.units import HOURS_PER_MONTH, PARAMS_PER_B
 
 Tier = Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned", "capacity_block"]
@@ -349,9 +349,9 @@ class Offer(Sourced):
             raise ValueError("give max_instances or max_gpus, not both")
         if self.interconnect is not None and self.interconnect not in INTERCONNECTS:
             raise ValueError(
-                f"unknown interconnect '{self.interconnect}';"
-                f"{did_you_mean(self.interconnect, INTERCONNECTS)} "
-                f"Valid: {', '.join(INTERCONNECTS)}."
+                f"unknown interconnect '{self.interconnect}'."
+                f"{closest(self.interconnect, INTERCONNECTS)} "
+                f"Valid: {', '.join(INTERCONNECTS)}"
             )
         return self
 

@@ -56,13 +56,13 @@ if TYPE_CHECKING:
     from advisor.serving import SLO, Capacity, Replica, Traffic
 
 
-def _csv_list(text: str | None) -> list[str] | None:
+def _csv_list(text: str | None, flag: str) -> list[str] | None:
     """``a,b, c`` as a list; None when not given."""
     if text is None:
         return None
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
-        raise AdvisorError(f"expected a comma-separated list, got '{text}'.")
+        raise AdvisorError(f"{flag}: expected a comma-separated list, got '{text}'.")
     return items
 
 
@@ -798,9 +798,9 @@ def _policy_flags(
     if min_rental_hours is not None and min_rental_hours < 1:
         raise AdvisorError(f"--min-rental-hours must be ≥ 1; got {min_rental_hours}.")
     return Policy(
-        tiers=_csv_list(tiers),
-        vendors=_csv_list(vendors),
-        gpus=_csv_list(gpus),
+        tiers=_csv_list(tiers, "--tiers"),
+        vendors=_csv_list(vendors, "--vendors"),
+        gpus=_csv_list(gpus, "--gpus"),
         max_gpu_types=max_gpu_types,
         min_rental_hours=min_rental_hours,
     )

@@ -41,12 +41,19 @@ class OutputError(AdvisorError):
     """An output location cannot be written."""
 
 
+def closest(name: str, choices: Iterable[str]) -> str:
+    """``" Did you mean 'x'?"`` for the closest valid name, else ``""`` (for a message that
+    lists the valid names itself)."""
+    close = difflib.get_close_matches(name, sorted(set(choices)), n=1, cutoff=0.5)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest valid name, or a list of valid names."""
     pool = sorted(set(choices))
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.5)
-    if close:
-        return f" Did you mean '{close[0]}'?"
+    hint = closest(name, pool)
+    if hint:
+        return hint
     if len(pool) <= 12:
         return " Valid names: " + ", ".join(pool) + "."
     return f" See the catalog for the {len(pool)} valid names."

@@ -22,7 +22,7 @@ from advisor.baselines import compute_baselines
 from advisor.buylist import term_hours
 from advisor.catalog import POOL_TIERS, Catalog, default_prices, load_catalog
 from advisor.demand import Demand, load_demand
-from advisor.errors import AdvisorError, CatalogError, did_you_mean
+from advisor.errors import AdvisorError, CatalogError, closest
 from advisor.files import sha256, to_json
 from advisor.fleet import (
     Commitment,
@@ -120,7 +120,10 @@ def check_providers(catalog: Catalog, providers: Sequence[str]) -> None:
     known = {o.provider for o in catalog.offers.values()} | {p for (_, p) in catalog.api_offers}
     for p in providers:
         if p not in known:
-            raise CatalogError(f"--providers: no offer comes from '{p}'.{did_you_mean(p, known)}")
+            raise CatalogError(
+                f"--providers: no offer comes from '{p}'.{closest(p, known)} Providers: "
+                f"{', '.join(sorted(known))}."
+            )
 
 
 def input_digests(inputs: Inputs) -> dict[str, str]:

@@ -40,7 +40,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from advisor.catalog import TIERS, Catalog, read_yaml
-from advisor.errors import CatalogError, DemandError, did_you_mean
+from advisor.errors import CatalogError, DemandError, closest, did_you_mean
 from advisor.workloads import Workload
 
 #: Tier names a policy may allow: the catalog's tiers and the API.
@@ -89,7 +89,7 @@ def check_policy(policy: Policy, catalog: Catalog, where: str) -> Policy:
     for t in policy.tiers or []:
         if t not in POLICY_TIERS:
             raise DemandError(
-                f"{where}: unknown tier '{t}'.{did_you_mean(t, POLICY_TIERS)} Tiers: "
+                f"{where}: unknown tier '{t}'.{closest(t, POLICY_TIERS)} Tiers: "
                 f"{', '.join(POLICY_TIERS)}."
             )
     for g in policy.gpus or []:
@@ -99,7 +99,7 @@ def check_policy(policy: Policy, catalog: Catalog, where: str) -> Policy:
     for v in policy.vendors or []:
         if v.lower() not in vendors:
             raise DemandError(
-                f"{where}: unknown vendor '{v}'.{did_you_mean(v, vendors)} Vendors: "
+                f"{where}: unknown vendor '{v}'.{closest(v, vendors)} Vendors: "
                 f"{', '.join(vendors)}."
             )
     return policy

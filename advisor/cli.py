@@ -159,6 +159,10 @@ def capacity(
     from advisor.costmath import capacity_plan
 
     source, warning = "given", None
+    if tokens_per_s_per_gpu is not None and (model or gpu):
+        raise AdvisorError(
+            "Give --tokens-per-s-per-gpu or --model and --gpu (to derive it), not both."
+        )
     if tokens_per_s_per_gpu is None:
         if not (model and gpu):
             raise AdvisorError(

@@ -57,7 +57,13 @@ def usd_per_m_tokens(
         raise AdvisorError(f"--utilization is a fraction in (0, 1]; got {utilization}.")
     _positive("overhead", overhead)
     m_tokens = tokens_per_s_to_m_tokens_per_hour(tokens_per_s) * utilization
-    return usd_per_hour * overhead / m_tokens
+    usd = usd_per_hour * overhead / m_tokens
+    if not math.isfinite(usd):
+        raise AdvisorError(
+            f"--usd-per-hour {usd_per_hour:g} over --tokens-per-s {tokens_per_s:g} gives no finite "
+            "cost per million tokens; check the two figures."
+        )
+    return usd
 
 
 def breakeven_m_tokens_per_month(

@@ -56,6 +56,14 @@ CASES = {
         [*CAPACITY, "--users", "1e300", "--tokens-per-s-per-gpu", "1000"],
         ["needs more GPUs than can be counted", "check those figures"],
     ),
+    "capacity-two-throughputs": (
+        [*CAPACITY, "--users", "10", "--tokens-per-s-per-gpu", "100", "--model", "llama-3.1-8b"],
+        ["Give --tokens-per-s-per-gpu or --model and --gpu (to derive it), not both"],
+    ),
+    "cost-not-finite": (
+        ["cost", "--usd-per-hour", "1e308", "--tokens-per-s", "1e-308"],
+        ["gives no finite cost per million tokens"],
+    ),
     "capacity-tp-3": (
         [*CAPACITY, "--users", "10", "--model", "llama-3.1-70b", "--gpu", "H100-SXM", "--tp", "3"],
         ["--tp 3 is not possible on H100-SXM"],

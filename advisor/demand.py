@@ -167,6 +167,13 @@ class Demand:
         """Return demand with every quantity multiplied by ``k`` (>= 0)."""
         if not (math.isfinite(k) and k >= 0):
             raise DemandError(f"A demand scale factor must be finite and >= 0, got {k}.")
+        arrays = (self.requests, self.input_tokens, self.output_tokens)
+        peak = k * max(float(np.max(a, initial=0.0)) for a in arrays)
+        if peak > MAX_PER_HOUR:
+            raise DemandError(
+                f"Demand scaled by {k:g} reaches {peak:.3g} requests or tokens per hour, above "
+                f"the {MAX_PER_HOUR:.0e} a demand holds; use a smaller factor."
+            )
         return Demand(
             self.hours,
             self.workloads,

@@ -182,3 +182,11 @@ def test_cli_a_second_vary_is_refused_not_dropped(demand_csv: Path, tmp_path: Pa
 def test_cli_missing_vary_exits_2(demand_csv: Path) -> None:
     res = runner.invoke(app, ["sweep", str(demand_csv)])
     assert res.exit_code == 2
+
+
+def test_a_demand_factor_beyond_what_a_demand_holds_fails_its_case(inputs) -> None:  # type: ignore[no-untyped-def]
+    """Regression: demand=1e20 was accepted and solved 1e20 times the demand."""
+    from advisor.errors import DemandError
+
+    with pytest.raises(DemandError, match="above the 1e\\+15 a demand holds"):
+        apply_param(inputs, "demand", 1e20)

@@ -486,6 +486,7 @@ def verify_files(
     plan names is loaded: a plan solved for other inputs fails the ``inputs`` check, which
     names the input."""
     plan = Plan.load(plan_path)
+    _one_demand(plan, demand_path)
     recorded = plan.data.get("policy")
     inputs = load_inputs(
         demand_path,
@@ -520,6 +521,26 @@ def verify_files(
             f"'{used}': pass --prices {named}",
         )
     return rep
+
+
+def _one_demand(plan: Plan, demand_path: Path | str) -> None:
+    """``verify`` checks a plan against one demand: a file of scenarios is refused with the
+    scenario a two-stage plan's schedule is of."""
+    from advisor.scenarios import has_scenarios
+
+    if not has_scenarios(demand_path):
+        return
+    named = (plan.data.get("scenarios") or {}).get("plan_scenario")
+    which = (
+        f"this plan's schedule is of its scenario '{named}': verify it against that "
+        "scenario's rows alone (the hour, workload and quantity columns)"
+        if named
+        else "give the demand this plan was solved for"
+    )
+    raise AdvisorError(
+        f"{demand_path}: the file holds demand scenarios; verify checks a plan against one "
+        f"demand, and {which}."
+    )
 
 
 def _offers_used(plan: Plan, catalog: Catalog) -> list[Any]:

@@ -314,6 +314,16 @@ def test_a_later_plan_in_the_folder_removes_the_scenario_files(saved_two_stage, 
     assert not (folder / "scenarios.csv").exists() and not (folder / "scenarios.png").exists()
 
 
+def test_verify_on_a_scenario_file_names_the_plans_scenario(saved_two_stage) -> None:
+    """verify checks a plan against one demand; on the scenario file it said only that the
+    command does not read scenarios, not which demand the plan's schedule is of."""
+    path, out, doc = saved_two_stage
+    res = CliRunner().invoke(app, ["verify", str(out), str(path)])
+    assert res.exit_code == 2, res.output
+    name = doc["scenarios"]["plan_scenario"]
+    assert f"this plan's schedule is of its scenario '{name}'" in " ".join(res.output.split())
+
+
 @pytest.fixture(scope="module")
 def saved_two_stage(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stress")

@@ -534,7 +534,7 @@ def _roofline_table(rows: list[dict[str, Any]], title: str, stat: str, show_all:
         ("quant", "left"),
         ("TP", "right"),
         ("fits", "left"),
-        ("batch", "right"),
+        ("mean batch", "right"),
         ("req/s", "right"),
         ("output tok/s", "right"),
         (f"TTFT{stat} ms", "right"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -28,8 +29,18 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Minimum-cost GPU fleets for LLM serving: roofline capacity, MILP planning, $/token.",
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+#: Table width where the output is not a terminal (a log, a pipe, CI) and COLUMNS is unset:
+#: rich's 80 columns cut the plan's tables ("H100…", "(on-d…").
+PIPE_COLUMNS = 160
+
+
+def _width(stream: Any) -> int | None:
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    return None if tty or "COLUMNS" in os.environ else PIPE_COLUMNS
+
+
+out = Console(soft_wrap=True, width=_width(sys.stdout))
+err = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
 
 F = TypeVar("F", bound=Callable[..., Any])
 

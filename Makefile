@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/advisor roofline --model llama-3.1-70b --gpu H100-SXM
+	$(BIN)/advisor roofline --model llama-3.1-70b --gpu H100-SXM --tpot-ms 50 --ttft-ms 2000 --slo-stat p99
 	$(BIN)/advisor solve demand/spiky_diurnal.csv --out out/spiky_diurnal
 
 lint: $(BIN)/.installed

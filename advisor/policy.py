@@ -102,6 +102,12 @@ def check_policy(policy: Policy, catalog: Catalog, where: str) -> Policy:
                 f"{where}: unknown vendor '{v}'.{closest(v, vendors)} Vendors: "
                 f"{', '.join(vendors)}."
             )
+    wanted = {v.lower() for v in policy.vendors or []}
+    if policy.gpus and wanted and not any(catalog.gpus[g].vendor in wanted for g in policy.gpus):
+        raise DemandError(
+            f"{where}: gpus ({', '.join(policy.gpus)}) and vendors ({', '.join(sorted(wanted))}) "
+            "share no GPU, so the policy allows none; list GPU types of the allowed vendors."
+        )
     return policy
 
 

@@ -247,6 +247,7 @@ def test_a_policy_without_the_api_solves_and_verifies(tmp_path: Path) -> None:
     ("tiers", "expected"),
     [
         ("[]", ["tiers is an empty list, which allows nothing"]),
+        ("[api]\n  vendors: [amd]\n  gpus: [H100-SXM]", ["share no GPU, so the policy allows"]),
         # the policy took the API away: the message blamed the workload's allow_api
         ("[capacity_block]", ["a policy whose tiers leave out api", "GPUs or tiers"]),
         # an interactive workload may not use spot: it read "the caps allow about 0"

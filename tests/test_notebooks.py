@@ -35,8 +35,14 @@ def venv_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "python3"
 
 
-@pytest.mark.parametrize("prices", ["seeds", "default"])
-@pytest.mark.parametrize("name", NOTEBOOKS)
+@pytest.mark.parametrize(
+    ("name", "prices"),
+    [
+        *((name, "seeds") for name in NOTEBOOKS),
+        # on a user's default prices too (sensitivity_sweep's cases are all-API there)
+        ("compare_scenarios.ipynb", "default"),
+    ],
+)
 def test_notebook_runs(
     name: str, prices: str, venv_kernel: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -28,7 +28,7 @@ from advisor.cli_base import (
     out,
 )
 from advisor.defaults import DEFAULT_SOLVER
-from advisor.errors import AdvisorError
+from advisor.errors import AdvisorError, DemandError
 from advisor.files import check_out_file, write_atomically
 
 if TYPE_CHECKING:
@@ -320,7 +320,15 @@ def stress(
     saved = Plan.load(plan)
     inputs = plan_inputs(saved, catalog_dirs=catalog)
     if demand is not None:
-        futures = load_scenarios(demand, inputs.workloads)
+        try:
+            futures = load_scenarios(demand, inputs.workloads)
+        except DemandError as exc:  # stress has no --workloads: the plan's are the ones
+            raise DemandError(
+                str(exc).replace(
+                    "Use a defined name, or define it in a --workloads file.",
+                    "A future names only the workloads the plan was solved for.",
+                )
+            ) from None
     else:
         assert history is not None and samples is not None  # checked above
         futures = _sample_futures(saved, inputs, history, samples, growth, seed)

@@ -324,6 +324,20 @@ def test_verify_on_a_scenario_file_names_the_plans_scenario(saved_two_stage) -> 
     assert f"this plan's schedule is of its scenario '{name}'" in " ".join(res.output.split())
 
 
+def test_stress_on_an_unknown_workload_does_not_point_to_a_missing_flag(
+    saved_two_stage, tmp_path
+) -> None:
+    """stress has no --workloads: its error said to define the workload in a --workloads
+    file."""
+    _, out, doc = saved_two_stage
+    futures = tmp_path / "f.csv"
+    futures.write_text(f"hour,workload,requests\n{doc['demand']['start']},nope,5\n")
+    res = CliRunner().invoke(app, ["stress", str(out), "--demand", str(futures)])
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert "--workloads" not in text and "the workloads the plan was solved for" in text
+
+
 @pytest.fixture(scope="module")
 def saved_two_stage(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stress")

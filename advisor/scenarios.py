@@ -189,10 +189,25 @@ def _from_scenario_column(
         weights.setdefault(name, (weight, line))
     if not groups:
         raise DemandError(f"{path}: the file has a header but no data rows.")
-    demands = tuple(demand_from_rows(path, names, g, workloads) for g in groups.values())
+    demands = tuple(_scenario_demand(path, names, n, g, workloads) for n, g in groups.items())
     order = tuple(groups)
     w = np.array([weights[n][0] if i_w is not None else 1.0 for n in order])
     return ScenarioSet(order, w, demands, "scenario column")
+
+
+def _scenario_demand(
+    path: Path,
+    names: list[str],
+    scenario: str,
+    rows: list[tuple[int, list[str]]],
+    workloads: Mapping[str, Workload],
+) -> Demand:
+    """One scenario's demand; an error in its rows names the scenario (names are read
+    without surrounding spaces, so 'a' and 'a ' are one scenario)."""
+    try:
+        return demand_from_rows(path, names, rows, workloads)
+    except DemandError as exc:
+        raise DemandError(f"scenario '{scenario}': {exc}") from None
 
 
 def _level_text(level: str) -> str:

@@ -101,6 +101,11 @@ def test_quantile_columns_become_weighted_scenarios(tmp_path: Path) -> None:
         ),
         ("scenario,hour,workload,requests_p50\n" + f"a,{H0},chat,5\n", "one way"),
         ("scenario," + HEADER + f",{H0},chat,1,,\n", "is empty"),
+        # a row of 'a ' is one of 'a': the error names the scenario
+        (
+            "scenario," + HEADER + f"a,{H0},chat,1,,\na ,{H0},chat,2,,\nb,{H0},chat,1,,\n",
+            "scenario 'a': .* a second row for hour",
+        ),
         # two columns of one level were two scenarios; p150 was "not read by this command"
         ("hour,workload,requests_p10,requests_p10.0\n" + f"{H0},chat,1,5\n", "appears twice"),
         ("hour,workload,requests_p50,requests_p150\n" + f"{H0},chat,1,5\n", "between 0 and 100"),

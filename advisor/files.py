@@ -554,7 +554,26 @@ def owned_by_advisor(out: Path, name: str) -> bool:
     entry = read_manifest(out).get("files", {}).get(name)
     if entry is not None:
         return _file_sha(path) == entry.get("sha256")
+    if name in LEGACY_SCENARIO_FILES:
+        return _legacy_scenario_file(out)
     return _legacy_plan_file(out, name)
+
+
+#: A scenario plan's files that versions before 2026-12-01 wrote beside the plan, outside the
+#: manifest.
+LEGACY_SCENARIO_FILES = ("scenarios.csv", "scenarios.png")
+
+
+def _legacy_scenario_file(out: Path) -> bool:
+    """A scenario plan's table or figure written outside the manifest is advisor's where the
+    plan.json beside it is advisor's and has scenarios."""
+    if not (out / "plan.json").is_file() or not owned_by_advisor(out, "plan.json"):
+        return False
+    try:
+        data = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("scenarios"), dict)
 
 
 def _file_sha(path: Path) -> str | None:

@@ -338,6 +338,30 @@ def test_stress_on_an_unknown_workload_does_not_point_to_a_missing_flag(
     assert "--workloads" not in text and "the workloads the plan was solved for" in text
 
 
+def test_a_scenario_folder_from_before_the_manifest_held_its_files_is_solved_again(
+    saved_two_stage, tmp_path
+) -> None:
+    """Before 2026-12-01 scenarios.csv/png were written outside the folder's manifest; a
+    scenario solve into such a folder replaces them (it would refuse them as the user's)."""
+    import shutil
+
+    from advisor.files import MANIFEST, META_DIR
+
+    path, out, _ = saved_two_stage
+    folder = tmp_path / "plan"
+    shutil.copytree(out, folder)
+    manifest = folder / META_DIR / MANIFEST
+    data = json.loads(manifest.read_text())
+    for name in ("scenarios.csv", "scenarios.png"):
+        data["files"].pop(name)
+    manifest.write_text(json.dumps(data))
+    (folder / "scenarios.csv").write_text("scenario\nold\n")  # an older plan's table
+    args = ["solve", str(path), "--solver", "highs", "--workers", "1", "--quiet"]
+    res = CliRunner().invoke(app, [*args, "--out", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert "old" not in (folder / "scenarios.csv").read_text()
+
+
 @pytest.fixture(scope="module")
 def saved_two_stage(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stress")

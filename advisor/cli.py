@@ -223,7 +223,7 @@ def _roofline_rate(
 ) -> tuple[float, str, str | None]:
     """Per-GPU output tokens/s of the cheapest-per-token operating point (TP and, where not
     given, quantization), its label, and a warning when its batch is memory-starved."""
-    from advisor.options import TP_DEGREES
+    from advisor.options import tp_degrees
     from advisor.roofline import replica_performance
 
     m, g = cat.model(model), cat.gpu(gpu)
@@ -233,10 +233,10 @@ def _roofline_rate(
             f"{gpu} cannot run {quant}: it has no {quants[0].compute_dtype} peak. "
             f"Choose a quantization among those its dtypes allow ({', '.join(g.peak_tflops)})."
         )
-    if tp is not None and (tp not in TP_DEGREES or tp > g.max_tp):
+    if tp is not None and tp not in tp_degrees(g):
         raise AdvisorError(_tp_message(tp, g))
     eff = cat.efficiency_for(g)
-    tps = [tp] if tp else [t for t in TP_DEGREES if t <= g.max_tp]
+    tps = [tp] if tp else tp_degrees(g)
     best, reasons = None, []
     for q in quants:
         if not cat.supports(g, q):
@@ -362,9 +362,9 @@ def roofline(
 
 
 def _tp_message(tp: int, g: GPU) -> str:
-    from advisor.options import TP_DEGREES
+    from advisor.options import tp_degrees
 
-    *rest, last = [str(t) for t in TP_DEGREES if t <= g.max_tp]
+    *rest, last = [str(t) for t in tp_degrees(g)]
     degrees = f"{', '.join(rest)} or {last}" if rest else last
     return f"--tp {tp} is not possible on {g.name}: a tensor-parallel group is {degrees} GPUs."
 
@@ -440,7 +440,7 @@ def _roofline_options(
 ) -> tuple[list[dict[str, Any]], list[tuple[Replica, Capacity]]]:
     """Every GPU × quantization × TP option asked for (all where none is named): its row and
     its replica with its capacity. Raises where a named combination cannot run."""
-    from advisor.options import TP_DEGREES
+    from advisor.options import tp_degrees
     from advisor.serving import Replica
 
     m = cat.model(model)
@@ -455,8 +455,9 @@ def _roofline_options(
                         f"(it has {', '.join(g.peak_tflops)}). Choose another --quant or --gpu."
                     )
                 continue
-            for t in tp or [t for t in TP_DEGREES if t <= g.max_tp]:
-                if t not in TP_DEGREES or t > g.max_tp:
+            allowed = tp_degrees(g)
+            for t in tp or allowed:
+                if t not in allowed:
                     raise AdvisorError(_tp_message(t, g))
                 r = Replica(m, g, q, cat.efficiency_for(g), t, kv_dtype)
                 row, c = _roofline_option(cat, r, traffic, slo, capacity_model, rate)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from advisor.catalog import (
     GENERIC_PROVIDER,
+    GPU,
     HOURLY_TIERS,
     MAX_NUMBER,
     POOL_TIERS,
@@ -42,6 +43,12 @@ from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
 from advisor.workloads import Workload
 
 TP_DEGREES: tuple[int, ...] = (1, 2, 4, 8, 16)
+
+
+def tp_degrees(gpu: GPU) -> list[int]:
+    """The tensor-parallel degrees advisor plans on ``gpu``: ``TP_DEGREES`` up to its
+    ``max_tp``."""
+    return [t for t in TP_DEGREES if t <= gpu.max_tp]
 
 
 @dataclass(frozen=True)
@@ -492,9 +499,7 @@ def _gpu_options(
     model, gpu = catalog.model(model_name), catalog.gpu(gname)
     eff = catalog.efficiency_for(gpu)
     done: list[tuple[int, dict[str, float]]] = []
-    for tp in TP_DEGREES:
-        if tp > gpu.max_tp:
-            break
+    for tp in tp_degrees(gpu):
         for qname in sorted(catalog.quantizations):
             quant = catalog.quant(qname)
             ws = [
@@ -947,7 +952,7 @@ def _check_measured_option(
     """Raise unless the catalog allows the row's option (its TP on its GPU, its quant)."""
     # a measured row is an option like any other: the catalog must allow it
     gpu, quant = catalog.gpu(rec["gpu"]), catalog.quant(rec["quant"])
-    tps = [t for t in TP_DEGREES if t <= gpu.max_tp]
+    tps = tp_degrees(gpu)
     if tp not in tps:
         raise DemandError(
             f"{path}: line {lineno}: column 'tp': {rec['tp']} is not a tensor-parallel "

@@ -198,12 +198,7 @@ def check_out_path(out: Path | str) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out '{out}' is a file; give a folder path.")
-    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
-    if not probe.is_dir():
-        raise OutputError(
-            f"Cannot write to '{out}': '{probe}' is a file, not a folder. Give an --out path "
-            "whose parent folders are folders."
-        )
+    probe = out if out.exists() else _existing_folder_above(out, "an --out")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OutputError(
             f"Cannot write to '{out}': permission denied on '{probe}'. Choose a writable --out "
@@ -218,18 +213,25 @@ def check_out_file(path: Path | str, option: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} '{path}' is a folder; give a file path.")
-    probe = next((p for p in path.parents if p.exists()), Path("."))
-    if not probe.is_dir():
-        raise OutputError(
-            f"Cannot write to '{path}': '{probe}' is a file, not a folder. Give a {option} "
-            "path whose parent folders are folders."
-        )
+    probe = _existing_folder_above(path, f"a {option}")
     try:  # what os.access cannot tell (a read-only mount, /proc, root's bypass): try it
         with tempfile.NamedTemporaryFile(dir=probe, prefix=".advisor-probe-"):
             pass
     except OSError as exc:
         raise _fail(path, exc) from None
     return path
+
+
+def _existing_folder_above(path: Path, what: str) -> Path:
+    """The nearest existing parent of ``path`` (where its missing folders would be made),
+    which must be a folder; ``what`` names the option in the error ("an --out")."""
+    probe = next((p for p in path.parents if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise OutputError(
+            f"Cannot write to '{path}': '{probe}' is a file, not a folder. Give {what} path "
+            "whose parent folders are folders."
+        )
+    return probe
 
 
 class PlanFolder:

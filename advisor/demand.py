@@ -163,12 +163,17 @@ class Demand:
             }
         )
 
+    def peak_per_hour(self) -> np.ndarray:
+        """Per workload, the largest quantity of any hour: requests or tokens [per hour]
+        (what ``MAX_PER_HOUR`` bounds)."""
+        arrays = np.stack([self.requests, self.input_tokens, self.output_tokens])
+        return np.max(arrays, axis=(0, 1), initial=0.0)
+
     def scaled(self, k: float) -> Demand:
         """Return demand with every quantity multiplied by ``k`` (>= 0)."""
         if not (math.isfinite(k) and k >= 0):
             raise DemandError(f"A demand scale factor must be finite and >= 0, got {k}.")
-        arrays = (self.requests, self.input_tokens, self.output_tokens)
-        peak = k * max(float(np.max(a, initial=0.0)) for a in arrays)
+        peak = k * float(np.max(self.peak_per_hour(), initial=0.0))
         if peak > MAX_PER_HOUR:
             raise DemandError(
                 f"Demand scaled by {k:g} reaches {peak:.3g} requests or tokens per hour, above "

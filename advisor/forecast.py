@@ -95,22 +95,22 @@ class Forecast:
     growth: tuple[float, float]
 
 
-def _demand_values(
-    requests: dict[str, np.ndarray], longest: Mapping[str, float]
-) -> dict[str, np.ndarray]:
+def _demand_values(requests: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Forecast requests as a demand file holds them: below ``MIN_PER_HOUR`` (the fit's
-    rounding, e.g. 8e-17 where the history is 0) they are 0; a forecast whose requests or
-    tokens exceed ``MAX_PER_HOUR`` is refused (a demand file could not hold it)."""
-    out = {}
-    for w, r in requests.items():
-        peak = float(np.max(r, initial=0.0)) * max(1.0, longest[w])
-        if not math.isfinite(peak) or peak > MAX_PER_HOUR:
-            raise AdvisorError(
-                f"The forecast of '{w}' reaches {peak:.3g} requests or tokens per hour, above "
-                f"the {MAX_PER_HOUR:.0e} a demand file holds; lower --growth."
-            )
-        out[w] = np.where(r < MIN_PER_HOUR, 0.0, r)
-    return out
+    rounding, e.g. 8e-17 where the history is 0) they are 0."""
+    return {w: np.where(r < MIN_PER_HOUR, 0.0, r) for w, r in requests.items()}
+
+
+def _check_holdable(forecast: Demand) -> None:
+    """A forecast whose requests or tokens exceed ``MAX_PER_HOUR`` is refused: a demand
+    file could not hold it."""
+    peaks = forecast.peak_per_hour()
+    j = int(np.argmax(peaks))
+    if not peaks[j] <= MAX_PER_HOUR:
+        raise AdvisorError(
+            f"The forecast of '{forecast.workloads[j]}' reaches {peaks[j]:.3g} requests or "
+            f"tokens per hour, above the {MAX_PER_HOUR:.0e} a demand file holds; lower --growth."
+        )
 
 
 def parse_growth(text: str) -> tuple[float, float]:
@@ -275,9 +275,10 @@ def forecast_demand(
         "completion_tokens": {w: workloads[w].completion_tokens for w in names},
     }
     source = f"forecast of {history.source}"
-    longest = {w: max(workloads[w].prompt_tokens, workloads[w].completion_tokens) for w in names}
-    means = _demand_values(means, longest)
-    paths = [_demand_values(p, longest) for p in paths]
-    point = Demand.from_requests(hours, means, source=source, **lengths)
-    drawn = tuple(Demand.from_requests(hours, p, source=source, **lengths) for p in paths)
+    point = Demand.from_requests(hours, _demand_values(means), source=source, **lengths)
+    drawn = tuple(
+        Demand.from_requests(hours, _demand_values(p), source=source, **lengths) for p in paths
+    )
+    for d in (point, *drawn):
+        _check_holdable(d)
     return Forecast(point, drawn, tuple(tests), seasons, (low, high))

@@ -166,7 +166,9 @@ def import_sheet(
             raise AdvisorError(f"--as-of '{as_of}' is not a date; write YYYY-MM-DD.") from None
     # instance shapes are facts about instance types, whatever the price profile: the
     # snapshot's, and those of the profile named
-    shipped = {p: load_catalog(prices=p) for p in ["snapshot", prices or default_prices()]}
+    shipped = {
+        p: load_catalog(prices=p) for p in dict.fromkeys(["snapshot", prices or default_prices()])
+    }
     known = {
         (o.provider, o.instance): {
             "gpu": o.gpu,

@@ -300,6 +300,7 @@ def stress(
 ) -> None:
     """Re-solve only the hourly recourse of a saved plan's reserved fleet on many futures."""
     from advisor.cli_base import parse_aggregate
+    from advisor.demand import UNKNOWN_WORKLOAD_FIX
     from advisor.parallel import check_cluster
     from advisor.plan import Plan
     from advisor.scenarios import load_scenarios
@@ -325,7 +326,7 @@ def stress(
         except DemandError as exc:  # stress has no --workloads: the plan's are the ones
             raise DemandError(
                 str(exc).replace(
-                    "Use a defined name, or define it in a --workloads file.",
+                    UNKNOWN_WORKLOAD_FIX,
                     "A future names only the workloads the plan was solved for.",
                 )
             ) from None

@@ -281,6 +281,10 @@ def check_header(path: Path, header: list[str], extra: Sequence[str] = ()) -> li
     return names
 
 
+#: What an unknown workload name's error says to do (``stress``, which reads the plan's
+#: workloads and takes no --workloads, says another thing).
+UNKNOWN_WORKLOAD_FIX = "Use a defined name, or define it in a --workloads file."
+
 #: The years an hour may lie in: well inside pandas' nanosecond timestamps (1677-09-21 to
 #: 2262-04-11), so a horizon and the terms of what it buys (years past it) can be counted.
 HOUR_YEARS = (1970, 2200)
@@ -510,8 +514,7 @@ def _check_workload_name(
     if name not in workloads:
         raise DemandError(
             f"{path}: line {line}: column 'workload': unknown workload '{name}'."
-            f"{did_you_mean(name, workloads)} Use a defined name, or define it in a "
-            "--workloads file."
+            f"{did_you_mean(name, workloads)} {UNKNOWN_WORKLOAD_FIX}"
         )
 
 

@@ -28,29 +28,27 @@ def test_a_plain_file_is_one_scenario(tmp_path: Path) -> None:
     assert scen.mean_demand() is scen.demands[0]
 
 
-def test_scenario_column_with_weights_is_normalized(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("low", "high", "weights", "mean"),
+    [
+        ("1", "3", [0.25, 0.75], [25.0, 50.0]),
+        # regression: two weights of 1e308 summed to inf and both became 0 (a $0 expectation)
+        ("1e308", "1e308", [0.5, 0.5], [20.0, 40.0]),
+    ],
+)
+def test_scenario_column_with_weights_is_normalized(
+    tmp_path: Path, low: str, high: str, weights: list[float], mean: list[float]
+) -> None:
     text = (
         "scenario,scenario_weight,"
         + HEADER
-        + f"low,1,{H0},chat,10,,\nlow,1,{H1},chat,20,,\n"
-        + f"high,3,{H0},chat,30,,\nhigh,3,{H1},chat,60,,\n"
+        + f"low,{low},{H0},chat,10,,\nlow,{low},{H1},chat,20,,\n"
+        + f"high,{high},{H0},chat,30,,\nhigh,{high},{H1},chat,60,,\n"
     )
     scen = load_scenarios(_csv(tmp_path, text), WORKLOADS)
     assert scen.names == ("low", "high")
-    assert scen.weights.tolist() == [0.25, 0.75]
-    assert scen.mean_demand().requests[:, 0].tolist() == [25.0, 50.0]
-
-
-def test_huge_weights_are_normalized_not_overflowed(tmp_path: Path) -> None:
-    """Regression: two weights of 1e308 summed to inf and both became 0 (a $0 expectation)."""
-    text = (
-        "scenario,scenario_weight,"
-        + HEADER
-        + f"low,1e308,{H0},chat,10,,\nlow,1e308,{H1},chat,20,,\n"
-        + f"high,1e308,{H0},chat,30,,\nhigh,1e308,{H1},chat,60,,\n"
-    )
-    scen = load_scenarios(_csv(tmp_path, text), WORKLOADS)
-    assert scen.weights.tolist() == [0.5, 0.5]
+    assert scen.weights.tolist() == weights
+    assert scen.mean_demand().requests[:, 0].tolist() == mean
 
 
 def test_scenarios_round_trip_through_the_writer(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ class Commitment(BaseModel):
 
     @field_validator("start", "end")
     @classmethod
-    def _utc_when_naive(cls, v: dt.datetime | None) -> dt.datetime | None:
+    def _whole_hour_utc_when_naive(cls, v: dt.datetime | None) -> dt.datetime | None:
         # the demand file's rule: a time without an offset is UTC
         if v is not None and (v.minute or v.second or v.microsecond):
             raise ValueError(

@@ -8,7 +8,6 @@ a plan that fails its independent verification exits 1 and is not written.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -47,6 +46,7 @@ from advisor.cli_base import (
 from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import AdvisorError, CatalogError
 from advisor.files import PlanFolder, check_out_file
+from advisor.parallel import usable_cores
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS
 from advisor.processes import Interrupted, solver_run
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
@@ -650,10 +650,7 @@ def validate(
 def _cap_threads(threads: int) -> int:
     """At most the cores this process may use: more only slows a solver down (HiGHS aborts
     when it cannot start them)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     if threads > cores:
         err.print(
             f"[yellow]note:[/] --threads {threads} is more than the {cores} cores available; "

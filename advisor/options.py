@@ -30,13 +30,22 @@ from advisor.catalog import (
     Catalog,
 )
 from advisor.errors import CatalogError, DemandError, did_you_mean
+from advisor.parallel import capacity_workers, run_jobs
 from advisor.roofline import ReplicaPerformance
 from advisor.serving import (
+    SLO,
     Capacity,
     Replica,
+    Traffic,
+    add_capacities,
+    cached_capacity,
+    flush_cache,
     measured_matches,
     offline_max_requests_per_s,
     replica_capacity,
+    slo_capacity,
+    take_new_capacities,
+    workload_terms,
     workload_traffic,
 )
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
@@ -370,6 +379,7 @@ def build_options(
     base, dominated = _prune_dominated(base, workloads)
     dominated = sorted(set(dominated) | pre_dominated)
     options = _on_pools(catalog, workloads, base, pools, prices, users, rejected)
+    flush_cache()  # the capacities are kept even if the solve that follows is interrupted
     deployments = {o.key: o.deployment for o in options.values()}
     api, api_provider, limits = _api_terms(catalog, workloads, providers)
     max_gpus = {
@@ -454,57 +464,117 @@ def _capacity_options(
 ) -> tuple[dict[tuple[str, str], Option], list[Rejected], set[str]]:
     """Every (workload, deployment) with its SLO capacity, per model and GPU type: (the
     options, the rejected ones with their reasons, the deployments pruned unsimulated)."""
-    base: dict[tuple[str, str], Option] = {}
-    rejected: list[Rejected] = []
-    pre_dominated: set[str] = set()
     by_model: dict[str, list[str]] = {}
     for wname in sorted(workloads):
         by_model.setdefault(workloads[wname].model, []).append(wname)
     sold = {p.gpu for p in catalog_pools(catalog).values()}
+    parts: list[_GroupResult | _Group] = []
     for model_name, wnames in sorted(by_model.items()):
         for gname in sorted(catalog.gpus):
             gws = [w for w in wnames if workloads[w].gpus is None or gname in workloads[w].gpus]
             ws_here = []
+            unsold = _GroupResult()
             for wname in gws:
                 if not any(p.gpu == gname and wname in users[k] for k, p in pools.items()):
                     why = "no offer (price) in the catalog"
                     if gname in sold:
                         why = "no offer from an allowed provider"
-                    rejected.append(Rejected(wname, gname, "*", 0, why))
+                    unsold.rejected.append(Rejected(wname, gname, "*", 0, why))
                 else:
                     ws_here.append(wname)
+            parts.append(unsold)
             if ws_here:
-                _gpu_options(
-                    catalog, workloads, model_name, gname, wnames, ws_here, capacity_model,
-                    base, rejected, pre_dominated,
-                )  # fmt: skip
+                parts.append(_Group(model_name, gname, tuple(wnames), tuple(ws_here)))
+    results = _evaluate_groups(catalog, workloads, parts, capacity_model)
+    base: dict[tuple[str, str], Option] = {}
+    rejected: list[Rejected] = []
+    pre_dominated: set[str] = set()
+    for r in results:
+        base.update(r.base)
+        rejected.extend(r.rejected)
+        pre_dominated |= r.pre_dominated
     return base, rejected, pre_dominated
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One model's deployments on one GPU type, for the workloads that may buy that GPU."""
+
+    model: str
+    gpu: str
+    wnames: tuple[str, ...]  # every workload of the model
+    ws_here: tuple[str, ...]  # those with an offer of the GPU
+
+
+@dataclass
+class _GroupResult:
+    base: dict[tuple[str, str], Option] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+    pre_dominated: set[str] = field(default_factory=set)
+
+
+class _NotCached(Exception):
+    """A capacity the cache does not hold (the group goes to the worker processes)."""
+
+
+def _evaluate_groups(
+    catalog: Catalog,
+    workloads: Mapping[str, Workload],
+    parts: list[_GroupResult | _Group],
+    capacity_model: str,
+) -> list[_GroupResult]:
+    """Each group's options: from the capacity cache where it holds them all, the rest
+    simulated in worker processes (one group per job) when this process may start them."""
+    out: list[_GroupResult | None] = []
+    todo: list[int] = []
+    for part in parts:
+        if isinstance(part, _GroupResult):
+            out.append(part)
+            continue
+        try:
+            out.append(_gpu_options(catalog, workloads, part, capacity_model, cached_only=True))
+        except _NotCached:
+            out.append(None)
+            todo.append(len(out) - 1)
+    jobs = [(catalog, dict(workloads), parts[i], capacity_model) for i in todo]
+    workers = capacity_workers(len(jobs)) if capacity_model == "simulated" else 1
+    for i, (res, computed) in zip(todo, run_jobs(_group_job, jobs, workers=workers), strict=True):
+        add_capacities(computed)
+        out[i] = res
+    return [r for r in out if r is not None]
+
+
+def _group_job(
+    catalog: Catalog, workloads: dict[str, Workload], group: _Group, capacity_model: str
+) -> tuple[_GroupResult, dict[str, dict]]:
+    """One group's options, simulated, with the capacities computed for them."""
+    take_new_capacities()  # a forked worker starts with its parent's
+    res = _gpu_options(catalog, workloads, group, capacity_model)
+    return res, take_new_capacities()
 
 
 def _gpu_options(
     catalog: Catalog,
     workloads: Mapping[str, Workload],
-    model_name: str,
-    gname: str,
-    wnames: list[str],
-    ws_here: list[str],
+    group: _Group,
     capacity_model: str,
-    base: dict[tuple[str, str], Option],
-    rejected: list[Rejected],
-    pre_dominated: set[str],
-) -> None:
+    *,
+    cached_only: bool = False,
+) -> _GroupResult:
     """One model's deployments on one GPU type, fewest GPUs first, so a simulated
-    deployment can rule out larger ones unsimulated (into ``base``, ``rejected`` and
-    ``pre_dominated``)."""
-    model, gpu = catalog.model(model_name), catalog.gpu(gname)
+    deployment can rule out larger ones unsimulated. ``cached_only``: raise
+    :class:`_NotCached` rather than simulate a capacity the cache does not hold."""
+    model, gpu = catalog.model(group.model), catalog.gpu(group.gpu)
+    gname, wnames = group.gpu, group.wnames
     eff = catalog.efficiency_for(gpu)
+    res = _GroupResult()
     done: list[tuple[int, dict[str, float]]] = []
     for tp in tp_degrees(gpu):
         for qname in sorted(catalog.quantizations):
             quant = catalog.quant(qname)
             ws = [
                 w
-                for w in ws_here
+                for w in group.ws_here
                 if workloads[w].quantizations is None or qname in workloads[w].quantizations
             ]
             if not ws:
@@ -512,25 +582,27 @@ def _gpu_options(
             if not catalog.supports(gpu, quant):
                 if tp == 1:
                     why = f"{gname} has no {quant.compute_dtype} peak for {qname}"
-                    rejected.extend(Rejected(w, gname, qname, 0, why) for w in ws)
+                    res.rejected.extend(Rejected(w, gname, qname, 0, why) for w in ws)
                 continue
-            dep = Deployment(model_name, gname, qname, tp)
+            dep = Deployment(group.model, gname, qname, tp)
             if capacity_model == "simulated" and done:
                 bound = {w: _upper_bound(model, gpu, quant, eff, tp, workloads[w]) for w in ws}
                 if any(_covers(t, rps, tp, bound, wnames) for t, rps in done):
-                    pre_dominated.add(dep.key)
+                    res.pre_dominated.add(dep.key)
                     continue
             got: dict[str, float] = {}
             for wname in ws:
-                cap = replica_capacity(model, gpu, quant, eff, tp, workloads[wname], capacity_model)
+                inputs = (Replica(model, gpu, quant, eff, tp), *workload_terms(workloads[wname]))
+                cap = _capacity(inputs, capacity_model, cached_only)
                 if cap.feasible:
                     got[wname] = cap.requests_per_s
-                    base[(wname, dep.key)] = Option(
+                    res.base[(wname, dep.key)] = Option(
                         wname, dep, cap.requests_per_s * SECONDS_PER_HOUR, cap.capacity_model, cap
                     )
                 else:
-                    rejected.append(Rejected(wname, gname, qname, tp, cap.reason))
+                    res.rejected.append(Rejected(wname, gname, qname, tp, cap.reason))
             done.append((tp, got))
+    return res
 
 
 def _api_terms(
@@ -681,6 +753,19 @@ def _on_pools(
                 )
             )
     return out
+
+
+def _capacity(
+    inputs: tuple[Replica, Traffic, SLO], capacity_model: str, cached_only: bool
+) -> Capacity:
+    """:func:`slo_capacity` of ``inputs``; with ``cached_only``, :class:`_NotCached` where the
+    cache does not hold it."""
+    if not cached_only:
+        return slo_capacity(*inputs, capacity_model)
+    cap = cached_capacity(*inputs, capacity_model)
+    if cap is None:
+        raise _NotCached
+    return cap
 
 
 def _covers(

@@ -74,6 +74,36 @@ def _dask_client(cluster: str, workers: int):
         ) from None
 
 
+#: environment variable capping the processes that simulate SLO capacities (1: none started)
+CAPACITY_WORKERS_ENV = "ADVISOR_CAPACITY_WORKERS"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def capacity_workers(jobs: int) -> int:
+    """Processes for simulating ``jobs`` groups of SLO capacities: one per usable core (at
+    most ``$ADVISOR_CAPACITY_WORKERS``), none inside a worker process (a sweep case, a
+    future), where the outer pool already holds the cores."""
+    if jobs <= 1 or multiprocessing.parent_process() is not None:
+        return 1
+    n = usable_cores()
+    cap = os.environ.get(CAPACITY_WORKERS_ENV, "").strip()
+    if cap:
+        try:
+            n = min(n, int(cap))
+        except ValueError:
+            raise AdvisorError(
+                f"{CAPACITY_WORKERS_ENV} must be a whole number of processes; got '{cap}'."
+            ) from None
+    return max(1, min(n, jobs))
+
+
 def run_jobs(
     fn: Callable[..., Any],
     jobs: Sequence[tuple[Any, ...]],

@@ -42,15 +42,13 @@ import hashlib
 import heapq
 import json
 import math
-import os
-import tempfile
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from advisor.capacity_cache import CapacityCache
 from advisor.catalog import GPU, Efficiency, ModelArch, Quantization
 from advisor.roofline import (
     ACTIVATION_BYTES,
@@ -825,60 +823,24 @@ class Capacity:
         return dataclasses.asdict(self)
 
 
-_MEMO: dict[str, dict] = {}
-_DISK: dict[str, dict] | None = None
-_DIRTY = False
-
-
-def cache_dir() -> Path | None:
-    """Folder of the on-disk capacity cache, or None when disabled (``ADVISOR_CACHE_DIR=off``)."""
-    env = os.environ.get("ADVISOR_CACHE_DIR")
-    if env is not None:
-        return None if env.strip().lower() in ("", "off", "0", "none") else Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "advisor"
-
-
-def _cache_file() -> Path | None:
-    d = cache_dir()
-    return None if d is None else d / f"capacity-v{MODEL_VERSION}.json"
-
-
-def _disk() -> dict[str, dict]:
-    global _DISK
-    if _DISK is None:
-        _DISK = {}
-        f = _cache_file()
-        if f is not None and f.is_file():
-            try:
-                _DISK = json.loads(f.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                _DISK = {}  # a broken cache is rebuilt, never trusted
-    return _DISK
+#: SLO capacities computed or read in this process (and on disk, see the module)
+CACHE = CapacityCache(MODEL_VERSION)
 
 
 def flush_cache() -> None:
-    """Write new capacities to the on-disk cache (atomically; last writer wins)."""
-    global _DIRTY
-    f = _cache_file()
-    if not _DIRTY or f is None:
-        return
-    try:
-        f.parent.mkdir(parents=True, exist_ok=True)
-        merged = {}
-        if f.is_file():
-            try:
-                merged = json.loads(f.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                merged = {}
-        merged.update(_disk())
-        fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=".capacity-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(merged, fh)
-        os.replace(tmp, f)
-        _DIRTY = False
-    except OSError:
-        pass  # a read-only home: the in-process cache still works
+    """Write the capacities computed in this process to the on-disk cache."""
+    CACHE.flush()
+
+
+def take_new_capacities() -> dict[str, dict]:
+    """Cache entries computed in this process since the last call (a worker process's
+    result, for its parent's :func:`add_capacities`)."""
+    return CACHE.take_new()
+
+
+def add_capacities(entries: dict[str, dict]) -> None:
+    """Cache entries another process computed."""
+    CACHE.add(entries)
 
 
 atexit.register(flush_cache)
@@ -925,18 +887,21 @@ def slo_capacity(
         )
     key = _key(replica, traffic, slo, capacity_model) if use_cache else ""
     if use_cache:
-        hit = _MEMO.get(key) or _disk().get(key)
+        hit = CACHE.get(key)
         if hit is not None:
-            _MEMO[key] = hit
             return Capacity(**hit)
     cap = _compute_capacity(replica, traffic, slo, capacity_model)
     if use_cache:
-        global _DIRTY
-        d = cap.as_dict()
-        _MEMO[key] = d
-        _disk()[key] = d
-        _DIRTY = True
+        CACHE.put(key, cap.as_dict())
     return cap
+
+
+def cached_capacity(
+    replica: Replica, traffic: Traffic, slo: SLO, capacity_model: str = "simulated"
+) -> Capacity | None:
+    """:func:`slo_capacity` when the cache holds it, else None (nothing is computed)."""
+    hit = CACHE.get(_key(replica, traffic, slo, capacity_model))
+    return None if hit is None else Capacity(**hit)
 
 
 def _fmt(v: float | None) -> str:
@@ -1068,12 +1033,14 @@ def replica_capacity(
 ) -> Capacity:
     """One replica's SLO capacity for a workload: the function the MILP, the baselines and the
     verifier all use."""
-    return slo_capacity(
-        Replica(model, gpu, quant, eff, tp, kv_dtype),
-        workload_traffic(workload),
-        workload_slo(workload),
-        capacity_model,
-    )
+    replica = Replica(model, gpu, quant, eff, tp, kv_dtype)
+    return slo_capacity(replica, *workload_terms(workload), capacity_model)
+
+
+def workload_terms(workload) -> tuple[Traffic, SLO]:
+    """A workload's traffic and SLO, as :func:`replica_capacity` hands them to
+    :func:`slo_capacity`."""
+    return workload_traffic(workload), workload_slo(workload)
 
 
 def offline_run(replica: Replica, traffic: Traffic, *, n_requests: int = 1000) -> LoadResult:

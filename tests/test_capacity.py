@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from advisor import serving
+from advisor.capacity_cache import CapacityCache
 from advisor.catalog import load_catalog
 from advisor.cli import app
 from advisor.roofline import replica_performance
@@ -78,8 +79,7 @@ def test_roofline_plot_writes_a_png(tmp_path: Path) -> None:
 
 def test_capacity_is_cached_in_process_and_on_disk(catalog, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(serving, "_MEMO", {})
-    monkeypatch.setattr(serving, "_DISK", None)
+    monkeypatch.setattr(serving, "CACHE", CapacityCache(serving.MODEL_VERSION))
     g = catalog.gpus["L40S"]
     rep = Replica(
         catalog.models["llama-3.1-8b"],
@@ -93,14 +93,55 @@ def test_capacity_is_cached_in_process_and_on_disk(catalog, tmp_path, monkeypatc
     serving.flush_cache()
     files = list(tmp_path.glob("capacity-v*.json"))
     assert len(files) == 1
-    monkeypatch.setattr(serving, "_MEMO", {})
-    monkeypatch.setattr(serving, "_DISK", None)
+    serving.CACHE.clear()  # as a new process would start
     calls = []
     monkeypatch.setattr(serving, "_compute_capacity", lambda *a: calls.append(a) or first)
     assert slo_capacity(rep, traffic, slo) == first
     assert not calls  # read back from disk, not recomputed
     slo_capacity(rep, traffic, SLO(2000.0, 40.0, "p99"))  # a changed input is a new key
     assert len(calls) == 1
+
+
+def test_a_miss_reads_what_another_process_wrote(tmp_path, monkeypatch) -> None:
+    """Two solves side by side share their capacities: a cache already loaded reads the file
+    again on a miss once another process has written it."""
+    monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path))
+    writer, reader = CapacityCache(0), CapacityCache(0)
+    assert reader.get("k") is None  # loaded (no file yet)
+    writer.put("k", {"requests_per_s": 1.5})
+    writer.flush()
+    assert reader.get("k") == {"requests_per_s": 1.5}
+    (tmp_path / "capacity-v0.json").write_text("{broken")
+    assert CapacityCache(0).get("k") is None  # a broken file is never trusted
+
+
+def _options_summary(catalog, workloads, tmp_path, monkeypatch, workers: str):
+    from advisor.options import build_options
+
+    monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path / workers))
+    monkeypatch.setenv("ADVISOR_CAPACITY_WORKERS", workers)
+    monkeypatch.setattr(serving, "CACHE", CapacityCache(serving.MODEL_VERSION))
+    opts = build_options(catalog, workloads)
+    assert list((tmp_path / workers).glob("capacity-v*.json"))  # written before any solve
+    return (
+        {k: (o.requests_per_hour, o.perf) for k, o in opts.options.items()},
+        opts.rejected,
+        opts.dominated,
+    )
+
+
+def test_capacities_simulated_in_worker_processes_are_the_same(
+    catalog, tmp_path, monkeypatch
+) -> None:
+    """Groups of options simulated in two worker processes give the options, rejections and
+    pre-pruned deployments of one process, in the same order."""
+    shipped = load_workloads(catalog)
+    gpus = ["L40S", "H100-SXM"]
+    wl = {"w": shipped["llama-3.1-8b-interactive"].model_copy(update={"gpus": gpus})}
+    one = _options_summary(catalog, wl, tmp_path, monkeypatch, "1")
+    two = _options_summary(catalog, wl, tmp_path, monkeypatch, "2")
+    assert one[0] and list(one[0]) == list(two[0])
+    assert one == two
 
 
 def test_workload_fields_and_old_files(tmp_path: Path, catalog) -> None:

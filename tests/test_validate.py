@@ -238,7 +238,12 @@ def test_cli_calibration_is_the_shipped_fit(catalog) -> None:
         ), family
 
 
-def test_cli_entry_point(capsys) -> None:
+def test_cli_entry_point(capsys, monkeypatch, fitted) -> None:
+    """The module's text and JSON output (the fit itself is the fixture's: the subprocess
+    test above runs it through this entry point)."""
+    import advisor.validate
+
+    monkeypatch.setattr(advisor.validate, "calibrate", lambda *_a, **_k: fitted)
     assert main(["--calibrate"]) == 0
     out = capsys.readouterr().out
     assert "hopper" in out and "median |error|" in out

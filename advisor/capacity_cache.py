@@ -31,7 +31,9 @@ def _read(f: Path) -> dict[str, dict]:
         got = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return got if isinstance(got, dict) else {}
+    if not isinstance(got, dict):
+        return {}
+    return {k: v for k, v in got.items() if isinstance(v, dict)}
 
 
 def _stamp(f: Path | None) -> tuple[int, int] | None:

@@ -887,9 +887,9 @@ def slo_capacity(
         )
     key = _key(replica, traffic, slo, capacity_model) if use_cache else ""
     if use_cache:
-        hit = CACHE.get(key)
+        hit = _from_cache(key)
         if hit is not None:
-            return Capacity(**hit)
+            return hit
     cap = _compute_capacity(replica, traffic, slo, capacity_model)
     if use_cache:
         CACHE.put(key, cap.as_dict())
@@ -900,8 +900,16 @@ def cached_capacity(
     replica: Replica, traffic: Traffic, slo: SLO, capacity_model: str = "simulated"
 ) -> Capacity | None:
     """:func:`slo_capacity` when the cache holds it, else None (nothing is computed)."""
-    hit = CACHE.get(_key(replica, traffic, slo, capacity_model))
-    return None if hit is None else Capacity(**hit)
+    return _from_cache(_key(replica, traffic, slo, capacity_model))
+
+
+def _from_cache(key: str) -> Capacity | None:
+    """The cached capacity of ``key``; None where absent or not a capacity (recomputed)."""
+    hit = CACHE.get(key)
+    try:
+        return None if hit is None else Capacity(**hit)
+    except TypeError:
+        return None
 
 
 def _fmt(v: float | None) -> str:

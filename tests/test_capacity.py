@@ -115,6 +115,28 @@ def test_a_miss_reads_what_another_process_wrote(tmp_path, monkeypatch) -> None:
     assert CapacityCache(0).get("k") is None  # a broken file is never trusted
 
 
+def test_a_cached_entry_that_is_not_a_capacity_is_recomputed(
+    catalog, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("ADVISOR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(serving, "CACHE", CapacityCache(serving.MODEL_VERSION))
+    rep = Replica(
+        catalog.models["llama-3.1-8b"],
+        catalog.gpus["L4"],
+        catalog.quantizations["fp8"],
+        catalog.efficiency["ada"],
+        1,
+    )
+    traffic, slo = Traffic(500, 200), SLO(2000.0, 80.0, "p99")
+    first = slo_capacity(rep, traffic, slo)
+    serving.flush_cache()
+    (f,) = tmp_path.glob("capacity-v*.json")
+    for broken in ({"requests_per_s": "fast"}, [1, 2], 7):
+        f.write_text(json.dumps(dict.fromkeys(json.loads(f.read_text()) or ["k"], broken)))
+        serving.CACHE.clear()
+        assert slo_capacity(rep, traffic, slo) == first
+
+
 def _options_summary(catalog, workloads, tmp_path, monkeypatch, workers: str):
     from advisor.options import build_options
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from advisor.errors import AdvisorError
-from advisor.parallel import check_cluster, run_jobs
+from advisor.parallel import (
+    CAPACITY_WORKERS_ENV,
+    capacity_workers,
+    check_cluster,
+    run_jobs,
+    usable_cores,
+)
 
 
 def square_plus(x: int, y: int) -> int:
@@ -31,3 +37,24 @@ def test_local_dask_cluster_agrees() -> None:
 def test_bad_cluster_is_a_clear_error(bad: str) -> None:
     with pytest.raises(AdvisorError, match="--cluster"):
         check_cluster(bad)
+
+
+def _workers_in_a_worker(jobs: int) -> int:
+    return capacity_workers(jobs)
+
+
+def test_capacity_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One per usable core, at most $ADVISOR_CAPACITY_WORKERS and the jobs; none inside a
+    worker process; a value that is not a number is refused by name."""
+    monkeypatch.delenv(CAPACITY_WORKERS_ENV, raising=False)
+    assert capacity_workers(50) == usable_cores()
+    assert capacity_workers(1) == 1
+    monkeypatch.setenv(CAPACITY_WORKERS_ENV, "1")
+    assert capacity_workers(50) == 1
+    monkeypatch.setenv(CAPACITY_WORKERS_ENV, "0")
+    assert capacity_workers(50) == 1
+    monkeypatch.delenv(CAPACITY_WORKERS_ENV)
+    assert run_jobs(_workers_in_a_worker, [(50,), (50,)], workers=2) == [1, 1]
+    monkeypatch.setenv(CAPACITY_WORKERS_ENV, "two")
+    with pytest.raises(AdvisorError, match=CAPACITY_WORKERS_ENV):
+        capacity_workers(50)

@@ -90,8 +90,6 @@ def capacity_workers(jobs: int) -> int:
     """Processes for simulating ``jobs`` groups of SLO capacities: one per usable core (at
     most ``$ADVISOR_CAPACITY_WORKERS``), none inside a worker process (a sweep case, a
     future), where the outer pool already holds the cores."""
-    if jobs <= 1 or multiprocessing.parent_process() is not None:
-        return 1
     n = usable_cores()
     cap = os.environ.get(CAPACITY_WORKERS_ENV, "").strip()
     if cap:
@@ -101,6 +99,8 @@ def capacity_workers(jobs: int) -> int:
             raise AdvisorError(
                 f"{CAPACITY_WORKERS_ENV} must be a whole number of processes; got '{cap}'."
             ) from None
+    if multiprocessing.parent_process() is not None:
+        return 1
     return max(1, min(n, jobs))
 
 

@@ -56,5 +56,6 @@ def test_capacity_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(CAPACITY_WORKERS_ENV)
     assert run_jobs(_workers_in_a_worker, [(50,), (50,)], workers=2) == [1, 1]
     monkeypatch.setenv(CAPACITY_WORKERS_ENV, "two")
-    with pytest.raises(AdvisorError, match=CAPACITY_WORKERS_ENV):
-        capacity_workers(50)
+    for jobs in (0, 50):  # refused even where nothing is to simulate
+        with pytest.raises(AdvisorError, match=CAPACITY_WORKERS_ENV):
+            capacity_workers(jobs)

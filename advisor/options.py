@@ -363,7 +363,9 @@ def build_options(
     model). Before any simulation, a deployment is skipped when one of the same model on the
     same GPU type with no more GPUs already serves every workload of the model at least as
     fast as the skipped one's roofline upper bound: the dominance pruning below would drop
-    it anyway, so this is exact.
+    it anyway, so this is exact. Capacities the cache does not hold are simulated in worker
+    processes, one (model, GPU type) per job (:func:`advisor.parallel.capacity_workers`); the
+    options are the same, in the same order, as in one process.
 
     ``providers`` limits the offers (GPU and API) every workload may buy from; a workload's
     own ``providers`` list narrows it further. ``committed_gpus`` are GPU types of existing

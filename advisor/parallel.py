@@ -104,6 +104,11 @@ def capacity_workers(jobs: int) -> int:
     return max(1, min(n, jobs))
 
 
+def pool_workers(workers: int | None, jobs: int) -> int:
+    """The processes :func:`run_jobs` runs ``jobs`` jobs on in a local pool (1: in process)."""
+    return max(1, min(int(workers or usable_cores()), jobs))
+
+
 def run_jobs(
     fn: Callable[..., Any],
     jobs: Sequence[tuple[Any, ...]],
@@ -120,14 +125,14 @@ def run_jobs(
     jobs
         Argument tuples, one per call.
     workers
-        Processes (default: the CPU count, at most one per job); 1 runs in this process.
+        Processes (default: the usable cores, at most one per job); 1 runs in this process.
     cluster
         None (local process pool), ``"dask"`` or ``"dask://host:port"``.
     """
     if not jobs:
         return []
     cluster = check_cluster(cluster)
-    n = max(1, int(workers or os.cpu_count() or 1))
+    n = max(1, int(workers or usable_cores()))
     if cluster is not None:
         client, local = _dask_client(cluster, n)
         try:
@@ -137,7 +142,7 @@ def run_jobs(
             client.close()
             if local is not None:
                 local.close()
-    n = min(n, len(jobs))
+    n = pool_workers(workers, len(jobs))
     if n == 1:
         return [fn(*args) for args in jobs]
     methods = multiprocessing.get_all_start_methods()

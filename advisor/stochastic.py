@@ -70,7 +70,7 @@ from advisor.demand import Demand
 from advisor.errors import AdvisorError, InfeasibleError
 from advisor.fleet import existing_gpus, existing_rows, load_fleet
 from advisor.options import OptionSet, load_measured_capacity
-from advisor.parallel import run_jobs
+from advisor.parallel import pool_workers, run_jobs
 from advisor.pipeline import (
     Inputs,
     finish_plan,
@@ -1045,7 +1045,8 @@ def stress_plan(
         "rate_limit_hours": rate,
         "futures_with_api": int(sum(1 for f in futures_out if f["api_hours"])),
         "seconds": seconds,
-        "workers": workers,
+        # the local pool's processes; a Dask cluster's own count otherwise
+        "workers": pool_workers(workers, len(rows)) if cluster is None else workers,
         "cluster": cluster,
         "by_future": futures_out,
     }

@@ -9,6 +9,7 @@ from advisor.parallel import (
     CAPACITY_WORKERS_ENV,
     capacity_workers,
     check_cluster,
+    pool_workers,
     run_jobs,
     usable_cores,
 )
@@ -59,3 +60,10 @@ def test_capacity_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     for jobs in (0, 50):  # refused even where nothing is to simulate
         with pytest.raises(AdvisorError, match=CAPACITY_WORKERS_ENV):
             capacity_workers(jobs)
+
+
+def test_pool_workers_is_what_run_jobs_starts() -> None:
+    """What ``stress --json`` reports as ``workers`` (it said null for the default)."""
+    assert pool_workers(None, 50) == usable_cores()
+    assert pool_workers(None, 1) == pool_workers(4, 1) == 1
+    assert pool_workers(4, 2) == 2

@@ -396,6 +396,7 @@ def test_stress_reprices_the_saved_fleet_on_every_future(saved_two_stage, tmp_pa
     assert res.exit_code == 0, res.output
     got = json.loads(res.output)
     assert got["served"] == got["futures"] == 2 and got["slo_violating_hours"] == 0
+    assert got["workers"] == 1
     # the same fleet and recourse as the two-stage plan's own pricing of its scenarios
     by = {f["scenario"]: f["cost_usd"] for f in got["by_future"]}
     for name, cost in doc["scenarios"]["cost_by_scenario_usd"].items():

@@ -55,7 +55,6 @@ two-stage fleet's cost there minus that scenario's own optimum.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,7 +69,7 @@ from advisor.demand import Demand
 from advisor.errors import AdvisorError, InfeasibleError
 from advisor.fleet import existing_gpus, existing_rows, load_fleet
 from advisor.options import OptionSet, load_measured_capacity
-from advisor.parallel import pool_workers, run_jobs
+from advisor.parallel import pool_workers, run_jobs, usable_cores
 from advisor.pipeline import (
     Inputs,
     finish_plan,
@@ -379,7 +378,7 @@ class ScenarioClock:
     def start(
         cls, time_limit_s: float | None, n_distinct_hours: int, workers: int | None
     ) -> ScenarioClock:
-        n = max(1, int(workers or os.cpu_count() or 1))
+        n = max(1, int(workers or usable_cores()))
         return cls(TimeBudget.for_solve(time_limit_s, n_distinct_hours), n)
 
     def share(self, settings: SolverSettings, fraction: float) -> SolverSettings:

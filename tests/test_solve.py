@@ -343,6 +343,10 @@ def test_missing_solver_backend_says_how_to_install(monkeypatch: pytest.MonkeyPa
         app, ["solve", str(DEMAND / "spiky_diurnal.csv"), "--solver", "gurobi", "--quiet"]
     )
     assert res.exit_code == 2 and "--solver cbc" in res.output and "Traceback" not in res.output
+    # refused before the model is built (its progress lines came first)
+    res = CliRunner().invoke(app, ["solve", str(DEMAND / "spiky_diurnal.csv"), "--solver", "x"])
+    assert res.exit_code == 2 and "Unknown solver 'x'" in res.output
+    assert "build:" not in res.output and "aggregate:" not in res.output
 
 
 def test_time_limit_returns_the_best_plan_with_its_gap_and_a_warning(tmp_path: Path) -> None:

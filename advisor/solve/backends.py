@@ -65,6 +65,10 @@ class SolverSettings:
     threads: int = 1
     seed: int = 7
 
+    def __post_init__(self) -> None:
+        if self.name not in SOLVERS:  # refused before any work, not at the first solve
+            raise SolverError(f"Unknown solver '{self.name}'. Use --solver cbc or --solver highs.")
+
 
 @dataclass
 class SolverResult:

@@ -412,6 +412,14 @@ def _print_stress(result: dict[str, Any]) -> None:
         f"(the plan's own forecast: {_usd(result['plan_cost_usd'])})",
         highlight=False,
     )
+    fh, ph = result["future_hours"], result["plan_hours"]
+    if ph and fh != ph:
+        err.print(
+            f"[yellow]note:[/] the futures cover {fh} h and the plan {ph} h: the costs above "
+            f"are of the futures' {fh} h (the plan's forecast prorated to {fh} h: "
+            f"{_usd(result['plan_cost_usd'] * fh / ph)}).",
+            highlight=False,
+        )
     slo = result["slo_violating_hours"]
     out.print(
         "SLO-violating hours: "

@@ -1027,6 +1027,9 @@ def stress_plan(
 
     return {
         "plan_cost_usd": plan.total_cost_usd,
+        # the costs are of the futures' hours; the plan's cost is of its own horizon
+        "plan_hours": int(plan.data.get("horizon_hours") or 0),
+        "future_hours": futures.demands[0].n_hours,
         "fleet": [{"pool": g, "tier": t, "count": n} for (g, t), n in sorted(fleet.items())],
         "futures": len(rows),
         "served": int(served.sum()),

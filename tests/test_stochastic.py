@@ -433,6 +433,25 @@ def test_stress_exits_1_where_a_future_cannot_be_served_with_json_too(
     assert json.loads(res.output)["unserved_futures"]
 
 
+def test_stress_on_futures_shorter_than_the_plan_says_so(saved_two_stage, tmp_path) -> None:
+    """Futures of fewer hours than the plan were priced beside the plan's whole-horizon cost
+    with no word ($477 for 24 h against $3,180 for 168 h read as a saving)."""
+    path, plan_dir, doc = saved_two_stage
+    lines = path.read_text().splitlines()
+    hours = sorted({ln.split(",")[2] for ln in lines[1:]})  # scenario, weight, hour, ...
+    short = tmp_path / "short.csv"
+    short.write_text(
+        "\n".join([lines[0], *[ln for ln in lines[1:] if ln.split(",")[2] != hours[-1]]])
+    )
+    args = ["stress", str(plan_dir), "--demand", str(short), "--solver", "highs", "--workers", "1"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    n = len(hours) - 1
+    assert f"the futures cover {n} h and the plan {len(hours)} h" in res.stderr
+    got = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    assert (got["future_hours"], got["plan_hours"]) == (n, doc["horizon_hours"])
+
+
 def test_stress_needs_one_source_of_futures(saved_two_stage) -> None:
     _, plan_dir, _ = saved_two_stage
     res = CliRunner().invoke(app, ["stress", str(plan_dir)])

@@ -1078,12 +1078,18 @@ def evaluate(
             return base
         res = simulate(replica, traffic, rate_rps)
         ok = slo.met_by(res)
+        reason = "" if ok else "the latency statistics at this rate exceed the limits"
+        # a replica that keeps up serves the rate it is offered (the run's own throughput
+        # differs from it by the draws' noise, a few percent); an overloaded one, its own
+        rps = rate_rps if res.stable else res.requests_per_s
+        if not res.stable:
+            reason = f"overloaded: the replica serves {res.requests_per_s:.3g} requests/s"
         return Capacity(
             fits=True,
             meets_slo=ok,
-            reason="" if ok else "the latency statistics at this rate exceed the limits",
-            requests_per_s=res.requests_per_s,
-            output_tokens_per_s=res.output_tokens_per_s,
+            reason=reason,
+            requests_per_s=rps,
+            output_tokens_per_s=rps * res.output_tokens_per_s / res.requests_per_s,
             ttft_ms=res.ttft_ms[slo.stat],
             tpot_ms=res.tpot_ms[slo.stat],
             stat=slo.stat,

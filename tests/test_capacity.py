@@ -50,7 +50,10 @@ def test_roofline_json_keys_and_percentile_capacity() -> None:
 
 def test_roofline_at_a_rate_and_the_fast_mode(catalog) -> None:
     (at,) = run_json(*ROOF, "--rate", "2", "--slo-stat", "p90")["options"]
-    assert at["requests_per_s"] == pytest.approx(2.0, rel=0.1)
+    assert at["requests_per_s"] == 2.0  # it keeps up: the rate it is offered (2.1 before)
+    assert at["output_tokens_per_s"] == pytest.approx(600.0, rel=0.02)
+    (over,) = run_json(*ROOF, "--rate", "200")["options"]
+    assert over["requests_per_s"] < 20 and over["reason"].startswith("overloaded")
     assert at["rate_rps"] == 2.0 and at["slo_stat"] == "p90"
     (fast,) = run_json(*ROOF, "--tpot-ms", "50", "--capacity-model", "roofline")["options"]
     g = catalog.gpus["H100-SXM"]

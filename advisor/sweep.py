@@ -23,6 +23,7 @@ without a plan (infeasible, solver failure) is a row with that status, not an er
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import multiprocessing
@@ -41,7 +42,7 @@ from matplotlib.ticker import MaxNLocator
 from advisor.errors import AdvisorError, InfeasibleError, OutputError
 from advisor.files import write_atomically
 from advisor.milp import POOL
-from advisor.pipeline import Inputs, solve_inputs
+from advisor.pipeline import Inputs, option_set, solve_inputs
 from advisor.plan import Plan
 from advisor.solve import SolverSettings
 
@@ -168,6 +169,13 @@ def _quiet_worker() -> None:
     sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
 
 
+def _capacities_first(inputs: Inputs) -> None:
+    """Compute the options' capacities once, here (in worker processes of their own), so the
+    cases find them cached instead of each simulating them on its own time budget."""
+    with contextlib.suppress(AdvisorError):  # each case reports it
+        option_set(inputs)
+
+
 def _solve_case(
     inputs: Inputs,
     param: str,
@@ -234,6 +242,8 @@ def sweep(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"Cannot write to '{out}': {exc.strerror}.") from None
+    if param != "slo":  # the SLOs change the capacities; prices and demand do not
+        _capacities_first(inputs)
     rows: list[dict[str, Any]] = []
     # fork where there is one: workers need not re-import this program's main module, so a
     # script without a __main__ guard, stdin or a notebook all work; spawn elsewhere.

@@ -6,7 +6,6 @@ Registered on the main ``app`` when ``advisor.cli`` imports this module.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -39,6 +38,7 @@ from advisor.cli_base import (
 )
 from advisor.defaults import DEFAULT_SOLVER
 from advisor.errors import AdvisorError
+from advisor.parallel import usable_cores
 from advisor.processes import Interrupted, solver_run
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def sweep(
                 values,
                 SolverSettings(solver, time_limit, gap, 1),
                 out_dir=out_dir,
-                jobs=jobs or os.cpu_count() or 1,
+                jobs=jobs or usable_cores(),
                 aggregate=agg,
                 progress=progress_printer(quiet=json_out),
             )

@@ -42,6 +42,7 @@ from matplotlib.ticker import MaxNLocator
 from advisor.errors import AdvisorError, InfeasibleError, OutputError
 from advisor.files import write_atomically
 from advisor.milp import POOL
+from advisor.parallel import pool_workers
 from advisor.pipeline import Inputs, option_set, solve_inputs
 from advisor.plan import Plan
 from advisor.solve import SolverSettings
@@ -219,7 +220,7 @@ def sweep(
     settings: SolverSettings,
     *,
     out_dir: Path | str | None = None,
-    jobs: int | None = os.cpu_count(),
+    jobs: int | None = None,
     aggregate: str | int = "auto",
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
@@ -233,7 +234,7 @@ def sweep(
     ``out_dir/<param>=<value>/`` and ``sweep.csv`` and ``sweep.png`` into ``out_dir``.
     """
     vals = check_sweep(param, values)
-    n_jobs = max(1, min(int(jobs or 1), len(vals)))
+    n_jobs = pool_workers(jobs, len(vals))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         if out.exists() and not out.is_dir():

@@ -149,9 +149,10 @@ def _report_sweep(
 ) -> None:
     """Print a finished sweep (a JSON object with ``json_out``); exit 1 when a case's plan
     failed independent verification."""
-    from advisor.sweep import CSV_NAME, PNG_NAME
+    from advisor.sweep import CSV_NAME, PNG_NAME, other_case_dirs
 
     unverified = table["status"].astype(str).str.startswith("unverified")
+    others = other_case_dirs(out_dir, table)
     if json_out:
         emit_json(
             {
@@ -161,6 +162,7 @@ def _report_sweep(
                 "csv": str(out_dir / CSV_NAME),
                 "figure": str(out_dir / PNG_NAME),
                 "cases": table.astype(object).where(table.notna(), None).to_dict("records"),
+                "other_plan_dirs": others,
             }
         )
     else:
@@ -170,6 +172,13 @@ def _report_sweep(
             f"solved value under {out_dir}/.",
             highlight=False,
         )
+        if others:
+            err.print(
+                f"[yellow]note:[/] {safe(str(out_dir))} also holds plan folders this sweep "
+                f"did not write (an earlier sweep's?), left as they are: "
+                f"{safe(', '.join(others))}.",
+                highlight=False,
+            )
     if unverified.any():
         err.print(
             "[bold red]error:[/] some plans failed independent verification and were not "

@@ -76,6 +76,18 @@ def case_label(param: str, value: float) -> str:
     return f"{param}={value:g}"
 
 
+def other_case_dirs(out_dir: Path, table: pd.DataFrame) -> list[str]:
+    """Case folders (``<param>=<value>`` with a plan) in ``out_dir`` that ``table``'s sweep
+    did not write: an earlier sweep's, left as they are."""
+    ours = {Path(str(p)).name for p in table.get("plan_dir", pd.Series(dtype=object)).dropna()}
+    ours |= {case_label(str(r.param), float(r.value)) for r in table.itertuples()}
+    return sorted(
+        d.name
+        for d in out_dir.iterdir()
+        if d.is_dir() and "=" in d.name and d.name not in ours and (d / "plan.json").is_file()
+    )
+
+
 def check_sweep(param: str, values: Sequence[float]) -> list[float]:
     """Validate a parameter name and its values; return the values as floats."""
     if param not in PARAMS:

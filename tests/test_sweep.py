@@ -157,6 +157,13 @@ def test_cli_sweep_json(demand_csv: Path, tmp_path: Path) -> None:
     assert all(c["verified"] for c in data["cases"])
     assert (out / "sweep.csv").is_file() and (out / "sweep.png").is_file()
     assert (out / "price.spot=0.5" / "plan.json").is_file()
+    assert data["other_plan_dirs"] == []
+    # a second sweep into the folder names the first one's case folders it leaves there
+    again = ["sweep", str(demand_csv), "--vary", "price.spot=2", "--out", str(out)]
+    res = runner.invoke(app, [*again, "--solver", SOLVER, "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "did not write" in res.stderr and "price.spot=0.5, price.spot=1." in res.stderr
+    assert (out / "price.spot=0.5" / "plan.json").is_file()  # left as they are
 
 
 @pytest.mark.parametrize(

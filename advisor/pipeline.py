@@ -162,10 +162,16 @@ def input_digests(inputs: Inputs) -> dict[str, str]:
     return {k: sha256(to_json(v, indent=None)) for k, v in parts.items()}
 
 
+def within_policy(inputs: Inputs) -> tuple[Catalog, dict[str, Workload]]:
+    """The catalog and the workloads that appear in the demand as the solve and the verifier
+    both read them: within the policy (see :func:`advisor.policy.apply_policy`)."""
+    used = {w: inputs.workloads[w] for w in inputs.demand.workloads}
+    return apply_policy(inputs.policy, inputs.catalog, used)
+
+
 def option_set(inputs: Inputs) -> OptionSet:
     """Deployment options for the workloads that appear in the demand, within the policy."""
-    used = {w: inputs.workloads[w] for w in inputs.demand.workloads}
-    catalog, used = apply_policy(inputs.policy, inputs.catalog, used)
+    catalog, used = within_policy(inputs)
     return build_options(
         catalog,
         used,
@@ -415,9 +421,7 @@ def verify_inputs(
     The workloads are checked as the solve reads them: within the policy (a policy without
     the API takes it from every workload)."""
     d = inputs.demand
-    _, used = apply_policy(
-        inputs.policy, inputs.catalog, {w: inputs.workloads[w] for w in d.workloads}
-    )
+    _, used = within_policy(inputs)
     return verify_plan(
         plan.data,
         plan.schedule,

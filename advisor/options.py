@@ -538,7 +538,8 @@ def _evaluate_groups(
         except _NotCached:
             out.append(None)
             todo.append(len(out) - 1)
-    jobs = [(catalog, dict(workloads), parts[i], capacity_model) for i in todo]
+    plain = dict(workloads)  # a mapping that travels to the worker processes
+    jobs = [(catalog, plain, parts[i], capacity_model) for i in todo]
     workers = capacity_workers(len(jobs)) if capacity_model == "simulated" else 1
     for i, (res, computed) in zip(todo, run_jobs(_group_job, jobs, workers=workers), strict=True):
         add_capacities(computed)

@@ -611,7 +611,7 @@ def validate(
         return
     t = Table(title=f"Serving model ({capacity_model}) vs measured runs: |error| median / p90 (n)")
     cols = ("GPU family", "offline throughput", "online throughput", "online TPOT")
-    for col in (*cols, "online p99 TTFT"):
+    for col in (*cols, "online p99 TTFT", "static-batch latency"):
         t.add_column(col)
 
     def cell(x: dict) -> str:
@@ -624,18 +624,20 @@ def validate(
         "online_throughput_at_measured_latency",
         "online_tpot_at_measured_rate",
         "online_ttft_p99_at_measured_rate",
+        "static_batch_latency",
     )
     for fam, v in cal["by_family"].items():
         t.add_row(fam, *(cell(v[k]) for k in keys))
     t.add_row("all", *(cell(cal[k]) for k in keys))
     for scen, v in cal["by_scenario"].items():
-        t.add_row(f"all, {scen} runs", "-", *(cell(v[k]) for k in keys[1:]))
+        t.add_row(f"all, {scen} runs", "-", *(cell(v[k]) for k in keys[1:-1]), "-")
     out.print(t)
     out.print(
         "offline: predicted vs measured output tokens/s of offline runs; online throughput: "
         "the SLO capacity at the run's measured p99 TTFT/TPOT vs its measured tokens/s; online "
         "TPOT / p99 TTFT: mean TPOT / p99 TTFT simulated at the run's measured request rate vs "
-        "measured. "
+        "measured; static-batch latency: the time to finish a batch sent at once (its first "
+        "token, for one-token runs), simulated vs measured. "
         f"{summary['n_used']} of {summary['n_rows']} rows used (--json lists every row and why "
         "a row was skipped)."
     )

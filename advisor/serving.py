@@ -1056,6 +1056,20 @@ def offline_run(replica: Replica, traffic: Traffic, *, n_requests: int = 1000) -
     return simulate(replica, traffic, math.inf, n_requests=n_requests, warmup=0)
 
 
+def static_batch(replica: Replica, traffic: Traffic, batch: int) -> LoadResult:
+    """A static-batch benchmark (vLLM ``benchmark_latency``, TensorRT-LLM's
+    gptSessionBenchmark): ``batch`` requests at the traffic's lengths sent at once and run to
+    the end, every one admitted (the engine's batch limit raised to ``batch`` where it is
+    lower; the KV cache still bounds it). ``output_tokens_per_s`` is every output token over
+    the time to finish them all, so the batch's latency is ``batch × completion`` over it."""
+    if batch < 1:
+        raise ValueError(f"a static batch has at least one request, not {batch}")
+    eff = replica.eff
+    if eff.max_batch < batch:
+        replica = dataclasses.replace(replica, eff=eff.model_copy(update={"max_batch": batch}))
+    return simulate(replica, traffic, math.inf, n_requests=batch, warmup=0)
+
+
 def evaluate(
     replica: Replica,
     traffic: Traffic,

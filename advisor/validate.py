@@ -35,6 +35,7 @@ from advisor.catalog import Catalog, Efficiency, load_catalog, shipped_catalog_d
 from advisor.errors import AdvisorError
 from advisor.files import jsonable
 from advisor.roofline import replica_performance
+from advisor.units import MS_PER_S
 
 if TYPE_CHECKING:
     from advisor.serving import Replica, Traffic
@@ -63,6 +64,10 @@ SCENARIO_SLOS: dict[str, tuple[float | None, float | None]] = {
 #: "Tokens per sample: 294.45") or for the llama3.1-8b task (CNN/DailyMail). Those rows are
 #: skipped as "input length not stated" rather than predicted from a guessed length.
 MEAN_INPUT_TOKENS: dict[tuple[str, str], float] = {}
+
+#: Rows of a static-batch benchmark (a batch of ``concurrency`` requests sent at once and run
+#: to the end): no latency limits; the serving table's latency check at a fixed load.
+STATIC_SCENARIO = "static-batch"
 
 #: Seed defaults (seed 2 §30.4/§30.6) kept by families without usable rows.
 SEED_MBU = 0.70
@@ -148,8 +153,11 @@ def _blank(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == ""
 
 
-def _resolve(catalog: Catalog, i: int, row: Mapping[str, Any]) -> _Case | str:
-    """Turn a row into a case, or return the reason it is skipped."""
+def _resolve(
+    catalog: Catalog, i: int, row: Mapping[str, Any], *, static: bool = False
+) -> _Case | str:
+    """Turn a row into a case, or return the reason it is skipped. ``static`` also takes
+    static-batch rows (whose measured throughput may be blank: a first-token latency)."""
     if _blank(row.get("tp")):
         return "tp not stated"
     if _blank(row.get("precision")):
@@ -168,7 +176,8 @@ def _resolve(catalog: Catalog, i: int, row: Mapping[str, Any]) -> _Case | str:
     if quant.compute_dtype not in gpu.peak_tflops:
         return f"{gpu_name} has no {quant.compute_dtype} peak in the catalog"
     scenario = str(row["scenario"]).strip().lower()
-    if scenario not in SCENARIO_SLOS:
+    is_static = static and scenario == STATIC_SCENARIO
+    if scenario not in SCENARIO_SLOS and not is_static:
         return f"scenario '{row['scenario']}' has no latency limits defined"
     tp = int(row["tp"])
     num_gpus = int(row["num_gpus"])
@@ -184,10 +193,10 @@ def _resolve(catalog: Catalog, i: int, row: Mapping[str, Any]) -> _Case | str:
         prompt = float(row["input_tokens"])
     if _blank(row.get("output_tokens")):
         return "output length not stated"
-    measured = float(row["output_tokens_per_s"])
-    if not measured > 0:
+    measured = _num(row.get("output_tokens_per_s"))
+    if not is_static and not (measured is not None and measured > 0):
         return "measured throughput is not positive"
-    tpot, ttft = SCENARIO_SLOS[scenario]
+    tpot, ttft = SCENARIO_SLOS.get(scenario, (None, None))
     return _Case(
         index=i,
         family=gpu.family,
@@ -200,7 +209,7 @@ def _resolve(catalog: Catalog, i: int, row: Mapping[str, Any]) -> _Case | str:
         completion=float(row["output_tokens"]),
         tpot=tpot,
         ttft=ttft,
-        measured=measured,
+        measured=math.nan if measured is None else measured,
     )
 
 
@@ -587,6 +596,10 @@ SERVING_COLUMNS = [
     "measured_ttft_p99_ms",
     "predicted_ttft_p99_ms",
     "ttft_error",
+    "batch",
+    "measured_latency_ms",
+    "predicted_latency_ms",
+    "latency_error",
     "status",
 ]
 
@@ -661,7 +674,7 @@ def _serving_record(
         measured_output_tokens_per_s=_num(row.get("output_tokens_per_s")),
         status="",
     )
-    case = _resolve(catalog, i, row)
+    case = _resolve(catalog, i, row, static=True)
     pp = _num(row.get("pp"))
     if isinstance(case, str):
         rec["status"] = f"skipped: {case}"
@@ -672,6 +685,10 @@ def _serving_record(
     rep = _replica(catalog, case, row, catalog.efficiency[case.family])
     traffic = Traffic(case.prompt, case.completion)
     scenario = str(row["scenario"]).strip().lower()
+    if scenario == STATIC_SCENARIO:
+        rec["input_tokens"] = case.prompt
+        rec.update(_static_batch_latency(rep, traffic, case, row))
+        return rec
     try:
         pred = _replica_output_tokens_per_s(
             rep, traffic, scenario, row, case.replicas, rec, capacity_model, probe
@@ -684,6 +701,41 @@ def _serving_record(
     rec["throughput_error"] = case.replicas * pred / case.measured - 1.0
     rec["status"] = "ok"
     return rec
+
+
+def _static_batch_latency(
+    rep: Replica, traffic: Traffic, case: _Case, row: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A static-batch row: the simulated time to finish its whole batch against the measured
+    one (batch × output tokens over the measured output tokens/s; for a one-token run, its
+    measured TTFT), or why it is skipped."""
+    from advisor.serving import static_batch
+
+    batch = _num(row.get("concurrency"))
+    if batch is None or batch < 1 or batch != int(batch):
+        return {"status": "skipped: static batch size (concurrency) not stated"}
+    if case.replicas != 1:
+        return {"status": "skipped: a static batch spread over several replicas is not modelled"}
+    tokens = int(batch) * case.completion
+    ttft = _num(row.get("ttft_mean_ms"))
+    if case.measured > 0:
+        measured_ms = tokens / case.measured * MS_PER_S
+    elif case.completion == 1 and ttft:
+        measured_ms = ttft
+    else:
+        return {"status": "skipped: no measured throughput or first-token latency"}
+    try:
+        res = static_batch(rep, traffic, int(batch))
+    except ValueError as exc:
+        return {"status": f"skipped: {exc}"}
+    predicted_ms = tokens / res.output_tokens_per_s * MS_PER_S
+    return {
+        "batch": int(batch),
+        "measured_latency_ms": measured_ms,
+        "predicted_latency_ms": predicted_ms,
+        "latency_error": predicted_ms / measured_ms - 1.0,
+        "status": "ok",
+    }
 
 
 def _replica(catalog: Catalog, case: _Case, row: Mapping[str, Any], eff: Efficiency) -> Replica:
@@ -799,24 +851,27 @@ def _online_stats(rows: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _family_stats(rows: pd.DataFrame) -> dict[str, Any]:
+    """The offline, online and static-batch errors of ``rows`` (all of them, or a family's)."""
+    scen = rows["scenario"].str.lower()
+    return {
+        "offline_throughput": _stats(rows[scen == "offline"]["throughput_error"]),
+        **_online_stats(rows[(scen != "offline") & (scen != STATIC_SCENARIO)]),
+        "static_batch_latency": _stats(rows[scen == STATIC_SCENARIO]["latency_error"]),
+    }
+
+
 def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
     ok = table[table["status"] == "ok"]
     summary: dict[str, Any] = {"n_rows": len(table), "n_used": len(ok)}
     for part, sel in (("calibration", ~ok["holdout"]), ("holdout", ok["holdout"])):
         rows = ok[sel]
-        offline = rows[rows["scenario"].str.lower() == "offline"]
-        online = rows[rows["scenario"].str.lower() != "offline"]
+        kind = rows["scenario"].str.lower()
+        online = rows[(kind != "offline") & (kind != STATIC_SCENARIO)]
         summary[part] = {
-            "offline_throughput": _stats(offline["throughput_error"]),
-            **_online_stats(online),
+            **_family_stats(rows),
             "by_family": {
-                str(fam): {
-                    "offline_throughput": _stats(
-                        g[g["scenario"].str.lower() == "offline"]["throughput_error"]
-                    ),
-                    **_online_stats(g[g["scenario"].str.lower() != "offline"]),
-                }
-                for fam, g in rows.groupby("family", sort=True)
+                str(fam): _family_stats(g) for fam, g in rows.groupby("family", sort=True)
             },
             # the online errors per MLPerf scenario (Server: p99 TPOT 200 ms for llama2-70b;
             # Interactive: 40 ms), overall and per family

@@ -22,6 +22,7 @@ from advisor.serving import (
     offline_max_requests_per_s,
     simulate,
     slo_capacity,
+    static_batch,
 )
 
 
@@ -70,6 +71,24 @@ def test_vanishing_load_gives_one_prefill_and_batch_one_steps(catalog) -> None:
     tpot = float(decode_step_s(r.model, r.gpu, r.quant, r.eff, 1, 1, p + o / 2.0)) * 1e3
     assert res.tpot_ms["mean"] == pytest.approx(tpot, rel=2e-3)
     assert res.mean_batch == pytest.approx(1.0)
+
+
+def test_static_batch_is_one_prefill_then_its_decode_steps(catalog) -> None:
+    """A static batch of B requests sent at once (more than the engine's batch limit): one
+    prefill step of the B prompts (within the token budget), then o − 1 decode steps of B
+    sequences at contexts p + 1 … p + o − 1; a one-token run is its prefill alone."""
+    r = _replica(catalog, max_batch=8)
+    p, o, b = 128, 64, 32
+    sm = StepModel(r)
+    prefill = sm.time(b * p, 0.0, b * p * p / 2.0)
+    one = static_batch(r, Traffic(p, 1), b)
+    assert b / one.output_tokens_per_s == pytest.approx(prefill, rel=1e-9)
+    decode = sum(sm.time(b, b * (p + j), b * (p + j)) for j in range(1, o))
+    res = static_batch(r, Traffic(p, o), b)
+    assert b * o / res.output_tokens_per_s == pytest.approx(prefill + decode, rel=1e-9)
+    assert res.ttft_ms["mean"] == pytest.approx(prefill * 1e3, rel=1e-9)
+    with pytest.raises(ValueError, match="at least one request"):
+        static_batch(r, Traffic(p, o), 0)
 
 
 def test_saturation_throughput_is_the_offline_maximum(catalog) -> None:

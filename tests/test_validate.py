@@ -324,3 +324,47 @@ def test_online_p99_ttft_at_the_measured_rate_is_reported(catalog) -> None:
     assert got["median"] == pytest.approx(float(want.abs().median()))
     for v in cal["by_scenario"].values():
         assert v["online_ttft_p99_at_measured_rate"]["n"] > 0
+
+
+def test_static_batch_rows_check_the_latency_at_a_fixed_batch(catalog) -> None:
+    """Static-batch rows (a batch sent at once and run to the end): the simulated time to
+    finish the batch against batch × output tokens over the measured tokens/s, and a
+    one-token run's first-token latency; reported apart from the online errors."""
+    runs = load_serving_runs()
+    static = runs[runs["scenario"] == "static-batch"]
+    pick = pd.concat(
+        [
+            static[(static["gpu"] == "MI300X") & (static["concurrency"].isin([1, 64]))],
+            static[(static["gpu"] == "H100-SXM") & (static["output_tokens"] == 1)],
+            static[static["gpu"] == "A100"].iloc[:1],
+        ]
+    )
+    res = validate_serving(catalog, pick)
+    table, cal = res["rows"], res["summary"]["calibration"]
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == len(pick) - 1 == 10
+    tps = ok["measured_output_tokens_per_s"].notna()
+    want = ok["batch"] * ok["output_tokens"] / ok["measured_output_tokens_per_s"] * 1e3
+    assert ok.loc[tps, "measured_latency_ms"].to_numpy() == pytest.approx(want[tps].to_numpy())
+    first = ok[~tps]
+    assert len(first) == 2
+    h100 = pick[pick["gpu"] == "H100-SXM"]["ttft_mean_ms"].astype(float)
+    assert first["measured_latency_ms"].to_numpy() == pytest.approx(h100.to_numpy())
+    err = ok["predicted_latency_ms"] / ok["measured_latency_ms"] - 1
+    assert ok["latency_error"].to_numpy() == pytest.approx(err.to_numpy())
+    assert ok["throughput_error"].isna().all()
+    got = cal["static_batch_latency"]
+    assert got["n"] == len(ok)
+    assert got["median"] == pytest.approx(float(err.abs().median()))
+    assert cal["online_tpot_at_measured_rate"]["n"] == 0
+    assert cal["by_family"]["cdna3"]["static_batch_latency"]["n"] == 8
+    assert "by_scenario" in cal and "static-batch" not in cal["by_scenario"]
+
+
+def test_static_batch_over_several_replicas_is_skipped(catalog) -> None:
+    runs = load_serving_runs()
+    row = runs[(runs["scenario"] == "static-batch") & (runs["gpu"] == "MI300X")].iloc[:1]
+    res = validate_serving(catalog, row.assign(num_gpus=16))["rows"].iloc[0]
+    assert res["status"] == "skipped: a static batch spread over several replicas is not modelled"
+    res = validate_serving(catalog, row.assign(concurrency=None))["rows"].iloc[0]
+    assert res["status"] == "skipped: static batch size (concurrency) not stated"

@@ -5,7 +5,10 @@ tokens. This module runs those steps the way a vLLM / TensorRT-LLM scheduler doe
 the latency distributions off the result:
 
 * **Arrivals**: Poisson by default; ``arrival_cv`` ≠ 1 draws gamma inter-arrival times with
-  that coefficient of variation (bursty traffic above 1, smoother below).
+  that coefficient of variation (bursty traffic above 1, smoother below). Two benchmark forms
+  check the model at a known load (``advisor validate``): :func:`closed_loop`, a fixed number
+  of clients each sending its next request when the last ends, and :func:`static_batch`, a
+  batch sent at once and run to the end.
 * **Lengths**: lognormal around the mean prompt and completion lengths with coefficients of
   variation ``prompt_tokens_cv`` / ``completion_tokens_cv`` (0: every request the mean), or
   drawn from a histogram of (prompt, completion, share) buckets.
@@ -322,11 +325,22 @@ def simulate(
 def _run_once(
     replica: Replica, traffic: Traffic, rate_rps: float, reqs: Requests, warmup: int
 ) -> LoadResult:
-    eff = replica.eff
     n = len(reqs.prompt)
     arrivals = np.zeros(n) if math.isinf(rate_rps) else np.cumsum(reqs.gaps) / rate_rps
+    return _result(_run_engine(replica, traffic, arrivals, reqs), rate_rps, warmup)
+
+
+def _run_engine(
+    replica: Replica,
+    traffic: Traffic,
+    arrivals: np.ndarray,
+    reqs: Requests,
+    release: int | None = None,
+) -> _Run:
+    """The requests ``reqs`` arriving at ``arrivals`` through the replica's engine."""
+    eff = replica.eff
     hit = min(max(traffic.prefix_cache_hit, 0.0), 1.0)
-    run = _simulate(
+    return _simulate(
         StepModel(replica),
         arrivals,
         reqs.prompt.astype(int),
@@ -336,8 +350,8 @@ def _run_once(
         budget=eff.max_num_batched_tokens,
         block=eff.kv_block_tokens,
         kv_capacity=replica.kv_capacity_tokens,
+        release=release,
     )
-    return _result(run, rate_rps, warmup)
 
 
 def _simulate(
@@ -351,15 +365,23 @@ def _simulate(
     budget: int,
     block: int,
     kv_capacity: float,
+    release: int | None = None,
 ) -> _Run:
-    """Run the requests through one engine; the returned sequences carry their times."""
+    """Run the requests through one engine; the returned sequences carry their times. With
+    ``release``, a closed loop: the requests from that index on arrive one per completion."""
     # Python scalars (tolist): the same values as the numpy ones, built faster
     seqs = [
         _Seq(float(a), int(p), int(o), int(p * hit) if p > 1 else 0)
         for a, p, o in zip(arrivals.tolist(), prompts.tolist(), completions.tolist(), strict=True)
     ]
     engine = _Engine(
-        sm, seqs, max_seqs=max_seqs, budget=budget, block=block, kv_capacity=kv_capacity
+        sm,
+        seqs,
+        max_seqs=max_seqs,
+        budget=budget,
+        block=block,
+        kv_capacity=kv_capacity,
+        release=release,
     )
     engine.run()
     return engine.out
@@ -389,6 +411,7 @@ class _Engine:
         "order",
         "out",
         "prefilling",
+        "release",
         "seqs",
         "sm",
         "steps",
@@ -405,9 +428,13 @@ class _Engine:
         budget: int,
         block: int,
         kv_capacity: float,
+        release: int | None = None,
     ) -> None:
         self.sm = sm
         self.seqs = seqs
+        # closed loop: requests from ``release`` on are sent one per completion (their
+        # arrival, infinite until then, becomes the completion time)
+        self.release = len(seqs) if release is None else release
         self.out = _Run(seqs=seqs)
         self.max_seqs = max_seqs
         self.budget = budget
@@ -537,7 +564,7 @@ class _Engine:
         """Steps (at most ``k``, fewer when a request arrives to an empty queue) and their time
         [s] of a pure decode stretch starting at total context ``ctx``."""
         seqs, nxt = self.seqs, self.nxt
-        stop = not self.waiting and nxt < len(seqs)
+        stop = not self.waiting and nxt < self.release
         a_m, b_m, a_c, b_c = self.sm.decode_lines(n_dec, ctx)
         kl = float(k - 1)
         if a_m >= a_c and a_m + b_m * kl >= a_c + b_c * kl:
@@ -619,6 +646,7 @@ class _Engine:
                 s.state = "done"
                 s.finish = t
                 self.done += 1
+                self._release_next()
                 continue
             s.state = "decode"
             s.start_step = steps
@@ -641,6 +669,13 @@ class _Engine:
             s.finish = t
             s.emitted = s.completion
             self.done += 1
+            self._release_next()
+
+    def _release_next(self) -> None:
+        """Closed loop: a completion sends the next request now."""
+        if self.release < len(self.seqs):
+            self.seqs[self.release].arrival = self.t
+            self.release += 1
 
 
 def _first_step_reaching(a: float, b: float, target: float) -> int:
@@ -661,11 +696,18 @@ def _first_step_reaching(a: float, b: float, target: float) -> int:
     return max(j, 0)
 
 
+def _window(n: int, warmup: int) -> tuple[int, int]:
+    """The measured requests of a run of ``n``: ``[lo, hi)`` in arrival order, clear of the
+    first ``warmup`` and the last ``warmup / 2`` (at most a quarter of the run left out at
+    the start)."""
+    lo = min(warmup, n // 4)
+    return lo, max(n - warmup // 2, lo + 1)
+
+
 def _result(run: _Run, rate_rps: float, warmup: int) -> LoadResult:
     seqs = run.seqs
     n = len(seqs)
-    lo = min(warmup, n // 4)
-    hi = max(n - warmup // 2, lo + 1)
+    lo, hi = _window(n, warmup)
     sel = seqs[lo:hi]
     ttft = np.array([s.first - s.arrival for s in sel]) * MS_PER_S
     tpot = (
@@ -1056,17 +1098,61 @@ def offline_run(replica: Replica, traffic: Traffic, *, n_requests: int = 1000) -
     return simulate(replica, traffic, math.inf, n_requests=n_requests, warmup=0)
 
 
+def closed_loop(
+    replica: Replica,
+    traffic: Traffic,
+    concurrency: int,
+    *,
+    n_requests: int | None = None,
+    seed: int = 0,
+) -> LoadResult:
+    """A closed-loop client at a fixed concurrency (GenAI-Perf / AIPerf ``--concurrency``,
+    ``vllm bench serve --max-concurrency`` with requests always waiting): ``concurrency``
+    requests are sent at time 0 and each completion sends the next one at once, so the
+    replica always holds ``concurrency`` requests. The run has ``n_requests`` (default
+    ``max(N_REQUESTS, 8 × concurrency)``); the first two rounds (``2 × concurrency``
+    requests) and the last round are left out of the statistics. ``rate_rps`` of the result
+    is the request rate the loop reached."""
+    if concurrency < 1:
+        raise ValueError(f"a closed loop has at least one client, not {concurrency}")
+    n = n_requests or max(N_REQUESTS, 8 * concurrency)
+    reqs = draw_requests(traffic, n, seed, float(replica.model.max_context_tokens))
+    arrivals = np.where(np.arange(n) < concurrency, 0.0, math.inf)
+    run = _run_engine(replica, traffic, arrivals, reqs, release=min(concurrency, n))
+    res = _result(run, math.nan, 2 * concurrency)
+    # the rate by Little's law: the loop always holds ``concurrency`` requests, so it
+    # completes them at concurrency / (mean time from sending to the last token). Counting
+    # completions in a window would not do: requests sent together finish together, in
+    # waves, and a window's ends fall at different phases of the wave
+    lo, hi = _window(n, 2 * concurrency)
+    latency_s = float(np.mean([s.finish - s.arrival for s in run.seqs[lo:hi]]))
+    rps = min(concurrency, n) / latency_s
+    return dataclasses.replace(
+        res,
+        rate_rps=rps,
+        requests_per_s=rps,
+        output_tokens_per_s=rps * float(np.mean(reqs.completion)),
+    )
+
+
 def static_batch(replica: Replica, traffic: Traffic, batch: int) -> LoadResult:
-    """A static-batch benchmark (vLLM ``benchmark_latency``, TensorRT-LLM's
-    gptSessionBenchmark): ``batch`` requests at the traffic's lengths sent at once and run to
-    the end, every one admitted (the engine's batch limit raised to ``batch`` where it is
-    lower; the KV cache still bounds it). ``output_tokens_per_s`` is every output token over
-    the time to finish them all, so the batch's latency is ``batch × completion`` over it."""
+    """A static-batch benchmark (TensorRT-LLM's gptSessionBenchmark, vLLM's
+    ``benchmark_latency``): ``batch`` requests at the traffic's lengths sent at once, their
+    prompts prefilled in one step (the engine's batch limit and token budget raised to hold
+    them), then decoded together to the end; the KV cache still bounds the batch.
+    ``output_tokens_per_s`` is every output token over the time to finish them all (the
+    batch's latency is ``batch × completion`` over it), ``ttft_ms`` the prefill step and
+    ``tpot_ms`` the decode steps."""
     if batch < 1:
         raise ValueError(f"a static batch has at least one request, not {batch}")
     eff = replica.eff
-    if eff.max_batch < batch:
-        replica = dataclasses.replace(replica, eff=eff.model_copy(update={"max_batch": batch}))
+    whole = {
+        "max_batch": max(eff.max_batch, batch),
+        "max_num_batched_tokens": max(
+            eff.max_num_batched_tokens, batch * int(replica.model.max_context_tokens)
+        ),
+    }
+    replica = dataclasses.replace(replica, eff=eff.model_copy(update=whole))
     return simulate(replica, traffic, math.inf, n_requests=batch, warmup=0)
 
 

@@ -17,6 +17,7 @@ from advisor.serving import (
     Replica,
     StepModel,
     Traffic,
+    closed_loop,
     draw_requests,
     load_curve,
     offline_max_requests_per_s,
@@ -74,10 +75,11 @@ def test_vanishing_load_gives_one_prefill_and_batch_one_steps(catalog) -> None:
 
 
 def test_static_batch_is_one_prefill_then_its_decode_steps(catalog) -> None:
-    """A static batch of B requests sent at once (more than the engine's batch limit): one
-    prefill step of the B prompts (within the token budget), then o − 1 decode steps of B
-    sequences at contexts p + 1 … p + o − 1; a one-token run is its prefill alone."""
-    r = _replica(catalog, max_batch=8)
+    """A static batch of B requests sent at once (more than the engine's batch limit, more
+    prompt tokens than its token budget): one prefill step of the B prompts, then o − 1
+    decode steps of B sequences at contexts p + 1 … p + o − 1; a one-token run is its
+    prefill alone."""
+    r = _replica(catalog, max_batch=8, max_num_batched_tokens=2048)
     p, o, b = 128, 64, 32
     sm = StepModel(r)
     prefill = sm.time(b * p, 0.0, b * p * p / 2.0)
@@ -87,8 +89,44 @@ def test_static_batch_is_one_prefill_then_its_decode_steps(catalog) -> None:
     res = static_batch(r, Traffic(p, o), b)
     assert b * o / res.output_tokens_per_s == pytest.approx(prefill + decode, rel=1e-9)
     assert res.ttft_ms["mean"] == pytest.approx(prefill * 1e3, rel=1e-9)
+    assert res.ttft_ms["p99"] == pytest.approx(prefill * 1e3, rel=1e-9)
+    assert res.tpot_ms["mean"] == pytest.approx(decode / (o - 1) * 1e3, rel=1e-9)
     with pytest.raises(ValueError, match="at least one request"):
         static_batch(r, Traffic(p, o), 0)
+
+
+def test_closed_loop_of_one_client_runs_each_request_alone(catalog) -> None:
+    """One client: each request is sent when the last ends, so it meets an idle replica: its
+    TTFT is one prefill and its TPOT the batch-1 step; the rate is one request per latency."""
+    r = _replica(catalog)
+    p, o = 800, 200
+    res = closed_loop(r, Traffic(p, o), 1)
+    ttft = prefill_s(r.model, r.gpu, r.quant, r.eff, 1, p) * 1e3
+    assert res.ttft_ms["mean"] == pytest.approx(ttft, rel=1e-6)
+    assert res.ttft_ms["p99"] == pytest.approx(ttft, rel=1e-6)
+    tpot = float(decode_step_s(r.model, r.gpu, r.quant, r.eff, 1, 1, p + o / 2.0)) * 1e3
+    assert res.tpot_ms["mean"] == pytest.approx(tpot, rel=2e-3)
+    latency_s = (res.ttft_ms["mean"] + (o - 1) * res.tpot_ms["mean"]) / 1e3
+    assert res.requests_per_s == pytest.approx(1.0 / latency_s, rel=1e-3)
+    assert res.rate_rps == res.requests_per_s
+    assert res.mean_batch == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("clients", [4, 32, 128])
+def test_closed_loop_keeps_its_clients_in_flight(catalog, clients) -> None:
+    """A closed loop holds ``clients`` requests at every moment: with memory and batch limit
+    ample, the engine's time-averaged batch is ``clients`` (the rate is read from this by
+    Little's law); throughput and latency grow with the clients."""
+    r = _replica(catalog, "llama-3.1-70b", "H100-SXM", "fp8", 2)
+    p, o = 500, 300
+    res = closed_loop(r, Traffic(p, o), clients)
+    assert res.mean_batch == pytest.approx(clients, rel=0.03)
+    assert res.output_tokens_per_s == pytest.approx(res.requests_per_s * o)
+    fewer = closed_loop(r, Traffic(p, o), clients // 2)
+    assert fewer.tpot_ms["mean"] < res.tpot_ms["mean"]
+    assert fewer.requests_per_s < res.requests_per_s
+    with pytest.raises(ValueError, match="at least one client"):
+        closed_loop(r, Traffic(p, o), 0)
 
 
 def test_saturation_throughput_is_the_offline_maximum(catalog) -> None:

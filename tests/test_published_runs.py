@@ -40,7 +40,7 @@ def test_every_row_names_its_source(runs: pd.DataFrame) -> None:
     assert len(runs) > 62
     assert runs["source"].notna().all()
     assert (runs["source"].str.len() > 10).all()
-    key = ["source", "model", "gpu", "num_gpus", "engine", "scenario"]
+    key = ["source", "model", "gpu", "num_gpus", "tp", "precision", "engine", "scenario"]
     key += ["input_tokens", "output_tokens", "request_rate_per_s", "concurrency"]
     assert not runs.duplicated(key).any()
 
@@ -69,7 +69,10 @@ def test_cells_are_consistent(runs: pd.DataFrame) -> None:
     assert online["request_rate_per_s"].notna().all()
     batch = no_tput[no_tput["scenario"] != "online"]
     assert (batch["scenario"] == "static-batch").all() and batch["ttft_mean_ms"].notna().all()
-    assert set(runs["scenario"]) <= {"offline", "server", "interactive", "online", "static-batch"}
+    known = {"offline", "server", "interactive", "online", "static-batch", "closed-loop"}
+    assert set(runs["scenario"]) <= known
+    loads = runs[runs["scenario"].isin(["static-batch", "closed-loop"])]
+    assert loads["concurrency"].notna().all() and (loads["concurrency"] >= 1).all()
     assert set(runs["interconnect"].dropna()) <= {"nvlink", "pcie", "xgmi"}
     for r in runs.itertuples():
         tp, pp, n = _num(r.tp), _num(r.pp) or 1.0, _num(r.num_gpus)

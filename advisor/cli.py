@@ -609,41 +609,72 @@ def validate(
             }
         )
         return
-    t = Table(title=f"Serving model ({capacity_model}) vs measured runs: |error| median / p90 (n)")
-    cols = ("GPU family", "offline throughput", "online throughput", "online TPOT")
-    for col in (*cols, "online p99 TTFT", "static-batch latency"):
-        t.add_column(col)
-
-    def cell(x: dict) -> str:
-        if not x["n"]:
-            return "-"
-        return f"{x['median']:.1%} / {x['p90']:.1%} ({x['n']})"
-
-    keys = (
-        "offline_throughput",
-        "online_throughput_at_measured_latency",
-        "online_tpot_at_measured_rate",
-        "online_ttft_p99_at_measured_rate",
-        "static_batch_latency",
-    )
-    for fam, v in cal["by_family"].items():
-        t.add_row(fam, *(cell(v[k]) for k in keys))
-    t.add_row("all", *(cell(cal[k]) for k in keys))
-    for scen, v in cal["by_scenario"].items():
-        t.add_row(f"all, {scen} runs", "-", *(cell(v[k]) for k in keys[1:-1]), "-")
-    out.print(t)
+    out.print(_validation_table(cal, capacity_model))
     out.print(
         "offline: predicted vs measured output tokens/s of offline runs; online throughput: "
         "the SLO capacity at the run's measured p99 TTFT/TPOT vs its measured tokens/s; online "
         "TPOT / p99 TTFT: mean TPOT / p99 TTFT simulated at the run's measured request rate vs "
-        "measured; static-batch latency: the time to finish a batch sent at once (its first "
-        "token, for one-token runs), simulated vs measured. "
+        "measured."
+    )
+    out.print(_known_load_table(cal))
+    out.print(
+        "static batch: a batch sent at once and run to the end: the time to finish it, its "
+        "first token (the batch's prefill) and its mean TPOT, simulated vs measured; closed "
+        "loop: a fixed number of clients, each sending its next request when the last ends: "
+        "output tokens/s, mean TTFT and mean TPOT, simulated vs measured. "
         f"{summary['n_used']} of {summary['n_rows']} rows used (--json lists every row and why "
         "a row was skipped)."
     )
     hold = summary["holdout"]["offline_throughput"]
     if hold["n"]:
-        out.print(f"holdout (never fit): offline {cell(hold)}")
+        out.print(f"holdout (never fit): offline {_error_cell(hold)}")
+
+
+def _error_cell(x: dict) -> str:
+    if not x["n"]:
+        return "-"
+    return f"{x['median']:.1%} / {x['p90']:.1%} ({x['n']})"
+
+
+def _error_table(title: str, columns: dict[str, str], cal: dict, by_scenario: bool) -> Table:
+    """|error| median / p90 (n) of ``columns`` (header: summary key) per GPU family and in all;
+    with ``by_scenario``, also per MLPerf scenario (the online keys)."""
+    t = Table(title=title)
+    t.add_column("GPU family")
+    for header in columns:
+        t.add_column(header)
+    keys = list(columns.values())
+    for fam, v in cal["by_family"].items():
+        t.add_row(fam, *(_error_cell(v[k]) for k in keys))
+    t.add_row("all", *(_error_cell(cal[k]) for k in keys))
+    if by_scenario:
+        for scen, v in cal["by_scenario"].items():
+            t.add_row(f"all, {scen} runs", *(_error_cell(v[k]) if k in v else "-" for k in keys))
+    return t
+
+
+def _validation_table(cal: dict, capacity_model: str) -> Table:
+    columns = {
+        "offline throughput": "offline_throughput",
+        "online throughput": "online_throughput_at_measured_latency",
+        "online TPOT": "online_tpot_at_measured_rate",
+        "online p99 TTFT": "online_ttft_p99_at_measured_rate",
+    }
+    title = f"Serving model ({capacity_model}) vs measured runs: |error| median / p90 (n)"
+    return _error_table(title, columns, cal, by_scenario=True)
+
+
+def _known_load_table(cal: dict) -> Table:
+    columns = {
+        "static batch latency": "static_batch_latency",
+        "static first token": "static_batch_ttft",
+        "static TPOT": "static_batch_tpot",
+        "closed-loop throughput": "closed_loop_throughput",
+        "closed-loop TTFT": "closed_loop_ttft",
+        "closed-loop TPOT": "closed_loop_tpot",
+    }
+    title = "At a known load (static batches, closed-loop clients): |error| median / p90 (n)"
+    return _error_table(title, columns, cal, by_scenario=False)
 
 
 # --- solve and verify ------------------------------------------------------------------------

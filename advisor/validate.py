@@ -38,7 +38,7 @@ from advisor.roofline import replica_performance
 from advisor.units import MS_PER_S
 
 if TYPE_CHECKING:
-    from advisor.serving import Replica, Traffic
+    from advisor.serving import LoadResult, Replica, Traffic
 
 #: File name of the shipped benchmark table inside the catalog folder.
 PUBLISHED_FILE = "published_benchmarks.csv"
@@ -47,7 +47,14 @@ PUBLISHED_FILE = "published_benchmarks.csv"
 #: Llama 3.3 70B has the same architecture as Llama 3.1 70B (80 layers, hidden 8192, 64 query
 #: heads, 8 KV heads, same vocabulary): it is a post-training update of the same network, so the
 #: roofline (which sees only shapes and parameter counts) treats them as one model.
-MODEL_ALIASES: dict[str, str] = {"llama-3.3-70b": "llama-3.1-70b"}
+#: Llama 3 8B and 70B have the shapes of Llama 3.1 8B and 70B (the same layers, heads, KV heads,
+#: hidden and FFN sizes and vocabulary; Llama 3.1 extends the context from 8,192 tokens to
+#: 128K with a RoPE rescaling, which the roofline does not see).
+MODEL_ALIASES: dict[str, str] = {
+    "llama-3.3-70b": "llama-3.1-70b",
+    "llama-3-8b": "llama-3.1-8b",
+    "llama-3-70b": "llama-3.1-70b",
+}
 
 #: Latency limits per scenario [ms]: (TPOT, TTFT). Offline has none. Server and interactive are
 #: the MLPerf llama2-70b limits (p99) stated in shared/benchmarks/README.md: "Server limits TTFT
@@ -66,8 +73,11 @@ SCENARIO_SLOS: dict[str, tuple[float | None, float | None]] = {
 MEAN_INPUT_TOKENS: dict[tuple[str, str], float] = {}
 
 #: Rows of a static-batch benchmark (a batch of ``concurrency`` requests sent at once and run
-#: to the end): no latency limits; the serving table's latency check at a fixed load.
+#: to the end) and of a closed-loop client (``concurrency`` requests always in flight): no
+#: latency limits; the serving table's latency checks at a known load.
 STATIC_SCENARIO = "static-batch"
+CLOSED_LOOP_SCENARIO = "closed-loop"
+KNOWN_LOAD_SCENARIOS = (STATIC_SCENARIO, CLOSED_LOOP_SCENARIO)
 
 #: Seed defaults (seed 2 §30.4/§30.6) kept by families without usable rows.
 SEED_MBU = 0.70
@@ -154,10 +164,11 @@ def _blank(v: Any) -> bool:
 
 
 def _resolve(
-    catalog: Catalog, i: int, row: Mapping[str, Any], *, static: bool = False
+    catalog: Catalog, i: int, row: Mapping[str, Any], *, known_load: bool = False
 ) -> _Case | str:
-    """Turn a row into a case, or return the reason it is skipped. ``static`` also takes
-    static-batch rows (whose measured throughput may be blank: a first-token latency)."""
+    """Turn a row into a case, or return the reason it is skipped. ``known_load`` also takes
+    static-batch and closed-loop rows (a static batch's measured throughput may be blank: a
+    first-token latency)."""
     if _blank(row.get("tp")):
         return "tp not stated"
     if _blank(row.get("precision")):
@@ -176,8 +187,8 @@ def _resolve(
     if quant.compute_dtype not in gpu.peak_tflops:
         return f"{gpu_name} has no {quant.compute_dtype} peak in the catalog"
     scenario = str(row["scenario"]).strip().lower()
-    is_static = static and scenario == STATIC_SCENARIO
-    if scenario not in SCENARIO_SLOS and not is_static:
+    is_known = known_load and scenario in KNOWN_LOAD_SCENARIOS
+    if scenario not in SCENARIO_SLOS and not is_known:
         return f"scenario '{row['scenario']}' has no latency limits defined"
     tp = int(row["tp"])
     num_gpus = int(row["num_gpus"])
@@ -194,7 +205,7 @@ def _resolve(
     if _blank(row.get("output_tokens")):
         return "output length not stated"
     measured = _num(row.get("output_tokens_per_s"))
-    if not is_static and not (measured is not None and measured > 0):
+    if scenario != STATIC_SCENARIO and not (measured is not None and measured > 0):
         return "measured throughput is not positive"
     tpot, ttft = SCENARIO_SLOS.get(scenario, (None, None))
     return _Case(
@@ -353,13 +364,7 @@ def calibrate(
     Returns ``{family: {"mbu", "mfu", "max_batch", "calibrated", "n_rows", "n_online_rows",
     "median_abs_error", "p90_abs_error"}}`` (errors NaN for families without rows).
     """
-    df = calibration_rows() if rows is None else rows
-    cases: dict[str, list[_Case]] = {}
-    for i, row in enumerate(df.to_dict(orient="records")):
-        case = _resolve(catalog, i, row)
-        if not isinstance(case, str):
-            cases.setdefault(case.family, []).append(case)
-
+    cases = _family_cases(catalog, calibration_rows() if rows is None else rows)
     best_total: tuple[float, int, dict[str, list[_Fit]]] | None = None
     for max_batch in grid["max_batch"]:
         fits = {
@@ -402,6 +407,32 @@ def calibrate(
             "p90_abs_error": p90,
         }
     return result
+
+
+def _family_cases(catalog: Catalog, rows: pd.DataFrame) -> dict[str, list[_Case]]:
+    """The usable rows of ``rows`` as cases, per GPU family."""
+    cases: dict[str, list[_Case]] = {}
+    for i, row in enumerate(rows.to_dict(orient="records")):
+        case = _resolve(catalog, i, row)
+        if not isinstance(case, str):
+            cases.setdefault(case.family, []).append(case)
+    return cases
+
+
+def offline_ties(
+    catalog: Catalog, max_batch: int, rows: pd.DataFrame | None = None
+) -> dict[str, list[tuple[float, float, float]]]:
+    """Stage 1 of :func:`calibrate` at one ``max_batch``: per family with offline rows, the
+    (MBU, MFU, median |error|) grid points within ``MBU_TIE_TOLERANCE`` of its best, the pairs
+    stage 2 chooses among (``benchmarks/low_load_mbu.py``)."""
+    out: dict[str, list[tuple[float, float, float]]] = {}
+    cases = _family_cases(catalog, calibration_rows() if rows is None else rows)
+    for family, fam_cases in sorted(cases.items()):
+        fits = _offline_fits(catalog, fam_cases, DEFAULT_GRID, max_batch)
+        best = min(f.median for f in fits)
+        ties = [f for f in fits if f.median <= best + MBU_TIE_TOLERANCE]
+        out[family] = [(f.mbu, f.mfu, f.median) for f in ties]
+    return out
 
 
 #: Stage 2 of :func:`calibrate`: (MBU, MFU) pairs whose offline median |error| is within this
@@ -596,6 +627,9 @@ SERVING_COLUMNS = [
     "measured_ttft_p99_ms",
     "predicted_ttft_p99_ms",
     "ttft_error",
+    "measured_ttft_mean_ms",
+    "predicted_ttft_mean_ms",
+    "ttft_mean_error",
     "batch",
     "measured_latency_ms",
     "predicted_latency_ms",
@@ -674,7 +708,7 @@ def _serving_record(
         measured_output_tokens_per_s=_num(row.get("output_tokens_per_s")),
         status="",
     )
-    case = _resolve(catalog, i, row, static=True)
+    case = _resolve(catalog, i, row, known_load=True)
     pp = _num(row.get("pp"))
     if isinstance(case, str):
         rec["status"] = f"skipped: {case}"
@@ -685,9 +719,10 @@ def _serving_record(
     rep = _replica(catalog, case, row, catalog.efficiency[case.family])
     traffic = Traffic(case.prompt, case.completion)
     scenario = str(row["scenario"]).strip().lower()
-    if scenario == STATIC_SCENARIO:
+    if scenario in KNOWN_LOAD_SCENARIOS:
         rec["input_tokens"] = case.prompt
-        rec.update(_static_batch_latency(rep, traffic, case, row))
+        known = _static_batch_latency if scenario == STATIC_SCENARIO else _closed_loop_latency
+        rec.update(known(rep, traffic, case, row))
         return rec
     try:
         pred = _replica_output_tokens_per_s(
@@ -708,7 +743,8 @@ def _static_batch_latency(
 ) -> dict[str, Any]:
     """A static-batch row: the simulated time to finish its whole batch against the measured
     one (batch × output tokens over the measured output tokens/s; for a one-token run, its
-    measured TTFT), or why it is skipped."""
+    measured TTFT), and its first-token and token-to-token latency where measured; or why it
+    is skipped."""
     from advisor.serving import static_batch
 
     batch = _num(row.get("concurrency"))
@@ -734,8 +770,51 @@ def _static_batch_latency(
         "measured_latency_ms": measured_ms,
         "predicted_latency_ms": predicted_ms,
         "latency_error": predicted_ms / measured_ms - 1.0,
+        **_mean_latency_errors(res, row),
         "status": "ok",
     }
+
+
+def _closed_loop_latency(
+    rep: Replica, traffic: Traffic, case: _Case, row: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A closed-loop row (``concurrency`` clients, each sending its next request when the last
+    ends): the simulated output tokens/s, mean TTFT and mean TPOT at that concurrency per
+    replica against the measured ones; or why it is skipped."""
+    from advisor.serving import closed_loop
+
+    clients = _num(row.get("concurrency"))
+    if clients is None or clients < 1 or clients != int(clients):
+        return {"status": "skipped: client concurrency not stated"}
+    if int(clients) % case.replicas:
+        return {"status": "skipped: the clients do not split evenly over the replicas"}
+    try:
+        res = closed_loop(rep, traffic, int(clients) // case.replicas)
+    except ValueError as exc:
+        return {"status": f"skipped: {exc}"}
+    predicted = case.replicas * res.output_tokens_per_s
+    return {
+        "batch": int(clients),
+        "predicted_output_tokens_per_s": predicted,
+        "throughput_error": predicted / case.measured - 1.0,
+        **_mean_latency_errors(res, row),
+        "status": "ok",
+    }
+
+
+def _mean_latency_errors(res: LoadResult, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Simulated mean TTFT and mean TPOT of ``res`` against the row's measured ones (each
+    where measured)."""
+    out: dict[str, Any] = {
+        "predicted_ttft_mean_ms": res.ttft_ms["mean"],
+        "predicted_tpot_mean_ms": res.tpot_ms["mean"],
+    }
+    ttft, tpot = _num(row.get("ttft_mean_ms")), _num(row.get("tpot_mean_ms"))
+    if ttft:
+        out.update(measured_ttft_mean_ms=ttft, ttft_mean_error=res.ttft_ms["mean"] / ttft - 1)
+    if tpot and not math.isnan(res.tpot_ms["mean"]):
+        out.update(measured_tpot_mean_ms=tpot, tpot_error=res.tpot_ms["mean"] / tpot - 1)
+    return out
 
 
 def _replica(catalog: Catalog, case: _Case, row: Mapping[str, Any], eff: Efficiency) -> Replica:
@@ -852,12 +931,19 @@ def _online_stats(rows: pd.DataFrame) -> dict[str, Any]:
 
 
 def _family_stats(rows: pd.DataFrame) -> dict[str, Any]:
-    """The offline, online and static-batch errors of ``rows`` (all of them, or a family's)."""
-    scen = rows["scenario"].str.lower()
+    """The offline, online and known-load errors of ``rows`` (all of them, or a family's)."""
+    kind = rows["scenario"].str.lower()
+    static = rows[kind == STATIC_SCENARIO]
+    closed = rows[kind == CLOSED_LOOP_SCENARIO]
     return {
-        "offline_throughput": _stats(rows[scen == "offline"]["throughput_error"]),
-        **_online_stats(rows[(scen != "offline") & (scen != STATIC_SCENARIO)]),
-        "static_batch_latency": _stats(rows[scen == STATIC_SCENARIO]["latency_error"]),
+        "offline_throughput": _stats(rows[kind == "offline"]["throughput_error"]),
+        **_online_stats(rows[(kind != "offline") & ~kind.isin(KNOWN_LOAD_SCENARIOS)]),
+        "static_batch_latency": _stats(static["latency_error"]),
+        "static_batch_ttft": _stats(static["ttft_mean_error"]),
+        "static_batch_tpot": _stats(static["tpot_error"]),
+        "closed_loop_throughput": _stats(closed["throughput_error"]),
+        "closed_loop_ttft": _stats(closed["ttft_mean_error"]),
+        "closed_loop_tpot": _stats(closed["tpot_error"]),
     }
 
 
@@ -867,7 +953,7 @@ def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
     for part, sel in (("calibration", ~ok["holdout"]), ("holdout", ok["holdout"])):
         rows = ok[sel]
         kind = rows["scenario"].str.lower()
-        online = rows[(kind != "offline") & (kind != STATIC_SCENARIO)]
+        online = rows[(kind != "offline") & ~kind.isin(KNOWN_LOAD_SCENARIOS)]
         summary[part] = {
             **_family_stats(rows),
             "by_family": {

@@ -23,6 +23,7 @@ from advisor.validate import (
     load_published,
     load_serving_runs,
     main,
+    offline_ties,
     online_calibration_rows,
     validate,
     validate_serving,
@@ -368,3 +369,55 @@ def test_static_batch_over_several_replicas_is_skipped(catalog) -> None:
     assert res["status"] == "skipped: a static batch spread over several replicas is not modelled"
     res = validate_serving(catalog, row.assign(concurrency=None))["rows"].iloc[0]
     assert res["status"] == "skipped: static batch size (concurrency) not stated"
+
+
+def test_closed_loop_rows_check_the_latency_at_a_fixed_concurrency(catalog) -> None:
+    """Closed-loop rows (NIM under GenAI-Perf at a fixed client concurrency): the simulated
+    output tokens/s, mean TTFT and mean TPOT at that concurrency against the measured ones,
+    reported apart from the online errors; Llama 3 runs read as Llama 3.1 (same shapes)."""
+    runs = load_serving_runs()
+    loop = runs[runs["scenario"] == "closed-loop"]
+    pick = loop[
+        (loop["model"] == "llama-3-8b")
+        & (loop["gpu"] == "H100-SXM")
+        & (loop["precision"] == "fp8")
+        & (loop["tp"] == 1)
+        & (loop["output_tokens"] == 200)
+        & (loop["concurrency"].isin([1, 50]))
+    ]
+    assert len(pick) == 4
+    res = validate_serving(catalog, pick)
+    table, cal = res["rows"], res["summary"]["calibration"]
+    assert (table["status"] == "ok").all()
+    want = table["predicted_output_tokens_per_s"] / pick["output_tokens_per_s"].to_numpy() - 1
+    assert table["throughput_error"].to_numpy() == pytest.approx(want.to_numpy())
+    ttft = table["predicted_ttft_mean_ms"] / pick["ttft_mean_ms"].to_numpy() - 1
+    assert table["ttft_mean_error"].to_numpy() == pytest.approx(ttft.to_numpy())
+    tpot = table["predicted_tpot_mean_ms"] / pick["tpot_mean_ms"].to_numpy() - 1
+    assert table["tpot_error"].to_numpy() == pytest.approx(tpot.to_numpy())
+    # more clients: more throughput and a slower TPOT, as measured
+    by_c = table.assign(c=pick["concurrency"].to_numpy()).groupby("c").mean(numeric_only=True)
+    assert (
+        by_c.loc[50, "predicted_output_tokens_per_s"] > by_c.loc[1, "predicted_output_tokens_per_s"]
+    )
+    assert by_c.loc[50, "predicted_tpot_mean_ms"] > by_c.loc[1, "predicted_tpot_mean_ms"]
+    for key in ("closed_loop_throughput", "closed_loop_ttft", "closed_loop_tpot"):
+        assert cal[key]["n"] == 4
+    assert cal["online_throughput_at_measured_latency"]["n"] == 0
+    assert cal["by_family"]["hopper"]["closed_loop_tpot"]["n"] == 4
+    odd = validate_serving(catalog, pick.iloc[:1].assign(num_gpus=2, tp=1, concurrency=3))
+    assert odd["rows"].iloc[0]["status"] == (
+        "skipped: the clients do not split evenly over the replicas"
+    )
+
+
+def test_offline_ties_hold_each_shipped_factor_pair(catalog) -> None:
+    """Stage 1's ties (the pairs stage 2 chooses among) include every calibrated family's
+    shipped (MBU, MFU), all within the tie tolerance of the family's best offline median."""
+    ties = offline_ties(catalog, catalog.efficiency["hopper"].max_batch)
+    assert set(ties) == {"ada", "blackwell", "cdna3", "hopper"}
+    for family, points in ties.items():
+        eff = catalog.efficiency[family]
+        assert (eff.mbu, eff.mfu) in [(m, f) for m, f, _ in points]
+        medians = [med for _, _, med in points]
+        assert max(medians) - min(medians) <= MBU_TIE_TOLERANCE + 1e-12

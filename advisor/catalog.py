@@ -134,7 +134,7 @@ class GPU(Sourced):
     name: str
     vendor: str
     family: str = Field(description="efficiency family key, e.g. hopper")
-    hbm_gb: float = Field(gt=0, description="device memory [GB = 1e9 bytes]")
+    hbm_gb: float = Field(gt=0, description="device memory the driver reports [GB = 1e9 bytes]")
     hbm_tb_per_s: float = Field(gt=0, description="memory bandwidth [TB/s]")
     peak_tflops: dict[str, float] = Field(description="dense peak [TFLOP/s or TOP/s] per dtype")
     interconnect: str

@@ -344,6 +344,10 @@ def test_capacity_picks_the_cheapest_tp_and_warns_of_a_starved_batch() -> None:
         "fp8",
         "--tpot-ms",
         "50",
+        "--input-tokens",
+        "4000",
+        "--output-tokens",
+        "1000",
         "--json",
     ]
     res = CliRunner().invoke(app, args)
@@ -353,8 +357,9 @@ def test_capacity_picks_the_cheapest_tp_and_warns_of_a_starved_batch() -> None:
     res = CliRunner().invoke(app, [*args, "--tp", "1"])
     forced = json.loads(res.stdout)
     assert forced["warnings"] and "memory-starved" in forced["warnings"][0]
-    # with a paged KV cache sized at the live context (issue #14) one H100 holds ~33
-    # sequences of 70B fp8, not a handful: TP 1 still needs about three times the GPUs
+    # with a paged KV cache sized at the live context (issue #14) and the 85.52 GB an H100
+    # reports, one H100 holds about 60 sequences of 70B fp8 at 1,000 + 300 tokens (no
+    # warning) but only 16 at 4,000 + 1,000: TP 1 then needs about three times the GPUs
     assert chosen["gpus"] < forced["gpus"] / 2
 
 

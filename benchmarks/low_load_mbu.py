@@ -11,8 +11,11 @@ the whole table with each family at its low-load pick, next to the shipped facto
 
     .venv/bin/python benchmarks/low_load_mbu.py
 
-Not a test: one offline fit and two passes of ``advisor validate``, about 40 s on a 2-core
-machine.
+Families with no offline row (Ampere) keep the seed factors; the script also prints the pair
+their static batches would pick and what it does to their closed-loop rows.
+
+Not a test: one offline fit, two passes of ``advisor validate`` and a grid over the static
+batches of the families without offline rows, about 80 s on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -90,7 +93,49 @@ def main() -> int:
         for family in sorted(cal["by_family"]):
             print(summary_line(f"  {family}", cal["by_family"][family]))
     print(f"\nlow-load picks: {picks}")
+    no_offline_rows(catalog, set(V.offline_ties(catalog, max_batch)))
     return 0
+
+
+def no_offline_rows(catalog, fitted: set[str]) -> None:
+    """Families with no offline row keep the seed factors; for those with static batches, the
+    (MBU, MFU) of the grid that fits those batches' latency best, and what that does to their
+    closed-loop rows (an independent check)."""
+    from advisor import validate as V
+
+    runs = V.load_serving_runs()
+    for family in sorted(set(catalog.efficiency) - fitted):
+        gpus = {g for g, spec in catalog.gpus.items() if spec.family == family}
+        static = runs[(runs["scenario"] == "static-batch") & runs["gpu"].isin(gpus)]
+        loop = runs[(runs["scenario"] == "closed-loop") & runs["gpu"].isin(gpus)]
+        if static.empty:
+            continue
+        scored = []
+        for mbu in V.DEFAULT_GRID["mbu"]:
+            for mfu in V.DEFAULT_GRID["mfu"]:
+                tuned = V.with_efficiency(catalog, {family: {"mbu": mbu, "mfu": mfu}})
+                t = V.validate_serving(tuned, static)["rows"]
+                err = t.loc[t["status"] == "ok", "latency_error"].astype(float)
+                scored.append((float(np.median(np.abs(err))), mbu, mfu))
+        _, mbu, mfu = min(scored)
+        print(f"\n{family} (no offline row): static-batch fit MBU {mbu:.2f} MFU {mfu:.2f}")
+        eff = catalog.efficiency[family]
+        for label, m, f in (("seed", eff.mbu, eff.mfu), ("static fit", mbu, mfu)):
+            tuned = V.with_efficiency(catalog, {family: {"mbu": m, "mfu": f}})
+            cal = V.validate_serving(tuned, pd.concat([static, loop]))["summary"]["calibration"]
+            cells = "  ".join(
+                f"{k} {cal[k]['median']:.1%}"
+                for k in (
+                    "static_batch_latency",
+                    "static_batch_ttft",
+                    "static_batch_tpot",
+                    "closed_loop_throughput",
+                    "closed_loop_ttft",
+                    "closed_loop_tpot",
+                )
+                if cal[k]["n"]
+            )
+            print(f"  {label} (MBU {m:.2f} MFU {f:.2f}): {cells}")
 
 
 if __name__ == "__main__":

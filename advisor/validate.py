@@ -138,7 +138,45 @@ def load_published(path: Path | None = None) -> pd.DataFrame:
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise AdvisorError(f"{path}: missing column(s) {', '.join(missing)}.")
+    _check_numbers(df, path)
     return df
+
+
+#: Columns of a benchmark table that hold numbers (blank where the source states none).
+NUMERIC_COLUMNS = (
+    "num_gpus",
+    "tp",
+    "pp",
+    "input_tokens",
+    "output_tokens",
+    "output_tokens_per_s",
+    "request_rate_per_s",
+    "concurrency",
+    "ttft_mean_ms",
+    "ttft_p50_ms",
+    "ttft_p90_ms",
+    "ttft_p99_ms",
+    "tpot_mean_ms",
+    "tpot_p50_ms",
+    "tpot_p90_ms",
+    "tpot_p99_ms",
+    "ttft_limit_ms",
+    "tpot_limit_ms",
+)
+
+
+def _check_numbers(df: pd.DataFrame, path: Path) -> None:
+    """Raise ``AdvisorError`` naming the file, line and column of the first cell of a numeric
+    column that is neither blank nor a finite number."""
+    for col in (c for c in NUMERIC_COLUMNS if c in df.columns):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = (values.isna() & df[col].notna()) | np.isinf(values.fillna(0.0))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise AdvisorError(
+                f"{path}, line {i + 2}: column '{col}' holds {df[col].iloc[i]!r}, not a number; "
+                "give a finite number or leave the cell blank."
+            )
 
 
 @dataclass(frozen=True)
@@ -749,7 +787,7 @@ def _static_batch_latency(
 
     batch = _num(row.get("concurrency"))
     if batch is None or batch < 1 or batch != int(batch):
-        return {"status": "skipped: static batch size (concurrency) not stated"}
+        return {"status": "skipped: static batch size (concurrency) not a positive whole number"}
     if case.replicas != 1:
         return {"status": "skipped: a static batch spread over several replicas is not modelled"}
     tokens = int(batch) * case.completion
@@ -785,7 +823,7 @@ def _closed_loop_latency(
 
     clients = _num(row.get("concurrency"))
     if clients is None or clients < 1 or clients != int(clients):
-        return {"status": "skipped: client concurrency not stated"}
+        return {"status": "skipped: client concurrency not a positive whole number"}
     if int(clients) % case.replicas:
         return {"status": "skipped: the clients do not split evenly over the replicas"}
     try:

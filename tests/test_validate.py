@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from advisor.catalog import Catalog, load_catalog, shipped_catalog_dir
+from advisor.errors import AdvisorError
 from advisor.roofline import replica_performance
 from advisor.validate import (
     DEFAULT_GRID,
@@ -368,7 +369,7 @@ def test_static_batch_over_several_replicas_is_skipped(catalog) -> None:
     res = validate_serving(catalog, row.assign(num_gpus=16))["rows"].iloc[0]
     assert res["status"] == "skipped: a static batch spread over several replicas is not modelled"
     res = validate_serving(catalog, row.assign(concurrency=None))["rows"].iloc[0]
-    assert res["status"] == "skipped: static batch size (concurrency) not stated"
+    assert res["status"] == "skipped: static batch size (concurrency) not a positive whole number"
 
 
 def test_closed_loop_rows_check_the_latency_at_a_fixed_concurrency(catalog) -> None:
@@ -421,3 +422,19 @@ def test_offline_ties_hold_each_shipped_factor_pair(catalog) -> None:
         assert (eff.mbu, eff.mfu) in [(m, f) for m, f, _ in points]
         medians = [med for _, _, med in points]
         assert max(medians) - min(medians) <= MBU_TIE_TOLERANCE + 1e-12
+
+
+def test_a_benchmark_cell_that_is_not_a_number_is_named(tmp_path, catalog) -> None:
+    """A numeric cell holding text is refused with the file, line and column (it raised a
+    bare ValueError from deep in the validation)."""
+    runs = load_serving_runs()
+    rows = runs[runs["scenario"] == "closed-loop"].head(2).astype(object)
+    rows.iloc[1, rows.columns.get_loc("concurrency")] = "abc"
+    path = tmp_path / "runs.csv"
+    rows.to_csv(path, index=False)
+    with pytest.raises(AdvisorError, match=r"runs\.csv, line 3: column 'concurrency' holds 'abc'"):
+        load_serving_runs(path)
+    rows.iloc[1, rows.columns.get_loc("concurrency")] = "inf"
+    rows.to_csv(path, index=False)
+    with pytest.raises(AdvisorError, match="line 3: column 'concurrency'"):
+        load_serving_runs(path)

@@ -714,6 +714,11 @@ def validate_serving(
     the measured output tokens/s; (2) latency at the measured rate: mean TPOT and p99 TTFT of a
     simulated run at the measured requests/s per replica, against the measured statistics.
 
+    Rows at a known load (simulated with either capacity model): static batches (the time to
+    finish the batch, its first token and its mean TPOT: :func:`advisor.serving.static_batch`)
+    and closed-loop clients (output tokens/s, mean TTFT and mean TPOT at the measured
+    concurrency: :func:`advisor.serving.closed_loop`).
+
     Returns ``{"rows": DataFrame, "summary": {...}}``; the summary gives median and p90 of the
     absolute errors overall and per GPU family, and the online ones per scenario (with the
     signed medians), for the calibration rows and the holdout.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -154,16 +155,39 @@ def test_roofline_table_prints() -> None:
 
 
 def test_validate_json(tmp_path) -> None:
-    # the shipped table without the 1,454 rows imported from the DLI course data (their
-    # simulation takes about 20 s; tests/test_validate.py checks samples of them)
+    # the shipped table without the 1,454 rows imported from the DLI course data, with the
+    # fast capacity model for the MLPerf online rows (the simulated capacities and the DLI
+    # rows are checked on samples in tests/test_validate.py)
     from advisor.validate import load_serving_runs
 
     runs = load_serving_runs()
     path = tmp_path / "runs.csv"
     runs[~runs["source"].str.startswith("wbing520/")].to_csv(path, index=False)
-    d = run_json("validate", "--benchmarks", str(path))
+    d = run_json("validate", "--benchmarks", str(path), "--capacity-model", "roofline")
     assert d["median_abs_error"] <= 0.25 and len(d["rows"]) > 0
-    assert d["summary"]["calibration"]["static_batch_latency"]["n"] > 0
+    assert d["capacity_model"] == "roofline"
+    cal = d["summary"]["calibration"]
+    assert cal["static_batch_latency"]["n"] > 0 and cal["closed_loop_tpot"]["n"] > 0
+
+
+def test_validate_prints_both_tables(tmp_path) -> None:
+    """The text output: the offline/online table per family and MLPerf scenario, then the
+    table at a known load (static batches, closed loops), each cell median / p90 (n)."""
+    from advisor.validate import load_serving_runs
+
+    runs = load_serving_runs()
+    pick = [
+        runs[runs["scenario"] == "offline"].iloc[:1],
+        runs[runs["scenario"] == "static-batch"].iloc[:2],
+        runs[runs["scenario"] == "closed-loop"].iloc[:2],
+    ]
+    path = tmp_path / "runs.csv"
+    pd.concat(pick).to_csv(path, index=False)
+    res = runner.invoke(app, ["validate", "--benchmarks", str(path)], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert "offline throughput" in res.stdout and "At a known load" in res.stdout
+    assert "closed-loop TPOT" in res.stdout and "(2)" in res.stdout
+    assert "5 of 5 rows used" in res.stdout
 
 
 @pytest.mark.parametrize(

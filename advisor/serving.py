@@ -1153,7 +1153,7 @@ def static_batch(replica: Replica, traffic: Traffic, batch: int) -> LoadResult:
         ),
     }
     replica = dataclasses.replace(replica, eff=eff.model_copy(update=whole))
-    return simulate(replica, traffic, math.inf, n_requests=batch, warmup=0)
+    return offline_run(replica, traffic, n_requests=batch)
 
 
 def evaluate(

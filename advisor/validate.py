@@ -467,9 +467,7 @@ def offline_ties(
     cases = _family_cases(catalog, calibration_rows() if rows is None else rows)
     for family, fam_cases in sorted(cases.items()):
         fits = _offline_fits(catalog, fam_cases, DEFAULT_GRID, max_batch)
-        best = min(f.median for f in fits)
-        ties = [f for f in fits if f.median <= best + MBU_TIE_TOLERANCE]
-        out[family] = [(f.mbu, f.mfu, f.median) for f in ties]
+        out[family] = [(f.mbu, f.mfu, f.median) for f in _ties(fits)]
     return out
 
 
@@ -511,6 +509,12 @@ def _offline_fits(
     return fits
 
 
+def _ties(fits: Sequence[_Fit]) -> list[_Fit]:
+    """The fits whose offline median is within ``MBU_TIE_TOLERANCE`` of the best one's."""
+    best = min(f.median for f in fits)
+    return [f for f in fits if f.median <= best + MBU_TIE_TOLERANCE]
+
+
 def _online_tie_break(
     catalog: Catalog, family: str, fits: Sequence[_Fit], online: pd.DataFrame, max_batch: int
 ) -> tuple[_Fit, int]:
@@ -519,7 +523,7 @@ def _online_tie_break(
     best = min(fits, key=_Fit.key)
     gpus = {g for g, spec in catalog.gpus.items() if spec.family == family}
     rows = online[online["gpu"].isin(gpus)]
-    ties = [f for f in fits if f.median <= best.median + MBU_TIE_TOLERANCE]
+    ties = _ties(fits)
     if rows.empty or len(ties) < 2:
         return best, len(rows)
     base = catalog.efficiency[family]
@@ -790,12 +794,12 @@ def _static_batch_latency(
     is skipped."""
     from advisor.serving import static_batch
 
-    batch = _num(row.get("concurrency"))
-    if batch is None or batch < 1 or batch != int(batch):
+    batch = _count(row)
+    if batch is None:
         return {"status": "skipped: static batch size (concurrency) not a positive whole number"}
     if case.replicas != 1:
         return {"status": "skipped: a static batch spread over several replicas is not modelled"}
-    tokens = int(batch) * case.completion
+    tokens = batch * case.completion
     ttft = _num(row.get("ttft_mean_ms"))
     if case.measured > 0:
         measured_ms = tokens / case.measured * MS_PER_S
@@ -804,12 +808,12 @@ def _static_batch_latency(
     else:
         return {"status": "skipped: no measured throughput or first-token latency"}
     try:
-        res = static_batch(rep, traffic, int(batch))
+        res = static_batch(rep, traffic, batch)
     except ValueError as exc:
         return {"status": f"skipped: {exc}"}
     predicted_ms = tokens / res.output_tokens_per_s * MS_PER_S
     return {
-        "batch": int(batch),
+        "batch": batch,
         "measured_latency_ms": measured_ms,
         "predicted_latency_ms": predicted_ms,
         "latency_error": predicted_ms / measured_ms - 1.0,
@@ -826,23 +830,30 @@ def _closed_loop_latency(
     replica against the measured ones; or why it is skipped."""
     from advisor.serving import closed_loop
 
-    clients = _num(row.get("concurrency"))
-    if clients is None or clients < 1 or clients != int(clients):
+    clients = _count(row)
+    if clients is None:
         return {"status": "skipped: client concurrency not a positive whole number"}
-    if int(clients) % case.replicas:
+    if clients % case.replicas:
         return {"status": "skipped: the clients do not split evenly over the replicas"}
     try:
-        res = closed_loop(rep, traffic, int(clients) // case.replicas)
+        res = closed_loop(rep, traffic, clients // case.replicas)
     except ValueError as exc:
         return {"status": f"skipped: {exc}"}
     predicted = case.replicas * res.output_tokens_per_s
     return {
-        "batch": int(clients),
+        "batch": clients,
         "predicted_output_tokens_per_s": predicted,
         "throughput_error": predicted / case.measured - 1.0,
         **_mean_latency_errors(res, row),
         "status": "ok",
     }
+
+
+def _count(row: Mapping[str, Any]) -> int | None:
+    """The row's ``concurrency`` (a static batch's size, a closed loop's clients) where it is a
+    positive whole number, else None."""
+    n = _num(row.get("concurrency"))
+    return int(n) if n is not None and n >= 1 and n == int(n) else None
 
 
 def _mean_latency_errors(res: LoadResult, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -973,6 +984,13 @@ def _online_stats(rows: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+def _online_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs at a measured rate (MLPerf Server/Interactive and the like): neither
+    offline nor at a known load."""
+    kind = rows["scenario"].str.lower()
+    return rows[(kind != "offline") & ~kind.isin(KNOWN_LOAD_SCENARIOS)]
+
+
 def _family_stats(rows: pd.DataFrame) -> dict[str, Any]:
     """The offline, online and known-load errors of ``rows`` (all of them, or a family's)."""
     kind = rows["scenario"].str.lower()
@@ -980,7 +998,7 @@ def _family_stats(rows: pd.DataFrame) -> dict[str, Any]:
     closed = rows[kind == CLOSED_LOOP_SCENARIO]
     return {
         "offline_throughput": _stats(rows[kind == "offline"]["throughput_error"]),
-        **_online_stats(rows[(kind != "offline") & ~kind.isin(KNOWN_LOAD_SCENARIOS)]),
+        **_online_stats(_online_rows(rows)),
         "static_batch_latency": _stats(static["latency_error"]),
         "static_batch_ttft": _stats(static["ttft_mean_error"]),
         "static_batch_tpot": _stats(static["tpot_error"]),
@@ -995,8 +1013,7 @@ def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
     summary: dict[str, Any] = {"n_rows": len(table), "n_used": len(ok)}
     for part, sel in (("calibration", ~ok["holdout"]), ("holdout", ok["holdout"])):
         rows = ok[sel]
-        kind = rows["scenario"].str.lower()
-        online = rows[(kind != "offline") & ~kind.isin(KNOWN_LOAD_SCENARIOS)]
+        online = _online_rows(rows)
         summary[part] = {
             **_family_stats(rows),
             "by_family": {

@@ -206,6 +206,12 @@ class Efficiency(Sourced):
         description="per-GPU memory held for activations, workspace, CUDA graphs and the "
         "runtime, not available to weights or KV cache [GB]",
     )
+    step_combine: Literal["max", "sum"] = Field(
+        default="max",
+        description="how a step's memory time and compute time combine: 'max' (they overlap "
+        "fully, the classic roofline) or 'sum' (they do not overlap: kernels run one after "
+        "another and none sits on both roofs at once)",
+    )
     max_batch: int = Field(ge=1, description="largest number of sequences a replica batches")
     max_num_batched_tokens: int = Field(
         default=8192, ge=1, description="engine's token budget per step (chunked prefill)"

@@ -15,10 +15,11 @@ Model (seed 2, §30.3–30.4, refined with KV-cache traffic, tensor parallelism 
   (prompt + completion) must fit.
 * A decode step at batch ``B`` (continuous batching with chunked prefill) advances ``B``
   sequences by one token and, in steady state, also prefills ``B × prompt / completion``
-  prompt tokens, so prefill keeps pace with completions. Its time is the larger of bytes
-  moved — weights (for MoE, the experts the batch touches) plus KV cache read at the mean
-  context — over ``tp × bandwidth × MBU`` and FLOPs (``2 × active_params`` per token plus
-  attention) over ``tp × peak × MFU``, plus tensor-parallel all-reduces and a fixed
+  prompt tokens, so prefill keeps pace with completions. Its memory time is the bytes moved
+  — weights (for MoE, the experts the batch touches) plus KV cache read at the mean context
+  — over ``tp × bandwidth × MBU``, its compute time the FLOPs (``2 × active_params`` per
+  token plus attention) over ``tp × peak × MFU``; the step takes the larger of the two or
+  their sum (the family's ``step_combine``), plus tensor-parallel all-reduces and a fixed
   per-step overhead. TPOT = step time. The same step-time function (:func:`step_time_s`,
   any mix of decode tokens and prefill chunk) drives the serving simulation.
 * All-reduce: NCCL's ring cost model, a launch latency plus ``2 (tp − 1)`` steps of the
@@ -257,7 +258,8 @@ def step_parts_s(
         Sum over the step's tokens of the context each attends to [tokens]; attention costs
         ``4 × layers × q_heads × head_dim`` FLOPs per (token, context token) pair.
 
-    The step's time is ``max(memory, compute) + fixed`` (``fixed`` = all-reduces + overhead).
+    The step's time is ``max(memory, compute) + fixed`` or ``memory + compute + fixed``
+    (:func:`combine_step_s`; ``fixed`` = all-reduces + overhead).
     """
     tok = np.asarray(tokens, dtype=float)
     kv_read = np.asarray(kv_read_tokens, dtype=float) * kv_bytes_per_token(
@@ -270,6 +272,20 @@ def step_parts_s(
     t_cmp = flops / (tp * sustained_flops(gpu, quant, eff))
     t_fixed = _tp_comm_s(model, gpu, eff, tp, tok) + eff.step_overhead_ms / MS_PER_S
     return t_mem, t_cmp, t_fixed
+
+
+def combine_step_s(
+    eff: Efficiency,
+    t_mem: np.ndarray | float,
+    t_cmp: np.ndarray | float,
+    t_fixed: np.ndarray | float = 0.0,
+) -> np.ndarray | float:
+    """A step's time from its memory, compute and fixed parts [s]: ``max(memory, compute)``
+    or ``memory + compute`` (``eff.step_combine``), plus ``fixed``. The one place the two
+    roofs meet; the simulator's :class:`advisor.serving.StepModel` mirrors it."""
+    if eff.step_combine == "sum":
+        return t_mem + t_cmp + t_fixed
+    return np.maximum(t_mem, t_cmp) + t_fixed
 
 
 def step_time_s(
@@ -287,7 +303,7 @@ def step_time_s(
     t_mem, t_cmp, t_fixed = step_parts_s(
         model, gpu, quant, eff, tp, tokens, kv_read_tokens, attention_context_tokens, kv_dtype
     )
-    return np.maximum(t_mem, t_cmp) + t_fixed
+    return combine_step_s(eff, t_mem, t_cmp, t_fixed)
 
 
 def decode_step_parts_s(
@@ -353,7 +369,7 @@ def decode_step_s(
         prefill_context_tokens,
         kv_dtype,
     )
-    return np.maximum(t_mem, t_cmp) + t_fixed
+    return combine_step_s(eff, t_mem, t_cmp, t_fixed)
 
 
 def prefill_s(
@@ -371,10 +387,7 @@ def prefill_s(
     p = float(prompt_tokens)
     # Causal attention: token x attends to x earlier tokens, sum ≈ p² / 2.
     t_mem, t_cmp, t_fixed = step_parts_s(model, gpu, quant, eff, tp, p, 0.0, p * p / 2.0, kv_dtype)
-    t = np.maximum(t_cmp, t_mem)
-    if include_overhead:
-        t = t + t_fixed
-    return float(t)
+    return float(combine_step_s(eff, t_mem, t_cmp, t_fixed if include_overhead else 0.0))
 
 
 # --- the operating point --------------------------------------------------------------------

@@ -105,9 +105,11 @@ class Replica:
 
 
 class StepModel:
-    """The roofline's step time as scalar arithmetic (same formula as ``step_parts_s``).
+    """The roofline's step time as scalar arithmetic (same formula as ``step_parts_s`` and
+    ``combine_step_s``).
 
-    ``time(tokens, kv_read, attention)`` = ``max(memory, compute) + fixed`` where memory time
+    ``time(tokens, kv_read, attention)`` = ``max(memory, compute) + fixed``, or
+    ``memory + compute + fixed`` where the family's ``step_combine`` is ``sum``; memory time
     is (weights read + KV read) over bandwidth, compute is (2 × active params × tokens +
     attention FLOPs) over peak, fixed is the all-reduces and the per-step overhead.
     """
@@ -120,6 +122,7 @@ class StepModel:
         self.c_tok = 2.0 * m.active_params
         self.c_attn = 4.0 * m.layers * m.q_heads * m.head_dim
         self.weights = weight_bytes(m, q)
+        self.additive = e.step_combine == "sum"
         self.moe = m.is_moe
         if self.moe:
             ek, k = m.experts, m.experts_per_token
@@ -145,16 +148,22 @@ class StepModel:
         """Seconds of one step of ``tokens`` reading ``kv_read`` KV tokens."""
         t_mem = (self.weights_read(tokens) + self.kvb * kv_read) * self.inv_bw
         t_cmp = (self.c_tok * tokens + self.c_attn * attention) * self.inv_fl
+        if self.additive:
+            return t_mem + t_cmp + self.f0 + self.f1 * tokens
         return (t_mem if t_mem > t_cmp else t_cmp) + self.f0 + self.f1 * tokens
 
     def decode_lines(self, n: int, ctx_sum: float) -> tuple[float, float, float, float]:
-        """Pure decode step ``j`` of ``n`` sequences lasts ``max(a_m + b_m j, a_c + b_c j)``."""
+        """Pure decode step ``j`` of ``n`` sequences lasts ``max(a_m + b_m j, a_c + b_c j)``
+        (with ``step_combine`` ``sum``, both lines are the one line of their sum)."""
         fixed = self.f0 + self.f1 * n
-        a_m = (self.weights_read(n) + self.kvb * ctx_sum) * self.inv_bw + fixed
+        a_m = (self.weights_read(n) + self.kvb * ctx_sum) * self.inv_bw
         b_m = self.kvb * n * self.inv_bw
-        a_c = (self.c_tok * n + self.c_attn * ctx_sum) * self.inv_fl + fixed
+        a_c = (self.c_tok * n + self.c_attn * ctx_sum) * self.inv_fl
         b_c = self.c_attn * n * self.inv_fl
-        return a_m, b_m, a_c, b_c
+        if self.additive:
+            a, b = a_m + a_c + fixed, b_m + b_c
+            return a, b, a, b
+        return a_m + fixed, b_m, a_c + fixed, b_c
 
     def decode_run(self, n: int, ctx_sum: float, k: int) -> np.ndarray:
         """End times (from now) of ``k`` pure decode steps of ``n`` sequences [s].
@@ -166,7 +175,8 @@ class StepModel:
         w = self.weights_read(n)
         t_mem = (w + self.kvb * kv) * self.inv_bw
         t_cmp = (self.c_tok * n + self.c_attn * kv) * self.inv_fl
-        return np.cumsum(np.maximum(t_mem, t_cmp) + (self.f0 + self.f1 * n))
+        t = t_mem + t_cmp if self.additive else np.maximum(t_mem, t_cmp)
+        return np.cumsum(t + (self.f0 + self.f1 * n))
 
 
 # --- outputs --------------------------------------------------------------------------------
@@ -793,7 +803,7 @@ def load_curve(
 #: Capacity models: the step-level simulation (default) or the mean-value roofline (fast).
 CAPACITY_MODELS: tuple[str, ...] = ("simulated", "roofline")
 #: Bumped whenever the simulation or the search changes what they return (invalidates caches).
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 #: Requests of a simulated run at first, and at most (see :func:`simulate`); warm-up requests
 #: left out of a run of a fixed length; the largest drift of the mean TPOT a run may end with.
 N_REQUESTS = 600

@@ -15,6 +15,7 @@ from advisor.roofline import (
     kv_bytes_per_token,
     max_batch_by_memory,
     prefill_ceiling_tokens_per_s,
+    prefill_s,
     replica_performance,
     step_parts_s,
     sustained_compute_fraction,
@@ -114,6 +115,22 @@ def test_full_model_turns_compute_bound_at_large_batch(
     bf16 = catalog.quantizations["bf16"]
     t_mem, t_cmp, _ = decode_step_parts_s(model70, ideal_gpu, bf16, ideal_eff, 1, 400, 0.0)
     assert float(t_cmp) > float(t_mem)
+
+
+def test_additive_step_is_memory_plus_compute(catalog, ideal_gpu, ideal_eff, model70) -> None:
+    """With ``step_combine: sum`` a step takes its memory time plus its compute time (plus the
+    fixed part), never less than the overlapped step; the prompt's prefill likewise."""
+    bf16 = catalog.quantizations["bf16"]
+    add = ideal_eff.model_copy(update={"step_combine": "sum", "step_overhead_ms": 1.0})
+    over = add.model_copy(update={"step_combine": "max"})
+    for batch in (1, 64, 330, 1024):
+        t_mem, t_cmp, t_fixed = decode_step_parts_s(model70, ideal_gpu, bf16, add, 1, batch, 500.0)
+        summed = float(decode_step_s(model70, ideal_gpu, bf16, add, 1, batch, 500.0))
+        assert summed == pytest.approx(float(t_mem + t_cmp + t_fixed), rel=1e-12)
+        assert summed > float(decode_step_s(model70, ideal_gpu, bf16, over, 1, batch, 500.0))
+    t_mem, t_cmp, _ = step_parts_s(model70, ideal_gpu, bf16, add, 1, 2000.0, 0.0, 2000.0**2 / 2)
+    pre = prefill_s(model70, ideal_gpu, bf16, add, 1, 2000.0, include_overhead=False)
+    assert pre == pytest.approx(float(t_mem + t_cmp), rel=1e-12)
 
 
 # --- sizes and memory fit ------------------------------------------------------------------

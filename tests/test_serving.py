@@ -46,8 +46,10 @@ def _replica(catalog, model="llama-3.1-8b", gpu="H100-SXM", quant="fp8", tp=1, *
         ("llama-3.1-70b", "A100-80G", "bf16", 4),
     ],
 )
-def test_step_model_is_the_roofline_step_time(catalog, model, gpu, quant, tp) -> None:
+@pytest.mark.parametrize("combine", ["max", "sum"])
+def test_step_model_is_the_roofline_step_time(catalog, model, gpu, quant, tp, combine) -> None:
     r = _replica(catalog, model, gpu, quant, tp)
+    r = dataclasses.replace(r, eff=r.eff.model_copy(update={"step_combine": combine}))
     sm = StepModel(r)
     rng = np.random.default_rng(1)
     for _ in range(20):
@@ -58,6 +60,9 @@ def test_step_model_is_the_roofline_step_time(catalog, model, gpu, quant, tp) ->
     ends = sm.decode_run(37, 40_000.0, 5)
     steps = [sm.time(37, 40_000.0 + 37 * j, 40_000.0 + 37 * j) for j in range(5)]
     assert ends == pytest.approx(np.cumsum(steps), rel=1e-12)
+    # and the two lines a stretch's closed form takes the larger of
+    a_m, b_m, a_c, b_c = sm.decode_lines(37, 40_000.0)
+    assert [max(a_m + b_m * j, a_c + b_c * j) for j in range(5)] == pytest.approx(steps)
 
 
 def test_vanishing_load_gives_one_prefill_and_batch_one_steps(catalog) -> None:

@@ -359,8 +359,9 @@ def test_capacity_picks_the_cheapest_tp_and_warns_of_a_starved_batch() -> None:
     assert forced["warnings"] and "memory-starved" in forced["warnings"][0]
     # with a paged KV cache sized at the live context (issue #14) and the 85.52 GB an H100
     # reports, one H100 holds about 60 sequences of 70B fp8 at 1,000 + 300 tokens (no
-    # warning) but only 16 at 4,000 + 1,000: TP 1 then needs about three times the GPUs
-    assert chosen["gpus"] < forced["gpus"] / 2
+    # warning) but only 16 at 4,000 + 1,000: TP 1 then needs twice the GPUs (28 against 14
+    # at TP 4 with the memory and compute times of a step added)
+    assert forced["gpus"] >= 2 * chosen["gpus"]
 
 
 def test_roofline_marks_the_cheapest_option_and_starved_batches() -> None:

@@ -139,7 +139,9 @@ def test_existing_commitment_is_used_then_replaced_after_it_ends(tmp_path: Path)
     ex = plan.data["existing"][0]
     assert ex["active_hours"] == 72 and ex["cost_usd"] == pytest.approx(count * 1.0 * 72)
     assert plan.cost_by_tier_usd["existing"] == pytest.approx(ex["cost_usd"])
-    assert ex["pool_utilization"] > 0.5 and ex["under_used"] is False
+    # the pool holds the commitment and the new purchase side by side while both run; at
+    # least the commitment's share of it is busy (the flag's threshold)
+    assert ex["pool_utilization"] >= 0.5 and ex["under_used"] is False
     sched = plan.schedule
     before = sched[sched["hour"] < "2026-01-08T00:00:00Z"]
     after = sched[sched["hour"] >= "2026-01-08T00:00:00Z"]

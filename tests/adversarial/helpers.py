@@ -18,7 +18,7 @@ API_CSV = HEADER + "".join(
 )
 #: Enough demand that GPUs win (a pool, hourly replicas and API rows all appear).
 GPU_CSV = HEADER + "".join(
-    f"{h},{WL},{n},,\n" for h, n in zip(HOURS, (20000, 20000, 20000, 300000), strict=True)
+    f"{h},{WL},{n},,\n" for h, n in zip(HOURS, (20000, 20000, 20000, 700000), strict=True)
 )
 FAST = ["--solver", "highs", "--time-limit", "30", "--quiet"]
 

@@ -289,7 +289,7 @@ def test_verify_names_the_input_that_differs(solved: dict[str, Any], tmp_path: P
     res = invoke("verify", solved["dir"], solved["demand"], "--catalog", cat.parent)
     assert_clean(res, 1)
     assert "FAIL inputs: the catalog" in res.stdout and "--catalog" in res.stdout
-    other = write(tmp_path / "other.csv", solved["demand"].read_text().replace("300000", "300001"))
+    other = write(tmp_path / "other.csv", solved["demand"].read_text().replace("700000", "700001"))
     res = invoke("verify", solved["dir"], other)
     assert_clean(res, 1)
     assert "FAIL inputs: the demand CSV differs" in res.stdout

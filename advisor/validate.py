@@ -4,9 +4,10 @@
 measured LLM serving throughput from public runs, one row a run, each with its ``source``.
 :func:`validate` predicts every row with :func:`advisor.roofline.replica_performance` and
 reports the error ``predicted / measured − 1`` per row and in summary. :func:`calibrate` grid-
-searches one set of efficiency factors per GPU family (MBU, MFU) and one global ``max_batch``
-that minimize the median absolute error of the offline rows, the near-ties told apart by the
-latency of the online Interactive rows; it never fits a per-row constant.
+searches one set of efficiency factors per GPU family (MBU, MFU) that minimize the median
+absolute error of the offline rows, the near-ties told apart by the latency of the online
+Interactive rows (and a global ``max_batch`` where the grid offers several; the default grid
+holds the engine setting alone); it never fits a per-row constant.
 
 Prediction of one row: ``replicas = num_gpus / tp`` replicas, each
 ``replica_performance(model, gpu, quant, eff, tp, input, output, tpot_slo, ttft_slo)``; the

@@ -56,6 +56,7 @@ from advisor.catalog import GPU, Efficiency, ModelArch, Quantization
 from advisor.roofline import (
     ACTIVATION_BYTES,
     ALLREDUCES_PER_LAYER,
+    combine_step_s,
     kv_bytes_per_token,
     kv_capacity_tokens,
     replica_performance,
@@ -122,6 +123,7 @@ class StepModel:
         self.c_tok = 2.0 * m.active_params
         self.c_attn = 4.0 * m.layers * m.q_heads * m.head_dim
         self.weights = weight_bytes(m, q)
+        self.eff = e
         self.additive = e.step_combine == "sum"
         self.moe = m.is_moe
         if self.moe:
@@ -175,8 +177,7 @@ class StepModel:
         w = self.weights_read(n)
         t_mem = (w + self.kvb * kv) * self.inv_bw
         t_cmp = (self.c_tok * n + self.c_attn * kv) * self.inv_fl
-        t = t_mem + t_cmp if self.additive else np.maximum(t_mem, t_cmp)
-        return np.cumsum(t + (self.f0 + self.f1 * n))
+        return np.cumsum(combine_step_s(self.eff, t_mem, t_cmp, self.f0 + self.f1 * n))
 
 
 # --- outputs --------------------------------------------------------------------------------

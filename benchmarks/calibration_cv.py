@@ -6,7 +6,9 @@ measures the error on rows the fit has not seen: leave-one-suite-out cross-valid
 suite (MLPerf v4.1, MLPerf v5.1, trtllm-bench v1.0, ...) is held out in turn; the factors are
 fit on the other suites' offline rows (the online tie-break on the other suites' Interactive
 rows) and the held-out suite's offline rows are predicted. The pooled errors over all folds
-are the out-of-sample error.
+are the out-of-sample error. The same fold also predicts the held-out suite's online runs
+(MLPerf Server and Interactive: the throughput at their measured latency, and their latency at
+the measured rate), which no fold that predicts them has seen.
 
 It does so for each step-time form (``step_combine``: ``max``, memory and compute overlap;
 ``sum``, they do not) and each ``max_batch`` grid given, then fits each form on all the rows
@@ -16,7 +18,7 @@ batches, closed loops) with it.
     .venv/bin/python benchmarks/calibration_cv.py [--combine max,sum] [--max-batch 256]
         [--max-batch 256,512,1024,2048] [--out FILE.md]
 
-Not a test: about 3 minutes on a 2-core machine with the defaults.
+Not a test: about 4 minutes on a 2-core machine with the defaults.
 """
 
 from __future__ import annotations
@@ -56,10 +58,21 @@ def with_combine(catalog: Any, combine: str) -> Any:
     return with_efficiency(catalog, {f: {"step_combine": combine} for f in catalog.efficiency})
 
 
+#: the online checks taken out of sample, per held-out suite (their ``validate_serving`` columns)
+ONLINE_CHECKS = {
+    "online thr@latency": "throughput_error",
+    "online TPOT@rate": "tpot_error",
+    "online p99 TTFT@rate": "ttft_error",
+}
+
+
 def cross_validate(
     catalog: Any, grid: dict[str, tuple[float, ...]]
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Per held-out suite: rows, median and p90 |error|; and the pooled absolute errors."""
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray]]:
+    """Per held-out suite: rows, median and p90 |error|; the pooled absolute offline errors;
+    and the pooled absolute errors of the held-out suites' online runs (MLPerf Server and
+    Interactive: throughput at the measured latency, latency at the measured rate), each
+    predicted by the fold that did not see its suite."""
     from advisor.validate import (
         apply_calibration,
         calibrate,
@@ -70,16 +83,39 @@ def cross_validate(
 
     rows, online = calibration_rows(), online_calibration_rows()
     folds, pooled = [], []
+    pooled_online: dict[str, list[np.ndarray]] = {k: [] for k in ONLINE_CHECKS}
     for suite in sorted(rows["suite"].unique()):
         train = rows[rows["suite"] != suite]
         values = calibrate(catalog, train, grid, online=online[online["suite"] != suite])
-        res = validate(apply_calibration(catalog, values), rows[rows["suite"] == suite])
+        fitted = apply_calibration(catalog, values)
+        res = validate(fitted, rows[rows["suite"] == suite])
         err = res.rows["error"].dropna().abs().to_numpy(float)
         if len(err):
             pooled.append(err)
             folds.append((suite, len(err), np.median(err), np.percentile(err, 90)))
+        for key, errs in held_out_online_errors(fitted, suite).items():
+            pooled_online[key].append(errs)
     table = pd.DataFrame(folds, columns=["held-out suite", "rows", "median", "p90"])
-    return table, np.concatenate(pooled) if pooled else np.array([])
+    return (
+        table,
+        np.concatenate(pooled) if pooled else np.array([]),
+        {k: np.concatenate(v) if v else np.array([]) for k, v in pooled_online.items()},
+    )
+
+
+def held_out_online_errors(fitted: Any, suite: str) -> dict[str, np.ndarray]:
+    """The absolute online errors of ``suite``'s runs at a measured rate (no holdout, no
+    pipeline parallelism: what ``advisor validate`` reports), under ``fitted``."""
+    from advisor.validate import KNOWN_LOAD_SCENARIOS, load_serving_runs, validate_serving
+
+    runs = load_serving_runs()
+    kind = runs["scenario"].str.lower()
+    sel = (runs["suite"] == suite) & (kind != "offline") & ~kind.isin(KNOWN_LOAD_SCENARIOS)
+    if not sel.any():
+        return {k: np.array([]) for k in ONLINE_CHECKS}
+    table = validate_serving(fitted, runs[sel])["rows"]
+    ok = table[(table["status"] == "ok") & ~table["holdout"]]
+    return {k: ok[c].dropna().abs().to_numpy(float) for k, c in ONLINE_CHECKS.items()}
 
 
 def whole_table(catalog: Any, grid: dict[str, tuple[float, ...]]) -> dict[str, Any]:
@@ -93,6 +129,12 @@ def whole_table(catalog: Any, grid: dict[str, tuple[float, ...]]) -> dict[str, A
         f: (v["mbu"], v["mfu"], v["max_batch"]) for f, v in values.items() if v["calibrated"]
     }
     return {"summary": summary, "factors": factors}
+
+
+def _pooled_cell(errors: np.ndarray) -> str:
+    if not len(errors):
+        return "–"
+    return f"{np.median(errors):.1%} / {np.percentile(errors, 90):.1%} ({len(errors)})"
 
 
 def _cell(stats: dict[str, Any]) -> str:
@@ -121,18 +163,21 @@ def main(argv: list[str] | None = None) -> int:
     base = load_catalog()
     lines = [_header()]
     t0 = time.perf_counter()
-    cv_rows, checks = [], []
+    cv_rows, online_rows, checks = [], [], []
     for combine in args.combine.split(","):
         catalog = with_combine(base, combine)
         for mb in grids:
             grid = {**DEFAULT_GRID, "max_batch": mb}
             label = f"{combine}, max_batch {'/'.join(map(str, mb))}"
-            folds, pooled = cross_validate(catalog, grid)
+            folds, pooled, online = cross_validate(catalog, grid)
             for r in folds.itertuples(index=False):
                 cv_rows.append(f"| {label} | {r[0]} | {r[1]} | {r[2]:.1%} / {r[3]:.1%} |")
             cv_rows.append(
                 f"| {label} | **pooled** | {len(pooled)} | "
                 f"**{np.median(pooled):.1%} / {np.percentile(pooled, 90):.1%}** |"
+            )
+            online_rows.append(
+                f"| {label} | " + " | ".join(_pooled_cell(e) for e in online.values()) + " |"
             )
             whole = whole_table(catalog, grid)
             cells = " | ".join(_cell(whole["summary"][k]) for k in CHECKS.values())
@@ -146,6 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         "| form | held-out suite | rows | median / p90 |",
         "| --- | --- | --- | --- |",
         *cv_rows,
+        "",
+        "## Out of sample: the held-out suites' online runs (median / p90 |error|, rows)",
+        "",
+        "Each MLPerf Server and Interactive run predicted by the fold that did not see its "
+        "suite (neither its offline rows nor its Interactive rows).",
+        "",
+        "| form | " + " | ".join(ONLINE_CHECKS) + " |",
+        "| --- |" + " --- |" * len(ONLINE_CHECKS),
+        *online_rows,
         "",
         "## In sample: fit on all offline rows, then every check of `advisor validate`",
         "",

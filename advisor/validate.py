@@ -6,8 +6,9 @@ measured LLM serving throughput from public runs, one row a run, each with its `
 reports the error ``predicted / measured − 1`` per row and in summary. :func:`calibrate` grid-
 searches one set of efficiency factors per GPU family (MBU, MFU) that minimize the median
 absolute error of the offline rows, the near-ties told apart by the latency of the online
-Interactive rows (and a global ``max_batch`` where the grid offers several; the default grid
-holds the engine setting alone); it never fits a per-row constant.
+Interactive rows, a family without offline rows fit on its static batches instead (and a
+global ``max_batch`` where the grid offers several; the default grid holds the engine setting
+alone); it never fits a per-row constant.
 
 Prediction of one row: ``replicas = num_gpus / tp`` replicas, each
 ``replica_performance(model, gpu, quant, eff, tp, input, output, tpot_slo, ttft_slo)``; the
@@ -387,6 +388,7 @@ def calibrate(
     rows: pd.DataFrame | None = None,
     grid: Mapping[str, Sequence[float]] = DEFAULT_GRID,
     online: pd.DataFrame | None = None,
+    static: pd.DataFrame | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Grid-search MBU and MFU per GPU family and one global ``max_batch``.
 
@@ -398,12 +400,17 @@ def calibrate(
     pair whose simulated mean TPOT at the measured rate of the family's Interactive runs
     (``online``, by default :func:`online_calibration_rows`: small batches, where the step is
     memory-bound) is closest to the measured one (median absolute error) wins. Ties in either
-    stage go to the factors closest to the seed defaults. Families without usable rows keep
-    the seed defaults (MBU 0.70, MFU 0.40); ``max_batch`` (an engine setting, not a hardware
-    property) is global and applies to every family.
+    stage go to the factors closest to the seed defaults. A family without offline rows is fit
+    on its static batches instead (``static``, by default :func:`static_calibration_rows`: a
+    batch sent at once, a known load): the (MBU, MFU) whose simulated time to finish each batch
+    is closest to the measured one (median absolute error); its closed loops, a different
+    engine, stay out of every fit. Families with neither keep the seed defaults (MBU 0.70,
+    MFU 0.40); ``max_batch`` (an engine setting, not a hardware property) is global and applies
+    to every family.
 
-    Returns ``{family: {"mbu", "mfu", "max_batch", "calibrated", "n_rows", "n_online_rows",
-    "median_abs_error", "p90_abs_error"}}`` (errors NaN for families without rows).
+    Returns ``{family: {"mbu", "mfu", "max_batch", "calibrated", "fit_on", "n_rows",
+    "n_online_rows", "median_abs_error", "p90_abs_error"}}``: ``fit_on`` is ``offline``,
+    ``static-batch`` or ``seed``; the errors are those of the rows fit on (NaN for ``seed``).
     """
     cases = _family_cases(catalog, calibration_rows() if rows is None else rows)
     best_total: tuple[float, int, dict[str, list[_Fit]]] | None = None
@@ -421,33 +428,65 @@ def calibrate(
     assert best_total is not None
     _, max_batch, fits = best_total
     online_rows = online_calibration_rows() if online is None else online
+    static_rows = static_calibration_rows() if static is None else static
     result: dict[str, dict[str, Any]] = {}
     for family in sorted(catalog.efficiency):
-        if family not in fits:
+        n_online, fit_on = 0, "offline"
+        if family in fits:
+            fit, n_online = _online_tie_break(catalog, family, fits[family], online_rows, max_batch)
+        else:
+            fit, fit_on = _static_fit(catalog, family, static_rows, grid, max_batch), "static-batch"
+        if fit is None:
             result[family] = {
                 "mbu": SEED_MBU,
                 "mfu": SEED_MFU,
                 "max_batch": max_batch,
                 "calibrated": False,
+                "fit_on": "seed",
                 "n_rows": 0,
                 "n_online_rows": 0,
                 "median_abs_error": math.nan,
                 "p90_abs_error": math.nan,
             }
             continue
-        fit, n_online = _online_tie_break(catalog, family, fits[family], online_rows, max_batch)
         med, p90 = _summary(np.abs(fit.err).tolist())
         result[family] = {
             "mbu": fit.mbu,
             "mfu": fit.mfu,
             "max_batch": max_batch,
             "calibrated": True,
+            "fit_on": fit_on,
             "n_rows": len(fit.err),
             "n_online_rows": n_online,
             "median_abs_error": med,
             "p90_abs_error": p90,
         }
     return result
+
+
+def _static_fit(
+    catalog: Catalog,
+    family: str,
+    static: pd.DataFrame,
+    grid: Mapping[str, Sequence[float]],
+    max_batch: int,
+) -> _Fit | None:
+    """The (MBU, MFU) of the grid whose simulated time to finish each of the family's static
+    batches is closest to the measured one (median |error|; ties to the seed); None without
+    such rows."""
+    gpus = {g for g, spec in catalog.gpus.items() if spec.family == family}
+    rows = static[static["gpu"].isin(gpus)]
+    if rows.empty:
+        return None
+    fits = []
+    for mbu in grid["mbu"]:
+        for mfu in grid["mfu"]:
+            update = {"mbu": float(mbu), "mfu": float(mfu), "max_batch": max_batch}
+            table = validate_serving(with_efficiency(catalog, {family: update}), rows)["rows"]
+            err = table.loc[table["status"] == "ok", "latency_error"].dropna().to_numpy(float)
+            if len(err):
+                fits.append(_Fit(float(np.median(np.abs(err))), float(mbu), float(mfu), err))
+    return min(fits, key=_Fit.key) if fits else None
 
 
 def _family_cases(catalog: Catalog, rows: pd.DataFrame) -> dict[str, list[_Case]]:
@@ -582,7 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "grid-search MBU/MFU per family and max_batch on the offline rows (no pipeline "
             "parallelism, no holdout) of --benchmarks, by default of the measured serving runs "
             "(catalogs/published_serving_runs.csv), the near-ties told apart by the TPOT of "
-            "its Interactive rows: the fit the shipped factors come from"
+            "its Interactive rows, a family without offline rows fit on its static batches: "
+            "the fit the shipped factors come from"
         ),
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -596,7 +636,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = calibration_rows(given)
             before = validate(catalog, rows)
             online = None if given is None else online_calibration_rows(given)
-            values = calibrate(catalog, rows, online=online)
+            static = None if given is None else static_calibration_rows(given)
+            values = calibrate(catalog, rows, online=online, static=static)
             after = validate(apply_calibration(catalog, values), rows)
             if args.json:
                 print(
@@ -618,7 +659,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print("chosen values (one set per GPU family):")
             for fam, v in values.items():
-                tag = "fit" if v["calibrated"] else "no usable rows; seed defaults"
+                tag = {
+                    "offline": "fit on offline rows",
+                    "static-batch": "no offline row; fit on its static batches",
+                }.get(v["fit_on"], "no usable rows; seed defaults")
                 print(
                     f"  {fam:10s} mbu {v['mbu']:.2f}  mfu {v['mfu']:.2f}  "
                     f"max_batch {v['max_batch']:5d}  rows {v['n_rows']:3d}  "
@@ -1040,6 +1084,13 @@ def online_calibration_rows(df: pd.DataFrame | None = None) -> pd.DataFrame:
     p99 TPOT limit keeps their batches small) of the measured serving runs, without pipeline
     parallelism, outside the holdout."""
     return _fit_rows(df, "interactive")
+
+
+def static_calibration_rows(df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The static batches :func:`calibrate` fits a family on when it has no offline row (a
+    known load: each batch's time to finish), without pipeline parallelism, outside the
+    holdout."""
+    return _fit_rows(df, STATIC_SCENARIO)
 
 
 def calibration_rows(df: pd.DataFrame | None = None) -> pd.DataFrame:

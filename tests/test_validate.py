@@ -26,6 +26,7 @@ from advisor.validate import (
     main,
     offline_ties,
     online_calibration_rows,
+    static_calibration_rows,
     validate,
     validate_serving,
     with_efficiency,
@@ -151,14 +152,47 @@ def test_calibration_reproduces_the_shipped_factors(catalog, fitted) -> None:
         assert eff.mfu == pytest.approx(v["mfu"]), family
         assert eff.max_batch == v["max_batch"], family
         assert v["mbu"] in DEFAULT_GRID["mbu"] and v["mfu"] in DEFAULT_GRID["mfu"]
-    # ampere has no usable offline row: it keeps the seed defaults
-    assert not values["ampere"]["calibrated"]
-    assert (values["ampere"]["mbu"], values["ampere"]["mfu"]) == (0.70, 0.40)
-    assert math.isnan(values["ampere"]["median_abs_error"])
+    # ampere has no usable offline row: it is fit on its static batches
+    assert values["ampere"]["calibrated"] and values["ampere"]["fit_on"] == "static-batch"
+    assert values["ampere"]["n_rows"] == len(static_calibration_rows().query("gpu == 'A100-80G'"))
     for family in ("hopper", "blackwell", "ada", "cdna3"):
         assert values[family]["calibrated"] and values[family]["n_rows"] > 0
+        assert values[family]["fit_on"] == "offline"
     # One global max_batch.
     assert len({v["max_batch"] for v in values.values()}) == 1
+
+
+def test_a_family_without_offline_rows_is_fit_on_its_static_batches(catalog, fitted) -> None:
+    """Ampere has static batches but no offline row: its factors are those whose simulated
+    batch times are closest to the measured ones, and its closed loops (another engine, in no
+    fit) are closer under them than under the seed defaults; with no static batch either, it
+    keeps the seed defaults."""
+    static = static_calibration_rows()
+    assert set(static["scenario"].str.lower()) == {"static-batch"}
+    amp = fitted["ampere"]
+    assert (amp["mbu"], amp["mfu"]) != (0.70, 0.40)  # moved off the seed
+    a100 = static[static["gpu"] == "A100-80G"]
+
+    def static_error(mbu: float, mfu: float) -> float:
+        tuned = with_efficiency(catalog, {"ampere": {"mbu": mbu, "mfu": mfu}})
+        return float(validate_serving(tuned, a100)["rows"]["latency_error"].abs().median())
+
+    assert amp["median_abs_error"] == pytest.approx(static_error(amp["mbu"], amp["mfu"]))
+    assert amp["median_abs_error"] < static_error(0.70, 0.40)
+    runs = load_serving_runs()
+    loops = runs[(runs["scenario"] == "closed-loop") & (runs["gpu"] == "A100-80G")]
+    assert len(loops) > 100
+
+    def loop_errors(mbu: float, mfu: float) -> pd.Series:
+        tuned = with_efficiency(catalog, {"ampere": {"mbu": mbu, "mfu": mfu}})
+        t = validate_serving(tuned, loops)["rows"]
+        return t[["throughput_error", "ttft_mean_error", "tpot_error"]].abs().median()
+
+    assert (loop_errors(amp["mbu"], amp["mfu"]) < loop_errors(0.70, 0.40)).all()
+    seeds_only = calibrate(catalog, static=static.iloc[:0])
+    assert not seeds_only["ampere"]["calibrated"] and seeds_only["ampere"]["fit_on"] == "seed"
+    assert (seeds_only["ampere"]["mbu"], seeds_only["ampere"]["mfu"]) == (0.70, 0.40)
+    assert math.isnan(seeds_only["ampere"]["median_abs_error"])
 
 
 def test_online_rows_choose_among_the_offline_ties(catalog, fitted) -> None:

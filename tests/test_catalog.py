@@ -51,7 +51,7 @@ def _write(folder: Path, name: str, text: str | bytes) -> Path:
 
 
 def test_shipped_catalog_counts(shipped: Catalog) -> None:
-    assert len(shipped.gpus) == 10
+    assert len(shipped.gpus) == 11
     assert len(shipped.models) == 6
     assert len(shipped.quantizations) == 5
     assert set(shipped.quantizations) == {"bf16", "fp8", "int8", "int4", "fp4"}

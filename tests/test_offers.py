@@ -410,6 +410,29 @@ def test_tp_on_a_pcie_instance_runs_at_pcie_bandwidth() -> None:
     assert all(c == s for s, c in single)  # TP-1 needs no link
 
 
+def test_pcie_a100_instances_are_priced_on_the_pcie_card() -> None:
+    """An A100 80GB PCIe instance buys the PCIe card (1,935 GB/s, 300 W), not the SXM part:
+    a single-GPU replica on it serves less than on the SXM part at the same price."""
+    cat = load_catalog(prices="snapshot")
+    a100 = [o for o in cat.offers.values() if o.gpu.startswith("A100")]
+    pcie = [o for o in a100 if "pcie" in o.instance.lower() or "NC" in o.instance]
+    assert pcie and all(o.gpu == "A100-PCIe" and o.interconnect == "pcie" for o in pcie)
+    assert all(o.gpu == "A100-80G" for o in a100 if o not in pcie)
+    card, sxm = cat.gpus["A100-PCIe"], cat.gpus["A100-80G"]
+    assert (card.hbm_tb_per_s, card.tdp_w) == (1.935, 300) and card.family == sxm.family
+    w = "llama-3.1-8b-interactive"
+    offers = [
+        instance_offer(g, 1, "on_demand", 2.0, instance=g, interconnect=i)
+        for g, i in (("A100-80G", "nvlink"), ("A100-PCIe", "pcie"))
+    ]
+    opts = build_options(with_offers(offers), {w: _WORKLOADS[w]})
+    caps = {(d.pool_key, d.quant, d.tp): opts.options[(w, k)].requests_per_hour
+            for k, d in opts.deployments.items() if (w, k) in opts.options}  # fmt: skip
+    pairs = [(c, caps.get(("acme/A100-PCIe", q, tp))) for (p, q, tp), c in caps.items()
+             if p == "acme/A100-80G"]  # fmt: skip
+    assert pairs and all(c is not None and c < s for s, c in pairs)
+
+
 def test_the_sourced_snapshot_is_the_shipped_default_and_loads() -> None:
     from advisor.catalog import DEFAULT_PRICES
 

@@ -934,21 +934,32 @@ def _tpot_error_at_measured_rate(
 ) -> float | None:
     """Simulated mean TPOT at an online row's measured rate per replica over its measured mean
     TPOT, minus 1; None where the row has no rate or TPOT, or the replica does not fit."""
-    from advisor.serving import Traffic, simulate
+    from advisor.serving import Traffic
 
     case = _resolve(catalog, 0, row)
-    rate, tpot = _num(row.get("request_rate_per_s")), _num(row.get("tpot_mean_ms"))
-    if isinstance(case, str) or not rate or not tpot:
+    tpot = _num(row.get("tpot_mean_ms"))
+    if isinstance(case, str) or not tpot:
         return None
+    rep, traffic = _replica(catalog, case, row, eff), Traffic(case.prompt, case.completion)
     try:
-        res = simulate(
-            _replica(catalog, case, row, eff),
-            Traffic(case.prompt, case.completion),
-            rate / case.replicas,
-        )
+        got = _at_measured_rate(rep, traffic, row, case.replicas)
     except ValueError:
         return None
-    return res.tpot_ms["mean"] / tpot - 1.0
+    return None if got is None else got[1].tpot_ms["mean"] / tpot - 1.0
+
+
+def _at_measured_rate(
+    rep: Replica, traffic: Traffic, row: Mapping[str, Any], replicas: int, scale: float = 1.0
+) -> tuple[float, LoadResult] | None:
+    """An online row's measured requests/s per replica and the replica simulated at ``scale``
+    times it; None where the row states no rate."""
+    from advisor.serving import simulate
+
+    rate = _num(row.get("request_rate_per_s"))
+    if not rate:
+        return None
+    per = rate / replicas
+    return per, simulate(rep, traffic, per * scale)
 
 
 def _replica_output_tokens_per_s(
@@ -963,7 +974,7 @@ def _replica_output_tokens_per_s(
 ) -> float:
     """One replica's predicted output tokens/s for the run; for an online run the simulated
     model also records its predicted latency at the measured rate in ``rec``."""
-    from advisor.serving import SLO, simulate, slo_capacity
+    from advisor.serving import SLO, slo_capacity
 
     if scenario == "offline":
         # the saturation throughput of the simulated replica is the steady-state
@@ -975,12 +986,13 @@ def _replica_output_tokens_per_s(
     slo = SLO(ttft or lim_ttft, tpot or lim_tpot, "p99")
     cap = slo_capacity(rep, traffic, slo, capacity_model)
     pred = cap.output_tokens_per_s if cap.feasible else 0.0
-    rate = _num(row.get("request_rate_per_s"))
-    if rate and capacity_model == "simulated" and cap.fits:
-        per = rate / replicas
-        if probe.batch_at_tpot_limit:
-            rep = _batch_at_tpot_limit(rep, traffic, _num(row.get("tpot_limit_ms")) or lim_tpot)
-        res = simulate(rep, traffic, per * probe.rate_scale)
+    if capacity_model != "simulated" or not cap.fits or not _num(row.get("request_rate_per_s")):
+        return pred
+    if probe.batch_at_tpot_limit:
+        rep = _batch_at_tpot_limit(rep, traffic, _num(row.get("tpot_limit_ms")) or lim_tpot)
+    got = _at_measured_rate(rep, traffic, row, replicas, probe.rate_scale)
+    if got is not None:
+        per, res = got
         rec["measured_rate_per_replica"] = per
         rec["predicted_tpot_mean_ms"] = res.tpot_ms["mean"]
         rec["predicted_ttft_p99_ms"] = res.ttft_ms["p99"]

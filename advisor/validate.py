@@ -986,22 +986,23 @@ def _replica_output_tokens_per_s(
     slo = SLO(ttft or lim_ttft, tpot or lim_tpot, "p99")
     cap = slo_capacity(rep, traffic, slo, capacity_model)
     pred = cap.output_tokens_per_s if cap.feasible else 0.0
-    if capacity_model != "simulated" or not cap.fits or not _num(row.get("request_rate_per_s")):
+    if capacity_model != "simulated" or not cap.fits:
         return pred
     if probe.batch_at_tpot_limit:
         rep = _batch_at_tpot_limit(rep, traffic, _num(row.get("tpot_limit_ms")) or lim_tpot)
     got = _at_measured_rate(rep, traffic, row, replicas, probe.rate_scale)
-    if got is not None:
-        per, res = got
-        rec["measured_rate_per_replica"] = per
-        rec["predicted_tpot_mean_ms"] = res.tpot_ms["mean"]
-        rec["predicted_ttft_p99_ms"] = res.ttft_ms["p99"]
-        rec["measured_tpot_mean_ms"] = _num(row.get("tpot_mean_ms"))
-        rec["measured_ttft_p99_ms"] = ttft
-        if rec["measured_tpot_mean_ms"]:
-            rec["tpot_error"] = res.tpot_ms["mean"] / rec["measured_tpot_mean_ms"] - 1
-        if ttft:
-            rec["ttft_error"] = res.ttft_ms["p99"] / ttft - 1
+    if got is None:
+        return pred
+    per, res = got
+    rec["measured_rate_per_replica"] = per
+    rec["predicted_tpot_mean_ms"] = res.tpot_ms["mean"]
+    rec["predicted_ttft_p99_ms"] = res.ttft_ms["p99"]
+    rec["measured_tpot_mean_ms"] = _num(row.get("tpot_mean_ms"))
+    rec["measured_ttft_p99_ms"] = ttft
+    if rec["measured_tpot_mean_ms"]:
+        rec["tpot_error"] = res.tpot_ms["mean"] / rec["measured_tpot_mean_ms"] - 1
+    if ttft:
+        rec["ttft_error"] = res.ttft_ms["p99"] / ttft - 1
     return pred
 
 
@@ -1043,7 +1044,7 @@ def _online_stats(rows: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _online_rows(rows: pd.DataFrame) -> pd.DataFrame:
+def online_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows of runs at a measured rate (MLPerf Server/Interactive and the like): neither
     offline nor at a known load."""
     kind = rows["scenario"].str.lower()
@@ -1057,7 +1058,7 @@ def _family_stats(rows: pd.DataFrame) -> dict[str, Any]:
     closed = rows[kind == CLOSED_LOOP_SCENARIO]
     return {
         "offline_throughput": _stats(rows[kind == "offline"]["throughput_error"]),
-        **_online_stats(_online_rows(rows)),
+        **_online_stats(online_rows(rows)),
         "static_batch_latency": _stats(static["latency_error"]),
         "static_batch_ttft": _stats(static["ttft_mean_error"]),
         "static_batch_tpot": _stats(static["tpot_error"]),
@@ -1072,7 +1073,7 @@ def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
     summary: dict[str, Any] = {"n_rows": len(table), "n_used": len(ok)}
     for part, sel in (("calibration", ~ok["holdout"]), ("holdout", ok["holdout"])):
         rows = ok[sel]
-        online = _online_rows(rows)
+        online = online_rows(rows)
         summary[part] = {
             **_family_stats(rows),
             "by_family": {

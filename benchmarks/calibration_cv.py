@@ -77,11 +77,14 @@ def cross_validate(
         apply_calibration,
         calibrate,
         calibration_rows,
+        load_serving_runs,
         online_calibration_rows,
+        online_rows,
         validate,
     )
 
     rows, online = calibration_rows(), online_calibration_rows()
+    runs = online_rows(load_serving_runs())
     folds, pooled = [], []
     pooled_online: dict[str, list[np.ndarray]] = {k: [] for k in ONLINE_CHECKS}
     for suite in sorted(rows["suite"].unique()):
@@ -93,7 +96,7 @@ def cross_validate(
         if len(err):
             pooled.append(err)
             folds.append((suite, len(err), np.median(err), np.percentile(err, 90)))
-        for key, errs in held_out_online_errors(fitted, suite).items():
+        for key, errs in held_out_online_errors(fitted, runs[runs["suite"] == suite]).items():
             pooled_online[key].append(errs)
     table = pd.DataFrame(folds, columns=["held-out suite", "rows", "median", "p90"])
     return (
@@ -103,17 +106,14 @@ def cross_validate(
     )
 
 
-def held_out_online_errors(fitted: Any, suite: str) -> dict[str, np.ndarray]:
-    """The absolute online errors of ``suite``'s runs at a measured rate (no holdout, no
-    pipeline parallelism: what ``advisor validate`` reports), under ``fitted``."""
-    from advisor.validate import KNOWN_LOAD_SCENARIOS, load_serving_runs, validate_serving
+def held_out_online_errors(fitted: Any, runs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The absolute online errors of ``runs`` (one suite's runs at a measured rate) that
+    ``advisor validate`` reports (no holdout, no pipeline parallelism), under ``fitted``."""
+    from advisor.validate import validate_serving
 
-    runs = load_serving_runs()
-    kind = runs["scenario"].str.lower()
-    sel = (runs["suite"] == suite) & (kind != "offline") & ~kind.isin(KNOWN_LOAD_SCENARIOS)
-    if not sel.any():
+    if runs.empty:
         return {k: np.array([]) for k in ONLINE_CHECKS}
-    table = validate_serving(fitted, runs[sel])["rows"]
+    table = validate_serving(fitted, runs)["rows"]
     ok = table[(table["status"] == "ok") & ~table["holdout"]]
     return {k: ok[c].dropna().abs().to_numpy(float) for k, c in ONLINE_CHECKS.items()}
 

@@ -167,6 +167,8 @@ OPTIONAL_FIGURE_FILES = {"scenarios": "report_scenarios.png"}
 #: Deployments drawn under load in the report: those serving the most requests.
 MAX_LOAD_FIGURES = 6
 LOAD_FIGURE = "load_"
+#: the note naming the deployments the report does not draw, and how to draw each
+LOAD_NOTE = "undrawn_loads"
 
 
 def _figure_file(key: str) -> str:
@@ -186,6 +188,7 @@ class _Figure:
     caption: str
     png: bytes | None = None
     note: str | None = None
+    items: tuple[str, ...] = ()
 
 
 def _horizon_hours(plan: Any) -> pd.DatetimeIndex:
@@ -484,9 +487,18 @@ def _load_figures(
     if catalog is None or sched is None or not len(sched):
         return []
     served = sched[(sched["source"] != "api") & (sched["requests"] > 0)]
-    top = served.groupby(["deployment", "workload"])["requests"].sum().nlargest(MAX_LOAD_FIGURES)
+    pairs = (
+        served.groupby(["deployment", "workload"])["requests"]
+        .sum()
+        .sort_values(ascending=False, kind="stable")
+    )
+    top = pairs.iloc[:MAX_LOAD_FIGURES]
     method = plan.data.get("capacity_model", "simulated")
     figs = []
+    not_drawn = [
+        _undrawn(plan, served, dep, w, f"beyond the first {MAX_LOAD_FIGURES}")
+        for dep, w in pairs.index[MAX_LOAD_FIGURES:]
+    ]
     for i, (dep, w) in enumerate(top.index, 1):
         row = served[(served["deployment"] == dep) & (served["workload"] == w)].iloc[0]
         d = plan.data["workloads"][w]["definition"]
@@ -500,6 +512,7 @@ def _load_figures(
             progress(f"load figure {i} of {len(top)}: {w} on {dep} (simulated; then cached)")
         cap = slo_capacity(replica, traffic, slo, method)
         if not cap.feasible:
+            not_drawn.append(_undrawn(plan, served, dep, w, "no rate meets its SLO here"))
             continue
         title = f"{w} on {row['quant']} TP{int(row['tp'])} {row['gpu']}"
         figs.append(
@@ -513,7 +526,43 @@ def _load_figures(
                 load_figure_png(replica, traffic, slo, cap, title=title),
             )
         )
+    if not_drawn:
+        note = (
+            "Not drawn here (the command after each draws it; add the plan's --catalog if it "
+            "was solved with one):"
+        )
+        figs.append(_Figure(LOAD_NOTE, "Deployments not drawn", "", None, note, tuple(not_drawn)))
     return figs
+
+
+def _undrawn(plan: Any, served: pd.DataFrame, dep: str, w: str, why: str) -> str:
+    """One deployment × workload the report does not draw, why, and the command that does."""
+    rows = served[(served["deployment"] == dep) & (served["workload"] == w)]
+    row = rows.iloc[0]
+    d = plan.data["workloads"][w]["definition"]
+    args = [
+        f"--model {d['model']}", f"--gpu {row['gpu']}", f"--quant {row['quant']}",
+        f"--tp {int(row['tp'])}", f"--input-tokens {d['prompt_tokens']:g}",
+        f"--output-tokens {d['completion_tokens']:g}", f"--tpot-ms {d['tpot_ms']:g}",
+        f"--ttft-ms {d['ttft_ms']:g}", f"--slo-stat {d.get('slo_stat') or 'mean'}",
+        f"--capacity-model {plan.data.get('capacity_model', 'simulated')}",
+    ]  # fmt: skip
+    for key, flag in (
+        ("prompt_tokens_cv", "--prompt-cv"),
+        ("completion_tokens_cv", "--completion-cv"),
+        ("arrival_cv", "--arrival-cv"),
+    ):
+        if d.get(key) is not None:
+            args.append(f"{flag} {d[key]:g}")
+    shape = (
+        " (its length histogram and prefix-cache share are not options of roofline)"
+        if d.get("length_buckets") or d.get("prefix_cache_hit")
+        else ""
+    )
+    return (
+        f"{w} on {dep} ({rows['requests'].sum():,.0f} requests; {why}): "
+        f"`advisor roofline {' '.join(args)} --plot FILE.png`{shape}"
+    )
 
 
 def _build_figures(
@@ -654,10 +703,13 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
     blocks += [("h2", "Cost by tier"), *fig("cost_by_tier"), _tier_table(data)]
     blocks += _fleet_blocks(data)
     blocks += [("h2", "Workloads"), *fig("usd_per_m"), *_workload_blocks(data)]
-    loads = [f for f in figs if f.key.startswith(LOAD_FIGURE)]
-    if loads:
+    loads = [f for f in figs if f.key.startswith(LOAD_FIGURE) and f.png is not None]
+    note = byk.get(LOAD_NOTE)
+    if loads or note is not None:
         blocks.append(("h2", "Deployments under load"))
         blocks += [("fig", f) for f in loads]
+        if note is not None:
+            blocks += [("p", note.note), ("ul", list(note.items))]
     blocks.append(("h2", "Reserved-pool utilization by hour of week"))
     f = byk.get("pool_utilization")
     if f is not None and f.png is None:

@@ -221,3 +221,31 @@ def test_report_html_renders_in_headless_browser(saved: dict[str, Path], tmp_pat
         if "Uncaught" in line or "ERROR:CONSOLE" in line or ":CONSOLE(" in line
     ]
     assert not page_errors, page_errors
+
+
+def test_report_names_the_deployments_it_does_not_draw(
+    saved: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: past the first MAX_LOAD_FIGURES deployments the report dropped the rest
+    without a word. Each one it does not draw is named, with a roofline command that draws
+    it."""
+    import advisor.report
+
+    monkeypatch.setattr(advisor.report, "MAX_LOAD_FIGURES", 0)
+    out = tmp_path / "rep"
+    res = runner.invoke(app, ["report", str(saved["spiky"] / "plan.json"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Deployments under load" in md and not list(out.glob("report_load_*.png"))
+    sched = Plan.load(saved["spiky"]).schedule
+    served = sched[(sched["source"] != "api") & (sched["requests"] > 0)]
+    pairs = served.groupby(["deployment", "workload"]).size().index
+    assert len(pairs) >= 1
+    for dep, w in pairs:
+        assert f"{w} on {dep} (" in md
+    command = md.split("`advisor roofline ", 1)[1].split("`", 1)[0]
+    png = tmp_path / "first.png"
+    args = ["roofline", *command.replace("FILE.png", str(png)).split()]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    _check_png(png)

@@ -487,6 +487,14 @@ class Catalog:
             )
         return gpu
 
+    def gpu_in_group(self, name: str, tp: int, interconnect: str | None = None) -> GPU:
+        """The GPU ``name`` in a tensor-parallel group of ``tp`` on a host whose GPUs join by
+        ``interconnect``: a group larger than the GPU's ``max_tp`` (its NVLink bridge or
+        switch) runs its all-reduce ring over PCIe, its slowest hop, as a host with
+        ``interconnect: pcie`` does (``gpu_on``)."""
+        link = "pcie" if tp > self.gpu(name).max_tp else interconnect
+        return self.gpu_on(name, link)
+
     def unit_price(self, pool: str, tier: str) -> float:
         """Price per pool unit-hour of the offer (``pool``, ``tier``) [USD]; on spot with its
         expected on-demand fallback: capacity lost to an interruption

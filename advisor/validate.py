@@ -199,6 +199,8 @@ class _Case:
     tpot: float | None
     ttft: float | None
     measured: float
+    #: how the run's GPUs joined (the row's ``interconnect``; None: the catalog GPU's link)
+    link: str | None = None
 
 
 def _blank(v: Any) -> bool:
@@ -263,6 +265,7 @@ def _resolve(
         tpot=tpot,
         ttft=ttft,
         measured=math.nan if measured is None else measured,
+        link=None if _blank(row.get("interconnect")) else str(row["interconnect"]).lower(),
     )
 
 
@@ -270,7 +273,7 @@ def _predict(catalog: Catalog, case: _Case, eff: Efficiency) -> tuple[float, str
     """Predicted output tokens/s of the row's whole system, and a note when infeasible."""
     perf = replica_performance(
         catalog.models[case.model],
-        catalog.gpus[case.gpu],
+        catalog.gpu_in_group(case.gpu, case.tp, case.link),
         catalog.quantizations[case.quant],
         eff,
         case.tp,
@@ -922,7 +925,7 @@ def _replica(catalog: Catalog, case: _Case, row: Mapping[str, Any], eff: Efficie
     """The replica a run's row describes, with the efficiency factors ``eff``."""
     from advisor.serving import Replica
 
-    gpu = catalog.gpus[case.gpu]
+    gpu = catalog.gpu_in_group(case.gpu, case.tp, case.link)
     kv = "fp8" if str(row.get("kv_dtype")).lower() == "fp8" and gpu.has_fp8 else "auto"
     return Replica(
         catalog.models[case.model], gpu, catalog.quantizations[case.quant], eff, case.tp, kv

@@ -139,6 +139,42 @@ def test_replicas_multiply_and_slos_bind(catalog) -> None:
     assert pred["status"][3].startswith("skipped: num_gpus 3")
 
 
+def test_a_run_over_pcie_is_simulated_over_pcie(catalog) -> None:
+    """Regression: ``validate`` read every run with the catalog GPU's own link, so a TP 2 run
+    of H100 PCIe cards without their NVLink bridge (MLPerf v4.1 ASUSTeK ESC8000A-E12, whose
+    system description gives no accelerator interconnect) and a TP 4 run of H100 NVL cards
+    (bridged in pairs) were read at NVLink speed. The row's ``interconnect`` and a TP group
+    larger than the GPU's ``max_tp`` now put the all-reduce on PCIe."""
+    base = {
+        "source": "test",
+        "suite": "MLPerf",
+        "model": "llama-2-70b",
+        "num_gpus": 2,
+        "precision": "fp8",
+        "engine": "x",
+        "scenario": "offline",
+        "input_tokens": 222,
+        "output_tokens": 291,
+        "output_tokens_per_s": 1000.0,
+    }
+    rows = pd.DataFrame(
+        [
+            {**base, "gpu": "H100-PCIe", "tp": 2, "interconnect": ""},
+            {**base, "gpu": "H100-PCIe", "tp": 2, "interconnect": "pcie"},
+            {**base, "gpu": "H100-NVL", "tp": 2, "interconnect": "nvlink"},
+            {**base, "gpu": "H100-NVL", "num_gpus": 4, "tp": 4, "interconnect": "nvlink"},
+        ]
+    )
+    pred = validate_serving(catalog, rows)["rows"]["predicted_output_tokens_per_s"].tolist()
+    bridged, pcie, nvl_pair, nvl_four = pred
+    assert pcie < bridged  # the same cards, slower over PCIe
+    assert catalog.gpu_in_group("H100-NVL", 4, "nvlink").tp_link == "pcie"
+    assert catalog.gpu_in_group("H100-NVL", 2, "nvlink").tp_link == "nvlink"
+    assert catalog.gpu_in_group("H100-SXM", 8).tp_link == "nvlink"
+    # per GPU, four NVL cards (two bridged pairs joined over PCIe) serve less than a pair
+    assert nvl_four / 4 < nvl_pair / 2
+
+
 @pytest.fixture(scope="module")
 def fitted(catalog) -> dict:
     return calibrate(catalog)

@@ -416,6 +416,57 @@ class ApiOffer(Sourced):
     max_tokens_per_minute: float | None = Field(default=None, gt=0, description="rate limit")
 
 
+class CapacityError(Sourced):
+    """The serving model's error on the measured runs of one GPU type, as ``advisor
+    validate --error-table`` writes it: what a plan cites beside each deployment's capacity.
+    Errors are median and 90th percentile of |predicted / measured - 1| over the runs."""
+
+    gpu: str = Field(min_length=1)
+    family: str = Field(min_length=1)
+    offline_runs: int = Field(ge=0, description="offline runs: maximum throughput")
+    offline_median_abs_error: float | None = Field(default=None, ge=0)
+    offline_p90_abs_error: float | None = Field(default=None, ge=0)
+    online_runs: int = Field(ge=0, description="MLPerf Server/Interactive runs")
+    online_median_abs_error: float | None = Field(
+        default=None, ge=0, description="throughput at the run's measured latency"
+    )
+    online_p90_abs_error: float | None = Field(default=None, ge=0)
+    static_batch_runs: int = Field(default=0, ge=0, description="static batches: their latency")
+    static_batch_median_abs_error: float | None = Field(default=None, ge=0)
+    static_batch_p90_abs_error: float | None = Field(default=None, ge=0)
+    closed_loop_runs: int = Field(default=0, ge=0, description="closed loops: output tokens/s")
+    closed_loop_median_abs_error: float | None = Field(default=None, ge=0)
+    closed_loop_p90_abs_error: float | None = Field(default=None, ge=0)
+
+    def measured(self) -> bool:
+        """Whether any measured run of this GPU type checks the model."""
+        return (
+            self.offline_runs + self.online_runs + self.static_batch_runs + self.closed_loop_runs
+        ) > 0
+
+    def summary(self) -> str:
+        """One line a planner reads: the model's |error| on this GPU type's measured runs,
+        median / p90 (runs), or that none checks it."""
+        if not self.measured():
+            return (
+                f"no measured run of {self.gpu}: unvalidated (the {self.family} family's "
+                "factors; see the README's 'What to trust')"
+            )
+        parts = []
+        for label, key in (
+            ("at a latency limit", "online"),
+            ("offline", "offline"),
+            ("static batches", "static_batch"),
+            ("closed loops", "closed_loop"),
+        ):
+            n = getattr(self, f"{key}_runs")
+            if n:
+                med = getattr(self, f"{key}_median_abs_error")
+                p90 = getattr(self, f"{key}_p90_abs_error")
+                parts.append(f"{label} {med:.0%} / {p90:.0%} ({n})")
+        return f"{self.gpu}, |error| median / p90 (runs): " + "; ".join(parts)
+
+
 class Defaults(Sourced):
     """Catalog-wide defaults from the seeds."""
 
@@ -432,6 +483,7 @@ _SECTIONS: dict[str, tuple[type[Sourced], tuple[str, ...]]] = {
     "quantizations": (Quantization, ("name",)),
     "offers": (Offer, ("gpu", "tier")),
     "apis": (ApiOffer, ("model",)),
+    "capacity_error": (CapacityError, ("gpu",)),
 }
 #: Identifying fields an entry may leave out, with the value they take then.
 _OPTIONAL_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -461,6 +513,8 @@ class Catalog:
     warnings: tuple[str, ...] = field(default=())
     #: every API offer per (model, provider); ``apis`` holds the cheapest per model
     api_offers: dict[tuple[str, str], ApiOffer] = field(default_factory=dict)
+    #: the serving model's measured error per GPU type (``capacity_error.yaml``)
+    capacity_error: dict[str, CapacityError] = field(default_factory=dict)
 
     def gpu(self, name: str) -> GPU:
         return _lookup(self.gpus, name, "GPU")
@@ -1029,6 +1083,7 @@ def _validate(
         sources=sources,
         warnings=tuple(warn),
         api_offers=tables["apis"],
+        capacity_error=tables["capacity_error"],
     )
 
 

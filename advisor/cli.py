@@ -586,15 +586,36 @@ def validate(
     capacity_model: Annotated[
         str, typer.Option(help="simulated (default) or roofline (fast, mean-value).")
     ] = "simulated",
+    error_table: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the error per GPU type as a catalog file "
+            "(catalogs/capacity_error.yaml: what plans cite beside each capacity)."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Compare the serving model with measured runs: offline and online error per GPU family."""
-    from advisor.validate import load_serving_runs, validate_serving
+    import datetime as dt
+
+    from advisor.files import check_out_file, write_atomically
+    from advisor.validate import (
+        capacity_error_entries,
+        capacity_error_yaml,
+        load_serving_runs,
+        validate_serving,
+    )
 
     check_capacity_model(capacity_model)
+    if error_table is not None:
+        check_out_file(error_table, "--error-table")
+    cat = cli_catalog(catalog)
     rows = load_serving_runs(benchmarks)
-    res = validate_serving(cli_catalog(catalog), rows, capacity_model=capacity_model)
+    res = validate_serving(cat, rows, capacity_model=capacity_model)
     table, summary = res["rows"], res["summary"]
+    if error_table is not None:
+        entries = capacity_error_entries(cat, table)
+        write_atomically(error_table, capacity_error_yaml(entries, dt.date.today().isoformat()))
     cal = summary["calibration"]
     if json_out:
         off = cal["offline_throughput"]

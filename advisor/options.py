@@ -27,6 +27,7 @@ from advisor.catalog import (
     MAX_NUMBER,
     POOL_TIERS,
     ApiOffer,
+    CapacityError,
     Catalog,
 )
 from advisor.errors import CatalogError, DemandError, did_you_mean
@@ -216,6 +217,9 @@ class OptionSet:
     api_provider: dict[str, str] = field(default_factory=dict)
     #: (deployment, source) lanes never needed: another lane does the job for no more money
     dominated_lanes: set[tuple[str, str]] = field(default_factory=set)
+    #: the serving model's measured error per GPU type the deployments use (the catalog's
+    #: ``capacity_error``), cited by the plan beside each capacity
+    capacity_error: dict[str, CapacityError] = field(default_factory=dict)
     #: at most this many GPU types in the fleet (procurement policy), or None
     max_gpu_types: int | None = None
     #: each on-demand/spot start runs at least this many hours (procurement policy)
@@ -392,6 +396,11 @@ def build_options(
     result = OptionSet(
         workloads=dict(workloads),
         deployments=dict(sorted(deployments.items())),
+        capacity_error={
+            g: catalog.capacity_error[g]
+            for g in sorted({d.gpu for d in deployments.values()})
+            if g in catalog.capacity_error
+        },
         options=dict(sorted(options.items())),
         gpu_usd_per_hour=prices,
         max_gpus=max_gpus,

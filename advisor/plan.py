@@ -41,7 +41,7 @@ from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import PlanError
 from advisor.files import PlanFolder, reading, sha256, to_json
 from advisor.milp import POOL
-from advisor.options import OptionSet, api_usd_per_hour
+from advisor.options import Option, OptionSet, api_usd_per_hour
 from advisor.solve import FleetSolution, HourSchedule, whole_status
 from advisor.units import TOKENS_PER_M
 from advisor.workloads import demand_covered
@@ -518,7 +518,8 @@ def plan_summary_md(data: Mapping[str, Any]) -> str:
     lines += ["", "## Cost by tier (USD)", "", "| tier | cost (USD) |", "|---|---:|"]
     for k, v in data["cost_by_tier_usd"].items():
         lines.append(f"| {k} | {v:,.2f} |")
-    lines += _workloads_md(data) + _baselines_md(data) + _solver_md(data)
+    lines += _workloads_md(data) + _capacity_basis_md(data) + _baselines_md(data)
+    lines += _solver_md(data)
     if data.get("warnings"):
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in data["warnings"]]
     return "\n".join(lines) + "\n"
@@ -614,6 +615,45 @@ def _workloads_md(data: Mapping[str, Any]) -> list[str]:
         "this fleet (spare capacity first, then the cheapest hourly replica or the API).",
     ]
     return lines
+
+
+#: what the capacity-basis table of summary.md and the report says
+CAPACITY_BASIS_NOTE = (
+    "The serving model's |error| on public measured runs of each GPU type (`advisor "
+    "validate`): at a latency limit (MLPerf Server/Interactive), offline (maximum "
+    "throughput), static batches (latency) and closed loops (throughput). A deployment on a "
+    "GPU type no run checks, or with a large error, is worth measuring before a commitment "
+    "(pass your own capacity with `--capacity`)."
+)
+
+
+def capacity_basis_rows(data: Mapping[str, Any]) -> list[list[str]]:
+    """Per self-hosted deployment × workload of a plan: the replica's capacity and how far
+    it can be trusted (``capacity_check``: the serving model's measured error on that GPU
+    type, or the user's measurement). Plans written before it carry no check: '-'."""
+    rows = []
+    for w, d in data["workloads"].items():
+        for dep in d.get("deployments") or []:
+            check = dep.get("capacity_check") or {}
+            per_s = dep.get("requests_per_hour_per_replica", 0.0) / 3600.0
+            rows.append([w, dep["deployment"], f"{per_s:,.2f}", check.get("summary", "-")])
+    return rows
+
+
+def _capacity_basis_md(data: Mapping[str, Any]) -> list[str]:
+    """What each self-hosted deployment's capacity rests on, and its measured error."""
+    rows = capacity_basis_rows(data)
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Capacity basis",
+        "",
+        "| workload | deployment | requests/s per replica (before headroom) | measured error |",
+        "|---|---|---:|---|",
+    ]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    return [*lines, "", CAPACITY_BASIS_NOTE]
 
 
 def _baselines_md(data: Mapping[str, Any]) -> list[str]:
@@ -896,8 +936,21 @@ def _deployment_margins(w: str, opts: OptionSet, schedule: pd.DataFrame) -> list
                 "slo_stat": getattr(o.perf, "stat", "mean"),
             }
         entry["requests_per_hour_per_replica"] = o.requests_per_hour
+        entry["capacity_check"] = _capacity_check(opts, opts.deployments[k].gpu, o)
         margins.append(entry)
     return margins
+
+
+def _capacity_check(opts: OptionSet, gpu: str, o: Option) -> dict[str, Any]:
+    """How far the capacity ``o`` is sized at can be trusted: the serving model's measured
+    error on ``gpu`` (the catalog's ``capacity_error``), or the user's own measurement."""
+    if o.capacity_source == "measured":
+        return {"basis": "measured", "summary": "your measured capacity (--capacity file)"}
+    err = opts.capacity_error.get(gpu)
+    if err is None:
+        return {"basis": "model", "summary": f"no error on record for {gpu}: unvalidated"}
+    fields = err.model_dump(mode="json", exclude={"source", "as_of", "notes", "gpu"})
+    return {"basis": "model", "summary": err.summary(), **fields}
 
 
 def _bound_and_gap(

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from advisor.buylist import buy_table
 from advisor.catalog import Catalog
-from advisor.plan import savings_text, serving_text
+from advisor.plan import CAPACITY_BASIS_NOTE, capacity_basis_rows, savings_text, serving_text
 from advisor.serving import Replica, slo_capacity, workload_slo, workload_traffic
 from advisor.serving_plot import load_figure_png
 
@@ -832,7 +832,12 @@ def _workload_blocks(data: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         "Marginal: what one more million output tokens, spread like its demand, would cost "
         "on this fleet (spare capacity first, then the cheapest hourly replica or the API)."
     )
-    return [("table", head, wrows), ("p", note)]
+    blocks: list[tuple[Any, ...]] = [("table", head, wrows), ("p", note)]
+    basis = capacity_basis_rows(data)
+    if basis:
+        head = ["Workload", "Deployment", "Requests/s per replica", "Measured error"]
+        blocks += [("h2", "Capacity basis"), ("table", head, basis), ("p", CAPACITY_BASIS_NOTE)]
+    return blocks
 
 
 def _baseline_table(data: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -1095,6 +1095,58 @@ def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
     return summary
 
 
+#: what ``capacity_error_yaml`` writes as each entry's source
+ERROR_TABLE_SOURCE = (
+    "advisor validate --error-table: the shipped serving model and efficiency factors on "
+    "catalogs/published_serving_runs.csv (calibration rows, not the holdout)"
+)
+
+
+def capacity_error_entries(catalog: Catalog, table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per catalog GPU type, the serving model's |error| on the measured runs of that type
+    (``validate_serving``'s ``rows``, calibration rows): offline throughput, throughput at
+    the measured latency of the online runs, and at a known load the static batches' latency
+    and the closed loops' throughput. GPU types without a run get zero counts: what a plan
+    cites beside each deployment's capacity (``Catalog.capacity_error``)."""
+    ok = table[(table["status"] == "ok") & ~table["holdout"]]
+    kind = ok["scenario"].str.lower()
+    parts = (  # (prefix, rows, error column)
+        ("offline", ok[kind == "offline"], "throughput_error"),
+        ("online", online_rows(ok), "throughput_error"),
+        ("static_batch", ok[kind == STATIC_SCENARIO], "latency_error"),
+        ("closed_loop", ok[kind == CLOSED_LOOP_SCENARIO], "throughput_error"),
+    )
+
+    def stats(rows: pd.DataFrame, prefix: str, column: str) -> dict[str, Any]:
+        st = _stats(rows[column])
+        return {
+            f"{prefix}_runs": int(st["n"]),
+            f"{prefix}_median_abs_error": None if st["n"] == 0 else round(st["median"], 4),
+            f"{prefix}_p90_abs_error": None if st["n"] == 0 else round(st["p90"], 4),
+        }
+
+    entries = []
+    for name, gpu in sorted(catalog.gpus.items()):
+        entry: dict[str, Any] = {"gpu": name, "family": gpu.family}
+        for prefix, rows, column in parts:
+            entry |= stats(rows[rows["gpu"] == name], prefix, column)
+        entries.append(entry)
+    return entries
+
+
+def capacity_error_yaml(entries: Sequence[Mapping[str, Any]], as_of: str) -> str:
+    """``entries`` as the catalog section ``capacity_error`` (``catalogs/capacity_error.yaml``)."""
+    import yaml
+
+    head = (
+        "# The serving model's error per GPU type on the measured runs, cited by every plan\n"
+        "# beside each deployment's capacity. Written by `advisor validate --error-table\n"
+        "# catalogs/capacity_error.yaml`; a test fails when it no longer matches.\n"
+    )
+    body = [{**e, "source": ERROR_TABLE_SOURCE, "as_of": as_of} for e in entries]
+    return head + yaml.safe_dump({"capacity_error": body}, sort_keys=False, width=100)
+
+
 def online_calibration_rows(df: pd.DataFrame | None = None) -> pd.DataFrame:
     """The online rows stage 2 of :func:`calibrate` reads: MLPerf Interactive runs (a 40 ms
     p99 TPOT limit keeps their batches small) of the measured serving runs, without pipeline

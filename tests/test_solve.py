@@ -1045,3 +1045,29 @@ def test_the_fleet_search_keeps_the_time_the_exact_recovery_takes() -> None:
     clock.paced(1e-4)  # a smaller fleet's pace: the limit again
     assert clock.at == 100.0
     assert Deadline(time.perf_counter() - 1.0).passed()
+
+
+def test_each_deployment_cites_its_measured_error(plans: dict[str, Plan]) -> None:
+    """A plan says how far each capacity it is sized on can be trusted: the serving model's
+    measured error on that GPU type (catalogs/capacity_error.yaml), in plan.json and in
+    summary.md's 'Capacity basis'; a GPU type no run checks says it is unvalidated."""
+    from advisor.catalog import load_catalog
+    from advisor.plan import plan_summary_md
+
+    errors = load_catalog().capacity_error
+    seen = 0
+    for plan in plans.values():
+        gpu_of = dict(zip(plan.schedule["deployment"], plan.schedule["gpu"], strict=True))
+        for w in plan.data["workloads"].values():
+            for dep in w["deployments"]:
+                check = dep["capacity_check"]
+                err = errors[gpu_of[dep["deployment"]]]
+                assert check["basis"] == "model" and check["summary"] == err.summary()
+                assert check["online_runs"] == err.online_runs
+                seen += 1
+        if plan.data["reserved"] or plan.cost_by_tier_usd["on_demand"] > 0:
+            md = plan_summary_md(plan.data)
+            assert "## Capacity basis" in md and "measured error" in md
+    assert seen >= 2
+    assert errors["H100-SXM"].summary().startswith("H100-SXM, |error| median / p90 (runs): ")
+    assert "unvalidated" in errors["A100-PCIe"].summary()  # no measured run of the card

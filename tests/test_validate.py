@@ -510,3 +510,18 @@ def test_a_benchmark_cell_that_is_not_a_number_is_named(tmp_path, catalog) -> No
     rows.to_csv(path, index=False)
     with pytest.raises(AdvisorError, match="line 3: column 'concurrency'"):
         load_serving_runs(path)
+
+
+def test_the_shipped_error_table_is_the_models_error(catalog) -> None:
+    """catalogs/capacity_error.yaml, which plans cite beside each capacity, is what `advisor
+    validate --error-table` computes from the shipped model and runs: a change to either
+    that leaves it stale fails here."""
+    from advisor.validate import capacity_error_entries
+
+    fresh = capacity_error_entries(catalog, validate_serving(catalog)["rows"])
+    shipped = {
+        g: e.model_dump(mode="json", exclude={"source", "as_of", "notes"})
+        for g, e in catalog.capacity_error.items()
+    }
+    assert shipped == {e["gpu"]: e for e in fresh}
+    assert set(shipped) == set(catalog.gpus)  # every GPU type says whether a run checks it

@@ -935,7 +935,7 @@ def _deployment_margins(w: str, opts: OptionSet, schedule: pd.DataFrame) -> list
                 "ttft_margin": 1.0 - o.perf.ttft_ms / wl.ttft_ms,
                 "slo_stat": getattr(o.perf, "stat", "mean"),
             }
-        entry["requests_per_hour_per_replica"] = o.requests_per_hour
+        entry["requests_per_hour_per_replica"] = o.requests_per_hour / o.deployment.bundle
         entry["capacity_check"] = _capacity_check(opts, opts.deployments[k].gpu, o)
         margins.append(entry)
     return margins

@@ -656,3 +656,18 @@ def test_an_imported_catalog_spells_every_offer_out(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     text = (out / "offers.yaml").read_text()
     assert "&id" not in text and "*id" not in text and text.count("as_of: 2026-11-01") == 2
+
+
+def test_a_bundle_reports_its_capacity_per_replica() -> None:
+    """Regression: plan.json's requests_per_hour_per_replica held a whole-instance bundle's
+    capacity (four TP-2 replicas here), four times one replica's, which summary.md's
+    capacity basis prints per replica."""
+    w = "llama-3.1-70b-interactive"
+    cat = with_offers([instance_offer("H100-SXM", 8, "on_demand", 30.0)], max_tp={"H100-SXM": 2})
+    probe = inputs_for(cat, w, np.ones(2), quantizations=["bf16"])
+    cap = replica_capacity(probe, tp=2)  # one replica, after headroom
+    plan = solve(inputs_for(cat, w, np.full(2, 3.5 * cap), quantizations=["bf16"]))
+    (dep,) = plan.data["workloads"][w]["deployments"]
+    assert dep["deployment"].endswith("x4")
+    head = 1 + probe.workloads[w].headroom
+    assert dep["requests_per_hour_per_replica"] == pytest.approx(cap * head)

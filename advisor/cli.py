@@ -523,6 +523,10 @@ def _roofline_option(
         "mean_batch": c.batch,
         "memory_starved": p.feasible and _starved(p) is not None,
         "usd_per_m_output_tokens": tier_prices,
+        # how far this GPU type's capacities can be trusted (catalogs/capacity_error.yaml)
+        "measured_error": (
+            cat.capacity_error[r.gpu.name].summary() if r.gpu.name in cat.capacity_error else None
+        ),
     }
     return row, c
 

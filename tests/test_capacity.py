@@ -48,6 +48,18 @@ def test_roofline_json_keys_and_percentile_capacity() -> None:
     assert p99["output_tokens_per_s"] == pytest.approx(p99["requests_per_s"] * 300)
 
 
+def test_roofline_cites_the_measured_error_of_each_gpu_type(catalog) -> None:
+    """`advisor roofline --json` says, per option, how far its GPU type's capacities can be
+    trusted: the shipped error table's line, or that no run checks that GPU type."""
+    fast = ["--capacity-model", "roofline", "--tpot-ms", "200"]
+    (h100,) = run_json(*ROOF, *fast)["options"]
+    assert h100["measured_error"] == catalog.capacity_error["H100-SXM"].summary()
+    assert "(runs)" in h100["measured_error"]
+    pcie = ["roofline", "--model", "llama-3.1-8b", "--gpu", "A100-PCIe", "--quant", "bf16"]
+    (a100,) = run_json(*pcie, "--tp", "1", *fast)["options"]
+    assert "unvalidated" in a100["measured_error"]
+
+
 def test_roofline_at_a_rate_and_the_fast_mode(catalog) -> None:
     (at,) = run_json(*ROOF, "--rate", "2", "--slo-stat", "p90")["options"]
     assert at["requests_per_s"] == 2.0  # it keeps up: the rate it is offered (2.1 before)

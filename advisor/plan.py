@@ -936,16 +936,17 @@ def _deployment_margins(w: str, opts: OptionSet, schedule: pd.DataFrame) -> list
                 "slo_stat": getattr(o.perf, "stat", "mean"),
             }
         entry["requests_per_hour_per_replica"] = o.requests_per_hour / o.deployment.bundle
-        entry["capacity_check"] = _capacity_check(opts, opts.deployments[k].gpu, o)
+        entry["capacity_check"] = _capacity_check(opts, o)
         margins.append(entry)
     return margins
 
 
-def _capacity_check(opts: OptionSet, gpu: str, o: Option) -> dict[str, Any]:
+def _capacity_check(opts: OptionSet, o: Option) -> dict[str, Any]:
     """How far the capacity ``o`` is sized at can be trusted: the serving model's measured
-    error on ``gpu`` (the catalog's ``capacity_error``), or the user's own measurement."""
+    error on its GPU type (the catalog's ``capacity_error``), or the user's own measurement."""
     if o.capacity_source == "measured":
         return {"basis": "measured", "summary": "your measured capacity (--capacity file)"}
+    gpu = o.deployment.gpu
     err = opts.capacity_error.get(gpu)
     if err is None:
         return {"basis": "model", "summary": f"no error on record for {gpu}: unvalidated"}

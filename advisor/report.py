@@ -703,7 +703,7 @@ def _report_blocks(data: Mapping[str, Any], figs: list[_Figure]) -> list[tuple[A
     blocks += [("h2", "Cost by tier"), *fig("cost_by_tier"), _tier_table(data)]
     blocks += _fleet_blocks(data)
     blocks += [("h2", "Workloads"), *fig("usd_per_m"), *_workload_blocks(data)]
-    loads = [f for f in figs if f.key.startswith(LOAD_FIGURE) and f.png is not None]
+    loads = [f for f in figs if f.key.startswith(LOAD_FIGURE)]
     note = byk.get(LOAD_NOTE)
     if loads or note is not None:
         blocks.append(("h2", "Deployments under load"))

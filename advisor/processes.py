@@ -75,15 +75,24 @@ def descendants_with(marker: str) -> list[int]:
     return found
 
 
+#: How often ``kill_after`` looks again for a process that had not started by its deadline [s].
+KILL_POLL_S = 0.05
+
+
 def kill_after(marker: str, wait_s: float, stop: threading.Event, killed: threading.Event) -> None:
     """Unless ``stop`` is set within ``wait_s`` seconds, SIGKILL the descendants whose command
-    line contains ``marker`` and set ``killed``. Not reaped here: their parent waits on them."""
+    line contains ``marker`` and set ``killed``; one that starts after the deadline (its
+    parent was still writing its input) is killed as soon as it appears, until ``stop``. Not
+    reaped here: their parent waits on them."""
     if stop.wait(wait_s):
         return
-    for p in descendants_with(marker):
-        with contextlib.suppress(OSError):
-            os.kill(p, signal.SIGKILL)
-            killed.set()
+    while not killed.is_set():
+        for p in descendants_with(marker):
+            with contextlib.suppress(OSError):
+                os.kill(p, signal.SIGKILL)
+                killed.set()
+        if stop.wait(KILL_POLL_S):
+            return
 
 
 def end_processes(pids: list[int], grace_s: float = 1.0) -> None:

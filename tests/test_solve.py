@@ -914,6 +914,35 @@ def test_cbc_is_killed_past_its_deadline(
     assert set(descendants()) - before == set()
 
 
+def test_a_solver_process_that_starts_after_the_deadline_is_still_killed() -> None:
+    """Regression: the deadline guard looked for the CBC process once, at the deadline; a
+    process still being started then (PuLP writing the model under load) ran to CBC's own
+    limit (30.5 s against a 0.05 s deadline in a full test run). It is killed when it
+    appears."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from advisor.processes import kill_after
+
+    marker = f"advisor-late-start-{time.time_ns()}"
+    stop, killed = threading.Event(), threading.Event()
+    guard = threading.Thread(target=kill_after, args=(marker, 0.01, stop, killed), daemon=True)
+    guard.start()
+    time.sleep(0.2)  # past the deadline, nothing to kill yet
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
+    try:
+        assert proc.wait(timeout=10) == -9  # SIGKILL
+        assert killed.is_set()
+    finally:
+        stop.set()
+        guard.join(timeout=1)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_recovery_chunks_end_by_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each chunk of points was solved with its full 5 s whatever the deadline, so the
     recovery ran seconds past its room (48 h with a minimum rental, CBC, a 20 s budget: the

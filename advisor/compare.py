@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.plan import Plan
+from advisor.plan import EDITED_NOTE, Plan, for_reading
 
 #: Cost tiers in display order (``plan.json`` ``cost_by_tier_usd`` keys).
 TIER_ORDER = ("reserved", "owned", "existing", "on_demand", "spot", "api", "overhead")
@@ -84,6 +84,7 @@ def _plan_view(plan: Plan, name: str) -> dict[str, Any]:
         "demand": (d.get("demand") or {}).get("source"),
         "horizon_hours": d.get("horizon_hours"),
         "verified": d.get("verified"),
+        "edited": any(EDITED_NOTE in str(w) for w in d.get("warnings") or []),
         "total_cost_usd": float(d["total_cost_usd"]),
         "cost_by_tier_usd": {k: float(v) for k, v in d.get("cost_by_tier_usd", {}).items()},
         "usd_per_m_output_tokens": d.get("usd_per_m_output_tokens"),
@@ -179,6 +180,7 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
     """
     if len(plans) < 2:
         raise AdvisorError(f"Compare needs at least two plans; got {len(plans)}.")
+    plans = [for_reading(p) for p in plans]
     if names is None:
         names = [_name_for(p, i) for i, p in enumerate(plans)]
     elif len(names) != len(plans):
@@ -355,7 +357,12 @@ def _notes(views: list[dict[str, Any]]) -> list[str]:
             + "); compare USD/M output tokens rather than total cost."
         )
     for v in views:
-        if v["verified"] is False:
+        if v["edited"]:
+            notes.append(
+                f"Plan '{v['name']}' is not verified: its plan.json {EDITED_NOTE} "
+                "(`advisor verify` checks it against your inputs)."
+            )
+        elif v["verified"] is False:
             notes.append(f"Plan '{v['name']}' is not verified.")
     return notes
 

@@ -39,7 +39,7 @@ from advisor.buylist import (
 )
 from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import PlanError
-from advisor.files import PlanFolder, reading, sha256, to_json
+from advisor.files import PlanFolder, owned_by_advisor, reading, sha256, to_json
 from advisor.milp import POOL
 from advisor.options import Option, OptionSet, api_usd_per_hour
 from advisor.solve import FleetSolution, HourSchedule, whole_status
@@ -284,6 +284,75 @@ class Plan:
             return cls.of(data, schedule, plan_json.parent)
         except PlanError as exc:
             raise PlanError(f"{plan_json}: {exc}") from None
+
+
+#: the schedule's numeric columns: a reader sums and divides them
+NUMERIC_SCHEDULE_COLUMNS = (
+    "tp",
+    "replicas",
+    "gpus",
+    "replica_share",
+    "capacity_requests",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+)
+
+
+#: what a reader is told of a plan.json that is not the one advisor wrote
+EDITED_NOTE = "was changed after advisor wrote it"
+
+
+def for_reading(plan: Plan) -> Plan:
+    """The saved ``plan`` as a reader (a report, a comparison) may take it.
+
+    A plan whose ``plan.json`` differs from the one advisor wrote into its folder (the
+    folder's manifest) keeps its figures but loses its ``verified``: the verdict was given
+    to another file; a warning says so and how to check it. A plan whose schedule cannot be
+    read against its own ``plan.json`` (a workload it does not define, a number that is not
+    a finite number, a missing column, a total that is not a number) raises ``PlanError``.
+    """
+    problems = schedule_problems(plan)
+    total = plan.data.get("total_cost_usd")
+    if not (isinstance(total, int | float) and math.isfinite(total)):
+        problems.insert(0, f"total_cost_usd is {total!r}, not a finite number")
+    if problems:
+        where = plan.path if plan.path is not None else "the plan"
+        raise PlanError(
+            f"{where}: the plan cannot be read: {'; '.join(problems[:3])}. Its files were "
+            "changed after advisor wrote them; `advisor verify` checks them against your "
+            "inputs, or solve again."
+        )
+    if plan.path is None or owned_by_advisor(plan.path, "plan.json"):
+        return plan
+    note = (
+        f"{plan.path / 'plan.json'} {EDITED_NOTE}: its figures are not checked and it is not "
+        "verified (`advisor verify` checks it against your inputs)."
+    )
+    return plan._updated(verified=False, warnings=[note, *plan.doc.warnings])
+
+
+def schedule_problems(plan: Plan) -> list[str]:
+    """Where the schedule cannot be read against ``plan.json``: missing columns, numbers
+    that are not finite numbers, workloads the plan does not define (first of each)."""
+    sched = plan.schedule
+    wanted = ("hour", "workload", "source", *NUMERIC_SCHEDULE_COLUMNS)
+    missing = [c for c in wanted if c not in sched.columns]
+    if missing:
+        return [f"schedule.csv has no column {', '.join(missing)}"]
+    out: list[str] = []
+    for c in NUMERIC_SCHEDULE_COLUMNS:
+        values = pd.to_numeric(sched[c], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            out.append(
+                f"schedule.csv line {bad[0] + 2}: {c} {sched[c].iloc[bad[0]]!r} is not a number"
+            )
+    known = set(plan.data.get("workloads") or {})
+    unknown = sorted({str(w) for w in sched["workload"]} - known)
+    if unknown:
+        out.append(f"schedule.csv names workload '{unknown[0]}', which plan.json does not define")
+    return out
 
 
 def read_buy_csv(path: Path | str) -> list[dict[str, Any]]:

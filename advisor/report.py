@@ -22,7 +22,13 @@ from rich.table import Table
 
 from advisor.buylist import buy_table
 from advisor.catalog import Catalog
-from advisor.plan import CAPACITY_BASIS_NOTE, capacity_basis_rows, savings_text, serving_text
+from advisor.plan import (
+    CAPACITY_BASIS_NOTE,
+    capacity_basis_rows,
+    for_reading,
+    savings_text,
+    serving_text,
+)
 from advisor.serving import Replica, slo_capacity, workload_slo, workload_traffic
 from advisor.serving_plot import load_figure_png
 
@@ -991,6 +997,7 @@ def write_report(
 
     from advisor.files import PlanFolder, sha256, to_json
 
+    plan = for_reading(plan)
     folder = PlanFolder(out_dir)  # checks the path before any drawing
     figs = _build_figures(plan, catalog, progress)
     blocks = _report_blocks(plan.data, figs)

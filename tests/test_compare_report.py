@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from advisor.cli import app
 from advisor.compare import compare_plans, compare_table_md
-from advisor.files import leftovers
+from advisor.files import leftovers, sha256
 from advisor.pipeline import solve_plan
 from advisor.plan import Plan
 from advisor.report import FIGURE_FILES, MAX_LOAD_FIGURES, pool_utilization_by_hour_of_week
@@ -249,3 +249,70 @@ def test_report_names_the_deployments_it_does_not_draw(
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     _check_png(png)
+
+
+def _edited_copy(
+    src: Path, dest: Path, change: dict, schedule_line: tuple[int, str, str] | None = None
+) -> Path:
+    """A copy of the plan folder ``src`` with ``change`` applied to plan.json, and a
+    schedule cell rewritten (line, column, value) with its checksum updated to match."""
+    shutil.copytree(src, dest)
+    data = json.loads((dest / "plan.json").read_text(encoding="utf-8"))
+    if schedule_line is not None:
+        line, column, value = schedule_line
+        lines = (dest / "schedule.csv").read_text(encoding="utf-8").splitlines()
+        cells = lines[line - 1].split(",")
+        cells[lines[0].split(",").index(column)] = value
+        lines[line - 1] = ",".join(cells)
+        text = "\n".join(lines) + "\n"
+        (dest / "schedule.csv").write_text(text, encoding="utf-8")
+        data["schedule_sha256"] = sha256(text)
+    data.update(change)
+    (dest / "plan.json").write_text(json.dumps(data), encoding="utf-8")
+    return dest
+
+
+def test_an_edited_plan_is_not_reported_as_verified(saved: dict[str, Path], tmp_path: Path) -> None:
+    """A plan.json changed after advisor wrote it keeps its figures in the report and the
+    comparison, but not its 'Verified: True': that verdict was given to another file."""
+    forged = _edited_copy(saved["low"], tmp_path / "forged", {"total_cost_usd": 1000.0})
+    res = runner.invoke(app, ["report", str(forged), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "Verified: False" in text and "Verified: True" not in text
+    assert "was changed after advisor wrote it" in text
+    res = runner.invoke(app, ["compare", str(saved["low"]), str(forged), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [p["verified"] for p in data["plans"]] == [True, False]
+    assert any("changed after advisor wrote it" in n for n in data["notes"])
+    # the untouched plan still reads as verified
+    res = runner.invoke(app, ["report", str(saved["low"]), "--out", str(tmp_path / "r0")])
+    assert "Verified: True" in (tmp_path / "r0" / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "cell", "says"),
+    [
+        ({"total_cost_usd": float("nan")}, None, "total_cost_usd is nan"),
+        ({}, (2, "replicas", "two"), "line 2: replicas 'two' is not a number"),
+        ({}, (2, "workload", "no-such-workload"), "workload 'no-such-workload'"),
+    ],
+)
+def test_report_on_an_unreadable_plan_is_a_clean_error(
+    saved: dict[str, Path],
+    tmp_path: Path,
+    change: dict,
+    cell: tuple[int, str, str] | None,
+    says: str,
+) -> None:
+    """A schedule naming a workload plan.json lacks (was a KeyError traceback), a number that
+    is not one, or a total that is not finite: one error naming it, nothing written."""
+    forged = _edited_copy(saved["spiky"], tmp_path / "forged", change, cell)
+    out = tmp_path / "r"
+    res = runner.invoke(app, ["report", str(forged), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert says in res.output and "Traceback" not in res.output
+    assert not out.exists()
+    res = runner.invoke(app, ["compare", str(saved["spiky"]), str(forged)])
+    assert res.exit_code == 2 and says in res.output

@@ -120,11 +120,15 @@ def load_published(path: Path | None = None) -> pd.DataFrame:
     Raises ``AdvisorError`` when the file is missing or lacks a required column.
     """
     path = Path(path) if path is not None else shipped_catalog_dir() / PUBLISHED_FILE
+    if path.is_dir():
+        raise AdvisorError(f"{path}: a folder; give a benchmark CSV file.")
     try:
         df = pd.read_csv(path)
     except FileNotFoundError:
         raise AdvisorError(f"Benchmark file '{path}' does not exist.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except pd.errors.EmptyDataError:
+        raise AdvisorError(f"{path}: empty; give a header and one measured run per line.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise AdvisorError(f"{path}: cannot be read as CSV ({exc}).") from None
     required = [
         "source",
@@ -142,6 +146,8 @@ def load_published(path: Path | None = None) -> pd.DataFrame:
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise AdvisorError(f"{path}: missing column(s) {', '.join(missing)}.")
+    if df.empty:
+        raise AdvisorError(f"{path}: no measured run under the header; add one per line.")
     _check_numbers(df, path)
     return df
 
@@ -180,6 +186,13 @@ def _check_numbers(df: pd.DataFrame, path: Path) -> None:
             raise AdvisorError(
                 f"{path}, line {i + 2}: column '{col}' holds {df[col].iloc[i]!r}, not a number; "
                 "give a finite number or leave the cell blank."
+            )
+        low = values.fillna(1.0) <= 0
+        if low.any():
+            i = int(np.flatnonzero(low.to_numpy())[0])
+            raise AdvisorError(
+                f"{path}, line {i + 2}: column '{col}' holds {df[col].iloc[i]}; a measured "
+                "count, length, rate or latency is > 0: fix it or leave the cell blank."
             )
 
 

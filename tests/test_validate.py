@@ -512,6 +512,29 @@ def test_a_benchmark_cell_that_is_not_a_number_is_named(tmp_path, catalog) -> No
         load_serving_runs(path)
 
 
+def test_a_benchmark_file_that_holds_no_run_is_a_clean_error(tmp_path) -> None:
+    """An empty file, a header with no run under it and a folder (tracebacks from pandas
+    before) each give one error naming the path; a count, length or latency of 0 names its
+    line and column (a run on 0 GPUs was used, and read as a 100% error)."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(AdvisorError, match=r"empty\.csv: empty"):
+        load_serving_runs(empty)
+    runs = load_serving_runs()
+    header = tmp_path / "header.csv"
+    runs.head(0).to_csv(header, index=False)
+    with pytest.raises(AdvisorError, match=r"header\.csv: no measured run"):
+        load_serving_runs(header)
+    with pytest.raises(AdvisorError, match="a folder"):
+        load_serving_runs(tmp_path)
+    rows = runs[runs["scenario"] == "offline"].head(2).copy()
+    rows.iloc[1, rows.columns.get_loc("num_gpus")] = 0
+    zero = tmp_path / "zero.csv"
+    rows.to_csv(zero, index=False)
+    with pytest.raises(AdvisorError, match=r"zero\.csv, line 3: column 'num_gpus' holds 0;"):
+        load_serving_runs(zero)
+
+
 def test_the_shipped_error_table_is_the_models_error(catalog) -> None:
     """catalogs/capacity_error.yaml, which plans cite beside each capacity, is what `advisor
     validate --error-table` computes from the shipped model and runs: a change to either

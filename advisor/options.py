@@ -953,6 +953,7 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
     rows = _capacity_rows(path)
     header = _capacity_header(path, rows[0])
     out = []
+    seen: dict[tuple[str | float, ...], int] = {}
     for lineno, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -967,6 +968,7 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
             raise DemandError(f"{path}: line {lineno}: {exc}") from None
         values = _capacity_numbers(path, lineno, rec)
         _check_measured_option(path, lineno, rec, int(values["tp"]), catalog)
+        _check_one_measurement(path, lineno, rec, values, seen)
         out.append(
             MeasuredCapacity(
                 model=rec["model"],
@@ -981,6 +983,33 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
             )
         )
     return out
+
+
+def _check_one_measurement(
+    path: Path,
+    lineno: int,
+    rec: Mapping[str, str],
+    values: Mapping[str, float],
+    seen: dict[tuple[str | float, ...], int],
+) -> None:
+    """Two lines measuring the same deployment at the same lengths and SLOs must not both
+    be given: which one counts would be a silent choice."""
+    key = (
+        rec["model"],
+        rec["gpu"],
+        rec["quant"],
+        *(
+            values[c]
+            for c in _CAPACITY_COLUMNS
+            if c not in ("model", "gpu", "quant", "requests_per_s")
+        ),
+    )
+    if key in seen:
+        raise DemandError(
+            f"{path}: line {lineno} measures the same deployment, lengths and SLOs as line "
+            f"{seen[key]}; keep one line per measurement (average them if both are valid)."
+        )
+    seen[key] = lineno
 
 
 def _capacity_rows(path: Path) -> list[list[str]]:

@@ -492,6 +492,28 @@ CASES: dict[str, Case] = {
         {"cap.csv": capacity("llama-3.1-8b,A100-80G,bf16,0,1000,300,50,2000,5")},
         CAP,
     ),
+    "capacity measured twice": Case(
+        2,
+        ["cap.csv", "line 3", "as line 2", "one line per measurement"],
+        {
+            "cap.csv": capacity(
+                "llama-3.1-8b,A100-80G,bf16,1,1000,300,50,2000,10\n"
+                "llama-3.1-8b,A100-80G,bf16,1,1000,300,50,2000,20"
+            )
+        },
+        CAP,
+    ),
+    "capacity at two SLOs": Case(
+        0,
+        [],
+        {
+            "cap.csv": capacity(
+                "llama-3.1-8b,A100-80G,bf16,1,1000,300,50,2000,10\n"
+                "llama-3.1-8b,A100-80G,bf16,1,1000,300,100,2000,20"
+            )
+        },
+        CAP,
+    ),
     "capacity tp 1.5": Case(
         2,
         ["column 'tp'", "whole number"],

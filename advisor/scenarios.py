@@ -222,7 +222,11 @@ def _from_quantiles(
     workloads: Mapping[str, Workload],
 ) -> ScenarioSet:
     by_quantity: dict[str, dict[str, str]] = {}
-    for col in quantile_cols:
+    for i, col in enumerate(quantile_cols):
+        if quantile_cols.index(col) != i:
+            raise DemandError(
+                f"{path}: line 1: column '{col}' appears twice in the header. Keep one."
+            )
         m = _QUANTILE.match(col)
         assert m is not None
         by_quantity.setdefault(m.group(1), {})[m.group(2)] = col

@@ -106,6 +106,11 @@ def test_quantile_columns_become_weighted_scenarios(tmp_path: Path) -> None:
         ),
         # two columns of one level were two scenarios; p150 was "not read by this command"
         ("hour,workload,requests_p10,requests_p10.0\n" + f"{H0},chat,1,5\n", "appears twice"),
+        # the same column twice: the second was dropped without a word
+        (
+            "hour,workload,requests_p50,requests_p50\n" + f"{H0},chat,5,500\n",
+            "column 'requests_p50' appears twice",
+        ),
         ("hour,workload,requests_p50,requests_p150\n" + f"{H0},chat,1,5\n", "between 0 and 100"),
     ],
 )

@@ -127,6 +127,23 @@ class Sourced(BaseModel):
     def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         return strict_number(cls, value, info)
 
+    @field_validator("source")
+    @classmethod
+    def _named_source(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is blank; give the URL or document the numbers come from")
+        return value
+
+    @field_validator("as_of")
+    @classmethod
+    def _not_in_the_future(cls, value: dt.date) -> dt.date:
+        # a day's slack: the date where the numbers were read may be ahead of UTC
+        if value > dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1):
+            raise ValueError(
+                f"{value} is in the future; give the date the numbers were read or published"
+            )
+        return value
+
 
 class GPU(Sourced):
     """One accelerator's datasheet (dense figures, per GPU)."""
@@ -259,6 +276,11 @@ class ModelArch(Sourced):
             raise ValueError("active_params_b cannot exceed params_b")
         if self.experts > 1 and self.active_params_b is None:
             raise ValueError("an MoE model (experts > 1) needs active_params_b")
+        if self.q_heads % self.kv_heads:
+            raise ValueError(
+                f"q_heads ({self.q_heads}) must be a multiple of kv_heads ({self.kv_heads}): "
+                "each KV head serves a whole group of query heads"
+            )
         return self
 
     @property

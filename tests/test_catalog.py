@@ -181,6 +181,46 @@ def test_missing_source_is_an_error(tmp_path) -> None:
         load_catalog([tmp_path])
 
 
+def test_a_blank_source_or_a_date_in_the_future_is_an_error(tmp_path) -> None:
+    """A source of spaces is no source, and a price read in 2099 is a typo (its age, which
+    the stale-price warning reads, would be negative): both were accepted."""
+    _write(tmp_path / "a", "gpu.yaml", NEW_GPU.replace("my datasheet", "'   '"))
+    with pytest.raises(CatalogError, match=r"gpus\[MI325X\]: field 'source': .*is blank"):
+        load_catalog([tmp_path / "a"])
+    _write(tmp_path / "b", "o.yaml", OFFER.format(price=2.0).replace("2026-11-01", "2099-01-01"))
+    with pytest.raises(CatalogError, match=r"field 'as_of': .*2099-01-01 is in the future"):
+        load_catalog([tmp_path / "b"])
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    _write(tmp_path / "c", "o.yaml", OFFER.format(price=2.0).replace("2026-11-01", today))
+    load_catalog([tmp_path / "c"])
+
+
+MODEL = """\
+models:
+  - name: my-model
+    layers: 32
+    hidden_size: 4096
+    q_heads: {q}
+    kv_heads: {kv}
+    head_dim: 128
+    params_b: 8.0
+    max_context_tokens: 8192
+    source: my card
+    as_of: 2026-11-01
+"""
+
+
+@pytest.mark.parametrize(("q", "kv"), [(32, 64), (30, 8)])
+def test_query_heads_come_in_whole_groups_per_kv_head(tmp_path, q: int, kv: int) -> None:
+    """More KV heads than query heads, or query heads that do not split evenly over them,
+    describe no grouped-query attention (they were accepted and sized the KV cache)."""
+    _write(tmp_path, "m.yaml", MODEL.format(q=q, kv=kv))
+    with pytest.raises(CatalogError, match=r"models\[my-model\].*multiple of kv_heads"):
+        load_catalog([tmp_path])
+    _write(tmp_path, "m.yaml", MODEL.format(q=32, kv=8))
+    load_catalog([tmp_path])
+
+
 def test_the_power_reference_is_derived_from_the_family_flagship(
     shipped: Catalog, tmp_path
 ) -> None:

@@ -276,14 +276,32 @@ def write_catalog_folder(entries: Iterable[Mapping[str, Any]], out: Path | str) 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CatalogError(f"--out '{out}' is a file; give a folder for the catalog.")
+    target = out / "offers.yaml"
+    if target.exists() and not _imported_by_advisor(target):
+        raise CatalogError(
+            f"{target} exists and was not written by `advisor offers import`; it is kept. "
+            "Give another --out folder, or move that file first."
+        )
     doc = {"offers": [dict(e) for e in entries]}
-    text = (
-        "# Offers imported from a price sheet (advisor offers import); pass this folder with\n"
-        "# --catalog. Prices are per instance-hour [USD].\n"
-        + yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
-    )
-    write_atomically(out / "offers.yaml", text)
-    return out / "offers.yaml"
+    text = IMPORT_HEADER + yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)
+    write_atomically(target, text)
+    return target
+
+
+#: the first lines of a catalog file ``advisor offers import`` writes (and may write again)
+IMPORT_HEADER = (
+    "# Offers imported from a price sheet (advisor offers import); pass this folder with\n"
+    "# --catalog. Prices are per instance-hour [USD].\n"
+)
+
+
+def _imported_by_advisor(path: Path) -> bool:
+    """Whether ``path`` is a file an earlier ``offers import`` wrote (its header unchanged)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            return f.read(len(IMPORT_HEADER)) == IMPORT_HEADER
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def stale_prices(

@@ -237,6 +237,23 @@ def test_price_sheet_import_writes_a_catalog_folder(tmp_path: Path) -> None:
     assert (o.usd_per_hour, o.gpus_per_instance, o.source) == (5.5, 8, "price sheet prices.csv")
 
 
+def test_price_sheet_import_keeps_an_offers_file_it_did_not_write(tmp_path: Path) -> None:
+    """--out onto a folder whose offers.yaml the user wrote is refused and the file kept (it
+    was replaced without a word); a file an earlier import wrote is replaced."""
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text(SHEET + "acme,l4x8,on_demand,5.5,L4,8,2026-11-01\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "offers.yaml").write_text("offers: []  # my negotiated prices\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["offers", "import", str(sheet), "--out", str(mine)])
+    assert res.exit_code == 2 and "was not written by `advisor offers import`" in res.output
+    assert "my negotiated prices" in (mine / "offers.yaml").read_text(encoding="utf-8")
+    again = tmp_path / "again"
+    for _ in range(2):
+        res = CliRunner().invoke(app, ["offers", "import", str(sheet), "--out", str(again)])
+        assert res.exit_code == 0, res.output
+
+
 @pytest.mark.parametrize(
     ("row", "expected"),
     [

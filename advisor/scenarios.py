@@ -45,6 +45,18 @@ WEIGHT = "scenario_weight"
 _QUANTILE = re.compile(r"^(requests|input_tokens|output_tokens)_p(\d+(?:\.\d+)?)$")
 
 
+def _difference(d: Demand, first: Demand) -> str:
+    """What ``d`` covers that ``first`` does not, or the other way round (the first of it)."""
+    for a, b, verb in ((d, first, "has"), (first, d, "lacks")):
+        extra = sorted(set(a.workloads) - set(b.workloads))
+        if extra:
+            return f"{verb} workload '{extra[0]}', unlike"
+        hours = a.hours.difference(b.hours)
+        if len(hours):
+            return f"{verb} hour {hours[0].isoformat()}, unlike"
+    return "covers its hours in another order than"
+
+
 @dataclass(frozen=True, eq=False)
 class ScenarioSet:
     """Scenario demands over the same hours and workloads, with probabilities.
@@ -80,8 +92,9 @@ class ScenarioSet:
         first = self.demands[0]
         for name, d in zip(self.names, self.demands, strict=True):
             if d.workloads != first.workloads or not d.hours.equals(first.hours):
+                where = "" if d.source == "synthetic" else f"{d.source}: "
                 raise DemandError(
-                    f"Scenario '{name}' covers other hours or workloads than scenario "
+                    f"{where}scenario '{name}' {_difference(d, first)} scenario "
                     f"'{self.names[0]}'; every scenario must cover the same hours and "
                     "workloads."
                 )

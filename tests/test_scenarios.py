@@ -119,6 +119,16 @@ def test_bad_scenario_files_are_clear_errors(tmp_path: Path, text: str, match: s
         load_scenarios(_csv(tmp_path, text), WORKLOADS)
 
 
+def test_scenarios_over_other_hours_name_the_file_and_the_hour(tmp_path: Path) -> None:
+    """Scenario 'b' without the second hour: the error names the file, the scenario and the
+    hour (it named neither file nor hour)."""
+    text = "scenario," + HEADER + f"a,{H0},chat,1,,\na,{H1},chat,2,,\nb,{H0},chat,3,,\n"
+    with pytest.raises(
+        DemandError, match=rf"demand\.csv: scenario 'b' lacks hour {H1[:13]}.*unlike scenario 'a'"
+    ):
+        load_scenarios(_csv(tmp_path, text), WORKLOADS)
+
+
 def test_a_scenario_set_checks_its_parts(tmp_path: Path) -> None:
     d = load_demand(_csv(tmp_path, HEADER + f"{H0},chat,10,,\n"), WORKLOADS)
     with pytest.raises(DemandError, match="finite and > 0"):

@@ -101,15 +101,22 @@ def _demand_values(requests: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {w: np.where(r < MIN_PER_HOUR, 0.0, r) for w, r in requests.items()}
 
 
-def _check_holdable(forecast: Demand) -> None:
+def _check_holdable(forecast: Demand, growth: tuple[float, float]) -> None:
     """A forecast whose requests or tokens exceed ``MAX_PER_HOUR`` is refused: a demand
-    file could not hold it."""
+    file could not hold it. The fix named is the one that applies: ``--growth`` above 1,
+    else the trend of the history over a horizon too long for it."""
     peaks = forecast.peak_per_hour()
     j = int(np.argmax(peaks))
     if not peaks[j] <= MAX_PER_HOUR:
+        fix = (
+            "lower --growth"
+            if max(growth) > 1.0
+            else "the history's trend grows it that far: forecast fewer hours, or give a "
+            "longer history"
+        )
         raise AdvisorError(
             f"The forecast of '{forecast.workloads[j]}' reaches {peaks[j]:.3g} requests or "
-            f"tokens per hour, above the {MAX_PER_HOUR:.0e} a demand file holds; lower --growth."
+            f"tokens per hour, above the {MAX_PER_HOUR:.0e} a demand file holds; {fix}."
         )
 
 
@@ -256,7 +263,8 @@ def forecast_demand(
             # the backtest fits on what is left after its holdout: two days at least
             tests.append(backtest_workload(series, name))
         mean, sigma, resid = _fit(np.log1p(series), horizon, seasons, level=True)
-        means[name] = np.maximum(np.expm1(mean), 0.0) * _ramp(horizon, 0.5 * (low + high))
+        with np.errstate(over="ignore"):  # a trend past any float: inf, refused below
+            means[name] = np.maximum(np.expm1(mean), 0.0) * _ramp(horizon, 0.5 * (low + high))
         if not scenarios:
             continue
         level_sd = np.sqrt(np.maximum(sigma**2 - sigma[0] ** 2, 0.0))
@@ -269,16 +277,18 @@ def forecast_demand(
         z = rng.standard_normal(scenarios)
         for s in range(scenarios):
             log_path = mean + z[s] * level_sd + noise[s]
-            paths[s][name] = np.maximum(np.expm1(log_path), 0.0) * _ramp(horizon, growths[s])
+            with np.errstate(over="ignore"):
+                paths[s][name] = np.maximum(np.expm1(log_path), 0.0) * _ramp(horizon, growths[s])
     lengths = {
         "prompt_tokens": {w: workloads[w].prompt_tokens for w in names},
         "completion_tokens": {w: workloads[w].completion_tokens for w in names},
     }
     source = f"forecast of {history.source}"
-    point = Demand.from_requests(hours, _demand_values(means), source=source, **lengths)
-    drawn = tuple(
-        Demand.from_requests(hours, _demand_values(p), source=source, **lengths) for p in paths
-    )
+    with np.errstate(over="ignore"):  # tokens past any float: inf, refused below
+        point = Demand.from_requests(hours, _demand_values(means), source=source, **lengths)
+        drawn = tuple(
+            Demand.from_requests(hours, _demand_values(p), source=source, **lengths) for p in paths
+        )
     for d in (point, *drawn):
-        _check_holdable(d)
+        _check_holdable(d, (low, high))
     return Forecast(point, drawn, tuple(tests), seasons, (low, high))

@@ -178,6 +178,18 @@ def test_a_sparse_history_forecasts_values_a_demand_file_holds(workloads, tmp_pa
 def test_a_forecast_beyond_what_a_demand_file_holds_is_refused(workloads) -> None:
     with pytest.raises(AdvisorError, match="above the 1e\\+15 a demand file holds; lower --growth"):
         forecast_demand(_history(workloads, weeks=1), workloads, 24, growth=(1e300, 1e300))
+    # without --growth it is the history's own trend: 'lower --growth' was no fix
+    hist = _history(workloads, weeks=2)
+    steep = np.exp(np.arange(len(hist.hours)) / 8.0)
+    grown = Demand.from_requests(
+        hist.hours,
+        {NAME: hist.requests[:, 0] * steep},
+        prompt_tokens={NAME: workloads[NAME].prompt_tokens},
+        completion_tokens={NAME: workloads[NAME].completion_tokens},
+    )
+    with pytest.raises(AdvisorError, match="history's trend grows it that far") as exc:
+        forecast_demand(grown, workloads, 24 * 365, backtest=False)
+    assert "--growth" not in str(exc.value)
 
 
 def test_two_days_of_history_forecast_without_a_backtest(workloads, tmp_path) -> None:

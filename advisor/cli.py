@@ -28,13 +28,18 @@ from advisor.cli_base import (
     ProvidersOpt,
     SolverOpt,
     WorkloadsOpt,
+    and_list,
     app,
+    check_bounded,
     check_capacity_model,
+    check_lengths,
     check_solver_limits,
     check_verified,
+    check_workers,
     cli_catalog,
     emit_json,
     err,
+    given_flags,
     handle_errors,
     interrupted,
     out,
@@ -79,8 +84,12 @@ def cost(
     json_out: JsonOpt = False,
 ) -> None:
     """Cost per million tokens: hourly price / (M tokens per hour × utilization) × overhead."""
+    from advisor.catalog import Defaults
     from advisor.costmath import usd_per_m_tokens
 
+    check_bounded(
+        "--overhead", overhead, Defaults, "overhead_multiplier", "the catalog's overhead_multiplier"
+    )
     v = usd_per_m_tokens(usd_per_hour, tokens_per_s, utilization, overhead)
     res = {
         "usd_per_hour": usd_per_hour,
@@ -129,6 +138,7 @@ def breakeven(
 @app.command()
 @handle_errors
 def capacity(
+    ctx: typer.Context,
     users: Annotated[float, typer.Option(help="Users.")],
     sessions_per_user: Annotated[float, typer.Option(help="Sessions per user per day.")],
     tokens_per_session: Annotated[float, typer.Option(help="Output tokens per session.")],
@@ -163,11 +173,14 @@ def capacity(
         raise AdvisorError(
             "Give --tokens-per-s-per-gpu or --model and --gpu (to derive it), not both."
         )
-    if tokens_per_s_per_gpu is None:
+    if tokens_per_s_per_gpu is not None:
+        _check_measured_only(ctx)
+    else:
         if not (model and gpu):
             raise AdvisorError(
                 "Give --tokens-per-s-per-gpu, or --model and --gpu to derive it from the roofline."
             )
+        check_lengths(input_tokens, output_tokens, (tpot_ms, ttft_ms))
         tokens_per_s_per_gpu, source, warning = _roofline_rate(
             cli_catalog(catalog, prices),
             model,
@@ -208,6 +221,31 @@ def capacity(
     t.add_row("USD/month", f"{plan.usd_per_month:,.0f}")
     t.add_row("USD/M tokens", f"{plan.usd_per_m_tokens:.3f}")
     out.print(t)
+
+
+#: ``advisor capacity``'s flags that describe the roofline's operating point (parameter: flag).
+_ROOFLINE_FLAGS = {
+    "quant": "--quant",
+    "tp": "--tp",
+    "input_tokens": "--input-tokens",
+    "output_tokens": "--output-tokens",
+    "tpot_ms": "--tpot-ms",
+    "ttft_ms": "--ttft-ms",
+}
+
+
+def _check_measured_only(ctx: typer.Context) -> None:
+    """With ``--tokens-per-s-per-gpu``, no flag of the roofline's operating point: the
+    measured figure replaces the model, so they would be silently ignored."""
+    extra = given_flags(ctx, _ROOFLINE_FLAGS)
+    if extra:
+        one = len(extra) == 1
+        raise AdvisorError(
+            f"--tokens-per-s-per-gpu is a measured throughput that replaces the model, so "
+            f"{and_list(extra)} {'does' if one else 'do'} not apply: leave "
+            f"{'it' if one else 'them'} out, or give --model and --gpu instead of "
+            "--tokens-per-s-per-gpu to derive the throughput from the roofline."
+        )
 
 
 def _roofline_rate(
@@ -332,6 +370,7 @@ def roofline(
     _check_roofline_args(
         cat, model, input_tokens, output_tokens, slo_stat, capacity_model, rate, (tpot_ms, ttft_ms)
     )
+    _check_spreads(prompt_cv, completion_cv, arrival_cv)
     if plot is not None:
         check_out_file(plot, "--plot")
     traffic = Traffic(input_tokens, output_tokens, prompt_cv, completion_cv, arrival_cv)
@@ -384,12 +423,7 @@ def _check_roofline_args(
     from advisor.serving import STATS
 
     cat.model(model)  # an unknown model is the first error
-    for name, v in (("input-tokens", input_tokens), ("output-tokens", output_tokens)):
-        if not (v > 0 and math.isfinite(v)):
-            raise AdvisorError(f"--{name} must be a number > 0; got {v}.")
-    for name, v in zip(("tpot-ms", "ttft-ms"), limits_ms, strict=True):
-        if v is not None and not (v > 0 and math.isfinite(v)):
-            raise AdvisorError(f"--{name} must be a number of milliseconds > 0; got {v}.")
+    check_lengths(input_tokens, output_tokens, limits_ms)
     if slo_stat not in STATS:
         raise AdvisorError(f"--slo-stat must be one of {', '.join(STATS)}; got '{slo_stat}'.")
     check_capacity_model(capacity_model)
@@ -397,6 +431,19 @@ def _check_roofline_args(
         raise AdvisorError(f"--rate must be a number > 0; got {rate}.")
     if rate is not None and capacity_model != "simulated":
         raise AdvisorError("--rate needs --capacity-model simulated (the default).")
+
+
+def _check_spreads(prompt_cv: float, completion_cv: float, arrival_cv: float) -> None:
+    """``--prompt-cv``, ``--completion-cv`` and ``--arrival-cv``: within the bounds a
+    workload's ``prompt_tokens_cv``, ``completion_tokens_cv`` and ``arrival_cv`` have."""
+    from advisor.workloads import Workload
+
+    for flag, value, field in (
+        ("--prompt-cv", prompt_cv, "prompt_tokens_cv"),
+        ("--completion-cv", completion_cv, "completion_tokens_cv"),
+        ("--arrival-cv", arrival_cv, "arrival_cv"),
+    ):
+        check_bounded(flag, value, Workload, field, f"a workload's {field}")
 
 
 def _roofline_figure(
@@ -803,9 +850,12 @@ def solve(
     A demand file with scenario or quantile columns gets a two-stage plan: reserved GPUs
     decided once for all scenarios, the rest per scenario and hour.
     """
+    from advisor.parallel import check_cluster
     from advisor.scenarios import has_scenarios
 
     check_solver_limits(time_limit, gap)
+    check_workers(workers)  # checked whether or not the demand has scenarios to use them on
+    check_cluster(cluster)
     if threads < 1:
         raise AdvisorError(f"--threads must be ≥ 1; got {threads}.")
     threads = _cap_threads(threads)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
@@ -92,11 +93,80 @@ def parse_providers(text: str | None) -> list[str] | None:
 
 
 def check_solver_limits(time_limit: float | None, gap: float) -> None:
-    """``--time-limit`` (seconds, finite and > 0, or not given) and ``--gap`` (in [0, 1))."""
+    """``--time-limit`` (seconds, finite and > 0, or not given) and ``--gap`` (in [0, 1);
+    nan fails both comparisons, so it is refused too)."""
     if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
-        raise AdvisorError(f"--time-limit must be > 0 seconds; got {time_limit}.")
+        raise AdvisorError(
+            f"--time-limit must be a finite number of seconds > 0 (omit it for the default); "
+            f"got {time_limit}."
+        )
     if not 0 <= gap < 1:
         raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")
+
+
+def check_workers(workers: int | None, flag: str = "--workers") -> None:
+    """A number of parallel solves: not given (one per CPU) or ≥ 1."""
+    if workers is not None and workers < 1:
+        raise AdvisorError(f"{flag} must be ≥ 1 (omit it for one per CPU); got {workers}.")
+
+
+def check_lengths(
+    input_tokens: float,
+    output_tokens: float,
+    limits_ms: tuple[float | None, float | None] = (None, None),
+) -> None:
+    """``--input-tokens`` and ``--output-tokens`` (finite, > 0) and the SLOs ``limits_ms``,
+    ``--tpot-ms`` and ``--ttft-ms`` (finite, > 0, or not given)."""
+    for name, v in (("input-tokens", input_tokens), ("output-tokens", output_tokens)):
+        if not (v > 0 and math.isfinite(v)):
+            raise AdvisorError(f"--{name} must be a number > 0; got {v}.")
+    for name, limit in zip(("tpot-ms", "ttft-ms"), limits_ms, strict=True):
+        if limit is not None and not (limit > 0 and math.isfinite(limit)):
+            raise AdvisorError(f"--{name} must be a number of milliseconds > 0; got {limit}.")
+
+
+def and_list(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
+
+
+def field_bounds(model: type[BaseModel], field: str) -> tuple[float | None, float | None]:
+    """The inclusive lower and upper bounds (``ge``, ``le``) a pydantic ``model`` puts on
+    ``field``; None where it sets none. Flags that mirror a YAML field check with these,
+    so the two never disagree."""
+    from annotated_types import Ge, Le
+
+    meta = model.model_fields[field].metadata
+    low = next((float(m.ge) for m in meta if isinstance(m, Ge)), None)
+    high = next((float(m.le) for m in meta if isinstance(m, Le)), None)
+    return low, high
+
+
+def check_bounded(flag: str, value: float, model: type[BaseModel], field: str, where: str) -> None:
+    """``flag`` holds what ``model``'s ``field`` (``where``, e.g. "a workload's arrival_cv")
+    holds: a finite number within the field's bounds."""
+    low, high = field_bounds(model, field)
+    ok = math.isfinite(value)
+    ok = ok and (low is None or value >= low) and (high is None or value <= high)
+    if ok:
+        return
+    if low is not None and high is not None:
+        allowed = f"in [{low:g}, {high:g}]"
+    else:
+        allowed = f"≥ {low:g}" if low is not None else f"≤ {high:g}"
+    raise AdvisorError(f"{flag} must be a finite number {allowed}, as {where} is; got {value}.")
+
+
+def given_flags(ctx: typer.Context, names: dict[str, str]) -> list[str]:
+    """The flags of ``names`` (parameter name: flag) given on the command line (or in the
+    environment), not left at their defaults. (By the source's name: typer may bring its
+    own copy of click, whose ``ParameterSource`` is not ``click.core``'s.)"""
+    sources = {name: ctx.get_parameter_source(name) for name in names}
+    return [
+        flag
+        for name, flag in names.items()
+        if sources[name] is not None and sources[name].name not in ("DEFAULT", "DEFAULT_MAP")
+    ]
 
 
 def check_capacity_model(value: str) -> None:

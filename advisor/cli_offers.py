@@ -20,9 +20,12 @@ from advisor.cli_base import (
     JsonOpt,
     PricesOpt,
     ProvidersOpt,
+    and_list,
     app,
+    check_lengths,
     cli_catalog,
     emit_json,
+    given_flags,
     handle_errors,
     out,
     parse_providers,
@@ -59,6 +62,8 @@ def offers(
     from advisor.offers import offer_rows
     from advisor.pipeline import check_providers
 
+    check_lengths(input_tokens, output_tokens, (tpot_ms, ttft_ms))
+    _check_model_flags(ctx, model)
     cat = cli_catalog(catalog, prices)
     names = parse_providers(providers)
     if names is not None:
@@ -113,6 +118,28 @@ def offers(
             cells += ["-" if v is None else f"{v:,.3f}", r["deployment"] or "does not fit"]
         t.add_row(*(escape(str(c)) for c in cells))
     out.print(t)
+
+
+#: ``advisor offers``' flags that only shape the --model column (parameter: flag).
+_MODEL_FLAGS = {
+    "input_tokens": "--input-tokens",
+    "output_tokens": "--output-tokens",
+    "tpot_ms": "--tpot-ms",
+    "ttft_ms": "--ttft-ms",
+}
+
+
+def _check_model_flags(ctx: typer.Context, model: str | None) -> None:
+    """Without ``--model`` there is no $/M output tokens column for the lengths and SLOs to
+    shape: given anyway, they would be silently ignored."""
+    extra = given_flags(ctx, _MODEL_FLAGS)
+    if model is None and extra:
+        them = "it" if len(extra) == 1 else "them"
+        raise AdvisorError(
+            f"{and_list(extra)} only appl{'ies' if len(extra) == 1 else 'y'} with --model: "
+            "the lengths and SLOs set the requests its $/M output tokens column is priced for. "
+            f"Add --model NAME (e.g. --model llama-3.1-70b), or leave {them} out."
+        )
 
 
 def _check_loads(entries: list[dict[str, Any]], sheet: Path, prices: str | None) -> None:

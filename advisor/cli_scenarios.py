@@ -21,7 +21,9 @@ from advisor.cli_base import (
     SolverOpt,
     WorkloadsOpt,
     app,
+    check_solver_limits,
     check_verified,
+    check_workers,
     emit_json,
     err,
     handle_errors,
@@ -230,8 +232,7 @@ def solve_scenarios_cli(
 
     parsed = parse_risk(risk)
     check_cluster(cluster)
-    if workers is not None and workers < 1:
-        raise AdvisorError(f"--workers must be >= 1; got {workers}.")
+    check_workers(workers)
     inputs, scen = load_scenario_inputs(
         demand,
         workloads_files=workloads,
@@ -315,8 +316,8 @@ def stress(
     if samples is not None and (samples < 1 or history is None):
         raise AdvisorError("--samples N needs N >= 1 and --history FILE to forecast from.")
     check_cluster(cluster)
-    if workers is not None and workers < 1:
-        raise AdvisorError(f"--workers must be >= 1; got {workers}.")
+    check_workers(workers)
+    check_solver_limits(time_limit, gap)
     agg = parse_aggregate(aggregate)
     saved = Plan.load(plan)
     inputs = plan_inputs(saved, catalog_dirs=catalog)

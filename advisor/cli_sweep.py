@@ -26,6 +26,7 @@ from advisor.cli_base import (
     WorkloadsOpt,
     app,
     check_solver_limits,
+    check_workers,
     emit_json,
     err,
     handle_errors,
@@ -43,6 +44,11 @@ from advisor.processes import Interrupted, solver_run
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from advisor.pipeline import Inputs
+
+#: How the status of a case without a plan begins (see ``advisor.sweep.sweep``).
+FAILED = ("infeasible:", "failed:", "unverified:")
 
 
 def parse_vary(text: str) -> tuple[str, list[float]]:
@@ -111,8 +117,7 @@ def sweep(
         )
     param, values = parse_vary(vary[0])
     check_solver_limits(time_limit, gap)
-    if jobs is not None and jobs < 1:
-        raise AdvisorError(f"--jobs must be ≥ 1; got {jobs}.")
+    check_workers(jobs, "--jobs")
     agg = parse_aggregate(aggregate)
     if out_dir.exists() and not out_dir.is_dir():
         raise AdvisorError(f"--out '{out_dir}' is a file; give a folder path.")
@@ -127,6 +132,7 @@ def sweep(
     )
     for w in inputs.catalog.warnings:
         err.print(f"[yellow]warning:[/] {safe(w)}", highlight=False)
+    check_cases(inputs, param, values)
     try:
         with solver_run():  # a signal ends the workers and their solvers too
             table = run_sweep(
@@ -144,14 +150,28 @@ def sweep(
     _report_sweep(table, param, values, out_dir, json_out)
 
 
+def check_cases(inputs: Inputs, param: str, values: list[float]) -> None:
+    """Apply each value to the inputs before any case is solved or anything is written: a
+    value the inputs cannot take (demand scaled past the most a demand holds, 1e15 requests
+    or tokens per hour) is an error naming it, not a sweep of failed cases."""
+    from advisor.sweep import apply_param, case_label
+
+    for v in values:
+        try:
+            apply_param(inputs, param, v)
+        except AdvisorError as exc:
+            raise AdvisorError(f"--vary {case_label(param, v)}: {exc}") from None
+
+
 def _report_sweep(
     table: pd.DataFrame, param: str, values: list[float], out_dir: Path, json_out: bool
 ) -> None:
     """Print a finished sweep (a JSON object with ``json_out``); exit 1 when a case's plan
-    failed independent verification."""
+    failed independent verification, or when no case solved."""
     from advisor.sweep import CSV_NAME, PNG_NAME, other_case_dirs
 
     unverified = table["status"].astype(str).str.startswith("unverified")
+    solved = int((~table["status"].astype(str).str.startswith(FAILED)).sum())
     others = other_case_dirs(out_dir, table)
     if json_out:
         emit_json(
@@ -167,11 +187,12 @@ def _report_sweep(
         )
     else:
         _print_table(table, param)
-        out.print(
-            f"Wrote {out_dir / CSV_NAME}, {out_dir / PNG_NAME} and one plan folder per "
-            f"solved value under {out_dir}/.",
-            highlight=False,
-        )
+        if solved:
+            out.print(
+                f"Wrote {out_dir / CSV_NAME}, {out_dir / PNG_NAME} and one plan folder per "
+                f"solved value under {out_dir}/ ({solved} of {len(table)} values solved).",
+                highlight=False,
+            )
         if others:
             err.print(
                 f"[yellow]note:[/] {safe(str(out_dir))} also holds plan folders this sweep "
@@ -186,12 +207,25 @@ def _report_sweep(
             highlight=False,
         )
         raise typer.Exit(1)
+    if not solved:
+        err.print(
+            f"[bold red]error:[/] no value of the sweep solved: all {len(table)} failed, each "
+            f"for the reason its status gives ({safe(str(out_dir / CSV_NAME))} lists them); "
+            "no plan was written.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 def _print_table(table: pd.DataFrame, param: str) -> None:
+    import pandas as pd
+
     from advisor.sweep import COST_TIERS
 
-    tiers = [t for t in COST_TIERS if (table[f"cost_{t}_usd"].fillna(0) > 0).any()]
+    # a tier no case solved has only None (object dtype): compare as numbers, NaN for None
+    tiers = [
+        t for t in COST_TIERS if (pd.to_numeric(table[f"cost_{t}_usd"], errors="coerce") > 0).any()
+    ]
     t = Table(
         title=f"Sweep of {param}: cost [USD] by tier; GPUs reserved / peak on-demand / spot",
         box=box.SIMPLE_HEAD,

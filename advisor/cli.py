@@ -651,6 +651,7 @@ def validate(
 
     from advisor.files import check_out_file, write_atomically
     from advisor.validate import (
+        SHIPPED_RUNS,
         capacity_error_entries,
         capacity_error_yaml,
         load_serving_runs,
@@ -666,7 +667,9 @@ def validate(
     table, summary = res["rows"], res["summary"]
     if error_table is not None:
         entries = capacity_error_entries(cat, table)
-        write_atomically(error_table, capacity_error_yaml(entries, dt.date.today().isoformat()))
+        runs = str(benchmarks) if benchmarks is not None else SHIPPED_RUNS
+        today = dt.date.today().isoformat()
+        write_atomically(error_table, capacity_error_yaml(entries, today, runs))
     cal = summary["calibration"]
     if json_out:
         off = cal["offline_throughput"]

@@ -1108,11 +1108,13 @@ def _serving_summary(table: pd.DataFrame) -> dict[str, Any]:
     return summary
 
 
-#: what ``capacity_error_yaml`` writes as each entry's source
+#: what ``capacity_error_yaml`` writes as each entry's source ({runs}: the runs file)
 ERROR_TABLE_SOURCE = (
-    "advisor validate --error-table: the shipped serving model and efficiency factors on "
-    "catalogs/published_serving_runs.csv (calibration rows, not the holdout)"
+    "advisor validate --error-table: the serving model and efficiency factors on {runs} "
+    "(calibration rows, not the holdout)"
 )
+#: the runs file the shipped error table is computed on
+SHIPPED_RUNS = "catalogs/published_serving_runs.csv"
 
 
 def capacity_error_entries(catalog: Catalog, table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -1147,8 +1149,17 @@ def capacity_error_entries(catalog: Catalog, table: pd.DataFrame) -> list[dict[s
     return entries
 
 
-def capacity_error_yaml(entries: Sequence[Mapping[str, Any]], as_of: str) -> str:
-    """``entries`` as the catalog section ``capacity_error`` (``catalogs/capacity_error.yaml``)."""
+def capacity_error_yaml(
+    entries: Sequence[Mapping[str, Any]], as_of: str, runs: str = SHIPPED_RUNS
+) -> str:
+    """``entries`` as the catalog section ``capacity_error`` (``catalogs/capacity_error.yaml``),
+    computed on the measured runs of the file ``runs``. Raises ``AdvisorError`` when no entry
+    counts a run: a table of nothing but "unvalidated" would read as a measurement."""
+    if not any(v for e in entries for k, v in e.items() if k.endswith("_runs")):
+        raise AdvisorError(
+            f"{runs}: no usable measured run of a catalog GPU (see `advisor validate --json` "
+            "for why each row is skipped); no error table written."
+        )
     import yaml
 
     head = (
@@ -1156,7 +1167,8 @@ def capacity_error_yaml(entries: Sequence[Mapping[str, Any]], as_of: str) -> str
         "# beside each deployment's capacity. Written by `advisor validate --error-table\n"
         "# catalogs/capacity_error.yaml`; a test fails when it no longer matches.\n"
     )
-    body = [{**e, "source": ERROR_TABLE_SOURCE, "as_of": as_of} for e in entries]
+    source = ERROR_TABLE_SOURCE.format(runs=runs)
+    body = [{**e, "source": source, "as_of": as_of} for e in entries]
     return head + yaml.safe_dump({"capacity_error": body}, sort_keys=False, width=100)
 
 

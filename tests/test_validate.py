@@ -548,3 +548,28 @@ def test_the_shipped_error_table_is_the_models_error(catalog) -> None:
     }
     assert shipped == {e["gpu"]: e for e in fresh}
     assert set(shipped) == set(catalog.gpus)  # every GPU type says whether a run checks it
+
+
+def test_an_error_table_names_the_runs_it_was_computed_on(tmp_path) -> None:
+    """--error-table on a user's runs file says that file is its source (it claimed the
+    shipped runs); on a file with no usable run it writes nothing (it wrote a table of
+    nothing but 'unvalidated', sourced to the shipped runs)."""
+    from typer.testing import CliRunner
+
+    from advisor.cli import app
+
+    runs = load_serving_runs()
+    mine = tmp_path / "mine.csv"
+    runs[runs["scenario"] == "offline"].head(3).to_csv(mine, index=False)
+    table = tmp_path / "err.yaml"
+    args = ["validate", "--capacity-model", "roofline", "--benchmarks", str(mine)]
+    res = CliRunner().invoke(app, [*args, "--error-table", str(table)])
+    assert res.exit_code == 0, res.output
+    text = table.read_text(encoding="utf-8")
+    assert str(mine) in text and "published_serving_runs" not in text
+    unusable = runs[runs["scenario"] == "offline"].head(3).assign(gpu="no-such-gpu")
+    unusable.to_csv(mine, index=False)
+    other = tmp_path / "other.yaml"
+    res = CliRunner().invoke(app, [*args, "--error-table", str(other)])
+    assert res.exit_code == 2 and "no usable measured run" in res.output
+    assert not other.exists()

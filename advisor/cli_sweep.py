@@ -147,7 +147,7 @@ def sweep(
             )
     except Interrupted as exc:
         interrupted(exc, None)
-    _report_sweep(table, param, values, out_dir, json_out)
+    report_sweep(table, param, values, out_dir, json_out)
 
 
 def check_cases(inputs: Inputs, param: str, values: list[float]) -> None:
@@ -163,7 +163,7 @@ def check_cases(inputs: Inputs, param: str, values: list[float]) -> None:
             raise AdvisorError(f"--vary {case_label(param, v)}: {exc}") from None
 
 
-def _report_sweep(
+def report_sweep(
     table: pd.DataFrame, param: str, values: list[float], out_dir: Path, json_out: bool
 ) -> None:
     """Print a finished sweep (a JSON object with ``json_out``); exit 1 when a case's plan
@@ -186,7 +186,7 @@ def _report_sweep(
             }
         )
     else:
-        _print_table(table, param)
+        print_sweep_table(table, param)
         if solved:
             out.print(
                 f"Wrote {out_dir / CSV_NAME}, {out_dir / PNG_NAME} and one plan folder per "
@@ -217,7 +217,7 @@ def _report_sweep(
         raise typer.Exit(1)
 
 
-def _print_table(table: pd.DataFrame, param: str) -> None:
+def print_sweep_table(table: pd.DataFrame, param: str) -> None:
     import pandas as pd
 
     from advisor.sweep import COST_TIERS

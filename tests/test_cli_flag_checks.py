@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from advisor.catalog import Defaults
 from advisor.cli import app
-from advisor.cli_sweep import _print_table, _report_sweep
+from advisor.cli_sweep import print_sweep_table, report_sweep
 from advisor.sweep import COST_TIERS
 from advisor.workloads import Workload
 
@@ -187,12 +187,12 @@ def test_sweep_table_of_failed_cases_warns_nothing() -> None:
     """``fillna`` on the all-None cost columns raised pandas' FutureWarning."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _print_table(_failed_table(), "demand")
+        print_sweep_table(_failed_table(), "demand")
 
 
 def test_sweep_report_of_failed_cases_exits_1(tmp_path: Path) -> None:
     with pytest.raises(typer.Exit) as exc:
-        _report_sweep(_failed_table(), "demand", [2.0], tmp_path, json_out=True)
+        report_sweep(_failed_table(), "demand", [2.0], tmp_path, json_out=True)
     assert exc.value.exit_code == 1
 
 

@@ -367,3 +367,32 @@ def _expected_rows(
                 k[-1],
             )
     return want
+
+
+#: The buy list's columns that ``check_buy_rows`` leaves out, compared by ``buy_row_differences``.
+_MORE_TEXT = ("gpu", "start", "end")
+_MORE_NUMBERS = ("peak_count", "usd_per_month", "commitment_usd")
+
+
+def buy_row_differences(
+    rows: Sequence[Mapping[str, Any]], want: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Problems where a buy list's GPU, peak, dates, monthly spend or commitment differ from
+    ``want`` (the buy list recomputed with :func:`buy_rows`), row by row of the same key (a row
+    missing on either side is ``check_buy_rows``'s to report)."""
+    expected = {_key(r): r for r in want}
+    problems = []
+    for r in rows:
+        w = expected.get(_key(r))
+        if w is None:
+            continue
+        name = " ".join(k for k in _key(r) if k)
+        for c in _MORE_TEXT:
+            if str(r.get(c)) != str(w[c]):
+                problems.append(f"{name}: {c} {r.get(c)!r}, recomputed {w[c]!r}")
+        for c in _MORE_NUMBERS:
+            v = r.get(c)
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or not math.isclose(float(v), float(w[c]), rel_tol=1e-6, abs_tol=1e-6):
+                problems.append(f"{name}: {c} {v!r}, recomputed {float(w[c]):,.6g}")
+    return problems

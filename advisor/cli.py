@@ -1015,6 +1015,13 @@ def verify(
     fleet: FleetOpt = None,
     prices: PricesOpt = None,
     providers: ProvidersOpt = None,
+    scenarios: Annotated[
+        Path | None,
+        typer.Option(
+            help="A two-stage plan's demand file with scenarios: also checks its scenarios' "
+            "names and weights, and that DEMAND is its most probable scenario."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute a saved plan's capacity, SLOs, pool, cost and totals without the solver,
@@ -1030,6 +1037,7 @@ def verify(
         fleet_file=fleet,
         prices=prices,
         providers=parse_providers(providers),
+        scenarios_file=scenarios,
     )
     if json_out:
         emit_json(rep.as_dict())

@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from advisor import __version__
 from advisor.baselines import compute_baselines
 from advisor.buylist import term_hours
 from advisor.catalog import POOL_TIERS, Catalog, default_prices, load_catalog
 from advisor.demand import Demand, load_demand
-from advisor.errors import AdvisorError, CatalogError, closest
-from advisor.files import sha256, to_json
+from advisor.errors import AdvisorError, CatalogError, PlanError, closest
+from advisor.files import read_manifest, sha256, to_json
 from advisor.fleet import (
     Commitment,
     existing_gpus,
@@ -36,7 +37,7 @@ from advisor.plan import BUY_FILE, Plan, assemble_plan, read_buy_csv
 from advisor.policy import Policy, apply_policy, check_policy, load_policy
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS, stale_prices
 from advisor.solve import DEFAULT_SOLVER, FleetSolution, Progress, SolverSettings, solve_fleet
-from advisor.verify import VerifyReport, verify_plan
+from advisor.verify import Given, VerifyReport, verify_plan
 from advisor.workloads import Workload, load_workloads
 
 
@@ -285,22 +286,24 @@ def finish_plan(
     # catalog warnings (e.g. a reserved price above on-demand) travel with the plan, and so
     # does the age of every price the plan pays
     stale = stale_prices(_offers_used(plan, inputs.catalog), inputs.max_price_age_days)
-    plan = plan.with_warnings(
-        [
-            *inputs.catalog.warnings,
-            *stale,
-            *idle_commitments(inputs.commitments, d.hours),
-            *plan.doc.warnings,
-            *(
-                f"workload '{w}' states no slo_stat: its TTFT/TPOT limits bound the mean "
-                "(set slo_stat: p99 for MLPerf-style percentile limits)"
-                for w in d.workloads
-                if inputs.workloads[w].slo_stat is None
-            ),
-        ]
-    )
+    catalog_warnings, idle, slo = implied_warnings(inputs)
+    plan = plan.with_warnings([*catalog_warnings, *stale, *idle, *plan.doc.warnings, *slo])
     report = verify_inputs(plan, inputs)
     return plan.with_verification(report.ok, report.as_dict())
+
+
+def implied_warnings(inputs: Inputs) -> tuple[list[str], list[str], list[str]]:
+    """The warnings a plan for ``inputs`` states whatever its solve: the catalog's (e.g. a
+    reserved price above on-demand), the commitments with no hour in the horizon and the
+    workloads that state no slo_stat. ``verify`` requires them of a plan."""
+    d = inputs.demand
+    slo = [
+        f"workload '{w}' states no slo_stat: its TTFT/TPOT limits bound the mean "
+        "(set slo_stat: p99 for MLPerf-style percentile limits)"
+        for w in d.workloads
+        if inputs.workloads[w].slo_stat is None
+    ]
+    return list(inputs.catalog.warnings), idle_commitments(inputs.commitments, d.hours), slo
 
 
 def _gpu_hours_by_type(sol: FleetSolution, opts: OptionSet) -> dict[str, float]:
@@ -413,16 +416,24 @@ def solve_plan(
 
 
 def verify_inputs(
-    plan: Plan, inputs: Inputs, expected: Mapping[str, Any] | None = None
+    plan: Plan,
+    inputs: Inputs,
+    expected: Mapping[str, Any] | None = None,
+    *,
+    given: Given | None = None,
 ) -> VerifyReport:
     """Check ``plan`` against ``inputs`` alone: every number is recomputed from them (the
     plan's own copies of SLOs, prices and paths are not trusted). ``expected`` is
-    ``expected_from(inputs)`` when the caller checks many plans against the same inputs.
+    ``expected_from(inputs)`` when the caller checks many plans against the same inputs;
+    ``given`` what was read beside the plan (its folder's buy.csv and scenarios.csv, the
+    demand's scenarios); the warnings the inputs imply are added to it here.
     The workloads are checked as the solve reads them: within the policy (a policy without
     the API takes it from every workload)."""
     d = inputs.demand
     _, used = within_policy(inputs)
-    return verify_plan(
+    implied = [w for part in implied_warnings(inputs) for w in part]
+    given = replace(given or Given(), implied_warnings=implied)
+    rep = verify_plan(
         plan.data,
         plan.schedule,
         d.hours,
@@ -435,8 +446,31 @@ def verify_inputs(
         inputs.measured,
         providers=inputs.providers,
         capacity_model=inputs.capacity_model,
+        given=given,
         **(expected if expected is not None else expected_from(inputs)),
     )
+    check_stated_inputs(rep, plan.data, inputs.files)
+    return rep
+
+
+def check_stated_inputs(
+    rep: VerifyReport, plan_data: Mapping[str, Any], files: Mapping[str, Any]
+) -> None:
+    """What plan.json says it was solved with beyond paths (the price profile, --providers)
+    is what this check read: a plan that names another profile than its prices misleads its
+    reader (paths may differ between machines and are not compared)."""
+    stated = plan_data.get("inputs")
+    bad = []
+    if not isinstance(stated, Mapping):
+        bad.append("the plan does not state the inputs it was solved with (key 'inputs')")
+    else:
+        for k, label in (("prices", "price profile"), ("providers", "providers")):
+            if stated.get(k) != files.get(k):
+                bad.append(
+                    f"the plan names the {label} {stated.get(k)!r}; its figures are those of "
+                    f"{files.get(k)!r}, the {label} this check read"
+                )
+    rep.add("stated_inputs", not bad, "; ".join(bad) or "price profile and providers as read")
 
 
 def _baselines(
@@ -484,11 +518,14 @@ def verify_files(
     fleet_file: Path | str | None = None,
     prices: str | None = None,
     providers: Sequence[str] | None = None,
+    scenarios_file: Path | str | None = None,
 ) -> VerifyReport:
     """Verify a saved plan against the inputs given here, read as ``solve`` reads them (the
     shipped catalog, workloads and default price profile when none are given). Nothing the
     plan names is loaded: a plan solved for other inputs fails the ``inputs`` check, which
-    names the input."""
+    names the input. Every file the folder's manifest lists must be there; buy.csv and
+    scenarios.csv are checked as a reader reads them. ``scenarios_file`` (the demand file
+    with scenarios a two-stage plan was solved on) checks its scenarios' names and weights."""
     plan = Plan.load(plan_path)
     _one_demand(plan, demand_path)
     recorded = plan.data.get("policy")
@@ -503,10 +540,15 @@ def verify_files(
         # the procurement policy is a rule the plan must keep; the plan's rules are checked
         policy=Policy.model_validate(recorded) if isinstance(recorded, dict) else None,
     )
-    buy_path = Path(plan.path or ".") / BUY_FILE
-    if buy_path.is_file():
-        # the buy list on disk is what a reviewer reads: check that file, not plan.json's copy
-        plan = plan.with_buy(read_buy_csv(buy_path))
+    folder = Path(plan.path or ".")
+    buy_path = folder / BUY_FILE
+    # the buy list on disk is what a reviewer reads: that file is checked, and so is
+    # plan.json's copy (which compare and report read)
+    given = Given(
+        buy_file=read_buy_csv(buy_path) if buy_path.is_file() else None,
+        scenario_table=_scenario_table(folder) if plan.data.get("scenarios") else None,
+        scenarios=_scenario_set(scenarios_file, inputs) if scenarios_file else None,
+    )
     # the capacity model is a method the solve chose, not an input: plans from before the
     # serving model have none and used the roofline; anything else is refused
     method = plan.data.get("capacity_model", "roofline")
@@ -515,7 +557,10 @@ def verify_files(
             f"{plan_path}: capacity_model '{method}' is not simulated or roofline; "
             "the plan file was edited or is not advisor's"
         )
-    rep = verify_inputs(plan, replace(inputs, capacity_model=method))
+    rep = verify_inputs(plan, replace(inputs, capacity_model=method), given=given)
+    _check_folder(rep, folder)
+    if given.scenarios is not None:
+        _check_scenario_demand(rep, given.scenarios, inputs.demand)
     named = (plan.data.get("inputs") or {}).get("prices")
     used = inputs.files["prices"]
     if isinstance(named, str) and named != used:
@@ -525,6 +570,67 @@ def verify_files(
             f"'{used}': pass --prices {named}",
         )
     return rep
+
+
+def _check_folder(rep: VerifyReport, folder: Path) -> None:
+    """Every file of the plan the folder's manifest (``.advisor/manifest.json``) lists is
+    there: a plan folder without its buy.csv or summary.md is not the plan advisor wrote (a
+    report written into the folder later is the report's, not the plan's)."""
+    listed = sorted(n for n in read_manifest(folder).get("files", {}) if not n.startswith(REPORT))
+    missing = [n for n in listed if not (folder / n).is_file()]
+    rep.add(
+        "plan_files",
+        not missing,
+        f"{', '.join(missing)} missing from {folder} (its manifest lists "
+        f"{', '.join(listed)}); solve again, or restore the file"
+        if missing
+        else f"{len(listed)} files the manifest lists are there",
+    )
+
+
+#: how the files ``advisor report`` writes into a plan folder begin
+REPORT = "report"
+
+
+def _check_scenario_demand(rep: VerifyReport, scen: Any, demand: Demand) -> None:
+    """The demand verified is the scenario file's most probable scenario (the one a two-stage
+    plan's schedule is of)."""
+    top = int(np.argmax(scen.weights))
+    d = scen.demands[top]
+    same = d.hours.equals(demand.hours) and list(d.workloads) == list(demand.workloads)
+    same = same and all(
+        np.allclose(getattr(d, a), getattr(demand, a), rtol=1e-9, atol=1e-9)
+        for a in ("requests", "input_tokens", "output_tokens")
+    )
+    rep.add(
+        "scenario_demand",
+        same,
+        f"the demand is scenario '{scen.names[top]}' of the scenario file"
+        if same
+        else f"the demand given is not scenario '{scen.names[top]}' (the most probable) of "
+        "the scenario file",
+    )
+
+
+def _scenario_table(folder: Path) -> list[dict[str, Any]] | None:
+    """scenarios.csv's rows (None where the folder has none)."""
+    from advisor.scenario_report import SCENARIOS_CSV
+
+    path = folder / SCENARIOS_CSV
+    if not path.is_file():
+        return None
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"scenario": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise PlanError(f"{path}: not a readable scenario table ({exc}).") from None
+    return frame.to_dict("records")
+
+
+def _scenario_set(path: Path | str, inputs: Inputs) -> Any:
+    """The scenarios of a demand file (their names, weights and how they were read)."""
+    from advisor.scenarios import load_scenarios
+
+    return load_scenarios(path, inputs.workloads)
 
 
 def _one_demand(plan: Plan, demand_path: Path | str) -> None:
@@ -537,7 +643,8 @@ def _one_demand(plan: Plan, demand_path: Path | str) -> None:
     named = (plan.data.get("scenarios") or {}).get("plan_scenario")
     which = (
         f"this plan's schedule is of its scenario '{named}': verify it against that "
-        "scenario's rows alone (the hour, workload and quantity columns)"
+        "scenario's rows alone (the hour, workload and quantity columns), with the file "
+        f"as --scenarios {demand_path}"
         if named
         else "give the demand this plan was solved for"
     )

@@ -40,11 +40,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advisor.buylist import check_buy_rows
+from advisor.buylist import (
+    buy_row_differences,
+    buy_rows,
+    check_buy_rows,
+    commitment_fields,
+    short_horizon_warnings,
+    term_hours,
+)
 from advisor.catalog import POOL_TIERS, ApiOffer, Catalog
-from advisor.errors import PlanError
+from advisor.errors import AdvisorError, PlanError
 from advisor.files import jsonable
-from advisor.options import workload_api_offer
+from advisor.options import catalog_pools, effective_prices, workload_api_offer
 from advisor.policy import Policy, policy_violations
 from advisor.serving import measured_matches, replica_capacity
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
@@ -79,6 +86,19 @@ class VerifyReport:
         return [f"{c['check']}: {c['detail']}" for c in self.checks if not c["ok"]]
 
 
+@dataclass(frozen=True)
+class Given:
+    """What the caller read beside the plan: the files of its folder that a reader reads
+    (``buy.csv``'s and ``scenarios.csv``'s rows, None where the folder has none), the
+    warnings the inputs imply (catalog, commitments, workloads) and the demand's scenarios
+    (an ``advisor.scenarios.ScenarioSet``; None where verify was given one demand)."""
+
+    buy_file: Sequence[Mapping[str, Any]] | None = None
+    scenario_table: Sequence[Mapping[str, Any]] | None = None
+    implied_warnings: Sequence[str] | None = None
+    scenarios: Any = None
+
+
 def _spot_aware_price(catalog: Catalog, gpu: str, tier: str) -> float:
     """Price per unit-hour of pool ``gpu`` (a GPU type or an instance pool) on ``tier``."""
     if (gpu, tier) not in catalog.offers:
@@ -107,6 +127,7 @@ def verify_plan(
     input_sha256: Mapping[str, str] | None = None,
     existing: Sequence[Mapping[str, Any]] | None = None,
     baselines: Mapping[str, float | None] | None = None,
+    given: Given | None = None,
 ) -> VerifyReport:
     """Run every check on a plan against the demand arrays (``(H, W)``, ``workloads`` order).
 
@@ -116,7 +137,8 @@ def verify_plan(
     1%) whose SLOs are no tighter than the row's. ``providers`` (``--providers``) limits
     where every workload may buy. ``input_sha256`` (the digests of the inputs
     given), ``existing`` (the commitments' rows) and ``baselines`` (each policy's cost) are
-    compared with what the plan reports where given.
+    compared with what the plan reports where given; so is ``given`` (the folder's other
+    files, the warnings the inputs imply, the demand's scenarios).
 
     A plan that cannot even be read as a plan (a field of the wrong type, a table without
     its columns) fails the ``plan_format`` check; it never raises.
@@ -142,6 +164,7 @@ def verify_plan(
                 baselines,
                 providers,
                 capacity_model,
+                given or Given(),
             )
     except (
         KeyError,
@@ -174,6 +197,7 @@ def _verify(
     baselines: Mapping[str, float | None] | None,
     providers: Sequence[str] | None,
     capacity_model: str,
+    given: Given,
 ) -> None:
     defs = {w: (d if isinstance(d, dict) else d.model_dump()) for w, d in workload_defs.items()}
     method = plan_data.get("capacity_model", capacity_model)
@@ -221,10 +245,23 @@ def _verify(
         plan_data, self_rows, api_rows, catalog, defs, fleet_rows, self_hosted, H
     )
     total = _check_cost(rep, plan_data, tiers)
+    reserved = _expected_reserved(plan_data, catalog, hours)
     _check_policy_and_buy_list(rep, plan_data, schedule, catalog, H)
+    _check_buy_lists(rep, plan_data, sched, catalog, reserved, H, given.buy_file)
     _check_totals(
-        rep, plan_data, sched, workloads, requests, input_tokens, output_tokens, catalog, H, tiers
+        rep,
+        plan_data,
+        sched,
+        workloads,
+        requests,
+        input_tokens,
+        output_tokens,
+        catalog,
+        H,
+        tiers,
+        reserved,
     )
+    _check_fleet(rep, plan_data, sched, catalog, reserved, H)
     priced = {
         w: workload_api_offer(catalog, _as_workload(workload_defs[w]), providers) for w in workloads
     }
@@ -233,6 +270,11 @@ def _verify(
         _check_existing(rep, plan_data, existing)
     if baselines is not None:
         _check_baselines(rep, plan_data, baselines, total)
+    _check_warnings(rep, plan_data, given.implied_warnings, reserved, H, baselines, total)
+    if plan_data.get("scenarios") is not None:
+        floor = tiers["reserved"] + tiers["owned"] + tiers["existing"]
+        floor += tiers["overhead"] if (reserved_by_gpu or fleet_rows) else 0.0
+        _check_scenarios(rep, plan_data, total, floor, given)
 
 
 def _check_policy_and_buy_list(
@@ -242,12 +284,9 @@ def _check_policy_and_buy_list(
     catalog: Catalog,
     H: int,
 ) -> None:
-    """The plan keeps to its policy; its buy list (where it has one) adds up to the schedule."""
+    """The plan keeps to its policy (its buy lists: ``_check_buy_lists``)."""
     bad_policy = check_policy_rules(plan_data, schedule, catalog)
     rep.add("policy", not bad_policy, "; ".join(bad_policy[:3]) or "within the plan's policy")
-    if "buy" in plan_data:
-        bad_buy = check_buy_list(plan_data, schedule, float(H))
-        rep.add("buy_list", not bad_buy, "; ".join(bad_buy[:3]) or "buy list = schedule totals")
 
 
 def _check_demand_matches(
@@ -895,9 +934,10 @@ def _check_totals(
     catalog: Catalog,
     H: int,
     tiers: Mapping[str, float],
+    reserved: Sequence[Mapping[str, Any]],
 ) -> None:
     """Every total the plan reports, recomputed: tokens, per-workload figures, $/M, reserved
-    rows, utilization, the bound and the gap."""
+    rows (``reserved``: recomputed from the catalog), utilization, the bound and the gap."""
     same = _Same()
     total = float(sum(tiers.values()))
     tin, tout = float(input_tokens.sum()), float(output_tokens.sum())
@@ -929,13 +969,16 @@ def _check_totals(
     ):
         same("sum of cost_by_workload_usd", float(sum(by_w.values())), total)
     _pool_totals(same, plan_data, sched, catalog, H)
+    _reserved_terms(same, plan_data, reserved)
     _bound_totals(same, plan_data, total)
     rep.add(
         "totals",
         not same.bad,
         _summarize(same.bad)
         if same.bad
-        else "tokens, workloads, $/M, reserved rows, utilization and gap recomputed",
+        else "tokens, workloads, $/M, reserved rows and their terms, utilization recomputed; "
+        "the bound is not re-proved (that takes a solve): it is at most the cost, and the "
+        "gap, the solver's bound, gap and status follow from it",
     )
 
 
@@ -1017,6 +1060,26 @@ def _bound_totals(same: _Same, plan_data: Mapping[str, Any], total: float) -> No
         same.bad.append(f"lower bound ${lower:,.2f} is above the plan's cost ${total:,.2f}")
     else:
         same("gap", plan_data.get("gap"), max(0.0, (total - lower) / total) if total > 0 else None)
+    _solver_figures(same, plan_data, total)
+
+
+def _solver_figures(same: _Same, plan_data: Mapping[str, Any], total: float) -> None:
+    """The solver's entry repeats the plan's cost, bound and gap, and calls the solve optimal
+    only where that gap is within the tolerance the plan was solved with (``settings.gap``)."""
+    solver = plan_data.get("solver")
+    if not isinstance(solver, Mapping) or not solver:
+        return
+    same("solver.objective", solver.get("objective"), total)
+    for k, plan_key in (("bound", "lower_bound_usd"), ("gap", "gap")):
+        v, want = solver.get(k), plan_data.get(plan_key)
+        if v != want and not (_is_number(v) and _is_number(want) and _close(v, want)):
+            same.bad.append(f"solver.{k} {v!r} is not the plan's {plan_key} {want!r}")
+    gap = plan_data.get("gap")
+    tol = (plan_data.get("settings") or {}).get("gap")
+    tol = float(tol) if _is_number(tol) else 0.0
+    proven = total <= 0 or (_is_number(gap) and gap <= tol + 1e-6)
+    if solver.get("status") == "optimal" and not proven:
+        same.bad.append(f"solver.status 'optimal' with gap {gap!r} above the tolerance {tol:g}")
 
 
 def _check_echoes(
@@ -1146,10 +1209,21 @@ def _check_baselines(
         bad.append(
             f"savings_vs_best_baseline_usd: reported {sv!r}, recomputed {costs[best] - total:,.2f}"
         )
+    fraction = plan_data.get("savings_vs_best_baseline_fraction")
+    want = (costs[best] - total) / costs[best] if best is not None and costs[best] > 0 else None
+    if (want is None) != (fraction is None) or (
+        want is not None and not (_is_number(fraction) and _close(float(fraction), want))
+    ):
+        bad.append(
+            f"savings_vs_best_baseline_fraction: reported {fraction!r}, recomputed "
+            + ("none" if want is None else f"{want:.6g}")
+        )
     rep.add(
         "baselines",
         not bad,
-        _summarize(bad) if bad else f"{len(baselines)} simple policies recomputed",
+        _summarize(bad)
+        if bad
+        else f"{len(baselines)} simple policies and the saving against the best recomputed",
     )
 
 
@@ -1228,3 +1302,436 @@ def _capacity(
     if not cap.feasible:
         return None
     return cap.requests_per_s * SECONDS_PER_HOUR
+
+
+# --- the figures a reader takes from plan.json beyond the schedule ---------------------------
+
+#: The fields of a reserved row recomputed from the catalog (besides usd_per_hour, cost_usd).
+_RESERVED_FIELDS = (
+    "gpu",
+    "pool",
+    "provider",
+    "instance",
+    "region",
+    "gpus_per_instance",
+    "start",
+    "end",
+    "term_hours",
+    "usd_per_month",
+    "commitment_usd",
+)
+#: How far a figure priced by a solve may sit below a bound a solve proved (the solver's
+#: tolerance and the tie-breaking cost its objective carries).
+BOUND_TOL = 1e-3
+
+
+def _expected_reserved(
+    plan_data: Mapping[str, Any], catalog: Catalog, hours: pd.DatetimeIndex
+) -> list[dict[str, Any]]:
+    """The plan's reserved rows as the catalog prices them: where, the price and cost over the
+    horizon, and the commitment over the offer's whole term from the horizon's first hour."""
+    H = float(len(hours))
+    start = pd.Timestamp(pd.DatetimeIndex(hours)[0]).tz_convert("UTC")
+    pools = catalog_pools(catalog)
+    out = []
+    for r in plan_data.get("reserved", []):
+        g, tier, n = r.get("pool", r["gpu"]), str(r["tier"]), int(r["count"])
+        offer = catalog.offers[(g, tier)]
+        price = _spot_aware_price(catalog, g, tier)
+        term = term_hours(tier, offer.amortization_years, offer.term_months) or H
+        where = pools[g].as_dict()
+        out.append(
+            {
+                "gpu": offer.gpu,
+                "tier": tier,
+                "count": n,
+                "usd_per_hour": price,
+                "cost_usd": n * price * H,
+                **{k: where[k] for k in ("pool", "provider", "instance", "region")},
+                "gpus_per_instance": where["gpus_per_instance"],
+                **commitment_fields(n, price, term, start),
+            }
+        )
+    return out
+
+
+def _reserved_terms(
+    same: _Same, plan_data: Mapping[str, Any], reserved: Sequence[Mapping[str, Any]]
+) -> None:
+    """Each reserved row's offer, term, dates, monthly spend and commitment as recomputed."""
+    for i, (got, want) in enumerate(zip(plan_data.get("reserved", []), reserved, strict=True)):
+        for k in _RESERVED_FIELDS:
+            v = want[k]
+            if isinstance(v, float):
+                same(f"reserved[{i}].{k}", got.get(k), v)
+            elif got.get(k) != v:
+                same.bad.append(f"reserved[{i}].{k}: reported {got.get(k)!r}, recomputed {v!r}")
+
+
+def _check_buy_lists(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    sched: pd.DataFrame,
+    catalog: Catalog,
+    reserved: Sequence[Mapping[str, Any]],
+    H: int,
+    buy_file: Sequence[Mapping[str, Any]] | None,
+) -> None:
+    """The buy list a reviewer reads (``buy.csv`` where the folder has one, else plan.json's)
+    is ``buy_list``; plan.json's copy beside a buy.csv (which compare and report read) is
+    ``plan_buy_list``. Each adds up to the schedule and the reserved rows (counts,
+    GPU-hours, deployments) and has the GPU, peak, dates, monthly spend and commitment of the
+    buy list recomputed from them (the reserved rows as the catalog prices them)."""
+    want = buy_rows(reserved, sched, float(H), effective_prices(catalog))
+    lists = [("buy_list", "buy.csv", buy_file)] if buy_file is not None else []
+    if "buy" in plan_data:
+        name = "buy_list" if buy_file is None else "plan_buy_list"
+        lists.append((name, "plan.json's buy list", plan_data.get("buy") or []))
+    for name, label, rows in lists:
+        rows = list(rows)
+        bad = check_buy_rows(rows, sched, reserved, float(H))
+        bad += buy_row_differences(rows, want) if not bad else []
+        rep.add(
+            name,
+            not bad,
+            "; ".join(bad[:3])
+            or f"buy list = schedule totals ({label}: counts, GPU-hours, peaks, dates, "
+            "monthly spend and commitments recomputed)",
+        )
+
+
+def _fleet_where(pools: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A fleet row's pool, provider, instance type, region and GPUs per instance."""
+    p = pools.get(key)
+    if p is None:  # a generic pool known only from commitments
+        return {"pool": key, "provider": "generic", "instance": key, "region": ""} | {
+            "gpus_per_instance": 1
+        }
+    d = p.as_dict()
+    return {k: d[k] for k in ("pool", "provider", "instance", "region", "gpus_per_instance")}
+
+
+def _expected_fleet(
+    sched: pd.DataFrame, catalog: Catalog, reserved: Sequence[Mapping[str, Any]], H: int
+) -> list[dict[str, Any]]:
+    """plan.json's ``fleet``: each commitment, then each pool × source of the schedule with
+    its peak and mean GPUs, GPU-hours and peak instances."""
+    pools = catalog_pools(catalog)
+    rows: list[dict[str, Any]] = []
+    for r in sorted(reserved, key=lambda r: (r["pool"], r["tier"])):
+        gpus = r["count"] * int(r["gpus_per_instance"])
+        rows.append(
+            {"gpu": r["gpu"], "tier": r["tier"], "peak_gpus": gpus, "mean_gpus": float(gpus)}
+            | {"gpu_hours": gpus * float(H), **_fleet_where(pools, r["pool"])}
+            | {"instances": r["count"]}
+        )
+    per = sched[sched["source"] != "api"] if len(sched) else sched
+    per = per.drop_duplicates(["hour", "deployment", "source"]) if len(per) else per
+    for (g, s), grp in per.groupby(["pool", "source"]) if len(per) else []:
+        by_hour = grp.groupby("hour")["gpus"].sum()
+        rows.append(
+            {
+                "gpu": str(grp["gpu"].iloc[0]),
+                "tier": "pool (in use)" if s == "pool" else str(s),
+                "peak_gpus": int(by_hour.max()),
+                "mean_gpus": float(by_hour.sum() / H),
+                "gpu_hours": float(by_hour.sum()),
+                **_fleet_where(pools, str(g)),
+                "instances": float(grp.groupby("hour")["instances"].sum().max()),
+            }
+        )
+    return rows
+
+
+def _check_fleet(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    sched: pd.DataFrame,
+    catalog: Catalog,
+    reserved: Sequence[Mapping[str, Any]],
+    H: int,
+) -> None:
+    """The fleet summary (peak and mean GPUs, GPU-hours, instances per pool and tier)
+    recomputed from the reserved rows and the schedule."""
+    if "fleet" not in plan_data:
+        return
+    got, want = plan_data.get("fleet") or [], _expected_fleet(sched, catalog, reserved, H)
+    same = _Same()
+    if len(got) != len(want):
+        same.bad.append(f"{len(got)} fleet rows, recomputed {len(want)}")
+    for i, (g, w) in enumerate(zip(got, want, strict=False)):
+        for k, v in w.items():
+            r = g.get(k) if isinstance(g, Mapping) else None
+            if isinstance(v, int | float) and k != "gpus_per_instance":
+                same(f"fleet[{i}].{k}", r, float(v))
+            elif r != v:
+                same.bad.append(f"fleet[{i}].{k}: reported {r!r}, recomputed {v!r}")
+    rep.add(
+        "fleet",
+        not same.bad,
+        _summarize(same.bad) if same.bad else f"{len(want)} fleet rows recomputed",
+    )
+
+
+def _unpathed(text: str) -> str:
+    """A warning without its file paths (a catalog warning names the file it read, which
+    differs between machines and working folders)."""
+    return re.sub(r"\S*/\S*", "/", text)
+
+
+def _check_warnings(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    implied: Sequence[str] | None,
+    reserved: Sequence[Mapping[str, Any]],
+    H: int,
+    baselines: Mapping[str, float | None] | None,
+    total: float,
+) -> None:
+    """The plan states every warning its inputs imply: ``implied`` (the catalog's, idle
+    commitments, workloads without slo_stat), short horizons against a commitment's term, a
+    plan dearer than a simple policy. Warnings of the solve itself (time limits, the bound,
+    aggregation) and of price ages (they depend on the day and --max-price-age) cannot be
+    recomputed and are not checked."""
+    stated = plan_data.get("warnings")
+    if not isinstance(stated, list) or not all(isinstance(w, str) for w in stated):
+        rep.add("warnings", False, f"warnings is {stated!r}, not a list of texts")
+        return
+    have = {_unpathed(w) for w in stated}
+    want = [*(implied or []), *short_horizon_warnings(reserved, float(H))]
+    missing = [w for w in want if _unpathed(w) not in have]
+    costs = {k: v for k, v in (baselines or {}).items() if v is not None}
+    best = min(costs, key=lambda k: costs[k]) if costs else None
+    if best is not None and costs[best] < total * (1 - 1e-6):
+        head = f"The plan costs more than the simple policy '{best}'"
+        if not any(w.startswith(head) for w in stated):
+            missing.append(head)
+    rep.add(
+        "warnings",
+        not missing,
+        f"{len(missing)} warning(s) the inputs imply are missing; first: {missing[0]}"
+        if missing
+        else f"the {len(want)} warning(s) the inputs imply are stated (the solve's own and "
+        "price-age warnings are not recomputed)",
+    )
+
+
+#: The scenarios' per-scenario figures, by name.
+_BY_SCENARIO = (
+    "cost_by_scenario_usd",
+    "single_forecast_cost_by_scenario_usd",
+    "own_optimum_by_scenario_usd",
+    "regret_by_scenario_usd",
+)
+#: scenarios.csv's columns and the per-scenario figure each repeats.
+_SCENARIO_COLUMNS = {
+    "two_stage_usd": "cost_by_scenario_usd",
+    "single_forecast_usd": "single_forecast_cost_by_scenario_usd",
+    "own_optimum_usd": "own_optimum_by_scenario_usd",
+    "regret_usd": "regret_by_scenario_usd",
+}
+
+
+def _check_scenarios(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    total: float,
+    floor: float,
+    given: Given,
+) -> None:
+    """A two-stage plan's ``scenarios``: the names and weights (against the demand's
+    scenarios where given), every figure that follows from the per-scenario costs (expected,
+    worst, CVaR, regret, VSS, EVPI, the objective and gap), the fleet (the plan's), each cost
+    at least what the fleet commits (``floor``) and the plan's scenario's at least the plan's
+    bound, and scenarios.csv. Each scenario's cost is a solve of its own not in the folder:
+    it is not recomputed, nor are the bounds the solves proved."""
+    same = _Same()
+    s = plan_data["scenarios"]
+    names, w = _scenario_names(same, s, given.scenarios)
+    if names:
+        by = {k: _by_scenario(same, s, k, names) for k in _BY_SCENARIO}
+        if all(v is not None for v in by.values()):
+            _scenario_figures(same, plan_data, s, w, by, total, floor)  # type: ignore[arg-type]
+        _scenario_table(same, s, names, given.scenario_table)
+    rep.add(
+        "scenarios",
+        not same.bad,
+        _summarize(same.bad)
+        if same.bad
+        else f"{len(names)} scenarios: weights"
+        + (" as the demand gives them" if given.scenarios is not None else " sum to 1")
+        + ", expected, worst, CVaR, regret, VSS, EVPI, objective and gap follow from the "
+        "per-scenario costs; those costs and the bounds are other solves' and are not "
+        "recomputed",
+    )
+
+
+def _scenario_names(same: _Same, s: Any, scenarios: Any) -> tuple[list[str], np.ndarray]:
+    """The scenarios' names and weights, checked against the demand's scenarios where given."""
+    if not isinstance(s, Mapping):
+        same.bad.append(f"scenarios is {s!r}, not an object")
+        return [], np.zeros(0)
+    names, weights = s.get("names"), s.get("weights")
+    if (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(n, str) for n in names)
+        or len(set(names)) != len(names)
+        or not isinstance(weights, list)
+        or len(weights) != len(names)
+        or not all(_is_number(x) and x > 0 for x in weights)
+    ):
+        same.bad.append("scenarios.names and weights must be distinct names, one weight > 0 each")
+        return [], np.zeros(0)
+    w = np.asarray(weights, dtype=float)
+    same("sum of scenarios.weights", float(w.sum()), 1.0)
+    if scenarios is not None:
+        if list(scenarios.names) != names:
+            same.bad.append(f"scenarios.names {names}, the demand's {list(scenarios.names)}")
+        else:
+            for n, a, b in zip(names, w, scenarios.weights, strict=True):
+                same(f"scenarios.weights[{n}]", float(a), float(b))
+        if s.get("method") != scenarios.method:
+            same.bad.append(f"scenarios.method {s.get('method')!r}, not {scenarios.method!r}")
+    top = names[int(np.argmax(w))]
+    if s.get("plan_scenario") != top:
+        same.bad.append(f"scenarios.plan_scenario {s.get('plan_scenario')!r}, expected {top!r}")
+    return names, w
+
+
+def _by_scenario(same: _Same, s: Mapping[str, Any], key: str, names: list[str]) -> Any:
+    """A per-scenario figure as an array in ``names`` order (None where malformed)."""
+    d = s.get(key)
+    if (
+        not isinstance(d, Mapping)
+        or sorted(d) != sorted(names)
+        or not all(_is_number(v) for v in d.values())
+    ):
+        same.bad.append(f"scenarios.{key} must give a finite number per scenario")
+        return None
+    return np.array([float(d[n]) for n in names])
+
+
+def _scenario_figures(
+    same: _Same,
+    plan_data: Mapping[str, Any],
+    s: Mapping[str, Any],
+    w: np.ndarray,
+    by: Mapping[str, np.ndarray],
+    total: float,
+    floor: float,
+) -> None:
+    """What follows from the per-scenario costs and weights, and what bounds those costs."""
+    from advisor.stochastic import cvar, parse_risk
+
+    two, one = by["cost_by_scenario_usd"], by["single_forecast_cost_by_scenario_usd"]
+    own = by["own_optimum_by_scenario_usd"]
+    alpha = s.get("cvar_alpha")
+    if not (_is_number(alpha) and 0 <= alpha < 1):
+        same.bad.append(f"scenarios.cvar_alpha is {alpha!r}, not in [0, 1)")
+        return
+    e_two, e_one = float(w @ two), float(w @ one)
+    for label, v in (
+        ("expected_cost_usd", e_two),
+        ("worst_cost_usd", float(two.max())),
+        ("cvar_usd", cvar(two, w, alpha)),
+        ("single_forecast_expected_cost_usd", e_one),
+        ("single_forecast_worst_cost_usd", float(one.max())),
+        ("single_forecast_cvar_usd", cvar(one, w, alpha)),
+        ("vss_usd", e_one - e_two),
+        ("evpi_usd", e_two - float(w @ own)),
+    ):
+        same(f"scenarios.{label}", s.get(label), v)
+    for i, n in enumerate(s["names"]):
+        same(f"scenarios.regret_by_scenario_usd[{n}]", float(by["regret_by_scenario_usd"][i]),
+             float(two[i] - own[i]))  # fmt: skip
+        if own[i] > min(two[i], one[i]) * (1 + REL_TOL) + 1e-6:
+            same.bad.append(f"scenarios: {n}'s own optimum is above a fleet's cost there")
+        if two[i] < floor * (1 - REL_TOL) - 1e-6:
+            same.bad.append(f"scenarios: {n} costs ${two[i]:,.2f}, less than the fleet's "
+                            f"committed ${floor:,.2f}")  # fmt: skip
+    _scenario_plan_figures(same, plan_data, s, two, total)
+    try:
+        risk = parse_risk(str(s.get("risk")))
+    except AdvisorError:
+        same.bad.append(f"scenarios.risk {s.get('risk')!r} is not a risk advisor knows")
+        return
+    if risk.kind == "cvar" and not _close(risk.alpha, float(alpha)):
+        same.bad.append(f"scenarios.cvar_alpha {alpha!r} is not the risk's {risk.alpha:g}")
+    objective = float(risk.value(two, w))
+    same("scenarios.objective_usd", s.get("objective_usd"), objective)
+    _scenario_bound(same, s, objective, risk.kind, float(w @ own))
+
+
+def _scenario_plan_figures(
+    same: _Same, plan_data: Mapping[str, Any], s: Mapping[str, Any], two: np.ndarray, total: float
+) -> None:
+    """The fleet is the plan's, and the plan's scenario costs the fleet at least the bound the
+    plan's own solve proved (one scenario: exactly the plan's cost)."""
+    from advisor.stochastic import fleet_from_rows
+
+    rows = plan_data.get("reserved", [])
+    fleet = s.get("fleet")
+    stated = {
+        (str(r.get("gpu")), str(r.get("tier"))): r.get("count")
+        for r in (fleet if isinstance(fleet, list) else [])
+        if isinstance(r, Mapping) and r.get("count")
+    }
+    by_gpu = {(str(r["gpu"]), str(r["tier"])): int(r["count"]) for r in rows if int(r["count"])}
+    if stated not in (fleet_from_rows(rows), by_gpu):
+        same.bad.append(f"scenarios.fleet {fleet!r} is not the plan's reserved fleet")
+    names = list(s["names"])
+    i = names.index(s["plan_scenario"]) if s.get("plan_scenario") in names else 0
+    if len(two) == 1:
+        same("scenarios.cost_by_scenario_usd (the plan's cost)", float(two[0]), total)
+    lower = plan_data.get("lower_bound_usd")
+    if _is_number(lower) and two[i] < lower * (1 - BOUND_TOL) - 1e-6:
+        same.bad.append(
+            f"scenarios: the plan's scenario costs ${two[i]:,.2f}, below the plan's own lower "
+            f"bound ${lower:,.2f}"
+        )
+
+
+def _scenario_bound(
+    same: _Same, s: Mapping[str, Any], objective: float, kind: str, own_mean: float
+) -> None:
+    """The bound is at most the objective, the gap follows from it, and (expected cost) it is
+    the larger of the first-stage and wait-and-see bounds, the latter at most the scenarios'
+    own optima."""
+    bound, gap = s.get("bound_usd"), s.get("gap")
+    if bound is None:
+        if gap is not None:
+            same.bad.append(f"scenarios.gap {gap!r} without a bound")
+        return
+    if not _is_number(bound) or bound > objective * (1 + REL_TOL) + 1e-6:
+        same.bad.append(f"scenarios.bound_usd {bound!r} is above the objective {objective:,.2f}")
+        return
+    if objective > 0:
+        same("scenarios.gap", gap, max(0.0, (objective - bound) / objective))
+    elif gap not in (None, 0, 0.0):
+        same.bad.append(f"scenarios.gap {gap!r} on an objective of {objective:g}")
+    ws, fs = s.get("wait_and_see_bound_usd"), s.get("first_stage_bound_usd")
+    if _is_number(ws) and ws > own_mean * (1 + BOUND_TOL) + 1e-6:
+        same.bad.append(f"scenarios.wait_and_see_bound_usd {ws!r} is above the own optima's mean")
+    if kind == "expected" and "first_stage_bound_usd" in s and (ws is not None or fs is not None):
+        parts = [float(x) for x in (ws if ws is not None else 0.0, fs) if _is_number(x)]
+        same("scenarios.bound_usd", bound, min(max(parts), objective))
+
+
+def _scenario_table(
+    same: _Same,
+    s: Mapping[str, Any],
+    names: list[str],
+    table: Sequence[Mapping[str, Any]] | None,
+) -> None:
+    """scenarios.csv (where the folder has it) repeats plan.json's per-scenario figures."""
+    if table is None:
+        return
+    rows = list(table)
+    if [str(r.get("scenario")) for r in rows] != names:
+        same.bad.append(f"scenarios.csv lists {[r.get('scenario') for r in rows]}, not {names}")
+        return
+    for r, n, wt in zip(rows, names, s["weights"], strict=True):
+        same(f"scenarios.csv {n} weight", r.get("weight"), float(wt))
+        for col, key in _SCENARIO_COLUMNS.items():
+            same(f"scenarios.csv {n} {col}", r.get(col), float(s[key][n]))

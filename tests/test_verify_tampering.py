@@ -1,0 +1,272 @@
+"""verify against edits of the figures a reader takes from a plan folder beyond the schedule:
+the saving, the fleet summary, the buy list (plan.json's and buy.csv), the files the folder's
+manifest lists, the price profile the plan names, the warnings its inputs imply, the bound's
+consistency, the reserved rows' terms and a two-stage plan's scenario figures. Each edit
+verified before (exit 0); each must fail the check that names it.
+
+One plan and one two-stage plan are solved per module (a few hours of one workload: a pool,
+hourly replicas and the API), then copied and edited per test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from advisor.catalog import load_catalog
+from advisor.demand import write_demand_csv
+from advisor.pipeline import solve_plan, verify_files
+from advisor.scenarios import load_scenarios
+from advisor.verify import VerifyReport
+from advisor.workloads import load_workloads
+from tests.adversarial.helpers import FAST, GPU_CSV, HEADER, HOURS, WL, invoke, write
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A saved plan with a pool (a 3-year commitment on 4 hours: a short-horizon warning),
+    hourly replicas and API rows."""
+    tmp = tmp_path_factory.mktemp("plan")
+    demand = write(tmp / "gpu.csv", GPU_CSV)
+    plan = solve_plan(demand, solver="highs", time_limit_s=30)
+    assert plan.verified, plan.data["verification"]
+    assert plan.data["reserved"] and plan.data["buy"], plan.data["reserved"]
+    out = tmp / "plan"
+    plan.save(out)
+    return {"dir": out, "demand": demand}
+
+
+@pytest.fixture(scope="module")
+def two_stage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A saved two-stage plan over two scenarios, and its scenario's own demand file."""
+    tmp = tmp_path_factory.mktemp("scenarios")
+    rows = "".join(
+        f"{name},{weight},{h},{WL},{int(n * factor)},,\n"
+        for name, weight, factor in (("low", 0.4, 0.5), ("high", 0.6, 1.5))
+        for h, n in zip(HOURS, (20000, 20000, 20000, 700000), strict=True)
+    )
+    path = write(tmp / "sc.csv", "scenario,scenario_weight," + HEADER + rows)
+    out = tmp / "plan"
+    res = invoke("solve", path, *FAST, "--workers", "1", "--out", out)
+    assert res.exit_code == 0, res.output
+    catalog = load_catalog([])
+    scen = load_scenarios(path, load_workloads(catalog, []))
+    top = int(np.argmax(scen.weights))
+    one = write_demand_csv(scen.demands[top], tmp / "top.csv")
+    return {"dir": out, "demand": one, "scenarios": path}
+
+
+def _copy(src: Path, tmp: Path, edit: Edit | None = None) -> Path:
+    """The plan folder copied (manifest included), its plan.json edited by ``edit``."""
+    out = tmp / "edited"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(src, out)
+    if edit is not None:
+        data = json.loads((out / "plan.json").read_text())
+        edit(data)
+        (out / "plan.json").write_text(json.dumps(data, indent=2))
+    return out
+
+
+def _failed(rep: VerifyReport) -> set[str]:
+    return {c["check"] for c in rep.checks if not c["ok"]}
+
+
+def _verify(solved: dict[str, Path], tmp: Path, edit: Edit | None = None) -> VerifyReport:
+    return verify_files(_copy(solved["dir"], tmp, edit), solved["demand"])
+
+
+def test_the_untouched_plan_verifies_with_every_new_check(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    rep = _verify(solved, tmp_path)
+    assert rep.ok, rep.failures()
+    names = {c["check"] for c in rep.checks}
+    assert {"fleet", "plan_buy_list", "warnings", "stated_inputs", "plan_files"} <= names
+
+
+def test_an_edited_saving_fails(solved: dict[str, Path], tmp_path: Path) -> None:
+    """compare showed "Saving 99.00%" for a plan verify called verified."""
+    rep = _verify(solved, tmp_path, lambda d: d.update(savings_vs_best_baseline_fraction=0.99))
+    assert "baselines" in _failed(rep), rep.checks
+
+
+def test_an_edited_fleet_summary_fails(solved: dict[str, Path], tmp_path: Path) -> None:
+    rep = _verify(solved, tmp_path, lambda d: d["fleet"][0].update(peak_gpus=0))
+    assert "fleet" in _failed(rep), rep.checks
+
+
+def test_plan_jsons_buy_list_is_checked_beside_buy_csv(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """buy.csv replaced plan.json's copy before the check: plan.json's went unchecked."""
+    rep = _verify(solved, tmp_path, lambda d: d["buy"][0].update(count=0))
+    assert _failed(rep) == {"plan_buy_list"}, rep.checks
+
+
+def test_a_buy_rows_commitment_and_peak_are_recomputed(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """check_buy_rows compared counts and GPU-hours only: the liability signed was free."""
+
+    def edit(d: dict[str, Any]) -> None:
+        d["buy"][0]["commitment_usd"] = 1.0
+        d["buy"][0]["peak_count"] = 99
+
+    rep = _verify(solved, tmp_path, edit)
+    assert "plan_buy_list" in _failed(rep), rep.checks
+    folder = _copy(solved["dir"], tmp_path)
+    text = (folder / "buy.csv").read_text().splitlines()
+    head = text[0].split(",")
+    cells = text[1].split(",")
+    cells[head.index("usd_per_month")] = "1"
+    (folder / "buy.csv").write_text("\n".join([text[0], ",".join(cells), *text[2:]]) + "\n")
+    assert _failed(verify_files(folder, solved["demand"])) == {"buy_list"}
+
+
+def test_a_reserved_rows_term_is_recomputed(solved: dict[str, Path], tmp_path: Path) -> None:
+    rep = _verify(solved, tmp_path, lambda d: d["reserved"][0].update(commitment_usd=1.0))
+    assert "totals" in _failed(rep), rep.checks
+
+
+def test_a_folder_without_its_buy_csv_fails_naming_it(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """verify said 'ok buy_list: buy list = schedule totals' on a folder without buy.csv."""
+    folder = _copy(solved["dir"], tmp_path)
+    (folder / "buy.csv").unlink()
+    rep = verify_files(folder, solved["demand"])
+    assert "plan_files" in _failed(rep), rep.checks
+    res = invoke("verify", folder, solved["demand"])
+    assert res.exit_code == 1, res.output
+    assert "FAIL plan_files: buy.csv missing" in res.output
+
+
+def test_a_plan_naming_another_price_profile_fails(solved: dict[str, Path], tmp_path: Path) -> None:
+    """The tests solve on the seeds; a plan that says snapshot was verified on the seeds."""
+    rep = _verify(solved, tmp_path, lambda d: d["inputs"].update(prices="snapshot"))
+    assert "stated_inputs" in _failed(rep), rep.checks
+    rep = _verify(solved, tmp_path, lambda d: d.pop("inputs"))
+    assert "stated_inputs" in _failed(rep), rep.checks
+
+
+def test_dropped_warnings_fail(solved: dict[str, Path], tmp_path: Path) -> None:
+    """The 3-year commitment on 4 hours of demand implies a short-horizon warning."""
+    rep = _verify(solved, tmp_path, lambda d: d.update(warnings=[]))
+    assert "warnings" in _failed(rep), rep.checks
+    assert (
+        "a commitment of 3 year(s)"
+        in next(c for c in rep.checks if c["check"] == "warnings")["detail"]
+    )
+
+
+def test_a_bound_raised_to_the_cost_fails(solved: dict[str, Path], tmp_path: Path) -> None:
+    """lower_bound_usd = total with gap 0 was consistent with itself, not with the solver's
+    own figures."""
+
+    def edit(d: dict[str, Any]) -> None:
+        d["lower_bound_usd"], d["gap"] = d["total_cost_usd"], 0.0
+
+    rep = _verify(solved, tmp_path, edit)
+    assert "totals" in _failed(rep), rep.checks
+
+
+def test_optimal_with_a_gap_beyond_the_tolerance_fails(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        lower = d["total_cost_usd"] / 2
+        d["lower_bound_usd"] = d["solver"]["bound"] = lower
+        d["gap"] = d["solver"]["gap"] = 0.5
+        d["solver"]["status"] = "optimal"
+
+    rep = _verify(solved, tmp_path, edit)
+    assert "totals" in _failed(rep), rep.checks
+    assert "solver.status 'optimal'" in str(rep.checks)
+
+
+SCENARIO_EDITS: dict[str, Edit] = {
+    "worst": lambda s: s.update(worst_cost_usd=10.0),
+    "cvar": lambda s: s.update(cvar_usd=10.0),
+    "cost": lambda s: s["cost_by_scenario_usd"].update(low=100.0),
+    "expected": lambda s: s.update(expected_cost_usd=10.0),
+    "vss": lambda s: s.update(vss_usd=123.0),
+    "evpi": lambda s: s.update(evpi_usd=123.0),
+    "weights": lambda s: s.update(weights=[0.6, 0.4]),
+    "regret": lambda s: s["regret_by_scenario_usd"].update(high=55.0),
+    "objective": lambda s: s.update(objective_usd=1.0),
+    "plan_scenario": lambda s: s.update(plan_scenario="low"),
+}
+
+
+def test_the_untouched_two_stage_plan_verifies(two_stage: dict[str, Path], tmp_path: Path) -> None:
+    rep = _verify(two_stage, tmp_path)
+    assert rep.ok, rep.failures()
+    assert "scenarios" in {c["check"] for c in rep.checks}
+    folder = _copy(two_stage["dir"], tmp_path)
+    rep = verify_files(folder, two_stage["demand"], scenarios_file=two_stage["scenarios"])
+    assert rep.ok, rep.failures()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIO_EDITS))
+def test_an_edited_scenario_figure_fails(
+    two_stage: dict[str, Path], tmp_path: Path, name: str
+) -> None:
+    """report printed "worst $10.00, CVaR@0.9 $10.00" for a plan verify called verified."""
+    rep = _verify(two_stage, tmp_path, lambda d: SCENARIO_EDITS[name](d["scenarios"]))
+    assert "scenarios" in _failed(rep), rep.checks
+
+
+def test_an_edited_scenarios_csv_fails(two_stage: dict[str, Path], tmp_path: Path) -> None:
+    folder = _copy(two_stage["dir"], tmp_path)
+    lines = (folder / "scenarios.csv").read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[2] = "1.0"  # two_stage_usd of the first scenario
+    (folder / "scenarios.csv").write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]))
+    assert "scenarios" in _failed(verify_files(folder, two_stage["demand"]))
+
+
+def test_scenarios_are_checked_against_the_scenario_file(
+    two_stage: dict[str, Path], tmp_path: Path
+) -> None:
+    """Given the scenario file, the plan's way of reading it (and its weights) must be the
+    file's."""
+    folder = _copy(two_stage["dir"], tmp_path, lambda d: d["scenarios"].update(method="p50"))
+    rep = verify_files(folder, two_stage["demand"], scenarios_file=two_stage["scenarios"])
+    assert "scenarios" in _failed(rep), rep.checks
+
+
+def test_the_demand_must_be_the_scenario_files_plan_scenario(
+    two_stage: dict[str, Path], tmp_path: Path
+) -> None:
+    catalog = load_catalog([])
+    scen = load_scenarios(two_stage["scenarios"], load_workloads(catalog, []))
+    other = write_demand_csv(scen.demands[int(np.argmin(scen.weights))], tmp_path / "low.csv")
+    folder = _copy(two_stage["dir"], tmp_path)
+    rep = verify_files(folder, other, scenarios_file=two_stage["scenarios"])
+    assert "scenario_demand" in _failed(rep), rep.checks
+
+
+def test_verify_takes_the_scenario_file_as_scenarios(
+    two_stage: dict[str, Path], tmp_path: Path
+) -> None:
+    """`advisor verify PLAN DEMAND --scenarios FILE`: the scenario checks from the command
+    line; the scenario file as DEMAND is still refused, saying to pass it as --scenarios."""
+    folder = _copy(two_stage["dir"], tmp_path)
+    res = invoke("verify", folder, two_stage["demand"], "--scenarios", two_stage["scenarios"])
+    assert res.exit_code == 0, res.output
+    assert "ok scenario_demand" in res.output
+    res = invoke("verify", folder, two_stage["scenarios"])
+    assert res.exit_code == 2 and "--scenarios" in res.output
+    report = _copy(two_stage["dir"], tmp_path / "r")
+    assert invoke("report", report).exit_code == 0
+    (report / "report.md").unlink()  # the report's files are not the plan's
+    assert invoke("verify", report, two_stage["demand"]).exit_code == 0

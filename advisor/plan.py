@@ -258,8 +258,9 @@ class Plan:
             if not isinstance(data, dict) or "total_cost_usd" not in data:
                 raise PlanError(f"{plan_json}: not a plan written by advisor (no total_cost_usd).")
             if not sched_path.is_file():
+                what = "not a file" if sched_path.exists() else "missing"
                 raise PlanError(
-                    f"{sched_path}: missing; a plan folder holds plan.json and schedule.csv."
+                    f"{sched_path}: {what}; a plan folder holds plan.json and schedule.csv."
                 )
             try:
                 text = sched_path.read_text(encoding="utf-8")

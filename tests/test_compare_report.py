@@ -316,3 +316,15 @@ def test_report_on_an_unreadable_plan_is_a_clean_error(
     assert not out.exists()
     res = runner.invoke(app, ["compare", str(saved["spiky"]), str(forged)])
     assert res.exit_code == 2 and says in res.output
+
+
+def test_a_schedule_that_is_a_folder_is_named_as_such(
+    saved: dict[str, Path], tmp_path: Path
+) -> None:
+    """A schedule.csv that is a folder was reported as 'missing'."""
+    copy = tmp_path / "p"
+    shutil.copytree(saved["low"], copy)
+    (copy / "schedule.csv").unlink()
+    (copy / "schedule.csv").mkdir()
+    res = runner.invoke(app, ["report", str(copy), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "schedule.csv: not a file" in res.output

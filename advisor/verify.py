@@ -48,7 +48,7 @@ from advisor.buylist import (
     short_horizon_warnings,
     term_hours,
 )
-from advisor.catalog import POOL_TIERS, ApiOffer, Catalog
+from advisor.catalog import GENERIC_PROVIDER, POOL_TIERS, ApiOffer, Catalog
 from advisor.errors import AdvisorError, PlanError
 from advisor.files import jsonable
 from advisor.options import catalog_pools, effective_prices, workload_api_offer
@@ -232,7 +232,15 @@ def _verify(
     self_rows = sched[sched["source"] != "api"] if len(sched) else sched
     api_rows = sched[sched["source"] == "api"] if len(sched) else sched
     _check_capacity_and_rules(
-        rep, self_rows, api_rows, defs, catalog, measured, providers, capacity_model
+        rep,
+        self_rows,
+        api_rows,
+        defs,
+        catalog,
+        measured,
+        providers,
+        capacity_model,
+        frozenset(existing_gpus),
     )
     _check_replicas(rep, self_rows)
     reserved_by_gpu = _check_reserved_pool(
@@ -324,9 +332,11 @@ def _check_capacity_and_rules(
     measured: Sequence[Any],
     providers: Sequence[str] | None,
     capacity_model: str,
+    committed: frozenset[str] = frozenset(),
 ) -> None:
     """Every self-hosted row within its replica share's capacity at the workload's SLOs
-    (recomputed), and the workload's rules (spot, API, GPUs, providers, quantization)."""
+    (recomputed), and the workload's rules (spot, API, GPUs, providers, quantization);
+    ``committed``: the GPU types of existing commitments (``_provider_problems``)."""
     cap_cache: dict[tuple[str, str], float | None] = {}
     bad_cap, bad_rule = [], []
     for r in self_rows.itertuples(index=False):
@@ -353,11 +363,7 @@ def _check_capacity_and_rules(
             bad_rule.append(f"{r.workload} uses spot but allow_spot is false")
         if d.get("gpus") and r.gpu not in d["gpus"]:
             bad_rule.append(f"{r.workload} uses {r.gpu}, not in its gpus")
-        provider = getattr(r, "provider", "generic")
-        if d.get("providers") and provider not in d["providers"]:
-            bad_rule.append(f"{r.workload} buys from {provider}, not in its providers")
-        if providers is not None and provider not in providers:
-            bad_rule.append(f"{r.workload} buys from {provider}, not in --providers")
+        bad_rule += _provider_problems(r, d, providers, committed)
         per_unit = int(r.gpus_per_unit)
         if per_unit > 1 and (per_unit % int(r.tp) or int(r.tp) & (int(r.tp) - 1)):
             bad_rule.append(
@@ -395,6 +401,24 @@ def _check_capacity_and_rules(
         not bad_rule,
         "; ".join(sorted(set(bad_rule))[:3]) if bad_rule else "spot, API, GPU, quantization ok",
     )
+
+
+def _provider_problems(
+    r: Any, d: Mapping[str, Any], providers: Sequence[str] | None, committed: frozenset[str]
+) -> list[str]:
+    """A row's provider outside ``--providers`` or the workload's own ``providers``. The pool
+    of a GPU type with existing commitments is exempt: those GPUs are paid for already, and
+    every workload may run on them whatever it may buy (new reservations in that pool are
+    checked with the reserved rows)."""
+    provider = getattr(r, "provider", GENERIC_PROVIDER)
+    if r.source == "pool" and provider == GENERIC_PROVIDER and r.pool in committed:
+        return []
+    bad = []
+    if d.get("providers") and provider not in d["providers"]:
+        bad.append(f"{r.workload} buys from {provider}, not in its providers")
+    if providers is not None and provider not in providers:
+        bad.append(f"{r.workload} buys from {provider}, not in --providers")
+    return bad
 
 
 def _check_replicas(rep: VerifyReport, self_rows: pd.DataFrame) -> None:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from advisor.cli import app
 from advisor.files import leftovers, visible
-from advisor.pipeline import load_inputs, solve_inputs, solve_plan, verify_files
+from advisor.pipeline import load_inputs, solve_inputs, solve_plan, verify_files, verify_inputs
 from advisor.plan import Plan
 from advisor.solve import SolverSettings, available_solvers
 
@@ -154,6 +154,27 @@ def test_existing_commitment_is_used_then_replaced_after_it_ends(tmp_path: Path)
     # never buys what the commitment already covers: reserved additions ≤ the plan without it
     added = sum(r["count"] for r in plan.data["reserved"] if r["gpu"] == gpu)
     assert added <= count
+
+
+def test_existing_commitments_serve_under_providers_that_do_not_sell_them(tmp_path: Path) -> None:
+    """--providers limits what a plan buys, not the GPUs already paid for: a plan using owned
+    GPUs (a generic pool) under --providers runpod failed its own verification ("buys from
+    generic, not in --providers") and was not written. Renting them by the hour still fails."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - gpu: H100-SXM\n    count: 4\n    tier: owned\n    usd_per_hour: 1.0\n"
+    )
+    inputs = load_inputs(
+        DEMAND / "spiky_diurnal.csv", fleet_file=fleet, prices="snapshot", providers=["runpod"]
+    )
+    plan = solve_inputs(inputs, FAST)
+    assert plan.verified, plan.data["verification"]
+    pool = plan.schedule[plan.schedule["source"] == "pool"]
+    assert set(pool["provider"]) == {"generic"} and pool["requests"].sum() > 0
+    moved = plan.schedule.copy()
+    moved.loc[moved["source"] == "pool", "source"] = "on_demand"
+    rep = verify_inputs(Plan.of(plan.data, moved), inputs)
+    assert not rep.ok  # generic GPUs bought by the hour: no offer sells them here
 
 
 def test_measured_capacity_overrides_the_roofline(tmp_path: Path) -> None:

@@ -85,6 +85,7 @@ def load_inputs(
     catalog = load_catalog(cdirs, prices=prices)
     if providers is not None:
         check_providers(catalog, providers)
+        providers = sorted(set(providers))  # a set of allowed providers: order and repeats
     workloads = load_workloads(catalog, [Path(p) for p in workloads_files], catalog_dirs=cdirs)
     demand = read_demand(Path(demand_path), workloads)
     measured = load_measured_capacity(capacity_file, catalog) if capacity_file else []

@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 
 from advisor.cli import app
 from advisor.files import leftovers, visible
-from advisor.pipeline import load_inputs, solve_inputs, solve_plan, verify_files, verify_inputs
+from advisor.pipeline import (
+    input_digests,
+    load_inputs,
+    solve_inputs,
+    solve_plan,
+    verify_files,
+    verify_inputs,
+)
 from advisor.plan import Plan
 from advisor.solve import SolverSettings, available_solvers
 
@@ -1123,3 +1130,15 @@ def test_each_deployment_cites_its_measured_error(plans: dict[str, Plan]) -> Non
     assert seen >= 2
     assert errors["H100-SXM"].summary().startswith("H100-SXM, |error| median / p90 (runs): ")
     assert "unvalidated" in errors["A100-PCIe"].summary()  # no measured run of the card
+
+
+def test_the_providers_are_a_set_order_and_repeats_aside() -> None:
+    """A plan solved with --providers runpod,lambda failed verify with --providers
+    lambda,runpod ('providers differs from the one the plan was solved for')."""
+    a = load_inputs(DEMAND / "low_volume.csv", prices="snapshot", providers=["runpod", "lambda"])
+    b = load_inputs(
+        DEMAND / "low_volume.csv", prices="snapshot", providers=["lambda", "runpod", "runpod"]
+    )
+    assert a.providers == b.providers == ["lambda", "runpod"]
+    assert a.files["providers"] == b.files["providers"]
+    assert input_digests(a) == input_digests(b)

@@ -193,9 +193,11 @@ def policy_violations(
     reserved: Sequence[Mapping[str, Any]],
     schedule: pd.DataFrame,
     hours: pd.DatetimeIndex | None = None,
+    committed: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Where a plan (its new commitments and hourly schedule over ``hours``) breaks the
-    policy."""
+    policy. The policy says what to buy: the pool of a GPU type with existing commitments
+    (``committed``) may run whatever GPU types the policy allows (those GPUs are paid for)."""
     bad = []
     for r in reserved:
         if not policy.allows_tier(r["tier"]):
@@ -208,7 +210,8 @@ def policy_violations(
             if not policy.allows_tier(str(s)):
                 bad.append(f"the schedule uses {s}, not allowed")
         self_rows = schedule[(schedule["source"] != "api") & (schedule["replicas"] > 0)]
-        for g in sorted(set(self_rows["gpu"])):
+        paid = (self_rows["source"] == "pool") & self_rows["gpu"].isin(committed)
+        for g in sorted(set(self_rows.loc[~paid, "gpu"])):
             if not policy.allows_gpu(catalog, str(g)):
                 bad.append(f"the schedule runs {g}, not allowed")
         used_types |= {str(g) for g in self_rows["gpu"]}

@@ -254,7 +254,7 @@ def _verify(
     )
     total = _check_cost(rep, plan_data, tiers)
     reserved = _expected_reserved(plan_data, catalog, hours)
-    _check_policy_and_buy_list(rep, plan_data, schedule, catalog, H)
+    _check_policy(rep, plan_data, schedule, catalog, frozenset(existing_gpus))
     _check_buy_lists(rep, plan_data, sched, catalog, reserved, H, given.buy_file)
     _check_totals(
         rep,
@@ -285,15 +285,15 @@ def _verify(
         _check_scenarios(rep, plan_data, total, floor, given)
 
 
-def _check_policy_and_buy_list(
+def _check_policy(
     rep: VerifyReport,
     plan_data: Mapping[str, Any],
     schedule: pd.DataFrame,
     catalog: Catalog,
-    H: int,
+    committed: frozenset[str],
 ) -> None:
-    """The plan keeps to its policy (its buy lists: ``_check_buy_lists``)."""
-    bad_policy = check_policy_rules(plan_data, schedule, catalog)
+    """The plan keeps to its policy (``committed``: GPU types of existing commitments)."""
+    bad_policy = check_policy_rules(plan_data, schedule, catalog, committed)
     rep.add("policy", not bad_policy, "; ".join(bad_policy[:3]) or "within the plan's policy")
 
 
@@ -1271,10 +1271,14 @@ def _api_offer(catalog: Catalog, model: str, provider: str) -> Any:
 
 
 def check_policy_rules(
-    plan_data: Mapping[str, Any], schedule: pd.DataFrame, catalog: Catalog
+    plan_data: Mapping[str, Any],
+    schedule: pd.DataFrame,
+    catalog: Catalog,
+    committed: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Where the plan breaks the procurement policy it records (tiers, vendors, GPU types,
-    at most K GPU types)."""
+    at most K GPU types); ``committed``: the GPU types of existing commitments, whose pool
+    may run outside the policy's GPU types."""
     policy = Policy.model_validate(plan_data.get("policy") or {})
     hours = None
     dem = plan_data.get("demand") or {}
@@ -1282,7 +1286,8 @@ def check_policy_rules(
         hours = pd.date_range(
             pd.Timestamp(dem["start"]).tz_convert("UTC"), periods=int(dem["hours"]), freq="h"
         )
-    return policy_violations(policy, catalog, plan_data.get("reserved", []), schedule, hours)
+    reserved = plan_data.get("reserved", [])
+    return policy_violations(policy, catalog, reserved, schedule, hours, committed)
 
 
 def check_buy_list(

@@ -1142,3 +1142,22 @@ def test_the_providers_are_a_set_order_and_repeats_aside() -> None:
     assert a.providers == b.providers == ["lambda", "runpod"]
     assert a.files["providers"] == b.files["providers"]
     assert input_digests(a) == input_digests(b)
+
+
+def test_existing_commitments_serve_outside_the_policys_gpu_types(tmp_path: Path) -> None:
+    """A policy says what to buy: a plan that ran owned H100s under --gpus MI300X failed its
+    own verification ('the schedule runs H100-SXM, not allowed') and was not written."""
+    from advisor.policy import Policy
+
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - gpu: H100-SXM\n    count: 8\n    tier: reserved_1y\n"
+        "    usd_per_hour: 2.9\n"
+    )
+    inputs = load_inputs(
+        DEMAND / "spiky_diurnal.csv", fleet_file=fleet, policy=Policy(gpus=["MI300X"])
+    )
+    plan = solve_inputs(inputs, FAST)
+    assert plan.verified, plan.data["verification"]
+    pool = plan.schedule[plan.schedule["source"] == "pool"]
+    assert "H100-SXM" in set(pool["gpu"])

@@ -44,7 +44,7 @@ from typing import Any
 
 import pandas as pd
 
-from advisor.units import HOURS_PER_MONTH
+from advisor.units import HOURS_PER_MONTH, HOURS_PER_TERM_MONTH, HOURS_PER_YEAR
 
 BUY_COLUMNS = (
     "provider",
@@ -61,7 +61,6 @@ BUY_COLUMNS = (
     "usd_per_month",
     "commitment_usd",
 )
-HOURS_PER_YEAR = 8760.0
 #: Commitment term per pool tier [hours]; ``owned`` uses the offer's amortization period.
 TERM_HOURS = {"reserved_1y": HOURS_PER_YEAR, "reserved_3y": 3 * HOURS_PER_YEAR}
 #: Amortization assumed for owned GPUs whose offer gives an hourly price only [years].
@@ -82,7 +81,7 @@ def term_hours(
     one, else 1 or 3 years (owned: the amortization period, 3 years if not stated); None
     for a tier with no known term (a capacity block without ``term_months``)."""
     if term_months:
-        return term_months * HOURS_PER_YEAR / 12
+        return term_months * HOURS_PER_TERM_MONTH
     if tier == "owned":
         return (amortization_years or DEFAULT_OWNED_YEARS) * HOURS_PER_YEAR
     return TERM_HOURS.get(tier)

@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 from advisor.errors import CatalogError, closest, did_you_mean
-from advisor.units import HOURS_PER_MONTH, PARAMS_PER_B
+from advisor.units import HOURS_PER_TERM_MONTH, HOURS_PER_YEAR, PARAMS_PER_B
 
 Tier = Literal["on_demand", "reserved_1y", "reserved_3y", "spot", "owned", "capacity_block"]
 TIERS: tuple[str, ...] = (
@@ -415,11 +415,11 @@ class Offer(Sourced):
             price = self.usd_per_hour
         else:
             assert self.purchase_usd and self.amortization_years is not None
-            hours = self.amortization_years * 365.0 * 24.0
+            hours = self.amortization_years * HOURS_PER_YEAR
             price = self.purchase_usd / hours + (self.power_ops_usd_per_hour or 0.0)
         if self.upfront_usd:
             assert self.term_months is not None
-            price += self.upfront_usd / (self.term_months * HOURS_PER_MONTH)
+            price += self.upfront_usd / (self.term_months * HOURS_PER_TERM_MONTH)
         return price
 
     @property

@@ -2,7 +2,8 @@
 
 Datasheet conventions: ``GB`` is 1e9 bytes, ``TB/s`` is 1e12 bytes per second, ``TFLOP/s``
 is 1e12 floating-point operations per second. Money is USD. A month is 30 days (720 hours),
-the convention the seed documents use for $/month figures.
+the convention the seed documents use for $/month figures; a month of a commitment's term is
+a twelfth of a year (730 hours), so that 36 months are 3 years.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ MS_PER_S = 1000.0
 HOURS_PER_DAY = 24.0
 DAYS_PER_MONTH = 30.0
 HOURS_PER_MONTH = HOURS_PER_DAY * DAYS_PER_MONTH
+HOURS_PER_YEAR = 8760.0
+#: a month of a commitment's term: a twelfth of a year (a 36-month term is 3 years), not
+#: the 30-day month of $/month figures
+HOURS_PER_TERM_MONTH = HOURS_PER_YEAR / 12
 SECONDS_PER_DAY = HOURS_PER_DAY * SECONDS_PER_HOUR
 
 

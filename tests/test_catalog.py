@@ -260,3 +260,22 @@ def test_an_override_that_matches_no_offer_says_how_to_name_one(tmp_path: Path) 
     cat = load_catalog([good], prices="snapshot")
     assert cat.offers[("gcp/a3-highgpu-8g/us-central1", "reserved_3y")].max_gpus == 0
     assert cat.offers[("runpod/H100 SXM (Community Cloud, 8 GPUs)", "on_demand")].max_gpus == 16
+
+
+def test_an_upfront_payment_is_paid_once_over_its_term(tmp_path) -> None:
+    """An upfront spread over 36 x 720 h but committed over 36 months of the year (26,280 h)
+    was counted 1.4% over: the buy list's commitment of a $200,000 upfront on a 3-year term
+    read 413,018 against 8 x 26,280 + 200,000 = 410,240."""
+    from advisor.buylist import term_hours
+
+    _write(
+        tmp_path,
+        "o.yaml",
+        "offers:\n  - gpu: H100-SXM\n    tier: reserved_3y\n    usd_per_hour: 8.0\n"
+        "    upfront_usd: 200000\n    term_months: 36\n    source: my quote\n"
+        "    as_of: 2026-11-01\n",
+    )
+    offer = load_catalog([tmp_path]).offers[("H100-SXM", "reserved_3y")]
+    term = term_hours("reserved_3y", None, offer.term_months)
+    assert term == 3 * 8760
+    assert offer.effective_usd_per_hour * term == pytest.approx(8.0 * term + 200_000)

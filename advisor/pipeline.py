@@ -631,6 +631,11 @@ def _scenario_set(path: Path | str, inputs: Inputs) -> Any:
     """The scenarios of a demand file (their names, weights and how they were read)."""
     from advisor.scenarios import load_scenarios
 
+    if not Path(path).is_file():
+        raise AdvisorError(
+            f"--scenarios '{path}' is not a file: give the demand file with scenarios the "
+            "plan was solved on."
+        )
     return load_scenarios(path, inputs.workloads)
 
 

@@ -270,3 +270,9 @@ def test_verify_takes_the_scenario_file_as_scenarios(
     assert invoke("report", report).exit_code == 0
     (report / "report.md").unlink()  # the report's files are not the plan's
     assert invoke("verify", report, two_stage["demand"]).exit_code == 0
+
+
+def test_a_missing_scenario_file_names_the_option(two_stage: dict[str, Path]) -> None:
+    """It said "Demand file ... does not exist", naming no option."""
+    res = invoke("verify", two_stage["dir"], two_stage["demand"], "--scenarios", "/no/such.csv")
+    assert res.exit_code == 2 and "--scenarios '/no/such.csv' is not a file" in res.output

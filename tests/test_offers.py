@@ -21,7 +21,7 @@ from advisor.options import build_options
 from advisor.pipeline import Inputs, option_set, solve_inputs
 from advisor.prices import read_offer_sheet, stale_prices
 from advisor.solve import SolverSettings
-from advisor.units import HOURS_PER_MONTH
+from advisor.units import HOURS_PER_TERM_MONTH
 from advisor.workloads import load_workloads
 
 _CATALOG = load_catalog(prices="seeds")
@@ -192,7 +192,7 @@ def test_offer_validation_names_the_field() -> None:
     with pytest.raises(ValueError, match="upfront_usd needs term_months"):
         Offer(gpu="L4", tier="reserved_1y", instance="x", usd_per_hour=1.0, upfront_usd=5, **SRC)
     o = instance_offer("L4", 8, "reserved_1y", 4.0, upfront_usd=720.0 * 12, term_months=12)
-    assert o.effective_usd_per_hour == pytest.approx(4.0 + 720.0 * 12 / (12 * HOURS_PER_MONTH))
+    assert o.effective_usd_per_hour == pytest.approx(4.0 + 720.0 * 12 / (12 * HOURS_PER_TERM_MONTH))
     assert o.usd_per_gpu_hour == pytest.approx(o.effective_usd_per_hour / 8)
 
 

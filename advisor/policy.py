@@ -197,7 +197,8 @@ def policy_violations(
 ) -> list[str]:
     """Where a plan (its new commitments and hourly schedule over ``hours``) breaks the
     policy. The policy says what to buy: the pool of a GPU type with existing commitments
-    (``committed``) may run whatever GPU types the policy allows (those GPUs are paid for)."""
+    (``committed``) may run even where the policy leaves that GPU type out (those GPUs are
+    paid for)."""
     bad = []
     for r in reserved:
         if not policy.allows_tier(r["tier"]):

@@ -287,24 +287,31 @@ def finish_plan(
     # catalog warnings (e.g. a reserved price above on-demand) travel with the plan, and so
     # does the age of every price the plan pays
     stale = stale_prices(_offers_used(plan, inputs.catalog), inputs.max_price_age_days)
-    catalog_warnings, idle, slo = implied_warnings(inputs)
-    plan = plan.with_warnings([*catalog_warnings, *stale, *idle, *plan.doc.warnings, *slo])
+    catalog_warnings, idle, rules = implied_warnings(inputs)
+    plan = plan.with_warnings([*catalog_warnings, *stale, *idle, *plan.doc.warnings, *rules])
     report = verify_inputs(plan, inputs)
     return plan.with_verification(report.ok, report.as_dict())
 
 
 def implied_warnings(inputs: Inputs) -> tuple[list[str], list[str], list[str]]:
     """The warnings a plan for ``inputs`` states whatever its solve: the catalog's (e.g. a
-    reserved price above on-demand), the commitments with no hour in the horizon and the
-    workloads that state no slo_stat. ``verify`` requires them of a plan."""
+    reserved price above on-demand), the commitments with no hour in the horizon, and the
+    workloads' and the policy's (no slo_stat; a minimum rental longer than the horizon).
+    ``verify`` requires them of a plan."""
     d = inputs.demand
-    slo = [
+    rules = [
         f"workload '{w}' states no slo_stat: its TTFT/TPOT limits bound the mean "
         "(set slo_stat: p99 for MLPerf-style percentile limits)"
         for w in d.workloads
         if inputs.workloads[w].slo_stat is None
     ]
-    return list(inputs.catalog.warnings), idle_commitments(inputs.commitments, d.hours), slo
+    m = inputs.policy.min_rental_hours
+    if m is not None and m > d.n_hours:
+        rules.append(
+            f"min_rental_hours {m} is longer than the {d.n_hours}-hour horizon: every "
+            "on-demand or spot start runs to the horizon's end"
+        )
+    return list(inputs.catalog.warnings), idle_commitments(inputs.commitments, d.hours), rules
 
 
 def _gpu_hours_by_type(sol: FleetSolution, opts: OptionSet) -> dict[str, float]:

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 import advisor.solve.rental as rental
 from advisor.milp import build_model, rental_carry, row_holds
-from advisor.pipeline import load_inputs, option_set, solve_inputs
+from advisor.pipeline import load_inputs, option_set, solve_inputs, verify_inputs
+from advisor.plan import Plan
 from advisor.policy import Policy, rental_shortfalls
 from advisor.solve import SolverSettings, available_solvers
 from tests.test_milp_rows import first_hours
@@ -129,3 +130,16 @@ def test_an_unproven_milp_worse_than_the_api_hands_over_to_the_decomposition(
     assert plan.data["reserved"] or len(plan.schedule[plan.schedule["source"] != "api"])
     for name, b in plan.data["baselines"].items():
         assert plan.total_cost_usd <= b["total_cost_usd"] * (1 + 1e-9), name
+
+
+def test_a_minimum_rental_longer_than_the_horizon_is_a_warning(batch_48h: Path) -> None:
+    """min_rental_hours 1000 on 48 hours makes every start run to the horizon's end: the plan
+    said nothing of it. Verify requires the warning of a plan."""
+    inputs = load_inputs(batch_48h, policy=Policy(min_rental_hours=1000))
+    plan = solve_inputs(inputs, FAST)
+    assert plan.verified, plan.data["verification"]
+    said = [w for w in plan.data["warnings"] if "min_rental_hours 1000" in w]
+    assert said and "longer than the 48-hour horizon" in said[0]
+    dropped = plan.data | {"warnings": [w for w in plan.data["warnings"] if w not in said]}
+    rep = verify_inputs(Plan.of(dropped, plan.schedule), inputs)
+    assert "warnings" in {c["check"] for c in rep.checks if not c["ok"]}

@@ -12,20 +12,13 @@ import pandas as pd
 import pytest
 import typer
 from click.testing import Result
-from typer.testing import CliRunner
 
 from advisor.catalog import Defaults
-from advisor.cli import app
 from advisor.cli_sweep import print_sweep_table, report_sweep
 from advisor.sweep import COST_TIERS
 from advisor.workloads import Workload
+from tests.adversarial.helpers import API_CSV, invoke
 
-WL = "llama-3.1-8b-interactive"
-HOURS = [f"2026-01-05T0{i}:00:00Z" for i in range(4)]
-#: Four hours of little demand: the API serves it, a solve takes well under a second.
-DEMAND = "hour,workload,requests,input_tokens,output_tokens\n" + "".join(
-    f"{h},{WL},{n},,\n" for h, n in zip(HOURS, (100, 200, 150, 120), strict=True)
-)
 FAST = ["--capacity-model", "roofline", "--solver", "highs", "--quiet"]
 ROOFLINE = [
     "roofline",
@@ -55,10 +48,6 @@ CAP_MEASURED = [*CAPACITY, "--tokens-per-s-per-gpu", "1000"]
 COST = ["cost", "--usd-per-hour", "2", "--tokens-per-s", "1000"]
 
 
-def invoke(*args: str | Path) -> Result:
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
 def assert_refused(res: Result, *fragments: str) -> None:
     """Exit 2, no traceback, and the message names what it must."""
     text = res.stdout + res.stderr
@@ -72,7 +61,7 @@ def assert_refused(res: Result, *fragments: str) -> None:
 @pytest.fixture(scope="module")
 def demand(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demand") / "demand.csv"
-    path.write_text(DEMAND, encoding="utf-8")
+    path.write_text(API_CSV, encoding="utf-8")
     return path
 
 

@@ -223,16 +223,14 @@ def solve_scenarios_cli(
     progress,
     json_out: bool,
 ) -> None:
-    """``advisor solve`` on a demand file with scenarios: the two-stage plan."""
-    from advisor.parallel import check_cluster
+    """``advisor solve`` on a demand file with scenarios: the two-stage plan (``solve`` has
+    checked ``--workers`` and ``--cluster``)."""
     from advisor.report import print_plan_summary
     from advisor.scenario_report import save_scenario_plan
     from advisor.solve import SolverSettings
     from advisor.stochastic import load_scenario_inputs, parse_risk, solve_scenarios
 
     parsed = parse_risk(risk)
-    check_cluster(cluster)
-    check_workers(workers)
     inputs, scen = load_scenario_inputs(
         demand,
         workloads_files=workloads,

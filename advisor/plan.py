@@ -287,7 +287,7 @@ class Plan:
             raise PlanError(f"{plan_json}: {exc}") from None
 
 
-#: the schedule's numeric columns: a reader sums and divides them
+#: the schedule's numeric columns: a reader sums and divides them, the verifier checks them
 NUMERIC_SCHEDULE_COLUMNS = (
     "tp",
     "replicas",

@@ -52,6 +52,7 @@ from advisor.catalog import GENERIC_PROVIDER, POOL_TIERS, ApiOffer, Catalog
 from advisor.errors import AdvisorError, PlanError
 from advisor.files import jsonable
 from advisor.options import catalog_pools, effective_prices, workload_api_offer
+from advisor.plan import NUMERIC_SCHEDULE_COLUMNS
 from advisor.policy import Policy, policy_violations
 from advisor.serving import measured_matches, replica_capacity
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
@@ -579,18 +580,7 @@ _INPUT_NAMES = {
 }
 SOURCES = ("pool", "on_demand", "spot", "api")
 _COUNT_COLUMNS = ("tp", "replicas", "gpus")
-_NUMBER_COLUMNS = (
-    "gpus_per_unit",
-    "instances",
-    "tp",
-    "replicas",
-    "gpus",
-    "replica_share",
-    "capacity_requests",
-    "requests",
-    "input_tokens",
-    "output_tokens",
-)
+_NUMBER_COLUMNS = ("gpus_per_unit", "instances", *NUMERIC_SCHEDULE_COLUMNS)
 _TEXT_COLUMNS = (
     "workload",
     "model",

@@ -1280,16 +1280,6 @@ def check_policy_rules(
     return policy_violations(policy, catalog, reserved, schedule, hours, committed)
 
 
-def check_buy_list(
-    plan_data: Mapping[str, Any], schedule: pd.DataFrame, horizon_hours: float
-) -> list[str]:
-    """Where the buy list disagrees with the schedule (GPU-hours and mean GPUs per hourly
-    GPU × tier) and the new commitments (count per pool GPU × tier)."""
-    return check_buy_rows(
-        plan_data.get("buy", []), schedule, plan_data.get("reserved", []), horizon_hours
-    )
-
-
 def _capacity(
     catalog: Catalog,
     d: Mapping[str, Any],

@@ -232,6 +232,8 @@ def _verify(
     )
     self_rows = sched[sched["source"] != "api"] if len(sched) else sched
     api_rows = sched[sched["source"] == "api"] if len(sched) else sched
+    # GPU types already paid for: their pool serves whatever the policy and --providers buy
+    committed = frozenset(existing_gpus)
     _check_capacity_and_rules(
         rep,
         self_rows,
@@ -241,7 +243,7 @@ def _verify(
         measured,
         providers,
         capacity_model,
-        frozenset(existing_gpus),
+        committed,
     )
     _check_replicas(rep, self_rows)
     reserved_by_gpu = _check_reserved_pool(
@@ -255,7 +257,7 @@ def _verify(
     )
     total = _check_cost(rep, plan_data, tiers)
     reserved = _expected_reserved(plan_data, catalog, hours)
-    _check_policy(rep, plan_data, schedule, catalog, frozenset(existing_gpus))
+    _check_policy(rep, plan_data, schedule, catalog, committed)
     _check_buy_lists(rep, plan_data, sched, catalog, reserved, H, given.buy_file)
     _check_totals(
         rep,

@@ -735,6 +735,10 @@ SERVING_COLUMNS = [
     "measured_ttft_mean_ms",
     "predicted_ttft_mean_ms",
     "ttft_mean_error",
+    "measured_concurrency_per_replica",
+    "predicted_tpot_at_concurrency_ms",
+    "tpot_at_concurrency_error",
+    "throughput_at_concurrency_error",
     "batch",
     "measured_latency_ms",
     "predicted_latency_ms",
@@ -1004,6 +1008,7 @@ def _replica_output_tokens_per_s(
     pred = cap.output_tokens_per_s if cap.feasible else 0.0
     if capacity_model != "simulated" or not cap.fits:
         return pred
+    rec.update(_at_measured_concurrency(rep, traffic, row, replicas))
     if probe.batch_at_tpot_limit:
         rep = _batch_at_tpot_limit(rep, traffic, _num(row.get("tpot_limit_ms")) or lim_tpot)
     got = _at_measured_rate(rep, traffic, row, replicas, probe.rate_scale)
@@ -1020,6 +1025,45 @@ def _replica_output_tokens_per_s(
     if ttft:
         rec["ttft_error"] = res.ttft_ms["p99"] / ttft - 1
     return pred
+
+
+def _at_measured_concurrency(
+    rep: Replica, traffic: Traffic, row: Mapping[str, Any], replicas: int
+) -> dict[str, Any]:
+    """An online run at its measured load: the requests in flight per replica, by Little's
+    law from the run's own figures (requests/s per replica × mean time from arrival to the
+    last token, ``mean TTFT + (completion − 1) × mean TPOT``), held as a closed loop of as
+    many clients on an engine whose batch limit holds them all (the measured engine held
+    them; the token budget grows by the same, so prefill keeps the room the shipped engine
+    leaves it). The simulated mean TPOT and requests/s against the measured ones: latency
+    and throughput where the load is known, which the latency at the measured rate (at the
+    knee of the curve, where a few percent of capacity moves latency by tens of percent) is
+    not. Empty where the row lacks a rate, a mean TTFT or a mean TPOT."""
+    from advisor.serving import closed_loop
+
+    rate, ttft, tpot = (
+        _num(row.get(c)) for c in ("request_rate_per_s", "ttft_mean_ms", "tpot_mean_ms")
+    )
+    if not (rate and ttft and tpot):
+        return {}
+    per = rate / replicas
+    in_flight = per * (ttft + (traffic.completion_tokens - 1) * tpot) / MS_PER_S
+    clients = max(1, round(in_flight))
+    eff = rep.eff
+    grow = max(0, clients - eff.max_batch)
+    held = eff.model_copy(
+        update={
+            "max_batch": eff.max_batch + grow,
+            "max_num_batched_tokens": eff.max_num_batched_tokens + grow,
+        }
+    )
+    res = closed_loop(dataclasses.replace(rep, eff=held), traffic, clients)
+    return {
+        "measured_concurrency_per_replica": in_flight,
+        "predicted_tpot_at_concurrency_ms": res.tpot_ms["mean"],
+        "tpot_at_concurrency_error": res.tpot_ms["mean"] / tpot - 1.0,
+        "throughput_at_concurrency_error": res.requests_per_s / per - 1.0,
+    }
 
 
 def _batch_at_tpot_limit(rep: Replica, traffic: Traffic, tpot_limit_ms: float | None) -> Replica:
@@ -1057,6 +1101,10 @@ def _online_stats(rows: pd.DataFrame) -> dict[str, Any]:
         "online_throughput_at_measured_latency": _stats(rows["throughput_error"]),
         "online_tpot_at_measured_rate": _stats(rows["tpot_error"]),
         "online_ttft_p99_at_measured_rate": _stats(rows["ttft_error"]),
+        "online_tpot_at_measured_concurrency": _stats(rows["tpot_at_concurrency_error"]),
+        "online_throughput_at_measured_concurrency": _stats(
+            rows["throughput_at_concurrency_error"]
+        ),
     }
 
 

@@ -43,6 +43,8 @@ CHECKS = {
     "online thr@latency": "online_throughput_at_measured_latency",
     "online TPOT@rate": "online_tpot_at_measured_rate",
     "online p99 TTFT@rate": "online_ttft_p99_at_measured_rate",
+    "online TPOT@load": "online_tpot_at_measured_concurrency",
+    "online thr@load": "online_throughput_at_measured_concurrency",
     "static latency": "static_batch_latency",
     "static TTFT": "static_batch_ttft",
     "static TPOT": "static_batch_tpot",
@@ -63,6 +65,8 @@ ONLINE_CHECKS = {
     "online thr@latency": "throughput_error",
     "online TPOT@rate": "tpot_error",
     "online p99 TTFT@rate": "ttft_error",
+    "online TPOT@load": "tpot_at_concurrency_error",
+    "online thr@load": "throughput_at_concurrency_error",
 }
 
 

@@ -400,6 +400,62 @@ def test_online_p99_ttft_at_the_measured_rate_is_reported(catalog) -> None:
         assert v["online_ttft_p99_at_measured_rate"]["n"] > 0
 
 
+def _dell_h200_online_runs() -> pd.DataFrame:
+    runs = load_serving_runs()
+    return runs[
+        runs["source"].str.contains("Dell/results/XE9680_H200_SXM_141GBx8_TRT/llama2-70b-99/")
+        & runs["scenario"].str.lower().isin(["server", "interactive"])
+    ]
+
+
+def test_online_runs_are_checked_at_their_measured_concurrency(catalog) -> None:
+    """Each online run is also simulated at its measured load: the requests in flight per
+    replica by Little's law (requests/s per replica x (mean TTFT + (completion - 1) x mean
+    TPOT)), as a closed loop; its mean TPOT and requests/s against the measured ones,
+    summarized overall and per MLPerf scenario."""
+    pick = _dell_h200_online_runs()
+    res = validate_serving(catalog, pick)
+    table, cal = res["rows"], res["summary"]["calibration"]
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == len(pick) > 0
+    src = pick.set_index("source").loc[ok["source"]]
+    per = src["request_rate_per_s"].to_numpy(float) / (src["num_gpus"] / src["tp"]).to_numpy()
+    out = ok["output_tokens"].to_numpy(float)
+    want = per * (src["ttft_mean_ms"] + (out - 1) * src["tpot_mean_ms"]).to_numpy(float) / 1e3
+    assert ok["measured_concurrency_per_replica"].to_numpy(float) == pytest.approx(want)
+    err = ok["predicted_tpot_at_concurrency_ms"] / ok["measured_tpot_mean_ms"] - 1
+    assert ok["tpot_at_concurrency_error"].to_numpy(float) == pytest.approx(err.to_numpy())
+    assert ok["throughput_at_concurrency_error"].notna().all()
+    got = cal["online_tpot_at_measured_concurrency"]
+    assert got["n"] == len(ok)
+    assert got["median"] == pytest.approx(float(err.abs().median()))
+    for v in cal["by_scenario"].values():
+        assert v["online_throughput_at_measured_concurrency"]["n"] > 0
+
+
+def test_the_engine_holds_the_measured_concurrency(catalog) -> None:
+    """A Server run holds more requests than the shipped batch limit (256): the check raises
+    the limit to hold them all, as the measured engine did, so each decode step carries the
+    measured batch (a capped engine queues the rest and steps faster)."""
+    from advisor.serving import Replica, Traffic, closed_loop
+
+    pick = _dell_h200_online_runs()
+    res = validate_serving(catalog, pick)
+    ok = res["rows"][res["rows"]["status"] == "ok"]
+    row = ok[ok["measured_concurrency_per_replica"] > 400].iloc[0]
+    rep = Replica(
+        catalog.models["llama-2-70b"],
+        catalog.gpus["H200"],
+        catalog.quantizations["fp8"],
+        catalog.efficiency["hopper"],
+        1,
+    )
+    traffic = Traffic(float(row["input_tokens"]), float(row["output_tokens"]))
+    capped = closed_loop(rep, traffic, round(row["measured_concurrency_per_replica"]))
+    assert row["predicted_tpot_at_concurrency_ms"] > 1.5 * capped.tpot_ms["mean"]
+    assert abs(row["tpot_at_concurrency_error"]) < 0.5
+
+
 def test_static_batch_rows_check_the_latency_at_a_fixed_batch(catalog) -> None:
     """Static-batch rows (a batch sent at once and run to the end): the simulated time to
     finish the batch against batch × output tokens over the measured tokens/s, and a
@@ -431,6 +487,7 @@ def test_static_batch_rows_check_the_latency_at_a_fixed_batch(catalog) -> None:
     assert got["n"] == len(ok)
     assert got["median"] == pytest.approx(float(err.abs().median()))
     assert cal["online_tpot_at_measured_rate"]["n"] == 0
+    assert cal["online_tpot_at_measured_concurrency"]["n"] == 0
     assert cal["by_family"]["cdna3"]["static_batch_latency"]["n"] == 8
     assert "by_scenario" in cal and "static-batch" not in cal["by_scenario"]
 

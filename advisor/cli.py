@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 from rich.markup import escape
@@ -345,6 +345,13 @@ def roofline(
     rate: Annotated[
         float | None, typer.Option(help="Report the latency statistics at this rate [req/s].")
     ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Report the latency statistics with this many requests in flight per "
+            "replica (a closed loop of as many clients) [requests]."
+        ),
+    ] = None,
     capacity_model: Annotated[
         str, typer.Option(help="simulated (serving simulation) or roofline (fast, mean-value).")
     ] = "simulated",
@@ -370,13 +377,15 @@ def roofline(
     _check_roofline_args(
         cat, model, input_tokens, output_tokens, slo_stat, capacity_model, rate, (tpot_ms, ttft_ms)
     )
+    _check_concurrency(concurrency, rate, capacity_model)
     _check_spreads(prompt_cv, completion_cv, arrival_cv)
     if plot is not None:
         check_out_file(plot, "--plot")
     traffic = Traffic(input_tokens, output_tokens, prompt_cv, completion_cv, arrival_cv)
     slo = SLO(ttft_ms, tpot_ms, slo_stat)
+    load = Load(rate, concurrency)
     rows, replicas = _roofline_options(
-        cat, model, gpu, quant, tp, kv_dtype, traffic, slo, capacity_model, rate
+        cat, model, gpu, quant, tp, kv_dtype, traffic, slo, capacity_model, load
     )
     best = _cheapest_per_gpu(rows)
     for r in rows:
@@ -386,6 +395,7 @@ def roofline(
     if json_out:
         head = {"model": model, "input_tokens": input_tokens, "output_tokens": output_tokens}
         limits = {"tpot_ms": tpot_ms, "ttft_ms": ttft_ms, "slo_stat": slo_stat, "rate": rate}
+        limits["concurrency"] = concurrency
         cheapest = [{"gpu": g, "quant": q, "tp": t} for g, q, t in sorted(best)]
         emit_json(
             {**head, **limits, "capacity_model": capacity_model, "options": rows}
@@ -393,6 +403,8 @@ def roofline(
         )
         return
     at = f" at {rate:g} req/s" if rate is not None else ""
+    if concurrency is not None:
+        at = f" with {concurrency} requests in flight"
     title = (
         f"{model}: prompt {input_tokens:g}, completion {output_tokens:g} tokens"
         f" ({capacity_model}{at})"
@@ -431,6 +443,35 @@ def _check_roofline_args(
         raise AdvisorError(f"--rate must be a number > 0; got {rate}.")
     if rate is not None and capacity_model != "simulated":
         raise AdvisorError("--rate needs --capacity-model simulated (the default).")
+
+
+class Load(NamedTuple):
+    """The load ``advisor roofline`` reports the latency statistics at: a request rate, a
+    number of requests in flight, or neither (then the capacity)."""
+
+    rate_rps: float | None = None
+    concurrency: int | None = None
+
+
+#: the most requests in flight ``--concurrency`` simulates per replica (a closed loop runs
+#: eight rounds of them)
+MAX_CONCURRENCY = 100_000
+
+
+def _check_concurrency(concurrency: int | None, rate: float | None, capacity_model: str) -> None:
+    """``--concurrency``: a whole number of requests from 1 to :data:`MAX_CONCURRENCY`, not
+    with ``--rate`` (a load is a rate or a number in flight), on the simulated model."""
+    if concurrency is None:
+        return
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise AdvisorError(
+            f"--concurrency must be a whole number of requests from 1 to {MAX_CONCURRENCY:,}; "
+            f"got {concurrency}."
+        )
+    if rate is not None:
+        raise AdvisorError("give --rate or --concurrency, not both: a load is one or the other.")
+    if capacity_model != "simulated":
+        raise AdvisorError("--concurrency needs --capacity-model simulated (the default).")
 
 
 def _check_spreads(prompt_cv: float, completion_cv: float, arrival_cv: float) -> None:
@@ -483,7 +524,7 @@ def _roofline_options(
     traffic: Traffic,
     slo: SLO,
     capacity_model: str,
-    rate: float | None,
+    load: Load,
 ) -> tuple[list[dict[str, Any]], list[tuple[Replica, Capacity]]]:
     """Every GPU × quantization × TP option asked for (all where none is named): its row and
     its replica with its capacity. Raises where a named combination cannot run."""
@@ -507,7 +548,7 @@ def _roofline_options(
                 if t not in allowed:
                     raise AdvisorError(_tp_message(t, g))
                 r = Replica(m, g, q, cat.efficiency_for(g), t, kv_dtype)
-                row, c = _roofline_option(cat, r, traffic, slo, capacity_model, rate)
+                row, c = _roofline_option(cat, r, traffic, slo, capacity_model, load)
                 rows.append(row)
                 replicas.append((r, c))
     return rows, replicas
@@ -519,7 +560,7 @@ def _roofline_option(
     traffic: Traffic,
     slo: SLO,
     capacity_model: str,
-    rate: float | None,
+    load: Load,
 ) -> tuple[dict[str, Any], Capacity]:
     """One option's row of ``advisor roofline`` (mean-value operating point, capacity,
     $/M output tokens per tier) and its capacity."""
@@ -540,7 +581,14 @@ def _roofline_option(
             slo.ttft_ms,
             kv_dtype=r.kv_dtype,
         )
-        c = evaluate(r, traffic, slo, capacity_model=capacity_model, rate_rps=rate)
+        c = evaluate(
+            r,
+            traffic,
+            slo,
+            capacity_model=capacity_model,
+            rate_rps=load.rate_rps,
+            concurrency=load.concurrency,
+        )
     except ValueError as exc:
         raise AdvisorError(str(exc)) from None
     out_rate = c.output_tokens_per_s
@@ -565,7 +613,8 @@ def _roofline_option(
         "tpot_ms": c.tpot_ms,
         "slo_stat": c.stat,
         "capacity_model": c.capacity_model,
-        "rate_rps": rate,
+        "rate_rps": load.rate_rps,
+        "concurrency": load.concurrency,
         "upper_bound_requests_per_s": c.upper_bound_rps,
         "mean_batch": c.batch,
         "memory_starved": p.feasible and _starved(p) is not None,

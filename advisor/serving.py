@@ -1174,40 +1174,55 @@ def evaluate(
     *,
     capacity_model: str = "simulated",
     rate_rps: float | None = None,
+    concurrency: int | None = None,
 ) -> Capacity:
     """What ``advisor roofline`` reports for one replica.
 
-    With ``rate_rps``: the statistics at that rate (simulated). With a TTFT or TPOT limit: the
-    SLO capacity. Without either: the offline maximum, the largest rate the replica keeps up
-    with (the steady-state maximum of the step model, which the simulation reaches).
+    With ``rate_rps``: the statistics at that rate (simulated). With ``concurrency``: the
+    statistics with that many requests in flight (a closed loop of as many clients,
+    :func:`closed_loop`), and the rate they reach. With a TTFT or TPOT limit: the SLO
+    capacity. Without any: the offline maximum, the largest rate the replica keeps up with
+    (the steady-state maximum of the step model, which the simulation reaches).
     """
-    if rate_rps is not None:
-        if capacity_model != "simulated":
-            raise ValueError("--rate needs the simulated capacity model")
-        base = slo_capacity(replica, traffic, SLO(stat=slo.stat), "roofline")
-        if not base.fits:
-            return base
-        res = simulate(replica, traffic, rate_rps)
-        ok = slo.met_by(res)
-        reason = "" if ok else "the latency statistics at this rate exceed the limits"
-        # a replica that keeps up serves the rate it is offered (the run's own throughput
-        # differs from it by the draws' noise, a few percent); an overloaded one, its own
-        rps = rate_rps if res.stable else res.requests_per_s
-        if not res.stable:
-            reason = f"overloaded: the replica serves {res.requests_per_s:.3g} requests/s"
-        return Capacity(
-            fits=True,
-            meets_slo=ok,
-            reason=reason,
-            requests_per_s=rps,
-            output_tokens_per_s=rps * res.output_tokens_per_s / res.requests_per_s,
-            ttft_ms=res.ttft_ms[slo.stat],
-            tpot_ms=res.tpot_ms[slo.stat],
-            stat=slo.stat,
-            capacity_model="simulated",
-            upper_bound_rps=base.upper_bound_rps,
-            batch=res.mean_batch,
-        )
-    # without limits the search finds the largest rate the replica keeps up with: its
-    # offline (saturation) maximum, which validate compares with offline runs
-    return slo_capacity(replica, traffic, slo, capacity_model)
+    if rate_rps is None and concurrency is None:
+        # without limits the search finds the largest rate the replica keeps up with: its
+        # offline (saturation) maximum, which validate compares with offline runs
+        return slo_capacity(replica, traffic, slo, capacity_model)
+    if capacity_model != "simulated":
+        flag = "--rate" if concurrency is None else "--concurrency"
+        raise ValueError(f"{flag} needs the simulated capacity model")
+    base = slo_capacity(replica, traffic, SLO(stat=slo.stat), "roofline")
+    if not base.fits:
+        return base
+    if concurrency is not None:
+        # requests beyond the engine's batch limit wait for a slot, as in the plans' engine
+        res = closed_loop(replica, traffic, concurrency)
+        return _at_load(res, slo, base, res.requests_per_s, "at this concurrency")
+    res = simulate(replica, traffic, rate_rps)
+    # a replica that keeps up serves the rate it is offered (the run's own throughput
+    # differs from it by the draws' noise, a few percent); an overloaded one, its own
+    if res.stable:
+        return _at_load(res, slo, base, rate_rps, "at this rate")
+    over = f"overloaded: the replica serves {res.requests_per_s:.3g} requests/s"
+    return _at_load(res, slo, base, res.requests_per_s, "at this rate", over)
+
+
+def _at_load(
+    res: LoadResult, slo: SLO, base: Capacity, rps: float, where: str, reason: str = ""
+) -> Capacity:
+    """:func:`evaluate`'s answer at a given load: ``res``'s statistics, serving ``rps``
+    requests/s; ``reason`` (else whether the limits are met ``where``)."""
+    ok = slo.met_by(res)
+    return Capacity(
+        fits=True,
+        meets_slo=ok,
+        reason=reason or ("" if ok else f"the latency statistics {where} exceed the limits"),
+        requests_per_s=rps,
+        output_tokens_per_s=rps * res.output_tokens_per_s / res.requests_per_s,
+        ttft_ms=res.ttft_ms[slo.stat],
+        tpot_ms=res.tpot_ms[slo.stat],
+        stat=slo.stat,
+        capacity_model="simulated",
+        upper_bound_rps=base.upper_bound_rps,
+        batch=res.mean_batch,
+    )

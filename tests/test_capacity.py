@@ -85,6 +85,45 @@ def test_roofline_at_a_rate_and_the_fast_mode(catalog) -> None:
     assert res.exit_code == 2 and "--rate" in res.output
 
 
+def test_roofline_with_requests_in_flight(catalog) -> None:
+    """``--concurrency N``: the latency statistics with N requests in flight per replica (a
+    closed loop of N clients, the load `advisor validate` checks the model at) and the rate
+    they reach; beyond the engine's batch limit the rest wait for a slot."""
+    (few,) = run_json(*ROOF, "--concurrency", "16", "--slo-stat", "p90")["options"]
+    rep = Replica(
+        catalog.models["llama-3.1-70b"],
+        catalog.gpus["H100-SXM"],
+        catalog.quantizations["fp8"],
+        catalog.efficiency["hopper"],
+        2,
+    )
+    loop = serving.closed_loop(rep, Traffic(1000, 300), 16)
+    assert few["concurrency"] == 16 and few["rate_rps"] is None
+    assert few["tpot_ms"] == pytest.approx(loop.tpot_ms["p90"])
+    assert few["ttft_ms"] == pytest.approx(loop.ttft_ms["p90"])
+    assert few["requests_per_s"] == pytest.approx(loop.requests_per_s)
+    assert 14 < few["mean_batch"] <= 16
+    cap = rep.eff.max_batch
+    (full,) = run_json(*ROOF, "--concurrency", str(4 * cap))["options"]
+    assert full["mean_batch"] <= cap and full["ttft_ms"] > 10 * few["ttft_ms"]
+    (slow,) = run_json(*ROOF, "--concurrency", str(cap), "--tpot-ms", "10")["options"]
+    assert slow["fits"] and not slow["meets_slo"] and "concurrency" in slow["reason"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--concurrency", "0"], "from 1 to"),
+        (["--concurrency", "8", "--rate", "2"], "not both"),
+        (["--concurrency", "8", "--capacity-model", "roofline"], "simulated"),
+    ],
+)
+def test_roofline_concurrency_errors(extra: list[str], message: str) -> None:
+    res = runner.invoke(app, [*ROOF, *extra])
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert "Traceback" not in res.output
+
+
 def test_roofline_plot_writes_a_png(tmp_path: Path) -> None:
     png = tmp_path / "knee.png"
     res = runner.invoke(app, [*ROOF, "--tpot-ms", "50", "--slo-stat", "p99", "--plot", str(png)])

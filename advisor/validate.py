@@ -949,6 +949,19 @@ def _replica(catalog: Catalog, case: _Case, row: Mapping[str, Any], eff: Efficie
     )
 
 
+def run_replica(catalog: Catalog, row: Mapping[str, Any]) -> tuple[Replica, Traffic, int] | None:
+    """The replica (with its family's efficiency factors), the traffic (mean lengths) and the
+    number of replicas a measured run's row describes; None where the row cannot be modelled
+    (``advisor validate --json`` gives each such row's reason)."""
+    from advisor.serving import Traffic
+
+    case = _resolve(catalog, 0, row, known_load=True)
+    if isinstance(case, str):
+        return None
+    rep = _replica(catalog, case, row, catalog.efficiency[case.family])
+    return rep, Traffic(case.prompt, case.completion), case.replicas
+
+
 def _tpot_error_at_measured_rate(
     catalog: Catalog, row: Mapping[str, Any], eff: Efficiency
 ) -> float | None:

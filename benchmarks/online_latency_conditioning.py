@@ -11,6 +11,9 @@ measured rate, and reports:
 * the share of runs whose measured mean TPOT lies between the model's at 0.9x and at 1.1x
   (a +-10% throughput error, about the model's offline median error, covers those);
 * the median ratio TPOT(1.1x) / TPOT(0.9x): how steep the curve is where the runs sit;
+* how far a step-time error moves the TPOT at each run's measured rate (``TPOT / a - 1``,
+  ``a`` the model's batch-1 step; :func:`step_sensitivity`), and so how close the step time
+  must be for a TPOT within 20%;
 * the same runs on an engine whose batch limit is sized to each run's TPOT limit, as MLPerf
   submitters size theirs, under the shipped ``max_batch`` and under 2,048 with the efficiency
   factors refit at that ceiling: the TPOT error, and what the refit does to the offline error
@@ -68,6 +71,7 @@ def main() -> int:
             f"  {fam}: n={int(f.sum())}, median |error| {np.median(e):.1%}, "
             f"within the +-10% band {inside[f].mean():.1%}"
         )
+    step_sensitivity(catalog, rows, base, keep)
     batch_sized_to_the_limit(catalog, rows, keep, measured)
     engine_settings(catalog, rows, base)
     print(f"wall {time.perf_counter() - t0:.1f} s")
@@ -81,6 +85,33 @@ def mlperf_rows():
 
     runs = load_serving_runs()
     return runs[~runs["scenario"].str.lower().isin(KNOWN_LOAD_SCENARIOS)]
+
+
+def step_sensitivity(catalog, rows, base, keep) -> None:
+    """How far a step-time error moves the TPOT at a measured rate. With a decode step of
+    ``a + b N`` at ``N`` sequences, a replica at ``lam`` requests/s of ``O`` output tokens holds
+    ``N = lam O a / (1 - lam O b)`` of them, so ``TPOT = a / (1 - lam O b)`` and
+    ``d ln TPOT / d ln b = TPOT / a - 1``: the measured TPOT over the model's batch-1 step
+    (``a``, at the run's mean context), minus 1. A TPOT within 20% then needs the per-sequence
+    step time within 20% over that."""
+    from advisor.serving import StepModel
+    from advisor.validate import run_replica
+
+    gain, scen = [], []
+    for i in np.flatnonzero(keep.to_numpy()):
+        rep, traffic, _ = run_replica(catalog, rows.iloc[i].to_dict())
+        ctx = traffic.prompt_tokens + traffic.completion_tokens / 2.0
+        a_ms = StepModel(rep).time(1.0, ctx, ctx) * 1e3
+        gain.append(base["measured_tpot_mean_ms"].iloc[i] / a_ms - 1.0)
+        scen.append(str(base["scenario"].iloc[i]).lower())
+    gain_a, scen_a = np.asarray(gain), np.asarray(scen)
+    print("sensitivity of the TPOT at the measured rate to the step time (TPOT / a - 1):")
+    for label, g in (("all", gain_a), *((s, gain_a[scen_a == s]) for s in sorted(set(scen)))):
+        p10, p50, p90 = np.percentile(g, [10, 50, 90])
+        print(
+            f"  {label} (n={g.size}): median {p50:.1f} (p10 {p10:.1f}, p90 {p90:.1f}); a TPOT "
+            f"within 20% at the median run needs the step within {0.2 / p50:.1%}"
+        )
 
 
 def batch_sized_to_the_limit(catalog, rows, keep, measured: np.ndarray) -> None:

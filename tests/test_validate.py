@@ -26,6 +26,7 @@ from advisor.validate import (
     main,
     offline_ties,
     online_calibration_rows,
+    run_replica,
     static_calibration_rows,
     validate,
     validate_serving,
@@ -431,6 +432,18 @@ def test_online_runs_are_checked_at_their_measured_concurrency(catalog) -> None:
     assert got["median"] == pytest.approx(float(err.abs().median()))
     for v in cal["by_scenario"].values():
         assert v["online_throughput_at_measured_concurrency"]["n"] > 0
+
+
+def test_run_replica_is_the_replica_a_row_describes(catalog) -> None:
+    """``run_replica``: the replica, traffic and replica count of a measured run's row (what
+    the benchmarks read a run as); None for a row the catalog cannot model."""
+    row = _dell_h200_online_runs().iloc[0].to_dict()
+    rep, traffic, replicas = run_replica(catalog, row)
+    assert rep.gpu.name == "H200" and rep.model.name == "llama-2-70b" and rep.tp == row["tp"]
+    assert rep.eff == catalog.efficiency["hopper"]
+    assert replicas == row["num_gpus"] // row["tp"]
+    assert traffic.completion_tokens == row["output_tokens"]
+    assert run_replica(catalog, {**row, "gpu": "GB200"}) is None
 
 
 def test_the_engine_holds_the_measured_concurrency(catalog) -> None:

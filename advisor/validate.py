@@ -1062,21 +1062,25 @@ def _at_measured_concurrency(
     per = rate / replicas
     in_flight = per * (ttft + (traffic.completion_tokens - 1) * tpot) / MS_PER_S
     clients = max(1, round(in_flight))
-    eff = rep.eff
-    grow = max(0, clients - eff.max_batch)
-    held = eff.model_copy(
-        update={
-            "max_batch": eff.max_batch + grow,
-            "max_num_batched_tokens": eff.max_num_batched_tokens + grow,
-        }
-    )
-    res = closed_loop(dataclasses.replace(rep, eff=held), traffic, clients)
+    res = closed_loop(holding(rep, clients), traffic, clients)
     return {
         "measured_concurrency_per_replica": in_flight,
         "predicted_tpot_at_concurrency_ms": res.tpot_ms["mean"],
         "tpot_at_concurrency_error": res.tpot_ms["mean"] / tpot - 1.0,
         "throughput_at_concurrency_error": res.requests_per_s / per - 1.0,
     }
+
+
+def holding(rep: Replica, sequences: int) -> Replica:
+    """``rep`` on an engine whose batch limit holds ``sequences`` (raised where it is lower;
+    the token budget grows by as much, so prefill keeps the room the engine leaves it)."""
+    eff = rep.eff
+    grow = max(0, sequences - eff.max_batch)
+    update = {
+        "max_batch": eff.max_batch + grow,
+        "max_num_batched_tokens": eff.max_num_batched_tokens + grow,
+    }
+    return dataclasses.replace(rep, eff=eff.model_copy(update=update))
 
 
 def _batch_at_tpot_limit(rep: Replica, traffic: Traffic, tpot_limit_ms: float | None) -> Replica:

@@ -14,6 +14,8 @@ measured rate, and reports:
 * how far a step-time error moves the TPOT at each run's measured rate (``TPOT / a - 1``,
   ``a`` the model's batch-1 step; :func:`step_sensitivity`), and so how close the step time
   must be for a TPOT within 20%;
+* each run under Poisson arrivals at the rate at which the simulated replica holds the
+  run's measured load: its mean TPOT and p99 TTFT there;
 * the same runs on an engine whose batch limit is sized to each run's TPOT limit, as MLPerf
   submitters size theirs, under the shipped ``max_batch`` and under 2,048 with the efficiency
   factors refit at that ceiling: the TPOT error, and what the refit does to the offline error
@@ -26,8 +28,8 @@ measured rate, and reports:
 
     .venv/bin/python benchmarks/online_latency_conditioning.py
 
-Not a test: nine passes of the online validation and one fit, about a minute on a 2-core
-machine.
+Not a test: nine passes of the online validation, a bisection per run and one fit, about a
+minute and a half on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def main() -> int:
             f"within the +-10% band {inside[f].mean():.1%}"
         )
     step_sensitivity(catalog, rows, base, keep)
+    poisson_at_the_measured_load(catalog, rows, keep)
     batch_sized_to_the_limit(catalog, rows, keep, measured)
     engine_settings(catalog, rows, base)
     print(f"wall {time.perf_counter() - t0:.1f} s")
@@ -112,6 +115,48 @@ def step_sensitivity(catalog, rows, base, keep) -> None:
             f"  {label} (n={g.size}): median {p50:.1f} (p10 {p10:.1f}, p90 {p90:.1f}); a TPOT "
             f"within 20% at the median run needs the step within {0.2 / p50:.1%}"
         )
+
+
+def _in_flight(rate_rps: float, ttft_ms: float, tpot_ms: float, completion: float) -> float:
+    """Requests in flight by Little's law: rate x mean time from arrival to the last token."""
+    return rate_rps * (ttft_ms + (completion - 1.0) * tpot_ms) / 1e3
+
+
+def poisson_at_the_measured_load(catalog, rows, keep) -> None:
+    """Each run under Poisson arrivals at the rate at which the simulated replica holds the
+    run's measured load (its requests in flight by Little's law; ``advisor validate`` checks
+    it as a closed loop, whose clients send in waves): the rate by bisection on the
+    simulated load, on an engine whose batch limit holds that load. The median |error|
+    (signed) of the mean TPOT and of the p99 TTFT there: whether the first tokens come right
+    once the load is right."""
+    from advisor.serving import simulate
+    from advisor.validate import holding, run_replica
+
+    errs: dict[str, list[float]] = {"mean TPOT": [], "p99 TTFT": [], "rate": []}
+    for i in np.flatnonzero(keep.to_numpy()):
+        row = rows.iloc[i]
+        rep, traffic, replicas = run_replica(catalog, row.to_dict())
+        rate, o = row["request_rate_per_s"] / replicas, traffic.completion_tokens
+        load = _in_flight(rate, row["ttft_mean_ms"], row["tpot_mean_ms"], o)
+        rep = holding(rep, round(load))
+        lo, hi, best = 0.3 * rate, 3.0 * rate, None
+        for _ in range(10):
+            mid = (lo * hi) ** 0.5
+            res = simulate(rep, traffic, mid)
+            held = _in_flight(mid, res.ttft_ms["mean"], res.tpot_ms["mean"], o)
+            if res.stable and held <= load:
+                lo, best = mid, res
+            else:
+                hi = mid
+        if best is None:
+            continue
+        errs["mean TPOT"].append(best.tpot_ms["mean"] / row["tpot_mean_ms"] - 1.0)
+        errs["p99 TTFT"].append(best.ttft_ms["p99"] / row["ttft_p99_ms"] - 1.0)
+        errs["rate"].append(best.rate_rps / rate - 1.0)
+    print(f"Poisson arrivals at the rate holding each run's measured load (n={len(errs['rate'])}):")
+    for label, e in errs.items():
+        a = np.asarray(e)
+        print(f"  {label}: median |error| {np.median(np.abs(a)):.1%} (signed {np.median(a):+.1%})")
 
 
 def batch_sized_to_the_limit(catalog, rows, keep, measured: np.ndarray) -> None:

@@ -1060,15 +1060,21 @@ def _at_measured_concurrency(
     if not (rate and ttft and tpot):
         return {}
     per = rate / replicas
-    in_flight = per * (ttft + (traffic.completion_tokens - 1) * tpot) / MS_PER_S
-    clients = max(1, round(in_flight))
+    load = in_flight(per, ttft, tpot, traffic.completion_tokens)
+    clients = max(1, round(load))
     res = closed_loop(holding(rep, clients), traffic, clients)
     return {
-        "measured_concurrency_per_replica": in_flight,
+        "measured_concurrency_per_replica": load,
         "predicted_tpot_at_concurrency_ms": res.tpot_ms["mean"],
         "tpot_at_concurrency_error": res.tpot_ms["mean"] / tpot - 1.0,
         "throughput_at_concurrency_error": res.requests_per_s / per - 1.0,
     }
+
+
+def in_flight(rate_rps: float, ttft_ms: float, tpot_ms: float, completion_tokens: float) -> float:
+    """Requests in flight at ``rate_rps`` by Little's law: the rate times the mean time from
+    arrival to the last token, ``mean TTFT + (completion − 1) × mean TPOT``."""
+    return rate_rps * (ttft_ms + (completion_tokens - 1.0) * tpot_ms) / MS_PER_S
 
 
 def holding(rep: Replica, sequences: int) -> Replica:

@@ -117,11 +117,6 @@ def step_sensitivity(catalog, rows, base, keep) -> None:
         )
 
 
-def _in_flight(rate_rps: float, ttft_ms: float, tpot_ms: float, completion: float) -> float:
-    """Requests in flight by Little's law: rate x mean time from arrival to the last token."""
-    return rate_rps * (ttft_ms + (completion - 1.0) * tpot_ms) / 1e3
-
-
 def poisson_at_the_measured_load(catalog, rows, keep) -> None:
     """Each run under Poisson arrivals at the rate at which the simulated replica holds the
     run's measured load (its requests in flight by Little's law; ``advisor validate`` checks
@@ -130,20 +125,20 @@ def poisson_at_the_measured_load(catalog, rows, keep) -> None:
     (signed) of the mean TPOT and of the p99 TTFT there: whether the first tokens come right
     once the load is right."""
     from advisor.serving import simulate
-    from advisor.validate import holding, run_replica
+    from advisor.validate import holding, in_flight, run_replica
 
     errs: dict[str, list[float]] = {"mean TPOT": [], "p99 TTFT": [], "rate": []}
     for i in np.flatnonzero(keep.to_numpy()):
         row = rows.iloc[i]
         rep, traffic, replicas = run_replica(catalog, row.to_dict())
         rate, o = row["request_rate_per_s"] / replicas, traffic.completion_tokens
-        load = _in_flight(rate, row["ttft_mean_ms"], row["tpot_mean_ms"], o)
+        load = in_flight(rate, row["ttft_mean_ms"], row["tpot_mean_ms"], o)
         rep = holding(rep, round(load))
         lo, hi, best = 0.3 * rate, 3.0 * rate, None
         for _ in range(10):
             mid = (lo * hi) ** 0.5
             res = simulate(rep, traffic, mid)
-            held = _in_flight(mid, res.ttft_ms["mean"], res.tpot_ms["mean"], o)
+            held = in_flight(mid, res.ttft_ms["mean"], res.tpot_ms["mean"], o)
             if res.stable and held <= load:
                 lo, best = mid, res
             else:

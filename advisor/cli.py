@@ -740,14 +740,15 @@ def validate(
         "TPOT / p99 TTFT: mean TPOT / p99 TTFT simulated at the run's measured request rate vs "
         "measured."
     )
-    out.print(_measured_load_table(cal))
-    out.print(
-        "the same online runs at their measured load: the requests in flight per replica by "
-        "Little's law (measured requests/s x mean time to the last token), held as a closed "
-        "loop on an engine whose batch limit holds them: mean TPOT and requests/s simulated "
-        "vs measured. The latency at the measured rate sits at the knee of the curve; here "
-        "the load is known."
-    )
+    if cal["online_tpot_at_measured_concurrency"]["n"]:  # simulated only, as at the rate
+        out.print(_measured_load_table(cal))
+        out.print(
+            "the same online runs at their measured load: the requests in flight per replica "
+            "by Little's law (measured requests/s x mean time to the last token), held as a "
+            "closed loop on an engine whose batch limit holds them: mean TPOT and requests/s "
+            "simulated vs measured. The latency at the measured rate sits at the knee of the "
+            "curve; here the load is known."
+        )
     out.print(_known_load_table(cal))
     out.print(
         "static batch: a batch sent at once and run to the end: the time to finish it, its "

@@ -192,6 +192,25 @@ def test_validate_prints_both_tables(tmp_path) -> None:
     # header cells may wrap; the cells of the two static and two closed-loop rows read (2)
     assert "offline" in res.stdout and "closed-loop" in res.stdout
     assert res.stdout.count("(2)") >= 6
+    # no online run: no table of the online runs at their measured load
+    assert "Online runs at their measured load" not in text
+
+
+def test_validate_prints_the_online_runs_at_their_measured_load(tmp_path) -> None:
+    """With online runs, a table of them at their measured load (requests in flight) sits
+    between the two: its TPOT and throughput cells per family and scenario."""
+    from advisor.validate import load_serving_runs
+
+    runs = load_serving_runs()
+    path = tmp_path / "runs.csv"
+    runs[runs["scenario"].str.lower() == "interactive"].iloc[:3].to_csv(path, index=False)
+    res = runner.invoke(app, ["validate", "--benchmarks", str(path)])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.stdout.split())
+    assert "Online runs at their measured load (requests in flight)" in text
+    assert text.index("vs measured runs") < text.index("their measured load")
+    assert text.index("their measured load") < text.index("At a known load")
+    assert res.stdout.count("(3)") >= 6
 
 
 @pytest.mark.parametrize(

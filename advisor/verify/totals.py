@@ -1,0 +1,356 @@
+"""The plan's totals recomputed: tokens, workload and pool figures, reserved rows and their
+terms, the bound and the solver's figures, the inputs it echoes, existing commitments and
+the baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from advisor.catalog import ApiOffer, Catalog
+from advisor.files import jsonable
+from advisor.units import TOKENS_PER_M
+from advisor.verify.report import (
+    REL_TOL,
+    Same,
+    VerifyReport,
+    close,
+    is_number,
+    spot_aware_price,
+    summarize,
+)
+
+#: The fields of a reserved row recomputed from the catalog (besides usd_per_hour, cost_usd).
+_RESERVED_FIELDS = (
+    "gpu",
+    "pool",
+    "provider",
+    "instance",
+    "region",
+    "gpus_per_instance",
+    "start",
+    "end",
+    "term_hours",
+    "usd_per_month",
+    "commitment_usd",
+)
+
+
+def check_totals(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    sched: pd.DataFrame,
+    workloads: Sequence[str],
+    requests: np.ndarray,
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+    catalog: Catalog,
+    H: int,
+    tiers: Mapping[str, float],
+    reserved: Sequence[Mapping[str, Any]],
+) -> None:
+    """Every total the plan reports, recomputed: tokens, per-workload figures, $/M, reserved
+    rows (``reserved``: recomputed from the catalog), utilization, the bound and the gap."""
+    same = Same()
+    total = float(sum(tiers.values()))
+    tin, tout = float(input_tokens.sum()), float(output_tokens.sum())
+    tok = plan_data.get("tokens") or {}
+    same("tokens.input", tok.get("input"), tin)
+    same("tokens.output", tok.get("output"), tout)
+    same(
+        "usd_per_m_output_tokens",
+        plan_data.get("usd_per_m_output_tokens"),
+        total / tout * TOKENS_PER_M if tout else None,
+    )
+    same(
+        "usd_per_m_tokens",
+        plan_data.get("usd_per_m_tokens"),
+        total / (tin + tout) * TOKENS_PER_M if tin + tout else None,
+    )
+    sums = {  # per workload: requests, input tokens, output tokens over the horizon
+        w: (
+            float(requests[:, i].sum()),
+            float(input_tokens[:, i].sum()),
+            float(output_tokens[:, i].sum()),
+        )
+        for i, w in enumerate(workloads)
+    }
+    _workload_totals(same, plan_data, sched, workloads, sums)
+    by_w, listed = plan_data.get("cost_by_workload_usd") or {}, plan_data.get("workloads") or {}
+    if sorted(by_w) == sorted(listed) == sorted(workloads) and all(
+        is_number(v) for v in by_w.values()
+    ):
+        same("sum of cost_by_workload_usd", float(sum(by_w.values())), total)
+    _pool_totals(same, plan_data, sched, catalog, H)
+    _reserved_terms(same, plan_data, reserved)
+    _bound_totals(same, plan_data, total)
+    rep.add(
+        "totals",
+        not same.bad,
+        summarize(same.bad)
+        if same.bad
+        else "tokens, workloads, $/M, reserved rows and their terms, utilization recomputed; "
+        "the bound is not re-proved (that takes a solve): it is at most the cost, and the "
+        "gap, the solver's bound, gap and status follow from it",
+    )
+
+
+def _workload_totals(
+    same: Same,
+    plan_data: Mapping[str, Any],
+    sched: pd.DataFrame,
+    workloads: Sequence[str],
+    sums: Mapping[str, tuple[float, float, float]],
+) -> None:
+    """Each workload's requests, tokens, cost, $/M and share sent to the API (``sums``: its
+    requests, input and output tokens over the horizon)."""
+    by_w = plan_data.get("cost_by_workload_usd") or {}
+    wl = plan_data.get("workloads") or {}
+    if sorted(by_w) != sorted(workloads) or sorted(wl) != sorted(workloads):
+        same.bad.append(
+            f"workloads listed {sorted(wl)}, costed {sorted(by_w)}, demand {list(workloads)}"
+        )
+        return
+    for w in workloads:
+        c = by_w[w]
+        if not is_number(c) or c < -1e-9:
+            same.bad.append(f"cost_by_workload_usd[{w}] is {c!r}")
+            continue
+        d, (req, wi, wo) = wl[w], sums[w]
+        same(f"workloads[{w}].requests", d.get("requests"), req)
+        same(f"workloads[{w}].input_tokens", d.get("input_tokens"), wi)
+        same(f"workloads[{w}].output_tokens", d.get("output_tokens"), wo)
+        same(f"workloads[{w}].cost_usd", d.get("cost_usd"), float(c))
+        same(
+            f"workloads[{w}].usd_per_m_output_tokens",
+            d.get("usd_per_m_output_tokens"),
+            float(c) / wo * TOKENS_PER_M if wo > 0 else None,
+        )
+        api = (sched["workload"] == w) & (sched["source"] == "api") if len(sched) else None
+        api_req = float(sched.loc[api, "requests"].sum()) if api is not None else 0.0
+        same(
+            f"workloads[{w}].api_share_of_requests",
+            d.get("api_share_of_requests"),
+            api_req / max(req, 1e-12),
+        )
+
+
+def _pool_totals(
+    same: Same, plan_data: Mapping[str, Any], sched: pd.DataFrame, catalog: Catalog, H: int
+) -> None:
+    """The reserved rows' prices and costs, and the pool's utilization over the horizon."""
+    for i, r in enumerate(plan_data.get("reserved", [])):
+        price = spot_aware_price(catalog, r.get("pool", r["gpu"]), r["tier"])
+        same(f"reserved[{i}].usd_per_hour", r.get("usd_per_hour"), price)
+        same(f"reserved[{i}].cost_usd", r.get("cost_usd"), r["count"] * price * H)
+    existing = plan_data.get("existing") or []
+    pool_capacity = sum(int(r["count"]) for r in plan_data.get("reserved", [])) * H + sum(
+        float(e.get("gpu_hours", 0.0)) for e in existing
+    )
+    pool = sched[sched["source"] == "pool"] if len(sched) else sched
+    load = (
+        float((pool["replica_share"] * pool["tp"] / pool["gpus_per_unit"]).sum())
+        if len(pool)
+        else 0.0
+    )
+    same(
+        "reserved_utilization",
+        plan_data.get("reserved_utilization"),
+        load / pool_capacity if pool_capacity > 0 else None,
+    )
+
+
+def _reserved_terms(
+    same: Same, plan_data: Mapping[str, Any], reserved: Sequence[Mapping[str, Any]]
+) -> None:
+    """Each reserved row's offer, term, dates, monthly spend and commitment as recomputed."""
+    for i, (got, want) in enumerate(zip(plan_data.get("reserved", []), reserved, strict=True)):
+        for k in _RESERVED_FIELDS:
+            v = want[k]
+            if isinstance(v, float):
+                same(f"reserved[{i}].{k}", got.get(k), v)
+            elif got.get(k) != v:
+                same.bad.append(f"reserved[{i}].{k}: reported {got.get(k)!r}, recomputed {v!r}")
+
+
+def _bound_totals(same: Same, plan_data: Mapping[str, Any], total: float) -> None:
+    """The lower bound is a number not above the plan's cost, and the gap follows from it."""
+    lower = plan_data.get("lower_bound_usd")
+    if lower is None and plan_data.get("gap") is not None:
+        same.bad.append(f"gap {plan_data.get('gap')!r} without a lower bound")
+    if lower is None:
+        return
+    if not is_number(lower):
+        same.bad.append(f"lower_bound_usd is {lower!r}, not a finite number")
+    elif lower > total * (1 + REL_TOL) + 1e-6:
+        same.bad.append(f"lower bound ${lower:,.2f} is above the plan's cost ${total:,.2f}")
+    else:
+        same("gap", plan_data.get("gap"), max(0.0, (total - lower) / total) if total > 0 else None)
+    _solver_figures(same, plan_data, total)
+
+
+def _solver_figures(same: Same, plan_data: Mapping[str, Any], total: float) -> None:
+    """The solver's entry repeats the plan's cost, bound and gap, and calls the solve optimal
+    only where that gap is within the tolerance the plan was solved with (``settings.gap``)."""
+    solver = plan_data.get("solver")
+    if not isinstance(solver, Mapping) or not solver:
+        return
+    same("solver.objective", solver.get("objective"), total)
+    for k, plan_key in (("bound", "lower_bound_usd"), ("gap", "gap")):
+        v, want = solver.get(k), plan_data.get(plan_key)
+        if v != want and not (is_number(v) and is_number(want) and close(v, want)):
+            same.bad.append(f"solver.{k} {v!r} is not the plan's {plan_key} {want!r}")
+    gap = plan_data.get("gap")
+    tol = (plan_data.get("settings") or {}).get("gap")
+    tol = float(tol) if is_number(tol) else 0.0
+    proven = total <= 0 or (is_number(gap) and gap <= tol + 1e-6)
+    if solver.get("status") == "optimal" and not proven:
+        same.bad.append(f"solver.status 'optimal' with gap {gap!r} above the tolerance {tol:g}")
+
+
+def check_echoes(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    defs: Mapping[str, Mapping[str, Any]],
+    hours: pd.DatetimeIndex,
+    workloads: Sequence[str],
+    priced: Mapping[str, ApiOffer | None],
+    input_tokens: np.ndarray,
+    output_tokens: np.ndarray,
+) -> None:
+    """What plan.json repeats of the inputs (each workload's definition and SLOs, the demand's
+    span, the API prices it is priced at: ``priced``, by the inputs' providers) is what the
+    inputs say, so a reader of the plan is not misled either."""
+    bad: list[str] = []
+    wl = plan_data.get("workloads") or {}
+    for w in workloads:
+        d = defs[w]
+        got = wl.get(w) if isinstance(wl, Mapping) else None
+        if not isinstance(got, Mapping):
+            bad.append(f"workloads[{w}] is missing")
+            continue
+        if got.get("definition") != jsonable(d):
+            bad.append(f"workloads[{w}].definition differs from the workload given")
+        slo = {
+            "tpot_ms": d["tpot_ms"],
+            "ttft_ms": d["ttft_ms"],
+            "stat": d.get("slo_stat") or "mean",  # no statistic stated bounds the mean
+            "headroom": d["headroom"],
+        }
+        if jsonable(got.get("slo")) != jsonable(slo):
+            bad.append(f"workloads[{w}].slo is {got.get('slo')!r}, the workload says {slo!r}")
+        if got.get("model") != d["model"]:
+            bad.append(f"workloads[{w}].model is {got.get('model')!r}, not {d['model']!r}")
+        api = priced[w]
+        prices = {
+            "api_usd_per_m_input_tokens": api and api.usd_per_m_input_tokens,
+            "api_usd_per_m_output_tokens": api and api.usd_per_m_output_tokens,
+        }
+        i = list(workloads).index(w)
+        wo = float(output_tokens[:, i].sum())
+        prices["api_all_in_usd_per_m_output_tokens"] = (
+            None
+            if api is None or wo <= 0
+            else (
+                float(input_tokens[:, i].sum()) * api.usd_per_m_input_tokens
+                + wo * api.usd_per_m_output_tokens
+            )
+            / wo
+        )
+        for k, v in prices.items():
+            r = got.get(k)
+            if (v is None) != (r is None) or (
+                v is not None and not (is_number(r) and close(float(r), float(v)))
+            ):
+                bad.append(f"workloads[{w}].{k} is {r!r}, the catalog gives {v!r}")
+    dem = plan_data.get("demand") or {}
+    span = {
+        "hours": len(hours),
+        "start": hours[0].isoformat() if len(hours) else None,
+        "end": hours[-1].isoformat() if len(hours) else None,
+        "workloads": list(workloads),
+    }
+    for k, v in span.items():
+        if not isinstance(dem, Mapping) or dem.get(k) != v:
+            bad.append(
+                f"demand.{k} is {dem.get(k) if isinstance(dem, Mapping) else dem!r}, "
+                f"the demand gives {v!r}"
+            )
+    rep.add(
+        "echoes",
+        not bad,
+        summarize(bad) if bad else "workload definitions, SLOs and the demand's span as given",
+    )
+
+
+def check_existing(
+    rep: VerifyReport, plan_data: Mapping[str, Any], existing: Sequence[Mapping[str, Any]]
+) -> None:
+    """The plan's commitments are the fleet file's, with their active hours and spend."""
+    reported = plan_data.get("existing") or []
+    bad: list[str] = []
+    if len(reported) != len(existing):
+        bad.append(f"the plan lists {len(reported)} commitments, the fleet {len(existing)}")
+    else:
+        for i, (got, want) in enumerate(zip(reported, existing, strict=True)):
+            for k in ("gpu", "tier", "count", "active_hours"):
+                if got.get(k) != want[k]:
+                    bad.append(f"existing[{i}].{k}: reported {got.get(k)!r}, fleet {want[k]!r}")
+            for k in ("usd_per_hour", "gpu_hours", "cost_usd"):
+                v = got.get(k)
+                if not is_number(v) or not close(float(v), float(want[k])):
+                    bad.append(f"existing[{i}].{k}: reported {v!r}, recomputed {want[k]!r}")
+    rep.add(
+        "existing",
+        not bad,
+        summarize(bad) if bad else f"{len(existing)} commitments as the fleet file gives them",
+    )
+
+
+def check_baselines(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    baselines: Mapping[str, float | None],
+    total: float,
+) -> None:
+    """Each simple policy's cost and the saving against the best one, recomputed."""
+    reported = plan_data.get("baselines") or {}
+    bad: list[str] = []
+    if sorted(reported) != sorted(baselines):
+        bad.append(f"baselines {sorted(reported)}, expected {sorted(baselines)}")
+    else:
+        for k, v in baselines.items():
+            got = reported[k].get("total_cost_usd") if isinstance(reported[k], Mapping) else "?"
+            if v is None:
+                if got is not None:
+                    bad.append(f"{k}: reported {got!r}, not applicable")
+            elif not is_number(got) or not close(float(got), v):
+                bad.append(f"{k}: reported {got!r}, recomputed {v:,.2f}")
+    costs = {k: v for k, v in baselines.items() if v is not None}
+    best = min(costs, key=lambda k: costs[k]) if costs else None
+    if plan_data.get("best_baseline") != best:
+        bad.append(f"best_baseline: reported {plan_data.get('best_baseline')!r}, expected {best!r}")
+    sv = plan_data.get("savings_vs_best_baseline_usd")
+    if best is not None and (not is_number(sv) or not close(float(sv), costs[best] - total)):
+        bad.append(
+            f"savings_vs_best_baseline_usd: reported {sv!r}, recomputed {costs[best] - total:,.2f}"
+        )
+    fraction = plan_data.get("savings_vs_best_baseline_fraction")
+    want = (costs[best] - total) / costs[best] if best is not None and costs[best] > 0 else None
+    if (want is None) != (fraction is None) or (
+        want is not None and not (is_number(fraction) and close(float(fraction), want))
+    ):
+        bad.append(
+            f"savings_vs_best_baseline_fraction: reported {fraction!r}, recomputed "
+            + ("none" if want is None else f"{want:.6g}")
+        )
+    rep.add(
+        "baselines",
+        not bad,
+        summarize(bad)
+        if bad
+        else f"{len(baselines)} simple policies and the saving against the best recomputed",
+    )

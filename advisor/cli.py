@@ -733,6 +733,12 @@ def validate(
             }
         )
         return
+    _print_validation(summary, capacity_model)
+
+
+def _print_validation(summary: dict, capacity_model: str) -> None:
+    """``advisor validate``'s tables, each with what its columns compare."""
+    cal = summary["calibration"]
     out.print(_validation_table(cal, capacity_model))
     out.print(
         "offline: predicted vs measured output tokens/s of offline runs; online throughput: "

@@ -128,21 +128,11 @@ def _verify(
         + ("" if method == capacity_model else f"; the plan says {method!r}"),
     )
     H = len(hours)
-    from advisor.plan import with_units
-
-    if input_sha256 is not None and not check_inputs(rep, plan_data, input_sha256):
+    read = _read_schedule(rep, plan_data, schedule, hours, workloads, catalog, input_sha256)
+    if read is None:
         return
-    if not check_plan_fields(rep, plan_data, catalog):
-        return
-    sched = with_units(schedule.copy())
-    if not check_schedule_table(rep, sched, catalog):
-        return
-    if len(sched):
-        sched["hour"] = pd.to_datetime(sched["hour"], utc=True, format="ISO8601")
-    hour_index = {h: i for i, h in enumerate(pd.DatetimeIndex(hours).tz_convert("UTC"))}
+    sched, hour_index = read
     widx = {w: i for i, w in enumerate(workloads)}
-    if not _check_demand_matches(rep, plan_data, sched, hour_index, workloads, H):
-        return
     t_idx = sched["hour"].map(hour_index).to_numpy() if len(sched) else np.array([], dtype=int)
     w_idx = sched["workload"].map(widx).to_numpy() if len(sched) else np.array([], dtype=int)
     # coverage: every cell's demand served exactly, tokens with their requests
@@ -203,8 +193,37 @@ def _verify(
     check_warnings(rep, plan_data, given.implied_warnings, reserved, H, baselines, total)
     if plan_data.get("scenarios") is not None:
         floor = tiers["reserved"] + tiers["owned"] + tiers["existing"]
-        floor += tiers["overhead"] if (reserved_by_gpu or fleet_rows) else 0.0
+        floor += tiers["overhead"] if self_hosted else 0.0
         check_scenarios(rep, plan_data, total, floor, given)
+
+
+def _read_schedule(
+    rep: VerifyReport,
+    plan_data: Mapping[str, Any],
+    schedule: pd.DataFrame,
+    hours: pd.DatetimeIndex,
+    workloads: Sequence[str],
+    catalog: Catalog,
+    input_sha256: Mapping[str, str] | None,
+) -> tuple[pd.DataFrame, dict[pd.Timestamp, int]] | None:
+    """The checks every later one rests on (the inputs' hashes, plan.json's fields, the
+    schedule's table, its hours and workloads against the demand's): the schedule with its
+    units and UTC hours, and each demand hour's index; None where one of them fails."""
+    from advisor.plan import with_units
+
+    if input_sha256 is not None and not check_inputs(rep, plan_data, input_sha256):
+        return None
+    if not check_plan_fields(rep, plan_data, catalog):
+        return None
+    sched = with_units(schedule.copy())
+    if not check_schedule_table(rep, sched, catalog):
+        return None
+    if len(sched):
+        sched["hour"] = pd.to_datetime(sched["hour"], utc=True, format="ISO8601")
+    hour_index = {h: i for i, h in enumerate(pd.DatetimeIndex(hours).tz_convert("UTC"))}
+    if not _check_demand_matches(rep, plan_data, sched, hour_index, workloads, len(hours)):
+        return None
+    return sched, hour_index
 
 
 def _check_policy(

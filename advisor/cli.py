@@ -57,6 +57,7 @@ from advisor.processes import Interrupted, solver_run
 from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
 
 if TYPE_CHECKING:
+    from advisor.costmath import CapacityPlan
     from advisor.policy import Policy
     from advisor.serving import SLO, Capacity, Replica, Traffic
 
@@ -209,6 +210,13 @@ def capacity(
     if json_out:
         emit_json(res)
         return
+    out.print(_capacity_table(plan, tokens_per_s_per_gpu, source, headroom))
+
+
+def _capacity_table(
+    plan: CapacityPlan, tokens_per_s_per_gpu: float, source: str, headroom: float
+) -> Table:
+    """``advisor capacity``'s table: the rubric's steps from tokens/day to $/M tokens."""
     t = Table(title="Capacity plan (30-day month)")
     t.add_column("quantity")
     t.add_column("value", justify="right")
@@ -220,7 +228,7 @@ def capacity(
     t.add_row(f"GPUs with {headroom:.0%} headroom", f"{plan.gpus:,d}")
     t.add_row("USD/month", f"{plan.usd_per_month:,.0f}")
     t.add_row("USD/M tokens", f"{plan.usd_per_m_tokens:.3f}")
-    out.print(t)
+    return t
 
 
 #: ``advisor capacity``'s flags that describe the roofline's operating point (parameter: flag).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,39 +167,11 @@ def read_offer_sheet(
 
     path = Path(path)
     header, rows = _read_rows(path)
-    renamed = [_OFFER_RENAMES.get(h, h) for h in header]
-    fields = [*Offer.model_fields, *_OFFER_DERIVED, "min_instances"]
-    for h, r in zip(header, renamed, strict=True):
-        if r not in fields:
-            raise CatalogError(
-                f"{path}: line 1: unknown column '{h}'.{did_you_mean(h, [*fields, 'price'])}"
-            )
-    for need in ("provider", "tier", "usd_per_hour"):
-        if need not in renamed:
-            shown = "price (or usd_per_instance_hour)" if need == "usd_per_hour" else need
-            raise CatalogError(
-                f"{path}: line 1: missing column '{shown}'. A price sheet needs at least "
-                f"{', '.join(OFFER_SHEET_REQUIRED)}."
-            )
+    _check_sheet_header(path, header)
     entries = []
     seen: dict[tuple[Any, ...], int] = {}
     for lineno, row in rows:
-        rec = {_OFFER_RENAMES.get(k, k): v for k, v in row.items() if k not in _OFFER_DERIVED}
-        entry = _convert(path, lineno, rec, _OFFER_NUMBERS)
-        ic = entry.get("interconnect")
-        if ic is not None:
-            entry["interconnect"] = _INTERCONNECT_NAMES.get(str(ic).lower(), str(ic).lower())
-        shape = (known or {}).get((entry.get("provider", ""), entry.get("instance", "")))
-        if shape:
-            _check_known_shape(path, lineno, entry, shape)
-        for k in ("gpu", "gpus_per_instance", "interconnect"):
-            if k not in entry and shape and shape.get(k) is not None:
-                entry[k] = shape[k]
-        if gpus is not None and "gpu" in entry and entry["gpu"] not in gpus:
-            raise CatalogError(
-                f"{path}: line {lineno}: column 'gpu': '{entry['gpu']}' is not a GPU type of "
-                f"the catalog.{did_you_mean(str(entry['gpu']), list(gpus))}"
-            )
+        entry = _sheet_entry(path, lineno, row, known, gpus)
         key = tuple(entry.get(k, "") for k in ("provider", "instance", "region", "tier", "gpu"))
         if key in seen:
             raise CatalogError(
@@ -223,6 +195,56 @@ def read_offer_sheet(
             entry["notes"] = f"{entry['notes']} ({note})" if entry.get("notes") else note
         entries.append(_validated(path, lineno, entry, Offer))
     return entries
+
+
+def _check_sheet_header(path: Path, header: Sequence[str]) -> None:
+    """A price sheet's columns: each one an offer field (or a name for one), and at least
+    ``provider``, ``tier`` and a price."""
+    from advisor.catalog import Offer
+
+    renamed = [_OFFER_RENAMES.get(h, h) for h in header]
+    fields = [*Offer.model_fields, *_OFFER_DERIVED, "min_instances"]
+    for h, r in zip(header, renamed, strict=True):
+        if r not in fields:
+            raise CatalogError(
+                f"{path}: line 1: unknown column '{h}'.{did_you_mean(h, [*fields, 'price'])}"
+            )
+    for need in ("provider", "tier", "usd_per_hour"):
+        if need not in renamed:
+            shown = "price (or usd_per_instance_hour)" if need == "usd_per_hour" else need
+            raise CatalogError(
+                f"{path}: line 1: missing column '{shown}'. A price sheet needs at least "
+                f"{', '.join(OFFER_SHEET_REQUIRED)}."
+            )
+
+
+def _sheet_entry(
+    path: Path,
+    lineno: int,
+    row: Mapping[str, Any],
+    known: Mapping[tuple[str, str], Mapping[str, Any]] | None,
+    gpus: Collection[str] | None,
+) -> dict[str, Any]:
+    """One sheet row as offer fields: numbers converted, the interconnect named as the
+    catalog names it, a known instance's shape checked and filled in, its GPU one of
+    ``gpus``."""
+    rec = {_OFFER_RENAMES.get(k, k): v for k, v in row.items() if k not in _OFFER_DERIVED}
+    entry = _convert(path, lineno, rec, _OFFER_NUMBERS)
+    ic = entry.get("interconnect")
+    if ic is not None:
+        entry["interconnect"] = _INTERCONNECT_NAMES.get(str(ic).lower(), str(ic).lower())
+    shape = (known or {}).get((entry.get("provider", ""), entry.get("instance", "")))
+    if shape:
+        _check_known_shape(path, lineno, entry, shape)
+    for k in ("gpu", "gpus_per_instance", "interconnect"):
+        if k not in entry and shape and shape.get(k) is not None:
+            entry[k] = shape[k]
+    if gpus is not None and "gpu" in entry and entry["gpu"] not in gpus:
+        raise CatalogError(
+            f"{path}: line {lineno}: column 'gpu': '{entry['gpu']}' is not a GPU type of "
+            f"the catalog.{did_you_mean(str(entry['gpu']), list(gpus))}"
+        )
+    return entry
 
 
 def _check_known_shape(

@@ -453,6 +453,11 @@ class CapacityError(Sourced):
         default=None, ge=0, description="throughput at the run's measured latency"
     )
     online_p90_abs_error: float | None = Field(default=None, ge=0)
+    online_tpot_at_load_runs: int = Field(
+        default=0, ge=0, description="the same runs at their measured load: mean TPOT"
+    )
+    online_tpot_at_load_median_abs_error: float | None = Field(default=None, ge=0)
+    online_tpot_at_load_p90_abs_error: float | None = Field(default=None, ge=0)
     static_batch_runs: int = Field(default=0, ge=0, description="static batches: their latency")
     static_batch_median_abs_error: float | None = Field(default=None, ge=0)
     static_batch_p90_abs_error: float | None = Field(default=None, ge=0)
@@ -463,7 +468,11 @@ class CapacityError(Sourced):
     def measured(self) -> bool:
         """Whether any measured run of this GPU type checks the model."""
         return (
-            self.offline_runs + self.online_runs + self.static_batch_runs + self.closed_loop_runs
+            self.offline_runs
+            + self.online_runs
+            + self.online_tpot_at_load_runs
+            + self.static_batch_runs
+            + self.closed_loop_runs
         ) > 0
 
     def summary(self) -> str:
@@ -477,6 +486,7 @@ class CapacityError(Sourced):
         parts = []
         for label, key in (
             ("at a latency limit", "online"),
+            ("TPOT at a known load", "online_tpot_at_load"),
             ("offline", "offline"),
             ("static batches", "static_batch"),
             ("closed loops", "closed_loop"),

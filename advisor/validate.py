@@ -1191,14 +1191,16 @@ SHIPPED_RUNS = "catalogs/published_serving_runs.csv"
 def capacity_error_entries(catalog: Catalog, table: pd.DataFrame) -> list[dict[str, Any]]:
     """Per catalog GPU type, the serving model's |error| on the measured runs of that type
     (``validate_serving``'s ``rows``, calibration rows): offline throughput, throughput at
-    the measured latency of the online runs, and at a known load the static batches' latency
-    and the closed loops' throughput. GPU types without a run get zero counts: what a plan
-    cites beside each deployment's capacity (``Catalog.capacity_error``)."""
+    the measured latency of the online runs and their mean TPOT at their measured load, and
+    at a known load the static batches' latency and the closed loops' throughput. GPU types
+    without a run get zero counts: what a plan cites beside each deployment's capacity
+    (``Catalog.capacity_error``)."""
     ok = table[(table["status"] == "ok") & ~table["holdout"]]
     kind = ok["scenario"].str.lower()
     parts = (  # (prefix, rows, error column)
         ("offline", ok[kind == "offline"], "throughput_error"),
         ("online", online_rows(ok), "throughput_error"),
+        ("online_tpot_at_load", online_rows(ok), "tpot_at_concurrency_error"),
         ("static_batch", ok[kind == STATIC_SCENARIO], "latency_error"),
         ("closed_loop", ok[kind == CLOSED_LOOP_SCENARIO], "throughput_error"),
     )

@@ -620,6 +620,22 @@ def test_the_shipped_error_table_is_the_models_error(catalog) -> None:
     assert set(shipped) == set(catalog.gpus)  # every GPU type says whether a run checks it
 
 
+def test_the_error_table_cites_the_tpot_at_a_known_load(catalog) -> None:
+    """Each GPU type's error line, which plans cite beside each capacity, also gives the mean
+    TPOT of its online runs at their measured load (the latency figure the model gets right
+    given the load); an error table written before the field existed still loads (0 runs)."""
+    from advisor.catalog import CapacityError
+
+    b200 = catalog.capacity_error["B200"]
+    assert b200.online_tpot_at_load_runs == b200.online_runs > 0
+    line = b200.summary()
+    med, p90 = b200.online_tpot_at_load_median_abs_error, b200.online_tpot_at_load_p90_abs_error
+    assert f"TPOT at a known load {med:.0%} / {p90:.0%} ({b200.online_runs})" in line
+    old = b200.model_dump(exclude={k for k in b200.model_dump() if "tpot_at_load" in k})
+    before = CapacityError(**old)
+    assert before.online_tpot_at_load_runs == 0 and "TPOT" not in before.summary()
+
+
 def test_an_error_table_names_the_runs_it_was_computed_on(tmp_path) -> None:
     """--error-table on a user's runs file says that file is its source (it claimed the
     shipped runs); on a file with no usable run it writes nothing (it wrote a table of

@@ -438,6 +438,17 @@ class ApiOffer(Sourced):
     max_tokens_per_minute: float | None = Field(default=None, gt=0, description="rate limit")
 
 
+#: the parts of a GPU type's capacity error, in the order a plan's line cites them: (field
+#: prefix of its ``_runs``, ``_median_abs_error`` and ``_p90_abs_error``, label)
+CAPACITY_ERROR_PARTS = (
+    ("online", "at a latency limit"),
+    ("online_tpot_at_load", "TPOT at a known load"),
+    ("offline", "offline"),
+    ("static_batch", "static batches"),
+    ("closed_loop", "closed loops"),
+)
+
+
 class CapacityError(Sourced):
     """The serving model's error on the measured runs of one GPU type, as ``advisor
     validate --error-table`` writes it: what a plan cites beside each deployment's capacity.
@@ -467,13 +478,7 @@ class CapacityError(Sourced):
 
     def measured(self) -> bool:
         """Whether any measured run of this GPU type checks the model."""
-        return (
-            self.offline_runs
-            + self.online_runs
-            + self.online_tpot_at_load_runs
-            + self.static_batch_runs
-            + self.closed_loop_runs
-        ) > 0
+        return any(getattr(self, f"{key}_runs") for key, _ in CAPACITY_ERROR_PARTS)
 
     def summary(self) -> str:
         """One line a planner reads: the model's |error| on this GPU type's measured runs,
@@ -484,13 +489,7 @@ class CapacityError(Sourced):
                 "factors; see the README's 'What to trust')"
             )
         parts = []
-        for label, key in (
-            ("at a latency limit", "online"),
-            ("TPOT at a known load", "online_tpot_at_load"),
-            ("offline", "offline"),
-            ("static batches", "static_batch"),
-            ("closed loops", "closed_loop"),
-        ):
+        for key, label in CAPACITY_ERROR_PARTS:
             n = getattr(self, f"{key}_runs")
             if n:
                 med = getattr(self, f"{key}_median_abs_error")

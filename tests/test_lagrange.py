@@ -178,6 +178,47 @@ def test_shared_replica_subproblem_is_exact(api: bool) -> None:
         assert got >= exact * (1 - 1e-6) - 1e-6, (h, got, exact)
 
 
+def test_a_share_covering_a_need_exactly_prices_no_extra_replica() -> None:
+    """One MI300X TP 2 replica split between the two workloads covers both (its share of the
+    first is exactly that workload's need): the hour costs that replica. The share left a
+    float residual of about 1e-12 requests, and the hair meant to absorb it scaled with the
+    residual, so the hour also bought a small replica for it and the "bound" (3.43) rose
+    above the exact hourly subproblem (3.37)."""
+    import dataclasses
+
+    from advisor.solve.lagrange import build_blocks, pair_evaluate
+
+    cat = load_catalog()
+    shipped = load_workloads(cat)
+    names = ("llama-3.1-70b-interactive", "llama-3.1-70b-batch")
+    wl = {
+        n: shipped[n].model_copy(update={"gpus": ["MI300X", "L40S"], "allow_api": False})
+        for n in names
+    }
+    d = synthetic_demand(wl, 1, mean_requests_per_hour=[9_000, 14_000], seed=5)
+    pool = ["H100-SXM", "L40S", "MI300X"]
+    (block,) = build_blocks(
+        option_set(Inputs(cat, wl, d)), d.workloads, d.requests, d.input_tokens,
+        d.output_tokens, pool, {},
+    )  # fmt: skip
+    shared = next(ln for ln in block.lanes if ln.gpu == 2 and ln.tp == 2)
+    small = next(ln for ln in block.lanes if ln.gpu == -1 and ln.caps[1] == 0)
+    block = dataclasses.replace(
+        block,
+        lanes=[
+            dataclasses.replace(shared, caps=np.array([19287.812738077322, 31149.635476757092])),
+            dataclasses.replace(small, caps=np.array([473.9672137448947, 0.0]), usd_per_hour=0.79),
+        ],
+        need=np.array([[12064.026180137058, 10073.223243065071]]),
+        api_unit_usd=np.full((1, 2), np.inf),
+    )
+    lam = np.array([2.61341745, 0.82612313, 1.68542916])
+    got, usage = pair_evaluate(block, lam, np.array([0]), len(pool))
+    assert got == pytest.approx(2 * lam[2])
+    assert got <= _exact_pair_hour(block, lam, 0) * (1 + 1e-9)
+    assert usage[0].tolist() == [0.0, 0.0, 2.0]
+
+
 def _pinned_factors(cat):
     from advisor.validate import with_efficiency
 

@@ -365,10 +365,11 @@ def pair_evaluate(
     for si, (p, q, _, _, _) in enumerate(shared):
         th = split_shares(covers[0].K, d1, p, covers[1].K, d2, q)
         col_lane.append(np.full(th.shape[1], si))
-        # a hair less need than the crossing: where it lands on a frontier point, float
-        # error must not tip it past that point (less need only lowers the bound)
-        r1s.append((d1[:, None] - th * p) * (1 - 1e-9))
-        r2s.append((d2[:, None] - (1.0 - th) * q) * (1 - 1e-9))
+        # a hair less need than the crossing: where it lands on a frontier point (0
+        # included), float error must not tip it past that point, so the hair scales with
+        # the need, not with the rest (less need only lowers the bound)
+        r1s.append(d1[:, None] - th * p - NEED_HAIR * d1[:, None])
+        r2s.append(d2[:, None] - (1.0 - th) * q - NEED_HAIR * d2[:, None])
     r1, r2 = np.concatenate(r1s, axis=1), np.concatenate(r2s, axis=1)
     lane_of = np.concatenate(col_lane)
     g1, j1 = covers[0](r1)
@@ -388,6 +389,9 @@ def pair_evaluate(
     return float(cost.sum()), usage
 
 
+#: Relative need a split replica's hourly subproblem leaves uncovered, so that a share
+#: meant to cover a workload exactly does not price a whole extra replica for float error.
+NEED_HAIR = 1e-9
 #: Share of the time limit the supergradient ascent may use before the cutting-plane phase
 #: takes over (where it runs); the ascent's prices and subproblem solutions seed it.
 ASCENT_SHARE = 0.25

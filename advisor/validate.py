@@ -45,15 +45,12 @@ if TYPE_CHECKING:
 #: File name of the shipped benchmark table inside the catalog folder.
 PUBLISHED_FILE = "published_benchmarks.csv"
 
-#: Benchmark model names that map onto a catalog architecture.
-#: Llama 3.3 70B has the same architecture as Llama 3.1 70B (80 layers, hidden 8192, 64 query
-#: heads, 8 KV heads, same vocabulary): it is a post-training update of the same network, so the
-#: roofline (which sees only shapes and parameter counts) treats them as one model.
+#: Benchmark model names that map onto a catalog architecture (Llama 3.3 70B has its own
+#: catalog entry, with Llama 3.1 70B's shapes).
 #: Llama 3 8B and 70B have the shapes of Llama 3.1 8B and 70B (the same layers, heads, KV heads,
 #: hidden and FFN sizes and vocabulary; Llama 3.1 extends the context from 8,192 tokens to
 #: 128K with a RoPE rescaling, which the roofline does not see).
 MODEL_ALIASES: dict[str, str] = {
-    "llama-3.3-70b": "llama-3.1-70b",
     "llama-3-8b": "llama-3.1-8b",
     "llama-3-70b": "llama-3.1-70b",
 }

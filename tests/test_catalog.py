@@ -21,7 +21,7 @@ offers:
 
 NEW_GPU = """\
 gpus:
-  - name: MI325X
+  - name: MI355X
     vendor: amd
     family: cdna3
     hbm_gb: 256
@@ -51,11 +51,20 @@ def _write(folder: Path, name: str, text: str | bytes) -> Path:
 
 
 def test_shipped_catalog_counts(shipped: Catalog) -> None:
-    assert len(shipped.gpus) == 11
-    assert len(shipped.models) == 6
+    assert len(shipped.gpus) == 14
+    assert len(shipped.models) == 7
     assert len(shipped.quantizations) == 5
     assert set(shipped.quantizations) == {"bf16", "fp8", "int8", "int4", "fp4"}
     assert shipped.warnings == ()
+
+
+def test_llama_3_3_70b_has_llama_3_1_70b_shapes(shipped: Catalog) -> None:
+    # a post-training update of the same network: every number the serving model reads agrees
+    new, old = shipped.models["llama-3.3-70b"], shipped.models["llama-3.1-70b"]
+    keep = {"name", "source", "as_of", "notes"}
+    assert new.model_dump(exclude=keep) == old.model_dump(exclude=keep)
+    snapshot = load_catalog(prices="snapshot")
+    assert ("deepinfra", "llama-3.3-70b") in {(a.provider, a.model) for a in snapshot.apis.values()}
 
 
 def test_every_entry_is_sourced(shipped: Catalog) -> None:
@@ -95,7 +104,7 @@ def test_user_catalog_overrides_one_price_and_adds_a_gpu(shipped: Catalog, tmp_p
     # Nothing else changed.
     assert cat.offers[("H100-SXM", "on_demand")] == shipped.offers[("H100-SXM", "on_demand")]
     assert len(cat.offers) == len(shipped.offers)
-    assert len(cat.gpus) == len(shipped.gpus) + 1 and cat.gpus["MI325X"].hbm_gb == 256
+    assert len(cat.gpus) == len(shipped.gpus) + 1 and cat.gpus["MI355X"].hbm_gb == 256
     assert str(tmp_path) in cat.sources
 
 
@@ -177,7 +186,7 @@ def test_duplicate_entry_in_one_file(tmp_path) -> None:
 
 def test_missing_source_is_an_error(tmp_path) -> None:
     _write(tmp_path, "gpu.yaml", NEW_GPU.replace("    source: my datasheet\n", ""))
-    with pytest.raises(CatalogError, match=r"gpus\[MI325X\]: field 'source': required"):
+    with pytest.raises(CatalogError, match=r"gpus\[MI355X\]: field 'source': required"):
         load_catalog([tmp_path])
 
 
@@ -185,7 +194,7 @@ def test_a_blank_source_or_a_date_in_the_future_is_an_error(tmp_path) -> None:
     """A source of spaces is no source, and a price read in 2099 is a typo (its age, which
     the stale-price warning reads, would be negative): both were accepted."""
     _write(tmp_path / "a", "gpu.yaml", NEW_GPU.replace("my datasheet", "'   '"))
-    with pytest.raises(CatalogError, match=r"gpus\[MI325X\]: field 'source': .*is blank"):
+    with pytest.raises(CatalogError, match=r"gpus\[MI355X\]: field 'source': .*is blank"):
         load_catalog([tmp_path / "a"])
     _write(tmp_path / "b", "o.yaml", OFFER.format(price=2.0).replace("2026-11-01", "2099-01-01"))
     with pytest.raises(CatalogError, match=r"field 'as_of': .*2099-01-01 is in the future"):

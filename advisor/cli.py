@@ -424,7 +424,9 @@ def _tp_message(tp: int, g: GPU) -> str:
     from advisor.options import tp_degrees
 
     *rest, last = [str(t) for t in tp_degrees(g)]
-    degrees = f"{', '.join(rest)} or {last}" if rest else last
+    if not rest:
+        return f"--tp {tp} is not possible on {g.name}: it serves at --tp {last} only."
+    degrees = f"{', '.join(rest)} or {last}"
     return f"--tp {tp} is not possible on {g.name}: a tensor-parallel group is {degrees} GPUs."
 
 

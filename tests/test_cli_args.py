@@ -42,6 +42,10 @@ CASES = {
         [*ROOFLINE, "--tp", "3"],
         ["--tp 3 is not possible on H100-SXM", "1, 2, 4 or 8 GPUs"],
     ),
+    "roofline-tp-2-on-a-single-gpu-part": (
+        [*ROOFLINE[:3], "--gpu", "GH200-96GB", "--quant", "fp8", "--tp", "2"],
+        ["--tp 2 is not possible on GH200-96GB: it serves at --tp 1 only."],
+    ),
     "roofline-tpot-0": ([*ROOFLINE, "--tpot-ms", "0"], ["--tpot-ms must be", "> 0; got 0.0"]),
     "roofline-ttft-nan": ([*ROOFLINE, "--ttft-ms", "nan"], ["--ttft-ms must be", "got nan"]),
     "roofline-plot-is-a-folder": (

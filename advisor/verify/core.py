@@ -4,7 +4,8 @@ capacity within SLO, rules, replicas, reserved pool and cost."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from advisor.policy import Policy, policy_violations
 from advisor.serving import measured_matches, replica_capacity
 from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
 from advisor.verify.figures import check_buy_lists, check_fleet, check_warnings, expected_reserved
-from advisor.verify.report import REL_TOL, Given, VerifyReport, close, spot_aware_price
+from advisor.verify.report import REL_TOL, Case, Given, VerifyReport, close, spot_aware_price
 from advisor.verify.scenarios import check_scenarios
 from advisor.verify.schedule import (
     check_coverage,
@@ -64,62 +65,77 @@ def verify_plan(
     its columns) fails the ``plan_format`` check; it never raises.
     """
     rep = VerifyReport()
-    try:
-        with np.errstate(all="ignore"):  # a forged 1e308 overflows: it fails a check instead
-            _verify(
-                rep,
-                plan_data,
-                schedule,
-                hours,
-                workloads,
-                requests,
-                input_tokens,
-                output_tokens,
-                catalog,
-                workload_defs,
-                measured,
-                existing_gpus or {},
-                input_sha256,
-                existing,
-                baselines,
-                providers,
-                capacity_model,
-                given or Given(),
-            )
-    except (
-        KeyError,
-        TypeError,
-        ValueError,
-        AttributeError,
-        IndexError,
-        OverflowError,
-        PlanError,
-    ) as exc:
-        rep.add("plan_format", False, f"the plan cannot be checked: {type(exc).__name__}: {exc}")
+    given = given or Given()
+    # a forged 1e308 overflows: it fails a check instead
+    with _unreadable_plan_fails(rep), np.errstate(all="ignore"):
+        _check_capacity_model(rep, plan_data, capacity_model)
+        demand = (hours, workloads, requests, input_tokens, output_tokens)
+        case = _read_case(rep, plan_data, schedule, demand, catalog, input_sha256)
+        if case is None:
+            return rep
+        # coverage: every cell's demand served exactly, tokens with their requests
+        check_coverage(rep, case)
+        defs = {w: (d if isinstance(d, dict) else d.model_dump()) for w, d in workload_defs.items()}
+        self_rows, api_rows = _by_source(case.sched)
+        # GPU types already paid for: their pool serves whatever the policy and --providers buy
+        committed = frozenset(existing_gpus or {})
+        _check_capacity_and_rules(
+            rep, self_rows, api_rows, defs, catalog, measured, providers, capacity_model, committed
+        )
+        _check_replicas(rep, self_rows)
+        pools = _check_reserved_pool(rep, case, self_rows, existing_gpus or {}, providers)
+        # the commitments as the fleet file gives them where given, not as the plan reports them
+        fleet_rows = list(existing if existing is not None else plan_data.get("existing") or [])
+        self_hosted = bool(pools) or bool(fleet_rows)
+        tiers = _recomputed_tiers(case, self_rows, api_rows, defs, fleet_rows, self_hosted)
+        total = _check_cost(rep, plan_data, tiers)
+        reserved = expected_reserved(plan_data, catalog, hours)
+        _check_policy(rep, plan_data, schedule, catalog, committed)
+        check_buy_lists(rep, case, reserved, given.buy_file)
+        check_totals(rep, case, tiers, reserved)
+        check_fleet(rep, case, reserved)
+        priced = {
+            w: workload_api_offer(catalog, _as_workload(workload_defs[w]), providers)
+            for w in workloads
+        }
+        check_echoes(rep, case, defs, priced)
+        if existing is not None:
+            check_existing(rep, plan_data, existing)
+        if baselines is not None:
+            check_baselines(rep, plan_data, baselines, total)
+        check_warnings(rep, case, given.implied_warnings, reserved, baselines, total)
+        if plan_data.get("scenarios") is not None:
+            floor = tiers["reserved"] + tiers["owned"] + tiers["existing"]
+            floor += tiers["overhead"] if self_hosted else 0.0
+            check_scenarios(rep, plan_data, total, floor, given)
     return rep
 
 
-def _verify(
-    rep: VerifyReport,
-    plan_data: Mapping[str, Any],
-    schedule: pd.DataFrame,
-    hours: pd.DatetimeIndex,
-    workloads: Sequence[str],
-    requests: np.ndarray,
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
-    catalog: Catalog,
-    workload_defs: Mapping[str, Any],
-    measured: Sequence[Any],
-    existing_gpus: Mapping[str, np.ndarray],
-    input_sha256: Mapping[str, str] | None,
-    existing: Sequence[Mapping[str, Any]] | None,
-    baselines: Mapping[str, float | None] | None,
-    providers: Sequence[str] | None,
-    capacity_model: str,
-    given: Given,
+#: What reading a plan that is not a plan raises (a field of the wrong type, a missing key).
+_UNREADABLE = (
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    PlanError,
+)
+
+
+@contextmanager
+def _unreadable_plan_fails(rep: VerifyReport) -> Iterator[None]:
+    """A plan that cannot even be read as a plan fails the ``plan_format`` check."""
+    try:
+        yield
+    except _UNREADABLE as exc:
+        rep.add("plan_format", False, f"the plan cannot be checked: {type(exc).__name__}: {exc}")
+
+
+def _check_capacity_model(
+    rep: VerifyReport, plan_data: Mapping[str, Any], capacity_model: str
 ) -> None:
-    defs = {w: (d if isinstance(d, dict) else d.model_dump()) for w, d in workload_defs.items()}
+    """The plan names the capacity model the check recomputes with."""
     method = plan_data.get("capacity_model", capacity_model)
     rep.add(
         "capacity_model",
@@ -127,90 +143,30 @@ def _verify(
         f"capacity recomputed with the {capacity_model} model"
         + ("" if method == capacity_model else f"; the plan says {method!r}"),
     )
-    H = len(hours)
-    read = _read_schedule(rep, plan_data, schedule, hours, workloads, catalog, input_sha256)
-    if read is None:
-        return
-    sched, hour_index = read
-    widx = {w: i for i, w in enumerate(workloads)}
-    t_idx = sched["hour"].map(hour_index).to_numpy() if len(sched) else np.array([], dtype=int)
-    w_idx = sched["workload"].map(widx).to_numpy() if len(sched) else np.array([], dtype=int)
-    # coverage: every cell's demand served exactly, tokens with their requests
-    check_coverage(
-        rep, sched, t_idx, w_idx, hours, workloads, requests, input_tokens, output_tokens
-    )
-    self_rows = sched[sched["source"] != "api"] if len(sched) else sched
-    api_rows = sched[sched["source"] == "api"] if len(sched) else sched
-    # GPU types already paid for: their pool serves whatever the policy and --providers buy
-    committed = frozenset(existing_gpus)
-    _check_capacity_and_rules(
-        rep,
-        self_rows,
-        api_rows,
-        defs,
-        catalog,
-        measured,
-        providers,
-        capacity_model,
-        committed,
-    )
-    _check_replicas(rep, self_rows)
-    reserved_by_gpu = _check_reserved_pool(
-        rep, plan_data, self_rows, catalog, existing_gpus, hour_index, providers
-    )
-    # the commitments as the fleet file gives them where given, not as the plan reports them
-    fleet_rows = list(existing if existing is not None else plan_data.get("existing") or [])
-    self_hosted = bool(reserved_by_gpu) or bool(fleet_rows)
-    tiers = _recomputed_tiers(
-        plan_data, self_rows, api_rows, catalog, defs, fleet_rows, self_hosted, H
-    )
-    total = _check_cost(rep, plan_data, tiers)
-    reserved = expected_reserved(plan_data, catalog, hours)
-    _check_policy(rep, plan_data, schedule, catalog, committed)
-    check_buy_lists(rep, plan_data, sched, catalog, reserved, H, given.buy_file)
-    check_totals(
-        rep,
-        plan_data,
-        sched,
-        workloads,
-        requests,
-        input_tokens,
-        output_tokens,
-        catalog,
-        H,
-        tiers,
-        reserved,
-    )
-    check_fleet(rep, plan_data, sched, catalog, reserved, H)
-    priced = {
-        w: workload_api_offer(catalog, _as_workload(workload_defs[w]), providers) for w in workloads
-    }
-    check_echoes(rep, plan_data, defs, hours, workloads, priced, input_tokens, output_tokens)
-    if existing is not None:
-        check_existing(rep, plan_data, existing)
-    if baselines is not None:
-        check_baselines(rep, plan_data, baselines, total)
-    check_warnings(rep, plan_data, given.implied_warnings, reserved, H, baselines, total)
-    if plan_data.get("scenarios") is not None:
-        floor = tiers["reserved"] + tiers["owned"] + tiers["existing"]
-        floor += tiers["overhead"] if self_hosted else 0.0
-        check_scenarios(rep, plan_data, total, floor, given)
 
 
-def _read_schedule(
+def _by_source(sched: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The schedule's self-hosted rows and its API rows."""
+    if not len(sched):
+        return sched, sched
+    return sched[sched["source"] != "api"], sched[sched["source"] == "api"]
+
+
+def _read_case(
     rep: VerifyReport,
     plan_data: Mapping[str, Any],
     schedule: pd.DataFrame,
-    hours: pd.DatetimeIndex,
-    workloads: Sequence[str],
+    demand: tuple[pd.DatetimeIndex, Sequence[str], np.ndarray, np.ndarray, np.ndarray],
     catalog: Catalog,
     input_sha256: Mapping[str, str] | None,
-) -> tuple[pd.DataFrame, dict[pd.Timestamp, int]] | None:
+) -> Case | None:
     """The checks every later one rests on (the inputs' hashes, plan.json's fields, the
-    schedule's table, its hours and workloads against the demand's): the schedule with its
-    units and UTC hours, and each demand hour's index; None where one of them fails."""
+    schedule's table, its hours and workloads against the demand's: ``demand`` is its hours,
+    workloads, requests, input and output tokens): the plan as the later checks read it, or
+    None where one of them fails."""
     from advisor.plan import with_units
 
+    hours, workloads, requests, input_tokens, output_tokens = demand
     if input_sha256 is not None and not check_inputs(rep, plan_data, input_sha256):
         return None
     if not check_plan_fields(rep, plan_data, catalog):
@@ -223,7 +179,17 @@ def _read_schedule(
     hour_index = {h: i for i, h in enumerate(pd.DatetimeIndex(hours).tz_convert("UTC"))}
     if not _check_demand_matches(rep, plan_data, sched, hour_index, workloads, len(hours)):
         return None
-    return sched, hour_index
+    return Case(
+        plan_data,
+        sched,
+        hours,
+        hour_index,
+        workloads,
+        requests,
+        input_tokens,
+        output_tokens,
+        catalog,
+    )
 
 
 def _check_policy(
@@ -393,15 +359,14 @@ def _check_replicas(rep: VerifyReport, self_rows: pd.DataFrame) -> None:
 
 def _check_reserved_pool(
     rep: VerifyReport,
-    plan_data: Mapping[str, Any],
+    case: Case,
     self_rows: pd.DataFrame,
-    catalog: Catalog,
     existing_gpus: Mapping[str, np.ndarray],
-    hour_index: Mapping[pd.Timestamp, int],
     providers: Sequence[str] | None,
 ) -> dict[str, int]:
     """Pool replicas within the reserved and existing units every hour, offers within their
     caps; returns the reserved units per pool."""
+    plan_data, catalog, hour_index = case.plan_data, case.catalog, case.hour_index
     # units of each pool: GPUs on a generic per-GPU pool, whole instances on an instance pool
     reserved_by_gpu: dict[str, int] = {}
     reserved_by_tier: dict[tuple[str, str], int] = {}
@@ -451,18 +416,17 @@ def _check_reserved_pool(
 
 
 def _recomputed_tiers(
-    plan_data: Mapping[str, Any],
+    case: Case,
     self_rows: pd.DataFrame,
     api_rows: pd.DataFrame,
-    catalog: Catalog,
     defs: Mapping[str, Mapping[str, Any]],
     existing: Sequence[Mapping[str, Any]],
     self_hosted: bool,
-    H: int,
 ) -> dict[str, float]:
     """Each tier's spend over the horizon from catalog prices [USD]: the reserved rows, the
     hourly instances and API tokens of the schedule, the overhead where anything is
     self-hosted, and the commitments as the fleet file gives them (``existing``)."""
+    plan_data, catalog, H = case.plan_data, case.catalog, case.n_hours
     tiers = {"reserved": 0.0, "owned": 0.0, "on_demand": 0.0, "spot": 0.0, "api": 0.0}
     for r in plan_data.get("reserved", []):
         k = "owned" if r["tier"] == "owned" else "reserved"

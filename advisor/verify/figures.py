@@ -19,7 +19,7 @@ from advisor.buylist import (
 )
 from advisor.catalog import Catalog
 from advisor.options import catalog_pools, effective_prices
-from advisor.verify.report import Same, VerifyReport, spot_aware_price, summarize
+from advisor.verify.report import Case, Same, VerifyReport, spot_aware_price, summarize
 
 
 def expected_reserved(
@@ -54,19 +54,17 @@ def expected_reserved(
 
 def check_buy_lists(
     rep: VerifyReport,
-    plan_data: Mapping[str, Any],
-    sched: pd.DataFrame,
-    catalog: Catalog,
+    case: Case,
     reserved: Sequence[Mapping[str, Any]],
-    H: int,
     buy_file: Sequence[Mapping[str, Any]] | None,
 ) -> None:
     """The buy list a reviewer reads (``buy.csv`` where the folder has one, else plan.json's)
     is ``buy_list``; plan.json's copy beside a buy.csv (which compare and report read) is
-    ``plan_buy_list``. Each adds up to the schedule and the reserved rows (counts,
-    GPU-hours, deployments) and has the GPU, peak, dates, monthly spend and commitment of the
-    buy list recomputed from them (the reserved rows as the catalog prices them)."""
-    want = buy_rows(reserved, sched, float(H), effective_prices(catalog))
+    ``plan_buy_list``. Each adds up to the schedule and the reserved rows (``reserved``: as
+    the catalog prices them: counts, GPU-hours, deployments) and has the GPU, peak, dates,
+    monthly spend and commitment of the buy list recomputed from them."""
+    plan_data, sched, H = case.plan_data, case.sched, case.n_hours
+    want = buy_rows(reserved, sched, float(H), effective_prices(case.catalog))
     lists = [("buy_list", "buy.csv", buy_file)] if buy_file is not None else []
     if "buy" in plan_data:
         name = "buy_list" if buy_file is None else "plan_buy_list"
@@ -127,19 +125,14 @@ def _expected_fleet(
     return rows
 
 
-def check_fleet(
-    rep: VerifyReport,
-    plan_data: Mapping[str, Any],
-    sched: pd.DataFrame,
-    catalog: Catalog,
-    reserved: Sequence[Mapping[str, Any]],
-    H: int,
-) -> None:
+def check_fleet(rep: VerifyReport, case: Case, reserved: Sequence[Mapping[str, Any]]) -> None:
     """The fleet summary (peak and mean GPUs, GPU-hours, instances per pool and tier)
-    recomputed from the reserved rows and the schedule."""
+    recomputed from the reserved rows (as the catalog prices them) and the schedule."""
+    plan_data = case.plan_data
     if "fleet" not in plan_data:
         return
-    got, want = plan_data.get("fleet") or [], _expected_fleet(sched, catalog, reserved, H)
+    got = plan_data.get("fleet") or []
+    want = _expected_fleet(case.sched, case.catalog, reserved, case.n_hours)
     same = Same()
     if len(got) != len(want):
         same.bad.append(f"{len(got)} fleet rows, recomputed {len(want)}")
@@ -165,10 +158,9 @@ def _unpathed(text: str) -> str:
 
 def check_warnings(
     rep: VerifyReport,
-    plan_data: Mapping[str, Any],
+    case: Case,
     implied: Sequence[str] | None,
     reserved: Sequence[Mapping[str, Any]],
-    H: int,
     baselines: Mapping[str, float | None] | None,
     total: float,
 ) -> None:
@@ -177,12 +169,12 @@ def check_warnings(
     plan dearer than a simple policy. Warnings of the solve itself (time limits, the bound,
     aggregation) and of price ages (they depend on the day and --max-price-age) cannot be
     recomputed and are not checked."""
-    stated = plan_data.get("warnings")
+    stated = case.plan_data.get("warnings")
     if not isinstance(stated, list) or not all(isinstance(w, str) for w in stated):
         rep.add("warnings", False, f"warnings is {stated!r}, not a list of texts")
         return
     have = {_unpathed(w) for w in stated}
-    want = [*(implied or []), *short_horizon_warnings(reserved, float(H))]
+    want = [*(implied or []), *short_horizon_warnings(reserved, float(case.n_hours))]
     missing = [w for w in want if _unpathed(w) not in have]
     costs = {k: v for k, v in (baselines or {}).items() if v is not None}
     best = min(costs, key=lambda k: costs[k]) if costs else None

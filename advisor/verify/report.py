@@ -1,5 +1,5 @@
-"""Shared pieces of the verifier: the report, what the caller read beside the plan, and
-the small number helpers every check uses."""
+"""Shared pieces of the verifier: the report, the plan as the checks read it, what the
+caller read beside the plan, and the small number helpers every check uses."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from advisor.catalog import Catalog
 from advisor.errors import PlanError
@@ -51,6 +54,28 @@ class Given:
     scenario_table: Sequence[Mapping[str, Any]] | None = None
     implied_warnings: Sequence[str] | None = None
     scenarios: Any = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """A plan as every check after the first reads it: plan.json's fields, its schedule
+    (with units and UTC hours), the demand it serves (arrays of shape (hours, workloads),
+    ``workloads`` order; ``hour_index``: each demand hour's row) and the catalog."""
+
+    plan_data: Mapping[str, Any]
+    sched: pd.DataFrame
+    hours: pd.DatetimeIndex
+    hour_index: Mapping[pd.Timestamp, int]
+    workloads: Sequence[str]
+    requests: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    catalog: Catalog
+
+    @property
+    def n_hours(self) -> int:
+        """The horizon [hours]."""
+        return len(self.hours)
 
 
 def is_number(v: Any) -> bool:

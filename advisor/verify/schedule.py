@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ import pandas as pd
 
 from advisor.catalog import POOL_TIERS, Catalog
 from advisor.plan import NUMERIC_SCHEDULE_COLUMNS
-from advisor.verify.report import REL_TOL, VerifyReport, close, is_number, summarize
+from advisor.verify.report import REL_TOL, Case, VerifyReport, close, is_number, summarize
 
 #: What each input digest stands for, and how to pass the one the plan was solved with.
 _INPUT_NAMES = {
@@ -306,19 +306,14 @@ def _deployment_problem(
     return None
 
 
-def check_coverage(
-    rep: VerifyReport,
-    sched: pd.DataFrame,
-    t_idx: np.ndarray,
-    w_idx: np.ndarray,
-    hours: pd.DatetimeIndex,
-    workloads: Sequence[str],
-    requests: np.ndarray,
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
-) -> None:
+def check_coverage(rep: VerifyReport, case: Case) -> None:
     """Each cell's rows serve its demand exactly (no more, no less), and each row carries its
     requests' share of the cell's tokens: the API's tokens are served demand, nothing else."""
+    sched, hours, workloads = case.sched, case.hours, case.workloads
+    requests, input_tokens, output_tokens = case.requests, case.input_tokens, case.output_tokens
+    widx = {w: i for i, w in enumerate(workloads)}
+    t_idx = sched["hour"].map(case.hour_index).to_numpy() if len(sched) else np.array([], int)
+    w_idx = sched["workload"].map(widx).to_numpy() if len(sched) else np.array([], int)
     H, W = len(hours), len(workloads)
     bad: list[str] = []
     served = {}

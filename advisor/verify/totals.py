@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from advisor.catalog import ApiOffer, Catalog
@@ -15,6 +14,7 @@ from advisor.files import jsonable
 from advisor.units import TOKENS_PER_M
 from advisor.verify.report import (
     REL_TOL,
+    Case,
     Same,
     VerifyReport,
     close,
@@ -41,19 +41,14 @@ _RESERVED_FIELDS = (
 
 def check_totals(
     rep: VerifyReport,
-    plan_data: Mapping[str, Any],
-    sched: pd.DataFrame,
-    workloads: Sequence[str],
-    requests: np.ndarray,
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
-    catalog: Catalog,
-    H: int,
+    case: Case,
     tiers: Mapping[str, float],
     reserved: Sequence[Mapping[str, Any]],
 ) -> None:
     """Every total the plan reports, recomputed: tokens, per-workload figures, $/M, reserved
     rows (``reserved``: recomputed from the catalog), utilization, the bound and the gap."""
+    plan_data, sched, workloads = case.plan_data, case.sched, case.workloads
+    requests, input_tokens, output_tokens = case.requests, case.input_tokens, case.output_tokens
     same = Same()
     total = float(sum(tiers.values()))
     tin, tout = float(input_tokens.sum()), float(output_tokens.sum())
@@ -84,7 +79,7 @@ def check_totals(
         is_number(v) for v in by_w.values()
     ):
         same("sum of cost_by_workload_usd", float(sum(by_w.values())), total)
-    _pool_totals(same, plan_data, sched, catalog, H)
+    _pool_totals(same, plan_data, sched, case.catalog, case.n_hours)
     _reserved_terms(same, plan_data, reserved)
     _bound_totals(same, plan_data, total)
     rep.add(
@@ -213,17 +208,14 @@ def _solver_figures(same: Same, plan_data: Mapping[str, Any], total: float) -> N
 
 def check_echoes(
     rep: VerifyReport,
-    plan_data: Mapping[str, Any],
+    case: Case,
     defs: Mapping[str, Mapping[str, Any]],
-    hours: pd.DatetimeIndex,
-    workloads: Sequence[str],
     priced: Mapping[str, ApiOffer | None],
-    input_tokens: np.ndarray,
-    output_tokens: np.ndarray,
 ) -> None:
     """What plan.json repeats of the inputs (each workload's definition and SLOs, the demand's
     span, the API prices it is priced at: ``priced``, by the inputs' providers) is what the
     inputs say, so a reader of the plan is not misled either."""
+    plan_data, hours, workloads = case.plan_data, case.hours, case.workloads
     bad: list[str] = []
     wl = plan_data.get("workloads") or {}
     for w in workloads:
@@ -250,12 +242,12 @@ def check_echoes(
             "api_usd_per_m_output_tokens": api and api.usd_per_m_output_tokens,
         }
         i = list(workloads).index(w)
-        wo = float(output_tokens[:, i].sum())
+        wo = float(case.output_tokens[:, i].sum())
         prices["api_all_in_usd_per_m_output_tokens"] = (
             None
             if api is None or wo <= 0
             else (
-                float(input_tokens[:, i].sum()) * api.usd_per_m_input_tokens
+                float(case.input_tokens[:, i].sum()) * api.usd_per_m_input_tokens
                 + wo * api.usd_per_m_output_tokens
             )
             / wo

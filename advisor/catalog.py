@@ -498,6 +498,18 @@ class CapacityError(Sourced):
         return f"{self.gpu}, |error| median / p90 (runs): " + "; ".join(parts)
 
 
+def capacity_check(gpu: str, source: str, error: CapacityError | None) -> dict[str, Any]:
+    """How far a deployment's capacity can be trusted, as a plan cites it: the user's own
+    measurement (``source`` 'measured'), or the serving model's measured ``error`` on its GPU
+    type (None: no error on record)."""
+    if source == "measured":
+        return {"basis": "measured", "summary": "your measured capacity (--capacity file)"}
+    if error is None:
+        return {"basis": "model", "summary": f"no error on record for {gpu}: unvalidated"}
+    fields = error.model_dump(mode="json", exclude={"source", "as_of", "notes", "gpu"})
+    return {"basis": "model", "summary": error.summary(), **fields}
+
+
 class Defaults(Sourced):
     """Catalog-wide defaults from the seeds."""
 
@@ -807,7 +819,15 @@ def entry_label(section: str, entry: Mapping[str, Any], index: int) -> str:
     return f"{section}[#{index + 1}]"
 
 
-def format_validation(path: Path, label: str, exc: ValidationError, model: type) -> str:
+def format_validation(
+    path: Path,
+    label: str,
+    exc: ValidationError,
+    model: type,
+    columns: Mapping[str, str] | None = None,
+) -> str:
+    """``FILE: LABEL: field 'x': message.`` for each problem; ``column 'c'`` instead where
+    ``columns`` (a price sheet's, field to column) names the column that gave the field."""
     problems = []
     fields = list(model.model_fields)
     for err in exc.errors():
@@ -817,7 +837,8 @@ def format_validation(path: Path, label: str, exc: ValidationError, model: type)
             msg = f"unknown field.{did_you_mean(str(err['loc'][0]), fields)}"
         elif err["type"] == "missing":
             msg = "required field is missing"
-        problems.append(f"field '{loc}': {msg}")
+        column = (columns or {}).get(str(err["loc"][0])) if err["loc"] else None
+        problems.append(f"column '{column}': {msg}" if column else f"field '{loc}': {msg}")
     return f"{path}: {label}: " + "; ".join(problems) + "."
 
 

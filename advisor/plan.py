@@ -37,6 +37,7 @@ from advisor.buylist import (
     short_horizon_warnings,
     term_hours,
 )
+from advisor.catalog import capacity_check
 from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import PlanError
 from advisor.files import PlanFolder, owned_by_advisor, reading, sha256, to_json
@@ -1014,14 +1015,8 @@ def _deployment_margins(w: str, opts: OptionSet, schedule: pd.DataFrame) -> list
 def _capacity_check(opts: OptionSet, o: Option) -> dict[str, Any]:
     """How far the capacity ``o`` is sized at can be trusted: the serving model's measured
     error on its GPU type (the catalog's ``capacity_error``), or the user's own measurement."""
-    if o.capacity_source == "measured":
-        return {"basis": "measured", "summary": "your measured capacity (--capacity file)"}
     gpu = o.deployment.gpu
-    err = opts.capacity_error.get(gpu)
-    if err is None:
-        return {"basis": "model", "summary": f"no error on record for {gpu}: unvalidated"}
-    fields = err.model_dump(mode="json", exclude={"source", "as_of", "notes", "gpu"})
-    return {"basis": "model", "summary": err.summary(), **fields}
+    return capacity_check(gpu, o.capacity_source, opts.capacity_error.get(gpu))
 
 
 def _bound_and_gap(

@@ -22,6 +22,7 @@ import pytest
 from advisor.catalog import load_catalog
 from advisor.demand import write_demand_csv
 from advisor.pipeline import solve_plan, verify_files
+from advisor.policy import Policy
 from advisor.scenarios import load_scenarios
 from advisor.verify import VerifyReport
 from advisor.workloads import load_workloads
@@ -276,3 +277,91 @@ def test_a_missing_scenario_file_names_the_option(two_stage: dict[str, Path]) ->
     """It said "Demand file ... does not exist", naming no option."""
     res = invoke("verify", two_stage["dir"], two_stage["demand"], "--scenarios", "/no/such.csv")
     assert res.exit_code == 2 and "--scenarios '/no/such.csv' is not a file" in res.output
+
+
+DEPLOYMENT_EDITS: dict[str, Edit] = {
+    "capacity": lambda d: d["workloads"][WL]["deployments"][0].update(
+        requests_per_hour_per_replica=d["workloads"][WL]["deployments"][0][
+            "requests_per_hour_per_replica"
+        ]
+        * 10
+    ),
+    "latency": lambda d: d["workloads"][WL]["deployments"][0].update(tpot_ms=1.0),
+    "margin": lambda d: d["workloads"][WL]["deployments"][0].update(tpot_margin=0.9),
+    "cited error": lambda d: d["workloads"][WL]["deployments"][0]["capacity_check"].update(
+        summary="perfect"
+    ),
+    "source": lambda d: d["workloads"][WL]["deployments"][0].update(capacity_source="measured"),
+    "dropped": lambda d: d["workloads"][WL].update(deployments=[]),
+    "serving dropped": lambda d: d["workloads"][WL].update(serving=[]),
+    "share": lambda d: d["workloads"][WL]["serving"][0].update(share_of_requests=1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENT_EDITS))
+def test_edited_deployment_figures_fail(solved: dict[str, Path], tmp_path: Path, name: str) -> None:
+    """A tenfold capacity per replica, a 1 ms TPOT and a 'perfect' cited error verified,
+    and report showed them as the plan's capacity basis."""
+    rep = _verify(solved, tmp_path, DEPLOYMENT_EDITS[name])
+    assert _failed(rep) == {"deployments"}, rep.checks
+
+
+def test_a_plan_on_measured_capacity_verifies_its_deployments(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """A deployment sized by the user's measurement is recomputed from that file."""
+    data = json.loads((solved["dir"] / "plan.json").read_text())
+    dep = data["workloads"][WL]["deployments"][0]
+    model, gpu, quant, tp = dep["deployment"].split("|")
+    if gpu not in load_catalog([]).gpus:  # an instance pool: its GPU type
+        gpu = next(s["gpu"] for s in data["workloads"][WL]["serving"] if s["gpu"])
+    w = load_workloads(load_catalog([]), [])[WL]
+    rate = dep["requests_per_hour_per_replica"] / 3600 * 1.5
+    cap = write(
+        tmp_path / "cap.csv",
+        "model,gpu,quant,tp,prompt_tokens,completion_tokens,tpot_ms,ttft_ms,requests_per_s\n"
+        f"{model},{gpu},{quant},{tp.removeprefix('tp')},{w.prompt_tokens},"
+        f"{w.completion_tokens},{w.tpot_ms},{w.ttft_ms},{rate}\n",
+    )
+    plan = solve_plan(solved["demand"], capacity_file=cap, solver="highs", time_limit_s=30)
+    assert plan.verified, plan.data["verification"]
+    sources = {e["capacity_source"] for e in plan.data["workloads"][WL]["deployments"]}
+    assert "measured" in sources, plan.data["workloads"][WL]["deployments"]
+    out = tmp_path / "measured"
+    plan.save(out)
+    rep = verify_files(out, solved["demand"], capacity_file=cap)
+    assert rep.ok, rep.failures()
+    assert "deployments" in {c["check"] for c in rep.checks}
+
+
+def test_an_unreadable_policy_fails_a_named_check(solved: dict[str, Path], tmp_path: Path) -> None:
+    """verify raised pydantic's ValidationError (a traceback) on plan.json's policy
+    {'tiers': 5}."""
+    rep = _verify(solved, tmp_path, lambda d: d.update(policy={"tiers": 5}))
+    assert "policy_source" in _failed(rep), rep.checks
+    res = invoke("verify", _copy(solved["dir"], tmp_path / "cli"), solved["demand"])
+    assert res.exit_code == 0, res.output  # the untouched copy, through the CLI
+    folder = _copy(solved["dir"], tmp_path / "bad", lambda d: d.update(policy={"tiers": 5}))
+    res = invoke("verify", folder, solved["demand"])
+    assert res.exit_code == 1 and "FAIL policy_source" in res.output, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+
+
+def test_the_policy_given_is_the_rule_checked(solved: dict[str, Path], tmp_path: Path) -> None:
+    """verify took the policy from the plan it checked: a plan whose recorded policy was
+    widened kept to it. Given here, the user's policy is the rule, and the plan must record
+    it."""
+    folder = _copy(solved["dir"], tmp_path)
+    mine = Policy(tiers=["on_demand"])
+    rep = verify_files(folder, solved["demand"], policy=mine)
+    assert {"policy_source", "policy"} <= _failed(rep), rep.checks
+    res = invoke("verify", folder, solved["demand"], "--tiers", "on_demand")
+    assert res.exit_code == 1 and "FAIL policy_source" in res.output, res.output
+    mine = Policy(tiers=["on_demand", "reserved_1y", "reserved_3y", "spot", "owned", "api"])
+    edited = _copy(
+        solved["dir"], tmp_path / "widened", lambda d: d.update(policy=mine.model_dump())
+    )
+    rep = verify_files(edited, solved["demand"], policy=Policy(tiers=["spot", "api"]))
+    assert {"policy_source", "policy"} <= _failed(rep), rep.checks
+    rep = verify_files(edited, solved["demand"], policy=Policy(tiers=list(reversed(mine.tiers))))
+    assert rep.ok, rep.failures()  # the same rules, listed in another order

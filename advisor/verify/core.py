@@ -15,8 +15,8 @@ from advisor.catalog import GENERIC_PROVIDER, Catalog
 from advisor.errors import PlanError
 from advisor.options import workload_api_offer
 from advisor.policy import Policy, policy_violations
-from advisor.serving import measured_matches, replica_capacity
-from advisor.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_M
+from advisor.units import HOURS_PER_MONTH, TOKENS_PER_M
+from advisor.verify.deployments import check_deployments, replica_sizing
 from advisor.verify.figures import check_buy_lists, check_fleet, check_warnings, expected_reserved
 from advisor.verify.report import REL_TOL, Case, Given, VerifyReport, close, spot_aware_price
 from advisor.verify.scenarios import check_scenarios
@@ -49,6 +49,7 @@ def verify_plan(
     existing: Sequence[Mapping[str, Any]] | None = None,
     baselines: Mapping[str, float | None] | None = None,
     given: Given | None = None,
+    policy: Policy | None = None,
 ) -> VerifyReport:
     """Run every check on a plan against the demand arrays (``(H, W)``, ``workloads`` order).
 
@@ -59,7 +60,8 @@ def verify_plan(
     where every workload may buy. ``input_sha256`` (the digests of the inputs
     given), ``existing`` (the commitments' rows) and ``baselines`` (each policy's cost) are
     compared with what the plan reports where given; so is ``given`` (the folder's other
-    files, the warnings the inputs imply, the demand's scenarios).
+    files, the warnings the inputs imply, the demand's scenarios). ``policy`` is the
+    procurement policy the plan must keep (the one it records where None).
 
     A plan that cannot even be read as a plan (a field of the wrong type, a table without
     its columns) fails the ``plan_format`` check; it never raises.
@@ -90,7 +92,7 @@ def verify_plan(
         tiers = _recomputed_tiers(case, self_rows, api_rows, defs, fleet_rows, self_hosted)
         total = _check_cost(rep, plan_data, tiers)
         reserved = expected_reserved(plan_data, catalog, hours)
-        _check_policy(rep, plan_data, schedule, catalog, committed)
+        _check_policy(rep, plan_data, schedule, catalog, committed, policy)
         check_buy_lists(rep, case, reserved, given.buy_file)
         check_totals(rep, case, tiers, reserved)
         check_fleet(rep, case, reserved)
@@ -99,6 +101,7 @@ def verify_plan(
             for w in workloads
         }
         check_echoes(rep, case, defs, priced)
+        check_deployments(rep, case, defs, measured, capacity_model)
         if existing is not None:
             check_existing(rep, plan_data, existing)
         if baselines is not None:
@@ -129,7 +132,8 @@ def _unreadable_plan_fails(rep: VerifyReport) -> Iterator[None]:
     try:
         yield
     except _UNREADABLE as exc:
-        rep.add("plan_format", False, f"the plan cannot be checked: {type(exc).__name__}: {exc}")
+        why = " ".join(str(exc).split())  # a pydantic error spans lines
+        rep.add("plan_format", False, f"the plan cannot be checked: {type(exc).__name__}: {why}")
 
 
 def _check_capacity_model(
@@ -198,10 +202,13 @@ def _check_policy(
     schedule: pd.DataFrame,
     catalog: Catalog,
     committed: frozenset[str],
+    policy: Policy | None,
 ) -> None:
-    """The plan keeps to its policy (``committed``: GPU types of existing commitments)."""
-    bad_policy = check_policy_rules(plan_data, schedule, catalog, committed)
-    rep.add("policy", not bad_policy, "; ".join(bad_policy[:3]) or "within the plan's policy")
+    """The plan keeps to ``policy`` (its own record where None; ``committed``: GPU types of
+    existing commitments)."""
+    bad_policy = check_policy_rules(plan_data, schedule, catalog, committed, policy)
+    whose = "the plan's" if policy is None else "the given"
+    rep.add("policy", not bad_policy, "; ".join(bad_policy[:3]) or f"within {whose} policy")
 
 
 def _check_demand_matches(
@@ -250,7 +257,7 @@ def _check_capacity_and_rules(
         d = defs[r.workload]
         key = (r.workload, r.deployment)
         if key not in cap_cache:
-            cap_cache[key] = _capacity(catalog, d, r, measured, capacity_model)
+            cap_cache[key] = replica_sizing(catalog, d, r, measured, capacity_model)[1]
         cap = cap_cache[key]
         if cap is None:
             bad_cap.append(f"{r.workload} on {r.deployment}: no SLO-meeting operating point")
@@ -496,11 +503,13 @@ def check_policy_rules(
     schedule: pd.DataFrame,
     catalog: Catalog,
     committed: frozenset[str] = frozenset(),
+    policy: Policy | None = None,
 ) -> list[str]:
-    """Where the plan breaks the procurement policy it records (tiers, vendors, GPU types,
-    at most K GPU types); ``committed``: the GPU types of existing commitments, whose pool
-    may run outside the policy's GPU types."""
-    policy = Policy.model_validate(plan_data.get("policy") or {})
+    """Where the plan breaks ``policy`` (tiers, vendors, GPU types, at most K GPU types; the
+    policy it records where None); ``committed``: the GPU types of existing commitments,
+    whose pool may run outside the policy's GPU types."""
+    if policy is None:
+        policy = Policy.model_validate(plan_data.get("policy") or {})
     hours = None
     dem = plan_data.get("demand") or {}
     if dem.get("start") and dem.get("hours"):
@@ -509,36 +518,3 @@ def check_policy_rules(
         )
     reserved = plan_data.get("reserved", [])
     return policy_violations(policy, catalog, reserved, schedule, hours, committed)
-
-
-def _capacity(
-    catalog: Catalog,
-    d: Mapping[str, Any],
-    r: Any,
-    measured: Sequence[Any],
-    capacity_model: str = "simulated",
-) -> float | None:
-    """Requests/hour one replica serves for workload definition ``d`` (measured, or the one
-    capacity function :func:`advisor.serving.replica_capacity` the options use)."""
-
-    rates = [
-        m.requests_per_s
-        for m in measured
-        if (m.gpu, m.quant, m.tp) == (r.gpu, r.quant, int(r.tp))
-        and measured_matches(m, d["model"], d)
-    ]
-    if rates:
-        return max(rates) * SECONDS_PER_HOUR
-    gpu = catalog.gpu_in_pool(r.gpu, getattr(r, "pool", r.gpu))
-    cap = replica_capacity(
-        catalog.model(d["model"]),
-        gpu,
-        catalog.quant(r.quant),
-        catalog.efficiency_for(gpu),
-        int(r.tp),
-        d,
-        capacity_model,
-    )
-    if not cap.feasible:
-        return None
-    return cap.requests_per_s * SECONDS_PER_HOUR

@@ -1105,12 +1105,21 @@ def verify(
             "names and weights, and that DEMAND is its most probable scenario."
         ),
     ] = None,
+    policy_file: PolicyFileOpt = None,
+    tiers: TiersOpt = None,
+    vendors: VendorsOpt = None,
+    gpus: GpusOpt = None,
+    max_gpu_types: MaxGpuTypesOpt = None,
+    min_rental_hours: MinRentalHoursOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute a saved plan's capacity, SLOs, pool, cost and totals without the solver,
-    from the inputs given here (as `solve` reads them), never from the plan's own copies."""
+    from the inputs given here (as `solve` reads them), never from the plan's own copies.
+    Give the procurement policy as `solve` was given it (--policy, --tiers, ...); without
+    one, the policy the plan records is the rule checked (the policy_source check says so)."""
     from advisor.pipeline import verify_files
 
+    flags = _policy_flags(tiers, vendors, gpus, max_gpu_types, min_rental_hours)
     rep = verify_files(
         plan,
         demand,
@@ -1121,6 +1130,8 @@ def verify(
         prices=prices,
         providers=parse_providers(providers),
         scenarios_file=scenarios,
+        policy_file=policy_file,
+        policy=flags,
     )
     if json_out:
         emit_json(rep.as_dict())

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from advisor import __version__
 from advisor.baselines import compute_baselines
@@ -455,6 +456,7 @@ def verify_inputs(
         providers=inputs.providers,
         capacity_model=inputs.capacity_model,
         given=given,
+        policy=inputs.policy,
         **(expected if expected is not None else expected_from(inputs)),
     )
     check_stated_inputs(rep, plan.data, inputs.files)
@@ -527,16 +529,20 @@ def verify_files(
     prices: str | None = None,
     providers: Sequence[str] | None = None,
     scenarios_file: Path | str | None = None,
+    policy_file: Path | str | None = None,
+    policy: Policy | None = None,
 ) -> VerifyReport:
     """Verify a saved plan against the inputs given here, read as ``solve`` reads them (the
     shipped catalog, workloads and default price profile when none are given). Nothing the
     plan names is loaded: a plan solved for other inputs fails the ``inputs`` check, which
     names the input. Every file the folder's manifest lists must be there; buy.csv and
     scenarios.csv are checked as a reader reads them. ``scenarios_file`` (the demand file
-    with scenarios a two-stage plan was solved on) checks its scenarios' names and weights."""
+    with scenarios a two-stage plan was solved on) checks its scenarios' names and weights.
+    ``policy_file`` and ``policy`` (the flags) are the procurement policy the plan must keep,
+    as ``solve`` reads them; where neither is given, the policy the plan records is the rule
+    checked, and the ``policy_source`` check says so."""
     plan = Plan.load(plan_path)
     _one_demand(plan, demand_path)
-    recorded = plan.data.get("policy")
     inputs = load_inputs(
         demand_path,
         workloads_files=workloads_files,
@@ -545,9 +551,13 @@ def verify_files(
         fleet_file=fleet_file,
         prices=prices,
         providers=providers,
-        # the procurement policy is a rule the plan must keep; the plan's rules are checked
-        policy=Policy.model_validate(recorded) if isinstance(recorded, dict) else None,
+        policy_file=policy_file,
+        policy=policy,
     )
+    given_policy = policy_file is not None or (policy is not None and not policy.is_empty)
+    recorded, unreadable = _recorded_policy(plan.data.get("policy"), inputs.catalog)
+    if not given_policy and recorded is not None:
+        inputs = replace(inputs, policy=recorded)
     folder = Path(plan.path or ".")
     buy_path = folder / BUY_FILE
     # the buy list on disk is what a reviewer reads: that file is checked, and so is
@@ -566,6 +576,7 @@ def verify_files(
             "the plan file was edited or is not advisor's"
         )
     rep = verify_inputs(plan, replace(inputs, capacity_model=method), given=given)
+    _check_policy_source(rep, plan.data.get("policy"), inputs.policy, given_policy, unreadable)
     _check_folder(rep, folder)
     if given.scenarios is not None:
         _check_scenario_demand(rep, given.scenarios, inputs.demand)
@@ -578,6 +589,70 @@ def verify_files(
             f"'{used}': pass --prices {named}",
         )
     return rep
+
+
+def _recorded_policy(recorded: Any, catalog: Catalog) -> tuple[Policy | None, str | None]:
+    """The procurement policy plan.json records, read as a policy file is (None for a plan
+    without one), or why it cannot be read."""
+    if recorded is None:
+        return None, None
+    try:
+        return check_policy(Policy.model_validate(recorded), catalog, "plan.json's policy"), None
+    except (ValidationError, AdvisorError) as exc:
+        return None, " ".join(str(exc).split())
+
+
+def _policy_text(policy: Mapping[str, Any]) -> str:
+    """A policy's rules as a reader states them ('no rules' where it sets none)."""
+    rules = [f"{k}={v}" for k, v in policy.items() if v is not None]
+    return ", ".join(rules) or "no rules"
+
+
+def _check_policy_source(
+    rep: VerifyReport,
+    recorded: Any,
+    applied: Policy,
+    given: bool,
+    unreadable: str | None,
+) -> None:
+    """Which procurement policy the plan was checked against: the one given here (``given``:
+    --policy or its flags), which the plan must record, or else the plan's own record."""
+    want = applied.model_dump()
+    if unreadable is not None:
+        rep.add(
+            "policy_source",
+            False,
+            f"plan.json's policy cannot be read ({unreadable}); the plan file was edited or "
+            "is not advisor's: pass the policy it was solved with (--policy or its flags)",
+        )
+    elif not given:
+        rep.add(
+            "policy_source",
+            True,
+            f"the policy plan.json records ({_policy_text(want)}) is the rule checked; pass "
+            "--policy or --tiers/--vendors/--gpus/--max-gpu-types/--min-rental-hours to "
+            "check the plan against yours",
+        )
+    else:
+        same = isinstance(recorded, Mapping) and _same_policy(recorded, want)
+        rep.add(
+            "policy_source",
+            same,
+            f"the plan records the policy given here ({_policy_text(want)})"
+            if same
+            else f"plan.json records the policy {recorded!r}; the policy given here is "
+            f"{_policy_text(want)}: the plan was solved under other rules",
+        )
+
+
+def _same_policy(recorded: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
+    """Whether two policies set the same rules (lists compared as sets)."""
+
+    def norm(v: Any) -> Any:
+        return sorted(map(str, v)) if isinstance(v, list) else v
+
+    keys = set(recorded) | set(want)
+    return all(norm(recorded.get(k)) == norm(want.get(k)) for k in keys)
 
 
 def _check_folder(rep: VerifyReport, folder: Path) -> None:

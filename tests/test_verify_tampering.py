@@ -365,3 +365,21 @@ def test_the_policy_given_is_the_rule_checked(solved: dict[str, Path], tmp_path:
     assert {"policy_source", "policy"} <= _failed(rep), rep.checks
     rep = verify_files(edited, solved["demand"], policy=Policy(tiers=list(reversed(mine.tiers))))
     assert rep.ok, rep.failures()  # the same rules, listed in another order
+
+
+RUN_RECORD_EDITS: dict[str, Edit] = {
+    "solver": lambda d: d["settings"].update(solver="gurobi"),
+    "time limit": lambda d: d["settings"].update(time_limit_s=-1),
+    "gap tolerance": lambda d: d["settings"].update(gap=5),
+    "threads": lambda d: d["settings"].update(threads=0),
+    "time points": lambda d: d["aggregation"].update(points=-4),
+    "options": lambda d: d["options"].update(kept=-3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUN_RECORD_EDITS))
+def test_an_impossible_run_record_fails(solved: dict[str, Path], tmp_path: Path, name: str) -> None:
+    """A solve by 'gurobi' with a gap tolerance of 5 (which let any gap be called optimal)
+    and -4 time points verified."""
+    rep = _verify(solved, tmp_path, RUN_RECORD_EDITS[name])
+    assert _failed(rep) == {"totals"}, rep.checks

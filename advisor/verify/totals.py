@@ -11,6 +11,7 @@ import pandas as pd
 
 from advisor.catalog import ApiOffer, Catalog
 from advisor.files import jsonable
+from advisor.solve import SOLVERS
 from advisor.units import TOKENS_PER_M
 from advisor.verify.report import (
     REL_TOL,
@@ -82,6 +83,7 @@ def check_totals(
     _pool_totals(same, plan_data, sched, case.catalog, case.n_hours)
     _reserved_terms(same, plan_data, reserved)
     _bound_totals(same, plan_data, total)
+    same.bad += _run_record_problems(plan_data, case.n_hours)
     rep.add(
         "totals",
         not same.bad,
@@ -89,7 +91,8 @@ def check_totals(
         if same.bad
         else "tokens, workloads, $/M, reserved rows and their terms, utilization recomputed; "
         "the bound is not re-proved (that takes a solve): it is at most the cost, and the "
-        "gap, the solver's bound, gap and status follow from it",
+        "gap, the solver's bound, gap and status follow from it; the run's record (solver, "
+        "settings, time points, option counts) is one a solve writes",
     )
 
 
@@ -185,6 +188,47 @@ def _bound_totals(same: Same, plan_data: Mapping[str, Any], total: float) -> Non
     else:
         same("gap", plan_data.get("gap"), max(0.0, (total - lower) / total) if total > 0 else None)
     _solver_figures(same, plan_data, total)
+
+
+def _whole(v: Any, least: int = 0) -> bool:
+    """Whether ``v`` is an int (not a bool) of at least ``least``."""
+    return isinstance(v, int) and not isinstance(v, bool) and v >= least
+
+
+def _run_record_problems(plan_data: Mapping[str, Any], H: int) -> list[str]:
+    """What plan.json records of the run that no check recomputes (the solver and its
+    settings, the model's time points, how many options it weighed) is a record a solve
+    writes: a known back-end, a positive time limit, a gap tolerance in [0, 1) (the status
+    check above reads it), at least one thread and time point, counts that add up."""
+    bad: list[str] = []
+    s = plan_data.get("settings")
+    if s is not None:
+        if not isinstance(s, Mapping):
+            return [f"settings is {s!r}, not the solve's settings"]
+        tl, gap, agg = s.get("time_limit_s"), s.get("gap"), s.get("aggregate")
+        if s.get("solver") not in SOLVERS:
+            bad.append(f"settings.solver {s.get('solver')!r} is not one of {list(SOLVERS)}")
+        if tl is not None and not (is_number(tl) and tl > 0):
+            bad.append(f"settings.time_limit_s {tl!r} is not a positive number of seconds")
+        if not (is_number(gap) and 0 <= gap < 1):
+            bad.append(f"settings.gap {gap!r} is not a tolerance in [0, 1)")
+        if not _whole(s.get("threads"), 1):
+            bad.append(f"settings.threads {s.get('threads')!r} is not a whole number ≥ 1")
+        if agg not in ("auto", "exact") and not _whole(agg, 1):
+            bad.append(f"settings.aggregate {agg!r} is not auto, exact or a number of points")
+    a = plan_data.get("aggregation")
+    if (
+        isinstance(a, Mapping)
+        and a
+        and not (a.get("hours") == H and _whole(a.get("points"), 1) and a["points"] <= H)
+    ):
+        bad.append(f"aggregation {dict(a)!r}: not 1 to {H} time points over {H} hours")
+    o = plan_data.get("options")
+    if isinstance(o, Mapping) and o:
+        n, kept, dom = o.get("considered"), o.get("kept"), o.get("dominated_deployments")
+        if not (_whole(n) and _whole(kept) and _whole(dom) and kept + dom <= n):
+            bad.append(f"options {dict(o)!r}: counts that do not add up")
+    return bad
 
 
 def _solver_figures(same: Same, plan_data: Mapping[str, Any], total: float) -> None:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from advisor.catalog import GPU, Catalog, load_catalog
 from advisor.cli_base import (
+    TIME_LIMIT_RANGE,
     AggregateOpt,
     CapacityOpt,
     CatalogOpt,
@@ -144,7 +145,9 @@ def capacity(
     sessions_per_user: Annotated[float, typer.Option(help="Sessions per user per day.")],
     tokens_per_session: Annotated[float, typer.Option(help="Output tokens per session.")],
     peak_factor: Annotated[float, typer.Option(help="Peak over average.")] = 3.0,
-    headroom: Annotated[float, typer.Option(help="Spare capacity fraction, e.g. 0.3.")] = 0.3,
+    headroom: Annotated[
+        float, typer.Option(help="Spare capacity fraction, 0 to 1: 0.3 means 30% spare.")
+    ] = 0.3,
     usd_per_gpu_hour: Annotated[float, typer.Option(help="Price per GPU [USD/h].")] = 2.0,
     tokens_per_s_per_gpu: Annotated[
         float | None, typer.Option(help="Per-GPU throughput [tokens/s]; or give --model/--gpu.")
@@ -169,6 +172,7 @@ def capacity(
     """Size a fleet: users → tokens/day → peak tokens/s → GPUs (+headroom) → $/month, $/M."""
     from advisor.costmath import capacity_plan
 
+    _check_headroom(headroom)
     source, warning = "given", None
     if tokens_per_s_per_gpu is not None and (model or gpu):
         raise AdvisorError(
@@ -211,6 +215,15 @@ def capacity(
         emit_json(res)
         return
     out.print(_capacity_table(plan, tokens_per_s_per_gpu, source, headroom))
+
+
+def _check_headroom(headroom: float) -> None:
+    """``--headroom``: a fraction, as a workload's ``headroom`` is (one rule for both)."""
+    from advisor.workloads import headroom_problem
+
+    problem = headroom_problem(headroom)
+    if problem:
+        raise AdvisorError(f"--headroom: {problem}.")
 
 
 def _capacity_table(
@@ -388,7 +401,9 @@ def roofline(
     _check_concurrency(concurrency, rate, capacity_model)
     _check_spreads(prompt_cv, completion_cv, arrival_cv)
     if plot is not None:
-        check_out_file(plot, "--plot")
+        from advisor.serving_plot import check_figure_path
+
+        check_figure_path(plot, "--plot")
     traffic = Traffic(input_tokens, output_tokens, prompt_cv, completion_cv, arrival_cv)
     slo = SLO(ttft_ms, tpot_ms, slo_stat)
     load = Load(rate, concurrency)
@@ -520,8 +535,25 @@ def _print_roofline(
         f"memory caps the batch below {STARVED_BATCH} sequences.",
         highlight=False,
     )
+    for line in _roofline_reasons(rows, show_all):
+        out.print(safe(line), highlight=False)
     if plot is not None:
         out.print(f"Figure written to {plot}")
+
+
+def _listed(row: dict[str, Any], show_all: bool) -> bool:
+    """Whether ``advisor roofline``'s table lists an option: one that fits, or any with
+    ``--all``."""
+    return bool(row["fits"]) or show_all
+
+
+def _roofline_reasons(rows: list[dict[str, Any]], show_all: bool) -> list[str]:
+    """Below the table, which has no room for them: why each listed option falls short (or
+    what it notes, e.g. an overload at ``--rate``), or that none is listed and why not."""
+    listed = [r for r in rows if _listed(r, show_all)]
+    if rows and not listed:
+        return ["No option fits; --all lists every option with the reason it does not."]
+    return [f"{r['gpu']} {r['quant']} TP {r['tp']}: {r['reason']}" for r in listed if r["reason"]]
 
 
 def _roofline_options(
@@ -654,7 +686,7 @@ def _roofline_table(rows: list[dict[str, Any]], title: str, stat: str, show_all:
     ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in rows:
-        if not r["fits"] and not show_all:
+        if not _listed(r, show_all):
             continue
         pr = r["usd_per_m_output_tokens"]
         price = " / ".join(
@@ -708,7 +740,7 @@ def validate(
     """Compare the serving model with measured runs: offline and online error per GPU family."""
     import datetime as dt
 
-    from advisor.files import check_out_file, write_atomically
+    from advisor.files import write_atomically
     from advisor.validate import (
         SHIPPED_RUNS,
         capacity_error_entries,
@@ -858,7 +890,7 @@ SolveTimeLimitOpt = Annotated[
     typer.Option(
         help="Time budget of the whole solve [s], the capacities under load included "
         "(the solver keeps at least half); default 15 where the distinct hours fit the "
-        "exact model (up to 400), else 240."
+        f"exact model (up to 400), else 240; {TIME_LIMIT_RANGE}."
     ),
 ]
 PolicyFileOpt = Annotated[

@@ -92,13 +92,20 @@ def parse_providers(text: str | None) -> list[str] | None:
     return names
 
 
+#: The longest ``--time-limit`` [s]: 30 days. Longer is a typo (1e12), and past
+#: ``threading.TIMEOUT_MAX`` (about 9.2e9 s) the solver's watchdog thread cannot wait at all.
+MAX_TIME_LIMIT_S = 30 * 24 * 3600
+#: ``--time-limit``'s bounds, as its help and its error state them.
+TIME_LIMIT_RANGE = f"> 0 and at most {MAX_TIME_LIMIT_S:,} s (30 days)"
+
+
 def check_solver_limits(time_limit: float | None, gap: float) -> None:
-    """``--time-limit`` (seconds, finite and > 0, or not given) and ``--gap`` (in [0, 1);
-    nan fails both comparisons, so it is refused too)."""
-    if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
+    """``--time-limit`` (seconds, finite, > 0 and at most :data:`MAX_TIME_LIMIT_S`, or not
+    given) and ``--gap`` (in [0, 1); nan fails both comparisons, so it is refused too)."""
+    if time_limit is not None and not 0 < time_limit <= MAX_TIME_LIMIT_S:
         raise AdvisorError(
-            f"--time-limit must be a finite number of seconds > 0 (omit it for the default); "
-            f"got {time_limit}."
+            f"--time-limit must be a finite number of seconds {TIME_LIMIT_RANGE} (omit it "
+            f"for the default); got {time_limit}."
         )
     if not 0 <= gap < 1:
         raise AdvisorError(f"--gap is a fraction in [0, 1); got {gap}.")

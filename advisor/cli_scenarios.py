@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from advisor.cli_base import (
+    TIME_LIMIT_RANGE,
     CatalogOpt,
     GapOpt,
     JsonOpt,
@@ -286,7 +287,9 @@ def stress(
     growth: Annotated[str, typer.Option(help="Growth of sampled futures (1.4 or 1.1:1.8).")] = "1",
     seed: Annotated[int, typer.Option(help="Random seed of sampled futures.")] = 0,
     solver: SolverOpt = DEFAULT_SOLVER,
-    time_limit: Annotated[float | None, typer.Option(help="Limit per future [s].")] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help=f"Limit per future [s], {TIME_LIMIT_RANGE}.")
+    ] = None,
     gap: GapOpt = 1e-3,
     aggregate: Annotated[str, typer.Option(help="auto, exact, or N.")] = "auto",
     workers: Annotated[int | None, typer.Option(help="Parallel solves (default: CPUs).")] = None,

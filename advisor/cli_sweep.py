@@ -14,6 +14,7 @@ from rich import box
 from rich.table import Table
 
 from advisor.cli_base import (
+    TIME_LIMIT_RANGE,
     AggregateOpt,
     CapacityOpt,
     CatalogOpt,
@@ -96,7 +97,7 @@ def sweep(
     ] = Path("out/sweep"),
     solver: SolverOpt = DEFAULT_SOLVER,
     time_limit: Annotated[
-        float | None, typer.Option(help="Solver time limit per case [s].")
+        float | None, typer.Option(help=f"Solver time limit per case [s], {TIME_LIMIT_RANGE}.")
     ] = None,
     gap: GapOpt = 1e-4,
     jobs: Annotated[

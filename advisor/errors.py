@@ -48,12 +48,17 @@ def closest(name: str, choices: Iterable[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
+#: The most valid names an error lists in full (the catalog's GPUs, providers, a file's fields
+#: all fit); a longer list is only counted.
+MAX_LISTED_NAMES = 40
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest valid name, or a list of valid names."""
     pool = sorted(set(choices))
     hint = closest(name, pool)
     if hint:
         return hint
-    if len(pool) <= 12:
+    if len(pool) <= MAX_LISTED_NAMES:
         return " Valid names: " + ", ".join(pool) + "."
     return f" See the catalog for the {len(pool)} valid names."

@@ -4,11 +4,12 @@
 
     commitments:
       - gpu: H100-SXM
-        count: 16
+        count: 16                  # GPUs, at most 1,000,000 (MAX_COMMITMENT_COUNT)
         tier: reserved_1y          # reserved_1y | reserved_3y | owned
         usd_per_hour: 2.90         # per GPU, as contracted
         start: 2025-06-01T00:00:00Z   # optional; active from the start of the horizon if omitted
-                                      # (times without an offset are UTC, as in demand files)
+                                      # (times without an offset are UTC, as in demand files;
+                                      # start and end are whole hours in UTC)
         end: 2026-01-08T00:00:00Z     # optional; active to the end of the horizon if omitted
         note: "contract #123"
 
@@ -39,6 +40,10 @@ from pydantic import (
 from advisor.catalog import Catalog, read_yaml, strict_number
 from advisor.errors import CatalogError, DemandError, did_you_mean
 
+#: The most GPUs one commitment holds: far above any real contract (the largest clusters
+#: hold a few hundred thousand GPUs), so a count above it is a typo, not a fleet.
+MAX_COMMITMENT_COUNT = 1_000_000
+
 
 class Commitment(BaseModel):
     """GPUs already paid for: count, tier, contracted price, and when they are active."""
@@ -46,12 +51,22 @@ class Commitment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     gpu: str
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, description=f"GPUs, at most {MAX_COMMITMENT_COUNT:,}")
     tier: Literal["reserved_1y", "reserved_3y", "owned"]
     usd_per_hour: float = Field(ge=0, description="per GPU [USD/GPU-hour]")
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     note: str = ""
+
+    @field_validator("count")
+    @classmethod
+    def _a_fleet_not_a_typo(cls, v: int) -> int:
+        if v > MAX_COMMITMENT_COUNT:
+            raise ValueError(
+                f"{v:,} GPUs is more than one commitment may hold ({MAX_COMMITMENT_COUNT:,}); "
+                "give the number of GPUs under the contract"
+            )
+        return v
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -63,13 +78,20 @@ class Commitment(BaseModel):
 
     @field_validator("start", "end")
     @classmethod
-    def _whole_hour_utc_when_naive(cls, v: dt.datetime | None) -> dt.datetime | None:
-        # the demand file's rule: a time without an offset is UTC
-        if v is not None and (v.minute or v.second or v.microsecond):
+    def _whole_utc_hour(cls, v: dt.datetime | None) -> dt.datetime | None:
+        # the demand file's rule: a time without an offset is UTC; the plan's hours are UTC
+        # hours, so a whole hour in a half-hour offset (12:00+05:30) is not one of them
+        if v is None:
+            return v
+        v = v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v
+        utc = v.astimezone(dt.UTC)
+        if utc.minute or utc.second or utc.microsecond:
             raise ValueError(
-                f"{v.isoformat()} is not a whole hour; commitments start and end on the hour"
+                f"{v.isoformat()} is {utc.strftime('%Y-%m-%dT%H:%M:%S')} UTC, not a whole "
+                "hour in UTC; commitments start and end on a UTC hour (the plan's hours are "
+                "UTC hours)"
             )
-        return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
+        return v
 
     @field_validator("*", mode="before")
     @classmethod

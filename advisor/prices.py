@@ -87,25 +87,51 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
     return header, out
 
 
+def _sheet_columns(path: Path, header: Sequence[str], renames: Mapping[str, str]) -> dict[str, str]:
+    """The sheet's own column of each field it gives (``price`` for ``usd_per_hour``), so that
+    errors name a column the sheet has. Two columns of one field are refused: one of them
+    would be dropped without a word."""
+    columns: dict[str, str] = {}
+    for h in header:
+        field = renames.get(h, h)
+        first = columns.get(field)
+        if first is not None:
+            problem = (
+                f"the column '{h}' appears twice"
+                if first == h
+                else f"the columns '{first}' and '{h}' are two names of one column ({field})"
+            )
+            raise CatalogError(f"{path}: line 1: {problem}. Keep one of them.")
+        columns[field] = h
+    return columns
+
+
 def _convert(
-    path: Path, lineno: int, rec: dict[str, Any], numbers: Mapping[str, type]
+    path: Path,
+    lineno: int,
+    rec: dict[str, Any],
+    numbers: Mapping[str, type],
+    columns: Mapping[str, str],
 ) -> dict[str, Any]:
+    """A sheet row's cells (by field) as numbers and dates where the fields are; errors name
+    the sheet's column (``columns``: field to column)."""
     out: dict[str, Any] = {}
     for key, value in rec.items():
         if value == "":
             continue
         kind = numbers.get(key)
+        column = columns.get(key, key)
         if kind is not None:
             try:
                 number = float(value)
             except ValueError:
                 raise CatalogError(
-                    f"{path}: line {lineno}: column '{key}': '{value}' is not a number."
+                    f"{path}: line {lineno}: column '{column}': '{value}' is not a number."
                 ) from None
             if kind is int:
                 if number != int(number):
                     raise CatalogError(
-                        f"{path}: line {lineno}: column '{key}': must be a whole number, "
+                        f"{path}: line {lineno}: column '{column}': must be a whole number, "
                         f"got '{value}'."
                     )
                 number = int(number)
@@ -123,7 +149,11 @@ def _convert(
     return out
 
 
-def _validated(path: Path, lineno: int, entry: dict[str, Any], model: type) -> dict[str, Any]:
+def _validated(
+    path: Path, lineno: int, entry: dict[str, Any], model: type, columns: Mapping[str, str]
+) -> dict[str, Any]:
+    """``entry`` checked as a catalog ``model``; errors name the line and the sheet's column
+    (``columns``: field to column) where a column gave the field."""
     from pydantic import ValidationError
 
     from advisor.catalog import entry_label, format_validation
@@ -133,7 +163,7 @@ def _validated(path: Path, lineno: int, entry: dict[str, Any], model: type) -> d
         model.model_validate(entry)
     except ValidationError as exc:
         label = f"line {lineno}: " + entry_label(section, entry, lineno - 2)
-        raise CatalogError(format_validation(path, label, exc, model)) from None
+        raise CatalogError(format_validation(path, label, exc, model, columns)) from None
     return entry
 
 
@@ -168,10 +198,11 @@ def read_offer_sheet(
     path = Path(path)
     header, rows = _read_rows(path)
     _check_sheet_header(path, header)
+    columns = _sheet_columns(path, header, _OFFER_RENAMES)
     entries = []
     seen: dict[tuple[Any, ...], int] = {}
     for lineno, row in rows:
-        entry = _sheet_entry(path, lineno, row, known, gpus)
+        entry = _sheet_entry(path, lineno, row, known, gpus, columns)
         key = tuple(entry.get(k, "") for k in ("provider", "instance", "region", "tier", "gpu"))
         if key in seen:
             raise CatalogError(
@@ -193,7 +224,7 @@ def read_offer_sheet(
         if minimum is not None and minimum > 1:
             note = f"sold in units of at least {minimum} instances"
             entry["notes"] = f"{entry['notes']} ({note})" if entry.get("notes") else note
-        entries.append(_validated(path, lineno, entry, Offer))
+        entries.append(_validated(path, lineno, entry, Offer, columns))
     return entries
 
 
@@ -224,12 +255,13 @@ def _sheet_entry(
     row: Mapping[str, Any],
     known: Mapping[tuple[str, str], Mapping[str, Any]] | None,
     gpus: Collection[str] | None,
+    columns: Mapping[str, str],
 ) -> dict[str, Any]:
     """One sheet row as offer fields: numbers converted, the interconnect named as the
     catalog names it, a known instance's shape checked and filled in, its GPU one of
-    ``gpus``."""
+    ``gpus``; errors name the sheet's column of each field (``columns``)."""
     rec = {_OFFER_RENAMES.get(k, k): v for k, v in row.items() if k not in _OFFER_DERIVED}
-    entry = _convert(path, lineno, rec, _OFFER_NUMBERS)
+    entry = _convert(path, lineno, rec, _OFFER_NUMBERS, columns)
     ic = entry.get("interconnect")
     if ic is not None:
         entry["interconnect"] = _INTERCONNECT_NAMES.get(str(ic).lower(), str(ic).lower())
@@ -275,12 +307,12 @@ def read_api_sheet(path: Path | str) -> list[dict[str, Any]]:
                 f"{path}: line 1: unknown column '{h}'."
                 f"{did_you_mean(h, [*_API_RENAMES, *ApiOffer.model_fields])}"
             )
+    columns = _sheet_columns(path, header, _API_RENAMES)
     entries = []
     for lineno, row in rows:
         rec = {_API_RENAMES.get(k, k): v for k, v in row.items()}
-        entries.append(
-            _validated(path, lineno, _convert(path, lineno, rec, _API_NUMBERS), ApiOffer)
-        )
+        entry = _convert(path, lineno, rec, _API_NUMBERS, columns)
+        entries.append(_validated(path, lineno, entry, ApiOffer, columns))
     return entries
 
 

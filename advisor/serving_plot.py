@@ -11,8 +11,25 @@ from pathlib import Path
 
 import numpy as np
 
-from advisor.files import write_atomically
+from advisor.errors import OutputError
+from advisor.files import check_out_file, write_atomically
 from advisor.serving import SLO, Capacity, Replica, Traffic, load_curve
+
+#: The figure's one format, and so the suffix of the file it is written to (any case).
+FIGURE_SUFFIX = ".png"
+
+
+def check_figure_path(path: Path | str, option: str) -> Path:
+    """Fail before any work where ``path`` (the value of ``option``) cannot take the figure:
+    a path that cannot become a file, or a name that does not end in :data:`FIGURE_SUFFIX`
+    (a PNG under another name)."""
+    path = check_out_file(path, option)
+    if path.suffix.lower() != FIGURE_SUFFIX:
+        raise OutputError(
+            f"{option} '{path}': the figure is a PNG, so its file name must end in "
+            f"{FIGURE_SUFFIX} (e.g. '{path.with_suffix(FIGURE_SUFFIX)}')."
+        )
+    return path
 
 
 def load_figure(
@@ -25,8 +42,9 @@ def load_figure(
     title: str | None = None,
     points: int = 12,
 ) -> Path:
-    """Plot TTFT and TPOT (p50 and p99) against the arrival rate and save a PNG at ``path``."""
-    out = Path(path)
+    """Plot TTFT and TPOT (p50 and p99) against the arrival rate and save a PNG at ``path``
+    (a name ending in .png)."""
+    out = check_figure_path(path, "the figure's path")
     png = load_figure_png(replica, traffic, slo, capacity, title=title, points=points)
     return write_atomically(out, png)
 

@@ -19,7 +19,7 @@ Workloads are defined in a ``workloads:`` section of YAML files::
         providers: null                     # null or omitted: every provider (e.g. [aws, lambda])
         allow_spot: false
         allow_api: true
-        headroom: 0.2
+        headroom: 0.2                 # a fraction: 0.2 = 20% spare capacity, 0 to 1
         description: "chat: tight TPOT, no preemption"
         slo_stat: p99                 # statistic the SLOs bound: mean, p50, p90, p95, p99
         prompt_tokens_cv: 0.5         # optional spread of lengths (lognormal around the means)
@@ -62,6 +62,22 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 Rate = TypeVar("Rate")
 
 
+#: The largest headroom: 1, capacity twice the demand. Headroom is a fraction, so a value
+#: above it is almost always a percentage (20 for 20%), which would size 21 times the GPUs.
+MAX_HEADROOM = 1.0
+
+
+def headroom_problem(value: float) -> str | None:
+    """What is wrong with a headroom (a workload's field, ``--headroom``), None if nothing:
+    the one place of its rule, a fraction from 0 to :data:`MAX_HEADROOM`."""
+    if 0 <= value <= MAX_HEADROOM:  # nan fails both comparisons
+        return None
+    return (
+        f"headroom is a fraction: 0.2 means 20% spare, from 0 to {MAX_HEADROOM:g} (capacity "
+        f"twice the demand); got {value:g}"
+    )
+
+
 def capacity_needed(demand: Rate, headroom: float) -> Rate:
     """The capacity that serves ``demand`` (a rate, or an array of rates) with a workload's
     ``headroom``: ``demand × (1 + headroom)``. The one place of that rule; its inverse is
@@ -99,7 +115,8 @@ class Workload(BaseModel):
     allow_spot: bool = Field(default=False, description="tolerates preemption (spot capacity)")
     allow_api: bool = Field(default=True, description="may be sent to a hosted API")
     headroom: float = Field(
-        default=0.0, ge=0, lt=10, description="fraction of self-hosted capacity kept spare"
+        default=0.0,
+        description=f"fraction of self-hosted capacity kept spare, 0 to {MAX_HEADROOM:g}",
     )
     description: str = ""
     slo_stat: Literal["mean", "p50", "p90", "p95", "p99"] | None = Field(
@@ -135,6 +152,14 @@ class Workload(BaseModel):
     @classmethod
     def _strict_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         return strict_number(cls, value, info)
+
+    @field_validator("headroom")
+    @classmethod
+    def _check_headroom(cls, value: float) -> float:
+        problem = headroom_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("name")
     @classmethod
@@ -215,6 +240,11 @@ def _entries(path: Path, data: Mapping[str, Any], *, explicit: bool) -> list[dic
                     f"A workloads file holds one section, '{SECTION}:'."
                 )
     entries = data.get(SECTION)
+    if explicit and not entries:  # an empty file, section or list: a --workloads file says
+        raise DemandError(  # which workloads it defines
+            f"{path}: '{SECTION}' must be a non-empty list of entries (each starting with "
+            "'- '); the file defines no workload. Add one, or leave out --workloads."
+        )
     if entries is None:
         return []
     if not isinstance(entries, list):

@@ -257,8 +257,8 @@ def test_price_sheet_import_keeps_an_offers_file_it_did_not_write(tmp_path: Path
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ("acme,l4x8,on_demand,-1,L4,8,2026-11-01", ["line 2", "usd_per_hour", "greater than 0"]),
-        ("acme,l4x8,reserved_2y,1,L4,8,2026-11-01", ["line 2", "field 'tier'", "reserved_1y"]),
+        ("acme,l4x8,on_demand,-1,L4,8,2026-11-01", ["line 2", "column 'price'", "greater than 0"]),
+        ("acme,l4x8,reserved_2y,1,L4,8,2026-11-01", ["line 2", "column 'tier'", "reserved_1y"]),
         ("acme,l4x8,on_demand,abc,L4,8,2026-11-01", ["line 2", "'price'"[1:-1], "not a number"]),
         ("acme,l4x8,on_demand,1,L4,8,2026-13-01", ["line 2", "as_of", "YYYY-MM-DD"]),
         ("acme,zz,on_demand,1,,,2026-11-01", ["line 2", "no 'gpu'", "gpus_per_instance"]),

@@ -140,7 +140,7 @@ BAD_FILES = [
     ),
     pytest.param(
         GOOD + "    headroom: 12\n",
-        ["field 'headroom'", "less than 10"],
+        ["field 'headroom'", "headroom is a fraction", "got 12"],
         id="headroom-too-large",
     ),
     pytest.param(

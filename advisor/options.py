@@ -32,7 +32,7 @@ from advisor.catalog import (
 )
 from advisor.errors import CatalogError, DemandError, did_you_mean
 from advisor.parallel import capacity_workers, run_jobs
-from advisor.roofline import ReplicaPerformance
+from advisor.roofline import ReplicaPerformance, min_tp_to_fit, usable_bytes, weight_bytes
 from advisor.serving import (
     SLO,
     Capacity,
@@ -49,7 +49,7 @@ from advisor.serving import (
     workload_terms,
     workload_traffic,
 )
-from advisor.units import SECONDS_PER_HOUR, TOKENS_PER_M
+from advisor.units import BYTES_PER_GB, SECONDS_PER_HOUR, TOKENS_PER_M
 from advisor.workloads import Workload
 
 TP_DEGREES: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -933,6 +933,12 @@ def _prune_dominated(
     return kept, sorted(dominated)
 
 
+#: Largest measured requests/s per replica a capacity file may state: one request every
+#: 10 µs, about 450 times the fastest public run in ``catalogs/published_serving_runs.csv``
+#: (llama-3.1-8b on one H100, 128/128 tokens: 221 requests/s). A figure above it is a units
+#: slip (requests per hour or per day, or tokens/s), not a replica.
+MAX_REPLICA_REQUESTS_PER_S = 1e5
+
 _CAPACITY_COLUMNS = (
     "model",
     "gpu",
@@ -968,6 +974,7 @@ def load_measured_capacity(path: Path | str, catalog: Catalog) -> list[MeasuredC
             raise DemandError(f"{path}: line {lineno}: {exc}") from None
         values = _capacity_numbers(path, lineno, rec)
         _check_measured_option(path, lineno, rec, int(values["tp"]), catalog)
+        _check_measured_fits(path, lineno, rec, values, catalog)
         _check_one_measurement(path, lineno, rec, values, seen)
         out.append(
             MeasuredCapacity(
@@ -1069,6 +1076,13 @@ def _capacity_numbers(path: Path, lineno: int, rec: Mapping[str, str]) -> dict[s
         values[col] = v
     if values["tp"] != int(values["tp"]):
         raise DemandError(f"{path}: line {lineno}: column 'tp' must be a whole number.")
+    if values["requests_per_s"] > MAX_REPLICA_REQUESTS_PER_S:
+        raise DemandError(
+            f"{path}: line {lineno}: column 'requests_per_s': {rec['requests_per_s']} is above "
+            f"the {MAX_REPLICA_REQUESTS_PER_S:g} requests/s one replica may state (one request "
+            "every 10 µs, hundreds of times the fastest measured LLM replica); it is per "
+            "replica and per second: check the units (per hour? per day? tokens/s?)."
+        )
     return values
 
 
@@ -1091,3 +1105,36 @@ def _check_measured_option(
             f"has no {quant.compute_dtype} peak; it has {', '.join(gpu.peak_tflops)}). Fix "
             "the row or remove it."
         )
+
+
+def _check_measured_fits(
+    path: Path,
+    lineno: int,
+    rec: Mapping[str, str],
+    values: Mapping[str, float],
+    catalog: Catalog,
+) -> None:
+    """Raise unless the row's request fits the model's context and its weights fit its TP
+    group's memory (the roofline's rule: ``weight_bytes`` within ``usable_bytes``)."""
+    model, gpu = catalog.model(rec["model"]), catalog.gpu(rec["gpu"])
+    quant = catalog.quant(rec["quant"])
+    context_tokens = values["prompt_tokens"] + values["completion_tokens"]
+    if context_tokens > model.max_context_tokens:
+        raise DemandError(
+            f"{path}: line {lineno}: columns 'prompt_tokens' + 'completion_tokens': "
+            f"{context_tokens:,.0f} tokens exceed {model.name}'s "
+            f"{model.max_context_tokens:,}-token context; fix the row or remove it."
+        )
+    tp, eff = int(values["tp"]), catalog.efficiency_for(gpu)
+    need_gb = weight_bytes(model, quant) / BYTES_PER_GB
+    have_gb = usable_bytes(gpu, eff, tp) / BYTES_PER_GB
+    if have_gb > need_gb:
+        return
+    least = min_tp_to_fit(model, gpu, quant, eff)
+    fix = f"TP {least} or more" if least in tp_degrees(gpu) else "a GPU with more memory"
+    raise DemandError(
+        f"{path}: line {lineno}: columns 'model', 'quant', 'tp': {model.name} in {quant.name} "
+        f"cannot run on {tp}× {gpu.name}: weights {need_gb:.1f} GB > {have_gb:.1f} GB usable "
+        f"per TP group ({have_gb / tp:.1f} GB usable of each GPU's {gpu.hbm_gb:g} GB). Fix "
+        f"the row ({fix}, or a smaller quantization) or remove it."
+    )

@@ -85,6 +85,9 @@ class SolverResult:
     values: Values = field(default_factory=dict, repr=False)
     #: an LP's duals by constraint name (empty for a MILP or where none were reported)
     duals: dict[str, float] = field(default_factory=dict, repr=False)
+    #: why the back-end failed without a result ("" where it did not fail): the text of
+    #: the error a solve with no plan ends on
+    failure: str = ""
 
     def value(self, var: pulp.LpVariable | None) -> float:
         """``var``'s value in the solution, 0 where it has none."""
@@ -504,9 +507,98 @@ class _InterruptibleHiGHS(pulp.HiGHS):  # type: ignore[misc,name-defined]
             thread.join()
             raise
 
+    def buildSolverModel(self, lp: pulp.LpProblem) -> None:
+        super().buildSolverModel(lp)
+        check_highs_holds(lp, lp.solverModel, HIGHS_SMALL_MATRIX_VALUE)
+
+    def findSolutionValues(self, lp: pulp.LpProblem) -> tuple[int, int]:
+        # PuLP reads HiGHS's solution arrays whatever its status: after a solve error they
+        # are empty or short ("list index out of range"), or hold values of no solution
+        if not lp.solverModel.getSolution().value_valid:
+            return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
+        return super().findSolutionValues(lp)
+
 
 #: Seconds between the waiting thread's checks for signals while HiGHS runs.
 HIGHS_POLL_S = 0.05
+
+#: The smallest matrix coefficient HiGHS keeps in-process (its ``small_matrix_value``; the
+#: least it accepts). Its default, 1e-9, dropped the cover coefficients of an hour near the
+#: demand limit (1e15 requests: one replica serves ~1e-11 of it), and the model became
+#: infeasible. A model handed to a child process is read there at the default.
+HIGHS_SMALL_MATRIX_VALUE = 1e-12
+HIGHS_DEFAULT_SMALL_MATRIX_VALUE = 1e-9
+#: HiGHS refuses a row holding a coefficient above this (its ``large_matrix_value``).
+HIGHS_LARGE_MATRIX_VALUE = 1e15
+#: A dropped coefficient that moves its row by less than this is harmless [row units]
+#: (HiGHS's primal feasibility tolerance is 1e-7).
+HIGHS_DROP_HARMLESS = 1e-9
+#: HiGHS's model statuses that say it failed rather than proved or found anything.
+HIGHS_FAILURES = ("kLoadError", "kModelError", "kPresolveError", "kSolveError", "kPostsolveError")
+
+
+class HighsModelError(SolverError):
+    """HiGHS does not hold the model PuLP built (a row refused, a coefficient dropped)."""
+
+
+def check_highs_holds(lp: pulp.LpProblem, h: Any, small: float) -> None:
+    """Raise :class:`HighsModelError` where HiGHS (``h``, just built from ``lp``) refused a
+    row (a coefficient above ``HIGHS_LARGE_MATRIX_VALUE``) or dropped a coefficient below
+    ``small`` that can move its row. PuLP ignores both statuses, and HiGHS then solved
+    another model: fewer rows gave "list index out of range", dropped cover coefficients an
+    infeasible model. Costs a count per row where nothing was dropped."""
+    rows = lp.constraints
+    if h.getNumRow() == len(rows) and h.getNumNz() == sum(len(c) for c in rows.values()):
+        return
+    for name, row in rows.items():
+        for var, coef in row.items():
+            if abs(coef) > HIGHS_LARGE_MATRIX_VALUE:
+                raise HighsModelError(_scale_message(name, coef, "above", HIGHS_LARGE_MATRIX_VALUE))
+            if 0 < abs(coef) < small and abs(coef) * _largest_abs(var) > HIGHS_DROP_HARMLESS:
+                raise HighsModelError(_scale_message(name, coef, "below", small))
+
+
+def _largest_abs(var: pulp.LpVariable) -> float:
+    """The largest magnitude ``var`` may take (inf where unbounded)."""
+    if var.lowBound is None or var.upBound is None:
+        return math.inf
+    return max(abs(float(var.lowBound)), abs(float(var.upBound)))
+
+
+def _scale_message(row: str, coef: float, side: str, limit: float) -> str:
+    """Why HiGHS cannot take a coefficient ``side`` ("above"/"below") its ``limit``."""
+    what = "refuses rows with coefficients" if side == "above" else "drops coefficients"
+    why = ""
+    if row.startswith("cover_"):
+        # a cover row's coefficient is one replica's capacity over the hour's demand
+        why = (
+            f" (one replica there serves {coef:.1e} times the hour's demand)"
+            if side == "above"
+            else f" (the hour's demand there is {1 / coef:.1e} times what one replica serves)"
+        )
+    return (
+        f"HiGHS cannot solve this model: row '{row}' has a coefficient of {coef:.1e}{why}, "
+        f"and HiGHS {what} {side} {limit:.0e}. Check the units of the demand and of any "
+        "--capacity file, or try --solver cbc."
+    )
+
+
+def _coefficient_span(lp: pulp.LpProblem) -> tuple[float, float]:
+    """The smallest and largest nonzero coefficient magnitude of ``lp``'s rows."""
+    mags = [abs(c) for row in lp.constraints.values() for c in row.values() if c]
+    return (min(mags), max(mags)) if mags else (0.0, 0.0)
+
+
+def _highs_failure(lp: pulp.LpProblem, model_status: str) -> str:
+    """The error of a HiGHS run that stopped on a failure status (a solve error)."""
+    lo, hi = _coefficient_span(lp)
+    return (
+        f"HiGHS stopped with '{model_status}' (a numerical failure, not a proof that no plan "
+        f"exists) on a model whose coefficients span {lo:.1e} to {hi:.1e}; a cover row's "
+        "coefficient is one replica's capacity over an hour's demand, so a span this wide "
+        "means a replica serves far more, or far less, than an hour's demand. Check the units "
+        "of the demand and of any --capacity file, or try --solver cbc."
+    )
 
 
 #: Integer columns past which a time-limited HiGHS solve runs in a child process that is
@@ -521,7 +613,10 @@ def _run_highs(
     fm: FleetModel, settings: SolverSettings, start: float, warm: StartSolution | None = None
 ) -> SolverResult:
     if settings.time_limit_s is not None and fm.n_integer > HIGHS_CHILD_INTEGERS:
-        return _run_highs_child(fm, settings, start, warm)
+        try:
+            return _run_highs_child(fm, settings, start, warm)
+        except HighsModelError as exc:
+            return _failed_highs(str(exc), time.perf_counter() - start)
     silence_highs_banner()
     solver = _InterruptibleHiGHS(
         msg=False,
@@ -529,18 +624,23 @@ def _run_highs(
         gapRel=settings.gap,
         threads=settings.threads,
         random_seed=settings.seed,
+        small_matrix_value=HIGHS_SMALL_MATRIX_VALUE,
     )
     solver.start = None if warm is None else warm.values
     try:
         fm.prob.solve(solver)
     except Interrupted:
         raise
+    except HighsModelError as exc:
+        return _failed_highs(str(exc), time.perf_counter() - start)
     except Exception as exc:  # highspy raises plain exceptions
         raise SolverError(f"HiGHS failed: {exc}. Try --solver cbc.") from None
     seconds = time.perf_counter() - start
     h = fm.prob.solverModel
     info = h.getInfo()
     model_status = h.modelStatusToString(h.getModelStatus())
+    if h.getModelStatus().name in HIGHS_FAILURES:
+        return _failed_highs(_highs_failure(fm.prob, model_status), seconds)
     sol = fm.prob.sol_status
     objective = pulp.value(fm.prob.objective) if sol in (1, 2) else None
     bound = None
@@ -561,6 +661,11 @@ def _run_highs(
     return SolverResult("highs", Status.NOT_SOLVED, seconds, None, None, None, limited)
 
 
+def _failed_highs(failure: str, seconds: float) -> SolverResult:
+    """A HiGHS run that failed without a result, and why (``SolverResult.failure``)."""
+    return SolverResult("highs", Status.NOT_SOLVED, seconds, None, None, None, failure=failure)
+
+
 def _run_highs_child(
     fm: FleetModel, settings: SolverSettings, start: float, warm: StartSolution | None
 ) -> SolverResult:
@@ -575,6 +680,8 @@ def _run_highs_child(
         builder = pulp.HiGHS(msg=False)
         builder.createAndConfigureSolver(lp)
         builder.buildSolverModel(lp)  # sets every variable's column index
+        # the child reads the model file at HiGHS's default smallest coefficient
+        check_highs_holds(lp, lp.solverModel, HIGHS_DEFAULT_SMALL_MATRIX_VALUE)
         lp.solverModel.writeModel(str(tmp / "model.mps"))
         columns = lp.variables()
         if warm is not None:
@@ -629,6 +736,8 @@ def _child_result(
     """A HiGHS child's solution (``highs_child.load``), one value per variable of ``fm``."""
     status = "" if got is None else got["status"].lower()
     if got is None or got["values"].size == 0:
+        if status.endswith(" error"):  # HiGHS's failure statuses ("Solve error", ...)
+            return _failed_highs(_highs_failure(fm.prob, got["status"]), seconds)
         if "infeasible" in status:
             return SolverResult("highs", Status.INFEASIBLE, seconds, None, None, None)
         if "unbounded" in status:

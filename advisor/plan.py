@@ -1019,6 +1019,11 @@ def _capacity_check(opts: OptionSet, o: Option) -> dict[str, Any]:
     return capacity_check(gpu, o.capacity_source, opts.capacity_error.get(gpu))
 
 
+#: How far [relative] a solver's lower bound may sit above a cost reached and still be the
+#: solver's rounding (its tolerances, the pool tie-break's slack): reported as that cost.
+BOUND_TOLERANCE = 1e-3
+
+
 def _bound_and_gap(
     bound_usd: float | None,
     existing_usd: float,
@@ -1028,23 +1033,27 @@ def _bound_and_gap(
 ) -> tuple[float | None, float | None]:
     """The plan's lower bound and gap. The solver's bound covers what it optimizes; the
     committed spend is a cost no plan can avoid, so it belongs to the bound as it belongs to
-    the total. A bound above a cost reached (the plan's or a baseline's) is the solver's
-    rounding: reported as that cost, with a warning where it is above by more than 0.1%."""
+    the total. A bound above a cost reached (the plan's or a baseline's) by at most
+    ``BOUND_TOLERANCE`` is the solver's rounding: reported as that cost. Above it by more,
+    the bound and that cost contradict each other: neither a bound nor a gap is reported,
+    and a warning says so (it is not a tolerance)."""
     lower = bound_usd
-    if lower is not None:
-        lower += existing_usd
-    feasible = min([total_usd, *baseline_usd.values()])
-    if lower is not None and lower > feasible * (1 + 1e-3):
+    if lower is None:
+        return None, None
+    lower += existing_usd
+    costs = {"the plan": total_usd, **{f"the policy '{k}'": v for k, v in baseline_usd.items()}}
+    which = min(costs, key=lambda k: costs[k])
+    feasible = costs[which]
+    if lower > feasible * (1 + BOUND_TOLERANCE) + 1e-9:
         warnings.append(
-            f"The solver's lower bound ${lower:,.2f} is above a cost reached "
-            f"(${feasible:,.2f}), within its numerical tolerance at this scale; reported "
-            f"as ${feasible:,.2f}."
+            f"The solver's lower bound ${lower:,.2f} is above the cost of {which} "
+            f"(${feasible:,.2f}) by more than its numerical tolerance "
+            f"({BOUND_TOLERANCE:.1%}), so it is not a valid lower bound on this plan (or that "
+            "cost is wrong); no bound or gap is reported. Please report it with the inputs."
         )
-    if lower is not None and lower > feasible:
-        lower = feasible
-    gap = None
-    if lower is not None and total_usd > 0:
-        gap = max(0.0, (total_usd - lower) / total_usd)
+        return None, None
+    lower = min(lower, feasible)
+    gap = max(0.0, (total_usd - lower) / total_usd) if total_usd > 0 else None
     return lower, gap
 
 

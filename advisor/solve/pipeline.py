@@ -772,6 +772,7 @@ def solve_problem(
     were built) or from now; the solver keeps at least ``MIN_SOLVE_SHARE`` of it."""
     t_start = time.perf_counter() if started_at is None else started_at
     prep_s = time.perf_counter() - t_start
+    problem = without_idle_commitments(problem)
     causes = find_infeasibilities(problem.opts, problem.workloads, problem.requests)
     if causes:
         raise InfeasibleError(explain(problem.opts, causes))
@@ -813,6 +814,18 @@ def solve_problem(
         raise _no_plan_error(res, budget)
     sol = found.solution(problem, run.fm, api_only, budget, run.stages, run.say)
     return enforce_min_rental(problem, sol, settings, whole)
+
+
+def without_idle_commitments(problem: Problem) -> Problem:
+    """``problem`` without the committed pools that hold no GPU in any hour (a commitment
+    wholly outside the horizon). Such a pool is no commitment of this plan: the plan pays
+    neither its spend nor the self-hosting overhead for it (``existing_rows`` leaves it out),
+    so the solve must not either. Kept, it took the fixed-fleet path, which charged the
+    overhead: a "bound" of $166.73 against an all-API plan of $0.06."""
+    held = {g: v for g, v in problem.existing_gpus.items() if np.any(np.asarray(v) > 0)}
+    if len(held) == len(problem.existing_gpus):
+        return problem
+    return replace(problem, existing_gpus=held)
 
 
 def _build(
@@ -980,7 +993,10 @@ def _preparation_note(prep_s: float, whole: TimeBudget, floored: bool) -> str:
 
 
 def _no_plan_error(res: SolverResult, budget: TimeBudget) -> SolverError:
-    """The error of a solve that found no plan within its time budget."""
+    """The error of a solve that found no plan: why the back-end failed where it says
+    (a numerical failure is not the time budget's fault), else the time budget."""
+    if res.failure:
+        return SolverError(f"The solver found no plan: {res.failure}")
     return SolverError(
         f"The solver found no plan ({res.status}) within the time budget "
         f"({budget.describe()}). Raise --time-limit, loosen --gap, or try --solver highs."

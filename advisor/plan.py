@@ -820,7 +820,7 @@ def assemble_plan(
     warnings = list(solution.warnings) + short_horizon_warnings(reserved_rows, H)
     if best is not None and costs[best] < total * (1 - 1e-9):
         warnings.append(_costlier_than_baseline(best, costs[best], solution))
-    lower, gap = _bound_and_gap(solution.lower_bound, existing_usd, total, costs, warnings)
+    lower, gap = bound_and_gap(solution.lower_bound, existing_usd, total, costs, warnings)
     data: dict[str, Any] = {
         **meta,
         "horizon_hours": H,
@@ -1024,7 +1024,7 @@ def _capacity_check(opts: OptionSet, o: Option) -> dict[str, Any]:
 BOUND_TOLERANCE = 1e-3
 
 
-def _bound_and_gap(
+def bound_and_gap(
     bound_usd: float | None,
     existing_usd: float,
     total_usd: float,

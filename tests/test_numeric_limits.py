@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,10 +15,10 @@ import pytest
 from advisor.catalog import Catalog, load_catalog
 from advisor.errors import DemandError
 from advisor.options import MAX_REPLICA_REQUESTS_PER_S, load_measured_capacity
-from advisor.plan import _bound_and_gap
-from advisor.solve.backends import SolverResult, SolverSettings, Status, _run_highs
+from advisor.plan import bound_and_gap
+from advisor.solve.backends import SolverResult, SolverSettings, Status, run_solver
 from advisor.solve.budget import TimeBudget
-from advisor.solve.pipeline import _no_plan_error
+from advisor.solve.pipeline import no_plan_error
 from tests.adversarial.helpers import assert_clean, invoke, write
 
 CAP_HEADER = "model,gpu,quant,tp,prompt_tokens,completion_tokens,tpot_ms,ttft_ms,requests_per_s\n"
@@ -141,11 +140,14 @@ def _cover_model(*coefs: float) -> SimpleNamespace:
         cost += [16.36 * a, 21.52 * b]
         prob += pulp.LpConstraint(c * a + 2 * c * b, pulp.LpConstraintGE, f"cover_0_w_{t}", 1.0)
     prob += pulp.lpSum(cost)
-    return SimpleNamespace(prob=prob, n_integer=2 * len(coefs))
+    no_slack = SimpleNamespace(usd=lambda objective: 0.0)  # no pool tie-break here
+    return SimpleNamespace(
+        prob=prob, n_integer=2 * len(coefs), constant_usd=0.0, epsilon_slack=no_slack
+    )
 
 
 def _highs(fm: SimpleNamespace) -> SolverResult:
-    return _run_highs(fm, SolverSettings("highs", time_limit_s=10.0), time.perf_counter())  # type: ignore[arg-type]
+    return run_solver(fm, SolverSettings("highs", time_limit_s=10.0))  # type: ignore[arg-type]
 
 
 def test_highs_refusing_a_row_is_an_honest_failure() -> None:
@@ -164,7 +166,7 @@ def test_highs_solve_error_is_an_honest_failure() -> None:
     res = _highs(_cover_model(3.6e14))
     assert res.status == Status.NOT_SOLVED
     assert "Solve error" in res.failure and "not a proof" in res.failure, res.failure
-    err = _no_plan_error(res, TimeBudget(15.0, given=False))
+    err = no_plan_error(res, TimeBudget(15.0, given=False))
     assert "time budget" not in str(err) and "Solve error" in str(err)
 
 
@@ -221,7 +223,7 @@ def test_idle_commitment_leaves_a_valid_bound(tmp_path: Path) -> None:
 
 def test_bound_far_above_a_cost_reached_is_not_called_a_tolerance() -> None:
     warnings: list[str] = []
-    lower, gap = _bound_and_gap(166.73, 0.0, 0.06, {"all_api": 0.06}, warnings)
+    lower, gap = bound_and_gap(166.73, 0.0, 0.06, {"all_api": 0.06}, warnings)
     assert lower is None and gap is None
     (w,) = warnings
     assert "not a valid lower bound" in w and "within its numerical tolerance" not in w, w
@@ -229,6 +231,6 @@ def test_bound_far_above_a_cost_reached_is_not_called_a_tolerance() -> None:
 
 def test_bound_within_tolerance_is_reported_as_the_cost() -> None:
     warnings: list[str] = []
-    lower, gap = _bound_and_gap(100.0 * (1 + 1e-7), 0.0, 100.0, {}, warnings)
+    lower, gap = bound_and_gap(100.0 * (1 + 1e-7), 0.0, 100.0, {}, warnings)
     assert lower == 100.0 and gap == 0.0
     assert warnings == []

@@ -811,7 +811,7 @@ def solve_problem(
         return _all_api_plan(run, res, api_only, found)
     _improve(run, res, limit, budget, found, hybrid)
     if not found.solved:
-        raise _no_plan_error(res, budget)
+        raise no_plan_error(res, budget)
     sol = found.solution(problem, run.fm, api_only, budget, run.stages, run.say)
     return enforce_min_rental(problem, sol, settings, whole)
 
@@ -992,7 +992,7 @@ def _preparation_note(prep_s: float, whole: TimeBudget, floored: bool) -> str:
     )
 
 
-def _no_plan_error(res: SolverResult, budget: TimeBudget) -> SolverError:
+def no_plan_error(res: SolverResult, budget: TimeBudget) -> SolverError:
     """The error of a solve that found no plan: why the back-end failed where it says
     (a numerical failure is not the time budget's fault), else the time budget."""
     if res.failure:
@@ -1044,7 +1044,7 @@ def first_solve(
     if res.status == Status.INFEASIBLE:
         raise InfeasibleError(diagnose_infeasible(opts, problem.workloads, problem.requests))
     if res.status not in SOLVED and not hybrid:
-        raise _no_plan_error(res, budget)
+        raise no_plan_error(res, budget)
     return res, limit
 
 

@@ -41,7 +41,11 @@ class Baseline:
 
 
 def _replicas(demand: np.ndarray, opt: Option, headroom: float) -> np.ndarray:
-    return np.ceil(capacity_needed(demand, headroom) / opt.requests_per_hour - 1e-9)
+    """Whole replicas serving ``demand`` each hour: the need rounded up (a hair of float
+    error above a whole number does not add one), at least one wherever there is demand (a
+    need of 1e-10 replicas rounded to none, and the policy served nothing there for $0)."""
+    need = capacity_needed(np.asarray(demand, dtype=float), headroom) / opt.requests_per_hour
+    return np.where(need > 0, np.maximum(np.ceil(need - 1e-9), 1.0), 0.0)
 
 
 def _level_replicas(level: float, opt: Option, headroom: float, level_of: str) -> int:
@@ -49,7 +53,7 @@ def _level_replicas(level: float, opt: Option, headroom: float, level_of: str) -
     whole number of replicas, at least one (a baseline that is busy nearly all the time)."""
     n = capacity_needed(level, headroom) / opt.requests_per_hour
     if level_of == "peak":
-        return math.ceil(n - 1e-9)
+        return max(math.ceil(n - 1e-9), 1) if n > 0 else 0
     return max(1, round(n))
 
 

@@ -313,7 +313,7 @@ def define_cover(
             if d <= 0:
                 continue
             row = [
-                (v, demand_covered(cap, headroom) / d)
+                (v, _cover_coefficient(v, demand_covered(cap, headroom) / d))
                 for k, cap in caps
                 for s in sources[k]
                 if (v := cols.use(w, k, s, t)) is not None
@@ -328,6 +328,15 @@ def define_cover(
             )
             rows += 1
     return rows
+
+
+def _cover_coefficient(var: pulp.LpVariable, covered: float) -> float:
+    """A cover row's coefficient of ``var``: the share of the hour's demand one of its units
+    covers, capped at 1 where ``var`` counts whole replicas (one covers it all, as any more
+    do: exact). Uncapped, an hour whose demand is a millionth of a replica's capacity gave a
+    coefficient of 1e6+, which a solver met with ``var`` = 1e-7, within its integrality
+    tolerance of 0: a plan that served nothing there (and a CBC bound above a cost reached)."""
+    return min(covered, 1.0) if var.cat == pulp.LpInteger else covered
 
 
 def define_share(prob: pulp.LpProblem, users: Mapping[str, list[str]], cols: _Columns) -> int:

@@ -15,7 +15,8 @@ import pytest
 from advisor.catalog import Catalog, load_catalog
 from advisor.errors import DemandError
 from advisor.options import MAX_REPLICA_REQUESTS_PER_S, load_measured_capacity
-from advisor.plan import bound_and_gap
+from advisor.pipeline import solve_plan
+from advisor.plan import Plan, bound_and_gap
 from advisor.solve.backends import SolverResult, SolverSettings, Status, run_solver
 from advisor.solve.budget import TimeBudget
 from advisor.solve.pipeline import no_plan_error
@@ -234,3 +235,46 @@ def test_bound_within_tolerance_is_reported_as_the_cost() -> None:
     lower, gap = bound_and_gap(100.0 * (1 + 1e-7), 0.0, 100.0, {}, warnings)
     assert lower == 100.0 and gap == 0.0
     assert warnings == []
+
+
+# --- 4. an hour whose demand is a sliver of one replica's capacity --------------------------
+
+TINY_WL = (
+    "workloads:\n  - {name: tiny, model: llama-3.1-8b, prompt_tokens: 1000, "
+    "completion_tokens: 200, ttft_ms: 2000, tpot_ms: 50, slo_stat: p99, allow_spot: false, "
+    "allow_api: false, headroom: 0}\n"
+)
+
+
+def _tiny_plan(tmp_path: Path, solver: str, requests: tuple[float, ...]) -> Plan:
+    rows = "".join(f"2026-01-05T0{i}:00:00Z,tiny,{n}\n" for i, n in enumerate(requests))
+    demand = write(tmp_path / f"tiny_{len(rows)}.csv", "hour,workload,requests\n" + rows)
+    wl = write(tmp_path / "tiny.yaml", TINY_WL)
+    return solve_plan(
+        demand,
+        workloads_files=[wl],
+        solver=solver,
+        capacity_model="roofline",
+        time_limit_s=30,
+        prices="snapshot",
+    )
+
+
+def test_a_sliver_of_demand_is_covered_by_a_whole_replica(tmp_path: Path) -> None:
+    """An hour of 1e-6 requests (a millionth of a replica, no API): its cover coefficient was
+    1e9, CBC met it with a replica count of 1e-9 (integral within tolerance), and its bound
+    ($26.24, the plan it kept) sat above the reserved_peak policy ($21.79); HiGHS found the
+    $21.79 plan. The on-demand policy rounded the sliver to no replica and served nothing in
+    that hour, for nothing."""
+    sliver = _tiny_plan(tmp_path, "cbc", (0.001, 1e-6, 5.0))
+    highs = _tiny_plan(tmp_path, "highs", (0.001, 1e-6, 5.0))
+    assert sliver.verified and highs.verified
+    assert sliver.total_cost_usd == pytest.approx(highs.total_cost_usd, rel=1e-6)
+    assert sliver.data["gap"] is not None and sliver.data["gap"] <= 1e-3
+    assert not any("Please report" in w for w in sliver.data["warnings"]), sliver.data["warnings"]
+    # one replica every hour either way: the policy costs what it costs on 5 requests an hour
+    full = _tiny_plan(tmp_path, "highs", (5.0, 5.0, 5.0))
+    hourly = "on_demand_hourly"
+    assert sliver.data["baselines"][hourly]["total_cost_usd"] == pytest.approx(
+        full.data["baselines"][hourly]["total_cost_usd"]
+    )

@@ -33,12 +33,26 @@ from advisor.fleet import (
     idle_commitments,
     load_fleet,
 )
-from advisor.options import MeasuredCapacity, OptionSet, build_options, load_measured_capacity
-from advisor.plan import BUY_FILE, Plan, assemble_plan, read_buy_csv
+from advisor.options import (
+    MeasuredCapacity,
+    OptionSet,
+    build_options,
+    load_measured_capacity,
+    unmatched_measurements,
+)
+from advisor.plan import (
+    BUY_FILE,
+    Plan,
+    assemble_plan,
+    marginal_by_workload,
+    pool_gpus_by_hour,
+    read_buy_csv,
+)
 from advisor.policy import Policy, apply_policy, check_policy, load_policy
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS, stale_prices
 from advisor.solve import DEFAULT_SOLVER, FleetSolution, Progress, SolverSettings, solve_fleet
 from advisor.verify import Given, VerifyReport, verify_plan
+from advisor.verify.report import Same, summarize
 from advisor.workloads import Workload, load_workloads
 
 
@@ -297,7 +311,8 @@ def finish_plan(
 def implied_warnings(inputs: Inputs) -> tuple[list[str], list[str], list[str]]:
     """The warnings a plan for ``inputs`` states whatever its solve: the catalog's (e.g. a
     reserved price above on-demand), the commitments with no hour in the horizon, and the
-    workloads' and the policy's (no slo_stat; a minimum rental longer than the horizon).
+    workloads', the capacity file's and the policy's (no slo_stat; measured rows that size
+    nothing; a minimum rental longer than the horizon).
     ``verify`` requires them of a plan."""
     d = inputs.demand
     rules = [
@@ -306,6 +321,7 @@ def implied_warnings(inputs: Inputs) -> tuple[list[str], list[str], list[str]]:
         for w in d.workloads
         if inputs.workloads[w].slo_stat is None
     ]
+    rules += unused_capacity_rows(inputs)
     m = inputs.policy.min_rental_hours
     if m is not None and m > d.n_hours:
         rules.append(
@@ -313,6 +329,30 @@ def implied_warnings(inputs: Inputs) -> tuple[list[str], list[str], list[str]]:
             "on-demand or spot start runs to the horizon's end"
         )
     return list(inputs.catalog.warnings), idle_commitments(inputs.commitments, d.hours), rules
+
+
+def unused_capacity_rows(inputs: Inputs) -> list[str]:
+    """Where the ``--capacity`` file sizes nothing: it has no rows, or rows that stand for
+    no workload of the demand (the same model, lengths within 1%, SLOs at least as tight, a
+    GPU and quantization the workload and the policy allow). A user reads the plan as sized
+    by their measurement; this says where it is not."""
+    path = inputs.files.get("capacity_file")
+    if not path:
+        return []
+    if not inputs.measured:
+        return [f"the capacity file {path} has no rows: every capacity is the model's"]
+    _, used = within_policy(inputs)
+    unmatched = unmatched_measurements(inputs.measured, used)
+    if not unmatched:
+        return []
+    r = unmatched[0]
+    return [
+        f"{len(unmatched)} of the {len(inputs.measured)} rows of the capacity file {path} "
+        "stand for no workload of the demand (the same model, prompt and completion within "
+        "1%, TPOT and TTFT at least as tight, a GPU and quantization it may use) and size "
+        f"nothing; first: {r.model} on {r.gpu} {r.quant} TP {r.tp}, {r.prompt_tokens:g}/"
+        f"{r.completion_tokens:g} tokens, TPOT {r.tpot_ms:g} ms, TTFT {r.ttft_ms:g} ms"
+    ]
 
 
 def _gpu_hours_by_type(sol: FleetSolution, opts: OptionSet) -> dict[str, float]:
@@ -442,6 +482,8 @@ def verify_inputs(
     _, used = within_policy(inputs)
     implied = [w for part in implied_warnings(inputs) for w in part]
     given = replace(given or Given(), implied_warnings=implied)
+    expected = dict(expected if expected is not None else expected_from(inputs))
+    opts = expected.pop("opts", None) or option_set(inputs)
     rep = verify_plan(
         plan.data,
         plan.schedule,
@@ -457,10 +499,50 @@ def verify_inputs(
         capacity_model=inputs.capacity_model,
         given=given,
         policy=inputs.policy,
-        **(expected if expected is not None else expected_from(inputs)),
+        **expected,
     )
     check_stated_inputs(rep, plan.data, inputs.files)
+    check_marginal(rep, plan, inputs, opts, expected["existing_gpus"])
     return rep
+
+
+def check_marginal(
+    rep: VerifyReport,
+    plan: Plan,
+    inputs: Inputs,
+    opts: OptionSet,
+    existing: Mapping[str, np.ndarray],
+) -> None:
+    """Each workload's marginal cost per million output tokens, recomputed on the options of
+    ``inputs`` from the plan's schedule and reserved rows (whose soundness the checks before
+    establish: where they failed, so may this one)."""
+    d = inputs.demand
+    wl = plan.data.get("workloads") or {}
+    try:  # a forged 1e308 overflows: the figure then differs, it does not raise
+        reserved = {
+            (r.get("pool", r["gpu"]), r["tier"]): int(r["count"]) for r in plan.data["reserved"]
+        }
+        pools = pool_gpus_by_hour(reserved, existing, d.n_hours)
+        with np.errstate(all="ignore"):
+            want = marginal_by_workload(
+                plan.schedule, opts, d.hours, d.workloads, d.requests, d.input_tokens,
+                d.output_tokens, pools,
+            )  # fmt: skip
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, PlanError) as exc:
+        rep.add("marginal", False, f"cannot be recomputed from this plan: {exc!r}")
+        return
+    same = Same()
+    for w, usd in want.items():
+        entry = wl.get(w) if isinstance(wl, Mapping) else None
+        got = entry.get("marginal_usd_per_m_output_tokens") if isinstance(entry, Mapping) else None
+        same(f"workloads[{w}].marginal_usd_per_m_output_tokens", got, usd)
+    rep.add(
+        "marginal",
+        not same.bad,
+        summarize(same.bad)
+        if same.bad
+        else "each workload's marginal $/M output tokens recomputed on this fleet",
+    )
 
 
 def check_stated_inputs(
@@ -515,6 +597,7 @@ def expected_from(inputs: Inputs) -> dict[str, Any]:
         "input_sha256": input_digests(inputs),
         "existing": ex_rows,
         "baselines": {k: b.total_cost_usd for k, b in baselines.items()},
+        "opts": opts,  # the options the marginal costs are recomputed on (not a plan figure)
     }
 
 

@@ -19,7 +19,7 @@ import functools
 import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -810,11 +810,12 @@ def assemble_plan(
     }
     reserved_rows = _reserved_rows(solution.reserved, opts, hours, terms or {})
     _add_serving(wl_data, schedule, requests, workloads)
-    pool_by_hour = _pool_gpus_by_hour(solution.reserved, existing_gpus or {}, len(hours))
-    _add_marginal(
-        wl_data, schedule, opts, hours, workloads, requests, input_tokens, output_tokens,
-        pool_by_hour,
-    )  # fmt: skip
+    pool_by_hour = pool_gpus_by_hour(solution.reserved, existing_gpus or {}, len(hours))
+    marginal = marginal_by_workload(
+        schedule, opts, hours, workloads, requests, input_tokens, output_tokens, pool_by_hour
+    )
+    for w, usd in marginal.items():
+        wl_data[w]["marginal_usd_per_m_output_tokens"] = usd
     costs = {k: b.total_cost_usd for k, b in baselines.items() if b.total_cost_usd is not None}
     best = min(costs, key=lambda k: costs[k]) if costs else None
     warnings = list(solution.warnings) + short_horizon_warnings(reserved_rows, H)
@@ -1125,7 +1126,7 @@ def _add_serving(
         wl_data[w]["serving"] = serving
 
 
-def _pool_gpus_by_hour(
+def pool_gpus_by_hour(
     reserved: Mapping[tuple[str, str], int], existing_gpus: Mapping[str, np.ndarray], H: int
 ) -> dict[str, np.ndarray]:
     """The reserved pool's units per pool and hour: new commitments plus existing ones
@@ -1136,19 +1137,19 @@ def _pool_gpus_by_hour(
     return out
 
 
-def _add_marginal(
-    wl_data: dict[str, Any],
+def marginal_by_workload(
     schedule: pd.DataFrame,
     opts: OptionSet,
     hours: pd.DatetimeIndex,
-    workloads: tuple[str, ...],
+    workloads: Sequence[str],
     requests: np.ndarray,
     input_tokens: np.ndarray,
     output_tokens: np.ndarray,
     pool_gpus: Mapping[str, np.ndarray],
-) -> None:
-    """Add each workload's marginal cost per million output tokens (see
-    :func:`marginal_usd_per_m_output`)."""
+) -> dict[str, float | None]:
+    """Each workload's marginal cost per million output tokens on the plan's fleet (see
+    :func:`marginal_usd_per_m_output`): the plan's figure, and the verifier's from the
+    schedule it checked (``pool_gpus``: :func:`pool_gpus_by_hour`)."""
     H = len(hours)
     hour_index = {h: i for i, h in enumerate(pd.DatetimeIndex(hours).tz_convert("UTC"))}
     idle_share = pd.DataFrame({"t": [], "deployment": [], "source": [], "idle": []})
@@ -1174,8 +1175,8 @@ def _add_marginal(
             used = np.zeros(H)
             np.add.at(used, grp["t"].to_numpy(dtype=int), grp["units"].to_numpy(dtype=float))
             pool_used[str(g)] = used
-    for i, w in enumerate(workloads):
-        wl_data[w]["marginal_usd_per_m_output_tokens"] = marginal_usd_per_m_output(
+    return {
+        w: marginal_usd_per_m_output(
             opts,
             w,
             requests[:, i],
@@ -1185,6 +1186,8 @@ def _add_marginal(
             pool_gpus,
             pool_used,
         )
+        for i, w in enumerate(workloads)
+    }
 
 
 def marginal_usd_per_m_output(

@@ -15,7 +15,7 @@ import pytest
 from advisor.catalog import Catalog, load_catalog
 from advisor.errors import DemandError
 from advisor.options import MAX_REPLICA_REQUESTS_PER_S, load_measured_capacity
-from advisor.pipeline import solve_plan
+from advisor.pipeline import solve_plan, verify_files
 from advisor.plan import Plan, bound_and_gap
 from advisor.solve.backends import SolverResult, SolverSettings, Status, run_solver
 from advisor.solve.budget import TimeBudget
@@ -278,3 +278,35 @@ def test_a_sliver_of_demand_is_covered_by_a_whole_replica(tmp_path: Path) -> Non
     assert sliver.data["baselines"][hourly]["total_cost_usd"] == pytest.approx(
         full.data["baselines"][hourly]["total_cost_usd"]
     )
+
+
+# --- 5. a capacity file that sizes nothing ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ((), "has no rows"),
+        # the demand's 70B workload has 1000/300 tokens: a 2000-token measurement is another
+        (("llama-3.1-70b,H100-SXM,fp8,2,2000,300,50,2000,3.0",), "1 of the 1 rows"),
+    ],
+    ids=["header only", "no workload"],
+)
+def test_a_capacity_file_that_sizes_nothing_is_named(
+    tmp_path: Path, rows: tuple[str, ...], expected: str
+) -> None:
+    """A header-only file, or rows matching no workload, solved with exit 0 and no word: the
+    user read the plan as sized by their measurement."""
+    demand = write(tmp_path / "small.csv", SMALL_CSV)
+    cap = _cap(tmp_path, *rows)
+    plan = solve_plan(demand, capacity_file=cap, capacity_model="roofline", time_limit_s=30)
+    assert plan.verified, plan.data["verification"]
+    (note,) = [w for w in plan.data["warnings"] if "cap.csv" in w]
+    assert expected in note and ("size nothing" in note or "model's" in note), note
+    out = tmp_path / "plan"
+    plan.save(out)
+    data = json.loads((out / "plan.json").read_text())
+    data["warnings"] = [w for w in data["warnings"] if "cap.csv" not in w]
+    (out / "plan.json").write_text(json.dumps(data))
+    rep = verify_files(out, demand, capacity_file=cap)
+    assert {c["check"] for c in rep.checks if not c["ok"]} == {"warnings"}, rep.checks

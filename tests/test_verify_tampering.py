@@ -383,3 +383,12 @@ def test_an_impossible_run_record_fails(solved: dict[str, Path], tmp_path: Path,
     and -4 time points verified."""
     rep = _verify(solved, tmp_path, RUN_RECORD_EDITS[name])
     assert _failed(rep) == {"totals"}, rep.checks
+
+
+def test_an_edited_marginal_cost_fails(solved: dict[str, Path], tmp_path: Path) -> None:
+    """plan.json's marginal $/M output tokens (what one more million would cost on this
+    fleet) verified at 0."""
+    edit: Edit = lambda d: d["workloads"][WL].update(marginal_usd_per_m_output_tokens=0.0)  # noqa: E731
+    rep = _verify(solved, tmp_path, edit)
+    assert _failed(rep) == {"marginal"}, rep.checks
+    assert "marginal" in {c["check"] for c in _verify(solved, tmp_path / "same").checks}

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from advisor.catalog import DEFAULT_PRICES, Catalog, load_catalog
+from advisor.defaults import MAX_TIME_LIMIT_S, TIME_LIMIT_RANGE
 from advisor.errors import AdvisorError
 from advisor.files import to_json
 from advisor.processes import Interrupted
@@ -90,13 +91,6 @@ def parse_providers(text: str | None) -> list[str] | None:
     if not names:
         raise AdvisorError("--providers needs at least one provider name, e.g. aws,lambda.")
     return names
-
-
-#: The longest ``--time-limit`` [s]: 30 days. Longer is a typo (1e12), and past
-#: ``threading.TIMEOUT_MAX`` (about 9.2e9 s) the solver's watchdog thread cannot wait at all.
-MAX_TIME_LIMIT_S = 30 * 24 * 3600
-#: ``--time-limit``'s bounds, as its help and its error state them.
-TIME_LIMIT_RANGE = f"> 0 and at most {MAX_TIME_LIMIT_S:,} s (30 days)"
 
 
 def check_solver_limits(time_limit: float | None, gap: float) -> None:

@@ -12,3 +12,9 @@ CBC's 24%; a year of three, 120 s: 0.39% against 2.34%).
 from __future__ import annotations
 
 DEFAULT_SOLVER = "highs"
+
+#: The longest time limit of a solve [s]: 30 days. Longer is a typo (1e12), and past
+#: ``threading.TIMEOUT_MAX`` (about 9.2e9 s) the solver's watchdog thread cannot wait at all.
+MAX_TIME_LIMIT_S = 30 * 24 * 3600
+#: A time limit's bounds, as the CLI's help and the errors state them.
+TIME_LIMIT_RANGE = f"> 0 and at most {MAX_TIME_LIMIT_S:,} s (30 days)"

@@ -322,3 +322,14 @@ def test_roofline_plot_png_is_written(tmp_path: Path) -> None:
     res = invoke(*ROOFLINE_8B, "--tp", "1", "--capacity-model", "roofline", "--plot", plot)
     assert res.exit_code == 0, res.stdout + res.stderr
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("limit", [1e12, -1.0, float("nan")])
+def test_the_library_refuses_a_time_limit_out_of_range(limit: float) -> None:
+    """The bound held on the command line only: solve_plan(time_limit_s=1e12) reached the
+    watchdog thread's OverflowError."""
+    from advisor.errors import SolverError
+    from advisor.solve import SolverSettings
+
+    with pytest.raises(SolverError, match="30 days"):
+        SolverSettings("highs", time_limit_s=limit)

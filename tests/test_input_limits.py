@@ -325,11 +325,11 @@ def test_roofline_plot_png_is_written(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("limit", [1e12, -1.0, float("nan")])
-def test_the_library_refuses_a_time_limit_out_of_range(limit: float) -> None:
+def test_the_library_refuses_a_time_limit_out_of_range(tmp_path: Path, limit: float) -> None:
     """The bound held on the command line only: solve_plan(time_limit_s=1e12) reached the
     watchdog thread's OverflowError."""
     from advisor.errors import SolverError
-    from advisor.solve import SolverSettings
+    from advisor.pipeline import solve_plan
 
     with pytest.raises(SolverError, match="30 days"):
-        SolverSettings("highs", time_limit_s=limit)
+        solve_plan(write(tmp_path / "d.csv", API_CSV), time_limit_s=limit)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from advisor.defaults import MAX_TIME_LIMIT_S, TIME_LIMIT_RANGE
 from advisor.errors import SolverError
 from advisor.solve.aggregate import AUTO_EXACT_LIMIT
 from advisor.solve.backends import SolverResult, Status
@@ -73,13 +74,16 @@ class TimeBudget:
     """The whole solve's wall-clock budget [s], counted from ``start``
     (``time.perf_counter()``); stages ask it what is left and take their share of that.
 
-    Raises ``SolverError`` unless the total is a finite number of seconds > 0.
+    Raises ``SolverError`` unless the total is a finite number of seconds > 0 and at most
+    ``MAX_TIME_LIMIT_S`` (30 days: past ``threading.TIMEOUT_MAX`` the watchdog cannot wait).
     """
 
     def __init__(self, total_s: float, *, given: bool, start: float | None = None) -> None:
-        if not (isinstance(total_s, int | float) and math.isfinite(total_s) and total_s > 0):
+        ok = isinstance(total_s, int | float) and math.isfinite(total_s)
+        if not (ok and 0 < total_s <= MAX_TIME_LIMIT_S):
             raise SolverError(
-                f"The time limit must be a finite number of seconds > 0; got {total_s!r}."
+                f"The time limit must be a finite number of seconds {TIME_LIMIT_RANGE}; "
+                f"got {total_s!r}."
             )
         self.total_s = float(total_s)
         #: set by the caller (--time-limit), not the default

@@ -392,3 +392,16 @@ def test_an_edited_marginal_cost_fails(solved: dict[str, Path], tmp_path: Path) 
     rep = _verify(solved, tmp_path, edit)
     assert _failed(rep) == {"marginal"}, rep.checks
     assert "marginal" in {c["check"] for c in _verify(solved, tmp_path / "same").checks}
+
+
+def test_a_plan_written_before_the_deployment_figures_still_verifies(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """A figure a plan does not state misleads no one: a plan from before it verifies."""
+
+    def edit(d: dict[str, Any]) -> None:
+        for key in ("deployments", "serving", "marginal_usd_per_m_output_tokens"):
+            d["workloads"][WL].pop(key)
+
+    rep = _verify(solved, tmp_path, edit)
+    assert rep.ok, rep.failures()

@@ -332,27 +332,41 @@ def implied_warnings(inputs: Inputs) -> tuple[list[str], list[str], list[str]]:
 
 
 def unused_capacity_rows(inputs: Inputs) -> list[str]:
-    """Where the ``--capacity`` file sizes nothing: it has no rows, or rows that stand for
-    no workload of the demand (the same model, lengths within 1%, SLOs at least as tight, a
-    GPU and quantization the workload and the policy allow). A user reads the plan as sized
-    by their measurement; this says where it is not."""
+    """Where the ``--capacity`` file sizes nothing: it has no rows, rows that stand for no
+    workload of the demand (the same model, lengths within 1%, SLOs at least as tight, a GPU
+    and quantization the workload and the policy allow), or rows of a GPU no offer sells. A
+    user reads the plan as sized by their measurement; this says where it is not."""
     path = inputs.files.get("capacity_file")
     if not path:
         return []
     if not inputs.measured:
         return [f"the capacity file {path} has no rows: every capacity is the model's"]
     _, used = within_policy(inputs)
+    notes = []
     unmatched = unmatched_measurements(inputs.measured, used)
-    if not unmatched:
-        return []
-    r = unmatched[0]
-    return [
-        f"{len(unmatched)} of the {len(inputs.measured)} rows of the capacity file {path} "
-        "stand for no workload of the demand (the same model, prompt and completion within "
-        "1%, TPOT and TTFT at least as tight, a GPU and quantization it may use) and size "
-        f"nothing; first: {r.model} on {r.gpu} {r.quant} TP {r.tp}, {r.prompt_tokens:g}/"
-        f"{r.completion_tokens:g} tokens, TPOT {r.tpot_ms:g} ms, TTFT {r.ttft_ms:g} ms"
-    ]
+    if unmatched:
+        r = unmatched[0]
+        notes.append(
+            f"{len(unmatched)} of the {len(inputs.measured)} rows of the capacity file {path} "
+            "stand for no workload of the demand (the same model, prompt and completion "
+            "within 1%, TPOT and TTFT at least as tight, a GPU and quantization it may use) "
+            f"and size nothing; first: {r.model} on {r.gpu} {r.quant} TP {r.tp}, "
+            f"{r.prompt_tokens:g}/{r.completion_tokens:g} tokens, TPOT {r.tpot_ms:g} ms, "
+            f"TTFT {r.ttft_ms:g} ms"
+        )
+    sold = {
+        o.gpu
+        for o in inputs.catalog.offers.values()
+        if inputs.providers is None or o.provider in inputs.providers
+    }
+    unsold = sorted({r.gpu for r in inputs.measured if r not in unmatched} - sold)
+    if unsold:
+        notes.append(
+            f"the capacity file {path} measures {', '.join(unsold)}, which no offer sells"
+            + ("" if inputs.providers is None else " among --providers")
+            + ": those rows size nothing (add an offer: `advisor offers import`)"
+        )
+    return notes
 
 
 def _gpu_hours_by_type(sol: FleetSolution, opts: OptionSet) -> dict[str, float]:

@@ -289,8 +289,10 @@ def test_a_sliver_of_demand_is_covered_by_a_whole_replica(tmp_path: Path) -> Non
         ((), "has no rows"),
         # the demand's 70B workload has 1000/300 tokens: a 2000-token measurement is another
         (("llama-3.1-70b,H100-SXM,fp8,2,2000,300,50,2000,3.0",), "1 of the 1 rows"),
+        # the demand's workload on a GPU the catalog describes but no offer sells
+        (("llama-3.1-70b,GH200-96GB,fp8,1,1000,300,50,2000,1.0",), "which no offer sells"),
     ],
-    ids=["header only", "no workload"],
+    ids=["header only", "no workload", "unsold GPU"],
 )
 def test_a_capacity_file_that_sizes_nothing_is_named(
     tmp_path: Path, rows: tuple[str, ...], expected: str

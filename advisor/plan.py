@@ -42,7 +42,7 @@ from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import PlanError
 from advisor.files import PlanFolder, owned_by_advisor, reading, sha256, to_json
 from advisor.milp import POOL
-from advisor.options import Option, OptionSet, api_usd_per_hour
+from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve import FleetSolution, HourSchedule, whole_status
 from advisor.units import TOKENS_PER_M
 from advisor.workloads import demand_covered
@@ -997,27 +997,40 @@ def _deployment_margins(w: str, opts: OptionSet, schedule: pd.DataFrame) -> list
     margins = []
     for k in sorted(used["deployment"].unique()) if len(used) else []:
         o = opts.options[(w, k)]
-        entry: dict[str, Any] = {"deployment": k, "capacity_source": o.capacity_source}
-        if o.perf is not None:
-            entry |= {
-                "batch": o.perf.batch,
-                "tpot_ms": o.perf.tpot_ms,
-                "ttft_ms": o.perf.ttft_ms,
-                "tpot_margin": 1.0 - o.perf.tpot_ms / wl.tpot_ms,
-                "ttft_margin": 1.0 - o.perf.ttft_ms / wl.ttft_ms,
-                "slo_stat": getattr(o.perf, "stat", "mean"),
-            }
-        entry["requests_per_hour_per_replica"] = o.requests_per_hour / o.deployment.bundle
-        entry["capacity_check"] = _capacity_check(opts, o)
-        margins.append(entry)
+        gpu = o.deployment.gpu
+        check = capacity_check(gpu, o.capacity_source, opts.capacity_error.get(gpu))
+        per_replica = o.requests_per_hour / o.deployment.bundle
+        margins.append(
+            deployment_entry(k, o.capacity_source, o.perf, per_replica, wl.tpot_ms, wl.ttft_ms)
+            | {"capacity_check": check}
+        )
     return margins
 
 
-def _capacity_check(opts: OptionSet, o: Option) -> dict[str, Any]:
-    """How far the capacity ``o`` is sized at can be trusted: the serving model's measured
-    error on its GPU type (the catalog's ``capacity_error``), or the user's own measurement."""
-    gpu = o.deployment.gpu
-    return capacity_check(gpu, o.capacity_source, opts.capacity_error.get(gpu))
+def deployment_entry(
+    deployment: str,
+    capacity_source: str,
+    perf: Any,
+    requests_per_hour_per_replica: float | None,
+    tpot_limit_ms: float,
+    ttft_limit_ms: float,
+) -> dict[str, Any]:
+    """A deployment's entry in plan.json's ``workloads[w].deployments`` but its
+    ``capacity_check``: where its capacity comes from, the latency and batch the model sizes
+    it at (``perf``, None where it has none) and their margins to the SLO limits, its
+    requests/hour per replica. The plan's and the verifier's (one shape for both)."""
+    entry: dict[str, Any] = {"deployment": deployment, "capacity_source": capacity_source}
+    if perf is not None:
+        entry |= {
+            "batch": perf.batch,
+            "tpot_ms": perf.tpot_ms,
+            "ttft_ms": perf.ttft_ms,
+            "tpot_margin": 1.0 - perf.tpot_ms / tpot_limit_ms,
+            "ttft_margin": 1.0 - perf.ttft_ms / ttft_limit_ms,
+            "slo_stat": getattr(perf, "stat", "mean"),
+        }
+    entry["requests_per_hour_per_replica"] = requests_per_hour_per_replica
+    return entry
 
 
 #: How far [relative] a solver's lower bound may sit above a cost reached and still be the
@@ -1106,24 +1119,28 @@ def _add_serving(
     """Per workload, the deployments (GPU, quantization, TP, source) and the API serving it,
     with their share of its requests, largest first."""
     for i, w in enumerate(workloads):
-        total = float(requests[:, i].sum())
         rows = schedule[schedule["workload"] == w] if len(schedule) else schedule
-        serving = []
-        if len(rows) and total > 0:
-            grp = rows.groupby(["gpu", "quant", "tp", "source"], dropna=False)["requests"].sum()
-            for (g, q, tp, s), req in grp.sort_values(ascending=False).items():
-                if req <= 0:
-                    continue
-                serving.append(
-                    {
-                        "gpu": "" if s == "api" else str(g),
-                        "quant": "" if s == "api" else str(q),
-                        "tp": 0 if s == "api" else int(tp),
-                        "source": str(s),
-                        "share_of_requests": float(req) / total,
-                    }
-                )
-        wl_data[w]["serving"] = serving
+        wl_data[w]["serving"] = serving_shares(rows, float(requests[:, i].sum()))
+
+
+def serving_shares(rows: pd.DataFrame, total_requests: float) -> list[dict[str, Any]]:
+    """One workload's schedule ``rows`` as its shares of ``total_requests`` per GPU,
+    quantization, TP and source (the API's with no GPU), largest first: plan.json's
+    ``serving``, as the plan writes it and the verifier recomputes it."""
+    if not len(rows) or total_requests <= 0:
+        return []
+    grp = rows.groupby(["gpu", "quant", "tp", "source"], dropna=False)["requests"].sum()
+    return [
+        {
+            "gpu": "" if s == "api" else str(g),
+            "quant": "" if s == "api" else str(q),
+            "tp": 0 if s == "api" else int(tp),
+            "source": str(s),
+            "share_of_requests": float(req) / total_requests,
+        }
+        for (g, q, tp, s), req in grp.sort_values(ascending=False).items()
+        if req > 0
+    ]
 
 
 def pool_gpus_by_hour(

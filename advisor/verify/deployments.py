@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from advisor.catalog import Catalog, capacity_check
+from advisor.plan import deployment_entry, serving_shares
 from advisor.serving import Capacity, measured_matches, replica_capacity
 from advisor.units import SECONDS_PER_HOUR
 from advisor.verify.report import Case, Same, VerifyReport, summarize
@@ -68,19 +69,9 @@ def expected_entry(
     measured capacity where the model sized it before the measurement replaced it (not where
     a cheaper deployment made that unnecessary): those fields are not part of it here."""
     source, per_hour, perf = replica_sizing(catalog, d, r, measured, capacity_model)
-    entry: dict[str, Any] = {"deployment": r.deployment, "capacity_source": source}
-    if perf is not None:
-        entry |= {
-            "batch": perf.batch,
-            "tpot_ms": perf.tpot_ms,
-            "ttft_ms": perf.ttft_ms,
-            "tpot_margin": 1.0 - perf.tpot_ms / d["tpot_ms"],
-            "ttft_margin": 1.0 - perf.ttft_ms / d["ttft_ms"],
-            "slo_stat": perf.stat,
-        }
-    entry["requests_per_hour_per_replica"] = per_hour
-    entry["capacity_check"] = capacity_check(r.gpu, source, catalog.capacity_error.get(r.gpu))
-    return entry
+    check = capacity_check(r.gpu, source, catalog.capacity_error.get(r.gpu))
+    entry = deployment_entry(r.deployment, source, perf, per_hour, d["tpot_ms"], d["ttft_ms"])
+    return entry | {"capacity_check": check}
 
 
 def check_deployments(
@@ -161,21 +152,7 @@ def _compare_serving(same: Same, w: str, got: Any, rows: pd.DataFrame, case: Cas
     """One workload's shares of requests per GPU, quantization, TP and source (the API's
     with no GPU) against its schedule rows."""
     total = float(case.requests[:, list(case.workloads).index(w)].sum())
-    want: list[dict[str, Any]] = []
-    if len(rows) and total > 0:
-        grp = rows.groupby(["gpu", "quant", "tp", "source"], dropna=False)["requests"].sum()
-        for (g, q, tp, s), req in grp.items():
-            if req > 0:
-                api = s == "api"
-                want.append(
-                    {
-                        "gpu": "" if api else str(g),
-                        "quant": "" if api else str(q),
-                        "tp": 0 if api else int(tp),
-                        "source": str(s),
-                        "share_of_requests": float(req) / total,
-                    }
-                )
+    want = serving_shares(rows, total)
     keys = ("gpu", "quant", "tp", "source")
     if not isinstance(got, list) or not all(isinstance(g, Mapping) for g in got):
         same.bad.append(f"workloads[{w}].serving is {got!r}, not a list of shares")

@@ -859,21 +859,13 @@ def dominated_lanes(opts: OptionSet) -> set[tuple[str, str]]:
     return out
 
 
-def measurement_fits(row: MeasuredCapacity, w: Workload) -> bool:
-    """Whether a measured-capacity row may size workload ``w``: it stands for the workload
-    (:func:`advisor.serving.measured_matches`) on a GPU and quantization ``w`` allows."""
-    return (
-        measured_matches(row, w.model, w)
-        and (not w.quantizations or row.quant in w.quantizations)
-        and (not w.gpus or row.gpu in w.gpus)
-    )
-
-
 def unmatched_measurements(
     measured: Sequence[MeasuredCapacity], workloads: Mapping[str, Workload]
 ) -> list[MeasuredCapacity]:
     """The measured-capacity rows that may size none of ``workloads``: they size nothing."""
-    return [r for r in measured if not any(measurement_fits(r, w) for w in workloads.values())]
+    return [
+        r for r in measured if not any(measured_matches(r, w.model, w) for w in workloads.values())
+    ]
 
 
 def _apply_measured(
@@ -891,7 +883,7 @@ def _apply_measured(
     for wname, w in workloads.items():
         best: dict[str, MeasuredCapacity] = {}
         for row in measured:
-            if not measurement_fits(row, w):
+            if not measured_matches(row, w.model, w):
                 continue
             dep = Deployment(row.model, row.gpu, row.quant, row.tp)
             if dep.key not in best or row.requests_per_s > best[dep.key].requests_per_s:

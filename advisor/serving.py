@@ -1064,10 +1064,11 @@ def workload_slo(w) -> SLO:
 
 
 def measured_matches(row, model: str, workload) -> bool:
-    """Whether a measured-capacity row (``model``, ``prompt_tokens``, ``completion_tokens``,
-    ``tpot_ms``, ``ttft_ms``) stands for a workload (a ``Workload`` or its field dict) of
-    ``model``: the same model, mean prompt and completion lengths within 1%, SLOs at least
-    as tight as the workload's. The one rule the options and the verifier apply."""
+    """Whether a measured-capacity row (``model``, ``gpu``, ``quant``, ``prompt_tokens``,
+    ``completion_tokens``, ``tpot_ms``, ``ttft_ms``) may size a workload (a ``Workload`` or
+    its field dict) of ``model``: the same model, mean prompt and completion lengths within
+    1%, SLOs at least as tight as the workload's, on a GPU and quantization the workload
+    allows. The one rule the options and the verifier apply."""
     d = workload if isinstance(workload, dict) else workload.model_dump()
 
     def close(a: float, b: float) -> bool:
@@ -1079,6 +1080,8 @@ def measured_matches(row, model: str, workload) -> bool:
         and close(row.completion_tokens, float(d["completion_tokens"]))
         and row.tpot_ms <= float(d["tpot_ms"])
         and row.ttft_ms <= float(d["ttft_ms"])
+        and (not d.get("quantizations") or row.quant in d["quantizations"])
+        and (not d.get("gpus") or row.gpu in d["gpus"])
     )
 
 

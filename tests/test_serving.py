@@ -212,6 +212,10 @@ def test_one_measured_capacity_rule_for_the_options_and_the_verifier() -> None:
     assert not measured_matches(row(prompt_tokens=1020.0), "m", w)
     assert not measured_matches(row(tpot_ms=60.0), "m", w)  # a looser SLO than the workload's
     assert not measured_matches(row(model="other"), "m", w)
+    allowed = {**w, "gpus": ["H100-SXM"], "quantizations": ["fp8"]}
+    assert measured_matches(row(gpu="H100-SXM", quant="fp8"), "m", allowed)
+    assert not measured_matches(row(gpu="L40S", quant="fp8"), "m", allowed)  # a GPU it excludes
+    assert not measured_matches(row(gpu="H100-SXM", quant="bf16"), "m", allowed)
 
 
 @pytest.mark.parametrize(

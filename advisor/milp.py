@@ -43,6 +43,10 @@ Constraints
 -----------
 ``cover[w,t]``    ``Σ_{k,s} cap[w,k]/((1+h_w)·D[w,t])·y[w,k,s,t] + f[w,t] ≥ 1``
 ``share[k,s,t]``  ``Σ_w y[w,k,s,t] ≤ x[k,s,t]``  (same-model workloads share replicas)
+                  where ``c = cap[w,k]/((1+h_w)·D[w,t])`` exceeds ``SLIVER_COVER`` (an
+                  hour's demand a sliver of one unit), ``y`` counts the share of the demand
+                  instead (cover coefficient 1, share coefficient ``max(1/c, 1e-9)``) and
+``link[w,k,s,t]`` ``y[w,k,s,t] ≤ x[k,s,t]`` keeps its lane whole (valid for whole ``x``)
 ``pool[g,t]``     ``Σ_{k: g_k=g} u_k·x[k,pool,t] ≤ Σ_τ R[g,τ] + E[g,t]`` (``E``: existing fleet)
 ``avail[g,s,t]``  ``Σ_{k: g_k=g} u_k·x[k,s,t] ≤ cap[g,s]`` and ``R[g,τ] ≤ cap[g,τ]``
 
@@ -137,6 +141,17 @@ class FleetModel:
     v: dict[tuple[str, str, int], pulp.LpVariable] = field(default_factory=dict)
     #: the ``pool[g,t]`` rows by (pool, point), whose duals price the pool
     pool_rows: dict[tuple[str, int], pulp.LpConstraint] = field(default_factory=dict)
+    #: replica-equivalents per unit of each ``y`` that counts a share of its hour's demand
+    #: rather than of the lane (a sliver cell, :func:`define_cover`); 1 where absent
+    y_scale: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
+
+    def share_value(self, key: tuple[str, str, str, int], value: float) -> float:
+        """Replica-equivalents of lane use by ``y[key]`` at ``value``."""
+        return value * self.y_scale.get(key, 1.0)
+
+    def y_value(self, key: tuple[str, str, str, int], share: float) -> float:
+        """The value of ``y[key]`` for a use of ``share`` replica-equivalents."""
+        return share / self.y_scale.get(key, 1.0)
 
 
 def deployment_sources(opts: OptionSet, inp: ModelInput) -> dict[str, list[str]]:
@@ -177,6 +192,8 @@ class _Columns:
     #: workload index in the demand arrays, deployment index in the names
     W: dict[str, int]
     k_index: dict[str, int]
+    #: replica-equivalents per unit of a sliver cell's ``y`` (:func:`define_cover`)
+    y_scale: dict[tuple[str, str, str, int], float] = field(default_factory=dict)
 
     def use(self, w: str, k: str, s: str, t: int) -> pulp.LpVariable | None:
         """The column of ``w``'s use of lane ``(k, s)`` at point ``t``, if it may use it."""
@@ -230,6 +247,7 @@ def build_model(
         n_constraints=n_cons,
         v=v,
         pool_rows=pool_rows,
+        y_scale=cols.y_scale,
     )
 
 
@@ -312,12 +330,17 @@ def define_cover(
             d = float(inp.requests[t, i])
             if d <= 0:
                 continue
-            row = [
-                (v, _cover_coefficient(v, demand_covered(cap, headroom) / d))
-                for k, cap in caps
-                for s in sources[k]
-                if (v := cols.use(w, k, s, t)) is not None
-            ]
+            row = []
+            for k, cap in caps:
+                for s in sources[k]:
+                    if (v := cols.use(w, k, s, t)) is None:
+                        continue
+                    covered = _cover_coefficient(v, demand_covered(cap, headroom) / d)
+                    if v is not cols.x[(k, s, t)] and covered > SLIVER_COVER:
+                        cols.y_scale[(w, k, s, t)] = max(1.0 / covered, MIN_SLIVER_SHARE)
+                        rows += _link_sliver(prob, v, cols.x[(k, s, t)])
+                        covered = 1.0
+                    row.append((v, covered))
             if (w, t) in cols.f:
                 row.append((cols.f[(w, t)], 1.0))
             prob += pulp.LpConstraint(
@@ -339,14 +362,44 @@ def _cover_coefficient(var: pulp.LpVariable, covered: float) -> float:
     return min(covered, 1.0) if var.cat == pulp.LpInteger else covered
 
 
+#: a shared lane's cover coefficient above which a workload's ``y`` counts the share of its
+#: hour's demand the lane serves (cover coefficient 1) rather than replica-equivalents
+SLIVER_COVER = 1e3
+#: the least replica-equivalents a sliver cell's whole demand takes of its lane
+MIN_SLIVER_SHARE = 1e-9
+
+
+def _link_sliver(prob: pulp.LpProblem, y: pulp.LpVariable, x: pulp.LpVariable) -> int:
+    """``link[w,k,s,t]``: ``y ≤ x`` where ``y`` is the share of workload ``w``'s demand at
+    ``t`` that lane ``(k, s)`` serves, a sliver of one of its units (a cover coefficient
+    above :data:`SLIVER_COVER`). In replica-equivalents ``y`` was 1e-7 of a unit or less:
+    ``share`` then let ``x`` be 1e-7, within a solver's integrality tolerance of 0 (a plan
+    that served nothing that hour), and HiGHS misjudged rows of such coefficients (an
+    "optimal" plan 12 times CBC's). Valid for whole ``x``: ``y`` need not pass 1, and any
+    lane used at all has ``x ≥ 1``; none where ``x`` is relaxed. Returns the rows added."""
+    if x.cat != pulp.LpInteger:
+        return 0
+    prob += pulp.LpConstraint(
+        pulp.LpAffineExpression([(y, 1.0), (x, -1.0)]),
+        pulp.LpConstraintLE,
+        f"link_{y.name[2:]}",
+        0.0,
+    )
+    return 1
+
+
 def define_share(prob: pulp.LpProblem, users: Mapping[str, list[str]], cols: _Columns) -> int:
     """``share[k,s,t]``: workloads sharing a lane use at most its units. Returns the rows."""
     rows = 0
     for (k, s, t), var in cols.x.items():
-        ys = [cols.y[(w, k, s, t)] for w in users[k] if (w, k, s, t) in cols.y]
+        ys = [
+            (cols.y[key], cols.y_scale.get(key, 1.0))
+            for w in users[k]
+            if (key := (w, k, s, t)) in cols.y
+        ]
         if ys:
             prob += pulp.LpConstraint(
-                pulp.LpAffineExpression([(v, 1.0) for v in ys] + [(var, -1.0)]),
+                pulp.LpAffineExpression([*ys, (var, -1.0)]),
                 pulp.LpConstraintLE,
                 f"share_{cols.k_index[k]}_{s}_{t}",
                 0.0,

@@ -280,6 +280,39 @@ def test_a_sliver_of_demand_is_covered_by_a_whole_replica(tmp_path: Path) -> Non
     )
 
 
+SHARED_WL = TINY_WL + TINY_WL.split("\n", 1)[1].replace("name: tiny", "name: other")
+
+
+def _shared_plan(tmp_path: Path, solver: str, sliver: float) -> Plan:
+    cells = [("tiny", sliver), ("other", sliver), ("tiny", 5.0), ("other", 5.0)]
+    rows = "".join(f"2026-01-05T0{i // 2}:00:00Z,{w},{n}\n" for i, (w, n) in enumerate(cells))
+    demand = write(tmp_path / f"shared_{solver}.csv", "hour,workload,requests\n" + rows)
+    wl = write(tmp_path / "shared.yaml", SHARED_WL)
+    return solve_plan(
+        demand,
+        workloads_files=[wl],
+        solver=solver,
+        capacity_model="roofline",
+        time_limit_s=30,
+        prices="snapshot",
+    )
+
+
+@pytest.mark.parametrize("sliver", [1e-6, 1e-3])
+def test_a_sliver_of_demand_on_a_shared_lane_is_served(tmp_path: Path, sliver: float) -> None:
+    """Two workloads of one model share a lane; an hour of a sliver of demand each, no API.
+    Their shares of the lane (1e-10 replicas) let the lane's whole replicas sit at 1e-7: CBC
+    and HiGHS wrote plans that served nothing there (verification refused them), and HiGHS
+    called a plan 12 times the optimum optimal. The sliver's share now counts its demand."""
+    plans = [_shared_plan(tmp_path, s, sliver) for s in ("cbc", "highs")]
+    normal = _shared_plan(tmp_path, "cbc", 5.0)
+    for plan in plans:
+        assert plan.verified
+        assert plan.data["gap"] is not None and plan.data["gap"] <= 1e-3
+        # one replica in the sliver hour, as in an hour of 5 requests
+        assert plan.total_cost_usd == pytest.approx(normal.total_cost_usd, rel=1e-6)
+
+
 # --- 5. a capacity file that sizes nothing ---------------------------------------------------
 
 

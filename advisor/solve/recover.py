@@ -207,7 +207,7 @@ def _start_from(
             values[var] = float(n)
         for (w, k, s), v in sched.shares.items():
             if (w, k, s, t) in fm.y:
-                values[fm.y[(w, k, s, t)]] = v
+                values[fm.y[(w, k, s, t)]] = fm.y_value((w, k, s, t), v)
             elif (k, s, t) not in fm.x:
                 return None
         for w, v in sched.api_fraction.items():

@@ -75,7 +75,7 @@ def read_points(fm: FleetModel, opts: OptionSet, res: SolverResult) -> list[Hour
                 for w in users:
                     v = res.value(fm.y[(w, k, s, t)])
                     if v > 1e-9:
-                        out[t].shares[(w, k, s)] = v
+                        out[t].shares[(w, k, s)] = fm.share_value((w, k, s, t), v)
     for (w, t), var in fm.f.items():
         v = res.value(var)
         if v > 1e-9:
@@ -106,7 +106,7 @@ def plan_start(
     for (k, s, t), var in fm.x.items():
         values[var] = float(hours[t].replicas.get((k, s), 0))
     for (w, k, s, t), var in fm.y.items():
-        values[var] = float(hours[t].shares.get((w, k, s), 0.0))
+        values[var] = fm.y_value((w, k, s, t), float(hours[t].shares.get((w, k, s), 0.0)))
     for (w, t), var in fm.f.items():
         values[var] = float(hours[t].api_fraction.get(w, 0.0))
     if derive is not None:

@@ -43,10 +43,11 @@ Constraints
 -----------
 ``cover[w,t]``    ``Σ_{k,s} cap[w,k]/((1+h_w)·D[w,t])·y[w,k,s,t] + f[w,t] ≥ 1``
 ``share[k,s,t]``  ``Σ_w y[w,k,s,t] ≤ x[k,s,t]``  (same-model workloads share replicas)
-                  where ``c = cap[w,k]/((1+h_w)·D[w,t])`` exceeds ``SLIVER_COVER`` (an
-                  hour's demand a sliver of one unit), ``y`` counts the share of the demand
-                  instead (cover coefficient 1, share coefficient ``max(1/c, 1e-9)``) and
-``link[w,k,s,t]`` ``y[w,k,s,t] ≤ x[k,s,t]`` keeps its lane whole (valid for whole ``x``)
+``link[w,k,s,t]`` ``y[w,k,s,t] ≤ x[k,s,t]`` where the cover coefficient ``c`` of a shared
+                  ``y`` exceeds ``SLIVER_COVER`` (an hour's demand a sliver of one unit):
+                  there ``y`` is the share of the hour's demand the lane serves (cover
+                  coefficient 1, share coefficient ``max(1/c, 1e-9)``), and the row, valid
+                  for whole ``x``, keeps the lane whole
 ``pool[g,t]``     ``Σ_{k: g_k=g} u_k·x[k,pool,t] ≤ Σ_τ R[g,τ] + E[g,t]`` (``E``: existing fleet)
 ``avail[g,s,t]``  ``Σ_{k: g_k=g} u_k·x[k,s,t] ≤ cap[g,s]`` and ``R[g,τ] ≤ cap[g,τ]``
 

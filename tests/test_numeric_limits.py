@@ -246,18 +246,23 @@ TINY_WL = (
 )
 
 
-def _tiny_plan(tmp_path: Path, solver: str, requests: tuple[float, ...]) -> Plan:
-    rows = "".join(f"2026-01-05T0{i}:00:00Z,tiny,{n}\n" for i, n in enumerate(requests))
-    demand = write(tmp_path / f"tiny_{len(rows)}.csv", "hour,workload,requests\n" + rows)
-    wl = write(tmp_path / "tiny.yaml", TINY_WL)
+def _sliver_solve(tmp_path: Path, solver: str, cells: list[tuple[str, float]], wl: str) -> Plan:
+    """Solve ``cells`` (workload, requests), one hour per workload's turn, no API."""
+    n = len({w for w, _ in cells})
+    rows = "".join(f"2026-01-05T0{i // n}:00:00Z,{w},{r}\n" for i, (w, r) in enumerate(cells))
+    demand = write(tmp_path / f"sliver_{solver}_{len(rows)}.csv", "hour,workload,requests\n" + rows)
     return solve_plan(
         demand,
-        workloads_files=[wl],
+        workloads_files=[write(tmp_path / "sliver.yaml", wl)],
         solver=solver,
         capacity_model="roofline",
         time_limit_s=30,
         prices="snapshot",
     )
+
+
+def _tiny_plan(tmp_path: Path, solver: str, requests: tuple[float, ...]) -> Plan:
+    return _sliver_solve(tmp_path, solver, [("tiny", r) for r in requests], TINY_WL)
 
 
 def test_a_sliver_of_demand_is_covered_by_a_whole_replica(tmp_path: Path) -> None:
@@ -285,17 +290,7 @@ SHARED_WL = TINY_WL + TINY_WL.split("\n", 1)[1].replace("name: tiny", "name: oth
 
 def _shared_plan(tmp_path: Path, solver: str, sliver: float) -> Plan:
     cells = [("tiny", sliver), ("other", sliver), ("tiny", 5.0), ("other", 5.0)]
-    rows = "".join(f"2026-01-05T0{i // 2}:00:00Z,{w},{n}\n" for i, (w, n) in enumerate(cells))
-    demand = write(tmp_path / f"shared_{solver}.csv", "hour,workload,requests\n" + rows)
-    wl = write(tmp_path / "shared.yaml", SHARED_WL)
-    return solve_plan(
-        demand,
-        workloads_files=[wl],
-        solver=solver,
-        capacity_model="roofline",
-        time_limit_s=30,
-        prices="snapshot",
-    )
+    return _sliver_solve(tmp_path, solver, cells, SHARED_WL)
 
 
 @pytest.mark.parametrize("sliver", [1e-6, 1e-3])

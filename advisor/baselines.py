@@ -2,7 +2,8 @@
 
 * ``all_api``: every request to the workload's API (only where every workload allows one).
 * ``on_demand_hourly``: on-demand replicas sized hour by hour, each workload on its cheapest
-  on-demand option (API for a workload with no on-demand option, where allowed).
+  on-demand option (API for a workload with no on-demand option, where allowed); with a
+  minimum rental (policy) every start held for its minimum.
 * ``reserved_peak``: reserved GPUs for each workload's peak hour, on its cheapest pool option.
 * ``reserved_baseline_api_burst`` (the seeds' rule of thumb): reserved replicas for the
   demand every hour has (the trough), everything above it to the API (or on-demand where the
@@ -25,6 +26,7 @@ import numpy as np
 
 from advisor.costmath import self_hosting_overhead_usd
 from advisor.options import Option, OptionSet, api_usd_per_hour
+from advisor.solve.rental import hold_forward
 from advisor.workloads import capacity_needed, demand_covered
 
 
@@ -136,13 +138,17 @@ def compute_baselines(
 
 def _cheapest_hourly(opts: OptionSet, w: str, demand: np.ndarray, tier: str) -> float | None:
     """The cheapest cost [USD] of serving ``w``'s hourly ``demand`` on one ``tier`` option
-    sized hour by hour within its offer's cap; None where none can."""
+    sized hour by hour within its offer's cap; None where none can. With a minimum rental
+    (policy) each start is held for its ``min_rental_hours``, as the plan must: a policy that
+    breaks the rule would cost less than the plan's proven bound."""
     best = None
     for o in opts.options_for(w):
         price = opts.gpu_usd_per_hour.get((o.deployment.pool_key, tier))
         if price is None or not o.deployment.on_hourly:
             continue
         n = _replicas(demand, o, opts.workloads[w].headroom)
+        if opts.min_rental_hours > 1:
+            n = hold_forward(n, opts.min_rental_hours)
         if not _within_cap(opts, o.deployment.pool_key, tier, n * o.deployment.units):
             continue
         c = float(np.sum(n * o.deployment.units * price))

@@ -26,8 +26,9 @@ rules the README states, without advisor's model-building code:
   committed); an all-API plan without commitments pays none.
 
 The checks: a feasible instance is solved (exit 0), an infeasible one refused (exit 2);
-the plan costs no less than the enumeration's optimum and its reported lower bound is no
-more; a plan said ``optimal`` is within the gap asked; and the plan's schedule, recomputed
+the plan, and every simple policy it is compared with, costs no less than the
+enumeration's optimum, and its reported lower bound (which it must report) is no more; a
+plan said ``optimal`` is within the gap asked; and the plan's schedule, recomputed
 here, covers every hour, keeps the pool and the caps and the minimum rental, and costs
 what the plan says.
 """
@@ -523,6 +524,10 @@ def check(case: Case, d: Path) -> list[str]:
             f"beyond the gap {case.gap}; advisor reserved "
             f"{[(r['instance'], r['tier'], r['count']) for r in doc['reserved']]}"
         )
+    for name, b in doc["baselines"].items():
+        # a simple policy is a plan too: it cannot cost less than the optimum
+        if b["total_cost_usd"] is not None and b["total_cost_usd"] < expected - EPS:
+            found.append(f"baseline {name} ${b['total_cost_usd']:.6f} below the optimum")
     found += check_schedule(case, d / "out", doc)
     return found
 
@@ -588,6 +593,21 @@ CASES: dict[str, Case] = {
         MELANGE_CAPS,
         (9000.0, 1000.0, 12000.0, 500.0, 15000.0),
         api=(1.0, 2.0),
+        min_rental=3,
+    ),
+    # a minimum rental longer than the horizon: each start runs to the end. The simple
+    # policies must keep the rule too, or one costs less than the plan's proven bound (then
+    # $18.88 < $19.30), the bound is dropped and the optimal plan reads "feasible"
+    "min-rental-baselines": Case(
+        (
+            Offer("i0", H100, 2, "on_demand", 9.65),
+            Offer("i1", L40S, 1, "on_demand", 2.24),
+            Offer("i1", L40S, 1, "reserved_1y", 2.08),
+        ),
+        {(H100, 1): 5.031, (L40S, 1): 2.279},
+        (28347.0, 24194.0),
+        allow_spot=False,
+        headroom=0.25,
         min_rental=3,
     ),
     # representative hours (--aggregate 2 on 3 hours): the plan need not be optimal (here

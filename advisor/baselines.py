@@ -13,14 +13,18 @@ Every baseline pays what the plan cannot avoid: the spend on existing commitment
 GPUs cost money whatever the policy does) and the fixed monthly overhead by the same rule as
 the plan (``costmath.self_hosting_overhead_usd``: paid by a policy that runs GPUs or holds
 commitments, ``all_api`` included when commitments exist). Baselines keep the offers'
-availability caps (``max_gpus``), as the plan does. A baseline that cannot serve the demand
-under the workloads' rules is reported as not applicable, with the reason.
+availability caps (``max_gpus``) and the procurement policy's rules, as the plan does: a
+minimum rental, and a limit of ``K`` GPU types (each policy then runs on the ``K`` types,
+reserved and on-demand together, that make it cheapest). A baseline that cannot serve the
+demand under the workloads' rules is reported as not applicable, with the reason.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -76,6 +80,16 @@ class _Demand:
     api_cost: dict[str, np.ndarray | None]
     committed_usd: float
     has_commitments: bool
+    #: the GPU types a policy may run on (None: every one)
+    gpus: frozenset[str] | None = None
+
+    def options_for(self, w: str) -> list[Option]:
+        """``w``'s options on the GPU types the policy may use."""
+        return [
+            o
+            for o in self.opts.options_for(w)
+            if self.gpus is None or o.deployment.gpu in self.gpus
+        ]
 
     def fixed(self, used_gpus: bool) -> float:
         """The commitments' spend and the overhead, by the plan's rule."""
@@ -119,12 +133,14 @@ def compute_baselines(
     else:
         total = float(sum(float(np.sum(api_cost[w])) for w in workloads))
         out["all_api"] = Baseline("all_api", total + dem.fixed(False), "every request to the API")
-    cost, note = _hourly(dem, "on_demand")
-    out["on_demand_hourly"] = Baseline("on_demand_hourly", cost, note)
-    cost, note = _reserved_for(dem, "peak")
-    out["reserved_peak"] = Baseline("reserved_peak", cost, note)
-    cost, note = _reserved_for(dem, "trough")
-    out["reserved_baseline_api_burst"] = Baseline("reserved_baseline_api_burst", cost, note)
+    policies: dict[str, Callable[[_Demand], _Cost]] = {
+        "on_demand_hourly": lambda d: _hourly(d, "on_demand"),
+        "reserved_peak": lambda d: _reserved_for(d, "peak"),
+        "reserved_baseline_api_burst": lambda d: _reserved_for(d, "trough"),
+    }
+    for name, policy in policies.items():
+        cost, note = _on_allowed_gpu_types(dem, policy)
+        out[name] = Baseline(name, cost, note)
     if has_commitments:
         suffix = " (+ committed spend and overhead)"
         out = {
@@ -136,13 +152,49 @@ def compute_baselines(
     return out
 
 
-def _cheapest_hourly(opts: OptionSet, w: str, demand: np.ndarray, tier: str) -> float | None:
+@dataclass(frozen=True)
+class _Cost:
+    """A policy's cost [USD] (None: it cannot serve the demand), its note, and the GPU types
+    and number of workloads it self-hosted."""
+
+    usd: float | None
+    note: str
+    gpus: frozenset[str] = frozenset()
+    self_hosted: int = 0
+
+
+def _on_allowed_gpu_types(
+    dem: _Demand, policy: Callable[[_Demand], _Cost]
+) -> tuple[float | None, str]:
+    """``policy``'s cost and note on at most ``max_gpu_types`` GPU types where the
+    procurement policy sets that limit: of each set of ``K`` types the options run on, the
+    one on which the policy self-hosts the most workloads, then costs least (cheapest alone
+    would pick types no option of the policy's tier runs on, and send everything to the
+    API: no longer the policy)."""
+    k = dem.opts.max_gpu_types
+    types = sorted({o.deployment.gpu for o in dem.opts.options.values()})
+    if k is None or k >= len(types):
+        got = policy(dem)
+        return got.usd, got.note
+    tried = [policy(replace(dem, gpus=frozenset(g))) for g in itertools.combinations(types, k)]
+    costed = [t for t in tried if t.usd is not None]
+    if not costed:
+        return tried[0].usd, tried[0].note
+    best = min(costed, key=lambda t: (-t.self_hosted, t.usd, len(t.gpus)))
+    limit = f"at most {k} GPU type{'s' if k > 1 else ''}"
+    on = ", ".join(sorted(best.gpus)) if best.gpus else "no GPU"
+    return best.usd, f"{best.note}; on {on} ({limit})"
+
+
+def _cheapest_hourly(
+    dem: _Demand, w: str, demand: np.ndarray, tier: str
+) -> tuple[float, str] | None:
     """The cheapest cost [USD] of serving ``w``'s hourly ``demand`` on one ``tier`` option
-    sized hour by hour within its offer's cap; None where none can. With a minimum rental
-    (policy) each start is held for its ``min_rental_hours``, as the plan must: a policy that
-    breaks the rule would cost less than the plan's proven bound."""
-    best = None
-    for o in opts.options_for(w):
+    sized hour by hour within its offer's cap, and its GPU type; None where none can. With a
+    minimum rental (policy) each start is held for its ``min_rental_hours``, as the plan
+    must: a policy that breaks the rule would cost less than the plan's proven bound."""
+    opts, best = dem.opts, None
+    for o in dem.options_for(w):
         price = opts.gpu_usd_per_hour.get((o.deployment.pool_key, tier))
         if price is None or not o.deployment.on_hourly:
             continue
@@ -152,26 +204,29 @@ def _cheapest_hourly(opts: OptionSet, w: str, demand: np.ndarray, tier: str) -> 
         if not _within_cap(opts, o.deployment.pool_key, tier, n * o.deployment.units):
             continue
         c = float(np.sum(n * o.deployment.units * price))
-        if best is None or c < best:
-            best = c
+        if best is None or c < best[0]:
+            best = (c, o.deployment.gpu)
     return best
 
 
-def _hourly(dem: _Demand, tier: str) -> tuple[float | None, str]:
+def _hourly(dem: _Demand, tier: str) -> _Cost:
     """Every workload on its cheapest ``tier`` option sized hour by hour (the API where it
     has none)."""
-    total, used_gpus = 0.0, False
+    total, used_gpus, used, n = 0.0, False, set(), 0
     for i, w in enumerate(dem.workloads):
-        best = _cheapest_hourly(dem.opts, w, dem.requests[:, i], tier)
+        best = _cheapest_hourly(dem, w, dem.requests[:, i], tier)
         if best is None:
             api = dem.api_cost[w]
             if api is None:
-                return None, f"not applicable: no {tier} option for {w} and no API"
+                return _Cost(None, f"not applicable: no {tier} option for {w} and no API")
             total += float(np.sum(api))
         else:
-            total += best
-            used_gpus = used_gpus or best > 0
-    return total + dem.fixed(used_gpus), "sized hour by hour"
+            total += best[0]
+            if best[0] > 0:
+                used_gpus = True
+                used.add(best[1])
+                n += 1
+    return _Cost(total + dem.fixed(used_gpus), "sized hour by hour", frozenset(used), n)
 
 
 def _pool_usd_per_hour(opts: OptionSet, pool: str, units: int) -> float | None:
@@ -185,13 +240,14 @@ def _pool_usd_per_hour(opts: OptionSet, pool: str, units: int) -> float | None:
 
 
 def _best_reserved(
-    opts: OptionSet, w: str, level: float, level_of: str, hours: int
+    dem: _Demand, w: str, level: float, level_of: str, hours: int
 ) -> tuple[Option, float] | None:
     """The pool option that reserves for ``level`` cheapest (per request served below the
     peak) and its cost over ``hours`` [USD]; None where no pool can."""
+    opts = dem.opts
     wl = opts.workloads[w]
     best: tuple[float, Option, float] | None = None
-    for o in opts.options_for(w):
+    for o in dem.options_for(w):
         if not o.deployment.on_pool:
             continue
         n = _level_replicas(level, o, wl.headroom, level_of)
@@ -208,23 +264,27 @@ def _best_reserved(
     return None if best is None else (best[1], best[2])
 
 
-def _reserved_for(dem: _Demand, level_of: str) -> tuple[float | None, str]:
+def _reserved_for(dem: _Demand, level_of: str) -> _Cost:
     """Reserved replicas for each workload's peak hour, or for its trough with the rest to
     the API (on-demand where the API is not allowed)."""
-    total, used_gpus, H = 0.0, False, dem.requests.shape[0]
+    total, used_gpus, H, n = 0.0, False, dem.requests.shape[0], 0
+    used: set[str] = set()
     for i, w in enumerate(dem.workloads):
         d = dem.requests[:, i]
         level = float(d.max()) if level_of == "peak" else float(d.min())
-        got = _best_reserved(dem.opts, w, level, level_of, H)
+        got = _best_reserved(dem, w, level, level_of, H)
         api = dem.api_cost[w]
         if got is None:
             if api is None:
-                return None, f"not applicable: no reserved option for {w} and no API"
+                return _Cost(None, f"not applicable: no reserved option for {w} and no API")
             total += float(np.sum(api))
             continue
         o, c = got
         total += c
-        used_gpus = used_gpus or c > 0
+        if c > 0:
+            used_gpus = True
+            used.add(o.deployment.gpu)
+            n += 1
         if level_of == "peak":
             continue
         headroom = dem.opts.workloads[w].headroom
@@ -234,12 +294,14 @@ def _reserved_for(dem: _Demand, level_of: str) -> tuple[float | None, str]:
             frac = np.divide(rest, d, out=np.zeros_like(d), where=d > 0)
             total += float(np.sum(frac * api))
             continue
-        burst = _cheapest_hourly(dem.opts, w, rest, "on_demand")
+        burst = _cheapest_hourly(dem, w, rest, "on_demand")
         if burst is None:
-            return None, f"not applicable: no burst capacity for {w}"
-        total += burst
-    return total + dem.fixed(used_gpus), (
+            return _Cost(None, f"not applicable: no burst capacity for {w}")
+        total += burst[0]
+        used |= {burst[1]} if burst[0] > 0 else set()
+    note = (
         "reserved for each workload's peak hour"
         if level_of == "peak"
         else "reserved for the trough, bursts to the API"
     )
+    return _Cost(total + dem.fixed(used_gpus), note, frozenset(used), n)

@@ -1,0 +1,66 @@
+"""The simple policies keep the procurement policy's rules, as the plan must: a policy that
+breaks one could cost less than the plan's proven bound, which the plan then dropped (no
+bound, no gap, status "feasible", and a "Please report it" warning on an optimal plan)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from advisor.pipeline import solve_plan
+from advisor.policy import Policy
+from tests.adversarial.helpers import write
+
+CATALOG = """\
+defaults: {self_host_monthly_overhead_usd: 0, source: t, as_of: 2026-11-01}
+offers:
+  - {provider: peer, instance: a1, gpu: L4, gpus_per_instance: 1, tier: on_demand,
+     usd_per_hour: 1.0, source: t, as_of: 2026-11-01}
+  - {provider: peer, instance: b1, gpu: L40S, gpus_per_instance: 1, tier: on_demand,
+     usd_per_hour: 2.0, source: t, as_of: 2026-11-01}
+"""
+WORKLOADS = """\
+workloads:
+  - {name: a, model: llama-3.1-8b, prompt_tokens: 1000, completion_tokens: 300, ttft_ms: 2000,
+     tpot_ms: 50, slo_stat: p99, quantizations: [fp8], allow_api: false, headroom: 0}
+  - {name: b, model: llama-3.1-8b, prompt_tokens: 2000, completion_tokens: 500, ttft_ms: 2000,
+     tpot_ms: 50, slo_stat: p99, quantizations: [fp8], allow_api: false, headroom: 0}
+"""
+# workload a: 1 request/s on either GPU (L4 cheaper); b: 0.1 on L4, 2.5 on L40S (L40S cheaper)
+CAPACITY = """\
+model,gpu,quant,tp,prompt_tokens,completion_tokens,tpot_ms,ttft_ms,requests_per_s
+llama-3.1-8b,L4,fp8,1,1000,300,50,2000,1.0
+llama-3.1-8b,L40S,fp8,1,1000,300,50,2000,1.0
+llama-3.1-8b,L4,fp8,1,2000,500,50,2000,0.1
+llama-3.1-8b,L40S,fp8,1,2000,500,50,2000,2.5
+"""
+DEMAND = "hour,workload,requests\n2026-01-05T00:00:00Z,a,3600\n2026-01-05T00:00:00Z,b,9000\n"
+
+
+@pytest.mark.parametrize(("max_gpu_types", "on_demand_usd"), [(1, 4.0), (2, 3.0)])
+def test_baselines_keep_the_limit_on_gpu_types(
+    tmp_path: Path, max_gpu_types: int, on_demand_usd: float
+) -> None:
+    """One GPU type allowed: a on L4 ($1) and b on L40S ($2) is $3 but two types; the plan's
+    optimum, and the simple policy's, is both on L40S, $4. Before, the policy cost $3 and
+    the plan's proven $4 lost its bound and gap."""
+    write(tmp_path / "cat" / "peer.yaml", CATALOG)
+    plan = solve_plan(
+        write(tmp_path / "d.csv", DEMAND),
+        workloads_files=[write(tmp_path / "wl.yaml", WORKLOADS)],
+        catalog_dirs=[tmp_path / "cat"],
+        capacity_file=write(tmp_path / "cap.csv", CAPACITY),
+        prices="seeds",
+        providers=["peer"],
+        policy=Policy(max_gpu_types=max_gpu_types),
+        capacity_model="roofline",
+        time_limit_s=30,
+    )
+    policy = plan.data["baselines"]["on_demand_hourly"]
+    assert policy["total_cost_usd"] == pytest.approx(on_demand_usd)
+    assert plan.total_cost_usd == pytest.approx(on_demand_usd)
+    assert plan.data["gap"] == pytest.approx(0.0, abs=1e-6)
+    assert not any("Please report" in w for w in plan.data["warnings"]), plan.data["warnings"]
+    if max_gpu_types == 1:
+        assert "on L40S (at most 1 GPU type)" in policy["note"]

@@ -29,10 +29,19 @@ from advisor.catalog import (
     ApiOffer,
     CapacityError,
     Catalog,
+    Efficiency,
+    ModelArch,
+    Quantization,
 )
 from advisor.errors import CatalogError, DemandError, did_you_mean
 from advisor.parallel import capacity_workers, run_jobs
-from advisor.roofline import ReplicaPerformance, min_tp_to_fit, usable_bytes, weight_bytes
+from advisor.roofline import (
+    ReplicaPerformance,
+    kv_capacity_tokens,
+    min_tp_to_fit,
+    usable_bytes,
+    weight_bytes,
+)
 from advisor.serving import (
     SLO,
     Capacity,
@@ -1119,8 +1128,9 @@ def _check_measured_fits(
     values: Mapping[str, float],
     catalog: Catalog,
 ) -> None:
-    """Raise unless the row's request fits the model's context and its weights fit its TP
-    group's memory (the roofline's rule: ``weight_bytes`` within ``usable_bytes``)."""
+    """Raise unless the row's request fits the model's context, its weights fit its TP
+    group's memory (the roofline's rule: ``weight_bytes`` within ``usable_bytes``) and the
+    memory left holds one request's KV cache (in the most compact KV format the GPU runs)."""
     model, gpu = catalog.model(rec["model"]), catalog.gpu(rec["gpu"])
     quant = catalog.quant(rec["quant"])
     context_tokens = values["prompt_tokens"] + values["completion_tokens"]
@@ -1133,13 +1143,35 @@ def _check_measured_fits(
     tp, eff = int(values["tp"]), catalog.efficiency_for(gpu)
     need_gb = weight_bytes(model, quant) / BYTES_PER_GB
     have_gb = usable_bytes(gpu, eff, tp) / BYTES_PER_GB
-    if have_gb > need_gb:
+    if have_gb <= need_gb:
+        least = min_tp_to_fit(model, gpu, quant, eff)
+        fix = f"TP {least} or more" if least in tp_degrees(gpu) else "a GPU with more memory"
+        raise DemandError(
+            f"{path}: line {lineno}: columns 'model', 'quant', 'tp': {model.name} in "
+            f"{quant.name} cannot run on {tp}× {gpu.name}: weights {need_gb:.1f} GB > "
+            f"{have_gb:.1f} GB usable per TP group ({have_gb / tp:.1f} GB usable of each GPU's "
+            f"{gpu.hbm_gb:g} GB). Fix the row ({fix}, or a smaller quantization) or remove it."
+        )
+    kv_tokens = _most_kv_tokens(model, gpu, quant, eff, tp)
+    if kv_tokens >= context_tokens:
         return
-    least = min_tp_to_fit(model, gpu, quant, eff)
-    fix = f"TP {least} or more" if least in tp_degrees(gpu) else "a GPU with more memory"
+    roomy = [
+        t for t in tp_degrees(gpu) if _most_kv_tokens(model, gpu, quant, eff, t) >= context_tokens
+    ]
+    fix = f"TP {roomy[0]} or more" if roomy else "a GPU with more memory"
     raise DemandError(
-        f"{path}: line {lineno}: columns 'model', 'quant', 'tp': {model.name} in {quant.name} "
-        f"cannot run on {tp}× {gpu.name}: weights {need_gb:.1f} GB > {have_gb:.1f} GB usable "
-        f"per TP group ({have_gb / tp:.1f} GB usable of each GPU's {gpu.hbm_gb:g} GB). Fix "
-        f"the row ({fix}, or a smaller quantization) or remove it."
+        f"{path}: line {lineno}: columns 'prompt_tokens' + 'completion_tokens': one request "
+        f"of {context_tokens:,.0f} tokens does not fit the KV cache of {model.name} in "
+        f"{quant.name} on {tp}× {gpu.name}: the {have_gb - need_gb:.1f} GB beside the weights "
+        f"hold {kv_tokens:,.0f} tokens. Fix the row ({fix}, shorter requests or a smaller "
+        "quantization) or remove it."
     )
+
+
+def _most_kv_tokens(
+    model: ModelArch, gpu: GPU, quant: Quantization, eff: Efficiency, tp: int
+) -> float:
+    """Tokens of KV cache a TP group holds beside the weights, in its most compact KV format
+    (an fp8 cache where the GPU runs fp8)."""
+    formats = ("auto", "fp8") if gpu.has_fp8 else ("auto",)
+    return max(kv_capacity_tokens(model, gpu, quant, eff, tp, f) for f in formats)

@@ -65,6 +65,27 @@ def test_capacity_row_whose_weights_fit_is_accepted(tmp_path: Path, catalog: Cat
     assert (row.tp, row.requests_per_s) == (2, 3.0)
 
 
+def test_capacity_row_whose_one_request_has_no_room_for_its_kv_cache_is_refused(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    """70B fp8 on one H100 leaves 12 GB beside the weights: 73,059 tokens of an fp8 KV
+    cache, so a request of 101,000 tokens cannot run there (it was accepted once)."""
+    path = _cap(
+        tmp_path,
+        "llama-3.1-70b,H100-SXM,fp8,1,1000,300,50,2000,2",
+        "llama-3.1-70b,H100-SXM,fp8,1,100000,1000,50,60000,0.01",
+    )
+    with pytest.raises(DemandError) as err:
+        load_measured_capacity(path, catalog)
+    msg = str(err.value)
+    for part in ("cap.csv", "line 3", "'prompt_tokens'", "101,000 tokens", "73,059 tokens", "TP 2"):
+        assert part in msg, msg
+    rows = load_measured_capacity(
+        _cap(tmp_path, "llama-3.1-70b,H100-SXM,fp8,2,100000,1000,50,60000,0.01"), catalog
+    )
+    assert rows[0].tp == 2
+
+
 def test_capacity_row_past_the_model_context_is_refused(tmp_path: Path, catalog: Catalog) -> None:
     path = _cap(
         tmp_path,

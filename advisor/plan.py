@@ -496,9 +496,12 @@ def workload_costs(
     api_usd_per_m: Mapping[str, tuple[float, float]],
     workloads: tuple[str, ...],
 ) -> dict[str, float]:
-    """Attribute cost to workloads: hourly GPUs and API directly; the reserved pool and the
-    overhead in proportion to each workload's share of pool GPU-hours (or of self-hosted cost)."""
+    """Attribute cost to workloads: hourly GPUs and API directly; the reserved pool in
+    proportion to each workload's share of pool GPU-hours; the self-hosting overhead in
+    proportion to its share of self-hosted cost (hourly GPUs and pool: what runs GPUs; a
+    workload wholly on the API carries none of it)."""
     cost = dict.fromkeys(workloads, 0.0)
+    api_cost = dict.fromkeys(workloads, 0.0)
     pool_use = dict.fromkeys(workloads, 0.0)
     if len(schedule):
         # vectorized: a year of hourly rows is hundreds of thousands of them
@@ -535,7 +538,7 @@ def workload_costs(
                 / pool["gpus_per_unit"].to_numpy(dtype=float),
             )
         for w, grp in schedule[src == "api"].groupby("workload"):
-            cost[str(w)] += float(
+            api_cost[str(w)] += float(
                 api_usd_per_hour(
                     api_usd_per_m[str(w)], grp["input_tokens"].sum(), grp["output_tokens"].sum()
                 )
@@ -551,7 +554,7 @@ def workload_costs(
             cost[w] += pool_cost / len(workloads)
     total_self = sum(cost.values())
     for w in workloads:
-        # the overhead by share of cost; with nothing paid (free GPUs), by pool use
+        # the overhead by share of self-hosted cost; with nothing paid (free GPUs), by pool use
         if total_self > 0:
             share = cost[w] / total_self
         elif total_pool > 0:
@@ -559,7 +562,7 @@ def workload_costs(
         else:
             share = 1 / len(workloads)
         cost[w] += spread[1] * share
-    return cost
+    return {w: cost[w] + api_cost[w] for w in workloads}
 
 
 def _add_by(totals: dict[str, float], keys: pd.Series, values: np.ndarray) -> None:
@@ -679,13 +682,18 @@ def _workloads_md(data: Mapping[str, Any]) -> list[str]:
             f"{'-' if alloc is None else f'{alloc:.3f}'} | "
             f"{'-' if marg is None else f'{marg:.3f}'} | {'-' if api is None else f'{api:.3f}'} |"
         )
-    lines += [
-        "",
-        "Allocated: the workload's share of every cost, commitments and overhead included. "
-        "Marginal: what one more million output tokens, spread like its demand, would cost on "
-        "this fleet (spare capacity first, then the cheapest hourly replica or the API).",
-    ]
+    lines += ["", COST_PER_TOKEN_NOTE]
     return lines
+
+
+#: what the per-workload $/M table of summary.md and the report says under it
+COST_PER_TOKEN_NOTE = (
+    "Allocated: the workload's API spend and hourly GPUs, its share of the committed and "
+    "reserved GPUs (by GPU-hours) and of the self-hosting overhead (by self-hosted cost; a "
+    "workload wholly on the API carries none). Marginal: what one more million output "
+    "tokens, spread like its demand, would cost on this fleet (spare capacity first, then "
+    "the cheapest hourly replica or the API)."
+)
 
 
 #: what the capacity-basis table of summary.md and the report says

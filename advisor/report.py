@@ -24,6 +24,7 @@ from advisor.buylist import buy_table
 from advisor.catalog import Catalog
 from advisor.plan import (
     CAPACITY_BASIS_NOTE,
+    COST_PER_TOKEN_NOTE,
     capacity_basis_rows,
     for_reading,
     savings_text,
@@ -833,12 +834,7 @@ def _workload_blocks(data: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         "API all-in USD/M output",
         "To API",
     ]
-    note = (
-        "Allocated: the workload's share of every cost, commitments and overhead included. "
-        "Marginal: what one more million output tokens, spread like its demand, would cost "
-        "on this fleet (spare capacity first, then the cheapest hourly replica or the API)."
-    )
-    blocks: list[tuple[Any, ...]] = [("table", head, wrows), ("p", note)]
+    blocks: list[tuple[Any, ...]] = [("table", head, wrows), ("p", COST_PER_TOKEN_NOTE)]
     basis = capacity_basis_rows(data)
     if basis:
         head = ["Workload", "Deployment", "Requests/s per replica", "Measured error"]

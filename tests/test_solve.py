@@ -411,10 +411,11 @@ def test_clustered_solve_cut_by_its_time_budget_warns_and_stays_valid() -> None:
 
 
 def _per_workload_by_rows(schedule, gpu_usd_per_hour, api_usd_per_m, workloads):  # type: ignore[no-untyped-def]
-    """Direct cost per workload (hourly GPUs with their idle part spread, API) and pool
+    """Direct cost per workload of hourly GPUs (their idle part spread), of the API, and pool
     GPU-hours, one schedule row at a time: the reference for advisor.plan's vectorized
     attribution."""
     cost = dict.fromkeys(workloads, 0.0)
+    api_cost = dict.fromkeys(workloads, 0.0)
     pool = dict.fromkeys(workloads, 0.0)
     for r in schedule.itertuples(index=False):
         if r.source in ("on_demand", "spot"):
@@ -423,7 +424,7 @@ def _per_workload_by_rows(schedule, gpu_usd_per_hour, api_usd_per_m, workloads):
             pool[r.workload] += r.replica_share * r.tp
         elif r.source == "api":
             pin, pout = api_usd_per_m[r.workload]
-            cost[r.workload] += (r.input_tokens * pin + r.output_tokens * pout) / 1e6
+            api_cost[r.workload] += (r.input_tokens * pin + r.output_tokens * pout) / 1e6
     hourly = schedule[schedule["source"].isin(["on_demand", "spot"])]
     for _, grp in hourly.groupby(["hour", "deployment", "source"]):
         used = float(grp["replica_share"].sum())
@@ -433,7 +434,7 @@ def _per_workload_by_rows(schedule, gpu_usd_per_hour, api_usd_per_m, workloads):
             idle = (n - used) * float(grp["tp"].iloc[0]) * price
             for r in grp.itertuples(index=False):
                 cost[r.workload] += idle * r.replica_share / used
-    return cost, pool
+    return cost, api_cost, pool
 
 
 def test_vectorized_cost_attribution_matches_the_row_by_row_reference() -> None:
@@ -461,14 +462,43 @@ def test_vectorized_cost_attribution_matches_the_row_by_row_reference() -> None:
     api = {"a": (1.0, 3.0), "b": (0.5, 2.0)}
     by_tier = {"reserved": 100.0, "owned": 0.0, "existing": 0.0, "overhead": 10.0}
     got = workload_costs(schedule, by_tier, prices, api, ("a", "b"))
-    direct, pool = _per_workload_by_rows(schedule, prices, api, ("a", "b"))
+    direct, api_cost, pool = _per_workload_by_rows(schedule, prices, api, ("a", "b"))
     total_pool = sum(pool.values())
     self_total = sum(direct[w] + 100.0 * pool[w] / total_pool for w in ("a", "b"))
     for w in ("a", "b"):
-        want = direct[w] + 100.0 * pool[w] / total_pool
-        want += 10.0 * want / self_total
+        self_hosted = direct[w] + 100.0 * pool[w] / total_pool
+        want = self_hosted + api_cost[w] + 10.0 * self_hosted / self_total
         assert got[w] == pytest.approx(want, rel=1e-12), w
-    assert sum(got.values()) == pytest.approx(sum(direct.values()) + 110.0, rel=1e-12)
+    total = sum(direct.values()) + sum(api_cost.values()) + 110.0
+    assert sum(got.values()) == pytest.approx(total, rel=1e-12)
+
+
+def test_a_workload_sent_wholly_to_the_api_carries_no_self_hosting_overhead() -> None:
+    """The overhead is the cost of running GPUs: the workloads on them carry it. Before, it was
+    spread by each workload's share of all cost, API included, and a workload sent wholly to
+    the API read dearer per token than the API itself (mixed_week's llama-3.1-70b-interactive:
+    $1.318/M allocated against the API's $0.833/M)."""
+    import pandas as pd
+
+    from advisor.plan import workload_costs
+
+    cols = [
+        "hour", "workload", "deployment", "gpu", "source", "tp", "replicas",
+        "replica_share", "input_tokens", "output_tokens",
+    ]  # fmt: skip
+    rows = [
+        (0, "gpu", "k1", "H100", "on_demand", 1, 1, 1.0, 0, 0),
+        (0, "api", "api", "api", "api", 0, 0, 0.0, 1e6, 1e6),
+    ]
+    by_tier = {"reserved": 0.0, "owned": 0.0, "existing": 0.0, "overhead": 50.0}
+    got = workload_costs(
+        pd.DataFrame(rows, columns=cols),
+        by_tier,
+        {("H100", "on_demand"): 4.0},
+        {"gpu": (1.0, 1.0), "api": (1.0, 3.0)},
+        ("gpu", "api"),
+    )
+    assert got == pytest.approx({"gpu": 54.0, "api": 4.0}, rel=1e-12)
 
 
 def test_workload_costs_add_up_to_the_total(plans: dict[str, Plan]) -> None:

@@ -123,7 +123,10 @@ def compute_baselines(
         else None
         for i, w in enumerate(workloads)
     }
-    dem = _Demand(opts, workloads, requests, api_cost, committed_usd, has_commitments)
+    # the reservations the plan leaves out (renting replaces them) are the reserving
+    # policies' to make
+    full = opts.with_every_commitment()
+    dem = _Demand(full, workloads, requests, api_cost, committed_usd, has_commitments)
     out: dict[str, Baseline] = {}
     no_api = [w for w in workloads if api_cost[w] is None]
     if no_api:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from advisor.catalog import (
@@ -233,6 +233,22 @@ class OptionSet:
     max_gpu_types: int | None = None
     #: each on-demand/spot start runs at least this many hours (procurement policy)
     min_rental_hours: int = 1
+    #: committed (pool, tier) offers left out because renting always does their job for no
+    #: more (``unpaying_pools``): their prices and caps, which a policy that may only reserve
+    #: still buys (``with_every_commitment``)
+    unpaying_offers: dict[tuple[str, str], tuple[float, int | None]] = field(default_factory=dict)
+
+    def with_every_commitment(self) -> OptionSet:
+        """This option set with the committed offers ``unpaying_pools`` left out put back:
+        exact for the plan to leave out (renting replaces them), not for a simple policy
+        that reserves whatever renting would cost."""
+        prices = dict(self.gpu_usd_per_hour)
+        caps = dict(self.max_gpus)
+        for key, (usd, cap) in self.unpaying_offers.items():
+            prices[key] = usd
+            if cap is not None:
+                caps[key] = cap
+        return replace(self, gpu_usd_per_hour=prices, max_gpus=caps, unpaying_offers={})
 
     def options_for(self, workload: str) -> list[Option]:
         return [o for (w, _), o in self.options.items() if w == workload]
@@ -432,8 +448,8 @@ def build_options(
     idle = unpaying_pools(result, committed_gpus)
     if idle:
         for key in [k for k in result.gpu_usd_per_hour if k[0] in idle and k[1] in POOL_TIERS]:
-            del result.gpu_usd_per_hour[key]
-            result.max_gpus.pop(key, None)
+            usd = result.gpu_usd_per_hour.pop(key)
+            result.unpaying_offers[key] = (usd, result.max_gpus.pop(key, None))
             result.dominated_offers.append(key)
         result.dominated_lanes = dominated_lanes(result)
     return result

@@ -64,3 +64,46 @@ def test_baselines_keep_the_limit_on_gpu_types(
     assert not any("Please report" in w for w in plan.data["warnings"]), plan.data["warnings"]
     if max_gpu_types == 1:
         assert "on L40S (at most 1 GPU type)" in policy["note"]
+
+
+RESERVE_CATALOG = """\
+defaults: {self_host_monthly_overhead_usd: 0, source: t, as_of: 2026-11-01}
+offers:
+  - {provider: peer, instance: r1, gpu: L4, gpus_per_instance: 1, tier: reserved_1y,
+     usd_per_hour: 0.5, source: t, as_of: 2026-11-01}
+  - {provider: peer, instance: r1, gpu: L4, gpus_per_instance: 1, tier: on_demand,
+     usd_per_hour: 0.4, source: t, as_of: 2026-11-01}
+"""
+RESERVE_WORKLOADS = """\
+workloads:
+  - {name: a, model: llama-3.1-8b, prompt_tokens: 1000, completion_tokens: 300, ttft_ms: 2000,
+     tpot_ms: 50, slo_stat: p99, quantizations: [fp8], allow_api: false, headroom: 0}
+"""
+# 1 request/s per L4 replica: 3 replicas in the peak hour, 1 in the other
+RESERVE_DEMAND = (
+    "hour,workload,requests\n2026-01-05T00:00:00Z,a,10800\n2026-01-05T01:00:00Z,a,3600\n"
+)
+
+
+def test_reserving_policies_reserve_where_renting_is_cheaper(tmp_path: Path) -> None:
+    """On-demand L4 ($0.40) undercuts its reservation ($0.50), so the plan never reserves and
+    the option set leaves the reservation out. The simple policies that reserve must still
+    reserve: 3 L4 for the peak over 2 hours ($3.00); 1 for the trough ($1.00) and 2 rented
+    for the peak hour ($0.80). Before, they found no reservation to make and read "not
+    applicable" (with an API, they sent every request there under the note "reserved for
+    each workload's peak hour"; mixed_week's 70B reserved eight-L4 instances, $162k)."""
+    write(tmp_path / "cat" / "peer.yaml", RESERVE_CATALOG)
+    plan = solve_plan(
+        write(tmp_path / "d.csv", RESERVE_DEMAND),
+        workloads_files=[write(tmp_path / "wl.yaml", RESERVE_WORKLOADS)],
+        catalog_dirs=[tmp_path / "cat"],
+        capacity_file=write(tmp_path / "cap.csv", "\n".join(CAPACITY.splitlines()[:2]) + "\n"),
+        prices="seeds",
+        providers=["peer"],
+        capacity_model="roofline",
+        time_limit_s=30,
+    )
+    base = plan.data["baselines"]
+    assert base["reserved_peak"]["total_cost_usd"] == pytest.approx(3.0)
+    assert base["reserved_baseline_api_burst"]["total_cost_usd"] == pytest.approx(1.8)
+    assert plan.total_cost_usd == pytest.approx(1.6)  # 3 + 1 L4-hours on demand

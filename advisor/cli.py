@@ -7,6 +7,7 @@ a plan that fails its independent verification exits 1 and is not written.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
@@ -1143,6 +1144,14 @@ def verify(
     gpus: GpusOpt = None,
     max_gpu_types: MaxGpuTypesOpt = None,
     min_rental_hours: MinRentalHoursOpt = None,
+    sweep_case: Annotated[
+        str | None,
+        typer.Option(
+            "--sweep",
+            help="A sweep's case, as its folder is named (e.g. slo=0.8): the change the sweep "
+            "made to these inputs, applied before the check.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute a saved plan's capacity, SLOs, pool, cost and totals without the solver,
@@ -1150,8 +1159,13 @@ def verify(
     Give the procurement policy as `solve` was given it (--policy, --tiers, ...); without
     one, the policy the plan records is the rule checked (the policy_source check says so)."""
     from advisor.pipeline import verify_files
+    from advisor.sweep import apply_param, parse_case
 
     flags = _policy_flags(tiers, vendors, gpus, max_gpu_types, min_rental_hours)
+    adjust = None
+    if sweep_case is not None:
+        param, value = parse_case(sweep_case)
+        adjust = functools.partial(apply_param, param=param, value=value)
     rep = verify_files(
         plan,
         demand,
@@ -1164,6 +1178,7 @@ def verify(
         scenarios_file=scenarios,
         policy_file=policy_file,
         policy=flags,
+        adjust=adjust,
     )
     if json_out:
         emit_json(rep.as_dict())

@@ -629,6 +629,7 @@ def verify_files(
     scenarios_file: Path | str | None = None,
     policy_file: Path | str | None = None,
     policy: Policy | None = None,
+    adjust: Callable[[Inputs], Inputs] | None = None,
 ) -> VerifyReport:
     """Verify a saved plan against the inputs given here, read as ``solve`` reads them (the
     shipped catalog, workloads and default price profile when none are given). Nothing the
@@ -638,7 +639,8 @@ def verify_files(
     with scenarios a two-stage plan was solved on) checks its scenarios' names and weights.
     ``policy_file`` and ``policy`` (the flags) are the procurement policy the plan must keep,
     as ``solve`` reads them; where neither is given, the policy the plan records is the rule
-    checked, and the ``policy_source`` check says so."""
+    checked, and the ``policy_source`` check says so. ``adjust`` changes the inputs read
+    before the check: a sweep case's change (``advisor.sweep.apply_param``)."""
     plan = Plan.load(plan_path)
     _one_demand(plan, demand_path)
     inputs = load_inputs(
@@ -652,6 +654,8 @@ def verify_files(
         policy_file=policy_file,
         policy=policy,
     )
+    if adjust is not None:
+        inputs = adjust(inputs)
     given_policy = policy_file is not None or (policy is not None and not policy.is_empty)
     recorded, unreadable = _recorded_policy(plan.data.get("policy"), inputs.catalog)
     if not given_policy and recorded is not None:
@@ -678,6 +682,9 @@ def verify_files(
     _check_folder(rep, folder)
     if given.scenarios is not None:
         _check_scenario_demand(rep, given.scenarios, inputs.demand)
+    case = (plan.data.get("sweep_case") or {}).get("case")
+    if adjust is None and isinstance(case, str):
+        rep.explain("inputs", f"the plan is the sweep case {case}: pass --sweep {case}")
     named = (plan.data.get("inputs") or {}).get("prices")
     used = inputs.files["prices"]
     if isinstance(named, str) and named != used:

@@ -116,6 +116,8 @@ class PlanDocument(BaseModel):
     verification: dict[str, Any] | None = None
     #: a plan chosen over demand scenarios: its comparison (``advisor.stochastic``)
     scenarios: dict[str, Any] | None = None
+    #: a sweep's case: the change made to the inputs (``advisor.sweep``: param, value, case)
+    sweep_case: dict[str, Any] | None = None
     schedule_sha256: str | None = None
 
 
@@ -164,6 +166,11 @@ class Plan:
     def with_scenarios(self, summary: Mapping[str, Any], warnings: list[str]) -> Plan:
         """The plan chosen over demand scenarios, with their comparison and its warnings."""
         return self._updated(scenarios=dict(summary), warnings=[*self.doc.warnings, *warnings])
+
+    def with_sweep_case(self, param: str, value: float, case: str) -> Plan:
+        """The plan of a sweep's case: the inputs with ``param`` multiplied by ``value``
+        (``case``, its folder's name, is what ``advisor verify --sweep`` takes)."""
+        return self._updated(sweep_case={"param": param, "value": value, "case": case})
 
     def with_buy(self, rows: list[dict[str, Any]]) -> Plan:
         """The plan with another buy list (``buy.csv`` as the user edited it)."""

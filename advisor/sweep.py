@@ -114,6 +114,16 @@ def check_sweep(param: str, values: Sequence[float]) -> list[float]:
     return vals
 
 
+def parse_case(case: str) -> tuple[str, float]:
+    """A case as its folder names it (``slo=0.8``): its parameter and value."""
+    param, sep, value = case.partition("=")
+    if not sep:
+        raise AdvisorError(
+            f"A sweep case is PARAM=VALUE, as its folder is named (e.g. slo=0.8); got '{case}'."
+        )
+    return param, check_sweep(param, [value])[0]
+
+
 def apply_param(inputs: Inputs, param: str, value: float) -> Inputs:
     """Return ``inputs`` with one sweep parameter applied at ``value``."""
     check_sweep(param, [value])
@@ -217,7 +227,7 @@ def _solve_case(
         return row
     row["status"] = str(plan.data["solver"]["status"])
     if case_dir is not None:
-        plan.save(case_dir)
+        plan.with_sweep_case(param, value, case_label(param, value)).save(case_dir)
         row["plan_dir"] = case_dir
     return row
 

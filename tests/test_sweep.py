@@ -197,3 +197,36 @@ def test_a_demand_factor_beyond_what_a_demand_holds_fails_its_case(inputs) -> No
 
     with pytest.raises(DemandError, match="above the 1e\\+15 a demand holds"):
         apply_param(inputs, "demand", 1e20)
+
+
+@pytest.mark.parametrize("case", ["slo=0.8", "demand=1.5", "price.spot=2"])
+def test_a_saved_case_verifies_with_its_change_named(
+    demand_csv: Path, tmp_path: Path, case: str
+) -> None:
+    """Each case folder is a plan of the inputs with one change; `advisor verify CASE DEMAND
+    --sweep PARAM=VALUE` re-reads the user's files, applies that change and checks the plan.
+    Before, no flag could name the change: every price, SLO and demand case failed its
+    inputs check (the README said a demand case re-checked; it did not)."""
+    out = tmp_path / "out"
+    param, value = case.split("=")
+    got = CliRunner().invoke(app, ["sweep", str(demand_csv), "--vary", case, "--out", str(out)])
+    assert got.exit_code == 0, got.output
+    plan_json = out / case / "plan.json"
+    recorded = json.loads(plan_json.read_text())["sweep_case"]
+    assert recorded == {"param": param, "value": float(value), "case": case}
+    ok = CliRunner().invoke(app, ["verify", str(plan_json), str(demand_csv), "--sweep", case])
+    assert ok.exit_code == 0, ok.output
+    bare = CliRunner().invoke(app, ["verify", str(plan_json), str(demand_csv)])
+    assert bare.exit_code == 1
+    assert f"pass --sweep {case}" in bare.output, bare.output
+    other = "slo=0.5" if param != "slo" else "slo=0.9"
+    wrong = CliRunner().invoke(app, ["verify", str(plan_json), str(demand_csv), "--sweep", other])
+    assert wrong.exit_code == 1, wrong.output
+
+
+def test_verify_refuses_a_sweep_case_it_cannot_read(demand_csv: Path, tmp_path: Path) -> None:
+    got = CliRunner().invoke(
+        app, ["verify", str(tmp_path / "p.json"), str(demand_csv), "--sweep", "nothing=1"]
+    )
+    assert got.exit_code == 2
+    assert "Unknown sweep parameter 'nothing'" in got.output

@@ -63,8 +63,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
-from advisor.catalog import POOL_TIERS, load_catalog
+from advisor.catalog import POOL_TIERS, Catalog, load_catalog
 from advisor.demand import Demand
 from advisor.errors import AdvisorError, InfeasibleError
 from advisor.fleet import existing_gpus, existing_rows, load_fleet
@@ -79,6 +80,7 @@ from advisor.pipeline import (
     solve_inputs,
 )
 from advisor.plan import Plan, assemble_plan
+from advisor.policy import Policy, check_policy
 from advisor.scenarios import ScenarioSet, load_scenarios
 from advisor.solve import (
     FleetSolution,
@@ -921,7 +923,8 @@ def plan_inputs(
     prices: str | None = None,
 ) -> Inputs:
     """Re-read the inputs a saved plan names (catalog, price profile, workloads, capacity,
-    commitments, providers); the demand is the plan's placeholder until replaced."""
+    commitments, providers, procurement policy, capacity model); the demand is the plan's
+    placeholder until replaced."""
     files = plan.data.get("inputs", {})
     cdirs = [
         Path(p)
@@ -946,8 +949,42 @@ def plan_inputs(
         completion_tokens={w: workloads[w].completion_tokens for w in workloads},
     )
     return Inputs(
-        catalog, workloads, placeholder, measured, commitments, dict(files), files.get("providers")
+        catalog,
+        workloads,
+        placeholder,
+        measured,
+        commitments,
+        dict(files),
+        files.get("providers"),
+        policy=_recorded_policy(plan, catalog),
+        capacity_model=_recorded_capacity_model(plan),
     )
+
+
+def _recorded_capacity_model(plan: Plan) -> str:
+    """How the plan's capacities were computed (plans from before the serving model: the
+    roofline)."""
+    method = plan.data.get("capacity_model", "roofline")
+    if method not in ("simulated", "roofline"):
+        raise AdvisorError(
+            f"plan.json's capacity_model '{method}' is not simulated or roofline; the plan "
+            "file was edited or is not advisor's."
+        )
+    return str(method)
+
+
+def _recorded_policy(plan: Plan, catalog: Catalog) -> Policy:
+    """The procurement policy the plan was solved under (none for a plan without one)."""
+    recorded = plan.data.get("policy")
+    if recorded is None:
+        return Policy()
+    try:
+        return check_policy(Policy.model_validate(recorded), catalog, "plan.json's policy")
+    except ValidationError as exc:
+        raise AdvisorError(
+            f"plan.json's policy cannot be read ({' '.join(str(exc).split())}); solve again "
+            "to write a fresh plan."
+        ) from None
 
 
 def _future_row(name: str, weight: float, r: Mapping[str, Any]) -> dict[str, Any]:

@@ -540,3 +540,24 @@ def test_risk_bound_takes_the_larger_of_its_two_bounds() -> None:
     # mean + 0.5·CVaR_0.5 of the own bounds: 20 + 0.5·30; of the first stage: 1.5·25
     assert risk_bound(Risk("cvar", 0.5, 0.5), w, own, 25.0) == 37.5
     assert risk_bound(Risk("cvar", 0.5, 0.5), w, own, 20.0) == 35.0
+
+
+def test_stress_keeps_the_plan_s_policy_and_capacity_model(tmp_path) -> None:
+    """Stressed on its own demand, a plan must cost what it costs. A plan solved on-demand
+    only (`--tiers on_demand`) with the fast capacity model was repriced with spot and the
+    simulated capacities: 24 hours of mixed_week, $550.74 against its own $586.54 (the week:
+    $3,903.32 against $4,009.79)."""
+    from pathlib import Path
+
+    rows = Path("demand/mixed_week.csv").read_text().splitlines()
+    day = [rows[0]] + [r for r in rows[1:] if r.startswith("2026-01-05")]
+    demand = tmp_path / "day.csv"
+    demand.write_text("\n".join(day) + "\n")
+    out = tmp_path / "plan"
+    solve = ["solve", str(demand), "--tiers", "on_demand", "--capacity-model", "roofline"]
+    res = CliRunner().invoke(app, [*solve, "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    own = json.loads((out / "plan.json").read_text())["total_cost_usd"]
+    res = CliRunner().invoke(app, ["stress", str(out), "--demand", str(demand), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["expected_cost_usd"] == pytest.approx(own, rel=1e-6)

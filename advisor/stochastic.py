@@ -948,7 +948,7 @@ def plan_inputs(
         prompt_tokens={w: workloads[w].prompt_tokens for w in workloads},
         completion_tokens={w: workloads[w].completion_tokens for w in workloads},
     )
-    return Inputs(
+    inputs = Inputs(
         catalog,
         workloads,
         placeholder,
@@ -959,6 +959,18 @@ def plan_inputs(
         policy=_recorded_policy(plan, catalog),
         capacity_model=_recorded_capacity_model(plan),
     )
+    return _with_sweep_prices(inputs, plan.data.get("sweep_case") or {})
+
+
+def _with_sweep_prices(inputs: Inputs, case: Mapping[str, Any]) -> Inputs:
+    """A sweep's price case was solved on the catalog's prices scaled: the same change (an
+    SLO case's workloads are the plan's own, already scaled; a demand case's is the futures')."""
+    param = str(case.get("param", ""))
+    if not param.startswith("price."):
+        return inputs
+    from advisor.sweep import apply_param, check_sweep
+
+    return apply_param(inputs, param, check_sweep(param, [case.get("value")])[0])
 
 
 def _recorded_capacity_model(plan: Plan) -> str:

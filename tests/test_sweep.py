@@ -230,3 +230,18 @@ def test_verify_refuses_a_sweep_case_it_cannot_read(demand_csv: Path, tmp_path: 
     )
     assert got.exit_code == 2
     assert "Unknown sweep parameter 'nothing'" in got.output
+
+
+def test_a_price_case_is_stressed_at_its_prices(demand_csv: Path, tmp_path: Path) -> None:
+    """Stressed on its own demand, a price case costs what it cost (within the solver's gap);
+    before, stress re-read the catalog at its prices and repriced the case at the base ones."""
+    out = tmp_path / "out"
+    got = CliRunner().invoke(
+        app, ["sweep", str(demand_csv), "--vary", "price.on_demand=3", "--out", str(out)]
+    )
+    assert got.exit_code == 0, got.output
+    case = out / "price.on_demand=3"
+    own = json.loads((case / "plan.json").read_text())["total_cost_usd"]
+    res = CliRunner().invoke(app, ["stress", str(case), "--demand", str(demand_csv), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["expected_cost_usd"] == pytest.approx(own, rel=2e-3)

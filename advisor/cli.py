@@ -747,12 +747,14 @@ def validate(
         capacity_error_entries,
         capacity_error_yaml,
         load_serving_runs,
+        shipped_runs_path,
         validate_serving,
     )
 
     check_capacity_model(capacity_model)
     if error_table is not None:
-        check_out_file(error_table, "--error-table")
+        runs_file = benchmarks if benchmarks is not None else shipped_runs_path()
+        check_out_file(error_table, "--error-table", {"benchmark file": runs_file})
     cat = cli_catalog(catalog)
     rows = load_serving_runs(benchmarks)
     res = validate_serving(cat, rows, capacity_model=capacity_model)

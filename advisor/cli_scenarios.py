@@ -88,9 +88,7 @@ def forecast(
     if not 0 <= scenarios <= MAX_FORECAST_SCENARIOS:
         raise AdvisorError(f"--scenarios must be 0 to {MAX_FORECAST_SCENARIOS}; got {scenarios}.")
     check_seed(seed)
-    check_out_file(out_path, "--out")
-    if out_path.exists() and out_path.resolve() == history.resolve():
-        raise AdvisorError(f"--out '{out_path}' is the history file; write the forecast elsewhere.")
+    check_out_file(out_path, "--out", {"history file": history})
     low_high = parse_growth(growth)
     cdirs = list(catalog or [])
     cat = load_catalog(cdirs)
@@ -313,7 +311,11 @@ def stress(
         raise AdvisorError("Give either --demand FILE or --samples N (with --history FILE).")
     check_seed(seed)
     if out_csv is not None:
-        check_out_file(out_csv, "--out")
+        plan_json = plan / "plan.json" if plan.is_dir() else plan
+        read = {"--demand file": demand, "--history file": history, "plan's plan.json": plan_json}
+        check_out_file(
+            out_csv, "--out", read | {"plan's schedule": plan_json.parent / "schedule.csv"}
+        )
     if samples is not None and (samples < 1 or history is None):
         raise AdvisorError("--samples N needs N >= 1 and --history FILE to forecast from.")
     check_cluster(cluster)

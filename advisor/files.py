@@ -207,12 +207,19 @@ def check_out_path(out: Path | str) -> Path:
     return out
 
 
-def check_out_file(path: Path | str, option: str) -> Path:
+def check_out_file(
+    path: Path | str, option: str, inputs: Mapping[str, Path | str | None] | None = None
+) -> Path:
     """Fail early, before any work, when ``path`` (the value of ``option``) cannot become a
-    file: a folder, under a file, or in a folder that takes no new file."""
+    file: a folder, under a file, or in a folder that takes no new file; or when writing it
+    would destroy what the command reads or a plan holds: one of ``inputs`` (what each is →
+    its path, e.g. ``{"history file": history}``) or a file advisor wrote into a plan folder
+    (its ``plan.json``, ``schedule.csv``, ...)."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} '{path}' is a folder; give a file path.")
+    if path.is_file():
+        _check_not_read(path, option, inputs or {})
     probe = _existing_folder_above(path, f"a {option}")
     try:  # what os.access cannot tell (a read-only mount, /proc, root's bypass): try it
         with tempfile.NamedTemporaryFile(dir=probe, prefix=".advisor-probe-"):
@@ -220,6 +227,18 @@ def check_out_file(path: Path | str, option: str) -> Path:
     except OSError as exc:
         raise _fail(path, exc) from None
     return path
+
+
+def _check_not_read(path: Path, option: str, inputs: Mapping[str, Path | str | None]) -> None:
+    """``path`` (an existing file) is neither one of ``inputs`` nor a plan folder's file."""
+    for what, source in inputs.items():
+        if source is not None and Path(source).is_file() and path.samefile(source):
+            raise OutputError(f"{option} '{path}' is the {what}; write the output elsewhere.")
+    if owned_by_advisor(path.parent, path.name):
+        raise OutputError(
+            f"{option} '{path}' is a file of the plan in '{path.parent}' (advisor wrote it "
+            "there); writing it would break that plan. Write the output elsewhere."
+        )
 
 
 def _existing_folder_above(path: Path, what: str) -> Path:

@@ -744,9 +744,14 @@ SERVING_COLUMNS = [
 ]
 
 
+def shipped_runs_path() -> Path:
+    """The shipped measured serving runs (``advisor validate``'s default ``--benchmarks``)."""
+    return shipped_catalog_dir() / SERVING_RUNS_FILE
+
+
 def load_serving_runs(path: Path | None = None) -> pd.DataFrame:
     """The shipped measured serving runs (or ``path``), read like ``load_published``."""
-    return load_published(path if path is not None else shipped_catalog_dir() / SERVING_RUNS_FILE)
+    return load_published(path if path is not None else shipped_runs_path())
 
 
 def _num(v: Any) -> float | None:

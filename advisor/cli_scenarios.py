@@ -309,6 +309,8 @@ def stress(
 
     if (demand is None) == (samples is None):
         raise AdvisorError("Give either --demand FILE or --samples N (with --history FILE).")
+    if demand is not None:
+        _check_no_sampling_flags(growth, seed, history)
     check_seed(seed)
     if out_csv is not None:
         plan_json = plan / "plan.json" if plan.is_dir() else plan
@@ -354,6 +356,28 @@ def stress(
         _print_stress(result)
     if result["unserved_futures"]:  # with --json too: scripts read the exit status
         raise typer.Exit(1)
+
+
+def _check_no_sampling_flags(growth: str, seed: int, history: Path | None) -> None:
+    """``--growth``, ``--seed`` and ``--history`` shape the futures ``--samples`` draws: with
+    ``--demand`` the futures are the file's, and a flag that would change nothing is refused
+    rather than ignored."""
+    given = [
+        flag
+        for flag, unset in (
+            (f"--growth {growth}", growth.strip() == "1"),
+            (f"--seed {seed}", seed == 0),
+            (f"--history {history}", history is None),
+        )
+        if not unset
+    ]
+    if given:
+        verb = "apply" if len(given) > 1 else "applies"
+        raise AdvisorError(
+            f"{', '.join(given)} only {verb} to futures drawn with --samples N --history FILE; "
+            "with --demand the futures are the file's as written. Leave it out, or scale the "
+            "file (advisor forecast --growth writes grown futures)."
+        )
 
 
 def _sample_futures(

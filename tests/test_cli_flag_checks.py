@@ -305,3 +305,24 @@ def test_nan_is_not_a_gap(demand: Path) -> None:
     """``not 0 <= nan < 1`` holds: nan is refused like any gap outside [0, 1)."""
     assert not (0 <= math.nan < 1)
     assert_refused(invoke("solve", demand, *FAST, "--gap", "nan"), "--gap is a fraction")
+
+
+# --- stress: the sampling flags with --demand ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--growth", "2"], "--growth 2 only applies"),
+        (["--seed", "7"], "--seed 7 only applies"),
+        (["--history", "DEMAND"], "only applies to futures drawn with --samples"),
+    ],
+)
+def test_stress_sampling_flags_with_demand(
+    plan: Path, demand: Path, flags: list[str], named: str
+) -> None:
+    """--growth and --seed shape only the futures --samples draws: with --demand they were
+    ignored (a stress at --growth 2 reported the ungrown cost, exit 0)."""
+    flags = [str(demand) if f == "DEMAND" else f for f in flags]
+    assert_refused(invoke("stress", plan, "--demand", demand, *flags), named)
+    assert invoke("stress", plan, "--demand", demand, "--growth", "1").exit_code == 0

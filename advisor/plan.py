@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from advisor.baselines import Baseline
 from advisor.buylist import (
@@ -41,6 +41,7 @@ from advisor.catalog import capacity_check
 from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import PlanError
 from advisor.files import PlanFolder, owned_by_advisor, reading, sha256, to_json
+from advisor.fleet import MAX_COMMITMENT_COUNT
 from advisor.milp import POOL
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve import FleetSolution, HourSchedule, whole_status
@@ -77,6 +78,62 @@ BUY_FILE = "buy.csv"
 PLAN_FILES = ("plan.json", "schedule.csv", BUY_FILE, "summary.md")
 
 
+#: what each row of plan.json's fleet lists holds for the readers (compare, report, stress),
+#: which index these keys: "text" a string, "count" a whole number ≥ 0, "amount" a finite
+#: number ≥ 0 (a row may hold more keys; the verifier checks their values)
+ROW_FIELDS: dict[str, dict[str, str]] = {
+    "reserved": {"gpu": "text", "tier": "text", "count": "count"},
+    "existing": {"gpu": "text", "tier": "text", "count": "count", "gpu_hours": "amount"},
+    "fleet": {
+        "gpu": "text",
+        "tier": "text",
+        "peak_gpus": "amount",
+        "mean_gpus": "amount",
+        "gpu_hours": "amount",
+    },
+    "buy": {
+        "gpu": "text",
+        "tier": "text",
+        "count": "amount",
+        "peak_count": "amount",
+        "gpu_hours": "amount",
+        "usd_per_month": "amount",
+        "commitment_usd": "amount",
+    },
+}
+#: keys a row may leave out, checked where present
+OPTIONAL_ROW_FIELDS = {"pool": "text", "gpus_per_instance": "count"}
+
+
+def row_problem(value: Any, kind: str) -> str | None:
+    """Why ``value`` is not of ``kind`` (see :data:`ROW_FIELDS`), or None."""
+    if kind == "text":
+        return None if isinstance(value, str) else "is not text"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "is not a number"
+    if not (math.isfinite(value) and value >= 0):
+        return "is not a finite number ≥ 0"
+    if kind == "count" and not float(value).is_integer():
+        return "is not a whole number"
+    if kind == "count" and value > MAX_COMMITMENT_COUNT:
+        return f"is above {MAX_COMMITMENT_COUNT:,}"
+    return None
+
+
+def check_rows(key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``plan.json``'s ``key`` list with every row holding :data:`ROW_FIELDS` (a
+    ``ValueError`` names the first row and key that does not)."""
+    for i, row in enumerate(rows):
+        for name in ROW_FIELDS[key]:
+            if name not in row:
+                raise ValueError(f"{key}[{i}] has no '{name}'")
+        for name, kind in (ROW_FIELDS[key] | OPTIONAL_ROW_FIELDS).items():
+            why = row_problem(row[name], kind) if name in row else None
+            if why is not None:
+                raise ValueError(f"{key}[{i}].{name} {row[name]!r} {why}")
+    return rows
+
+
 class PlanDocument(BaseModel):
     """``plan.json``, typed at its top level. Its nested parts (each workload's entry, the
     solver's report, the baselines) stay JSON objects: the verifier checks their values
@@ -85,7 +142,7 @@ class PlanDocument(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
-    horizon_hours: float
+    horizon_hours: float = Field(gt=0, allow_inf_nan=False)
     total_cost_usd: float
     cost_by_tier_usd: dict[str, float]
     cost_by_workload_usd: dict[str, float] = {}
@@ -119,6 +176,11 @@ class PlanDocument(BaseModel):
     #: a sweep's case: the change made to the inputs (``advisor.sweep``: param, value, case)
     sweep_case: dict[str, Any] | None = None
     schedule_sha256: str | None = None
+
+    @field_validator("reserved", "existing", "fleet", "buy")
+    @classmethod
+    def _rows_readers_can_read(cls, rows: list[dict[str, Any]], info: Any) -> list[dict[str, Any]]:
+        return check_rows(str(info.field_name), rows)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from pydantic import ValidationError
 
 from advisor.catalog import POOL_TIERS, Catalog, load_catalog
 from advisor.demand import Demand
-from advisor.errors import AdvisorError, InfeasibleError
+from advisor.errors import AdvisorError, InfeasibleError, PlanError
 from advisor.fleet import existing_gpus, existing_rows, load_fleet
 from advisor.options import OptionSet, load_measured_capacity
 from advisor.parallel import pool_workers, run_jobs, usable_cores
@@ -925,23 +925,22 @@ def plan_inputs(
     """Re-read the inputs a saved plan names (catalog, price profile, workloads, capacity,
     commitments, providers, procurement policy, capacity model); the demand is the plan's
     placeholder until replaced."""
-    files = plan.data.get("inputs", {})
+    files = _recorded_inputs(plan)
     cdirs = [
         Path(p)
         for p in (catalog_dirs if catalog_dirs is not None else files.get("catalog_dirs", []))
     ]
     catalog = load_catalog(cdirs, prices=prices or files.get("prices") or "seeds")
-    defs = {w: d["definition"] for w, d in plan.data.get("workloads", {}).items()}
-    if not defs:
+    if not plan.data.get("workloads"):
         raise AdvisorError("The plan lists no workloads; stress a plan written by advisor solve.")
-    workloads = {w: Workload.model_validate(d) for w, d in defs.items()}
+    workloads = {w: _recorded_workload(plan, w, d) for w, d in plan.data["workloads"].items()}
     measured = (
         load_measured_capacity(files["capacity_file"], catalog)
         if files.get("capacity_file")
         else []
     )
     commitments = load_fleet(files["fleet_file"], catalog) if files.get("fleet_file") else []
-    hours = pd.date_range(plan.data["demand"]["start"], periods=1, freq="h")
+    hours = pd.date_range(_recorded_start(plan), periods=1, freq="h")
     placeholder = Demand.from_requests(
         hours,
         {w: [0.0] for w in sorted(workloads)},
@@ -978,10 +977,7 @@ def _recorded_capacity_model(plan: Plan) -> str:
     roofline)."""
     method = plan.data.get("capacity_model", "roofline")
     if method not in ("simulated", "roofline"):
-        raise AdvisorError(
-            f"plan.json's capacity_model '{method}' is not simulated or roofline; the plan "
-            "file was edited or is not advisor's."
-        )
+        raise _edited(plan, f"capacity_model is {method!r}, not simulated or roofline")
     return str(method)
 
 
@@ -993,10 +989,73 @@ def _recorded_policy(plan: Plan, catalog: Catalog) -> Policy:
     try:
         return check_policy(Policy.model_validate(recorded), catalog, "plan.json's policy")
     except ValidationError as exc:
-        raise AdvisorError(
-            f"plan.json's policy cannot be read ({' '.join(str(exc).split())}); solve again "
-            "to write a fresh plan."
-        ) from None
+        first = exc.errors()[0]
+        key = ".".join(str(x) for x in first["loc"]) or "(entry)"
+        raise _edited(plan, f"policy.{key}: {first['msg']}") from None
+
+
+#: the keys of plan.json's ``inputs`` that name files or choices, and what each holds
+RECORDED_INPUTS = {
+    "catalog_dirs": "a list of folder paths",
+    "workloads_files": "a list of file paths",
+    "providers": "a list of provider names, or null",
+    "prices": "a price profile name, or null",
+    "capacity_file": "a file path, or null",
+    "fleet_file": "a file path, or null",
+    "policy_file": "a file path, or null",
+}
+
+
+def _edited(plan: Plan, what: str) -> PlanError:
+    where = plan.path / "plan.json" if plan.path is not None else "plan.json"
+    return PlanError(
+        f"{where}: {what}; the file was changed after advisor wrote it. Solve again to write "
+        "a fresh plan."
+    )
+
+
+def _recorded_inputs(plan: Plan) -> dict[str, Any]:
+    """plan.json's ``inputs`` (the files and choices the plan was solved with), each key of
+    :data:`RECORDED_INPUTS` of its type, else a ``PlanError`` naming it."""
+    files = plan.data.get("inputs", {})
+    if not isinstance(files, Mapping):
+        raise _edited(plan, "'inputs' is not an object")
+    for key, holds in RECORDED_INPUTS.items():
+        v = files.get(key)
+        many = holds.startswith("a list")
+        ok = (
+            (isinstance(v, list) and all(isinstance(x, str) for x in v))
+            if many
+            else isinstance(v, str)
+        )
+        if v is not None and not ok:
+            raise _edited(plan, f"inputs.{key} is {v!r}, not {holds}")
+    return dict(files)
+
+
+def _recorded_workload(plan: Plan, name: str, entry: Any) -> Workload:
+    """Workload ``name`` as plan.json defines it (its ``definition``)."""
+    d = entry.get("definition") if isinstance(entry, Mapping) else None
+    if not isinstance(d, Mapping):
+        raise _edited(plan, f"workloads.{name} has no 'definition' object")
+    try:
+        return Workload.model_validate(d)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(x) for x in first["loc"]) or "(entry)"
+        raise _edited(plan, f"workloads.{name}.definition.{key}: {first['msg']}") from None
+
+
+def _recorded_start(plan: Plan) -> pd.Timestamp:
+    """The first hour of the plan's demand (``demand.start``)."""
+    demand = plan.data.get("demand")
+    start = demand.get("start") if isinstance(demand, Mapping) else None
+    try:
+        if isinstance(start, str):
+            return pd.Timestamp(start)
+    except ValueError:
+        pass
+    raise _edited(plan, f"demand.start is {start!r}, not a time")
 
 
 def _future_row(name: str, weight: float, r: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""`advisor stress` re-reads the inputs a saved plan records (its catalog folders, price
+profile, providers, files), each workload's definition and the demand's first hour from
+plan.json. Edited after advisor wrote it, any of these printed a Python traceback
+(KeyError 'definition', a pydantic error, 'int' object is not iterable, a date parse error);
+now each exits 2 naming the plan.json key."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from advisor.cli import app
+from advisor.pipeline import solve_plan
+from advisor.solve import available_solvers
+
+DEMAND = Path(__file__).resolve().parents[1] / "demand" / "low_volume.csv"
+SOLVER = "highs" if "highs" in available_solvers() else "cbc"
+WL = "llama-3.1-70b-interactive"
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def plan_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    plan = solve_plan(DEMAND, solver=SOLVER, time_limit_s=60, gap=1e-3)
+    assert list(plan.data["workloads"]) == [WL]
+    return plan.save(tmp_path_factory.mktemp("stress") / "plan")
+
+
+def _definition(d: dict[str, Any]) -> dict[str, Any]:
+    return d["workloads"][WL]["definition"]
+
+
+EDITS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("no definition", lambda d: d["workloads"][WL].pop("definition"), "has no 'definition'"),
+    ("definition text", lambda d: d["workloads"][WL].update(definition="x"), "no 'definition'"),
+    ("bad slo", lambda d: _definition(d).update(tpot_ms=-1), f"{WL}.definition.tpot_ms"),
+    ("inputs text", lambda d: d.update(inputs="x"), "'inputs' is not an object"),
+    ("catalog number", lambda d: d["inputs"].update(catalog_dirs=5), "inputs.catalog_dirs is 5"),
+    ("providers number", lambda d: d["inputs"].update(providers=5), "inputs.providers is 5"),
+    ("fleet number", lambda d: d["inputs"].update(fleet_file=5), "inputs.fleet_file is 5"),
+    ("no demand", lambda d: d.pop("demand"), "demand.start is None"),
+    ("bad start", lambda d: d["demand"].update(start="garbage"), "demand.start is 'garbage'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"), [(e, s) for _, e, s in EDITS], ids=[n for n, *_ in EDITS]
+)
+def test_an_edited_recorded_input_is_a_clean_error(
+    plan_dir: Path, tmp_path: Path, edit: Callable[[dict[str, Any]], None], says: str
+) -> None:
+    forged = tmp_path / "forged"
+    shutil.copytree(plan_dir, forged)
+    data = json.loads((forged / "plan.json").read_text(encoding="utf-8"))
+    edit(data)
+    (forged / "plan.json").write_text(json.dumps(data), encoding="utf-8")
+    res = runner.invoke(app, ["stress", str(forged), "--demand", str(DEMAND)])
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert res.exit_code == 2, res.output
+    assert says in res.output and "changed after advisor wrote it" in res.output, res.output
+
+
+def test_the_untouched_plan_stresses(plan_dir: Path) -> None:
+    res = runner.invoke(app, ["stress", str(plan_dir), "--demand", str(DEMAND)])
+    assert res.exit_code == 0, res.output

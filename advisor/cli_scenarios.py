@@ -427,6 +427,8 @@ def _usd(v: float | None) -> str:
 def _print_stress(result: dict[str, Any]) -> None:
     """A stress test's cost distribution, where caps and rate limits bind, and (on stderr)
     each future the saved fleet cannot serve."""
+    if result["plan_edited"]:
+        err.print(f"[yellow]note:[/] {escape(result['plan_edited'])}", highlight=False)
     held = ", ".join(f"{f['count']} {f['pool']} {f['tier']}" for f in result["fleet"])
     out.print(
         f"{result['served']} of {result['futures']} futures served by the saved fleet "

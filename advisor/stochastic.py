@@ -79,7 +79,7 @@ from advisor.pipeline import (
     solve_demand,
     solve_inputs,
 )
-from advisor.plan import Plan, assemble_plan
+from advisor.plan import EDITED_NOTE, Plan, assemble_plan, for_reading
 from advisor.policy import Policy, check_policy
 from advisor.scenarios import ScenarioSet, load_scenarios
 from advisor.solve import (
@@ -1098,6 +1098,8 @@ def stress_plan(
     Every hour of a served future meets its SLOs: whatever the pool cannot carry goes to
     on-demand, spot or the API, at their price.
     """
+    plan = for_reading(plan)
+    edited = next((w for w in plan.doc.warnings if EDITED_NOTE in w), None)
     plan_wl = sorted(plan.data.get("workloads", {}))
     if list(futures.demands[0].workloads) != plan_wl:
         raise AdvisorError(
@@ -1135,6 +1137,9 @@ def stress_plan(
 
     return {
         "plan_cost_usd": plan.total_cost_usd,
+        # a plan.json changed after advisor wrote it is stressed as it reads, but unverified
+        "plan_verified": plan.verified,
+        "plan_edited": edited,
         # the costs are of the futures' hours; the plan's cost is of its own horizon
         "plan_hours": int(plan.data.get("horizon_hours") or 0),
         "future_hours": futures.demands[0].n_hours,

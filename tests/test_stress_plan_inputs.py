@@ -70,3 +70,22 @@ def test_an_edited_recorded_input_is_a_clean_error(
 def test_the_untouched_plan_stresses(plan_dir: Path) -> None:
     res = runner.invoke(app, ["stress", str(plan_dir), "--demand", str(DEMAND)])
     assert res.exit_code == 0, res.output
+
+
+def test_an_edited_plan_is_stressed_as_not_verified(plan_dir: Path, tmp_path: Path) -> None:
+    """compare and report say a plan.json changed after advisor wrote it is not verified;
+    stress priced the edited fleet without a word."""
+    forged = tmp_path / "forged"
+    shutil.copytree(plan_dir, forged)
+    data = json.loads((forged / "plan.json").read_text(encoding="utf-8"))
+    data["total_cost_usd"] = 1.0
+    (forged / "plan.json").write_text(json.dumps(data), encoding="utf-8")
+    res = runner.invoke(app, ["stress", str(forged), "--demand", str(DEMAND)])
+    assert res.exit_code == 0, res.output
+    assert "was changed after advisor wrote it" in res.stderr, res.output
+    res = runner.invoke(app, ["stress", str(forged), "--demand", str(DEMAND), "--json"])
+    got = json.loads(res.stdout)
+    assert got["plan_verified"] is False and "changed after" in got["plan_edited"]
+    res = runner.invoke(app, ["stress", str(plan_dir), "--demand", str(DEMAND), "--json"])
+    got = json.loads(res.stdout)
+    assert got["plan_verified"] is True and got["plan_edited"] is None

@@ -569,16 +569,19 @@ def _roofline_options(
     capacity_model: str,
     load: Load,
 ) -> tuple[list[dict[str, Any]], list[tuple[Replica, Capacity]]]:
-    """Every GPU × quantization × TP option asked for (all where none is named): its row and
-    its replica with its capacity. Raises where a named combination cannot run."""
+    """Every GPU × quantization × TP option asked for (all where none is named), each once
+    however often it is named: its row and its replica with its capacity. Raises where a
+    named combination cannot run."""
     from advisor.options import tp_degrees
     from advisor.serving import Replica
 
     m = cat.model(model)
     named = bool(gpu and quant)
+    gpus = {g.name: g for g in (cat.gpu(g) for g in (gpu or sorted(cat.gpus)))}
+    quants = {q.name: q for q in (cat.quant(q) for q in (quant or sorted(cat.quantizations)))}
     rows, replicas = [], []
-    for g in [cat.gpu(g) for g in (gpu or sorted(cat.gpus))]:
-        for q in [cat.quant(q) for q in (quant or sorted(cat.quantizations))]:
+    for g in gpus.values():
+        for q in quants.values():
             if not cat.supports(g, q):
                 if named:
                     raise CatalogError(
@@ -587,7 +590,7 @@ def _roofline_options(
                     )
                 continue
             allowed = tp_degrees(g)
-            for t in tp or allowed:
+            for t in dict.fromkeys(tp) if tp else allowed:
                 if t not in allowed:
                     raise AdvisorError(_tp_message(t, g))
                 r = Replica(m, g, q, cat.efficiency_for(g), t, kv_dtype)

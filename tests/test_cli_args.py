@@ -3,6 +3,7 @@ and the fix, no traceback, nothing written (each row once raised a Python except
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,15 @@ def test_bad_argument(args: list[str], fragments: list[str], tmp_path: Path) -> 
     for f in fragments:
         assert f in text, (f, text)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_roofline_lists_an_option_named_twice_once() -> None:
+    """``--gpu H100-SXM --gpu H100-SXM`` (or a repeated --quant or --tp) listed every option
+    twice, each marked the cheapest."""
+    args = ["--tp", "1", "--tp", "2", "--tp", "1", "--capacity-model", "roofline", "--json"]
+    res = CliRunner().invoke(app, [*ROOFLINE, "--gpu", "H100-SXM", "--quant", "fp8", *args])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    options = [(o["gpu"], o["quant"], o["tp"]) for o in got["options"]]
+    assert options == [("H100-SXM", "fp8", 1), ("H100-SXM", "fp8", 2)]
+    assert sum(o["cheapest"] for o in got["options"]) == 1

@@ -400,7 +400,7 @@ def roofline(
         cat, model, input_tokens, output_tokens, slo_stat, capacity_model, rate, (tpot_ms, ttft_ms)
     )
     _check_concurrency(concurrency, rate, capacity_model)
-    _check_spreads(prompt_cv, completion_cv, arrival_cv)
+    _check_spreads(prompt_cv, completion_cv, arrival_cv, capacity_model)
     if plot is not None:
         from advisor.serving_plot import check_figure_path
 
@@ -500,9 +500,12 @@ def _check_concurrency(concurrency: int | None, rate: float | None, capacity_mod
         raise AdvisorError("--concurrency needs --capacity-model simulated (the default).")
 
 
-def _check_spreads(prompt_cv: float, completion_cv: float, arrival_cv: float) -> None:
+def _check_spreads(
+    prompt_cv: float, completion_cv: float, arrival_cv: float, capacity_model: str
+) -> None:
     """``--prompt-cv``, ``--completion-cv`` and ``--arrival-cv``: within the bounds a
-    workload's ``prompt_tokens_cv``, ``completion_tokens_cv`` and ``arrival_cv`` have."""
+    workload's ``prompt_tokens_cv``, ``completion_tokens_cv`` and ``arrival_cv`` have, and
+    only on the simulated model (the roofline model has no spreads: it would ignore them)."""
     from advisor.workloads import Workload
 
     for flag, value, field in (
@@ -511,6 +514,13 @@ def _check_spreads(prompt_cv: float, completion_cv: float, arrival_cv: float) ->
         ("--arrival-cv", arrival_cv, "arrival_cv"),
     ):
         check_bounded(flag, value, Workload, field, f"a workload's {field}")
+        default = Workload.model_fields[field].default
+        if capacity_model != "simulated" and value != default:
+            raise AdvisorError(
+                f"{flag} needs --capacity-model simulated (the default): the roofline model "
+                "takes every request at the mean lengths and steady arrivals, and ignores "
+                f"spreads. Leave {flag} out, or drop --capacity-model roofline."
+            )
 
 
 def _roofline_figure(

@@ -96,8 +96,17 @@ def test_roofline_spread_bounds_are_the_workloads(flag: str, field: str) -> None
     from annotated_types import Le
 
     high = next(m.le for m in Workload.model_fields[field].metadata if isinstance(m, Le))
-    assert invoke(*ROOFLINE, flag, str(high)).exit_code == 0
+    simulated = ROOFLINE[: ROOFLINE.index("--capacity-model")]  # spreads are simulated
+    assert invoke(*simulated, flag, str(high)).exit_code == 0
     assert_refused(invoke(*ROOFLINE, flag, str(high * 1.01)), flag, f"[0, {high:g}]", field)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--prompt-cv", "1"), ("--arrival-cv", "3")])
+def test_roofline_spread_needs_the_simulation(flag: str, value: str) -> None:
+    """The roofline model has no spreads: --capacity-model roofline --arrival-cv 3 printed
+    the very figures it prints without it, exit 0."""
+    assert_refused(invoke(*ROOFLINE, flag, value), f"{flag} needs --capacity-model simulated")
+    assert invoke(*ROOFLINE, "--arrival-cv", "1", "--prompt-cv", "0").exit_code == 0
 
 
 # --- 2. stress: --gap and --time-limit as solve and sweep check them --------------------------

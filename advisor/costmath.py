@@ -59,9 +59,10 @@ def usd_per_m_tokens(
     m_tokens = tokens_per_s_to_m_tokens_per_hour(tokens_per_s) * utilization
     usd = usd_per_hour * overhead / m_tokens
     if not math.isfinite(usd):
+        over = f" × --overhead {overhead:g}" if overhead != 1 else ""
         raise AdvisorError(
-            f"--usd-per-hour {usd_per_hour:g} over --tokens-per-s {tokens_per_s:g} gives no finite "
-            "cost per million tokens; check the two figures."
+            f"--usd-per-hour {usd_per_hour:g}{over} over --tokens-per-s {tokens_per_s:g} gives no "
+            "finite cost per million tokens; check those figures."
         )
     return usd
 
@@ -79,7 +80,13 @@ def breakeven_m_tokens_per_month(
     saving = api_usd_per_m - self_usd_per_m
     if saving <= 0:
         return math.inf
-    return monthly_overhead_usd / saving
+    volume = monthly_overhead_usd / saving
+    if not math.isfinite(volume):  # cheaper per token, by too little to count the volume
+        raise AdvisorError(
+            f"--monthly-overhead-usd {monthly_overhead_usd:g} over a saving of {saving:g} USD/M "
+            "tokens gives no finite break-even volume; check those figures."
+        )
+    return volume
 
 
 def self_hosting_overhead_usd(

@@ -113,3 +113,18 @@ def test_bad_capacity_input_raises() -> None:
         capacity_plan(1e6, 10, 500, 3.0, 0, 0.3, 2.0)
     with pytest.raises(AdvisorError, match="monthly-overhead-usd"):
         breakeven_m_tokens_per_month(0.8, 0.35, -1)
+
+
+def test_an_overflowing_overhead_is_named() -> None:
+    """--overhead 1e308 overflowed the cost and the message blamed --usd-per-hour and
+    --tokens-per-s only."""
+    with pytest.raises(AdvisorError, match=r"--overhead 1e\+308"):
+        usd_per_m_tokens(2.0, 1000, overhead=1e308)
+
+
+def test_a_breakeven_beyond_counting_is_an_error_not_never() -> None:
+    """An API dearer by 1e-300 USD/M and a 1e300 overhead made inf, reported as 'self-hosting
+    never wins: it is not cheaper per token', which it is."""
+    with pytest.raises(AdvisorError, match="no finite break-even volume"):
+        breakeven_m_tokens_per_month(1e-300, 0.0, 1e300)
+    assert breakeven_m_tokens_per_month(2.0, 2.0, 1e300) == math.inf

@@ -326,19 +326,19 @@ def stress(
     agg = parse_aggregate(aggregate)
     saved = Plan.load(plan)
     inputs = plan_inputs(saved, catalog_dirs=catalog)
-    if demand is not None:
-        try:
+    try:
+        if demand is not None:
             futures = load_scenarios(demand, inputs.workloads)
-        except DemandError as exc:  # stress has no --workloads: the plan's are the ones
-            raise DemandError(
-                str(exc).replace(
-                    UNKNOWN_WORKLOAD_FIX,
-                    "A future names only the workloads the plan was solved for.",
-                )
-            ) from None
-    else:
-        assert history is not None and samples is not None  # checked above
-        futures = _sample_futures(saved, inputs, history, samples, growth, seed)
+        else:
+            assert history is not None and samples is not None  # checked above
+            futures = _sample_futures(saved, inputs, history, samples, growth, seed)
+    except DemandError as exc:  # stress has no --workloads: the plan's are the ones
+        what = "A future" if demand is not None else "The history"
+        raise DemandError(
+            str(exc).replace(
+                UNKNOWN_WORKLOAD_FIX, f"{what} may name only the workloads the plan was solved for."
+            )
+        ) from None
     result = stress_plan(
         saved,
         inputs,

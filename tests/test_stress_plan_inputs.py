@@ -89,3 +89,13 @@ def test_an_edited_plan_is_stressed_as_not_verified(plan_dir: Path, tmp_path: Pa
     res = runner.invoke(app, ["stress", str(plan_dir), "--demand", str(DEMAND), "--json"])
     got = json.loads(res.stdout)
     assert got["plan_verified"] is True and got["plan_edited"] is None
+
+
+def test_a_history_of_other_workloads_names_the_plans(plan_dir: Path) -> None:
+    """stress has no --workloads, yet a --history naming another workload was told to
+    'define it in a --workloads file' (the --demand path already said what applies)."""
+    other = DEMAND.parent / "mixed_week.csv"
+    res = runner.invoke(app, ["stress", str(plan_dir), "--samples", "2", "--history", str(other)])
+    assert res.exit_code == 2, res.output
+    assert "--workloads" not in res.output, res.output
+    assert "may name only the workloads the plan was solved for" in res.output, res.output

@@ -63,6 +63,8 @@ DEFAULT_MAX_PRICE_AGE_DAYS = 180.0
 
 def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Header and (line, row) pairs of a CSV file; errors name the file."""
+    if path.is_dir():
+        raise CatalogError(f"Price sheet '{path}' is a folder. Pass the CSV file itself.")
     if not path.is_file():
         raise CatalogError(f"Price sheet '{path}' does not exist. Check the path.")
     try:

@@ -237,6 +237,14 @@ def test_price_sheet_import_writes_a_catalog_folder(tmp_path: Path) -> None:
     assert (o.usd_per_hour, o.gpus_per_instance, o.source) == (5.5, 8, "price sheet prices.csv")
 
 
+def test_a_price_sheet_that_is_a_folder_is_named_so(tmp_path: Path) -> None:
+    """A folder passed as the sheet was said not to exist."""
+    (tmp_path / "sheet.csv").mkdir()
+    res = CliRunner().invoke(app, ["offers", "import", str(tmp_path / "sheet.csv")])
+    assert res.exit_code == 2, res.output
+    assert "is a folder" in res.output and "does not exist" not in res.output, res.output
+
+
 def test_price_sheet_import_keeps_an_offers_file_it_did_not_write(tmp_path: Path) -> None:
     """--out onto a folder whose offers.yaml the user wrote is refused and the file kept (it
     was replaced without a word); a file an earlier import wrote is replaced."""

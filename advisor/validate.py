@@ -120,7 +120,8 @@ def load_published(path: Path | None = None) -> pd.DataFrame:
     if path.is_dir():
         raise AdvisorError(f"{path}: a folder; give a benchmark CSV file.")
     try:
-        df = pd.read_csv(path)
+        # only an empty cell is blank: a written 'nan' or 'NA' is a value to refuse
+        df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     except FileNotFoundError:
         raise AdvisorError(f"Benchmark file '{path}' does not exist.") from None
     except pd.errors.EmptyDataError:
@@ -180,8 +181,9 @@ def _check_numbers(df: pd.DataFrame, path: Path) -> None:
         bad = (values.isna() & df[col].notna()) | np.isinf(values.fillna(0.0))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
+            cell = str(df[col].iloc[i])
             raise AdvisorError(
-                f"{path}, line {i + 2}: column '{col}' holds {df[col].iloc[i]!r}, not a number; "
+                f"{path}, line {i + 2}: column '{col}' holds {cell!r}, not a number; "
                 "give a finite number or leave the cell blank."
             )
         low = values.fillna(1.0) <= 0

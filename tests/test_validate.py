@@ -585,6 +585,22 @@ def test_a_benchmark_cell_that_is_not_a_number_is_named(tmp_path, catalog) -> No
         load_serving_runs(path)
 
 
+@pytest.mark.parametrize("written", ["nan", "NaN", "NA", "inf"])
+def test_a_written_nan_or_inf_is_refused_as_written(tmp_path, written: str) -> None:
+    """'nan' (or 'NA') typed into a measured column was read as a blank cell and its row
+    silently skipped, while 'inf' was refused as 'np.float64(inf)'; each is now refused as
+    written, naming the line and column."""
+    runs = load_serving_runs()
+    rows = runs.head(2).astype(object)
+    rows.iloc[1, rows.columns.get_loc("output_tokens_per_s")] = written
+    path = tmp_path / "runs.csv"
+    rows.to_csv(path, index=False)
+    with pytest.raises(
+        AdvisorError, match=rf"line 3: column 'output_tokens_per_s' holds '{written}', not a"
+    ):
+        load_serving_runs(path)
+
+
 def test_a_benchmark_file_that_holds_no_run_is_a_clean_error(tmp_path) -> None:
     """An empty file, a header with no run under it and a folder (tracebacks from pandas
     before) each give one error naming the path; a count, length or latency of 0 names its

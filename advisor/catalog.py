@@ -317,6 +317,10 @@ class Quantization(Sourced):
         return self
 
 
+#: the term of each reserved tier [months]: an offer's term_months, where given, must match
+RESERVED_TERM_MONTHS = {"reserved_1y": 12.0, "reserved_3y": 36.0}
+
+
 class Offer(Sourced):
     """A way to buy GPU capacity: an instance of a provider on one tier, and its price.
 
@@ -373,6 +377,13 @@ class Offer(Sourced):
             )
         if self.upfront_usd is not None and self.term_months is None:
             raise ValueError("upfront_usd needs term_months (the term it is paid over)")
+        months = RESERVED_TERM_MONTHS.get(self.tier)
+        if months is not None and self.term_months not in (None, months):
+            raise ValueError(
+                f"a {self.tier} offer is a {months:g}-month commitment; got term_months "
+                f"{self.term_months:g}. Leave term_months out, or use the tier of that term "
+                "(reserved_1y, reserved_3y, or capacity_block for any other)"
+            )
         if self.max_gpus is not None and self.max_instances is not None:
             raise ValueError("give max_instances or max_gpus, not both")
         if self.interconnect is not None and self.interconnect not in INTERCONNECTS:

@@ -196,6 +196,18 @@ def test_offer_validation_names_the_field() -> None:
     assert o.usd_per_gpu_hour == pytest.approx(o.effective_usd_per_hour / 8)
 
 
+@pytest.mark.parametrize(("tier", "months"), [("reserved_1y", 36), ("reserved_3y", 12)])
+def test_a_reserved_tier_keeps_its_term(tier: str, months: float) -> None:
+    """A reserved_1y offer with term_months 36 was taken as a three-year commitment under a
+    one-year name (its upfront spread over 36 months, its buy row ending in three years)."""
+    with pytest.raises(ValueError, match=f"a {tier} offer is a .*-month commitment"):
+        instance_offer("L4", 8, tier, 4.0, upfront_usd=1000.0, term_months=months)
+    own = 12 if tier == "reserved_1y" else 36
+    assert instance_offer("L4", 8, tier, 4.0, upfront_usd=1000.0, term_months=own).term_months
+    block = instance_offer("L4", 8, "capacity_block", 4.0, term_months=months)
+    assert block.term_months == months
+
+
 def test_user_catalog_instance_offer_merges_over_the_shipped_ones(tmp_path: Path) -> None:
     (tmp_path / "offers.yaml").write_text(
         "offers:\n"

@@ -90,6 +90,13 @@ def forecast(
     check_seed(seed)
     check_out_file(out_path, "--out", {"history file": history})
     low_high = parse_growth(growth)
+    if scenarios == 0 and low_high[0] != low_high[1]:
+        mid = sum(low_high) / 2
+        raise AdvisorError(
+            f"--growth {growth} is a range drawn once per scenario path, and --scenarios is 0 "
+            f"(the point forecast, one growth): give --scenarios N, or one multiplier such as "
+            f"--growth {mid:g}."
+        )
     cdirs = list(catalog or [])
     cat = load_catalog(cdirs)
     defs = load_workloads(cat, list(workloads or []), catalog_dirs=cdirs)

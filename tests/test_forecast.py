@@ -211,3 +211,16 @@ def test_two_days_of_history_forecast_without_a_backtest(workloads, tmp_path) ->
     assert "no backtest: the history is under 72 hours" in res.output
     res = CliRunner().invoke(app, ["forecast", str(history), "--out", str(history)])
     assert res.exit_code == 2 and "is the history file" in res.output
+
+
+def test_a_growth_range_needs_scenarios(workloads, tmp_path: Path) -> None:
+    """--growth 1:2 without --scenarios wrote the point forecast at the midpoint, 1.5, without
+    a word: the range is drawn per scenario path, and the point forecast has none."""
+    hist = write_demand_csv(_history(workloads, weeks=3), tmp_path / "history.csv")
+    out = tmp_path / "demand.csv"
+    res = CliRunner().invoke(app, ["forecast", str(hist), "--growth", "1:2", "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert "--growth 1:2 is a range" in res.output and "--growth 1.5" in res.output
+    assert not out.exists()
+    res = CliRunner().invoke(app, ["forecast", str(hist), "--growth", "1.5:1.5", "--out", str(out)])
+    assert res.exit_code == 0, res.output

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from advisor.buylist import buy_table
 from advisor.catalog import Catalog
+from advisor.errors import OutputError
 from advisor.plan import (
     CAPACITY_BASIS_NOTE,
     COST_PER_TOKEN_NOTE,
@@ -974,6 +975,22 @@ def _html(blocks: list[tuple[Any, ...]], title: str) -> str:
     )
 
 
+def _check_not_another_plans(plan: Any, out_dir: Path) -> None:
+    """A report goes beside its own plan or in a folder of no plan: in another plan's folder
+    it would replace that plan's report with one of a plan the folder does not hold."""
+    other = out_dir / "plan.json"
+    if plan.path is None or not other.is_file():
+        return
+    own = plan.path / "plan.json"
+    if other.resolve() == own.resolve() or other.read_bytes() == own.read_bytes():
+        return
+    raise OutputError(
+        f"--out '{out_dir}' holds another plan ({other}): a report there would sit beside a "
+        "plan it does not describe. Leave --out out to write it beside its own plan, or give "
+        "a folder that holds no plan."
+    )
+
+
 def write_report(
     plan: Any,
     out_dir: Path | str,
@@ -994,6 +1011,7 @@ def write_report(
     from advisor.files import PlanFolder, sha256, to_json
 
     plan = for_reading(plan)
+    _check_not_another_plans(plan, Path(out_dir))
     folder = PlanFolder(out_dir)  # checks the path before any drawing
     figs = _build_figures(plan, catalog, progress)
     blocks = _report_blocks(plan.data, figs)

@@ -328,3 +328,24 @@ def test_a_schedule_that_is_a_folder_is_named_as_such(
     (copy / "schedule.csv").mkdir()
     res = runner.invoke(app, ["report", str(copy), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "schedule.csv: not a file" in res.output
+
+
+def test_a_report_is_not_written_into_another_plans_folder(
+    saved: dict[str, Path], tmp_path: Path
+) -> None:
+    """`advisor report A --out B` (B another plan's folder) replaced B's report with A's: B's
+    folder then held plan B beside a report of plan A."""
+    other = tmp_path / "spiky"
+    shutil.copytree(saved["spiky"], other)
+    res = runner.invoke(app, ["report", str(other)])
+    assert res.exit_code == 0, res.output
+    before = (other / "report.md").read_bytes()
+    res = runner.invoke(app, ["report", str(saved["low"]), "--out", str(other)])
+    assert res.exit_code == 2, res.output
+    assert "holds another plan" in res.output, res.output
+    assert (other / "report.md").read_bytes() == before
+    # beside its own plan, or in a copy of it, is fine
+    mine = tmp_path / "low"
+    shutil.copytree(saved["low"], mine)
+    res = runner.invoke(app, ["report", str(saved["low"]), "--out", str(mine)])
+    assert res.exit_code == 0, res.output

@@ -25,6 +25,7 @@ from advisor.cli_base import (
     check_lengths,
     cli_catalog,
     emit_json,
+    err,
     given_flags,
     handle_errors,
     out,
@@ -118,6 +119,20 @@ def offers(
             cells += ["-" if v is None else f"{v:,.3f}", r["deployment"] or "does not fit"]
         t.add_row(*(escape(str(c)) for c in cells))
     out.print(t)
+    if not rows:
+        asked = " ".join(
+            a
+            for a in (
+                f"--providers {','.join(names)}" if names is not None else "",
+                " ".join(f"--gpu {g}" for g in gpu or []),
+            )
+            if a
+        )
+        err.print(
+            f"No GPU offer matches {asked or 'the catalog'}: no provider named rents those "
+            "GPUs (a provider of an API sells tokens, not GPU-hours).",
+            highlight=False,
+        )
 
 
 #: ``advisor offers``' flags that only shape the --model column (parameter: flag).

@@ -257,6 +257,18 @@ def test_a_price_sheet_that_is_a_folder_is_named_so(tmp_path: Path) -> None:
     assert "is a folder" in res.output and "does not exist" not in res.output, res.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["--providers", "groq"], ["--providers", "lambda", "--gpu", "MI300X"]],
+)
+def test_an_empty_offer_list_says_why(args: list[str]) -> None:
+    """An API-only provider, or a GPU the provider does not rent, printed an empty table with
+    no word (exit 0)."""
+    res = CliRunner().invoke(app, ["offers", "--prices", "snapshot", *args])
+    assert res.exit_code == 0, res.output
+    assert f"No GPU offer matches {' '.join(args)}" in res.stderr, res.output
+
+
 def test_price_sheet_import_keeps_an_offers_file_it_did_not_write(tmp_path: Path) -> None:
     """--out onto a folder whose offers.yaml the user wrote is refused and the file kept (it
     was replaced without a word); a file an earlier import wrote is replaced."""

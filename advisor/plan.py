@@ -41,7 +41,6 @@ from advisor.catalog import capacity_check
 from advisor.costmath import self_hosting_overhead_usd
 from advisor.errors import PlanError
 from advisor.files import PlanFolder, owned_by_advisor, reading, sha256, to_json
-from advisor.fleet import MAX_COMMITMENT_COUNT
 from advisor.milp import POOL
 from advisor.options import OptionSet, api_usd_per_hour
 from advisor.solve import FleetSolution, HourSchedule, whole_status
@@ -115,8 +114,6 @@ def row_problem(value: Any, kind: str) -> str | None:
         return "is not a finite number ≥ 0"
     if kind == "count" and not float(value).is_integer():
         return "is not a whole number"
-    if kind == "count" and value > MAX_COMMITMENT_COUNT:
-        return f"is above {MAX_COMMITMENT_COUNT:,}"
     return None
 
 

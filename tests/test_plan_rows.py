@@ -61,7 +61,6 @@ EDITS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("count fraction", _set("reserved/count", 2.7), "reserved[0].count 2.7 is not a whole"),
     ("count negative", _set("reserved/count", -6), "reserved[0].count -6 is not a finite"),
     ("count bool", _set("reserved/count", True), "reserved[0].count True is not a number"),
-    ("count huge", _set("reserved/count", 1e30), "reserved[0].count 1e+30 is above"),
     ("no tier", _drop("reserved/tier"), "reserved[0] has no 'tier'"),
     ("pool number", _set("reserved/pool", 5), "reserved[0].pool 5 is not text"),
     ("fleet peak", _set("fleet/peak_gpus", "x"), "fleet[0].peak_gpus 'x' is not a number"),

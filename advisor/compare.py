@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.plan import EDITED_NOTE, Plan, for_reading
+from advisor.plan import EDITED_NOTE, Plan, for_reading, reading_edited
 
 #: Cost tiers in display order (``plan.json`` ``cost_by_tier_usd`` keys).
 TIER_ORDER = ("reserved", "owned", "existing", "on_demand", "spot", "api", "overhead")
@@ -186,7 +186,10 @@ def compare_plans(plans: Sequence[Plan], names: Sequence[str] | None = None) -> 
     elif len(names) != len(plans):
         raise AdvisorError(f"Got {len(names)} names for {len(plans)} plans; give one per plan.")
     names = _unique([str(n) for n in names])
-    views = [_plan_view(p, n) for p, n in zip(plans, names, strict=True)]
+    views = []
+    for p, n in zip(plans, names, strict=True):
+        with reading_edited(p):
+            views.append(_plan_view(p, n))
     r = _Rows(views)
     wls = _ordered(set().union(*(v["workloads"] for v in views)))
     _cost_rows(r, wls)

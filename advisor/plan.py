@@ -15,11 +15,12 @@ of ``schedule.csv`` so a reader never pairs a plan with another run's schedule.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -398,6 +399,23 @@ def for_reading(plan: Plan) -> Plan:
         "verified (`advisor verify` checks it against your inputs)."
     )
     return plan._updated(verified=False, warnings=[note, *plan.doc.warnings])
+
+
+@contextlib.contextmanager
+def reading_edited(plan: Plan) -> Iterator[None]:
+    """Read ``plan`` (as :func:`for_reading` gives it) inside this block: where its
+    ``plan.json`` was changed after advisor wrote it, a value of the wrong shape deep in it
+    (a figure that is text, an object that is a list) raises ``PlanError`` naming the file,
+    not a traceback. A plan as advisor wrote it is not affected: an error there is a bug."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        if plan.path is None or owned_by_advisor(plan.path, "plan.json"):
+            raise
+        raise PlanError(
+            f"{plan.path / 'plan.json'} {EDITED_NOTE} and cannot be read "
+            f"({type(exc).__name__}: {exc}). Restore it, or solve again to write a fresh plan."
+        ) from None
 
 
 def schedule_problems(plan: Plan) -> list[str]:
@@ -1468,6 +1486,7 @@ __all__ = [
     "marginal_usd_per_m_output",
     "plan_summary_md",
     "read_buy_csv",
+    "reading_edited",
     "savings_text",
     "serving_text",
 ]

@@ -28,6 +28,7 @@ from advisor.plan import (
     COST_PER_TOKEN_NOTE,
     capacity_basis_rows,
     for_reading,
+    reading_edited,
     savings_text,
     serving_text,
 )
@@ -1013,8 +1014,9 @@ def write_report(
     plan = for_reading(plan)
     _check_not_another_plans(plan, Path(out_dir))
     folder = PlanFolder(out_dir)  # checks the path before any drawing
-    figs = _build_figures(plan, catalog, progress)
-    blocks = _report_blocks(plan.data, figs)
+    with reading_edited(plan):
+        figs = _build_figures(plan, catalog, progress)
+        blocks = _report_blocks(plan.data, figs)
     files: dict[str, str | bytes] = {_figure_file(f.key): f.png for f in figs if f.png is not None}
     files["report.md"] = _md(blocks)
     files["report.html"] = _html(blocks, "Fleet plan report")

@@ -105,3 +105,43 @@ def test_the_untouched_plan_still_reads(saved: dict[str, Path], tmp_path: Path) 
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["stress", str(saved["plan"]), "--demand", str(saved["demand"])])
     assert res.exit_code == 0, res.output
+
+
+DEEP_EDITS: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("demand text", _top("demand", "x")),
+    (
+        "deployments text",
+        lambda d: d["workloads"][next(iter(d["workloads"]))].update(deployments="x"),
+    ),
+    (
+        "deployment number",
+        lambda d: d["workloads"][next(iter(d["workloads"]))].update(deployments=[1]),
+    ),
+    ("solver seconds", _top("solver", {"seconds": "x"})),
+    ("baseline text", _top("baselines", {"x": {"total_cost_usd": "y"}})),
+]
+
+
+@pytest.mark.parametrize("edit", [e for _, e in DEEP_EDITS], ids=[n for n, _ in DEEP_EDITS])
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_an_edited_value_deep_in_the_plan_is_a_clean_error(
+    saved: dict[str, Path], tmp_path: Path, command: str, edit: Callable[[dict[str, Any]], None]
+) -> None:
+    """A value of the wrong shape deep in an edited plan.json (the demand as text, a
+    deployment that is a number) printed AttributeError or ValueError tracebacks: the
+    plan now reads as edited and unreadable, exit 2; a readable edit still reads."""
+    forged = tmp_path / "forged"
+    shutil.copytree(saved["plan"], forged)
+    data = json.loads((forged / "plan.json").read_text(encoding="utf-8"))
+    edit(data)
+    (forged / "plan.json").write_text(json.dumps(data), encoding="utf-8")
+    args = {
+        "compare": ["compare", str(saved["plan"]), str(forged)],
+        "report": ["report", str(forged), "--out", str(tmp_path / "r")],
+    }[command]
+    res = runner.invoke(app, args)
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert res.exit_code in (0, 2), res.output
+    if res.exit_code == 2:
+        assert "was changed after advisor wrote it and cannot be read" in res.output
+        assert not (tmp_path / "r").exists()

@@ -82,6 +82,9 @@ def _plan_view(plan: Plan, name: str) -> dict[str, Any]:
         "name": name,
         "path": None if plan.path is None else str(plan.path),
         "demand": (d.get("demand") or {}).get("source"),
+        # the catalog as solved on (prices included): its checksum and price profile
+        "catalog_sha256": (d.get("input_sha256") or {}).get("catalog"),
+        "prices": (d.get("inputs") or {}).get("prices"),
         "horizon_hours": d.get("horizon_hours"),
         "verified": d.get("verified"),
         "edited": any(EDITED_NOTE in str(w) for w in d.get("warnings") or []),
@@ -344,13 +347,21 @@ def _slo_and_solver_rows(r: _Rows, wls: list[str]) -> None:
 
 
 def _notes(views: list[dict[str, Any]]) -> list[str]:
-    """What makes the plans hard to compare: other demand, other horizons, unverified."""
+    """What makes the plans hard to compare: other demand, other catalogs or prices, other
+    horizons, unverified."""
     notes: list[str] = []
     demands = {v["demand"] for v in views}
     if len(demands) > 1:
         notes.append(
             "The plans were solved for different demand files; their costs answer different "
             "questions."
+        )
+    catalogs = {v["catalog_sha256"] for v in views if v["catalog_sha256"] is not None}
+    if len(catalogs) > 1:
+        notes.append(
+            "The plans were solved on different catalogs or prices ("
+            + ", ".join(f"{v['name']}: {v['prices'] or 'unknown'} prices" for v in views)
+            + "); their costs differ by the prices as well as by the plans."
         )
     horizons = {v["horizon_hours"] for v in views}
     if len(horizons) > 1:

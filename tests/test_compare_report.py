@@ -349,3 +349,17 @@ def test_a_report_is_not_written_into_another_plans_folder(
     shutil.copytree(saved["low"], mine)
     res = runner.invoke(app, ["report", str(saved["low"]), "--out", str(mine)])
     assert res.exit_code == 0, res.output
+
+
+def test_plans_on_other_prices_say_so(saved: dict[str, Path], tmp_path: Path) -> None:
+    """Two plans of one demand solved on the seeds and the snapshot prices were compared with
+    no note: their difference in cost read as a difference of plans."""
+    other = solve_plan(
+        DEMAND / "low_volume.csv", solver=SOLVER, time_limit_s=60, gap=1e-3, prices="snapshot"
+    ).save(tmp_path / "snapshot")
+    res = runner.invoke(app, ["compare", str(saved["low"]), str(other), "--json"])
+    assert res.exit_code == 0, res.output
+    notes = json.loads(res.stdout)["notes"]
+    assert any("different catalogs or prices" in n and "snapshot prices" in n for n in notes)
+    res = runner.invoke(app, ["compare", str(saved["low"]), str(saved["low"]), "--json"])
+    assert not any("prices" in n for n in json.loads(res.stdout)["notes"])

@@ -83,16 +83,7 @@ def test_an_edited_row_is_a_clean_error(
     edit: Callable[[dict[str, Any]], None],
     says: str,
 ) -> None:
-    forged = tmp_path / "forged"
-    shutil.copytree(saved["plan"], forged)
-    data = json.loads((forged / "plan.json").read_text(encoding="utf-8"))
-    edit(data)
-    (forged / "plan.json").write_text(json.dumps(data), encoding="utf-8")
-    args = {
-        "compare": ["compare", str(saved["plan"]), str(forged)],
-        "report": ["report", str(forged), "--out", str(tmp_path / "r")],
-        "stress": ["stress", str(forged), "--demand", str(saved["demand"])],
-    }[command]
+    args = _forged_args(saved, tmp_path, edit, command)
     res = runner.invoke(app, args)
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert res.exit_code == 2, res.output
@@ -130,18 +121,27 @@ def test_an_edited_value_deep_in_the_plan_is_a_clean_error(
     """A value of the wrong shape deep in an edited plan.json (the demand as text, a
     deployment that is a number) printed AttributeError or ValueError tracebacks: the
     plan now reads as edited and unreadable, exit 2; a readable edit still reads."""
-    forged = tmp_path / "forged"
-    shutil.copytree(saved["plan"], forged)
-    data = json.loads((forged / "plan.json").read_text(encoding="utf-8"))
-    edit(data)
-    (forged / "plan.json").write_text(json.dumps(data), encoding="utf-8")
-    args = {
-        "compare": ["compare", str(saved["plan"]), str(forged)],
-        "report": ["report", str(forged), "--out", str(tmp_path / "r")],
-    }[command]
+    args = _forged_args(saved, tmp_path, edit, command)
     res = runner.invoke(app, args)
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     assert res.exit_code in (0, 2), res.output
     if res.exit_code == 2:
         assert "was changed after advisor wrote it and cannot be read" in res.output
         assert not (tmp_path / "r").exists()
+
+
+def _forged_args(
+    saved: dict[str, Path], tmp_path: Path, edit: Callable[[dict[str, Any]], None], command: str
+) -> list[str]:
+    """A copy of the saved plan with ``edit`` made to its plan.json, and ``command``'s
+    arguments reading it."""
+    forged = tmp_path / "forged"
+    shutil.copytree(saved["plan"], forged)
+    data = json.loads((forged / "plan.json").read_text(encoding="utf-8"))
+    edit(data)
+    (forged / "plan.json").write_text(json.dumps(data), encoding="utf-8")
+    return {
+        "compare": ["compare", str(saved["plan"]), str(forged)],
+        "report": ["report", str(forged), "--out", str(tmp_path / "r")],
+        "stress": ["stress", str(forged), "--demand", str(saved["demand"])],
+    }[command]

@@ -50,6 +50,7 @@ from advisor.plan import (
 )
 from advisor.policy import Policy, apply_policy, check_policy, load_policy
 from advisor.prices import DEFAULT_MAX_PRICE_AGE_DAYS, stale_prices
+from advisor.serving import CAPACITY_MODELS
 from advisor.solve import DEFAULT_SOLVER, FleetSolution, Progress, SolverSettings, solve_fleet
 from advisor.verify import Given, VerifyReport, verify_plan
 from advisor.verify.report import Same, summarize
@@ -657,7 +658,7 @@ def verify_files(
     if adjust is not None:
         inputs = adjust(inputs)
     given_policy = policy_file is not None or (policy is not None and not policy.is_empty)
-    recorded, unreadable = _recorded_policy(plan.data.get("policy"), inputs.catalog)
+    recorded, unreadable = recorded_policy(plan.data.get("policy"), inputs.catalog)
     if not given_policy and recorded is not None:
         inputs = replace(inputs, policy=recorded)
     folder = Path(plan.path or ".")
@@ -669,14 +670,7 @@ def verify_files(
         scenario_table=_scenario_table(folder) if plan.data.get("scenarios") else None,
         scenarios=_scenario_set(scenarios_file, inputs) if scenarios_file else None,
     )
-    # the capacity model is a method the solve chose, not an input: plans from before the
-    # serving model have none and used the roofline; anything else is refused
-    method = plan.data.get("capacity_model", "roofline")
-    if method not in ("simulated", "roofline"):
-        raise AdvisorError(
-            f"{plan_path}: capacity_model '{method}' is not simulated or roofline; "
-            "the plan file was edited or is not advisor's"
-        )
+    method = recorded_capacity_model(plan)
     rep = verify_inputs(plan, replace(inputs, capacity_model=method), given=given)
     _check_policy_source(rep, plan.data.get("policy"), inputs.policy, given_policy, unreadable)
     _check_folder(rep, folder)
@@ -696,7 +690,21 @@ def verify_files(
     return rep
 
 
-def _recorded_policy(recorded: Any, catalog: Catalog) -> tuple[Policy | None, str | None]:
+def recorded_capacity_model(plan: Plan) -> str:
+    """The capacity model a saved plan was solved with. It is a method the solve chose, not
+    an input: plans from before the serving model have none and used the roofline; anything
+    else is refused."""
+    method = plan.data.get("capacity_model", "roofline")
+    if method not in CAPACITY_MODELS:
+        where = plan.path / "plan.json" if plan.path is not None else "plan.json"
+        raise AdvisorError(
+            f"{where}: capacity_model {method!r} is not simulated or roofline; the plan file "
+            "was edited or is not advisor's"
+        )
+    return str(method)
+
+
+def recorded_policy(recorded: Any, catalog: Catalog) -> tuple[Policy | None, str | None]:
     """The procurement policy plan.json records, read as a policy file is (None for a plan
     without one), or why it cannot be read."""
     if recorded is None:

@@ -76,11 +76,13 @@ from advisor.pipeline import (
     finish_plan,
     load_inputs,
     option_set,
+    recorded_capacity_model,
+    recorded_policy,
     solve_demand,
     solve_inputs,
 )
 from advisor.plan import EDITED_NOTE, Plan, assemble_plan, for_reading
-from advisor.policy import Policy, check_policy
+from advisor.policy import Policy
 from advisor.scenarios import ScenarioSet, load_scenarios
 from advisor.solve import (
     FleetSolution,
@@ -956,7 +958,7 @@ def plan_inputs(
         dict(files),
         files.get("providers"),
         policy=_recorded_policy(plan, catalog),
-        capacity_model=_recorded_capacity_model(plan),
+        capacity_model=recorded_capacity_model(plan),
     )
     return _with_sweep_prices(inputs, plan.data.get("sweep_case") or {})
 
@@ -972,26 +974,14 @@ def _with_sweep_prices(inputs: Inputs, case: Mapping[str, Any]) -> Inputs:
     return apply_param(inputs, param, check_sweep(param, [case.get("value")])[0])
 
 
-def _recorded_capacity_model(plan: Plan) -> str:
-    """How the plan's capacities were computed (plans from before the serving model: the
-    roofline)."""
-    method = plan.data.get("capacity_model", "roofline")
-    if method not in ("simulated", "roofline"):
-        raise _edited(plan, f"capacity_model is {method!r}, not simulated or roofline")
-    return str(method)
-
-
 def _recorded_policy(plan: Plan, catalog: Catalog) -> Policy:
-    """The procurement policy the plan was solved under (none for a plan without one)."""
-    recorded = plan.data.get("policy")
-    if recorded is None:
-        return Policy()
-    try:
-        return check_policy(Policy.model_validate(recorded), catalog, "plan.json's policy")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(x) for x in first["loc"]) or "(entry)"
-        raise _edited(plan, f"policy.{key}: {first['msg']}") from None
+    """The procurement policy the plan was solved under (none for a plan without one), read
+    as ``advisor verify`` reads it."""
+    policy, unreadable = recorded_policy(plan.data.get("policy"), catalog)
+    if unreadable is not None:
+        where = plan.path / "plan.json" if plan.path is not None else "plan.json"
+        raise PlanError(f"{where}: its policy cannot be read ({unreadable}). Solve again.")
+    return policy or Policy()
 
 
 #: the keys of plan.json's ``inputs`` that name files or choices, and what each holds

@@ -44,7 +44,7 @@ from advisor.errors import PlanError
 from advisor.files import PlanFolder, owned_by_advisor, reading, sha256, to_json
 from advisor.milp import POOL
 from advisor.options import OptionSet, api_usd_per_hour
-from advisor.solve import FleetSolution, HourSchedule, whole_status
+from advisor.solve import FleetSolution, HourSchedule, Status, whole_status
 from advisor.units import TOKENS_PER_M
 from advisor.workloads import demand_covered
 
@@ -914,6 +914,9 @@ def assemble_plan(
     if best is not None and costs[best] < total * (1 - 1e-9):
         warnings.append(_costlier_than_baseline(best, costs[best], solution))
     lower, gap = bound_and_gap(solution.lower_bound, existing_usd, total, costs, warnings)
+    solver = _solver_entry(solution, total, lower, gap)
+    if solver["status"] != Status.OPTIMAL:
+        warnings += solution.unproven_notes
     data: dict[str, Any] = {
         **meta,
         "horizon_hours": H,
@@ -927,7 +930,7 @@ def assemble_plan(
         **_per_token(total, float(input_tokens.sum()), float(output_tokens.sum())),
         "reserved_utilization": _pool_utilization(schedule, solution.reserved, existing, H),
         "workloads": wl_data,
-        "solver": _solver_entry(solution, total, lower, gap),
+        "solver": solver,
         "bound_solver": solution.bound_solver.as_dict() if solution.bound_solver else None,
         "aggregation": solution.aggregation,
         "lower_bound_usd": lower,

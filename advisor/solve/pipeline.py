@@ -895,7 +895,7 @@ def _improve(
     clustered = run.agg.mode == "clustered"
     fm, p = run.fm, run.problem
     if res.time_limited and not clustered:
-        found.warnings.append(
+        found.unproven_notes.append(
             f"The MILP over every hour stopped at its time limit ({limit:.3g} s of the time "
             f"budget, {budget.describe()}); the plan is the best found, with the gap reported."
         )
@@ -1078,6 +1078,7 @@ class _Found:
     solved: bool = False
     bound_res: SolverResult | None = None
     warnings: list[str] = field(default_factory=list)
+    unproven_notes: list[str] = field(default_factory=list)
     cut: list[str] = field(default_factory=list)
     lower: float | None = field(init=False)  # [USD]
     time_limited: bool = field(init=False)
@@ -1123,6 +1124,7 @@ class _Found:
             aggregation=self.agg_info,
             build_seconds=self.build_s,
             warnings=self.warnings,
+            unproven_notes=self.unproven_notes,
             seconds=time.perf_counter() - self.t_start,
             stages=stages.reports,
             time_limited=time_limited,
@@ -1141,7 +1143,7 @@ class _Found:
         """The solution: the plan found, or all-API where that is cheaper."""
         if self.cut:
             self.time_limited = True
-            self.warnings.append(
+            self.unproven_notes.append(
                 f"The time budget ({budget.describe()}) cut {', '.join(self.cut)} short; the "
                 f"plan is the best found, with its gap."
             )

@@ -38,6 +38,9 @@ class FleetSolution:
     aggregation: dict[str, Any]
     build_seconds: float
     warnings: list[str] = field(default_factory=list)
+    #: notes that hold only where the plan is not proven within its gap (a stage the time
+    #: budget cut short): the plan states them unless its whole solve ends optimal
+    unproven_notes: list[str] = field(default_factory=list)
     api_only: bool = False
     #: wall time of the whole solve [s], from the inputs to the plan's schedule and bound
     seconds: float = 0.0

@@ -82,6 +82,10 @@ def _plan_view(plan: Plan, name: str) -> dict[str, Any]:
         "name": name,
         "path": None if plan.path is None else str(plan.path),
         "demand": (d.get("demand") or {}).get("source"),
+        # the demand file is told apart by its checksum, not the path it was named by
+        "demand_sha256": (d.get("input_sha256") or {}).get("demand"),
+        # a sweep's case changed the inputs after they were read (``advisor sweep``)
+        "sweep_case": (d.get("sweep_case") or {}).get("case"),
         # the catalog as solved on (prices included): its checksum and price profile
         "catalog_sha256": (d.get("input_sha256") or {}).get("catalog"),
         "prices": (d.get("inputs") or {}).get("prices"),
@@ -347,14 +351,22 @@ def _slo_and_solver_rows(r: _Rows, wls: list[str]) -> None:
 
 
 def _notes(views: list[dict[str, Any]]) -> list[str]:
-    """What makes the plans hard to compare: other demand, other catalogs or prices, other
-    horizons, unverified."""
+    """What makes the plans hard to compare: other demand, sweep cases, other catalogs or
+    prices, other horizons, unverified."""
     notes: list[str] = []
-    demands = {v["demand"] for v in views}
+    demands = {v["demand_sha256"] or v["demand"] for v in views}
     if len(demands) > 1:
         notes.append(
-            "The plans were solved for different demand files; their costs answer different "
-            "questions."
+            "The plans were solved for different demand files ("
+            + ", ".join(f"{v['name']}: {v['demand']}" for v in views)
+            + "); their costs answer different questions."
+        )
+    cases = {v["sweep_case"] for v in views}
+    if len(cases) > 1:
+        notes.append(
+            "The plans are cases of a sweep ("
+            + ", ".join(f"{v['name']}: {v['sweep_case'] or 'no change'}" for v in views)
+            + "): each solved its inputs with that change made."
         )
     catalogs = {v["catalog_sha256"] for v in views if v["catalog_sha256"] is not None}
     if len(catalogs) > 1:

@@ -363,3 +363,29 @@ def test_plans_on_other_prices_say_so(saved: dict[str, Path], tmp_path: Path) ->
     assert any("different catalogs or prices" in n and "snapshot prices" in n for n in notes)
     res = runner.invoke(app, ["compare", str(saved["low"]), str(saved["low"]), "--json"])
     assert not any("prices" in n for n in json.loads(res.stdout)["notes"])
+
+
+def test_one_demand_file_by_two_paths_is_one_demand(saved: dict[str, Path], tmp_path: Path) -> None:
+    """Regression: compare told demand files apart by the path a plan was solved with, so
+    one file named once relatively and once absolutely (or copied) read as "different demand
+    files", and a file changed in place between two solves read as the same. The file's
+    checksum decides."""
+    copy = tmp_path / "same_demand.csv"
+    shutil.copyfile(DEMAND / "low_volume.csv", copy)
+    elsewhere = solve_plan(copy, solver=SOLVER, time_limit_s=60, gap=1e-3).save(tmp_path / "a")
+    res = runner.invoke(app, ["compare", str(saved["low"]), str(elsewhere), "--json"])
+    assert res.exit_code == 0, res.output
+    assert not any("demand" in n for n in json.loads(res.stdout)["notes"])
+    lines = copy.read_text(encoding="utf-8").splitlines()
+    cells = lines[1].split(",")
+    cells[2] = str(int(cells[2]) + 1)  # one more request in the first hour
+    copy.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n", encoding="utf-8")
+    changed = solve_plan(copy, solver=SOLVER, time_limit_s=60, gap=1e-3).save(tmp_path / "b")
+    res = runner.invoke(app, ["compare", str(elsewhere), str(changed), "--json"])
+    notes = json.loads(res.stdout)["notes"]
+    assert any("different demand" in n for n in notes), notes
+    # a sweep's cases share the file: the note names each case
+    case = Plan.load(elsewhere).with_sweep_case("price.spot", 2.0, "price.spot=2")
+    res = runner.invoke(app, ["compare", str(elsewhere), str(case.save(tmp_path / "c")), "--json"])
+    notes = json.loads(res.stdout)["notes"]
+    assert any("a: no change, c: price.spot=2" in n for n in notes), notes

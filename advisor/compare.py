@@ -9,7 +9,7 @@ difference is better, worse or merely a change.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from advisor.errors import AdvisorError
@@ -352,36 +352,38 @@ def _slo_and_solver_rows(r: _Rows, wls: list[str]) -> None:
 
 def _notes(views: list[dict[str, Any]]) -> list[str]:
     """What makes the plans hard to compare: other demand, sweep cases, other catalogs or
-    prices, other horizons, unverified."""
-    notes: list[str] = []
-    demands = {v["demand_sha256"] or v["demand"] for v in views}
-    if len(demands) > 1:
-        notes.append(
-            "The plans were solved for different demand files ("
-            + ", ".join(f"{v['name']}: {v['demand']}" for v in views)
-            + "); their costs answer different questions."
-        )
-    cases = {v["sweep_case"] for v in views}
-    if len(cases) > 1:
-        notes.append(
-            "The plans are cases of a sweep ("
-            + ", ".join(f"{v['name']}: {v['sweep_case'] or 'no change'}" for v in views)
-            + "): each solved its inputs with that change made."
-        )
-    catalogs = {v["catalog_sha256"] for v in views if v["catalog_sha256"] is not None}
-    if len(catalogs) > 1:
-        notes.append(
-            "The plans were solved on different catalogs or prices ("
-            + ", ".join(f"{v['name']}: {v['prices'] or 'unknown'} prices" for v in views)
-            + "); their costs differ by the prices as well as by the plans."
-        )
-    horizons = {v["horizon_hours"] for v in views}
-    if len(horizons) > 1:
-        notes.append(
-            "The plans cover different horizons ("
-            + ", ".join(f"{v['name']}: {v['horizon_hours']:g} h" for v in views)
-            + "); compare USD/M output tokens rather than total cost."
-        )
+    prices, other horizons, unverified. Each difference: what tells the plans apart (None:
+    unknown, not counted), what a note shows of each plan, the note."""
+    differ: list[tuple[Callable[[dict], Any], Callable[[dict], str], str]] = [
+        (
+            lambda v: v["demand_sha256"] or v["demand"],
+            lambda v: v["demand"],
+            "The plans were solved for different demand files ({}); their costs answer "
+            "different questions.",
+        ),
+        (
+            lambda v: v["sweep_case"] or "",
+            lambda v: v["sweep_case"] or "no change",
+            "The plans are cases of a sweep ({}): each solved its inputs with that change made.",
+        ),
+        (
+            lambda v: v["catalog_sha256"],  # None: not recorded, so not told apart
+            lambda v: f"{v['prices'] or 'unknown'} prices",
+            "The plans were solved on different catalogs or prices ({}); their costs differ by "
+            "the prices as well as by the plans.",
+        ),
+        (
+            lambda v: v["horizon_hours"],
+            lambda v: f"{v['horizon_hours']:g} h",
+            "The plans cover different horizons ({}); compare USD/M output tokens rather than "
+            "total cost.",
+        ),
+    ]
+    notes = [
+        text.format(", ".join(f"{v['name']}: {shown(v)}" for v in views))
+        for key, shown, text in differ
+        if len({k for v in views if (k := key(v)) is not None}) > 1
+    ]
     for v in views:
         if v["edited"]:
             notes.append(

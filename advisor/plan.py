@@ -692,8 +692,25 @@ def _buy_md(data: Mapping[str, Any]) -> list[str]:
         lines += ["| " + " | ".join(r) + " |" for r in body]
         lines += ["", "Also in `buy.csv`; commitments run for their whole term from `start`."]
     else:
-        lines.append("No GPUs to buy or rent: every request goes to the API.")
+        lines.append(f"No GPUs to buy or rent: {_served_without_buying(data)}.")
     return lines
+
+
+def _served_without_buying(data: Mapping[str, Any]) -> str:
+    """What serves the demand of a plan that buys and rents nothing: the API, the existing
+    commitments, or both (by each workload's share of requests sent to the API)."""
+    if not data.get("existing"):
+        return "every request goes to the API"
+    shares = [
+        float(w["api_share_of_requests"])
+        for w in data.get("workloads", {}).values()
+        if w.get("api_share_of_requests") is not None and w.get("requests")
+    ]
+    if shares and min(shares) >= 1 - 1e-9:
+        return "every request goes to the API (the existing commitments serve none)"
+    if max(shares, default=0.0) <= 1e-9:
+        return "the existing commitments serve every request"
+    return "the existing commitments serve the demand, the API part of it"
 
 
 def _fleet_md(data: Mapping[str, Any]) -> list[str]:

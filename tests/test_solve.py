@@ -23,7 +23,7 @@ from advisor.pipeline import (
     verify_files,
     verify_inputs,
 )
-from advisor.plan import Plan
+from advisor.plan import Plan, plan_summary_md
 from advisor.solve import SolverSettings, available_solvers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,6 +290,12 @@ def test_an_oversized_commitment_is_flagged_under_used(tmp_path: Path) -> None:
     assert ex["under_used"] is True and ex["pool_utilization"] < 0.5
     assert plan.data["reserved"] == []  # nothing bought beside a fleet that covers the demand
     assert plan.cost_by_tier_usd["on_demand"] == 0 and plan.cost_by_tier_usd["api"] == 0
+    # nothing to buy, and no request to the API: summary.md said "every request goes to the
+    # API" of a plan whose 64 committed GPUs served all 10,071,508 requests
+    md = plan_summary_md(plan.data)
+    buy = md.split("## Buy list", 1)[1].split("##", 1)[0]
+    assert "goes to the API" not in buy, buy
+    assert "existing commitments serve every request" in buy, buy
 
 
 def test_clustered_plan_is_verified_and_its_bound_is_valid() -> None:

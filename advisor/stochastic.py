@@ -74,6 +74,7 @@ from advisor.parallel import pool_workers, run_jobs, usable_cores
 from advisor.pipeline import (
     Inputs,
     finish_plan,
+    input_digests,
     load_inputs,
     option_set,
     recorded_capacity_model,
@@ -936,6 +937,9 @@ def plan_inputs(
     if not plan.data.get("workloads"):
         raise AdvisorError("The plan lists no workloads; stress a plan written by advisor solve.")
     workloads = {w: _recorded_workload(plan, w, d) for w, d in plan.data["workloads"].items()}
+    for key in _RECORDED_FILES:
+        if files.get(key) and not Path(files[key]).is_file():
+            raise PlanError(_recorded_file_note(plan, key, "does not exist"))
     measured = (
         load_measured_capacity(files["capacity_file"], catalog)
         if files.get("capacity_file")
@@ -960,7 +964,34 @@ def plan_inputs(
         policy=_recorded_policy(plan, catalog),
         capacity_model=recorded_capacity_model(plan),
     )
+    _check_recorded_files(plan, inputs)
     return _with_sweep_prices(inputs, plan.data.get("sweep_case") or {})
+
+
+#: the input files stress re-reads from the paths plan.json records, by the key of
+#: ``input_sha256`` that records their content
+_RECORDED_FILES = {"fleet_file": "fleet", "capacity_file": "capacity"}
+
+
+def _recorded_file_note(plan: Plan, key: str, what: str) -> str:
+    where = plan.path / "plan.json" if plan.path is not None else "plan.json"
+    return (
+        f"{plan.data['inputs'][key]} (inputs.{key} of {where}) {what}: stress prices the plan "
+        "with the inputs it was solved for. Put the file back as it was, or solve again."
+    )
+
+
+def _check_recorded_files(plan: Plan, inputs: Inputs) -> None:
+    """The commitments and measured capacities re-read from the files plan.json names are the
+    ones it was solved with (their digests in ``input_sha256``), else a ``PlanError`` naming
+    the file: a file changed after the solve would be priced as if the plan held it."""
+    recorded = plan.data.get("input_sha256")
+    if not isinstance(recorded, Mapping):
+        return
+    now = input_digests(inputs)
+    for key, part in _RECORDED_FILES.items():
+        if inputs.files.get(key) and recorded.get(part) != now[part]:
+            raise PlanError(_recorded_file_note(plan, key, "changed since the plan was solved"))
 
 
 def _with_sweep_prices(inputs: Inputs, case: Mapping[str, Any]) -> Inputs:

@@ -99,3 +99,34 @@ def test_a_history_of_other_workloads_names_the_plans(plan_dir: Path) -> None:
     assert res.exit_code == 2, res.output
     assert "--workloads" not in res.output, res.output
     assert "may name only the workloads the plan was solved for" in res.output, res.output
+
+
+FLEET = """\
+commitments:
+  - gpu: H100-SXM
+    count: 2
+    tier: owned
+    usd_per_hour: 1.0
+"""
+
+
+def test_a_fleet_file_changed_or_gone_since_the_solve_is_refused(tmp_path: Path) -> None:
+    """stress re-reads the fleet file plan.json names: with its 2 owned H100s made 20 after
+    the solve, the plan's own demand was priced at $4,526.67 against the plan's $1,502.67
+    without a word; with the file gone it was told to 'Check the --fleet path', a flag
+    stress does not have. Both now exit 2 naming the file and plan.json's record of it."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(FLEET, encoding="utf-8")
+    plan = solve_plan(DEMAND, fleet_file=fleet, solver=SOLVER, time_limit_s=60, gap=1e-3)
+    saved = plan.save(tmp_path / "plan")
+    res = runner.invoke(app, ["stress", str(saved), "--demand", str(DEMAND)])
+    assert res.exit_code == 0, res.output
+    fleet.write_text(FLEET.replace("count: 2", "count: 20"), encoding="utf-8")
+    res = runner.invoke(app, ["stress", str(saved), "--demand", str(DEMAND)])
+    assert res.exit_code == 2, res.output
+    assert str(fleet) in res.output and "inputs.fleet_file" in res.output, res.output
+    assert "changed since the plan was solved" in res.output, res.output
+    fleet.unlink()
+    res = runner.invoke(app, ["stress", str(saved), "--demand", str(DEMAND)])
+    assert res.exit_code == 2, res.output
+    assert "--fleet" not in res.output and "inputs.fleet_file" in res.output, res.output

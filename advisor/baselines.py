@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -216,6 +216,7 @@ def _hourly(dem: _Demand, tier: str) -> _Cost:
     """Every workload on its cheapest ``tier`` option sized hour by hour (the API where it
     has none)."""
     total, used_gpus, used, n = 0.0, False, set(), 0
+    to_api: list[str] = []
     for i, w in enumerate(dem.workloads):
         best = _cheapest_hourly(dem, w, dem.requests[:, i], tier)
         if best is None:
@@ -223,13 +224,27 @@ def _hourly(dem: _Demand, tier: str) -> _Cost:
             if api is None:
                 return _Cost(None, f"not applicable: no {tier} option for {w} and no API")
             total += float(np.sum(api))
+            to_api.append(w)
         else:
             total += best[0]
             if best[0] > 0:
                 used_gpus = True
                 used.add(best[1])
                 n += 1
-    return _Cost(total + dem.fixed(used_gpus), "sized hour by hour", frozenset(used), n)
+    note = _api_instead(dem, to_api, tier, "sized hour by hour")
+    if note is None:
+        return _Cost(None, f"not applicable: no {tier} option for any workload")
+    return _Cost(total + dem.fixed(used_gpus), note, frozenset(used), n)
+
+
+def _api_instead(dem: _Demand, to_api: Sequence[str], tier: str, note: str) -> str | None:
+    """A policy's note naming the workloads it sent to the API for want of a ``tier``
+    option; None where that is every workload (the policy is then ``all_api``, not itself)."""
+    if not to_api:
+        return note
+    if len(to_api) == len(dem.workloads):
+        return None
+    return f"{note}; to the API (no {tier} option): {', '.join(to_api)}"
 
 
 def _pool_usd_per_hour(opts: OptionSet, pool: str, units: int) -> float | None:
@@ -272,6 +287,7 @@ def _reserved_for(dem: _Demand, level_of: str) -> _Cost:
     the API (on-demand where the API is not allowed)."""
     total, used_gpus, H, n = 0.0, False, dem.requests.shape[0], 0
     used: set[str] = set()
+    to_api: list[str] = []
     for i, w in enumerate(dem.workloads):
         d = dem.requests[:, i]
         level = float(d.max()) if level_of == "peak" else float(d.min())
@@ -281,6 +297,7 @@ def _reserved_for(dem: _Demand, level_of: str) -> _Cost:
             if api is None:
                 return _Cost(None, f"not applicable: no reserved option for {w} and no API")
             total += float(np.sum(api))
+            to_api.append(w)
             continue
         o, c = got
         total += c
@@ -302,9 +319,14 @@ def _reserved_for(dem: _Demand, level_of: str) -> _Cost:
             return _Cost(None, f"not applicable: no burst capacity for {w}")
         total += burst[0]
         used |= {burst[1]} if burst[0] > 0 else set()
-    note = (
+    note = _api_instead(
+        dem,
+        to_api,
+        "reserved",
         "reserved for each workload's peak hour"
         if level_of == "peak"
-        else "reserved for the trough, bursts to the API"
+        else "reserved for the trough, bursts to the API",
     )
+    if note is None:
+        return _Cost(None, "not applicable: no reserved option for any workload")
     return _Cost(total + dem.fixed(used_gpus), note, frozenset(used), n)

@@ -107,3 +107,24 @@ def test_reserving_policies_reserve_where_renting_is_cheaper(tmp_path: Path) -> 
     assert base["reserved_peak"]["total_cost_usd"] == pytest.approx(3.0)
     assert base["reserved_baseline_api_burst"]["total_cost_usd"] == pytest.approx(1.8)
     assert plan.total_cost_usd == pytest.approx(1.6)  # 3 + 1 L4-hours on demand
+
+
+def test_a_policy_with_no_reserved_tier_has_no_reserving_policy() -> None:
+    """With --tiers on_demand,spot,api no workload has a reserved option: the reserving
+    policies sent every request to the API and read as all_api's cost under the notes
+    "reserved for each workload's peak hour" and "reserved for the trough" (high_steady,
+    seeds: $13,924.10 three times). They are not applicable, and say why."""
+    demand = Path(__file__).resolve().parents[1] / "demand" / "low_volume.csv"
+    plan = solve_plan(
+        demand,
+        prices="seeds",
+        policy=Policy(tiers=("on_demand", "spot", "api")),
+        capacity_model="roofline",
+        time_limit_s=30,
+    )
+    base = plan.data["baselines"]
+    assert base["all_api"]["total_cost_usd"] is not None
+    for name in ("reserved_peak", "reserved_baseline_api_burst"):
+        assert base[name]["total_cost_usd"] is None, base[name]
+        assert base[name]["note"] == "not applicable: no reserved option for any workload"
+    assert base["on_demand_hourly"]["total_cost_usd"] is not None

@@ -437,9 +437,17 @@ def _print_stress(result: dict[str, Any]) -> None:
     if result["plan_edited"]:
         err.print(f"[yellow]note:[/] {escape(result['plan_edited'])}", highlight=False)
     held = ", ".join(f"{f['count']} {f['pool']} {f['tier']}" for f in result["fleet"])
+    existing = ", ".join(
+        f"{c['count']} {c['gpu']} {c['tier']}"
+        + (f" from {c['start']}" if c["start"] else "")
+        + (f" to {c['end']}" if c["end"] else "")
+        for c in result["existing"]
+    )
     out.print(
         f"{result['served']} of {result['futures']} futures served by the saved fleet "
-        f"({held or 'none'}) in {result['seconds']:.1f} s",
+        f"({held or 'none'}"
+        + (f"; existing commitments: {existing}" if existing else "")
+        + f") in {result['seconds']:.1f} s",
         highlight=False,
     )
     out.print(

@@ -1165,6 +1165,17 @@ def stress_plan(
         "plan_hours": int(plan.data.get("horizon_hours") or 0),
         "future_hours": futures.demands[0].n_hours,
         "fleet": [{"pool": g, "tier": t, "count": n} for (g, t), n in sorted(fleet.items())],
+        # the commitments the recourse pools with the fleet (and every future pays)
+        "existing": [
+            {
+                "gpu": c.gpu,
+                "tier": c.tier,
+                "count": c.count,
+                "start": None if c.start is None else c.start.isoformat(),
+                "end": None if c.end is None else c.end.isoformat(),
+            }
+            for c in inputs.commitments
+        ],
         "futures": len(rows),
         "served": int(served.sum()),
         "expected_cost_usd": float(np.dot(pw, ok)) if served.any() else None,

@@ -130,3 +130,22 @@ def test_a_fleet_file_changed_or_gone_since_the_solve_is_refused(tmp_path: Path)
     res = runner.invoke(app, ["stress", str(saved), "--demand", str(DEMAND)])
     assert res.exit_code == 2, res.output
     assert "--fleet" not in res.output and "inputs.fleet_file" in res.output, res.output
+
+
+def test_the_existing_commitments_are_named_beside_the_saved_fleet(tmp_path: Path) -> None:
+    """A plan that reserves nothing beside 2 owned H100s printed "1 of 1 futures served by
+    the saved fleet (none)", though the futures' costs pay and use the commitments."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(FLEET, encoding="utf-8")
+    plan = solve_plan(DEMAND, fleet_file=fleet, solver=SOLVER, time_limit_s=60, gap=1e-3)
+    assert plan.data["reserved"] == []
+    saved = plan.save(tmp_path / "plan")
+    res = runner.invoke(app, ["stress", str(saved), "--demand", str(DEMAND)])
+    assert res.exit_code == 0, res.output
+    assert "saved fleet (none) " not in res.output, res.output
+    assert "existing commitments: 2 H100-SXM owned" in res.output, res.output
+    res = runner.invoke(app, ["stress", str(saved), "--demand", str(DEMAND), "--json"])
+    got = json.loads(res.stdout)
+    assert got["existing"] == [
+        {"gpu": "H100-SXM", "tier": "owned", "count": 2, "start": None, "end": None}
+    ]

@@ -945,7 +945,7 @@ def assemble_plan(
         "existing": _commitment_use(existing or [], schedule, solution.reserved, hours),
         "fleet": _fleet_summary(schedule, solution.reserved, H, opts),
         **_per_token(total, float(input_tokens.sum()), float(output_tokens.sum())),
-        "reserved_utilization": _pool_utilization(schedule, solution.reserved, existing, H),
+        "reserved_utilization": pool_utilization(schedule, reserved_rows, existing, H),
         "workloads": wl_data,
         "solver": solver,
         "bound_solver": solution.bound_solver.as_dict() if solution.bound_solver else None,
@@ -985,20 +985,20 @@ def _against_baselines(
     }
 
 
-def _pool_utilization(
+def pool_utilization(
     schedule: pd.DataFrame,
-    reserved: Mapping[tuple[str, str], int],
-    existing: list[dict[str, Any]] | None,
+    reserved_rows: Sequence[Mapping[str, Any]],
+    existing: Sequence[Mapping[str, Any]] | None,
     hours: float,
 ) -> float | None:
-    """Pool GPU-hours the schedule uses over those committed and existing (None: no pool)."""
-    capacity = sum(reserved.values()) * hours + sum(e["gpu_hours"] for e in (existing or []))
+    """Pool GPU-hours the schedule uses over those reserved (plan.json's ``reserved`` rows:
+    instances × GPUs per instance) and existing (None: no pool). In GPU-hours, not pool
+    units: an 8-GPU instance is 8 GPUs beside 8 committed ones, not 1."""
+    capacity = sum(
+        int(r["count"]) * int(r.get("gpus_per_instance", 1)) for r in reserved_rows
+    ) * hours + sum(float(e.get("gpu_hours", 0.0)) for e in (existing or []))
     on_pool = schedule[schedule["source"] == POOL] if len(schedule) else schedule
-    load = (
-        float((on_pool["replica_share"] * on_pool["tp"] / on_pool["gpus_per_unit"]).sum())
-        if len(on_pool)
-        else 0.0
-    )
+    load = float((on_pool["replica_share"] * on_pool["tp"]).sum()) if len(on_pool) else 0.0
     return load / capacity if capacity > 0 else None
 
 
@@ -1505,6 +1505,7 @@ __all__ = [
     "cost_breakdown",
     "marginal_usd_per_m_output",
     "plan_summary_md",
+    "pool_utilization",
     "read_buy_csv",
     "reading_edited",
     "savings_text",

@@ -553,3 +553,34 @@ def test_the_minima_milp_runs_only_where_it_can_return_in_time(monkeypatch) -> N
     solve_pipeline.closing_bounds(run, found, 200.0, 7.0, (100.0, None))
     assert limits[0] == 0.0
     assert limits[1] == pytest.approx(5.7, abs=0.05)
+
+
+CONTRACT_8X = """\
+offers:
+  - {provider: acme, instance: 8xH100, gpu: H100-SXM, gpus_per_instance: 8, interconnect: nvlink,
+     tier: reserved_1y, usd_per_hour: 2.00, term_months: 12, source: "quote #42",
+     as_of: 2026-11-20}
+"""
+
+
+def test_pool_utilization_counts_gpu_hours_of_instances_and_commitments(tmp_path: Path) -> None:
+    """One 8-GPU instance reserved beside 4 committed H100s (6 hours of high_steady, seeds):
+    the pool's GPUs were 12 of 24 committed GPU-hours and 37 of 48 on the instance, 68.1%,
+    but reserved_utilization read 55.4%: the instance counted as 1 unit an hour, its
+    replicas as 1/8 of a unit per GPU, beside the commitments' GPU-hours."""
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "offers.yaml").write_text(CONTRACT_8X)
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - gpu: H100-SXM\n    count: 4\n    tier: owned\n    usd_per_hour: 1.0\n"
+    )
+    demand = demand_slice("high_steady.csv", 6, 1.0, tmp_path / "d.csv")
+    inputs = load_inputs(demand, catalog_dirs=[tmp_path / "cat"], prices="seeds", fleet_file=fleet)
+    plan = solve_inputs(inputs, SolverSettings(SOLVERS[-1], 60, 1e-3))
+    assert plan.verified, plan.data["verification"]
+    (res,) = plan.data["reserved"]
+    assert (res["instance"], res["gpus_per_instance"], res["count"]) == ("8xH100", 8, 1)
+    pool = plan.schedule[plan.schedule["source"] == "pool"]
+    used = float((pool["replica_share"] * pool["tp"]).sum())
+    paid = 8 * plan.data["horizon_hours"] + plan.data["existing"][0]["gpu_hours"]
+    assert plan.data["reserved_utilization"] == pytest.approx(used / paid)

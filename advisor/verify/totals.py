@@ -11,6 +11,7 @@ import pandas as pd
 
 from advisor.catalog import ApiOffer, Catalog
 from advisor.files import jsonable
+from advisor.plan import pool_utilization
 from advisor.solve import SOLVERS
 from advisor.units import TOKENS_PER_M
 from advisor.verify.report import (
@@ -144,20 +145,12 @@ def _pool_totals(
         price = spot_aware_price(catalog, r.get("pool", r["gpu"]), r["tier"])
         same(f"reserved[{i}].usd_per_hour", r.get("usd_per_hour"), price)
         same(f"reserved[{i}].cost_usd", r.get("cost_usd"), r["count"] * price * H)
-    existing = plan_data.get("existing") or []
-    pool_capacity = sum(int(r["count"]) for r in plan_data.get("reserved", [])) * H + sum(
-        float(e.get("gpu_hours", 0.0)) for e in existing
-    )
-    pool = sched[sched["source"] == "pool"] if len(sched) else sched
-    load = (
-        float((pool["replica_share"] * pool["tp"] / pool["gpus_per_unit"]).sum())
-        if len(pool)
-        else 0.0
-    )
     same(
         "reserved_utilization",
         plan_data.get("reserved_utilization"),
-        load / pool_capacity if pool_capacity > 0 else None,
+        pool_utilization(
+            sched, plan_data.get("reserved", []), plan_data.get("existing") or [], float(H)
+        ),
     )
 
 

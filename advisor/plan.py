@@ -614,12 +614,12 @@ def workload_costs(
             _add_by(cost, hourly["workload"], share * tp * price + spread_idle)
         pool = schedule[src == POOL]
         if len(pool):
+            # GPU-hours, not pool units: a replica on an 8-GPU instance is as many GPUs as
+            # one on committed GPUs, not an eighth of them
             _add_by(
                 pool_use,
                 pool["workload"],
-                pool["replica_share"].to_numpy(dtype=float)
-                * pool["tp"].to_numpy(dtype=float)
-                / pool["gpus_per_unit"].to_numpy(dtype=float),
+                pool["replica_share"].to_numpy(dtype=float) * pool["tp"].to_numpy(dtype=float),
             )
         for w, grp in schedule[src == "api"].groupby("workload"):
             api_cost[str(w)] += float(

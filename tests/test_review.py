@@ -584,3 +584,36 @@ def test_pool_utilization_counts_gpu_hours_of_instances_and_commitments(tmp_path
     used = float((pool["replica_share"] * pool["tp"]).sum())
     paid = 8 * plan.data["horizon_hours"] + plan.data["existing"][0]["gpu_hours"]
     assert plan.data["reserved_utilization"] == pytest.approx(used / paid)
+
+
+def test_the_pool_is_shared_among_workloads_by_gpu_hours(tmp_path: Path) -> None:
+    """The committed and reserved spend is split among workloads by their pool GPU-hours (the
+    README, plan.json's docstring). Beside 4 committed H100s on one 8-GPU instance (6 hours
+    of mixed_week x4, seeds, no overhead, only pool tiers) the 70B chat ran 38 of the pool's
+    68 GPU-hours and was charged $14.11 of $36.00 where its share is $20.12: a replica-hour
+    on the instance counted 1/8 of one on a committed GPU."""
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "offers.yaml").write_text(CONTRACT_8X)
+    (tmp_path / "cat" / "defaults.yaml").write_text(
+        "defaults: {self_host_monthly_overhead_usd: 0, source: t, as_of: 2026-11-01}\n"
+    )
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - gpu: H100-SXM\n    count: 4\n    tier: owned\n    usd_per_hour: 1.0\n"
+    )
+    demand = demand_slice("mixed_week.csv", 6, 4.0, tmp_path / "d.csv")
+    inputs = load_inputs(
+        demand,
+        catalog_dirs=[tmp_path / "cat"],
+        prices="seeds",
+        fleet_file=fleet,
+        policy=Policy(tiers=("reserved_1y", "owned")),
+    )
+    plan = solve_inputs(inputs, SolverSettings(SOLVERS[-1], 60, 1e-3))
+    assert plan.verified, plan.data["verification"]
+    assert {r["gpus_per_instance"] for r in plan.data["reserved"]} == {8}
+    pool = plan.schedule[plan.schedule["source"] == "pool"]
+    assert set(pool["gpus_per_unit"]) == {1, 8}  # both kinds of pool serve
+    gpu_hours = (pool["replica_share"] * pool["tp"]).groupby(pool["workload"]).sum()
+    for w, usd in plan.data["cost_by_workload_usd"].items():
+        assert usd == pytest.approx(plan.total_cost_usd * gpu_hours[w] / gpu_hours.sum()), w

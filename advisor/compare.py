@@ -52,7 +52,8 @@ def _plan_view(plan: Plan, name: str) -> dict[str, Any]:
     for r in d.get("reserved", []):
         # a generic pool is its GPU type; an instance pool is provider/instance[/region]
         key = f"{r.get('pool', r['gpu'])} {r['tier']}"
-        reserved[key] = reserved.get(key, 0) + int(r["count"])
+        # GPUs, as every other fleet row counts (a reserved row's count is instances)
+        reserved[key] = reserved.get(key, 0) + int(r["count"]) * int(r.get("gpus_per_instance", 1))
     existing: dict[str, int] = {}
     for r in d.get("existing", []):
         key = f"{r['gpu']} {r['tier']}"

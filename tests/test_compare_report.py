@@ -389,3 +389,32 @@ def test_one_demand_file_by_two_paths_is_one_demand(saved: dict[str, Path], tmp_
     res = runner.invoke(app, ["compare", str(elsewhere), str(case.save(tmp_path / "c")), "--json"])
     notes = json.loads(res.stdout)["notes"]
     assert any("a: no change, c: price.spot=2" in n for n in notes), notes
+
+
+CONTRACT_8X = """\
+offers:
+  - {provider: acme, instance: 8xH100, gpu: H100-SXM, gpus_per_instance: 8, interconnect: nvlink,
+     tier: reserved_1y, usd_per_hour: 2.00, term_months: 12, source: "quote #42",
+     as_of: 2026-11-20}
+"""
+
+
+def test_compare_counts_the_gpus_of_a_reserved_instance(
+    saved: dict[str, Path], tmp_path: Path
+) -> None:
+    """A plan reserving one 8-GPU instance compared as "acme/8xH100 reserved_1y (reserved
+    GPUs): 1": the row counted instances under a label of GPUs (existing commitments, and
+    the hourly rows beside it, count GPUs)."""
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "offers.yaml").write_text(CONTRACT_8X, encoding="utf-8")
+    lines = (DEMAND / "high_steady.csv").read_text(encoding="utf-8").splitlines()
+    demand = tmp_path / "hs6.csv"
+    demand.write_text("\n".join(lines[:7]) + "\n", encoding="utf-8")
+    plan = solve_plan(
+        demand, catalog_dirs=[tmp_path / "cat"], prices="seeds", solver=SOLVER, time_limit_s=60
+    )
+    rows = [r for r in plan.data["reserved"] if r["instance"] == "8xH100"]
+    assert [(r["gpus_per_instance"], r["count"]) for r in rows] == [(8, 1)]
+    got = compare_plans([Plan.load(saved["low"]), plan])
+    row = {r["metric"]: r for r in got["rows"]}["fleet.reserved.acme/8xH100 reserved_1y"]
+    assert row["values"] == [0, 8]

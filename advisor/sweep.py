@@ -150,9 +150,13 @@ def plan_row(plan: Plan) -> dict[str, Any]:
         row[f"cost_{tier}_usd"] = float(by_tier.get(tier, 0.0))
     row["usd_per_m_output_tokens"] = d.get("usd_per_m_output_tokens")
     reserved = d.get("reserved", [])
-    row["reserved_gpus"] = int(sum(r["count"] for r in reserved))
+    # GPUs (a reserved row's count is instances), summed over the offers of a GPU and tier
+    row["reserved_gpus"] = 0
     for r in reserved:
-        row[f"reserved.{r['gpu']}.{r['tier']}"] = int(r["count"])
+        gpus = int(r["count"]) * int(r.get("gpus_per_instance", 1))
+        row["reserved_gpus"] += gpus
+        key = f"reserved.{r['gpu']}.{r['tier']}"
+        row[key] = row.get(key, 0) + gpus
     sched = plan.schedule
     for src in ("on_demand", "spot"):
         row[f"peak_{src}_gpus"] = _peak_gpus(sched, src)

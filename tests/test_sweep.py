@@ -245,3 +245,42 @@ def test_a_price_case_is_stressed_at_its_prices(demand_csv: Path, tmp_path: Path
     res = CliRunner().invoke(app, ["stress", str(case), "--demand", str(demand_csv), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["expected_cost_usd"] == pytest.approx(own, rel=2e-3)
+
+
+CAPPED_8X = """\
+offers:
+  - {provider: acme, instance: 8xH100, gpu: H100-SXM, gpus_per_instance: 8, interconnect: nvlink,
+     tier: reserved_1y, usd_per_hour: 2.00, term_months: 12, max_instances: 1,
+     source: "quote #42", as_of: 2026-11-20}
+"""
+
+
+def test_the_sweep_row_counts_reserved_gpus_of_every_pool(tmp_path: Path) -> None:
+    """15 generic H100s and one 8-GPU acme instance reserved for a year (6 h of high_steady
+    x3, seeds): the sweep row read reserved_gpus 16 (instances) and
+    reserved.H100-SXM.reserved_1y 1 (the instance's row overwrote the 15 GPUs'); 23 GPUs."""
+    from advisor.pipeline import solve_plan
+    from advisor.policy import Policy
+    from advisor.sweep import plan_row
+
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "offers.yaml").write_text(CAPPED_8X, encoding="utf-8")
+    d = pd.read_csv(Path(__file__).resolve().parents[1] / "demand" / "high_steady.csv")
+    d = d[d["hour"].isin(sorted(d["hour"].unique())[:6])].copy()
+    for c in ("requests", "input_tokens", "output_tokens"):
+        d[c] = d[c] * 3
+    d.to_csv(tmp_path / "d.csv", index=False)
+    plan = solve_plan(
+        tmp_path / "d.csv",
+        catalog_dirs=[tmp_path / "cat"],
+        prices="seeds",
+        policy=Policy(tiers=("on_demand", "reserved_1y"), gpus=("H100-SXM",)),
+        solver=SOLVER,
+        time_limit_s=60,
+    )
+    held = sorted((r["instance"], r["gpus_per_instance"]) for r in plan.data["reserved"])
+    assert held == [("8xH100", 8), ("H100-SXM", 1)]
+    gpus = sum(r["count"] * r["gpus_per_instance"] for r in plan.data["reserved"])
+    row = plan_row(plan)
+    assert row["reserved_gpus"] == gpus
+    assert row["reserved.H100-SXM.reserved_1y"] == gpus

@@ -107,13 +107,29 @@ def short_horizon_warnings(reserved: Sequence[Mapping[str, Any]], horizon_h: flo
         term = float(r["term_hours"])
         if horizon_h < SHORT_HORIZON_FRACTION * term:
             out.append(
-                f"{r['count']} {r['gpu']} {r['tier']} is a commitment of {term / HOURS_PER_YEAR:g} "
+                f"{_committed(r)} {r['tier']} is a commitment of {term / HOURS_PER_YEAR:g} "
                 f"year(s) (${r['commitment_usd']:,.0f} from {r['start'][:10]} to "
                 f"{r['end'][:10]}) chosen from {horizon_h:,.0f} hours of demand "
                 f"({horizon_h / term:.1%} of the term): the plan assumes the horizon's demand "
                 f"repeats for the whole term. Check it against a longer forecast."
             )
     return out
+
+
+def _committed(r: Mapping[str, Any]) -> str:
+    """What a reserved row commits to: ``15 H100-SXM`` (the seeds' per-GPU offers), else the
+    instances and their GPUs (``1 acme 8xH100 instance (8 H100-SXM GPUs)``): a count of
+    8-GPU instances read as GPUs is an eighth of the purchase."""
+    n = int(r["count"])
+    provider = r.get("provider") or "generic"
+    if provider == "generic" and int(r.get("gpus_per_instance", 1) or 1) == 1:
+        return f"{n} {r['gpu']}"
+    where = " ".join(str(x) for x in (provider, r.get("instance"), r.get("region")) if x)
+    gpus = round(_gpus(r))
+    return (
+        f"{n} {where} instance{'s' if n != 1 else ''} "
+        f"({gpus} {r['gpu']} GPU{'s' if gpus != 1 else ''})"
+    )
 
 
 def _gpus(r: Mapping[str, Any]) -> float:

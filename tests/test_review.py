@@ -617,3 +617,19 @@ def test_the_pool_is_shared_among_workloads_by_gpu_hours(tmp_path: Path) -> None
     gpu_hours = (pool["replica_share"] * pool["tp"]).groupby(pool["workload"]).sum()
     for w, usd in plan.data["cost_by_workload_usd"].items():
         assert usd == pytest.approx(plan.total_cost_usd * gpu_hours[w] / gpu_hours.sum()), w
+
+
+def test_the_short_horizon_warning_names_an_instance_and_its_gpus(tmp_path: Path) -> None:
+    """One 8-GPU acme instance reserved for a year on 6 hours of demand was warned about as
+    "1 H100-SXM reserved_1y is a commitment of 1 year(s) ($17,520 ...)", which reads as one
+    GPU at $2/GPU-hour; the warning names the instance and its 8 GPUs."""
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "offers.yaml").write_text(CONTRACT_8X)
+    demand = demand_slice("high_steady.csv", 6, 1.0, tmp_path / "d.csv")
+    inputs = load_inputs(demand, catalog_dirs=[tmp_path / "cat"], prices="seeds")
+    plan = solve_inputs(inputs, SolverSettings(SOLVERS[-1], 60, 1e-3))
+    assert plan.verified, plan.data["verification"]
+    (warning,) = [w for w in plan.data["warnings"] if "is a commitment of" in w]
+    assert warning.startswith(
+        "1 acme 8xH100 instance (8 H100-SXM GPUs) reserved_1y is a commitment of 1 year(s) ($17,520"
+    ), warning

@@ -8,6 +8,7 @@ difference is better, worse or merely a change.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -90,6 +91,11 @@ def _plan_view(plan: Plan, name: str) -> dict[str, Any]:
         # the catalog as solved on (prices included): its checksum and price profile
         "catalog_sha256": (d.get("input_sha256") or {}).get("catalog"),
         "prices": (d.get("inputs") or {}).get("prices"),
+        # the existing commitments solved with (their checksum) and their spend
+        "fleet_sha256": (d.get("input_sha256") or {}).get("fleet"),
+        "existing_count": len(d.get("existing") or []),
+        "existing_usd": float((d.get("cost_by_tier_usd") or {}).get("existing", 0.0)),
+        "policy": d.get("policy") if isinstance(d.get("policy"), dict) else None,
         "horizon_hours": d.get("horizon_hours"),
         "verified": d.get("verified"),
         "edited": any(EDITED_NOTE in str(w) for w in d.get("warnings") or []),
@@ -374,6 +380,18 @@ def _notes(views: list[dict[str, Any]]) -> list[str]:
             "the prices as well as by the plans.",
         ),
         (
+            lambda v: v["fleet_sha256"],  # None: not recorded, so not told apart
+            _commitments_text,
+            "The plans were solved with different existing commitments ({}); each total "
+            "includes its commitments' spend, paid whatever the plan does.",
+        ),
+        (
+            lambda v: None if v["policy"] is None else json.dumps(v["policy"], sort_keys=True),
+            lambda v: _policy_text(v["policy"] or {}),
+            "The plans were solved under different procurement policies ({}); each chose only "
+            "among what its policy allows.",
+        ),
+        (
             lambda v: v["horizon_hours"],
             lambda v: f"{v['horizon_hours']:g} h",
             "The plans cover different horizons ({}); compare USD/M output tokens rather than "
@@ -394,6 +412,24 @@ def _notes(views: list[dict[str, Any]]) -> list[str]:
         elif v["verified"] is False:
             notes.append(f"Plan '{v['name']}' is not verified.")
     return notes
+
+
+def _commitments_text(view: Mapping[str, Any]) -> str:
+    """``none`` or ``2 commitments ($3,014.40)`` (those with hours in the horizon)."""
+    n = view["existing_count"]
+    if not n:
+        return "none"
+    return f"{n} commitment{'s' if n != 1 else ''} (${view['existing_usd']:,.2f})"
+
+
+def _policy_text(policy: Mapping[str, Any]) -> str:
+    """``gpus H100-SXM; max_gpu_types 1`` (the rules a plan records), or ``no rules``."""
+    rules = [
+        f"{k} {','.join(str(x) for x in v) if isinstance(v, list) else v}"
+        for k, v in sorted(policy.items())
+        if v is not None
+    ]
+    return "; ".join(rules) or "no rules"
 
 
 # --- formatting ------------------------------------------------------------------------------

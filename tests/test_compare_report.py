@@ -418,3 +418,32 @@ def test_compare_counts_the_gpus_of_a_reserved_instance(
     got = compare_plans([Plan.load(saved["low"]), plan])
     row = {r["metric"]: r for r in got["rows"]}["fleet.reserved.acme/8xH100 reserved_1y"]
     assert row["values"] == [0, 8]
+
+
+def test_compare_notes_plans_solved_with_other_commitments_or_policy(
+    saved: dict[str, Path], tmp_path: Path
+) -> None:
+    """The same demand solved with and without existing commitments compared as 'Total cost
+    +44.7%' (spiky_diurnal, seeds, 14 committed GPUs: $3,014.40 of it paid whatever the
+    plan does), and with and without a --gpus policy, with no note, where other demand files,
+    catalogs and horizons each get one."""
+    from advisor.policy import Policy
+
+    demand = saved["spiky"].parent / "spiky_48h.csv"
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - {gpu: H100-SXM, count: 2, tier: owned, usd_per_hour: 1.0}\n",
+        encoding="utf-8",
+    )
+    with_fleet = solve_plan(demand, fleet_file=fleet, solver=SOLVER, time_limit_s=60, gap=1e-3)
+    only = solve_plan(
+        demand, policy=Policy(gpus=["H100-SXM"]), solver=SOLVER, time_limit_s=60, gap=1e-3
+    )
+    base = Plan.load(saved["spiky"])
+    notes = compare_plans([base, with_fleet], names=["a", "b"])["notes"]
+    (note,) = [n for n in notes if "commitments" in n]
+    assert "a: none" in note and "b: 1 commitment ($96.00)" in note, note
+    notes = compare_plans([base, only], names=["a", "c"])["notes"]
+    (note,) = [n for n in notes if "policies" in n]
+    assert "a: no rules" in note and "c: gpus H100-SXM" in note, note
+    assert not [n for n in compare_plans([base, base], names=["a", "d"])["notes"]]

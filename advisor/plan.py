@@ -1209,8 +1209,18 @@ def serving_text(serving: list[Mapping[str, Any]]) -> str:
         what = (
             "API" if s["source"] == "api" else f"{s['gpu']} {s['quant']} TP{s['tp']} {s['source']}"
         )
-        parts.append(f"{what} {s['share_of_requests']:.0%}")
+        parts.append(f"{what} {share_text(s['share_of_requests'])}")
     return ", ".join(parts) or "-"
+
+
+def share_text(fraction: float) -> str:
+    """A share of requests in whole percent, ``<1%`` or ``>99%`` where it rounds to 0% or
+    100% without being it (0.3% to the API is not "API 0%")."""
+    if 0 < fraction < 0.005:
+        return "<1%"
+    if 0.995 <= fraction < 1:
+        return ">99%"
+    return f"{fraction:.0%}"
 
 
 def savings_text(data: Mapping[str, Any]) -> str:
@@ -1510,4 +1520,5 @@ __all__ = [
     "reading_edited",
     "savings_text",
     "serving_text",
+    "share_text",
 ]

@@ -31,6 +31,7 @@ from advisor.plan import (
     reading_edited,
     savings_text,
     serving_text,
+    share_text,
 )
 from advisor.serving import Replica, slo_capacity, workload_slo, workload_traffic
 from advisor.serving_plot import load_figure_png
@@ -122,7 +123,7 @@ def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:
             if d["usd_per_m_output_tokens"] is None
             else f"{d['usd_per_m_output_tokens']:.3f}",
             "-" if api is None else f"{api:.3f}",
-            f"{d['api_share_of_requests']:.0%}",
+            share_text(d["api_share_of_requests"]),
         )
     console.print(w)
     b = Table(title="Against the simple policies")

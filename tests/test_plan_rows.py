@@ -145,3 +145,20 @@ def _forged_args(
         "report": ["report", str(forged), "--out", str(tmp_path / "r")],
         "stress": ["stress", str(forged), "--demand", str(saved["demand"])],
     }[command]
+
+
+def test_a_small_share_of_requests_is_not_written_as_none() -> None:
+    """spiky_diurnal with 14 committed GPUs (seeds) sent 0.3% of its 10,071,508 requests to
+    the API ($33.20), and the summary's "served on" read "API 0%" (the CLI's "to API" too),
+    as if the API served none; a share that rounds to 0% or 100% without being it reads
+    "<1%" or ">99%"."""
+    from advisor.plan import serving_text, share_text
+
+    assert share_text(0.003169) == "<1%" and share_text(0.0) == "0%"
+    assert share_text(0.9968) == ">99%" and share_text(1.0) == "100%"
+    assert share_text(0.42) == "42%"
+    serving = [
+        {"source": "pool", "gpu": "MI300X", "quant": "fp8", "tp": 4, "share_of_requests": 0.9968},
+        {"source": "api", "share_of_requests": 0.0032},
+    ]
+    assert serving_text(serving) == "MI300X fp8 TP4 pool >99%, API <1%"

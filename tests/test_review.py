@@ -633,3 +633,23 @@ def test_the_short_horizon_warning_names_an_instance_and_its_gpus(tmp_path: Path
     assert warning.startswith(
         "1 acme 8xH100 instance (8 H100-SXM GPUs) reserved_1y is a commitment of 1 year(s) ($17,520"
     ), warning
+
+
+def test_verify_says_whether_the_plan_was_solved_with_a_fleet_file(tmp_path: Path) -> None:
+    """A plan solved without a fleet file, verified with one, was told "pass the --fleet file
+    it was solved with" (it had none); one solved with a file, verified without, was not
+    told which. The check now names the file, or says there was none."""
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "commitments:\n  - {gpu: H100-SXM, count: 2, tier: owned, usd_per_hour: 1.0}\n"
+    )
+    demand = demand_slice("low_volume.csv", 6, 1.0, tmp_path / "d.csv")
+    for name, solved_with, given, says in (
+        ("none", None, fleet, "it was solved without one: leave --fleet out"),
+        ("file", fleet, None, f"pass the --fleet file it was solved with: {fleet}"),
+    ):
+        inputs = load_inputs(demand, fleet_file=solved_with)
+        saved = solve_inputs(inputs, SolverSettings(SOLVERS[-1], 60, 1e-3)).save(tmp_path / name)
+        report = verify_files(saved, demand, fleet_file=given)
+        (check,) = [c for c in report.checks if c["check"] == "inputs"]
+        assert not check["ok"] and says in check["detail"], check

@@ -18,11 +18,37 @@ from advisor.verify.report import REL_TOL, Case, VerifyReport, close, is_number,
 #: What each input digest stands for, and how to pass the one the plan was solved with.
 _INPUT_NAMES = {
     "demand": "the demand CSV",
-    "catalog": "the catalog (pass the --catalog folders it was solved with)",
-    "workloads": "the workload definitions (pass the --workloads files it was solved with)",
-    "capacity": "the measured capacity (pass the --capacity file it was solved with)",
-    "fleet": "the existing commitments (pass the --fleet file it was solved with)",
+    "catalog": "the catalog",
+    "workloads": "the workload definitions",
+    "capacity": "the measured capacity",
+    "fleet": "the existing commitments",
 }
+#: per input digest: the key of plan.json's ``inputs`` naming its files, the flag, and
+#: whether a plan solved without one is told to leave the flag out
+_INPUT_FILES = {
+    "catalog": ("catalog_dirs", "--catalog folders", False),
+    "workloads": ("workloads_files", "--workloads files", False),
+    "capacity": ("capacity_file", "--capacity file", True),
+    "fleet": ("fleet_file", "--fleet file", True),
+}
+
+
+def _input_differs(key: str, recorded_inputs: Any) -> str:
+    """Which input differs, and what the plan was solved with: its files, or none."""
+    name = _INPUT_NAMES.get(key, key)
+    if key not in _INPUT_FILES:
+        return f"{name} differs from the one the plan was solved for"
+    field, flag, optional = _INPUT_FILES[key]
+    files = recorded_inputs.get(field) if isinstance(recorded_inputs, Mapping) else None
+    if isinstance(files, list):
+        files = ", ".join(str(f) for f in files)
+    if files:
+        hint = f"pass the {flag} it was solved with: {files}"
+    elif optional:
+        hint = f"it was solved without one: leave {flag.split()[0]} out"
+    else:
+        hint = f"pass the {flag} it was solved with"
+    return f"{name} ({hint}) differs from the one the plan was solved for"
 
 
 SOURCES = ("pool", "on_demand", "spot", "api")
@@ -62,9 +88,7 @@ def check_inputs(rep: VerifyReport, plan_data: Mapping[str, Any], given: Mapping
     rep.add(
         "inputs",
         not differ,
-        "; ".join(
-            f"{_INPUT_NAMES.get(k, k)} differs from the one the plan was solved for" for k in differ
-        )
+        "; ".join(_input_differs(k, plan_data.get("inputs")) for k in differ)
         or "demand, catalog, workloads, capacity and fleet are the ones the plan was solved for",
     )
     return not differ

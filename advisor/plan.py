@@ -991,9 +991,12 @@ def pool_utilization(
     existing: Sequence[Mapping[str, Any]] | None,
     hours: float,
 ) -> float | None:
-    """Pool GPU-hours the schedule uses over those reserved (plan.json's ``reserved`` rows:
-    instances × GPUs per instance) and existing (None: no pool). In GPU-hours, not pool
-    units: an 8-GPU instance is 8 GPUs beside 8 committed ones, not 1."""
+    """Pool GPU-hours the demand loads over those reserved (plan.json's ``reserved`` rows:
+    instances × GPUs per instance) and existing (None: no pool). The load is each pool
+    replica's share of its capacity in use × its TP GPUs, so a replica kept below its
+    capacity (the solver may keep pool replicas it does not need: they cost nothing more)
+    counts for what it serves. In GPU-hours, not pool units: an 8-GPU instance is 8 GPUs
+    beside 8 committed ones, not 1."""
     capacity = sum(
         int(r["count"]) * int(r.get("gpus_per_instance", 1)) for r in reserved_rows
     ) * hours + sum(float(e.get("gpu_hours", 0.0)) for e in (existing or []))

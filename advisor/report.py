@@ -620,9 +620,11 @@ def _build_figures(
             _Figure(
                 "pool_utilization",
                 "Reserved-pool utilization by hour of week",
-                "GPUs in use in the pool (replicas × TP) divided by the pool's reserved, owned "
-                "and existing GPUs, averaged over the weeks of the horizon, by hour of week "
-                "(UTC); the dashed line is the whole horizon's utilization.",
+                "The pool's load in GPUs (each pool replica's TP GPUs × the share of its "
+                "capacity the demand uses) divided by the pool's reserved, owned and existing "
+                "GPUs, averaged over the weeks of the horizon, by hour of week (UTC); the "
+                "dashed line is the whole horizon's utilization. A replica kept running below "
+                "its capacity counts for what it serves, not for the GPUs it holds.",
                 _fig_pool_utilization(plan, util),
             )
         )

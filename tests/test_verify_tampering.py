@@ -10,6 +10,7 @@ hourly replicas and the API), then copied and edited per test.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Callable
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from advisor.catalog import load_catalog
 from advisor.demand import write_demand_csv
+from advisor.files import sha256
 from advisor.pipeline import solve_plan, verify_files
 from advisor.policy import Policy
 from advisor.scenarios import load_scenarios
@@ -405,3 +408,37 @@ def test_a_plan_written_before_the_deployment_figures_still_verifies(
 
     rep = _verify(solved, tmp_path, edit)
     assert rep.ok, rep.failures()
+
+
+def _edit_schedule(folder: Path, edit: Callable[[pd.DataFrame], None]) -> Path:
+    """``folder``'s schedule.csv edited by ``edit``, its checksum in plan.json recomputed (as a
+    forger would)."""
+    path = folder / "schedule.csv"
+    sched = pd.read_csv(io.StringIO(path.read_text()), dtype=str, keep_default_na=False)
+    edit(sched)
+    text = sched.to_csv(index=False)
+    path.write_text(text)
+    data = json.loads((folder / "plan.json").read_text())
+    data["schedule_sha256"] = sha256(text)
+    (folder / "plan.json").write_text(json.dumps(data, indent=2))
+    return folder
+
+
+@pytest.mark.parametrize("provider", ["", "nowhere", "together"])
+def test_every_api_row_names_the_provider_its_workload_is_priced_at(
+    solved: dict[str, Path], tmp_path: Path, provider: str
+) -> None:
+    """Only the first API row's provider was checked: later rows naming no provider, or one
+    without an offer, were priced at $0 (their tokens free), and one outside the providers
+    the workload may buy from at that provider's price."""
+
+    def edit(sched: pd.DataFrame) -> None:
+        api = sched.index[sched["source"] == "api"]
+        assert len(api) > 1, "the fixture has API rows in more than one hour"
+        sched.loc[api[1:], "provider"] = provider
+
+    folder = _edit_schedule(_copy(solved["dir"], tmp_path), edit)
+    rep = verify_files(folder, solved["demand"])
+    assert "rules" in _failed(rep), rep.checks
+    detail = next(c["detail"] for c in rep.checks if c["check"] == "rules")
+    assert f"API rows name {provider!r}" in detail, detail

@@ -81,8 +81,22 @@ def verify_plan(
         self_rows, api_rows = _by_source(case.sched)
         # GPU types already paid for: their pool serves whatever the policy and --providers buy
         committed = frozenset(existing_gpus or {})
+        # the API offer each workload is priced at: the cheapest of the providers it may buy
+        priced = {
+            w: workload_api_offer(catalog, _as_workload(workload_defs[w]), providers)
+            for w in workloads
+        }
         _check_capacity_and_rules(
-            rep, self_rows, api_rows, defs, catalog, measured, providers, capacity_model, committed
+            rep,
+            self_rows,
+            api_rows,
+            defs,
+            catalog,
+            measured,
+            providers,
+            capacity_model,
+            committed,
+            priced,
         )
         _check_replicas(rep, self_rows)
         pools = _check_reserved_pool(rep, case, self_rows, existing_gpus or {}, providers)
@@ -96,10 +110,6 @@ def verify_plan(
         check_buy_lists(rep, case, reserved, given.buy_file)
         check_totals(rep, case, tiers, reserved)
         check_fleet(rep, case, reserved)
-        priced = {
-            w: workload_api_offer(catalog, _as_workload(workload_defs[w]), providers)
-            for w in workloads
-        }
         check_echoes(rep, case, defs, priced)
         check_deployments(rep, case, defs, measured, capacity_model)
         if existing is not None:
@@ -247,10 +257,14 @@ def _check_capacity_and_rules(
     providers: Sequence[str] | None,
     capacity_model: str,
     committed: frozenset[str] = frozenset(),
+    priced: Mapping[str, Any] | None = None,
 ) -> None:
     """Every self-hosted row within its replica share's capacity at the workload's SLOs
     (recomputed), and the workload's rules (spot, API, GPUs, providers, quantization);
-    ``committed``: the GPU types of existing commitments (``_provider_problems``)."""
+    ``committed``: the GPU types of existing commitments (``_provider_problems``); ``priced``:
+    the API offer each workload is priced at (``workload_api_offer``), which every one of its
+    API rows must name."""
+    priced = priced or {}
     cap_cache: dict[tuple[str, str], float | None] = {}
     bad_cap, bad_rule = [], []
     for r in self_rows.itertuples(index=False):
@@ -294,15 +308,21 @@ def _check_capacity_and_rules(
                 f"{r.workload}'s API rows name {r.model}, not {defs[r.workload]['model']}"
             )
     for w in sorted(set(api_rows["workload"])) if len(api_rows) else []:
+        offer = priced.get(w)
+        # every row, not the first: a row naming no offer was priced at nothing
+        named = {_text(p) for p in api_rows.loc[api_rows["workload"] == w, "provider"]}
         if not defs[w]["allow_api"]:
             bad_rule.append(f"{w} sends requests to the API but allow_api is false")
-        if _api_offer(catalog, defs[w]["model"], _api_provider(api_rows, w)) is None:
-            bad_rule.append(f"{w}: no API offer for {defs[w]['model']}")
-        provider = _api_provider(api_rows, w)
-        if defs[w].get("providers") and provider and provider not in defs[w]["providers"]:
-            bad_rule.append(f"{w} sends requests to {provider}, not in its providers")
-        if providers is not None and provider and provider not in providers:
-            bad_rule.append(f"{w} sends requests to {provider}, not in --providers")
+        elif offer is None:
+            bad_rule.append(
+                f"{w}: no API offer for {defs[w]['model']} from the providers it may buy from"
+            )
+        elif named != {offer.provider}:
+            other = sorted(named - {offer.provider})[0]
+            bad_rule.append(
+                f"{w}'s API rows name {other!r}: the API it is priced at is {offer.provider}'s "
+                "(the cheapest of the providers it may buy from)"
+            )
     rep.add(
         "capacity_within_slo",
         not bad_cap,
@@ -483,12 +503,9 @@ def _as_workload(d: Workload | Mapping[str, Any]) -> Workload:
     return d if isinstance(d, Workload) else Workload.model_validate(d)
 
 
-def _api_provider(api_rows: pd.DataFrame, workload: str) -> str:
-    """The API provider a plan's rows name for a workload ('' in plans without one)."""
-    if "provider" not in api_rows.columns:
-        return ""
-    names = api_rows.loc[api_rows["workload"] == workload, "provider"].dropna().unique()
-    return str(names[0]) if len(names) else ""
+def _text(v: Any) -> str:
+    """A schedule cell as text: an empty cell (read as NaN) is ''."""
+    return v if isinstance(v, str) else ""
 
 
 def _api_offer(catalog: Catalog, model: str, provider: str) -> Any:

@@ -32,6 +32,8 @@ from advisor.workloads import load_workloads
 from tests.adversarial.helpers import FAST, GPU_CSV, HEADER, HOURS, WL, invoke, write
 
 Edit = Callable[[dict[str, Any]], None]
+#: a second workload, beside ``WL``
+OTHER = "mixtral-8x7b-batch"
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,23 @@ def two_stage(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     top = int(np.argmax(scen.weights))
     one = write_demand_csv(scen.demands[top], tmp / "top.csv")
     return {"dir": out, "demand": one, "scenarios": path}
+
+
+@pytest.fixture(scope="module")
+def two_workloads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A saved plan of two workloads, each with GPU rows, sharing its costs."""
+    tmp = tmp_path_factory.mktemp("two")
+    rows = "".join(
+        f"{h},{w},{n},,\n"
+        for h, n in zip(HOURS, (20000, 20000, 20000, 700000), strict=True)
+        for w in (WL, OTHER)
+    )
+    demand = write(tmp / "two.csv", HEADER + rows)
+    plan = solve_plan(demand, solver="highs", time_limit_s=30)
+    assert plan.verified, plan.data["verification"]
+    out = tmp / "plan"
+    plan.save(out)
+    return {"dir": out, "demand": demand}
 
 
 def _copy(src: Path, tmp: Path, edit: Edit | None = None) -> Path:
@@ -442,3 +461,26 @@ def test_every_api_row_names_the_provider_its_workload_is_priced_at(
     assert "rules" in _failed(rep), rep.checks
     detail = next(c["detail"] for c in rep.checks if c["check"] == "rules")
     assert f"API rows name {provider!r}" in detail, detail
+
+
+def test_each_workloads_allocated_cost_is_recomputed(
+    two_workloads: dict[str, Path], tmp_path: Path
+) -> None:
+    """Half of one workload's cost moved onto the other (their sum, each $/M and the total
+    kept) verified: only the sum of cost_by_workload_usd was checked, not the allocation."""
+
+    def edit(d: dict[str, Any]) -> None:
+        by_w = d["cost_by_workload_usd"]
+        moved = by_w[WL] / 2
+        by_w[WL] -= moved
+        by_w[OTHER] += moved
+        for w in (WL, OTHER):
+            entry = d["workloads"][w]
+            entry["cost_usd"] = by_w[w]
+            entry["usd_per_m_output_tokens"] = by_w[w] / entry["output_tokens"] * 1e6
+
+    rep = verify_files(_copy(two_workloads["dir"], tmp_path, edit), two_workloads["demand"])
+    assert _failed(rep) == {"totals"}, rep.checks
+    detail = next(c["detail"] for c in rep.checks if c["check"] == "totals")
+    assert f"cost_by_workload_usd[{WL}]" in detail, detail
+    assert verify_files(_copy(two_workloads["dir"], tmp_path / "same"), two_workloads["demand"]).ok

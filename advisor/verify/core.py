@@ -108,7 +108,7 @@ def verify_plan(
         reserved = expected_reserved(plan_data, catalog, hours)
         _check_policy(rep, plan_data, schedule, catalog, committed, policy)
         check_buy_lists(rep, case, reserved, given.buy_file)
-        check_totals(rep, case, tiers, reserved)
+        check_totals(rep, case, tiers, reserved, priced)
         check_fleet(rep, case, reserved)
         check_echoes(rep, case, defs, priced)
         check_deployments(rep, case, defs, measured, capacity_model)

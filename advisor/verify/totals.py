@@ -11,7 +11,8 @@ import pandas as pd
 
 from advisor.catalog import ApiOffer, Catalog
 from advisor.files import jsonable
-from advisor.plan import pool_utilization
+from advisor.options import effective_prices
+from advisor.plan import pool_utilization, workload_costs
 from advisor.solve import SOLVERS
 from advisor.units import TOKENS_PER_M
 from advisor.verify.report import (
@@ -46,9 +47,12 @@ def check_totals(
     case: Case,
     tiers: Mapping[str, float],
     reserved: Sequence[Mapping[str, Any]],
+    priced: Mapping[str, ApiOffer | None] | None = None,
 ) -> None:
-    """Every total the plan reports, recomputed: tokens, per-workload figures, $/M, reserved
-    rows (``reserved``: recomputed from the catalog), utilization, the bound and the gap."""
+    """Every total the plan reports, recomputed: tokens, per-workload figures (each
+    workload's cost allocated from ``tiers`` as the plan allocates it; ``priced``: the API
+    offer each workload is priced at), $/M, reserved rows (``reserved``: recomputed from the
+    catalog), utilization, the bound and the gap."""
     plan_data, sched, workloads = case.plan_data, case.sched, case.workloads
     requests, input_tokens, output_tokens = case.requests, case.input_tokens, case.output_tokens
     same = Same()
@@ -76,6 +80,7 @@ def check_totals(
         for i, w in enumerate(workloads)
     }
     _workload_totals(same, plan_data, sched, workloads, sums)
+    _workload_costs(same, case, tiers, priced or {})
     by_w, listed = plan_data.get("cost_by_workload_usd") or {}, plan_data.get("workloads") or {}
     if sorted(by_w) == sorted(listed) == sorted(workloads) and all(
         is_number(v) for v in by_w.values()
@@ -135,6 +140,26 @@ def _workload_totals(
             d.get("api_share_of_requests"),
             api_req / max(req, 1e-12),
         )
+
+
+def _workload_costs(
+    same: Same, case: Case, tiers: Mapping[str, float], priced: Mapping[str, ApiOffer | None]
+) -> None:
+    """Each workload's cost as the plan allocates the recomputed ``tiers`` (its hourly GPUs
+    and API tokens, its share of the pool and the overhead: ``advisor.plan.workload_costs``),
+    not only their sum."""
+    by_w = case.plan_data.get("cost_by_workload_usd")
+    if not isinstance(by_w, Mapping) or sorted(by_w) != sorted(case.workloads):
+        return  # _workload_totals says so
+    api = {
+        w: (a.usd_per_m_input_tokens, a.usd_per_m_output_tokens) if a is not None else (0.0, 0.0)
+        for w, a in ((w, priced.get(w)) for w in case.workloads)
+    }
+    want = workload_costs(
+        case.sched, tiers, effective_prices(case.catalog), api, tuple(case.workloads)
+    )
+    for w in case.workloads:
+        same(f"cost_by_workload_usd[{w}]", by_w[w], want[w])
 
 
 def _pool_totals(

@@ -484,3 +484,15 @@ def test_each_workloads_allocated_cost_is_recomputed(
     detail = next(c["detail"] for c in rep.checks if c["check"] == "totals")
     assert f"cost_by_workload_usd[{WL}]" in detail, detail
     assert verify_files(_copy(two_workloads["dir"], tmp_path / "same"), two_workloads["demand"]).ok
+
+
+def test_the_api_provider_a_workload_names_is_the_one_it_is_priced_at(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """plan.json's api_provider (the API a reader is told the overflow goes to) verified as
+    any name: only the prices beside it were checked."""
+    edit: Edit = lambda d: d["workloads"][WL].update(api_provider="together")  # noqa: E731
+    rep = _verify(solved, tmp_path, edit)
+    assert _failed(rep) == {"echoes"}, rep.checks
+    detail = next(c["detail"] for c in rep.checks if c["check"] == "echoes")
+    assert "api_provider" in detail, detail

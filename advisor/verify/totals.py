@@ -314,6 +314,12 @@ def check_echoes(
             )
             / wo
         )
+        # a plan written before it was stated does not name it, and misleads no one
+        if "api_provider" in got and got.get("api_provider") != (api and api.provider):
+            bad.append(
+                f"workloads[{w}].api_provider is {got.get('api_provider')!r}, the inputs price "
+                f"its API at {api and api.provider!r}"
+            )
         for k, v in prices.items():
             r = got.get(k)
             if (v is None) != (r is None) or (

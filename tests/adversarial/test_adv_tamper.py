@@ -374,10 +374,9 @@ UNCHECKED = (
     "workloads/*/deployments",
     "existing",
     # summaries added beside this suite and not yet recomputed by the verifier: how each
-    # workload is served, its marginal $/M, its API provider, the policy and buy list
+    # workload is served, its marginal $/M, the policy and buy list
     "workloads/*/serving",
     "workloads/*/marginal_usd_per_m_output_tokens",
-    "workloads/*/api_provider",
     "policy",
     "buy",
     # and each reserved row's commitment terms (start, end, term, monthly and total spend)

@@ -942,7 +942,7 @@ def assemble_plan(
         "cost_by_workload_usd": per_w,
         "reserved": reserved_rows,
         "buy": buy_rows(reserved_rows, schedule, H, opts.gpu_usd_per_hour),
-        "existing": _commitment_use(existing or [], schedule, solution.reserved, hours),
+        "existing": commitment_use(existing or [], schedule, solution.reserved, hours),
         "fleet": _fleet_summary(schedule, solution.reserved, H, opts),
         **_per_token(total, float(input_tokens.sum()), float(output_tokens.sum())),
         "reserved_utilization": pool_utilization(schedule, reserved_rows, existing, H),
@@ -1401,7 +1401,7 @@ def marginal_usd_per_m_output(
     return float(np.sum(short[need] * rate[need]))
 
 
-def _commitment_use(
+def commitment_use(
     existing: list[dict[str, Any]],
     schedule: pd.DataFrame,
     reserved: Mapping[tuple[str, str], int],

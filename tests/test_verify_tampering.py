@@ -87,6 +87,24 @@ def two_workloads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"dir": out, "demand": demand}
 
 
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A saved plan beside an existing commitment that ends inside the horizon."""
+    tmp = tmp_path_factory.mktemp("fleet")
+    demand = write(tmp / "gpu.csv", GPU_CSV)
+    fleet = write(
+        tmp / "fleet.yaml",
+        "commitments:\n  - {gpu: H100-SXM, count: 1, tier: reserved_1y, usd_per_hour: 2.0,\n"
+        f"     end: '{HOURS[2]}', note: contract 7}}\n",
+    )
+    plan = solve_plan(demand, fleet_file=fleet, solver="highs", time_limit_s=30)
+    assert plan.verified, plan.data["verification"]
+    assert plan.data["existing"], plan.data["existing"]
+    out = tmp / "plan"
+    plan.save(out)
+    return {"dir": out, "demand": demand, "fleet": fleet}
+
+
 def _copy(src: Path, tmp: Path, edit: Edit | None = None) -> Path:
     """The plan folder copied (manifest included), its plan.json edited by ``edit``."""
     out = tmp / "edited"
@@ -496,3 +514,28 @@ def test_the_api_provider_a_workload_names_is_the_one_it_is_priced_at(
     assert _failed(rep) == {"echoes"}, rep.checks
     detail = next(c["detail"] for c in rep.checks if c["check"] == "echoes")
     assert "api_provider" in detail, detail
+
+
+EXISTING_EDITS: dict[str, Edit] = {
+    "end": lambda d: d["existing"][0].update(end="2027-01-05T00:00:00+00:00"),
+    "start": lambda d: d["existing"][0].update(start="2025-01-05T00:00:00+00:00"),
+    "note": lambda d: d["existing"][0].update(note="free GPUs"),
+    "utilization": lambda d: d["existing"][0].update(
+        pool_utilization=1.0 - d["existing"][0]["pool_utilization"] / 2
+    ),
+    "under used": lambda d: d["existing"][0].update(under_used=not d["existing"][0]["under_used"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXISTING_EDITS))
+def test_every_field_of_an_existing_commitment_is_checked(
+    committed: dict[str, Path], tmp_path: Path, name: str
+) -> None:
+    """A commitment's end moved a year on, its pool utilization raised and its under-used flag
+    flipped verified: only its GPU, tier, count, active hours and spend were compared."""
+    folder = _copy(committed["dir"], tmp_path, EXISTING_EDITS[name])
+    rep = verify_files(folder, committed["demand"], fleet_file=committed["fleet"])
+    assert _failed(rep) == {"existing"}, rep.checks
+    same = verify_files(_copy(committed["dir"], tmp_path / "same"), committed["demand"],
+                        fleet_file=committed["fleet"])  # fmt: skip
+    assert same.ok, same.failures()

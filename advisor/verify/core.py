@@ -113,7 +113,7 @@ def verify_plan(
         check_echoes(rep, case, defs, priced)
         check_deployments(rep, case, defs, measured, capacity_model)
         if existing is not None:
-            check_existing(rep, plan_data, existing)
+            check_existing(rep, case, existing)
         if baselines is not None:
             check_baselines(rep, plan_data, baselines, total)
         check_warnings(rep, case, given.implied_warnings, reserved, baselines, total)

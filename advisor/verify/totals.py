@@ -12,7 +12,7 @@ import pandas as pd
 from advisor.catalog import ApiOffer, Catalog
 from advisor.files import jsonable
 from advisor.options import effective_prices
-from advisor.plan import pool_utilization, workload_costs
+from advisor.plan import commitment_use, pool_utilization, workload_costs
 from advisor.solve import SOLVERS
 from advisor.units import TOKENS_PER_M
 from advisor.verify.report import (
@@ -346,23 +346,37 @@ def check_echoes(
     )
 
 
-def check_existing(
-    rep: VerifyReport, plan_data: Mapping[str, Any], existing: Sequence[Mapping[str, Any]]
-) -> None:
-    """The plan's commitments are the fleet file's, with their active hours and spend."""
+def check_existing(rep: VerifyReport, case: Case, existing: Sequence[Mapping[str, Any]]) -> None:
+    """The plan's commitments are the fleet file's (``existing``), with their dates, note,
+    active hours and spend, and the load on their pool the schedule puts there
+    (``advisor.plan.commitment_use``: utilization, under-used)."""
+    plan_data = case.plan_data
     reported = plan_data.get("existing") or []
     bad: list[str] = []
     if len(reported) != len(existing):
         bad.append(f"the plan lists {len(reported)} commitments, the fleet {len(existing)}")
     else:
-        for i, (got, want) in enumerate(zip(reported, existing, strict=True)):
-            for k in ("gpu", "tier", "count", "active_hours"):
+        reserved = {
+            (r.get("pool", r["gpu"]), r["tier"]): int(r["count"]) for r in plan_data["reserved"]
+        }
+        use = commitment_use([dict(e) for e in existing], case.sched, reserved, case.hours)
+        for i, (got, want) in enumerate(zip(reported, use, strict=True)):
+            for k in ("gpu", "tier", "count", "start", "end", "note", "active_hours"):
                 if got.get(k) != want[k]:
                     bad.append(f"existing[{i}].{k}: reported {got.get(k)!r}, fleet {want[k]!r}")
-            for k in ("usd_per_hour", "gpu_hours", "cost_usd"):
-                v = got.get(k)
-                if not is_number(v) or not close(float(v), float(want[k])):
-                    bad.append(f"existing[{i}].{k}: reported {v!r}, recomputed {want[k]!r}")
+            for k in ("usd_per_hour", "gpu_hours", "cost_usd", "pool_utilization"):
+                v, w = got.get(k), want[k]
+                if k == "pool_utilization" and k not in got:
+                    continue  # a plan written before it was stated misleads no one
+                if (w is None) != (v is None) or (
+                    w is not None and not (is_number(v) and close(float(v), float(w)))
+                ):
+                    bad.append(f"existing[{i}].{k}: reported {v!r}, recomputed {w!r}")
+            if "under_used" in got and got["under_used"] is not want["under_used"]:
+                bad.append(
+                    f"existing[{i}].under_used: reported {got.get('under_used')!r}, "
+                    f"recomputed {want['under_used']!r}"
+                )
     rep.add(
         "existing",
         not bad,

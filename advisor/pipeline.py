@@ -42,6 +42,7 @@ from advisor.options import (
 )
 from advisor.plan import (
     BUY_FILE,
+    SUMMARY_FILE,
     Plan,
     assemble_plan,
     marginal_by_workload,
@@ -665,8 +666,13 @@ def verify_files(
     buy_path = folder / BUY_FILE
     # the buy list on disk is what a reviewer reads: that file is checked, and so is
     # plan.json's copy (which compare and report read)
+    summary_path = folder / SUMMARY_FILE
     given = Given(
         buy_file=read_buy_csv(buy_path) if buy_path.is_file() else None,
+        # what a reader opens first: its text must be what plan.json says
+        summary_file=summary_path.read_text(encoding="utf-8", errors="replace")
+        if summary_path.is_file()
+        else None,
         scenario_table=_scenario_table(folder) if plan.data.get("scenarios") else None,
         scenarios=_scenario_set(scenarios_file, inputs) if scenarios_file else None,
     )

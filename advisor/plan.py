@@ -75,7 +75,8 @@ SCHEDULE_COLUMNS = [
     "instances",
 ]
 BUY_FILE = "buy.csv"
-PLAN_FILES = ("plan.json", "schedule.csv", BUY_FILE, "summary.md")
+SUMMARY_FILE = "summary.md"
+PLAN_FILES = ("plan.json", "schedule.csv", BUY_FILE, SUMMARY_FILE)
 
 
 #: what each row of plan.json's fleet lists holds for the readers (compare, report, stress),
@@ -297,7 +298,7 @@ class Plan:
             **(extra or {}),
             "schedule.csv": csv_text,
             BUY_FILE: buy_csv(data.get("buy", [])),
-            "summary.md": summary_md if summary_md is not None else plan_summary_md(data),
+            SUMMARY_FILE: summary_md if summary_md is not None else plan_summary_md(data),
             "plan.json": plan_json,
         }
         if folder is None:

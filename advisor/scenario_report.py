@@ -107,6 +107,13 @@ def scenario_figure_png(summary: Mapping[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+def summary_md(data: Mapping[str, Any]) -> str:
+    """A plan folder's ``summary.md``: the plan's summary, and a two-stage plan's scenarios."""
+    scenarios = data.get("scenarios")
+    text = plan_summary_md(data)
+    return text + "\n" + scenarios_md(scenarios) if scenarios is not None else text
+
+
 def save_scenario_plan(plan: Any, out_dir: Path | str) -> dict[str, Path]:
     """Save the plan folder with the scenario summary, ``scenarios.csv`` and the figure."""
     out = Path(out_dir)
@@ -114,7 +121,7 @@ def save_scenario_plan(plan: Any, out_dir: Path | str) -> dict[str, Path]:
     table = pd.DataFrame(scenario_rows(summary))
     plan.save(
         out,
-        summary_md=plan_summary_md(plan.data) + "\n" + scenarios_md(summary),
+        summary_md=summary_md(plan.data),
         # in the same step as the plan, so a later plan there removes them with its own
         extra={
             SCENARIOS_CSV: table.to_csv(index=False, float_format="%.12g"),

@@ -17,6 +17,7 @@ from advisor.errors import DemandError
 from advisor.options import MAX_REPLICA_REQUESTS_PER_S, load_measured_capacity
 from advisor.pipeline import solve_plan, verify_files
 from advisor.plan import Plan, bound_and_gap
+from advisor.scenario_report import summary_md
 from advisor.solve.backends import SolverResult, SolverSettings, Status, run_solver
 from advisor.solve.budget import TimeBudget
 from advisor.solve.pipeline import no_plan_error
@@ -359,5 +360,6 @@ def test_a_capacity_file_that_sizes_nothing_is_named(
     data = json.loads((out / "plan.json").read_text())
     data["warnings"] = [w for w in data["warnings"] if "cap.csv" not in w]
     (out / "plan.json").write_text(json.dumps(data))
+    (out / "summary.md").write_text(summary_md(data), encoding="utf-8")  # said the same
     rep = verify_files(out, demand, capacity_file=cap)
     assert {c["check"] for c in rep.checks if not c["ok"]} == {"warnings"}, rep.checks

@@ -26,6 +26,7 @@ from advisor.demand import write_demand_csv
 from advisor.files import sha256
 from advisor.pipeline import solve_plan, verify_files
 from advisor.policy import Policy
+from advisor.scenario_report import summary_md
 from advisor.scenarios import load_scenarios
 from advisor.verify import VerifyReport
 from advisor.workloads import load_workloads
@@ -106,7 +107,9 @@ def committed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _copy(src: Path, tmp: Path, edit: Edit | None = None) -> Path:
-    """The plan folder copied (manifest included), its plan.json edited by ``edit``."""
+    """The plan folder copied (manifest included), its plan.json edited by ``edit`` and its
+    summary.md written again from the edited plan.json (as a forger would, so that the check
+    the edit is for is the one that fails)."""
     out = tmp / "edited"
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(src, out)
@@ -114,6 +117,11 @@ def _copy(src: Path, tmp: Path, edit: Edit | None = None) -> Path:
         data = json.loads((out / "plan.json").read_text())
         edit(data)
         (out / "plan.json").write_text(json.dumps(data, indent=2))
+        try:
+            text = summary_md(data)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return out  # an edit summary.md cannot show
+        (out / "summary.md").write_text(text, encoding="utf-8")
     return out
 
 
@@ -539,3 +547,34 @@ def test_every_field_of_an_existing_commitment_is_checked(
     same = verify_files(_copy(committed["dir"], tmp_path / "same"), committed["demand"],
                         fleet_file=committed["fleet"])  # fmt: skip
     assert same.ok, same.failures()
+
+
+def _rewrite(folder: Path, name: str, text: str) -> Path:
+    """``folder/name`` rewritten, the folder's manifest recording its new checksum (as a forger
+    would)."""
+    (folder / name).write_text(text, encoding="utf-8")
+    manifest = folder / ".advisor" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["files"][name]["sha256"] = sha256((folder / name).read_bytes())
+    manifest.write_text(json.dumps(data))
+    return folder
+
+
+@pytest.mark.parametrize("plan", ["solved", "two_stage"])
+def test_summary_md_says_what_plan_json_says(
+    plan: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """summary.md (what a reader opens first) with its total cut to a tenth verified: only its
+    presence was checked."""
+    saved = request.getfixturevalue(plan)
+    folder = _copy(saved["dir"], tmp_path)
+    text = (folder / "summary.md").read_text(encoding="utf-8")
+    total = json.loads((folder / "plan.json").read_text())["total_cost_usd"]
+    shown = f"**Total cost: ${total:,.2f}**"
+    assert shown in text, text
+    _rewrite(folder, "summary.md", text.replace(shown, f"**Total cost: ${total / 10:,.2f}**"))
+    rep = verify_files(folder, saved["demand"])
+    assert _failed(rep) == {"summary"}, rep.checks
+    detail = next(c["detail"] for c in rep.checks if c["check"] == "summary")
+    assert "Total cost" in detail, detail
+    assert verify_files(_copy(saved["dir"], tmp_path / "same"), saved["demand"]).ok

@@ -17,7 +17,13 @@ from advisor.options import workload_api_offer
 from advisor.policy import Policy, policy_violations
 from advisor.units import HOURS_PER_MONTH, TOKENS_PER_M
 from advisor.verify.deployments import check_deployments, replica_sizing
-from advisor.verify.figures import check_buy_lists, check_fleet, check_warnings, expected_reserved
+from advisor.verify.figures import (
+    check_buy_lists,
+    check_fleet,
+    check_summary,
+    check_warnings,
+    expected_reserved,
+)
 from advisor.verify.report import REL_TOL, Case, Given, VerifyReport, close, spot_aware_price
 from advisor.verify.scenarios import check_scenarios
 from advisor.verify.schedule import (
@@ -121,6 +127,7 @@ def verify_plan(
             floor = tiers["reserved"] + tiers["owned"] + tiers["existing"]
             floor += tiers["overhead"] if self_hosted else 0.0
             check_scenarios(rep, plan_data, total, floor, given)
+        check_summary(rep, plan_data, given.summary_file)
     return rep
 
 

@@ -19,6 +19,7 @@ from advisor.buylist import (
 )
 from advisor.catalog import Catalog
 from advisor.options import catalog_pools, effective_prices
+from advisor.scenario_report import summary_md
 from advisor.verify.report import Case, Same, VerifyReport, spot_aware_price, summarize
 
 
@@ -190,3 +191,33 @@ def check_warnings(
         else f"the {len(want)} warning(s) the inputs imply are stated (the solve's own and "
         "price-age warnings are not recomputed)",
     )
+
+
+def check_summary(rep: VerifyReport, plan_data: Mapping[str, Any], text: str | None) -> None:
+    """The folder's ``summary.md`` (``text``; None where it has none) says what plan.json
+    says: it is written from it (``advisor.scenario_report.summary_md``), so each line is
+    rewritten here and compared."""
+    if text is None:
+        return  # the plan_files check names a summary.md the manifest lists and is not there
+    want = summary_md(plan_data)
+    if text == want:
+        rep.add("summary", True, "summary.md says what plan.json says")
+        return
+    got_lines, want_lines = text.splitlines(), want.splitlines()
+    i = next(
+        (i for i, (g, w) in enumerate(zip(got_lines, want_lines, strict=False)) if g != w),
+        min(len(got_lines), len(want_lines)),
+    )
+    said = got_lines[i] if i < len(got_lines) else "(nothing: it ends there)"
+    wanted = want_lines[i] if i < len(want_lines) else "(nothing: it ends there)"
+    rep.add(
+        "summary",
+        False,
+        f"summary.md line {i + 1} says {_clip(said)!r}; plan.json gives {_clip(wanted)!r} "
+        "(the file was edited after advisor wrote it)",
+    )
+
+
+def _clip(line: str, width: int = 160) -> str:
+    """A line cut to ``width`` characters (with an ellipsis where it was longer)."""
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -46,12 +46,14 @@ class VerifyReport:
 @dataclass(frozen=True)
 class Given:
     """What the caller read beside the plan: the files of its folder that a reader reads
-    (``buy.csv``'s and ``scenarios.csv``'s rows, None where the folder has none), the
-    warnings the inputs imply (catalog, commitments, workloads) and the demand's scenarios
-    (an ``advisor.scenarios.ScenarioSet``; None where verify was given one demand)."""
+    (``buy.csv``'s and ``scenarios.csv``'s rows, ``summary.md``'s text, None where the folder
+    has none), the warnings the inputs imply (catalog, commitments, workloads) and the
+    demand's scenarios (an ``advisor.scenarios.ScenarioSet``; None where verify was given one
+    demand)."""
 
     buy_file: Sequence[Mapping[str, Any]] | None = None
     scenario_table: Sequence[Mapping[str, Any]] | None = None
+    summary_file: str | None = None
     implied_warnings: Sequence[str] | None = None
     scenarios: Any = None
 

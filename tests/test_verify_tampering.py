@@ -578,3 +578,11 @@ def test_summary_md_says_what_plan_json_says(
     detail = next(c["detail"] for c in rep.checks if c["check"] == "summary")
     assert "Total cost" in detail, detail
     assert verify_files(_copy(saved["dir"], tmp_path / "same"), saved["demand"]).ok
+
+
+def test_a_tier_the_cost_does_not_have_fails(solved: dict[str, Path], tmp_path: Path) -> None:
+    """cost_by_tier_usd with a 'credits' line of -$1,000 (the total kept) verified, and
+    summary.md's cost table showed it: only the tiers the cost has were compared."""
+    rep = _verify(solved, tmp_path, lambda d: d["cost_by_tier_usd"].update(credits=-1000.0))
+    assert _failed(rep) == {"cost"}, rep.checks
+    assert "credits" in next(c["detail"] for c in rep.checks if c["check"] == "cost")

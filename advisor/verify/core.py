@@ -497,6 +497,12 @@ def _check_cost(
         for k, v in tiers.items()
         if not math.isclose(v, reported.get(k, 0.0), rel_tol=REL_TOL, abs_tol=1e-6)
     ]
+    # a line the cost does not have (a 'credits' of -$1,000) is not in the plan's total
+    diffs += [
+        f"{k}: reported {v!r}, not a tier of the cost"
+        for k, v in reported.items()
+        if k not in tiers
+    ]
     ok_total = math.isclose(total, plan_data["total_cost_usd"], rel_tol=REL_TOL, abs_tol=1e-6)
     if not ok_total:
         diffs.append(

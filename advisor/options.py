@@ -649,15 +649,24 @@ def _api_terms(
     model's API rate limit [tokens/hour] where its offer states one."""
     api: dict[str, tuple[float, float]] = {}
     api_provider: dict[str, str] = {}
-    limits: dict[str, float] = {}
-    for wname, w in sorted(workloads.items()):
-        offer = workload_api_offer(catalog, w, providers)
+    offers = {wname: workload_api_offer(catalog, w, providers) for wname, w in workloads.items()}
+    for wname, offer in sorted(offers.items()):
         if offer is not None:
             api[wname] = (offer.usd_per_m_input_tokens, offer.usd_per_m_output_tokens)
             api_provider[wname] = offer.provider
-            if offer.max_tokens_per_minute is not None:
-                limits[w.model] = offer.max_tokens_per_minute * 60.0
-    return api, api_provider, limits
+    return api, api_provider, api_rate_limits(offers)
+
+
+def api_rate_limits(offers: Mapping[str, ApiOffer | None]) -> dict[str, float]:
+    """Each model's API rate limit [tokens/hour, input and output together, all its
+    workloads' API rows summed] where the offer its workloads are priced at (``offers``, by
+    workload: ``workload_api_offer``) states one (of two such offers, the workload named last
+    sets it)."""
+    limits: dict[str, float] = {}
+    for _, offer in sorted(offers.items()):
+        if offer is not None and offer.max_tokens_per_minute is not None:
+            limits[offer.model] = offer.max_tokens_per_minute * 60.0
+    return limits
 
 
 def unpaying_pools(opts: OptionSet, committed_gpus: Sequence[str] = ()) -> list[str]:

@@ -24,7 +24,7 @@ import pytest
 from advisor.catalog import load_catalog
 from advisor.demand import write_demand_csv
 from advisor.files import sha256
-from advisor.pipeline import solve_plan, verify_files
+from advisor.pipeline import input_digests, load_inputs, solve_plan, verify_files
 from advisor.policy import Policy
 from advisor.scenario_report import summary_md
 from advisor.scenarios import load_scenarios
@@ -586,3 +586,32 @@ def test_a_tier_the_cost_does_not_have_fails(solved: dict[str, Path], tmp_path: 
     rep = _verify(solved, tmp_path, lambda d: d["cost_by_tier_usd"].update(credits=-1000.0))
     assert _failed(rep) == {"cost"}, rep.checks
     assert "credits" in next(c["detail"] for c in rep.checks if c["check"] == "cost")
+
+
+def test_the_api_rate_limit_holds_every_hour(solved: dict[str, Path], tmp_path: Path) -> None:
+    """A catalog whose API offer states a rate limit: a plan sending ten times the limit's
+    tokens to the API in an hour (its cost, total and shares all consistent) verified, the
+    limit was a constraint of the solve only."""
+    folder = _copy(solved["dir"], tmp_path)
+    sched = pd.read_csv(folder / "schedule.csv")
+    api = sched[sched["source"] == "api"]
+    model = str(api["model"].iloc[0])
+    provider = str(api["provider"].iloc[0])
+    offer = load_catalog([]).api_offers[(model, provider)]
+    # the limit: a tenth of the tokens the API takes in its busiest hour
+    peak = float((api["input_tokens"] + api["output_tokens"]).max())
+    catalog = write(
+        tmp_path / "cat" / "apis.yaml",
+        f"apis:\n  - {{model: {model}, provider: {provider},\n"
+        f"     usd_per_m_input_tokens: {offer.usd_per_m_input_tokens},\n"
+        f"     usd_per_m_output_tokens: {offer.usd_per_m_output_tokens},\n"
+        f"     max_tokens_per_minute: {peak / 600}, source: test, as_of: 2026-11-01}}\n",
+    ).parent
+    data = json.loads((folder / "plan.json").read_text())
+    inputs = load_inputs(solved["demand"], catalog_dirs=[catalog])
+    data["input_sha256"]["catalog"] = input_digests(inputs)["catalog"]
+    (folder / "plan.json").write_text(json.dumps(data, indent=2))
+    rep = verify_files(folder, solved["demand"], catalog_dirs=[catalog])
+    assert _failed(rep) == {"rules"}, rep.checks
+    detail = next(c["detail"] for c in rep.checks if c["check"] == "rules")
+    assert "rate limit" in detail, detail

@@ -13,7 +13,7 @@ import pandas as pd
 
 from advisor.catalog import GENERIC_PROVIDER, Catalog
 from advisor.errors import PlanError
-from advisor.options import workload_api_offer
+from advisor.options import api_rate_limits, workload_api_offer
 from advisor.policy import Policy, policy_violations
 from advisor.units import HOURS_PER_MONTH, TOKENS_PER_M
 from advisor.verify.deployments import check_deployments, replica_sizing
@@ -24,7 +24,15 @@ from advisor.verify.figures import (
     check_warnings,
     expected_reserved,
 )
-from advisor.verify.report import REL_TOL, Case, Given, VerifyReport, close, spot_aware_price
+from advisor.verify.report import (
+    REL_TOL,
+    Case,
+    Given,
+    VerifyReport,
+    close,
+    spot_aware_price,
+    summarize,
+)
 from advisor.verify.scenarios import check_scenarios
 from advisor.verify.schedule import (
     check_coverage,
@@ -330,6 +338,7 @@ def _check_capacity_and_rules(
                 f"{w}'s API rows name {other!r}: the API it is priced at is {offer.provider}'s "
                 "(the cheapest of the providers it may buy from)"
             )
+    bad_rule += _rate_limit_problems(api_rows, priced)
     rep.add(
         "capacity_within_slo",
         not bad_cap,
@@ -342,6 +351,28 @@ def _check_capacity_and_rules(
         not bad_rule,
         "; ".join(sorted(set(bad_rule))[:3]) if bad_rule else "spot, API, GPU, quantization ok",
     )
+
+
+def _rate_limit_problems(api_rows: pd.DataFrame, priced: Mapping[str, Any]) -> list[str]:
+    """Hours where a model's API rows (its workloads' input and output tokens together) are
+    above the rate limit of the offer its workloads are priced at (``api_rate_limits``)."""
+    limits = api_rate_limits(priced)
+    if not limits or not len(api_rows):
+        return []
+    tokens = (
+        (api_rows["input_tokens"] + api_rows["output_tokens"])
+        .groupby([api_rows["model"], api_rows["hour"]])
+        .sum()
+    )
+    bad = []
+    for (model, hour), n in tokens.items():
+        limit = limits.get(str(model))
+        if limit is not None and n > limit * (1 + REL_TOL) + 1e-6:
+            bad.append(
+                f"{hour.isoformat()} {model}: {n:,.0f} API tokens > its rate limit of "
+                f"{limit:,.0f} per hour"
+            )
+    return [summarize(bad)] if bad else []
 
 
 def _provider_problems(

@@ -615,3 +615,27 @@ def test_the_api_rate_limit_holds_every_hour(solved: dict[str, Path], tmp_path: 
     assert _failed(rep) == {"rules"}, rep.checks
     detail = next(c["detail"] for c in rep.checks if c["check"] == "rules")
     assert "rate limit" in detail, detail
+
+
+def test_a_deployment_its_gpu_cannot_compute_is_named(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """A row moved to a quantization its GPU has no peak for (fp4 on an H100) failed as
+    'plan_format: KeyError: fp4', the roofline's lookup, not a line naming the row."""
+    catalog = load_catalog([])
+    rows: list[int] = []
+
+    def edit(sched: pd.DataFrame) -> None:
+        i = sched.index[sched["source"] != "api"][0]
+        rows.append(int(i) + 2)  # the CSV line (after the header) verify names
+        gpu = catalog.gpus[sched.loc[i, "gpu"]]
+        quant = next(q for q in sorted(catalog.quantizations)
+                     if not catalog.supports(gpu, catalog.quant(q)))  # fmt: skip
+        old = sched.loc[i, "quant"]
+        sched.loc[i, "deployment"] = sched.loc[i, "deployment"].replace(f"|{old}|", f"|{quant}|")
+        sched.loc[i, "quant"] = quant
+
+    rep = verify_files(_edit_schedule(_copy(solved["dir"], tmp_path), edit), solved["demand"])
+    assert _failed(rep) == {"schedule_numbers"}, rep.checks
+    detail = next(c["detail"] for c in rep.checks if c["check"] == "schedule_numbers")
+    assert f"row {rows[0]}:" in detail and "no peak" in detail, detail

@@ -309,6 +309,11 @@ def _deployment_problem(
         return f"row {i + 2}: deployment {r.deployment!r} is not {key!r}"
     if r.gpu not in catalog.gpus or r.quant not in catalog.quantizations:
         return f"row {i + 2}: {r.gpu}/{r.quant} is not in the catalog"
+    if not catalog.supports(catalog.gpus[r.gpu], catalog.quant(r.quant)):
+        dtype = catalog.quant(r.quant).compute_dtype
+        return (
+            f"row {i + 2}: {r.gpu} cannot run {r.quant} (the catalog gives it no peak for {dtype})"
+        )
     if tp < 1 or tp > catalog.gpus[r.gpu].max_tp:
         return f"row {i + 2}: tp {tp} is not possible on {r.gpu}"
     if r.source != "pool" and (r.pool, r.source) not in catalog.offers:

@@ -320,11 +320,15 @@ def check_buy_rows(
     reserved: Sequence[Mapping[str, Any]],
     horizon_h: float,
 ) -> list[str]:
-    """Problems between a buy list and the plan: instance-hours, GPU-hours per hourly
-    offer × tier × deployment recomputed from the schedule, counts per committed offer ×
-    tier from the reserved rows and the deployments each committed pool ran."""
+    """Problems between a buy list and the plan: a column missing or not its own (first),
+    instance-hours, GPU-hours per hourly offer × tier × deployment recomputed from the
+    schedule, counts per committed offer × tier from the reserved rows and the deployments
+    each committed pool ran."""
     if rows and (cols := [c for c in BUY_COLUMNS if c not in rows[0]]):
         return [f"buy list lacks columns {cols}"]
+    # exactly its columns: one a review would read beside them (a 'discount') is not advisor's
+    if extra := sorted({str(c) for r in rows for c in r} - set(BUY_COLUMNS)):
+        return [f"buy list has columns advisor does not write: {extra}"]
     problems = []
     got: dict[tuple[str, ...], tuple[float, float, str]] = {}
     for r in rows:

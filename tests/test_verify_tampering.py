@@ -639,3 +639,17 @@ def test_a_deployment_its_gpu_cannot_compute_is_named(
     assert _failed(rep) == {"schedule_numbers"}, rep.checks
     detail = next(c["detail"] for c in rep.checks if c["check"] == "schedule_numbers")
     assert f"row {rows[0]}:" in detail and "no peak" in detail, detail
+
+
+def test_a_buy_list_has_exactly_its_columns(solved: dict[str, Path], tmp_path: Path) -> None:
+    """buy.csv with a 'discount' column of 50% (what a procurement review signs) verified:
+    only missing columns were named, though the list has exactly its columns."""
+    folder = _copy(solved["dir"], tmp_path)
+    buy = pd.read_csv(folder / "buy.csv", dtype=str, keep_default_na=False)
+    _rewrite(folder, "buy.csv", buy.assign(discount="0.5").to_csv(index=False))
+    rep = verify_files(folder, solved["demand"])
+    assert _failed(rep) == {"buy_list"}, rep.checks
+    assert "discount" in next(c["detail"] for c in rep.checks if c["check"] == "buy_list")
+    edit: Edit = lambda d: d["buy"][0].update(discount=0.5)  # noqa: E731
+    rep = _verify(solved, tmp_path / "json", edit)
+    assert _failed(rep) == {"plan_buy_list"}, rep.checks

@@ -653,3 +653,15 @@ def test_a_buy_list_has_exactly_its_columns(solved: dict[str, Path], tmp_path: P
     edit: Edit = lambda d: d["buy"][0].update(discount=0.5)  # noqa: E731
     rep = _verify(solved, tmp_path / "json", edit)
     assert _failed(rep) == {"plan_buy_list"}, rep.checks
+
+
+def test_a_schedule_has_exactly_its_columns(solved: dict[str, Path], tmp_path: Path) -> None:
+    """schedule.csv with an 'slo_met' column saying 'yes' on every row verified: only its
+    missing columns were named."""
+
+    def edit(sched: pd.DataFrame) -> None:
+        sched["slo_met"] = "yes"
+
+    rep = verify_files(_edit_schedule(_copy(solved["dir"], tmp_path), edit), solved["demand"])
+    assert _failed(rep) == {"schedule_numbers"}, rep.checks
+    assert "slo_met" in next(c["detail"] for c in rep.checks if c["check"] == "schedule_numbers")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from advisor.catalog import POOL_TIERS, Catalog
-from advisor.plan import NUMERIC_SCHEDULE_COLUMNS
+from advisor.plan import NUMERIC_SCHEDULE_COLUMNS, SCHEDULE_COLUMNS
 from advisor.verify.report import REL_TOL, Case, VerifyReport, close, is_number, summarize
 
 #: What each input digest stands for, and how to pass the one the plan was solved with.
@@ -184,6 +184,13 @@ def check_schedule_table(rep: VerifyReport, schedule: pd.DataFrame, catalog: Cat
     missing = [c for c in ("hour", *_TEXT_COLUMNS, *_NUMBER_COLUMNS) if c not in schedule]
     if missing:
         rep.add("schedule_numbers", False, f"schedule.csv has no column(s) {', '.join(missing)}")
+        return False
+    # exactly its columns: one a reader would take as the plan's ('slo_met') is not advisor's
+    extra = [str(c) for c in schedule.columns if c not in SCHEDULE_COLUMNS]
+    if extra:
+        rep.add(
+            "schedule_numbers", False, f"schedule.csv has columns advisor does not write: {extra}"
+        )
         return False
     if not len(schedule):
         rep.add("schedule_numbers", True, "no rows")

@@ -665,3 +665,14 @@ def test_a_schedule_has_exactly_its_columns(solved: dict[str, Path], tmp_path: P
     rep = verify_files(_edit_schedule(_copy(solved["dir"], tmp_path), edit), solved["demand"])
     assert _failed(rep) == {"schedule_numbers"}, rep.checks
     assert "slo_met" in next(c["detail"] for c in rep.checks if c["check"] == "schedule_numbers")
+
+
+def test_scenarios_csv_has_exactly_its_columns(two_stage: dict[str, Path], tmp_path: Path) -> None:
+    """scenarios.csv with a 'p_over_budget' column of 0 on every scenario verified: only the
+    columns that repeat plan.json's figures were compared."""
+    folder = _copy(two_stage["dir"], tmp_path)
+    table = pd.read_csv(folder / "scenarios.csv", dtype=str, keep_default_na=False)
+    _rewrite(folder, "scenarios.csv", table.assign(p_over_budget="0").to_csv(index=False))
+    rep = verify_files(folder, two_stage["demand"])
+    assert _failed(rep) == {"scenarios"}, rep.checks
+    assert "p_over_budget" in next(c["detail"] for c in rep.checks if c["check"] == "scenarios")

@@ -226,10 +226,16 @@ def _scenario_table(
     names: list[str],
     table: Sequence[Mapping[str, Any]] | None,
 ) -> None:
-    """scenarios.csv (where the folder has it) repeats plan.json's per-scenario figures."""
+    """scenarios.csv (where the folder has it) repeats plan.json's per-scenario figures, in
+    exactly its columns."""
     if table is None:
         return
     rows = list(table)
+    # exactly its columns: one a reader would take as the plan's is not advisor's
+    extra = sorted({str(c) for r in rows for c in r} - {"scenario", "weight", *_SCENARIO_COLUMNS})
+    if extra:
+        same.bad.append(f"scenarios.csv has columns advisor does not write: {extra}")
+        return
     if [str(r.get("scenario")) for r in rows] != names:
         same.bad.append(f"scenarios.csv lists {[r.get('scenario') for r in rows]}, not {names}")
         return

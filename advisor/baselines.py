@@ -9,22 +9,28 @@
   demand every hour has (the trough), everything above it to the API (or on-demand where the
   API is not allowed).
 
+Where there are existing commitments, every policy serves what it can on them first (each
+hour, workload by workload, on the option that serves the most requests per committed GPU),
+and applies its rule to the rest: committed GPUs are paid whatever the policy does, and a
+policy that left them idle while it bought more would flatter the plan.
+
 Every baseline pays what the plan cannot avoid: the spend on existing commitments (committed
 GPUs cost money whatever the policy does) and the fixed monthly overhead by the same rule as
 the plan (``costmath.self_hosting_overhead_usd``: paid by a policy that runs GPUs or holds
 commitments, ``all_api`` included when commitments exist). Baselines keep the offers'
 availability caps (``max_gpus``) and the procurement policy's rules, as the plan does: a
-minimum rental, and a limit of ``K`` GPU types (each policy then runs on the ``K`` types,
-reserved and on-demand together, that make it cheapest). A baseline that cannot serve the
-demand under the workloads' rules is reported as not applicable, with the reason.
+minimum rental, a limit of ``K`` GPU types (each policy then runs on the ``K`` types,
+committed, reserved and on-demand together, that make it cheapest) and each API's rate limit.
+A baseline that cannot serve the demand under the workloads' rules is reported as not
+applicable, with the reason.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -82,6 +88,10 @@ class _Demand:
     has_commitments: bool
     #: the GPU types a policy may run on (None: every one)
     gpus: frozenset[str] | None = None
+    #: GPUs already committed per type, each hour (``(H,)`` each)
+    existing: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: input and output tokens per hour and workload (``(H, W)``), for the API rate limits
+    tokens: np.ndarray | None = None
 
     def options_for(self, w: str) -> list[Option]:
         """``w``'s options on the GPU types the policy may use."""
@@ -110,12 +120,14 @@ def compute_baselines(
     *,
     committed_usd: float = 0.0,
     has_commitments: bool = False,
+    existing_gpus: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Baseline]:
     """Cost every baseline policy; hours are real hours (weight 1 each).
 
     ``committed_usd`` is the spend on existing commitments over the horizon and
     ``has_commitments`` whether there are any: every baseline pays both that spend and the
-    overhead they imply, as the plan does.
+    overhead they imply, as the plan does. ``existing_gpus``: the committed GPUs per type each
+    hour, which every policy uses first.
     """
     api_cost = {
         w: api_usd_per_hour(opts.api_usd_per_m[w], input_tokens[:, i], output_tokens[:, i])
@@ -126,23 +138,25 @@ def compute_baselines(
     # the reservations the plan leaves out (renting replaces them) are the reserving
     # policies' to make
     full = opts.with_every_commitment()
-    dem = _Demand(full, workloads, requests, api_cost, committed_usd, has_commitments)
-    out: dict[str, Baseline] = {}
-    no_api = [w for w in workloads if api_cost[w] is None]
-    if no_api:
-        out["all_api"] = Baseline(
-            "all_api", None, f"not applicable: no API allowed for {no_api[0]}"
-        )
-    else:
-        total = float(sum(float(np.sum(api_cost[w])) for w in workloads))
-        out["all_api"] = Baseline("all_api", total + dem.fixed(False), "every request to the API")
+    dem = _Demand(
+        full,
+        workloads,
+        np.asarray(requests, dtype=float),
+        api_cost,
+        committed_usd,
+        has_commitments,
+        existing={g: np.asarray(v, dtype=float) for g, v in (existing_gpus or {}).items()},
+        tokens=np.asarray(input_tokens, dtype=float) + np.asarray(output_tokens, dtype=float),
+    )
     policies: dict[str, Callable[[_Demand], _Cost]] = {
+        "all_api": _all_api,
         "on_demand_hourly": lambda d: _hourly(d, "on_demand"),
         "reserved_peak": lambda d: _reserved_for(d, "peak"),
         "reserved_baseline_api_burst": lambda d: _reserved_for(d, "trough"),
     }
+    out: dict[str, Baseline] = {}
     for name, policy in policies.items():
-        cost, note = _on_allowed_gpu_types(dem, policy)
+        cost, note = _on_allowed_gpu_types(dem, _commitments_first(policy))
         out[name] = Baseline(name, cost, note)
     if has_commitments:
         suffix = " (+ committed spend and overhead)"
@@ -164,6 +178,116 @@ class _Cost:
     note: str
     gpus: frozenset[str] = frozenset()
     self_hosted: int = 0
+    #: the share of each hour's requests of each workload sent to the API (``(H, W)``;
+    #: None: none)
+    api_share: np.ndarray | None = None
+
+
+def _all_api(dem: _Demand) -> _Cost:
+    """Every request to its workload's API."""
+    no_api = [
+        w
+        for i, w in enumerate(dem.workloads)
+        if dem.api_cost[w] is None and dem.requests[:, i].any()
+    ]
+    if no_api:
+        return _Cost(None, f"not applicable: no API allowed for {no_api[0]}")
+    total = float(sum(float(np.sum(c)) for c in dem.api_cost.values() if c is not None))
+    share = (dem.requests > 0).astype(float)
+    return _Cost(total + dem.fixed(False), "every request to the API", api_share=share)
+
+
+def _commitments_first(policy: Callable[[_Demand], _Cost]) -> Callable[[_Demand], _Cost]:
+    """``policy`` on what the existing commitments leave (``_on_commitments``), within each
+    API's rate limit."""
+
+    def run(dem: _Demand) -> _Cost:
+        rest, on_committed = _on_commitments(dem)
+        got = policy(rest)
+        if got.usd is None:
+            return got
+        share = None if got.api_share is None else got.api_share * _ratio(rest, dem)
+        over = _api_over_limit(dem, share)
+        if over is not None:
+            return _Cost(None, f"not applicable: {over}")
+        if not on_committed:
+            return replace(got, api_share=share)
+        note = f"the existing commitments first, then {got.note}"
+        if got.note == "every request to the API":
+            note = "the existing commitments first, every other request to the API"
+        served = int(np.sum((dem.requests > rest.requests).any(axis=0)))
+        return _Cost(
+            got.usd,
+            note,
+            got.gpus | on_committed,
+            max(got.self_hosted, served),
+            share,
+        )
+
+    return run
+
+
+def _ratio(rest: _Demand, dem: _Demand) -> np.ndarray:
+    """What the commitments leave of each hour's requests, as a share of them."""
+    return np.divide(
+        rest.requests, dem.requests, out=np.zeros_like(dem.requests), where=dem.requests > 0
+    )
+
+
+def _on_commitments(dem: _Demand) -> tuple[_Demand, frozenset[str]]:
+    """The demand the existing commitments leave, and the GPU types that serve some: each
+    hour, workload by workload in their order, whole replicas on the committed GPUs the
+    policy may use, on the options that serve the most requests per GPU first (a replica
+    only where it is needed, as ``_replicas`` sizes them). The API cost left scales with the
+    requests left."""
+    if not dem.existing:
+        return dem, frozenset()
+    left = {g: v.copy() for g, v in dem.existing.items()}
+    rest = dem.requests.copy()
+    used: set[str] = set()
+    for i, w in enumerate(dem.workloads):
+        headroom = dem.opts.workloads[w].headroom
+        committed = [
+            o for o in dem.options_for(w) if o.deployment.on_pool and o.deployment.pool_key in left
+        ]
+        for o in sorted(committed, key=lambda o: -o.requests_per_hour / o.deployment.units):
+            free = left[o.deployment.pool_key]
+            n = np.minimum(
+                _replicas(rest[:, i], o, headroom), np.floor(free / o.deployment.units + 1e-9)
+            )
+            if not n.any():
+                continue
+            served = np.minimum(rest[:, i], demand_covered(n * o.requests_per_hour, headroom))
+            rest[:, i] -= served
+            free -= n * o.deployment.units
+            used.add(o.deployment.gpu)
+    if not used:
+        return dem, frozenset()
+    after = replace(dem, requests=rest)
+    ratio = _ratio(after, dem)
+    api: dict[str, np.ndarray | None] = {}
+    for i, w in enumerate(dem.workloads):
+        c = dem.api_cost[w]
+        api[w] = None if c is None else c * ratio[:, i]
+    return replace(after, api_cost=api), frozenset(used)
+
+
+def _api_over_limit(dem: _Demand, share: np.ndarray | None) -> str | None:
+    """Which API rate limit a policy sending ``share`` of each hour's requests (``(H, W)``)
+    to the API breaks, and in how many hours (None: none), as the plan must keep them."""
+    limits = dem.opts.api_max_tokens_per_hour
+    if share is None or not limits or dem.tokens is None:
+        return None
+    sent = share * dem.tokens
+    for model, limit in sorted(limits.items()):
+        cols = [i for i, w in enumerate(dem.workloads) if dem.opts.workloads[w].model == model]
+        over = int(np.sum(sent[:, cols].sum(axis=1) > limit * (1 + 1e-9)))
+        if over:
+            return (
+                f"{model}'s API rate limit ({limit / 60:,.0f} tokens/minute) is exceeded in "
+                f"{over} hour{'s' if over > 1 else ''}"
+            )
+    return None
 
 
 def _on_allowed_gpu_types(
@@ -184,9 +308,10 @@ def _on_allowed_gpu_types(
     if not costed:
         return tried[0].usd, tried[0].note
     best = min(costed, key=lambda t: (-t.self_hosted, t.usd, len(t.gpus)))
+    if not best.gpus:  # the API alone (all_api): the limit is no rule of it
+        return best.usd, best.note
     limit = f"at most {k} GPU type{'s' if k > 1 else ''}"
-    on = ", ".join(sorted(best.gpus)) if best.gpus else "no GPU"
-    return best.usd, f"{best.note}; on {on} ({limit})"
+    return best.usd, f"{best.note}; on {', '.join(sorted(best.gpus))} ({limit})"
 
 
 def _cheapest_hourly(
@@ -217,6 +342,7 @@ def _hourly(dem: _Demand, tier: str) -> _Cost:
     has none)."""
     total, used_gpus, used, n = 0.0, False, set(), 0
     to_api: list[str] = []
+    share = np.zeros_like(dem.requests)
     for i, w in enumerate(dem.workloads):
         best = _cheapest_hourly(dem, w, dem.requests[:, i], tier)
         if best is None:
@@ -225,6 +351,7 @@ def _hourly(dem: _Demand, tier: str) -> _Cost:
                 return _Cost(None, f"not applicable: no {tier} option for {w} and no API")
             total += float(np.sum(api))
             to_api.append(w)
+            share[:, i] = 1.0
         else:
             total += best[0]
             if best[0] > 0:
@@ -234,7 +361,7 @@ def _hourly(dem: _Demand, tier: str) -> _Cost:
     note = _api_instead(dem, to_api, tier, "sized hour by hour")
     if note is None:
         return _Cost(None, f"not applicable: no {tier} option for any workload")
-    return _Cost(total + dem.fixed(used_gpus), note, frozenset(used), n)
+    return _Cost(total + dem.fixed(used_gpus), note, frozenset(used), n, share)
 
 
 def _api_instead(dem: _Demand, to_api: Sequence[str], tier: str, note: str) -> str | None:
@@ -288,8 +415,11 @@ def _reserved_for(dem: _Demand, level_of: str) -> _Cost:
     total, used_gpus, H, n = 0.0, False, dem.requests.shape[0], 0
     used: set[str] = set()
     to_api: list[str] = []
+    share = np.zeros_like(dem.requests)
     for i, w in enumerate(dem.workloads):
         d = dem.requests[:, i]
+        if not d.any():  # nothing to serve (all of it on the commitments, or no demand)
+            continue
         level = float(d.max()) if level_of == "peak" else float(d.min())
         got = _best_reserved(dem, w, level, level_of, H)
         api = dem.api_cost[w]
@@ -298,6 +428,7 @@ def _reserved_for(dem: _Demand, level_of: str) -> _Cost:
                 return _Cost(None, f"not applicable: no reserved option for {w} and no API")
             total += float(np.sum(api))
             to_api.append(w)
+            share[:, i] = 1.0
             continue
         o, c = got
         total += c
@@ -313,6 +444,7 @@ def _reserved_for(dem: _Demand, level_of: str) -> _Cost:
         if api is not None:
             frac = np.divide(rest, d, out=np.zeros_like(d), where=d > 0)
             total += float(np.sum(frac * api))
+            share[:, i] = frac
             continue
         burst = _cheapest_hourly(dem, w, rest, "on_demand")
         if burst is None:
@@ -329,4 +461,4 @@ def _reserved_for(dem: _Demand, level_of: str) -> _Cost:
     )
     if note is None:
         return _Cost(None, "not applicable: no reserved option for any workload")
-    return _Cost(total + dem.fixed(used_gpus), note, frozenset(used), n)
+    return _Cost(total + dem.fixed(used_gpus), note, frozenset(used), n, share)

@@ -599,6 +599,7 @@ def _baselines(
         d.output_tokens,
         committed_usd=ex_usd,
         has_commitments=bool(ex_rows),
+        existing_gpus=existing_gpus(inputs.commitments, d.hours),
     )
     return ex_rows, ex_usd, baselines
 

@@ -128,3 +128,64 @@ def test_a_policy_with_no_reserved_tier_has_no_reserving_policy() -> None:
         assert base[name]["total_cost_usd"] is None, base[name]
         assert base[name]["note"] == "not applicable: no reserved option for any workload"
     assert base["on_demand_hourly"]["total_cost_usd"] is not None
+
+
+def test_policies_use_the_existing_commitments_first(tmp_path: Path) -> None:
+    """Two L4s already owned ($0.10/h each): every policy serves what it can on them and
+    applies its rule to the rest (hour 0: 1 replica beyond them; hour 1: none). Before, the
+    policies paid for the commitments and bought as if they had none: reserved_peak
+    reserved 3 L4s ($3.40 with the commitments' $0.40), on_demand_hourly rented 4 L4-hours
+    ($2.00); spiky_diurnal (seeds) with 200 committed H100s, 4.5% used, had reserved_peak
+    buy $2,931.60 more and the plan claim a 4.1% saving."""
+    write(tmp_path / "cat" / "peer.yaml", RESERVE_CATALOG)
+    fleet = write(
+        tmp_path / "fleet.yaml",
+        "commitments:\n  - {gpu: L4, count: 2, tier: owned, usd_per_hour: 0.1}\n",
+    )
+    plan = solve_plan(
+        write(tmp_path / "d.csv", RESERVE_DEMAND),
+        workloads_files=[write(tmp_path / "wl.yaml", RESERVE_WORKLOADS)],
+        catalog_dirs=[tmp_path / "cat"],
+        capacity_file=write(tmp_path / "cap.csv", "\n".join(CAPACITY.splitlines()[:2]) + "\n"),
+        fleet_file=fleet,
+        prices="seeds",
+        providers=["peer"],
+        capacity_model="roofline",
+        time_limit_s=30,
+    )
+    assert plan.verified, plan.data["verification"]
+    base = plan.data["baselines"]
+    assert base["on_demand_hourly"]["total_cost_usd"] == pytest.approx(0.8)
+    assert base["reserved_peak"]["total_cost_usd"] == pytest.approx(1.4)
+    assert base["reserved_peak"]["note"].startswith("the existing commitments first, then")
+    # the trough beyond the commitments is no demand: the seeds' rule still keeps a replica
+    assert base["reserved_baseline_api_burst"]["total_cost_usd"] == pytest.approx(1.4)
+    assert base["all_api"]["total_cost_usd"] is None  # no API, and demand beyond them
+    assert plan.total_cost_usd == pytest.approx(0.8)
+
+
+def test_policies_keep_the_api_rate_limit(tmp_path: Path) -> None:
+    """An API whose rate limit is below an hour's tokens cannot take every request: all_api
+    priced them all regardless and could read below the plan, which must keep the limit."""
+    demand = Path(__file__).resolve().parents[1] / "demand" / "low_volume.csv"
+    free = solve_plan(demand, prices="seeds", capacity_model="roofline", time_limit_s=30)
+    (w,) = free.data["workloads"]
+    entry = free.data["workloads"][w]
+    usd_in, usd_out = entry["api_usd_per_m_input_tokens"], entry["api_usd_per_m_output_tokens"]
+    write(
+        tmp_path / "cat" / "apis.yaml",
+        f"apis:\n  - {{model: {entry['model']}, provider: {entry['api_provider']},\n"
+        f"     usd_per_m_input_tokens: {usd_in}, usd_per_m_output_tokens: {usd_out},\n"
+        "     max_tokens_per_minute: 10, source: test, as_of: 2026-11-01}\n",
+    )
+    plan = solve_plan(
+        demand,
+        catalog_dirs=[tmp_path / "cat"],
+        prices="seeds",
+        capacity_model="roofline",
+        time_limit_s=30,
+    )
+    assert free.data["baselines"]["all_api"]["total_cost_usd"] is not None
+    note = plan.data["baselines"]["all_api"]["note"]
+    assert plan.data["baselines"]["all_api"]["total_cost_usd"] is None, note
+    assert "API rate limit (10 tokens/minute) is exceeded in" in note, note

@@ -965,7 +965,10 @@ def plan_inputs(
         capacity_model=recorded_capacity_model(plan),
     )
     _check_recorded_files(plan, inputs)
-    return _with_sweep_prices(inputs, plan.data.get("sweep_case") or {})
+    priced = _with_sweep_prices(inputs, plan.data.get("sweep_case") or {})
+    if catalog_dirs is None and prices is None:
+        _check_recorded_catalog(plan, priced)
+    return priced
 
 
 #: the input files stress re-reads from the paths plan.json records, by the key of
@@ -992,6 +995,26 @@ def _check_recorded_files(plan: Plan, inputs: Inputs) -> None:
     for key, part in _RECORDED_FILES.items():
         if inputs.files.get(key) and recorded.get(part) != now[part]:
             raise PlanError(_recorded_file_note(plan, key, "changed since the plan was solved"))
+
+
+def _check_recorded_catalog(plan: Plan, inputs: Inputs) -> None:
+    """The catalog re-read from the folders and price profile plan.json names (a sweep's
+    price case made again) is the one the plan was solved on (``input_sha256.catalog``), else
+    a ``PlanError``: a folder edited since, or another advisor's shipped prices, would price
+    the plan on other offers without a word."""
+    recorded = plan.data.get("input_sha256")
+    if not isinstance(recorded, Mapping) or "catalog" not in recorded:
+        return
+    if recorded["catalog"] != input_digests(inputs)["catalog"]:
+        where = plan.path / "plan.json" if plan.path is not None else "plan.json"
+        folders = ", ".join(map(str, plan.data["inputs"].get("catalog_dirs") or [])) or "none"
+        raise PlanError(
+            f"The catalog (inputs.catalog_dirs of {where}: {folders}; the shipped one with "
+            f"the {plan.data['inputs'].get('prices')!r} prices) changed since the plan was "
+            "solved: stress prices the plan with the inputs it was solved for. Put the folders "
+            "back as they were or solve again; to price it on other offers on purpose, pass "
+            "--catalog."
+        )
 
 
 def _with_sweep_prices(inputs: Inputs, case: Mapping[str, Any]) -> Inputs:

@@ -149,3 +149,29 @@ def test_the_existing_commitments_are_named_beside_the_saved_fleet(tmp_path: Pat
     assert got["existing"] == [
         {"gpu": "H100-SXM", "tier": "owned", "count": 2, "start": None, "end": None}
     ]
+
+
+def test_a_catalog_folder_changed_since_the_solve_is_refused(tmp_path: Path) -> None:
+    """stress re-reads the catalog folders plan.json names and checked only the fleet and
+    capacity files against the plan's record: with the API's price in the plan's own
+    --catalog folder raised tenfold after the solve, the plan's own demand was priced at the
+    new price without a word. It now exits 2 naming the catalog, unless --catalog is given
+    to price on other folders on purpose."""
+    cat = tmp_path / "cat"
+    cat.mkdir()
+    api = (
+        "apis:\n  - {model: llama-3.1-70b, provider: mine, usd_per_m_input_tokens: PRICE,\n"
+        "     usd_per_m_output_tokens: PRICE, source: contract, as_of: 2026-11-01}\n"
+    )
+    (cat / "apis.yaml").write_text(api.replace("PRICE", "0.1"), encoding="utf-8")
+    plan = solve_plan(DEMAND, catalog_dirs=[cat], solver=SOLVER, time_limit_s=60, gap=1e-3)
+    saved = plan.save(tmp_path / "plan")
+    res = runner.invoke(app, ["stress", str(saved), "--demand", str(DEMAND)])
+    assert res.exit_code == 0, res.output
+    (cat / "apis.yaml").write_text(api.replace("PRICE", "1.0"), encoding="utf-8")
+    res = runner.invoke(app, ["stress", str(saved), "--demand", str(DEMAND)])
+    assert res.exit_code == 2, res.output
+    assert "inputs.catalog_dirs" in res.output, res.output
+    assert "changed since the plan was solved" in res.output, res.output
+    res = runner.invoke(app, ["stress", str(saved), "--demand", str(DEMAND), "--catalog", str(cat)])
+    assert res.exit_code == 0, res.output

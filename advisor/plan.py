@@ -1227,13 +1227,30 @@ def share_text(fraction: float) -> str:
     return f"{fraction:.0%}"
 
 
+# Costs closer than half a cent are the same cost: sums of float hourly costs differ by
+# ~1e-12 USD where a plan and a policy pay for the same thing.
+SAME_COST_USD = 0.005
+
+
+def against_policy(policy_usd: float, plan_usd: float) -> str:
+    """The plan against a policy's cost: 'saves 12.0%', 'costs 4.1% more' or 'costs the
+    same' (within ``SAME_COST_USD``)."""
+    if abs(policy_usd - plan_usd) < SAME_COST_USD:
+        return "costs the same"
+    frac = (policy_usd - plan_usd) / policy_usd
+    return f"saves {frac:.1%}" if frac >= 0 else f"costs {-frac:.1%} more"
+
+
 def savings_text(data: Mapping[str, Any]) -> str:
-    """'saves $X (Y%)' or 'costs $X more (Y%)' against the best simple policy."""
+    """'saves $X (Y%)', 'costs $X more (Y%)' or 'costs the same as' the best simple policy."""
     sv = data["savings_vs_best_baseline_usd"]
+    best = data["best_baseline"]
+    if abs(sv) < SAME_COST_USD:
+        return f"The plan costs the same as the best simple policy ({best})."
     frac = data.get("savings_vs_best_baseline_fraction")
     pct = "" if frac is None else f" ({abs(frac):.1%})"
     verb = f"saves ${sv:,.2f}" if sv >= 0 else f"costs ${-sv:,.2f} more"
-    return f"Against the best simple policy ({data['best_baseline']}) the plan {verb}{pct}."
+    return f"Against the best simple policy ({best}) the plan {verb}{pct}."
 
 
 def _add_serving(
@@ -1513,7 +1530,9 @@ def _fleet_summary(
 __all__ = [
     "BUY_FILE",
     "PLAN_FILES",
+    "SAME_COST_USD",
     "Plan",
+    "against_policy",
     "assemble_plan",
     "build_schedule",
     "cost_breakdown",

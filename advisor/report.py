@@ -26,6 +26,7 @@ from advisor.errors import OutputError
 from advisor.plan import (
     CAPACITY_BASIS_NOTE,
     COST_PER_TOKEN_NOTE,
+    against_policy,
     capacity_basis_rows,
     for_reading,
     reading_edited,
@@ -59,11 +60,10 @@ def offer_label(row: Mapping[str, Any]) -> str:
 
 
 def _against(cost: float | None, total: float) -> str:
-    """The plan against a policy's cost: 'saves 12.0%' or 'costs 4.1% more'."""
+    """The plan against a policy's cost (``against_policy``), or 'n/a'."""
     if cost is None or cost <= 0:
         return "n/a"
-    frac = (cost - total) / cost
-    return f"saves {frac:.1%}" if frac >= 0 else f"costs {-frac:.1%} more"
+    return against_policy(cost, total)
 
 
 def print_plan_summary(data: Mapping[str, Any], console: Console) -> None:

@@ -18,7 +18,7 @@ from advisor.cli import app
 from advisor.errors import DemandError
 from advisor.fleet import load_fleet
 from advisor.pipeline import load_inputs, solve_inputs, solve_plan, verify_files
-from advisor.plan import Plan, savings_text
+from advisor.plan import Plan, against_policy, savings_text
 from advisor.policy import Policy
 from advisor.solve import SolverSettings, available_solvers
 from advisor.units import HOURS_PER_MONTH
@@ -399,6 +399,18 @@ def test_a_dearer_plan_reads_costs_more_not_saves_minus() -> None:
     data = {"savings_vs_best_baseline_usd": -4388.0, "savings_vs_best_baseline_fraction": -0.1}
     text = savings_text({**data, "best_baseline": "reserved_peak"})
     assert "costs $4,388.00 more" in text and "-" not in text.replace("reserved_peak", "")
+
+
+def test_a_plan_equal_to_a_policy_up_to_float_noise_costs_the_same() -> None:
+    # a plan and all_api that both serve everything on the commitments and the API differed
+    # by 1e-12 USD, and the plan read 'costs 0.0% more' and 'costs $0.00 more (0.0%)'
+    total = 4879.373814241754
+    data = {"savings_vs_best_baseline_usd": -1e-12, "savings_vs_best_baseline_fraction": -2e-16}
+    text = savings_text({**data, "best_baseline": "all_api"})
+    assert text == "The plan costs the same as the best simple policy (all_api)."
+    assert against_policy(total - 1e-12, total) == "costs the same"
+    assert against_policy(100.0, 90.0) == "saves 10.0%"
+    assert against_policy(100.0, 110.0) == "costs 10.0% more"
 
 
 def test_fleet_times_without_offset_are_utc_as_in_demand_files(tmp_path: Path) -> None:

@@ -455,6 +455,22 @@ def _fig_pool_utilization(plan: Any, util: pd.Series) -> bytes:
     return _png(fig)
 
 
+def savings_bar_labels(data: Mapping[str, Any]) -> list[str]:
+    """The savings figure's bar labels: the plan's cost, then each policy's against it; a
+    policy with no cost is not applicable (its note, in the table beside, says why)."""
+    total = data["total_cost_usd"]
+    labels = [f"${total:,.0f}"]
+    for b in data.get("baselines", {}).values():
+        c = b.get("total_cost_usd")
+        if c is None:
+            labels.append("not applicable (see its note)")
+        elif c > 0:
+            labels.append(f"${c:,.0f} — plan {_against(c, total)}")
+        else:
+            labels.append(f"${c:,.0f}")
+    return labels
+
+
 def _fig_savings(data: Mapping[str, Any]) -> bytes:
     base = {k: v.get("total_cost_usd") for k, v in data.get("baselines", {}).items()}
     names = ["this plan", *base]
@@ -466,16 +482,8 @@ def _fig_savings(data: Mapping[str, Any]) -> bytes:
     y = np.arange(len(names))
     colors = ["#1b7837"] + ["#bababa"] * len(base)
     bars = ax.barh(y, [c or 0.0 for c in costs], color=colors, edgecolor="black", linewidth=0.5)
-    labels = [f"${costs[0]:,.0f}"]
+    ax.bar_label(bars, labels=savings_bar_labels(data), padding=4, fontsize=9)
     total = data["total_cost_usd"]
-    for c in costs[1:]:
-        if c is None:
-            labels.append("n/a (infeasible)")
-        elif c > 0:
-            labels.append(f"${c:,.0f} — plan {_against(c, total)}")
-        else:
-            labels.append(f"${c:,.0f}")
-    ax.bar_label(bars, labels=labels, padding=4, fontsize=9)
     ax.set_yticks(y, [n.replace("_", " ") for n in names])
     ax.invert_yaxis()
     top = max([c for c in costs if c is not None] or [1.0])

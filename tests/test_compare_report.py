@@ -17,7 +17,12 @@ from advisor.compare import compare_plans, compare_table_md
 from advisor.files import leftovers, sha256
 from advisor.pipeline import solve_plan
 from advisor.plan import Plan
-from advisor.report import FIGURE_FILES, MAX_LOAD_FIGURES, pool_utilization_by_hour_of_week
+from advisor.report import (
+    FIGURE_FILES,
+    MAX_LOAD_FIGURES,
+    pool_utilization_by_hour_of_week,
+    savings_bar_labels,
+)
 from advisor.solve import available_solvers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -447,3 +452,18 @@ def test_compare_notes_plans_solved_with_other_commitments_or_policy(
     (note,) = [n for n in notes if "policies" in n]
     assert "a: no rules" in note and "c: gpus H100-SXM" in note, note
     assert not [n for n in compare_plans([base, base], names=["a", "d"])["notes"]]
+
+
+def test_the_savings_figure_calls_a_policy_with_no_cost_not_applicable() -> None:
+    # a policy with no cost is one the inputs leave out (no reserved tier, an API rate limit),
+    # and the figure labelled it 'n/a (infeasible)'
+    data = {
+        "total_cost_usd": 90.0,
+        "baselines": {
+            "all_api": {"total_cost_usd": 100.0},
+            "reserved_peak": {"total_cost_usd": None, "note": "not applicable: no reserved"},
+        },
+    }
+    labels = savings_bar_labels(data)
+    assert labels == ["$90", "$100 — plan saves 10.0%", "not applicable (see its note)"]
+    assert not any("infeasible" in label for label in labels)

@@ -1167,6 +1167,13 @@ def verify(
             "made to these inputs, applied before the check.",
         ),
     ] = None,
+    capacity_model: Annotated[
+        str | None,
+        typer.Option(
+            help="The capacity model the plan must have been sized with (simulated or "
+            "roofline). Default: the one the plan records (the capacity_model check says so)."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute a saved plan's capacity, SLOs, pool, cost and totals without the solver,
@@ -1177,6 +1184,8 @@ def verify(
     from advisor.sweep import apply_param, parse_case
 
     flags = _policy_flags(tiers, vendors, gpus, max_gpu_types, min_rental_hours)
+    if capacity_model is not None:
+        check_capacity_model(capacity_model)
     adjust = None
     if sweep_case is not None:
         param, value = parse_case(sweep_case)
@@ -1194,6 +1203,7 @@ def verify(
         policy_file=policy_file,
         policy=flags,
         adjust=adjust,
+        capacity_model=capacity_model,
     )
     if json_out:
         emit_json(rep.as_dict())

@@ -633,6 +633,7 @@ def verify_files(
     policy_file: Path | str | None = None,
     policy: Policy | None = None,
     adjust: Callable[[Inputs], Inputs] | None = None,
+    capacity_model: str | None = None,
 ) -> VerifyReport:
     """Verify a saved plan against the inputs given here, read as ``solve`` reads them (the
     shipped catalog, workloads and default price profile when none are given). Nothing the
@@ -643,7 +644,10 @@ def verify_files(
     ``policy_file`` and ``policy`` (the flags) are the procurement policy the plan must keep,
     as ``solve`` reads them; where neither is given, the policy the plan records is the rule
     checked, and the ``policy_source`` check says so. ``adjust`` changes the inputs read
-    before the check: a sweep case's change (``advisor.sweep.apply_param``)."""
+    before the check: a sweep case's change (``advisor.sweep.apply_param``).
+    ``capacity_model`` (the flag) is the capacity model the plan must have been sized with;
+    where it is not given, the model the plan records is the one recomputed, and the
+    ``capacity_model`` check says so."""
     plan = Plan.load(plan_path)
     _one_demand(plan, demand_path)
     inputs = load_inputs(
@@ -677,8 +681,10 @@ def verify_files(
         scenario_table=_scenario_table(folder) if plan.data.get("scenarios") else None,
         scenarios=_scenario_set(scenarios_file, inputs) if scenarios_file else None,
     )
-    method = recorded_capacity_model(plan)
+    recorded_method = recorded_capacity_model(plan)
+    method = capacity_model or recorded_method
     rep = verify_inputs(plan, replace(inputs, capacity_model=method), given=given)
+    _check_capacity_source(rep, recorded_method, capacity_model)
     _check_policy_source(rep, plan.data.get("policy"), inputs.policy, given_policy, unreadable)
     _check_folder(rep, folder)
     if given.scenarios is not None:
@@ -709,6 +715,27 @@ def recorded_capacity_model(plan: Plan) -> str:
             "was edited or is not advisor's"
         )
     return str(method)
+
+
+def _check_capacity_source(rep: VerifyReport, recorded: str, given: str | None) -> None:
+    """Say which capacity model the check recomputed with: the one given here (which the
+    plan must record; the ``capacity_model`` check fails where it does not) or the plan's
+    own record, the roofline's named as the fast upper bound it is."""
+    if given is not None:
+        rep.explain(
+            "capacity_model",
+            f"the plan was sized with the {recorded} model, not the {given} one given here: "
+            f"solve again with --capacity-model {given}",
+        )
+        return
+    bound = " (the fast upper bound, not the default simulated model)"
+    note = (
+        f"; the model plan.json records{bound if recorded == 'roofline' else ''}: pass "
+        "--capacity-model to check the plan against yours"
+    )
+    for c in rep.checks:
+        if c["check"] == "capacity_model" and c["ok"]:
+            c["detail"] += note
 
 
 def recorded_policy(recorded: Any, catalog: Catalog) -> tuple[Policy | None, str | None]:

@@ -199,6 +199,26 @@ def test_a_folder_without_its_buy_csv_fails_naming_it(
     assert "FAIL plan_files: buy.csv missing" in res.output
 
 
+def test_the_capacity_model_given_to_verify_is_the_one_checked(
+    solved: dict[str, Path], tmp_path: Path
+) -> None:
+    """verify recomputed capacity with whatever model plan.json named: a plan whose record
+    said 'roofline' (the fast upper bound) was checked against the roofline, and no flag
+    could ask for the simulated model the planner meant."""
+    ok = invoke("verify", solved["dir"], solved["demand"])
+    assert ok.exit_code == 0, ok.output
+    assert "the model plan.json records" in ok.output
+    res = invoke("verify", solved["dir"], solved["demand"], "--capacity-model", "roofline")
+    assert res.exit_code == 1, res.output
+    assert "FAIL capacity_model" in res.output
+    assert "solve again with --capacity-model roofline" in res.output
+    folder = _copy(solved["dir"], tmp_path, lambda d: d.update(capacity_model="roofline"))
+    rep = verify_files(folder, solved["demand"], capacity_model="simulated")
+    assert "capacity_model" in _failed(rep), rep.checks
+    same = invoke("verify", solved["dir"], solved["demand"], "--capacity-model", "simulated")
+    assert same.exit_code == 0, same.output
+
+
 def test_a_plan_naming_another_price_profile_fails(solved: dict[str, Path], tmp_path: Path) -> None:
     """The tests solve on the seeds; a plan that says snapshot was verified on the seeds."""
     rep = _verify(solved, tmp_path, lambda d: d["inputs"].update(prices="snapshot"))

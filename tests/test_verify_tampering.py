@@ -43,11 +43,8 @@ def solved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     hourly replicas and API rows."""
     tmp = tmp_path_factory.mktemp("plan")
     demand = write(tmp / "gpu.csv", GPU_CSV)
-    plan = solve_plan(demand, solver="highs", time_limit_s=30)
-    assert plan.verified, plan.data["verification"]
-    assert plan.data["reserved"] and plan.data["buy"], plan.data["reserved"]
-    out = tmp / "plan"
-    plan.save(out)
+    out, data = _solve_and_save(tmp, demand)
+    assert data["reserved"] and data["buy"], data["reserved"]
     return {"dir": out, "demand": demand}
 
 
@@ -81,10 +78,7 @@ def two_workloads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for w in (WL, OTHER)
     )
     demand = write(tmp / "two.csv", HEADER + rows)
-    plan = solve_plan(demand, solver="highs", time_limit_s=30)
-    assert plan.verified, plan.data["verification"]
-    out = tmp / "plan"
-    plan.save(out)
+    out, _data = _solve_and_save(tmp, demand)
     return {"dir": out, "demand": demand}
 
 
@@ -98,12 +92,19 @@ def committed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "commitments:\n  - {gpu: H100-SXM, count: 1, tier: reserved_1y, usd_per_hour: 2.0,\n"
         f"     end: '{HOURS[2]}', note: contract 7}}\n",
     )
-    plan = solve_plan(demand, fleet_file=fleet, solver="highs", time_limit_s=30)
+    out, data = _solve_and_save(tmp, demand, fleet_file=fleet)
+    assert data["existing"], data["existing"]
+    return {"dir": out, "demand": demand, "fleet": fleet}
+
+
+def _solve_and_save(tmp: Path, demand: Path, **kwargs: Any) -> tuple[Path, dict[str, Any]]:
+    """``demand`` solved (HiGHS, verified) and saved in ``tmp / 'plan'``; the folder and
+    the plan's data."""
+    plan = solve_plan(demand, solver="highs", time_limit_s=30, **kwargs)
     assert plan.verified, plan.data["verification"]
-    assert plan.data["existing"], plan.data["existing"]
     out = tmp / "plan"
     plan.save(out)
-    return {"dir": out, "demand": demand, "fleet": fleet}
+    return out, plan.data
 
 
 def _copy(src: Path, tmp: Path, edit: Edit | None = None) -> Path:
@@ -666,12 +667,10 @@ def test_a_deployment_its_gpu_cannot_compute_is_named(
 def test_a_buy_list_has_exactly_its_columns(solved: dict[str, Path], tmp_path: Path) -> None:
     """buy.csv with a 'discount' column of 50% (what a procurement review signs) verified:
     only missing columns were named, though the list has exactly its columns."""
-    folder = _copy(solved["dir"], tmp_path)
-    buy = pd.read_csv(folder / "buy.csv", dtype=str, keep_default_na=False)
-    _rewrite(folder, "buy.csv", buy.assign(discount="0.5").to_csv(index=False))
+    folder = _with_column(solved["dir"], tmp_path, "buy.csv", discount="0.5")
     rep = verify_files(folder, solved["demand"])
     assert _failed(rep) == {"buy_list"}, rep.checks
-    assert "discount" in next(c["detail"] for c in rep.checks if c["check"] == "buy_list")
+    assert "discount" in _detail(rep, "buy_list")
     edit: Edit = lambda d: d["buy"][0].update(discount=0.5)  # noqa: E731
     rep = _verify(solved, tmp_path / "json", edit)
     assert _failed(rep) == {"plan_buy_list"}, rep.checks
@@ -692,9 +691,21 @@ def test_a_schedule_has_exactly_its_columns(solved: dict[str, Path], tmp_path: P
 def test_scenarios_csv_has_exactly_its_columns(two_stage: dict[str, Path], tmp_path: Path) -> None:
     """scenarios.csv with a 'p_over_budget' column of 0 on every scenario verified: only the
     columns that repeat plan.json's figures were compared."""
-    folder = _copy(two_stage["dir"], tmp_path)
-    table = pd.read_csv(folder / "scenarios.csv", dtype=str, keep_default_na=False)
-    _rewrite(folder, "scenarios.csv", table.assign(p_over_budget="0").to_csv(index=False))
+    folder = _with_column(two_stage["dir"], tmp_path, "scenarios.csv", p_over_budget="0")
     rep = verify_files(folder, two_stage["demand"])
     assert _failed(rep) == {"scenarios"}, rep.checks
-    assert "p_over_budget" in next(c["detail"] for c in rep.checks if c["check"] == "scenarios")
+    assert "p_over_budget" in _detail(rep, "scenarios")
+
+
+def _with_column(src: Path, tmp: Path, name: str, **column: str) -> Path:
+    """The plan folder ``src`` copied, its table ``name`` given one more column (as a
+    forger would write it, checksum recomputed)."""
+    folder = _copy(src, tmp)
+    table = pd.read_csv(folder / name, dtype=str, keep_default_na=False)
+    _rewrite(folder, name, table.assign(**column).to_csv(index=False))
+    return folder
+
+
+def _detail(rep: VerifyReport, check: str) -> str:
+    """The detail of ``rep``'s check ``check``."""
+    return next(c["detail"] for c in rep.checks if c["check"] == check)
